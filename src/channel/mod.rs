@@ -1,0 +1,8 @@
+//! Channels: how messages arrive and leave. One inbound endpoint,
+//! `POST /whatsapp/webhook`, dispatches on the content type: form-encoded is
+//! Twilio, JSON is Meta's Cloud API. The sandbox provider delivers nowhere
+//! and backs the phone simulator.
+
+pub mod sandbox;
+pub mod twilio;
+pub mod webhook;

@@ -1,0 +1,70 @@
+//! The sandbox provider: messages go nowhere, replies come back in the HTTP
+//! answer. Lets a newcomer talk to the bot with no WhatsApp account.
+
+use crate::AppState;
+use crate::config::is_e164;
+use crate::error::{AppError, AppResult};
+use crate::flow::Reply;
+use crate::inbox::{self, Handled, NewInbound};
+use crate::tenancy::{Provider, store as accounts};
+use axum::Json;
+use axum::extract::rejection::JsonRejection;
+use axum::extract::{Path, State};
+use serde::{Deserialize, Serialize};
+
+/// What a simulated phone sends.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SandboxMessage {
+    /// The simulated sender, E.164 (`+243990000001`).
+    pub from: String,
+    pub text: String,
+    /// Optional client id; a message sent twice with one id is handled once.
+    #[serde(default)]
+    pub id: Option<String>,
+    /// Optional id of a tapped choice (`g2`).
+    #[serde(default)]
+    pub choice: Option<String>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct SandboxAnswer {
+    pub duplicate: bool,
+    pub replies: Vec<Reply>,
+}
+
+/// `POST /sandbox/{account}/messages`.
+pub async fn post_message(
+    State(state): State<AppState>,
+    Path(slug): Path<String>,
+    body: Result<Json<SandboxMessage>, JsonRejection>,
+) -> AppResult<Json<SandboxAnswer>> {
+    let Json(msg) = body.map_err(|e| AppError::BadRequest(e.body_text()))?;
+    let account = accounts::find_by_slug(&state.db, &slug)
+        .await?
+        .filter(|a| a.provider() == Provider::Sandbox && a.enabled)
+        .ok_or_else(|| AppError::NotFound(format!("no sandbox account named {slug:?}")))?;
+    if !is_e164(&msg.from) {
+        return Err(AppError::BadRequest(format!("from: {:?} is not an international number such as +243990000001", msg.from)));
+    }
+    if msg.text.chars().count() > 4096 {
+        return Err(AppError::BadRequest("text: longer than 4096 characters (WhatsApp's limit)".into()));
+    }
+    if let Some(id) = &msg.id
+        && (id.is_empty() || id.len() > 128)
+    {
+        return Err(AppError::BadRequest("id: must be 1 to 128 characters".into()));
+    }
+    let inbound = NewInbound {
+        provider_message_id: msg.id.unwrap_or_else(|| format!("sandbox-{}", uuid::Uuid::now_v7())),
+        from: msg.from,
+        profile_name: None,
+        text: msg.text,
+        choice_id: msg.choice,
+        kind: "text".into(),
+    };
+    Ok(Json(match inbox::handle_inbound(&state, &account, &inbound).await? {
+        Handled::Duplicate => SandboxAnswer { duplicate: true, replies: Vec::new() },
+        Handled::Processed { replies, .. } => SandboxAnswer { duplicate: false, replies },
+    }))
+}

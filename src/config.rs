@@ -1,0 +1,287 @@
+//! Configuration from the environment (and `.env`), validated at start.
+//!
+//! The Python prototype's variables keep their meaning, so an existing
+//! `.env` works unchanged. Every problem is reported on its own line.
+
+use crate::db::DbUrl;
+use std::collections::HashMap;
+use std::fmt;
+use std::net::IpAddr;
+
+/// A secret value: its `Debug` and `Display` never show it.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn new(s: impl Into<String>) -> Secret {
+        Secret(s.into())
+    }
+    /// The secret itself, for the one place that needs it.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("***")
+    }
+}
+
+/// Log line format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogFormat {
+    Pretty,
+    Json,
+}
+
+/// The default Twilio account described by `TWILIO_*` variables.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TwilioEnv {
+    pub account_sid: String,
+    pub auth_token: Secret,
+    /// E.164 with `+`, without the `whatsapp:` prefix.
+    pub whatsapp_number: String,
+}
+
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub host: IpAddr,
+    pub port: u16,
+    pub database_url: DbUrl,
+    pub uic_salt: Option<Secret>,
+    pub session_timeout_minutes: u32,
+    /// A tracing filter ("info", "uic_inbox=debug,info").
+    pub log_level: String,
+    pub log_format: LogFormat,
+    pub enable_qr_code: bool,
+    pub twilio: Option<TwilioEnv>,
+    /// External base URL (`https://whatsapp.example.org`), used to check
+    /// Twilio signatures behind a proxy.
+    pub public_url: Option<String>,
+    pub twilio_api_url: String,
+}
+
+pub const DEFAULT_DATABASE_URL: &str = "sqlite:data/uic-inbox.db";
+
+impl Config {
+    /// Reads the process environment (after `.env` was loaded by the caller).
+    pub fn from_env() -> Result<Config, Vec<String>> {
+        Config::from_map(&std::env::vars().collect())
+    }
+
+    /// Builds the configuration from a map of variables; every problem found
+    /// is returned, one line each.
+    pub fn from_map(env: &HashMap<String, String>) -> Result<Config, Vec<String>> {
+        let get = |k: &str| env.get(k).map(|v| v.trim()).filter(|v| !v.is_empty());
+        let mut problems = Vec::new();
+
+        let host = match get("HOST").unwrap_or("0.0.0.0").parse::<IpAddr>() {
+            Ok(h) => h,
+            Err(_) => {
+                problems.push(format!("HOST: {:?} is not an IP address (e.g. 0.0.0.0 or 127.0.0.1)", get("HOST").unwrap_or_default()));
+                IpAddr::from([0, 0, 0, 0])
+            }
+        };
+        let port = match get("PORT").map(str::parse::<u16>) {
+            None => 8000,
+            Some(Ok(p)) => p,
+            Some(Err(_)) => {
+                problems.push(format!("PORT: {:?} is not a port number (0-65535)", get("PORT").unwrap_or_default()));
+                8000
+            }
+        };
+        let database_url = match DbUrl::parse(get("DATABASE_URL").unwrap_or(DEFAULT_DATABASE_URL)) {
+            Ok(u) => u,
+            Err(e) => {
+                problems.push(e);
+                DbUrl::Sqlite(DEFAULT_DATABASE_URL.trim_start_matches("sqlite:").into())
+            }
+        };
+        let uic_salt = get("UIC_SALT").map(Secret::new);
+        if let Some(salt) = &uic_salt
+            && salt.expose().len() < 16
+        {
+            problems.push("UIC_SALT: too short (at least 16 characters; `uic-inbox salt` makes a good one)".into());
+        }
+        if uic_salt.is_none() && !database_url.is_sqlite() {
+            problems.push("UIC_SALT: required with PostgreSQL (generate one with `uic-inbox salt`, keep it safe: changing it breaks duplicate detection)".into());
+        }
+        let session_timeout_minutes = match get("SESSION_TIMEOUT_MINUTES").map(str::parse::<u32>) {
+            None => 30,
+            Some(Ok(m)) if (1..=7 * 24 * 60).contains(&m) => m,
+            Some(_) => {
+                problems.push(format!(
+                    "SESSION_TIMEOUT_MINUTES: {:?} must be a whole number of minutes from 1 to 10080",
+                    get("SESSION_TIMEOUT_MINUTES").unwrap_or_default()
+                ));
+                30
+            }
+        };
+        // The prototype used Python's level names (INFO, WARNING).
+        let log_level = match get("LOG_LEVEL").map(|l| l.to_ascii_lowercase()) {
+            None => "info".to_string(),
+            Some(l) if l == "warning" => "warn".into(),
+            Some(l) if l == "critical" || l == "fatal" => "error".into(),
+            Some(l) => l,
+        };
+        if tracing_subscriber::EnvFilter::try_new(&log_level).is_err() {
+            problems.push(format!("LOG_LEVEL: {log_level:?} is not a level (debug, info, warning, error)"));
+        }
+        let log_format = match get("LOG_FORMAT").map(|f| f.to_ascii_lowercase()).as_deref() {
+            None | Some("pretty") | Some("text") => LogFormat::Pretty,
+            Some("json") => LogFormat::Json,
+            Some(other) => {
+                problems.push(format!("LOG_FORMAT: {other:?} must be pretty or json"));
+                LogFormat::Pretty
+            }
+        };
+        let enable_qr_code = match get("ENABLE_QR_CODE").map(parse_bool) {
+            None => false,
+            Some(Some(b)) => b,
+            Some(None) => {
+                problems.push(format!("ENABLE_QR_CODE: {:?} must be true or false", get("ENABLE_QR_CODE").unwrap_or_default()));
+                false
+            }
+        };
+
+        let twilio = match (get("TWILIO_ACCOUNT_SID"), get("TWILIO_AUTH_TOKEN"), get("TWILIO_WHATSAPP_NUMBER")) {
+            (None, None, None) => None,
+            (Some(sid), Some(token), Some(number)) => {
+                let number = number.trim_start_matches("whatsapp:").trim().to_string();
+                if !sid.starts_with("AC") {
+                    problems.push("TWILIO_ACCOUNT_SID: must start with AC (the Account SID from the Twilio console)".into());
+                }
+                if !is_e164(&number) {
+                    problems.push(format!("TWILIO_WHATSAPP_NUMBER: {number:?} must be an international number such as whatsapp:+14155238886"));
+                }
+                Some(TwilioEnv { account_sid: sid.to_string(), auth_token: Secret::new(token), whatsapp_number: number })
+            }
+            (sid, token, number) => {
+                let missing: Vec<&str> = [("TWILIO_ACCOUNT_SID", sid), ("TWILIO_AUTH_TOKEN", token), ("TWILIO_WHATSAPP_NUMBER", number)]
+                    .into_iter()
+                    .filter(|(_, v)| v.is_none())
+                    .map(|(k, _)| k)
+                    .collect();
+                problems.push(format!("Twilio: {} missing (set all three TWILIO_ variables, or none)", missing.join(", ")));
+                None
+            }
+        };
+        let public_url = get("PUBLIC_URL").map(|u| u.trim_end_matches('/').to_string());
+        if let Some(u) = &public_url
+            && !(u.starts_with("https://") || u.starts_with("http://"))
+        {
+            problems.push(format!("PUBLIC_URL: {u:?} must start with https:// (e.g. https://whatsapp.example.org)"));
+        }
+        let twilio_api_url = get("TWILIO_API_URL").unwrap_or("https://api.twilio.com").trim_end_matches('/').to_string();
+
+        if !problems.is_empty() {
+            return Err(problems);
+        }
+        Ok(Config {
+            host,
+            port,
+            database_url,
+            uic_salt,
+            session_timeout_minutes,
+            log_level,
+            log_format,
+            enable_qr_code,
+            twilio,
+            public_url,
+            twilio_api_url,
+        })
+    }
+
+    /// A configuration for tests and tools: everything default, on `url`.
+    pub fn for_database(url: DbUrl) -> Config {
+        let mut env = HashMap::new();
+        env.insert("HOST".to_string(), "127.0.0.1".to_string());
+        env.insert("PORT".to_string(), "0".to_string());
+        let mut config = Config::from_map(&env).expect("the defaults are valid");
+        config.database_url = url;
+        config
+    }
+}
+
+fn parse_bool(v: &str) -> Option<bool> {
+    match v.to_ascii_lowercase().as_str() {
+        "1" | "true" | "yes" | "on" => Some(true),
+        "0" | "false" | "no" | "off" => Some(false),
+        _ => None,
+    }
+}
+
+/// `+` then 6 to 15 digits.
+pub fn is_e164(n: &str) -> bool {
+    n.strip_prefix('+').is_some_and(|d| (6..=15).contains(&d.len()) && d.bytes().all(|b| b.is_ascii_digit()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env(pairs: &[(&str, &str)]) -> HashMap<String, String> {
+        pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+    }
+
+    #[test]
+    fn nothing_configured_gives_a_working_sqlite_setup() {
+        let c = Config::from_map(&env(&[])).unwrap();
+        assert_eq!(c.database_url, DbUrl::Sqlite("data/uic-inbox.db".into()));
+        assert_eq!(c.port, 8000);
+        assert_eq!(c.session_timeout_minutes, 30);
+        assert!(c.twilio.is_none());
+        assert!(c.uic_salt.is_none());
+    }
+
+    #[test]
+    fn the_prototype_env_file_is_understood() {
+        let c = Config::from_map(&env(&[
+            ("DATABASE_URL", "sqlite+aiosqlite:///./data/uic.db"),
+            ("UIC_SALT", "a-long-enough-salt-value"),
+            ("LOG_LEVEL", "INFO"),
+            ("ENABLE_QR_CODE", "True"),
+            ("SESSION_TIMEOUT_MINUTES", "45"),
+            ("TWILIO_ACCOUNT_SID", "ACxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx"),
+            ("TWILIO_AUTH_TOKEN", "tok"),
+            ("TWILIO_WHATSAPP_NUMBER", "whatsapp:+14155238886"),
+        ]))
+        .unwrap();
+        assert_eq!(c.database_url, DbUrl::Sqlite("./data/uic.db".into()));
+        assert_eq!(c.log_level, "info");
+        assert!(c.enable_qr_code);
+        assert_eq!(c.session_timeout_minutes, 45);
+        assert_eq!(c.twilio.unwrap().whatsapp_number, "+14155238886");
+    }
+
+    #[test]
+    fn every_problem_is_reported_on_its_own_line() {
+        let problems = Config::from_map(&env(&[
+            ("PORT", "eighty"),
+            ("DATABASE_URL", "postgresql+asyncpg://u@h/db"),
+            ("SESSION_TIMEOUT_MINUTES", "0"),
+            ("TWILIO_ACCOUNT_SID", "ACx"),
+        ]))
+        .unwrap_err();
+        assert_eq!(problems.len(), 4, "{problems:#?}");
+        assert!(problems.iter().any(|p| p.starts_with("PORT:")));
+        assert!(problems.iter().any(|p| p.starts_with("UIC_SALT:")));
+        assert!(problems.iter().any(|p| p.starts_with("SESSION_TIMEOUT_MINUTES:")));
+        assert!(problems.iter().any(|p| p.contains("TWILIO_AUTH_TOKEN, TWILIO_WHATSAPP_NUMBER missing")));
+    }
+
+    #[test]
+    fn secrets_are_masked_when_printed() {
+        let c = Config::from_map(&env(&[
+            ("UIC_SALT", "super-secret-salt-value"),
+            ("TWILIO_ACCOUNT_SID", "AC123"),
+            ("TWILIO_AUTH_TOKEN", "twilio-secret-token"),
+            ("TWILIO_WHATSAPP_NUMBER", "+14155238886"),
+        ]))
+        .unwrap();
+        let printed = format!("{c:?}");
+        assert!(!printed.contains("super-secret-salt-value"));
+        assert!(!printed.contains("twilio-secret-token"));
+    }
+}

@@ -1,0 +1,268 @@
+//! Storage: one code path over two native sqlx pools.
+//!
+//! `Db` is an enum of a SQLite pool (the embedded default) and a PostgreSQL
+//! pool (production), picked by the URL scheme. SQL is written once with `$N`
+//! placeholders, which both drivers accept; the `on_db!`/`on_tx!` macros run a
+//! query body against whichever backend is active, so each backend keeps its
+//! native types (timestamps, JSON). `sqlx::Any` would lose those.
+
+use anyhow::Context;
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
+use sqlx::{PgPool, Postgres, Sqlite, SqlitePool, Transaction};
+use std::path::{Path, PathBuf};
+use std::str::FromStr;
+use std::time::Duration;
+
+static SQLITE_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
+static POSTGRES_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");
+
+/// Where the data lives, parsed from `DATABASE_URL`.
+#[derive(Clone, PartialEq, Eq)]
+pub enum DbUrl {
+    /// Path of the SQLite database file.
+    Sqlite(PathBuf),
+    /// A `postgres://` URL.
+    Postgres(String),
+}
+
+impl std::fmt::Debug for DbUrl {
+    // The PostgreSQL URL may hold a password: never print it.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            DbUrl::Sqlite(p) => write!(f, "sqlite:{}", p.display()),
+            DbUrl::Postgres(u) => write!(f, "{}", redact_url(u)),
+        }
+    }
+}
+
+/// `postgres://user:secret@host/db` -> `postgres://user:***@host/db`.
+pub fn redact_url(url: &str) -> String {
+    if let Some((scheme, rest)) = url.split_once("://")
+        && let Some((auth, host)) = rest.split_once('@')
+        && let Some((user, _)) = auth.split_once(':')
+    {
+        return format!("{scheme}://{user}:***@{host}");
+    }
+    url.to_string()
+}
+
+impl DbUrl {
+    /// Parses our own forms (`sqlite:PATH`, `sqlite://PATH`, `postgres://…`,
+    /// `postgresql://…`) and the Python prototype's SQLAlchemy forms
+    /// (`sqlite+aiosqlite:///./data/x.db`, `postgresql+asyncpg://…`), so an
+    /// existing `.env` keeps working.
+    pub fn parse(url: &str) -> Result<DbUrl, String> {
+        let url = url.trim();
+        let (scheme, rest) = url
+            .split_once(':')
+            .ok_or_else(|| format!("DATABASE_URL has no scheme (expected sqlite:PATH or postgres://…), got {:?}", redact_url(url)))?;
+        let driver = scheme.split('+').next().unwrap_or(scheme).to_ascii_lowercase();
+        match driver.as_str() {
+            "sqlite" => {
+                // sqlx forms: sqlite:PATH, sqlite://PATH, sqlite:///abs/path.
+                // SQLAlchemy forms (sqlite+driver:): ///relative, ////absolute.
+                let path = rest.strip_prefix("//").unwrap_or(rest);
+                let path = if scheme.contains('+') {
+                    path.strip_prefix('/').unwrap_or(path)
+                } else {
+                    path
+                };
+                let path = path.split('?').next().unwrap_or(path);
+                if path.is_empty() || path == ":memory:" {
+                    return Err("DATABASE_URL: an SQLite database needs a file path (e.g. sqlite:data/uic-inbox.db); :memory: would lose every message at restart".into());
+                }
+                Ok(DbUrl::Sqlite(PathBuf::from(path)))
+            }
+            "postgres" | "postgresql" => Ok(DbUrl::Postgres(format!("postgres:{rest}"))),
+            other => Err(format!("DATABASE_URL: unsupported database {other:?} (use sqlite:PATH or postgres://…)")),
+        }
+    }
+
+    pub fn is_sqlite(&self) -> bool {
+        matches!(self, DbUrl::Sqlite(_))
+    }
+}
+
+/// A connection pool on either backend.
+#[derive(Clone, Debug)]
+pub enum Db {
+    Sqlite(SqlitePool),
+    Postgres(PgPool),
+}
+
+/// A transaction on either backend.
+pub enum Tx {
+    Sqlite(Transaction<'static, Sqlite>),
+    Postgres(Transaction<'static, Postgres>),
+}
+
+/// Runs `$body` with `$pool` bound to the active native pool.
+#[macro_export]
+macro_rules! on_db {
+    ($db:expr, $pool:ident => $body:expr) => {
+        match $db {
+            $crate::db::Db::Sqlite($pool) => $body,
+            $crate::db::Db::Postgres($pool) => $body,
+        }
+    };
+}
+
+/// Runs `$body` with `$conn` bound to the active native transaction's
+/// connection (`&mut *tx`).
+#[macro_export]
+macro_rules! on_tx {
+    ($tx:expr, $conn:ident => $body:expr) => {
+        match $tx {
+            $crate::db::Tx::Sqlite(t) => {
+                let $conn = &mut **t;
+                $body
+            }
+            $crate::db::Tx::Postgres(t) => {
+                let $conn = &mut **t;
+                $body
+            }
+        }
+    };
+}
+
+impl Db {
+    /// Connects, creating the SQLite file (and its folder) when missing.
+    pub async fn connect(url: &DbUrl) -> anyhow::Result<Db> {
+        match url {
+            DbUrl::Sqlite(path) => {
+                if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+                    std::fs::create_dir_all(dir).with_context(|| format!("creating the database folder {}", dir.display()))?;
+                }
+                let options = SqliteConnectOptions::new()
+                    .filename(path)
+                    .create_if_missing(true)
+                    .journal_mode(SqliteJournalMode::Wal)
+                    // WAL + NORMAL is durable across application crashes; only
+                    // an OS crash may lose the last transactions.
+                    .synchronous(SqliteSynchronous::Normal)
+                    .busy_timeout(Duration::from_secs(10))
+                    .foreign_keys(true);
+                // SQLite has one writer at a time. One connection turns that
+                // into a fair in-process queue instead of busy-waiting
+                // (SQLite's busy handler sleeps up to 100 ms a try).
+                let pool = SqlitePoolOptions::new()
+                    .max_connections(1)
+                    .acquire_timeout(Duration::from_secs(30))
+                    .connect_with(options)
+                    .await
+                    .with_context(|| format!("opening the SQLite database {}", path.display()))?;
+                Ok(Db::Sqlite(pool))
+            }
+            DbUrl::Postgres(url) => {
+                let options = PgConnectOptions::from_str(url).context("parsing DATABASE_URL")?;
+                let pool = PgPoolOptions::new()
+                    .max_connections(16)
+                    .acquire_timeout(Duration::from_secs(10))
+                    .connect_with(options)
+                    .await
+                    .with_context(|| format!("connecting to PostgreSQL at {}", redact_url(url)))?;
+                Ok(Db::Postgres(pool))
+            }
+        }
+    }
+
+    /// Applies the migrations of the active backend.
+    pub async fn migrate(&self) -> anyhow::Result<()> {
+        match self {
+            Db::Sqlite(p) => SQLITE_MIGRATIONS.run(p).await.context("applying SQLite migrations")?,
+            Db::Postgres(p) => POSTGRES_MIGRATIONS.run(p).await.context("applying PostgreSQL migrations")?,
+        }
+        Ok(())
+    }
+
+    pub async fn begin(&self) -> Result<Tx, sqlx::Error> {
+        Ok(match self {
+            // IMMEDIATE takes the write lock at once, so a transaction that
+            // reads then writes never fails with SQLITE_BUSY half-way.
+            Db::Sqlite(p) => Tx::Sqlite(p.begin_with("BEGIN IMMEDIATE").await?),
+            Db::Postgres(p) => Tx::Postgres(p.begin().await?),
+        })
+    }
+
+    /// True when the database answers.
+    pub async fn ping(&self) -> bool {
+        on_db!(self, p => sqlx::query("SELECT 1").execute(p).await.is_ok())
+    }
+
+    pub async fn close(&self) {
+        on_db!(self, p => p.close().await)
+    }
+
+    pub fn backend_name(&self) -> &'static str {
+        match self {
+            Db::Sqlite(_) => "sqlite",
+            Db::Postgres(_) => "postgres",
+        }
+    }
+
+    pub fn is_postgres(&self) -> bool {
+        matches!(self, Db::Postgres(_))
+    }
+}
+
+impl Tx {
+    pub async fn commit(self) -> Result<(), sqlx::Error> {
+        match self {
+            Tx::Sqlite(t) => t.commit().await,
+            Tx::Postgres(t) => t.commit().await,
+        }
+    }
+
+    pub async fn rollback(self) -> Result<(), sqlx::Error> {
+        match self {
+            Tx::Sqlite(t) => t.rollback().await,
+            Tx::Postgres(t) => t.rollback().await,
+        }
+    }
+}
+
+/// The folder beside the SQLite database file (where the generated salt is
+/// kept), if the database is SQLite.
+pub fn sqlite_dir(url: &DbUrl) -> Option<&Path> {
+    match url {
+        DbUrl::Sqlite(p) => Some(p.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."))),
+        DbUrl::Postgres(_) => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sqlite_urls_in_every_accepted_form_give_the_path() {
+        assert_eq!(DbUrl::parse("sqlite:data/x.db").unwrap(), DbUrl::Sqlite("data/x.db".into()));
+        assert_eq!(DbUrl::parse("sqlite://data/x.db").unwrap(), DbUrl::Sqlite("data/x.db".into()));
+        assert_eq!(DbUrl::parse("sqlite+aiosqlite:///./data/uic.db").unwrap(), DbUrl::Sqlite("./data/uic.db".into()));
+        assert_eq!(DbUrl::parse("sqlite+aiosqlite:////var/lib/uic.db").unwrap(), DbUrl::Sqlite("/var/lib/uic.db".into()));
+        assert_eq!(DbUrl::parse("sqlite:///tmp/x.db").unwrap(), DbUrl::Sqlite("/tmp/x.db".into()));
+    }
+
+    #[test]
+    fn postgres_urls_including_the_prototype_asyncpg_form_become_postgres() {
+        assert_eq!(
+            DbUrl::parse("postgresql+asyncpg://u:p@db:5432/uic").unwrap(),
+            DbUrl::Postgres("postgres://u:p@db:5432/uic".into())
+        );
+        assert_eq!(DbUrl::parse("postgres://h/db").unwrap(), DbUrl::Postgres("postgres://h/db".into()));
+    }
+
+    #[test]
+    fn unknown_or_empty_database_urls_are_refused_with_a_reason() {
+        assert!(DbUrl::parse("mysql://x").unwrap_err().contains("unsupported"));
+        assert!(DbUrl::parse("nothing").unwrap_err().contains("scheme"));
+        assert!(DbUrl::parse("sqlite::memory:").is_err());
+    }
+
+    #[test]
+    fn passwords_never_show_in_a_printed_database_url() {
+        let url = DbUrl::parse("postgres://app:s3cret@db/uic").unwrap();
+        assert!(!format!("{url:?}").contains("s3cret"));
+    }
+}

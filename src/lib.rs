@@ -1,0 +1,106 @@
+//! uic-inbox: a WhatsApp bot that gives each person a Unique Identifier Code
+//! (UIC, "CIU") and a multi-tenant inbox for NGO staff.
+//!
+//! `Application::build` assembles the server (configuration, database,
+//! migrations, salt, first-start data, router) for `main` and for tests.
+
+pub mod channel;
+pub mod config;
+pub mod db;
+pub mod error;
+pub mod flow;
+pub mod health;
+pub mod inbox;
+pub mod registry;
+pub mod tenancy;
+pub mod uic;
+
+use anyhow::Context;
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use axum::routing::{get, post};
+use config::{Config, Secret};
+use db::Db;
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use tokio::net::TcpListener;
+use tower_http::trace::TraceLayer;
+
+/// Largest request body accepted (Twilio form posts and sandbox messages are
+/// a few KiB; Meta batches are at most 3 MB).
+pub const BODY_LIMIT: usize = 3 * 1024 * 1024;
+
+/// What every handler shares.
+#[derive(Clone)]
+pub struct AppState(Arc<Inner>);
+
+pub struct Inner {
+    pub db: Db,
+    pub config: Config,
+    pub salt: Secret,
+}
+
+impl std::ops::Deref for AppState {
+    type Target = Inner;
+    fn deref(&self) -> &Inner {
+        &self.0
+    }
+}
+
+/// Connects to the database, applies migrations, loads and checks the salt
+/// and creates the first-start data.
+pub async fn prepare(config: Config) -> anyhow::Result<AppState> {
+    let db = Db::connect(&config.database_url).await?;
+    db.migrate().await?;
+    let salt = registry::salt::load(&config, &db).await?;
+    tenancy::store::bootstrap(&db, &config).await?;
+    Ok(AppState(Arc::new(Inner { db, config, salt })))
+}
+
+/// The HTTP routes.
+pub fn router(state: AppState) -> Router {
+    Router::new()
+        .route("/healthz", get(health::alive))
+        .route("/readyz", get(health::ready))
+        .route("/whatsapp/health", get(health::whatsapp))
+        .route("/whatsapp/webhook", post(channel::webhook::receive))
+        .route("/sandbox/{account}/messages", post(channel::sandbox::post_message))
+        .fallback(health::not_found)
+        .layer(DefaultBodyLimit::max(BODY_LIMIT))
+        .layer(TraceLayer::new_for_http())
+        .with_state(state)
+}
+
+/// The server, bound to its port, not yet serving.
+pub struct Application {
+    listener: TcpListener,
+    state: AppState,
+}
+
+impl Application {
+    /// Prepares the state and binds `HOST:PORT` (port 0 picks a free one).
+    pub async fn build(config: Config) -> anyhow::Result<Application> {
+        let addr = SocketAddr::new(config.host, config.port);
+        let state = prepare(config).await?;
+        let listener = TcpListener::bind(addr).await.with_context(|| format!("listening on {addr}"))?;
+        Ok(Application { listener, state })
+    }
+
+    pub fn port(&self) -> u16 {
+        self.listener.local_addr().map(|a| a.port()).unwrap_or(0)
+    }
+
+    pub fn state(&self) -> &AppState {
+        &self.state
+    }
+
+    /// Serves until `shutdown` resolves, then finishes the requests under
+    /// way and closes the database.
+    pub async fn run_until_stopped(self, shutdown: impl Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
+        let app = router(self.state.clone());
+        axum::serve(self.listener, app).with_graceful_shutdown(shutdown).await.context("serving HTTP")?;
+        self.state.db.close().await;
+        Ok(())
+    }
+}

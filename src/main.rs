@@ -1,0 +1,156 @@
+//! The `uic-inbox` command: the server and its operations tools.
+
+use clap::{Parser, Subcommand};
+use std::process::ExitCode;
+use uic_inbox::config::{Config, LogFormat};
+use uic_inbox::uic::Uic;
+use uic_inbox::{Application, db::Db, registry};
+
+#[derive(Parser)]
+#[command(name = "uic-inbox", version, about = "WhatsApp UIC bot and multi-tenant inbox")]
+struct Cli {
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the server (the default).
+    Serve,
+    /// Apply the database migrations and exit.
+    Migrate,
+    /// Print a new random UIC salt (for UIC_SALT).
+    Salt,
+    /// Look up issued codes.
+    Uic {
+        #[command(subcommand)]
+        command: UicCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum UicCommand {
+    /// The most recent registrations.
+    List {
+        #[arg(long, default_value_t = 50)]
+        limit: i64,
+    },
+    /// One code's registrations.
+    Show { code: String },
+}
+
+fn main() -> ExitCode {
+    // A missing .env is normal; a broken one is not.
+    if let Err(e) = dotenvy::dotenv()
+        && !e.not_found()
+    {
+        eprintln!("error: reading .env: {e}");
+        return ExitCode::from(2);
+    }
+    let cli = Cli::parse();
+    if let Some(Command::Salt) = cli.command {
+        println!("{}", registry::salt::generate());
+        return ExitCode::SUCCESS;
+    }
+    let config = match Config::from_env() {
+        Ok(c) => c,
+        Err(problems) => {
+            eprintln!("error: the configuration has {} problem(s):", problems.len());
+            for p in problems {
+                eprintln!("  - {p}");
+            }
+            return ExitCode::from(2);
+        }
+    };
+    init_tracing(&config);
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("error: starting the runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(run(cli.command.unwrap_or(Command::Serve), config)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(command: Command, config: Config) -> anyhow::Result<()> {
+    match command {
+        Command::Serve => {
+            let app = Application::build(config).await?;
+            tracing::info!(port = app.port(), database = app.state().db.backend_name(), "uic-inbox listening");
+            app.run_until_stopped(shutdown_signal()).await
+        }
+        Command::Migrate => {
+            let db = Db::connect(&config.database_url).await?;
+            db.migrate().await?;
+            println!("migrations applied ({})", db.backend_name());
+            Ok(())
+        }
+        Command::Salt => unreachable!("handled before the configuration is read"),
+        Command::Uic { command } => {
+            let state = uic_inbox::prepare(config).await?;
+            let rows = match command {
+                UicCommand::List { limit } => registry::store::list(&state.db, None, limit.clamp(1, 10_000)).await?,
+                UicCommand::Show { code } => {
+                    let uic = Uic::parse(&code)?;
+                    let rows = registry::store::find(&state.db, &uic).await?;
+                    if rows.is_empty() {
+                        anyhow::bail!("{uic} is not registered");
+                    }
+                    rows
+                }
+            };
+            println!("{:<12} {:>6} {:>5} {:>6} {:<9} {:<25} LAST SEEN", "UIC", "TENANT", "SEEN", "PHONES", "COLLISION", "FIRST SEEN");
+            for r in rows {
+                println!(
+                    "{:<12} {:>6} {:>5} {:>6} {:<9} {:<25} {}",
+                    r.uic, r.tenant_id, r.times_seen, r.phones, r.collision_status, rfc3339(r.first_seen_at), rfc3339(r.last_seen_at)
+                );
+            }
+            state.db.close().await;
+            Ok(())
+        }
+    }
+}
+
+fn rfc3339(t: time::OffsetDateTime) -> String {
+    t.format(&time::format_description::well_known::Rfc3339).unwrap_or_default()
+}
+
+fn init_tracing(config: &Config) {
+    let filter = tracing_subscriber::EnvFilter::try_new(&config.log_level).unwrap_or_else(|_| "info".into());
+    let builder = tracing_subscriber::fmt().with_env_filter(filter);
+    match config.log_format {
+        LogFormat::Json => builder.json().init(),
+        LogFormat::Pretty => builder.init(),
+    }
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {},
+        _ = terminate => {},
+    }
+    tracing::info!("shutting down");
+}
+

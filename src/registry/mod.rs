@@ -1,0 +1,7 @@
+//! The UIC registry: who got which code, without names. Stores the code, its
+//! parts, timestamps, the account and salted hashes of the phones that
+//! registered it; flags a code registered from a second phone as a possible
+//! collision for a supervisor to review.
+
+pub mod salt;
+pub mod store;

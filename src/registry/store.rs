@@ -1,0 +1,91 @@
+//! SQL for UIC registrations and the phones seen for each.
+
+use crate::db::{Db, Tx};
+use crate::uic::{Uic, UicParts};
+use crate::{on_db, on_tx};
+use time::OffsetDateTime;
+
+/// What recording an issued code found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Recorded {
+    pub registration_id: i64,
+    /// The code was already registered in this tenant (seen again).
+    pub seen_before: bool,
+    /// This phone had not registered this code before, while another had:
+    /// a possible collision (two people, one code).
+    pub new_collision: bool,
+}
+
+/// Records an issued code in the tenant's registry, inside the inbound
+/// message's transaction.
+pub async fn record_issue(
+    tx: &mut Tx,
+    tenant_id: i64,
+    account_id: i64,
+    uic: &Uic,
+    parts: &UicParts,
+    phone_hash: &str,
+    now: OffsetDateTime,
+) -> Result<Recorded, sqlx::Error> {
+    let (registration_id, times_seen): (i64, i32) = on_tx!(tx, c => sqlx::query_as(
+        "INSERT INTO uic_registrations (tenant_id, uic, last_part, first_part, year_digit, city, gender,
+            first_account_id, times_seen, collision_status, first_seen_at, last_seen_at)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 1, 'none', $9, $9)
+         ON CONFLICT (tenant_id, uic) DO UPDATE SET times_seen = uic_registrations.times_seen + 1,
+            last_seen_at = excluded.last_seen_at
+         RETURNING id, times_seen")
+        .bind(tenant_id).bind(uic.as_str()).bind(&parts.last).bind(&parts.first)
+        .bind(i16::from(parts.year_digit)).bind(&parts.city).bind(i16::from(parts.gender.digit()))
+        .bind(account_id).bind(now)
+        .fetch_one(c).await)?;
+    let phone_times: i32 = on_tx!(tx, c => sqlx::query_scalar(
+        "INSERT INTO uic_registration_phones (registration_id, phone_hash, account_id, times_seen, first_seen_at, last_seen_at)
+         VALUES ($1, $2, $3, 1, $4, $4)
+         ON CONFLICT (registration_id, phone_hash) DO UPDATE SET times_seen = uic_registration_phones.times_seen + 1,
+            last_seen_at = excluded.last_seen_at
+         RETURNING times_seen")
+        .bind(registration_id).bind(phone_hash).bind(account_id).bind(now)
+        .fetch_one(c).await)?;
+    let mut new_collision = false;
+    if times_seen > 1 && phone_times == 1 {
+        // A phone new to this code, on a code seen before: two phones now.
+        let flagged = on_tx!(tx, c => sqlx::query(
+            "UPDATE uic_registrations SET collision_status = 'open', collision_flagged_at = $2
+             WHERE id = $1 AND collision_status <> 'open'")
+            .bind(registration_id).bind(now).execute(c).await.map(|r| r.rows_affected()))?;
+        new_collision = flagged > 0;
+    }
+    Ok(Recorded { registration_id, seen_before: times_seen > 1, new_collision })
+}
+
+/// One registration as staff and the CLI see it.
+#[derive(Debug, Clone, sqlx::FromRow, serde::Serialize)]
+pub struct Registration {
+    pub id: i64,
+    pub tenant_id: i64,
+    pub uic: String,
+    pub times_seen: i32,
+    pub collision_status: String,
+    pub phones: i64,
+    #[serde(with = "time::serde::rfc3339")]
+    pub first_seen_at: OffsetDateTime,
+    #[serde(with = "time::serde::rfc3339")]
+    pub last_seen_at: OffsetDateTime,
+}
+
+const REGISTRATION_SELECT: &str = "SELECT r.id, r.tenant_id, r.uic, r.times_seen, r.collision_status,
+        (SELECT COUNT(*) FROM uic_registration_phones ph WHERE ph.registration_id = r.id) AS phones,
+        r.first_seen_at, r.last_seen_at
+     FROM uic_registrations r";
+
+/// The most recent registrations, newest first.
+pub async fn list(db: &Db, tenant_id: Option<i64>, limit: i64) -> Result<Vec<Registration>, sqlx::Error> {
+    let sql = format!("{REGISTRATION_SELECT} WHERE ($1 IS NULL OR r.tenant_id = $1) ORDER BY r.last_seen_at DESC, r.id DESC LIMIT $2");
+    on_db!(db, p => sqlx::query_as::<_, Registration>(&sql).bind(tenant_id).bind(limit).fetch_all(p).await)
+}
+
+/// Every registration of this code (one per tenant that issued it).
+pub async fn find(db: &Db, uic: &Uic) -> Result<Vec<Registration>, sqlx::Error> {
+    let sql = format!("{REGISTRATION_SELECT} WHERE r.uic = $1 ORDER BY r.tenant_id");
+    on_db!(db, p => sqlx::query_as::<_, Registration>(&sql).bind(uic.as_str()).fetch_all(p).await)
+}

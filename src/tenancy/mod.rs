@@ -1,0 +1,101 @@
+//! Tenants (one NGO each) and their WhatsApp accounts (one per programme),
+//! with each account's flow settings.
+
+pub mod store;
+
+use crate::config::Config;
+use crate::flow::{FlowConfig, Language};
+use crate::uic::City;
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use time::Duration;
+
+/// Which service carries an account's messages.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Provider {
+    Twilio,
+    Meta,
+    /// Delivers nowhere: backs the built-in phone simulator.
+    Sandbox,
+}
+
+impl Provider {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Provider::Twilio => "twilio",
+            Provider::Meta => "meta",
+            Provider::Sandbox => "sandbox",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Provider> {
+        match s {
+            "twilio" => Some(Provider::Twilio),
+            "meta" => Some(Provider::Meta),
+            "sandbox" => Some(Provider::Sandbox),
+            _ => None,
+        }
+    }
+}
+
+/// An account's flow settings as stored (JSON). Unset values fall back to
+/// the server-wide configuration.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FlowSettings {
+    #[serde(default)]
+    pub language: Language,
+    /// Text overrides keyed by text name (see `flow::texts`).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub texts: BTreeMap<String, String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub cities: Vec<City>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub qr_enabled: Option<bool>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub session_timeout_minutes: Option<u32>,
+}
+
+/// A WhatsApp account (one number, one programme).
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct Account {
+    pub id: i64,
+    pub tenant_id: i64,
+    pub slug: String,
+    pub name: String,
+    #[sqlx(rename = "provider")]
+    pub provider_name: String,
+    pub phone_number: Option<String>,
+    pub meta_phone_number_id: Option<String>,
+    pub twilio_account_sid: Option<String>,
+    pub twilio_auth_token: Option<String>,
+    pub flow_config: sqlx::types::Json<FlowSettings>,
+    pub enabled: bool,
+}
+
+impl Account {
+    pub fn provider(&self) -> Provider {
+        // The column has a CHECK constraint; sandbox is the harmless fallback.
+        Provider::parse(&self.provider_name).unwrap_or(Provider::Sandbox)
+    }
+
+    /// The flow configuration: the account's settings over the server's.
+    pub fn flow_config(&self, config: &Config) -> FlowConfig {
+        let s = &self.flow_config.0;
+        FlowConfig {
+            language: s.language,
+            texts: s.texts.clone(),
+            cities: s.cities.clone(),
+            qr_enabled: s.qr_enabled.unwrap_or(config.enable_qr_code),
+            session_timeout: Duration::minutes(i64::from(s.session_timeout_minutes.unwrap_or(config.session_timeout_minutes))),
+            ..FlowConfig::default()
+        }
+    }
+}
+
+/// Slug of the tenant created on first start.
+pub const DEFAULT_TENANT: &str = "default";
+/// Slug of the sandbox account created on first start.
+pub const SANDBOX_ACCOUNT: &str = "sandbox";
+/// Slug of the Twilio account configured by `TWILIO_*` variables.
+pub const TWILIO_ACCOUNT: &str = "twilio";

@@ -1,0 +1,9 @@
+//! Integration tests: the real server on a random port, driven over HTTP, on
+//! SQLite and (when `TEST_DATABASE_URL` is set) PostgreSQL.
+
+mod bad_input;
+mod health;
+mod helpers;
+mod migrations;
+mod privacy;
+mod twilio;

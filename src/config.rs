@@ -79,7 +79,10 @@ impl Config {
         let host = match get("HOST").unwrap_or("0.0.0.0").parse::<IpAddr>() {
             Ok(h) => h,
             Err(_) => {
-                problems.push(format!("HOST: {:?} is not an IP address (e.g. 0.0.0.0 or 127.0.0.1)", get("HOST").unwrap_or_default()));
+                problems.push(format!(
+                    "HOST: {:?} is not an IP address (e.g. 0.0.0.0 or 127.0.0.1)",
+                    get("HOST").unwrap_or_default()
+                ));
                 IpAddr::from([0, 0, 0, 0])
             }
         };
@@ -87,7 +90,10 @@ impl Config {
             None => 8000,
             Some(Ok(p)) => p,
             Some(Err(_)) => {
-                problems.push(format!("PORT: {:?} is not a port number (0-65535)", get("PORT").unwrap_or_default()));
+                problems.push(format!(
+                    "PORT: {:?} is not a port number (0-65535)",
+                    get("PORT").unwrap_or_default()
+                ));
                 8000
             }
         };
@@ -102,7 +108,10 @@ impl Config {
         if let Some(salt) = &uic_salt
             && salt.expose().len() < 16
         {
-            problems.push("UIC_SALT: too short (at least 16 characters; `uic-inbox salt` makes a good one)".into());
+            problems.push(
+                "UIC_SALT: too short (at least 16 characters; `uic-inbox salt` makes a good one)"
+                    .into(),
+            );
         }
         if uic_salt.is_none() && !database_url.is_sqlite() {
             problems.push("UIC_SALT: required with PostgreSQL (generate one with `uic-inbox salt`, keep it safe: changing it breaks duplicate detection)".into());
@@ -126,7 +135,9 @@ impl Config {
             Some(l) => l,
         };
         if tracing_subscriber::EnvFilter::try_new(&log_level).is_err() {
-            problems.push(format!("LOG_LEVEL: {log_level:?} is not a level (debug, info, warning, error)"));
+            problems.push(format!(
+                "LOG_LEVEL: {log_level:?} is not a level (debug, info, warning, error)"
+            ));
         }
         let log_format = match get("LOG_FORMAT").map(|f| f.to_ascii_lowercase()).as_deref() {
             None | Some("pretty") | Some("text") => LogFormat::Pretty,
@@ -140,12 +151,19 @@ impl Config {
             None => false,
             Some(Some(b)) => b,
             Some(None) => {
-                problems.push(format!("ENABLE_QR_CODE: {:?} must be true or false", get("ENABLE_QR_CODE").unwrap_or_default()));
+                problems.push(format!(
+                    "ENABLE_QR_CODE: {:?} must be true or false",
+                    get("ENABLE_QR_CODE").unwrap_or_default()
+                ));
                 false
             }
         };
 
-        let twilio = match (get("TWILIO_ACCOUNT_SID"), get("TWILIO_AUTH_TOKEN"), get("TWILIO_WHATSAPP_NUMBER")) {
+        let twilio = match (
+            get("TWILIO_ACCOUNT_SID"),
+            get("TWILIO_AUTH_TOKEN"),
+            get("TWILIO_WHATSAPP_NUMBER"),
+        ) {
             (None, None, None) => None,
             (Some(sid), Some(token), Some(number)) => {
                 let number = number.trim_start_matches("whatsapp:").trim().to_string();
@@ -155,15 +173,26 @@ impl Config {
                 if !is_e164(&number) {
                     problems.push(format!("TWILIO_WHATSAPP_NUMBER: {number:?} must be an international number such as whatsapp:+14155238886"));
                 }
-                Some(TwilioEnv { account_sid: sid.to_string(), auth_token: Secret::new(token), whatsapp_number: number })
+                Some(TwilioEnv {
+                    account_sid: sid.to_string(),
+                    auth_token: Secret::new(token),
+                    whatsapp_number: number,
+                })
             }
             (sid, token, number) => {
-                let missing: Vec<&str> = [("TWILIO_ACCOUNT_SID", sid), ("TWILIO_AUTH_TOKEN", token), ("TWILIO_WHATSAPP_NUMBER", number)]
-                    .into_iter()
-                    .filter(|(_, v)| v.is_none())
-                    .map(|(k, _)| k)
-                    .collect();
-                problems.push(format!("Twilio: {} missing (set all three TWILIO_ variables, or none)", missing.join(", ")));
+                let missing: Vec<&str> = [
+                    ("TWILIO_ACCOUNT_SID", sid),
+                    ("TWILIO_AUTH_TOKEN", token),
+                    ("TWILIO_WHATSAPP_NUMBER", number),
+                ]
+                .into_iter()
+                .filter(|(_, v)| v.is_none())
+                .map(|(k, _)| k)
+                .collect();
+                problems.push(format!(
+                    "Twilio: {} missing (set all three TWILIO_ variables, or none)",
+                    missing.join(", ")
+                ));
                 None
             }
         };
@@ -171,9 +200,14 @@ impl Config {
         if let Some(u) = &public_url
             && !(u.starts_with("https://") || u.starts_with("http://"))
         {
-            problems.push(format!("PUBLIC_URL: {u:?} must start with https:// (e.g. https://whatsapp.example.org)"));
+            problems.push(format!(
+                "PUBLIC_URL: {u:?} must start with https:// (e.g. https://whatsapp.example.org)"
+            ));
         }
-        let twilio_api_url = get("TWILIO_API_URL").unwrap_or("https://api.twilio.com").trim_end_matches('/').to_string();
+        let twilio_api_url = get("TWILIO_API_URL")
+            .unwrap_or("https://api.twilio.com")
+            .trim_end_matches('/')
+            .to_string();
 
         if !problems.is_empty() {
             return Err(problems);
@@ -214,7 +248,8 @@ fn parse_bool(v: &str) -> Option<bool> {
 
 /// `+` then 6 to 15 digits.
 pub fn is_e164(n: &str) -> bool {
-    n.strip_prefix('+').is_some_and(|d| (6..=15).contains(&d.len()) && d.bytes().all(|b| b.is_ascii_digit()))
+    n.strip_prefix('+')
+        .is_some_and(|d| (6..=15).contains(&d.len()) && d.bytes().all(|b| b.is_ascii_digit()))
 }
 
 #[cfg(test)]
@@ -222,7 +257,10 @@ mod tests {
     use super::*;
 
     fn env(pairs: &[(&str, &str)]) -> HashMap<String, String> {
-        pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
     }
 
     #[test]
@@ -267,8 +305,16 @@ mod tests {
         assert_eq!(problems.len(), 4, "{problems:#?}");
         assert!(problems.iter().any(|p| p.starts_with("PORT:")));
         assert!(problems.iter().any(|p| p.starts_with("UIC_SALT:")));
-        assert!(problems.iter().any(|p| p.starts_with("SESSION_TIMEOUT_MINUTES:")));
-        assert!(problems.iter().any(|p| p.contains("TWILIO_AUTH_TOKEN, TWILIO_WHATSAPP_NUMBER missing")));
+        assert!(
+            problems
+                .iter()
+                .any(|p| p.starts_with("SESSION_TIMEOUT_MINUTES:"))
+        );
+        assert!(
+            problems
+                .iter()
+                .any(|p| p.contains("TWILIO_AUTH_TOKEN, TWILIO_WHATSAPP_NUMBER missing"))
+        );
     }
 
     #[test]

@@ -54,10 +54,17 @@ impl DbUrl {
     /// existing `.env` keeps working.
     pub fn parse(url: &str) -> Result<DbUrl, String> {
         let url = url.trim();
-        let (scheme, rest) = url
-            .split_once(':')
-            .ok_or_else(|| format!("DATABASE_URL has no scheme (expected sqlite:PATH or postgres://…), got {:?}", redact_url(url)))?;
-        let driver = scheme.split('+').next().unwrap_or(scheme).to_ascii_lowercase();
+        let (scheme, rest) = url.split_once(':').ok_or_else(|| {
+            format!(
+                "DATABASE_URL has no scheme (expected sqlite:PATH or postgres://…), got {:?}",
+                redact_url(url)
+            )
+        })?;
+        let driver = scheme
+            .split('+')
+            .next()
+            .unwrap_or(scheme)
+            .to_ascii_lowercase();
         match driver.as_str() {
             "sqlite" => {
                 // sqlx forms: sqlite:PATH, sqlite://PATH, sqlite:///abs/path.
@@ -75,7 +82,9 @@ impl DbUrl {
                 Ok(DbUrl::Sqlite(PathBuf::from(path)))
             }
             "postgres" | "postgresql" => Ok(DbUrl::Postgres(format!("postgres:{rest}"))),
-            other => Err(format!("DATABASE_URL: unsupported database {other:?} (use sqlite:PATH or postgres://…)")),
+            other => Err(format!(
+                "DATABASE_URL: unsupported database {other:?} (use sqlite:PATH or postgres://…)"
+            )),
         }
     }
 
@@ -132,7 +141,9 @@ impl Db {
         match url {
             DbUrl::Sqlite(path) => {
                 if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-                    std::fs::create_dir_all(dir).with_context(|| format!("creating the database folder {}", dir.display()))?;
+                    std::fs::create_dir_all(dir).with_context(|| {
+                        format!("creating the database folder {}", dir.display())
+                    })?;
                 }
                 let options = SqliteConnectOptions::new()
                     .filename(path)
@@ -170,8 +181,14 @@ impl Db {
     /// Applies the migrations of the active backend.
     pub async fn migrate(&self) -> anyhow::Result<()> {
         match self {
-            Db::Sqlite(p) => SQLITE_MIGRATIONS.run(p).await.context("applying SQLite migrations")?,
-            Db::Postgres(p) => POSTGRES_MIGRATIONS.run(p).await.context("applying PostgreSQL migrations")?,
+            Db::Sqlite(p) => SQLITE_MIGRATIONS
+                .run(p)
+                .await
+                .context("applying SQLite migrations")?,
+            Db::Postgres(p) => POSTGRES_MIGRATIONS
+                .run(p)
+                .await
+                .context("applying PostgreSQL migrations")?,
         }
         Ok(())
     }
@@ -226,7 +243,11 @@ impl Tx {
 /// kept), if the database is SQLite.
 pub fn sqlite_dir(url: &DbUrl) -> Option<&Path> {
     match url {
-        DbUrl::Sqlite(p) => Some(p.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."))),
+        DbUrl::Sqlite(p) => Some(
+            p.parent()
+                .filter(|d| !d.as_os_str().is_empty())
+                .unwrap_or(Path::new(".")),
+        ),
         DbUrl::Postgres(_) => None,
     }
 }
@@ -237,11 +258,26 @@ mod tests {
 
     #[test]
     fn sqlite_urls_in_every_accepted_form_give_the_path() {
-        assert_eq!(DbUrl::parse("sqlite:data/x.db").unwrap(), DbUrl::Sqlite("data/x.db".into()));
-        assert_eq!(DbUrl::parse("sqlite://data/x.db").unwrap(), DbUrl::Sqlite("data/x.db".into()));
-        assert_eq!(DbUrl::parse("sqlite+aiosqlite:///./data/uic.db").unwrap(), DbUrl::Sqlite("./data/uic.db".into()));
-        assert_eq!(DbUrl::parse("sqlite+aiosqlite:////var/lib/uic.db").unwrap(), DbUrl::Sqlite("/var/lib/uic.db".into()));
-        assert_eq!(DbUrl::parse("sqlite:///tmp/x.db").unwrap(), DbUrl::Sqlite("/tmp/x.db".into()));
+        assert_eq!(
+            DbUrl::parse("sqlite:data/x.db").unwrap(),
+            DbUrl::Sqlite("data/x.db".into())
+        );
+        assert_eq!(
+            DbUrl::parse("sqlite://data/x.db").unwrap(),
+            DbUrl::Sqlite("data/x.db".into())
+        );
+        assert_eq!(
+            DbUrl::parse("sqlite+aiosqlite:///./data/uic.db").unwrap(),
+            DbUrl::Sqlite("./data/uic.db".into())
+        );
+        assert_eq!(
+            DbUrl::parse("sqlite+aiosqlite:////var/lib/uic.db").unwrap(),
+            DbUrl::Sqlite("/var/lib/uic.db".into())
+        );
+        assert_eq!(
+            DbUrl::parse("sqlite:///tmp/x.db").unwrap(),
+            DbUrl::Sqlite("/tmp/x.db".into())
+        );
     }
 
     #[test]
@@ -250,12 +286,19 @@ mod tests {
             DbUrl::parse("postgresql+asyncpg://u:p@db:5432/uic").unwrap(),
             DbUrl::Postgres("postgres://u:p@db:5432/uic".into())
         );
-        assert_eq!(DbUrl::parse("postgres://h/db").unwrap(), DbUrl::Postgres("postgres://h/db".into()));
+        assert_eq!(
+            DbUrl::parse("postgres://h/db").unwrap(),
+            DbUrl::Postgres("postgres://h/db".into())
+        );
     }
 
     #[test]
     fn unknown_or_empty_database_urls_are_refused_with_a_reason() {
-        assert!(DbUrl::parse("mysql://x").unwrap_err().contains("unsupported"));
+        assert!(
+            DbUrl::parse("mysql://x")
+                .unwrap_err()
+                .contains("unsupported")
+        );
         assert!(DbUrl::parse("nothing").unwrap_err().contains("scheme"));
         assert!(DbUrl::parse("sqlite::memory:").is_err());
     }

@@ -31,7 +31,9 @@ impl From<sqlx::Error> for AppError {
     fn from(e: sqlx::Error) -> Self {
         match e {
             sqlx::Error::RowNotFound => AppError::NotFound("not found".into()),
-            sqlx::Error::PoolTimedOut => AppError::Unavailable("the database is busy, try again".into()),
+            sqlx::Error::PoolTimedOut => {
+                AppError::Unavailable("the database is busy, try again".into())
+            }
             other => AppError::Internal(other.into()),
         }
     }

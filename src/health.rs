@@ -24,7 +24,11 @@ pub async fn ready(State(state): State<AppState>) -> (StatusCode, &'static str) 
 /// `GET /whatsapp/health`: the seed's JSON.
 pub async fn whatsapp(State(state): State<AppState>) -> (StatusCode, Json<Value>) {
     let db_ok = state.db.ping().await;
-    let status = if db_ok { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
+    let status = if db_ok {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
     (
         status,
         Json(json!({

@@ -65,7 +65,10 @@ pub fn router(state: AppState) -> Router {
         .route("/readyz", get(health::ready))
         .route("/whatsapp/health", get(health::whatsapp))
         .route("/whatsapp/webhook", post(channel::webhook::receive))
-        .route("/sandbox/{account}/messages", post(channel::sandbox::post_message))
+        .route(
+            "/sandbox/{account}/messages",
+            post(channel::sandbox::post_message),
+        )
         .fallback(health::not_found)
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
         .layer(TraceLayer::new_for_http())
@@ -83,7 +86,9 @@ impl Application {
     pub async fn build(config: Config) -> anyhow::Result<Application> {
         let addr = SocketAddr::new(config.host, config.port);
         let state = prepare(config).await?;
-        let listener = TcpListener::bind(addr).await.with_context(|| format!("listening on {addr}"))?;
+        let listener = TcpListener::bind(addr)
+            .await
+            .with_context(|| format!("listening on {addr}"))?;
         Ok(Application { listener, state })
     }
 
@@ -97,9 +102,15 @@ impl Application {
 
     /// Serves until `shutdown` resolves, then finishes the requests under
     /// way and closes the database.
-    pub async fn run_until_stopped(self, shutdown: impl Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
+    pub async fn run_until_stopped(
+        self,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> anyhow::Result<()> {
         let app = router(self.state.clone());
-        axum::serve(self.listener, app).with_graceful_shutdown(shutdown).await.context("serving HTTP")?;
+        axum::serve(self.listener, app)
+            .with_graceful_shutdown(shutdown)
+            .await
+            .context("serving HTTP")?;
         self.state.db.close().await;
         Ok(())
     }

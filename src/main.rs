@@ -7,7 +7,11 @@ use uic_inbox::uic::Uic;
 use uic_inbox::{Application, db::Db, registry};
 
 #[derive(Parser)]
-#[command(name = "uic-inbox", version, about = "WhatsApp UIC bot and multi-tenant inbox")]
+#[command(
+    name = "uic-inbox",
+    version,
+    about = "WhatsApp UIC bot and multi-tenant inbox"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Option<Command>,
@@ -55,7 +59,10 @@ fn main() -> ExitCode {
     let config = match Config::from_env() {
         Ok(c) => c,
         Err(problems) => {
-            eprintln!("error: the configuration has {} problem(s):", problems.len());
+            eprintln!(
+                "error: the configuration has {} problem(s):",
+                problems.len()
+            );
             for p in problems {
                 eprintln!("  - {p}");
             }
@@ -63,7 +70,10 @@ fn main() -> ExitCode {
         }
     };
     init_tracing(&config);
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(r) => r,
         Err(e) => {
             eprintln!("error: starting the runtime: {e}");
@@ -83,7 +93,11 @@ async fn run(command: Command, config: Config) -> anyhow::Result<()> {
     match command {
         Command::Serve => {
             let app = Application::build(config).await?;
-            tracing::info!(port = app.port(), database = app.state().db.backend_name(), "uic-inbox listening");
+            tracing::info!(
+                port = app.port(),
+                database = app.state().db.backend_name(),
+                "uic-inbox listening"
+            );
             app.run_until_stopped(shutdown_signal()).await
         }
         Command::Migrate => {
@@ -96,7 +110,9 @@ async fn run(command: Command, config: Config) -> anyhow::Result<()> {
         Command::Uic { command } => {
             let state = uic_inbox::prepare(config).await?;
             let rows = match command {
-                UicCommand::List { limit } => registry::store::list(&state.db, None, limit.clamp(1, 10_000)).await?,
+                UicCommand::List { limit } => {
+                    registry::store::list(&state.db, None, limit.clamp(1, 10_000)).await?
+                }
                 UicCommand::Show { code } => {
                     let uic = Uic::parse(&code)?;
                     let rows = registry::store::find(&state.db, &uic).await?;
@@ -106,11 +122,20 @@ async fn run(command: Command, config: Config) -> anyhow::Result<()> {
                     rows
                 }
             };
-            println!("{:<12} {:>6} {:>5} {:>6} {:<9} {:<25} LAST SEEN", "UIC", "TENANT", "SEEN", "PHONES", "COLLISION", "FIRST SEEN");
+            println!(
+                "{:<12} {:>6} {:>5} {:>6} {:<9} {:<25} LAST SEEN",
+                "UIC", "TENANT", "SEEN", "PHONES", "COLLISION", "FIRST SEEN"
+            );
             for r in rows {
                 println!(
                     "{:<12} {:>6} {:>5} {:>6} {:<9} {:<25} {}",
-                    r.uic, r.tenant_id, r.times_seen, r.phones, r.collision_status, rfc3339(r.first_seen_at), rfc3339(r.last_seen_at)
+                    r.uic,
+                    r.tenant_id,
+                    r.times_seen,
+                    r.phones,
+                    r.collision_status,
+                    rfc3339(r.first_seen_at),
+                    rfc3339(r.last_seen_at)
                 );
             }
             state.db.close().await;
@@ -120,11 +145,13 @@ async fn run(command: Command, config: Config) -> anyhow::Result<()> {
 }
 
 fn rfc3339(t: time::OffsetDateTime) -> String {
-    t.format(&time::format_description::well_known::Rfc3339).unwrap_or_default()
+    t.format(&time::format_description::well_known::Rfc3339)
+        .unwrap_or_default()
 }
 
 fn init_tracing(config: &Config) {
-    let filter = tracing_subscriber::EnvFilter::try_new(&config.log_level).unwrap_or_else(|_| "info".into());
+    let filter =
+        tracing_subscriber::EnvFilter::try_new(&config.log_level).unwrap_or_else(|_| "info".into());
     let builder = tracing_subscriber::fmt().with_env_filter(filter);
     match config.log_format {
         LogFormat::Json => builder.json().init(),
@@ -153,4 +180,3 @@ async fn shutdown_signal() {
     }
     tracing::info!("shutting down");
 }
-

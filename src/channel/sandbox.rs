@@ -45,26 +45,43 @@ pub async fn post_message(
         .filter(|a| a.provider() == Provider::Sandbox && a.enabled)
         .ok_or_else(|| AppError::NotFound(format!("no sandbox account named {slug:?}")))?;
     if !is_e164(&msg.from) {
-        return Err(AppError::BadRequest(format!("from: {:?} is not an international number such as +243990000001", msg.from)));
+        return Err(AppError::BadRequest(format!(
+            "from: {:?} is not an international number such as +243990000001",
+            msg.from
+        )));
     }
     if msg.text.chars().count() > 4096 {
-        return Err(AppError::BadRequest("text: longer than 4096 characters (WhatsApp's limit)".into()));
+        return Err(AppError::BadRequest(
+            "text: longer than 4096 characters (WhatsApp's limit)".into(),
+        ));
     }
     if let Some(id) = &msg.id
         && (id.is_empty() || id.len() > 128)
     {
-        return Err(AppError::BadRequest("id: must be 1 to 128 characters".into()));
+        return Err(AppError::BadRequest(
+            "id: must be 1 to 128 characters".into(),
+        ));
     }
     let inbound = NewInbound {
-        provider_message_id: msg.id.unwrap_or_else(|| format!("sandbox-{}", uuid::Uuid::now_v7())),
+        provider_message_id: msg
+            .id
+            .unwrap_or_else(|| format!("sandbox-{}", uuid::Uuid::now_v7())),
         from: msg.from,
         profile_name: None,
         text: msg.text,
         choice_id: msg.choice,
         kind: "text".into(),
     };
-    Ok(Json(match inbox::handle_inbound(&state, &account, &inbound).await? {
-        Handled::Duplicate => SandboxAnswer { duplicate: true, replies: Vec::new() },
-        Handled::Processed { replies, .. } => SandboxAnswer { duplicate: false, replies },
-    }))
+    Ok(Json(
+        match inbox::handle_inbound(&state, &account, &inbound).await? {
+            Handled::Duplicate => SandboxAnswer {
+                duplicate: true,
+                replies: Vec::new(),
+            },
+            Handled::Processed { replies, .. } => SandboxAnswer {
+                duplicate: false,
+                replies,
+            },
+        },
+    ))
 }

@@ -1,17 +1,500 @@
-//! TEMPORARY stub, replaced by the real module.
-#![allow(unused_variables)]
-#[derive(Debug, thiserror::Error)]
-#[error("form")]
-pub struct FormError;
-#[derive(Debug, thiserror::Error)]
-#[error("inbound")]
-pub struct InboundError;
-pub struct Inbound { pub message_sid: String, pub account_sid: String, pub from: String, pub to: String, pub body: String, pub profile_name: Option<String>, pub wa_id: Option<String>, pub num_media: u32, pub media: Vec<(String, String)>, pub message_type: Option<String>, pub button_payload: Option<String>, pub button_text: Option<String> }
-pub struct OutboundTwiml { pub body: String, pub media_urls: Vec<String> }
-pub fn parse_form(body: &[u8]) -> Result<Vec<(String, String)>, FormError> { todo!() }
-pub fn is_status_callback(params: &[(String, String)]) -> bool { todo!() }
-pub fn parse_inbound(params: &[(String, String)]) -> Result<Inbound, InboundError> { todo!() }
-pub fn bare_number(s: &str) -> &str { todo!() }
-pub fn public_url(public_base: Option<&str>, host: Option<&str>, forwarded_proto: Option<&str>, forwarded_host: Option<&str>, path_and_query: &str) -> String { todo!() }
-pub fn verify_signature(auth_token: &str, url: &str, params: &[(String, String)], header_value: &str) -> bool { todo!() }
-pub fn twiml(messages: &[OutboundTwiml]) -> String { todo!() }
+//! Twilio WhatsApp, the pure part: form parsing, `X-Twilio-Signature`,
+//! inbound fields and TwiML answers (reference: Twilio Programmable
+//! Messaging webhooks).
+
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD;
+use hmac::{Hmac, KeyInit, Mac};
+use std::collections::BTreeMap;
+use subtle::ConstantTimeEq;
+
+/// A form body that cannot be read.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum FormError {
+    #[error("the form body is not valid UTF-8 once percent-decoded")]
+    InvalidUtf8,
+}
+
+/// Decodes `application/x-www-form-urlencoded` (`+` is a space), keeping the
+/// order and repeated names; refuses invalid UTF-8 instead of replacing it.
+pub fn parse_form(body: &[u8]) -> Result<Vec<(String, String)>, FormError> {
+    let decode = |part: &[u8]| -> Result<String, FormError> {
+        let spaced: Vec<u8> = part
+            .iter()
+            .map(|&b| if b == b'+' { b' ' } else { b })
+            .collect();
+        let bytes: Vec<u8> = percent_encoding::percent_decode(&spaced).collect();
+        String::from_utf8(bytes).map_err(|_| FormError::InvalidUtf8)
+    };
+    body.split(|&b| b == b'&')
+        .filter(|pair| !pair.is_empty())
+        .map(|pair| {
+            let mut it = pair.splitn(2, |&b| b == b'=');
+            let name = decode(it.next().unwrap_or_default())?;
+            let value = decode(it.next().unwrap_or_default())?;
+            Ok((name, value))
+        })
+        .collect()
+}
+
+/// The string Twilio signs: the URL, then each parameter name followed by
+/// its values, names in byte order, a repeated name's values sorted and
+/// de-duplicated (as twilio-python does).
+fn signed_data(url: &str, params: &[(String, String)]) -> String {
+    let mut sorted: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
+    for (k, v) in params {
+        sorted.entry(k.as_str()).or_default().push(v.as_str());
+    }
+    let mut data = url.to_string();
+    for (k, mut values) in sorted {
+        values.sort_unstable();
+        values.dedup();
+        for v in values {
+            data.push_str(k);
+            data.push_str(v);
+        }
+    }
+    data
+}
+
+/// `X-Twilio-Signature` of a form POST: HMAC-SHA1 keyed with the auth
+/// token, standard Base64.
+pub fn signature(auth_token: &str, url: &str, params: &[(String, String)]) -> String {
+    let mut mac = Hmac::<sha1::Sha1>::new_from_slice(auth_token.as_bytes())
+        .expect("HMAC takes any key length");
+    mac.update(signed_data(url, params).as_bytes());
+    STANDARD.encode(mac.finalize().into_bytes())
+}
+
+/// The HMAC-SHA256 variant of shared-key webhook rules
+/// (`X-Twilio-Webhooks-Signature-Settings: key=…,algorithm=HMAC_SHA256`).
+pub fn signature_sha256(key: &str, url: &str, params: &[(String, String)]) -> String {
+    let mut mac =
+        Hmac::<sha2::Sha256>::new_from_slice(key.as_bytes()).expect("HMAC takes any key length");
+    mac.update(signed_data(url, params).as_bytes());
+    STANDARD.encode(mac.finalize().into_bytes())
+}
+
+/// The URL as given, with the default port added, and with it removed:
+/// Twilio signs either form, so both are accepted.
+fn url_variants(url: &str) -> Vec<String> {
+    let mut variants = vec![url.to_string()];
+    if let Some((scheme, rest)) = url.split_once("://") {
+        let default_port = match scheme {
+            "https" => ":443",
+            "http" => ":80",
+            _ => return variants,
+        };
+        let split = rest.find(['/', '?']).unwrap_or(rest.len());
+        let (authority, tail) = rest.split_at(split);
+        if let Some(host) = authority.strip_suffix(default_port) {
+            variants.push(format!("{scheme}://{host}{tail}"));
+        } else if !authority.contains(':') {
+            variants.push(format!("{scheme}://{authority}{default_port}{tail}"));
+        }
+    }
+    variants
+}
+
+/// Checks `X-Twilio-Signature` in constant time, on the URL with and
+/// without its default port.
+pub fn verify_signature(
+    auth_token: &str,
+    url: &str,
+    params: &[(String, String)],
+    header_value: &str,
+) -> bool {
+    url_variants(url).iter().any(|u| {
+        let expected = signature(auth_token, u, params);
+        expected
+            .as_bytes()
+            .ct_eq(header_value.trim().as_bytes())
+            .into()
+    })
+}
+
+/// The first value of a possibly comma-separated proxy header.
+fn first_value(v: Option<&str>) -> Option<&str> {
+    v.and_then(|v| v.split(',').next())
+        .map(str::trim)
+        .filter(|v| !v.is_empty())
+}
+
+/// The URL Twilio requested: `PUBLIC_URL` joined with the request's path and
+/// query (kept byte for byte), else the scheme of `X-Forwarded-Proto` and the
+/// host of `X-Forwarded-Host` or `Host`.
+pub fn public_url(
+    public_base: Option<&str>,
+    host: Option<&str>,
+    forwarded_proto: Option<&str>,
+    forwarded_host: Option<&str>,
+    path_and_query: &str,
+) -> String {
+    match public_base {
+        Some(base) => format!("{}{path_and_query}", base.trim_end_matches('/')),
+        None => {
+            let scheme = first_value(forwarded_proto).unwrap_or("http");
+            let host = first_value(forwarded_host)
+                .or(first_value(host))
+                .unwrap_or("localhost");
+            format!("{scheme}://{host}{path_and_query}")
+        }
+    }
+}
+
+/// An inbound webhook that lacks what a WhatsApp message must carry.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum InboundError {
+    #[error("missing field {0}")]
+    Missing(&'static str),
+    #[error("{0} is not a WhatsApp address (expected whatsapp:+<number>)")]
+    NotWhatsApp(&'static str),
+    #[error("field {0} is too long")]
+    TooLong(&'static str),
+}
+
+/// The fields of an inbound WhatsApp message that the bot uses.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Inbound {
+    pub message_sid: String,
+    pub account_sid: Option<String>,
+    /// `whatsapp:+243990000001`
+    pub from: String,
+    pub to: String,
+    /// Empty for media without caption.
+    pub body: String,
+    pub profile_name: Option<String>,
+    pub wa_id: Option<String>,
+    pub num_media: u32,
+    /// (URL, content type) of each attached media.
+    pub media: Vec<(String, String)>,
+    pub message_type: Option<String>,
+    pub button_payload: Option<String>,
+    pub button_text: Option<String>,
+}
+
+fn field<'a>(params: &'a [(String, String)], name: &str) -> Option<&'a str> {
+    params
+        .iter()
+        .find(|(k, _)| k == name)
+        .map(|(_, v)| v.as_str())
+        .filter(|v| !v.is_empty())
+}
+
+/// Reads an inbound message's fields; unknown fields are ignored (Twilio
+/// adds fields without notice).
+pub fn parse_inbound(params: &[(String, String)]) -> Result<Inbound, InboundError> {
+    let sid = field(params, "MessageSid")
+        .or_else(|| field(params, "SmsMessageSid"))
+        .or_else(|| field(params, "SmsSid"))
+        .ok_or(InboundError::Missing("MessageSid"))?;
+    if sid.len() > 64 {
+        return Err(InboundError::TooLong("MessageSid"));
+    }
+    let address = |name: &'static str| -> Result<String, InboundError> {
+        let v = field(params, name).ok_or(InboundError::Missing(name))?;
+        if !v.starts_with("whatsapp:") || v.len() > 64 {
+            return Err(InboundError::NotWhatsApp(name));
+        }
+        Ok(v.to_string())
+    };
+    let from = address("From")?;
+    let to = address("To")?;
+    let body = field(params, "Body").unwrap_or("").to_string();
+    if body.chars().count() > 4096 {
+        return Err(InboundError::TooLong("Body"));
+    }
+    let num_media = field(params, "NumMedia")
+        .and_then(|n| n.parse::<u32>().ok())
+        .unwrap_or(0)
+        .min(10);
+    let media = (0..num_media)
+        .filter_map(|i| {
+            let url = field(params, &format!("MediaUrl{i}"))?;
+            let ct = field(params, &format!("MediaContentType{i}"))
+                .unwrap_or("application/octet-stream");
+            Some((url.to_string(), ct.to_string()))
+        })
+        .collect();
+    let owned = |name| field(params, name).map(str::to_string);
+    Ok(Inbound {
+        message_sid: sid.to_string(),
+        account_sid: owned("AccountSid"),
+        from,
+        to,
+        body,
+        profile_name: owned("ProfileName"),
+        wa_id: owned("WaId"),
+        num_media,
+        media,
+        message_type: owned("MessageType"),
+        button_payload: owned("ButtonPayload"),
+        button_text: owned("ButtonText"),
+    })
+}
+
+/// `whatsapp:+243990000001` -> `+243990000001`.
+pub fn bare_number(address: &str) -> &str {
+    address.strip_prefix("whatsapp:").unwrap_or(address).trim()
+}
+
+/// A delivery status callback (sent, delivered, read, failed, …).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StatusCallback {
+    pub message_sid: String,
+    pub status: String,
+    pub error_code: Option<String>,
+}
+
+/// Status callbacks carry `MessageStatus` and no message body.
+pub fn is_status_callback(params: &[(String, String)]) -> bool {
+    field(params, "MessageStatus").is_some() && !params.iter().any(|(k, _)| k == "Body")
+}
+
+pub fn parse_status(params: &[(String, String)]) -> Result<StatusCallback, InboundError> {
+    Ok(StatusCallback {
+        message_sid: field(params, "MessageSid")
+            .or_else(|| field(params, "SmsSid"))
+            .ok_or(InboundError::Missing("MessageSid"))?
+            .to_string(),
+        status: field(params, "MessageStatus")
+            .ok_or(InboundError::Missing("MessageStatus"))?
+            .to_string(),
+        error_code: field(params, "ErrorCode").map(str::to_string),
+    })
+}
+
+/// One `<Message>` of a TwiML answer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OutboundTwiml {
+    pub body: String,
+    pub media_urls: Vec<String>,
+}
+
+/// The TwiML answer sending these messages (`<Response/>` sends nothing).
+pub fn twiml(messages: &[OutboundTwiml]) -> String {
+    use quick_xml::escape::escape;
+    let mut xml = String::from(r#"<?xml version="1.0" encoding="UTF-8"?>"#);
+    if messages.is_empty() {
+        xml.push_str("<Response/>");
+        return xml;
+    }
+    xml.push_str("<Response>");
+    for m in messages {
+        xml.push_str("<Message><Body>");
+        xml.push_str(&escape(m.body.as_str()));
+        xml.push_str("</Body>");
+        for url in &m.media_urls {
+            xml.push_str("<Media>");
+            xml.push_str(&escape(url.as_str()));
+            xml.push_str("</Media>");
+        }
+        xml.push_str("</Message>");
+    }
+    xml.push_str("</Response>");
+    xml
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn owned(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    }
+
+    #[test]
+    fn twilios_documented_signature_vector_matches() {
+        let params = owned(&[
+            ("CallSid", "CA1234567890ABCDE"),
+            ("Caller", "+12349013030"),
+            ("Digits", "1234"),
+            ("From", "+12349013030"),
+            ("To", "+18005551212"),
+        ]);
+        let url = "https://mycompany.com/myapp.php?foo=1&bar=2";
+        assert_eq!(
+            signature("12345", url, &params),
+            "0/KCTR6DLpKmkAf8muzZqo1nDgQ="
+        );
+        assert!(verify_signature(
+            "12345",
+            url,
+            &params,
+            "0/KCTR6DLpKmkAf8muzZqo1nDgQ="
+        ));
+    }
+
+    fn our_params() -> Vec<(String, String)> {
+        owned(&[
+            ("AccountSid", "ACxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx"),
+            ("Body", "Bonjour"),
+            ("From", "whatsapp:+243810000001"),
+            ("MessageSid", "SM0123456789abcdef0123456789abcdef"),
+            ("NumMedia", "0"),
+            ("ProfileName", "Amani"),
+            ("To", "whatsapp:+14155238886"),
+            ("WaId", "243810000001"),
+        ])
+    }
+
+    #[test]
+    fn our_signature_vector_matches_with_and_without_the_default_port() {
+        let url = "https://bot.example.org/whatsapp/webhook";
+        let with_port = "https://bot.example.org:443/whatsapp/webhook";
+        assert_eq!(
+            signature("test_auth_token", url, &our_params()),
+            "j7LrDEg5yDS8ck9q2PHu0MPvMWM="
+        );
+        assert_eq!(
+            signature("test_auth_token", with_port, &our_params()),
+            "usinpwrowDDF8SwPrKcKug3Wr7I="
+        );
+        assert!(verify_signature(
+            "test_auth_token",
+            url,
+            &our_params(),
+            "usinpwrowDDF8SwPrKcKug3Wr7I="
+        ));
+        assert!(verify_signature(
+            "test_auth_token",
+            with_port,
+            &our_params(),
+            "j7LrDEg5yDS8ck9q2PHu0MPvMWM="
+        ));
+    }
+
+    #[test]
+    fn a_changed_value_a_wrong_token_or_another_url_fails_the_check() {
+        let url = "https://bot.example.org/whatsapp/webhook";
+        let mut tampered = our_params();
+        tampered[1].1 = "Bonsoir".into();
+        assert!(!verify_signature(
+            "test_auth_token",
+            url,
+            &tampered,
+            "j7LrDEg5yDS8ck9q2PHu0MPvMWM="
+        ));
+        assert!(!verify_signature(
+            "other_token",
+            url,
+            &our_params(),
+            "j7LrDEg5yDS8ck9q2PHu0MPvMWM="
+        ));
+        assert!(!verify_signature(
+            "test_auth_token",
+            "https://evil.example.org/whatsapp/webhook",
+            &our_params(),
+            "j7LrDEg5yDS8ck9q2PHu0MPvMWM="
+        ));
+        assert!(!verify_signature("test_auth_token", url, &our_params(), ""));
+    }
+
+    #[test]
+    fn forms_decode_plus_and_percent_and_refuse_invalid_utf8() {
+        let form = parse_form(b"Body=Je+suis+l%C3%A0&From=whatsapp%3A%2B243990000001&Empty=&Flag")
+            .unwrap();
+        assert_eq!(form[0], ("Body".into(), "Je suis là".into()));
+        assert_eq!(form[1], ("From".into(), "whatsapp:+243990000001".into()));
+        assert_eq!(form[2], ("Empty".into(), String::new()));
+        assert_eq!(form[3], ("Flag".into(), String::new()));
+        assert_eq!(parse_form(b"Body=%FF"), Err(FormError::InvalidUtf8));
+        assert!(parse_form(b"").unwrap().is_empty());
+    }
+
+    #[test]
+    fn the_public_url_comes_from_the_configured_base_or_the_forwarded_headers() {
+        let pq = "/whatsapp/webhook?x=1";
+        assert_eq!(
+            public_url(
+                Some("https://bot.example.org/"),
+                Some("127.0.0.1:8000"),
+                None,
+                None,
+                pq
+            ),
+            "https://bot.example.org/whatsapp/webhook?x=1"
+        );
+        assert_eq!(
+            public_url(
+                None,
+                Some("127.0.0.1:8000"),
+                Some("https"),
+                Some("bot.example.org"),
+                pq
+            ),
+            "https://bot.example.org/whatsapp/webhook?x=1"
+        );
+        assert_eq!(
+            public_url(None, Some("127.0.0.1:8000"), None, None, pq),
+            "http://127.0.0.1:8000/whatsapp/webhook?x=1"
+        );
+    }
+
+    #[test]
+    fn inbound_fields_are_read_and_missing_ones_named() {
+        let msg = parse_inbound(&our_params()).unwrap();
+        assert_eq!(msg.message_sid, "SM0123456789abcdef0123456789abcdef");
+        assert_eq!(bare_number(&msg.from), "+243810000001");
+        assert_eq!(msg.body, "Bonjour");
+        assert_eq!(msg.profile_name.as_deref(), Some("Amani"));
+        let mut no_sid = our_params();
+        no_sid.retain(|(k, _)| k != "MessageSid");
+        assert_eq!(
+            parse_inbound(&no_sid),
+            Err(InboundError::Missing("MessageSid"))
+        );
+        let mut sms = our_params();
+        sms[2].1 = "+243810000001".into();
+        assert_eq!(parse_inbound(&sms), Err(InboundError::NotWhatsApp("From")));
+        assert!(parse_inbound(&owned(&[("MessageSid", "SM1"), ("From", "whatsapp:+1")])).is_err());
+    }
+
+    #[test]
+    fn status_callbacks_are_told_apart_from_messages() {
+        let status = owned(&[("MessageSid", "SM1"), ("MessageStatus", "delivered")]);
+        assert!(is_status_callback(&status));
+        assert!(!is_status_callback(&our_params()));
+        assert_eq!(parse_status(&status).unwrap().status, "delivered");
+    }
+
+    #[test]
+    fn twiml_escapes_text_and_an_empty_answer_sends_nothing() {
+        let xml = twiml(&[
+            OutboundTwiml {
+                body: "<script>&\"'é\nfin".into(),
+                media_urls: vec!["https://x.org/q?a=1&b=2".into()],
+            },
+            OutboundTwiml {
+                body: "deux".into(),
+                media_urls: vec![],
+            },
+        ]);
+        assert!(
+            xml.starts_with(r#"<?xml version="1.0" encoding="UTF-8"?><Response><Message><Body>"#)
+        );
+        assert!(
+            xml.contains("&lt;script&gt;&amp;&quot;&apos;é\nfin"),
+            "{xml}"
+        );
+        assert!(xml.contains("<Media>https://x.org/q?a=1&amp;b=2</Media>"));
+        assert_eq!(xml.matches("<Message>").count(), 2);
+        assert_eq!(
+            twiml(&[]),
+            r#"<?xml version="1.0" encoding="UTF-8"?><Response/>"#
+        );
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn parsing_any_bytes_never_panics(body in proptest::collection::vec(proptest::num::u8::ANY, 0..512)) {
+            if let Ok(params) = parse_form(&body) {
+                let _ = parse_inbound(&params);
+                let _ = is_status_callback(&params);
+            }
+        }
+    }
+}

@@ -11,11 +11,22 @@ use axum::http::{HeaderMap, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
 
 /// Dispatches on the content type: form (Twilio) or JSON (Meta).
-pub async fn receive(State(state): State<AppState>, uri: Uri, headers: HeaderMap, body: Bytes) -> AppResult<Response> {
+pub async fn receive(
+    State(state): State<AppState>,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> AppResult<Response> {
     let content_type = headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
-        .map(|v| v.split(';').next().unwrap_or("").trim().to_ascii_lowercase())
+        .map(|v| {
+            v.split(';')
+                .next()
+                .unwrap_or("")
+                .trim()
+                .to_ascii_lowercase()
+        })
         .unwrap_or_default();
     match content_type.as_str() {
         "application/x-www-form-urlencoded" => receive_twilio(&state, &uri, &headers, &body).await,
@@ -31,26 +42,42 @@ pub async fn receive(State(state): State<AppState>, uri: Uri, headers: HeaderMap
     }
 }
 
-async fn receive_twilio(state: &AppState, uri: &Uri, headers: &HeaderMap, body: &[u8]) -> AppResult<Response> {
-    let params = twilio::parse_form(body).map_err(|e| AppError::BadRequest(format!("Twilio webhook: {e}")))?;
+async fn receive_twilio(
+    state: &AppState,
+    uri: &Uri,
+    headers: &HeaderMap,
+    body: &[u8],
+) -> AppResult<Response> {
+    let params = twilio::parse_form(body)
+        .map_err(|e| AppError::BadRequest(format!("Twilio webhook: {e}")))?;
     if twilio::is_status_callback(&params) {
         // Replies go out in TwiML, without a status callback URL; a callback
         // here is for a number configured elsewhere. Acknowledge it.
         return Ok(StatusCode::NO_CONTENT.into_response());
     }
-    let inbound = twilio::parse_inbound(&params).map_err(|e| AppError::BadRequest(format!("Twilio webhook: {e}")))?;
+    let inbound = twilio::parse_inbound(&params)
+        .map_err(|e| AppError::BadRequest(format!("Twilio webhook: {e}")))?;
     let to = twilio::bare_number(&inbound.to);
     let account = accounts::find_by_number(&state.db, Provider::Twilio, to)
         .await?
-        .ok_or_else(|| AppError::NotFound(format!("no Twilio WhatsApp account is configured for the number {}", mask_phone(to))))?;
+        .ok_or_else(|| {
+            AppError::NotFound(format!(
+                "no Twilio WhatsApp account is configured for the number {}",
+                mask_phone(to)
+            ))
+        })?;
 
     // The signature is checked before anything is stored.
-    let token = account
-        .twilio_auth_token
-        .as_deref()
-        .ok_or_else(|| AppError::Forbidden("this Twilio account has no auth token configured".into()))?;
-    let header_value = headers.get("x-twilio-signature").and_then(|v| v.to_str().ok());
-    let path_and_query = uri.path_and_query().map(|pq| pq.as_str()).unwrap_or("/whatsapp/webhook");
+    let token = account.twilio_auth_token.as_deref().ok_or_else(|| {
+        AppError::Forbidden("this Twilio account has no auth token configured".into())
+    })?;
+    let header_value = headers
+        .get("x-twilio-signature")
+        .and_then(|v| v.to_str().ok());
+    let path_and_query = uri
+        .path_and_query()
+        .map(|pq| pq.as_str())
+        .unwrap_or("/whatsapp/webhook");
     let header_str = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
     let url = twilio::public_url(
         state.config.public_url.as_deref(),
@@ -62,7 +89,9 @@ async fn receive_twilio(state: &AppState, uri: &Uri, headers: &HeaderMap, body: 
     let valid = header_value.is_some_and(|sig| twilio::verify_signature(token, &url, &params, sig));
     if !valid {
         tracing::warn!(account = %account.slug, "Twilio webhook rejected: missing or invalid X-Twilio-Signature");
-        return Err(AppError::Forbidden("invalid or missing X-Twilio-Signature".into()));
+        return Err(AppError::Forbidden(
+            "invalid or missing X-Twilio-Signature".into(),
+        ));
     }
 
     let message = NewInbound {
@@ -72,7 +101,12 @@ async fn receive_twilio(state: &AppState, uri: &Uri, headers: &HeaderMap, body: 
         text: inbound.body.clone(),
         choice_id: inbound.button_payload.clone(),
         kind: if inbound.num_media > 0 {
-            inbound.media.first().map(|(_, t)| media_kind(t)).unwrap_or("media").to_string()
+            inbound
+                .media
+                .first()
+                .map(|(_, t)| media_kind(t))
+                .unwrap_or("media")
+                .to_string()
         } else {
             "text".to_string()
         },
@@ -81,9 +115,18 @@ async fn receive_twilio(state: &AppState, uri: &Uri, headers: &HeaderMap, body: 
         Handled::Duplicate => Vec::new(),
         Handled::Processed { replies, .. } => replies,
     };
-    let messages: Vec<twilio::OutboundTwiml> =
-        replies.into_iter().map(|r| twilio::OutboundTwiml { body: r.text, media_urls: Vec::new() }).collect();
-    Ok(([(header::CONTENT_TYPE, "text/xml; charset=utf-8")], twilio::twiml(&messages)).into_response())
+    let messages: Vec<twilio::OutboundTwiml> = replies
+        .into_iter()
+        .map(|r| twilio::OutboundTwiml {
+            body: r.text,
+            media_urls: Vec::new(),
+        })
+        .collect();
+    Ok((
+        [(header::CONTENT_TYPE, "text/xml; charset=utf-8")],
+        twilio::twiml(&messages),
+    )
+        .into_response())
 }
 
 fn media_kind(content_type: &str) -> &'static str {

@@ -24,7 +24,9 @@ pub enum Step {
     BirthCity,
     Gender,
     /// The code was issued; kept so the person can be reminded of it.
-    Done { uic: Uic },
+    Done {
+        uic: Uic,
+    },
     /// Handed to staff (requested, or too many failed tries).
     Escalated,
 }
@@ -172,7 +174,12 @@ pub struct Outcome {
 }
 
 /// Runs one inbound message through the flow.
-pub fn step(state: &FlowState, inbound: &Inbound<'_>, config: &FlowConfig, now: OffsetDateTime) -> Outcome {
+pub fn step(
+    state: &FlowState,
+    inbound: &Inbound<'_>,
+    config: &FlowConfig,
+    now: OffsetDateTime,
+) -> Outcome {
     let _ = (state, inbound, config, now, Gender::Homme);
     todo!()
 }

@@ -50,19 +50,34 @@ pub enum Handled {
 }
 
 /// Processes one inbound message (see the module header).
-pub async fn handle_inbound(state: &AppState, account: &Account, msg: &NewInbound) -> AppResult<Handled> {
+pub async fn handle_inbound(
+    state: &AppState,
+    account: &Account,
+    msg: &NewInbound,
+) -> AppResult<Handled> {
     let now = OffsetDateTime::now_utc();
     let mut tx = state.db.begin().await?;
-    let contact_id =
-        store::upsert_contact(&mut tx, account.tenant_id, account.id, &msg.from, msg.profile_name.as_deref(), now).await?;
-    let conversation = store::lock_conversation(&mut tx, account.tenant_id, account.id, contact_id, now).await?;
+    let contact_id = store::upsert_contact(
+        &mut tx,
+        account.tenant_id,
+        account.id,
+        &msg.from,
+        msg.profile_name.as_deref(),
+        now,
+    )
+    .await?;
+    let conversation =
+        store::lock_conversation(&mut tx, account.tenant_id, account.id, contact_id, now).await?;
 
     let mut mode = conversation.mode.as_str();
     let mut flow_state = conversation.flow_state.0.clone();
     let (replies, events, transcript) = if mode == "bot" {
         let outcome = flow::step(
             &flow_state,
-            &Inbound { text: &msg.text, choice_id: msg.choice_id.as_deref() },
+            &Inbound {
+                text: &msg.text,
+                choice_id: msg.choice_id.as_deref(),
+            },
             &account.flow_config(&state.config),
             now,
         );
@@ -116,7 +131,11 @@ pub async fn handle_inbound(state: &AppState, account: &Account, msg: &NewInboun
                 direction: "out",
                 sender: "bot",
                 provider_message_id: None,
-                kind: if reply.choices.is_empty() { "text" } else { "interactive" },
+                kind: if reply.choices.is_empty() {
+                    "text"
+                } else {
+                    "interactive"
+                },
                 body_form: "verbatim",
                 body: &reply.text,
                 status: reply_status,
@@ -124,10 +143,20 @@ pub async fn handle_inbound(state: &AppState, account: &Account, msg: &NewInboun
             now,
         )
         .await?
-        .ok_or_else(|| anyhow::anyhow!("an outbound message without provider id cannot conflict"))?;
+        .ok_or_else(|| {
+            anyhow::anyhow!("an outbound message without provider id cannot conflict")
+        })?;
         if provider == Provider::Meta {
             let payload = serde_json::json!({ "to": msg.from, "reply": reply });
-            store::insert_outbox(&mut tx, account.tenant_id, account.id, message_id, &payload, now).await?;
+            store::insert_outbox(
+                &mut tx,
+                account.tenant_id,
+                account.id,
+                message_id,
+                &payload,
+                now,
+            )
+            .await?;
         }
     }
 
@@ -136,21 +165,48 @@ pub async fn handle_inbound(state: &AppState, account: &Account, msg: &NewInboun
         match event {
             Event::UicIssued { uic, parts } => {
                 let phone_hash = registry::salt::hash_phone(&state.salt, &msg.from);
-                let recorded =
-                    registry::store::record_issue(&mut tx, account.tenant_id, account.id, uic, parts, &phone_hash, now).await?;
+                let recorded = registry::store::record_issue(
+                    &mut tx,
+                    account.tenant_id,
+                    account.id,
+                    uic,
+                    parts,
+                    &phone_hash,
+                    now,
+                )
+                .await?;
                 if recorded.new_collision {
-                    tracing::info!(registration = recorded.registration_id, "possible UIC collision flagged for review");
+                    tracing::info!(
+                        registration = recorded.registration_id,
+                        "possible UIC collision flagged for review"
+                    );
                 }
             }
             Event::Escalated { reason } => {
                 mode = "human";
                 escalated_at = Some(now);
-                tracing::info!(conversation = conversation.id, ?reason, "conversation escalated to staff");
+                tracing::info!(
+                    conversation = conversation.id,
+                    ?reason,
+                    "conversation escalated to staff"
+                );
             }
             Event::Reset { .. } => {}
         }
     }
-    store::update_conversation(&mut tx, conversation.id, mode, &flow_state, escalated_at, now).await?;
+    store::update_conversation(
+        &mut tx,
+        conversation.id,
+        mode,
+        &flow_state,
+        escalated_at,
+        now,
+    )
+    .await?;
     tx.commit().await?;
-    Ok(Handled::Processed { conversation_id: conversation.id, replies, events })
+    Ok(Handled::Processed {
+        conversation_id: conversation.id,
+        replies,
+        events,
+    })
 }

@@ -68,7 +68,11 @@ pub struct NewMessage<'a> {
 
 /// Inserts a message; `None` when its provider id was already stored (a
 /// retried webhook).
-pub async fn insert_message(tx: &mut Tx, m: &NewMessage<'_>, now: OffsetDateTime) -> Result<Option<i64>, sqlx::Error> {
+pub async fn insert_message(
+    tx: &mut Tx,
+    m: &NewMessage<'_>,
+    now: OffsetDateTime,
+) -> Result<Option<i64>, sqlx::Error> {
     on_tx!(tx, c => sqlx::query_scalar(
         "INSERT INTO messages (tenant_id, account_id, conversation_id, direction, sender, provider_message_id, kind,
             body_form, body, status, created_at, updated_at)

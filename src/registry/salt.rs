@@ -47,7 +47,8 @@ pub async fn load(config: &Config, db: &Db) -> anyhow::Result<Secret> {
     let salt = match &config.uic_salt {
         Some(s) => s.clone(),
         None => {
-            let dir = db::sqlite_dir(&config.database_url).context("UIC_SALT is required with PostgreSQL")?;
+            let dir = db::sqlite_dir(&config.database_url)
+                .context("UIC_SALT is required with PostgreSQL")?;
             read_or_create_file(&dir.join(SALT_FILE))?
         }
     };
@@ -58,16 +59,23 @@ pub async fn load(config: &Config, db: &Db) -> anyhow::Result<Secret> {
 fn read_or_create_file(path: &Path) -> anyhow::Result<Secret> {
     match std::fs::read_to_string(path) {
         Ok(s) if !s.trim().is_empty() => return Ok(Secret::new(s.trim())),
-        Ok(_) => bail!("{} is empty; restore the salt or remove the file and the database", path.display()),
+        Ok(_) => bail!(
+            "{} is empty; restore the salt or remove the file and the database",
+            path.display()
+        ),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-        Err(e) => return Err(e).with_context(|| format!("reading the UIC salt from {}", path.display())),
+        Err(e) => {
+            return Err(e).with_context(|| format!("reading the UIC salt from {}", path.display()));
+        }
     }
     let salt = generate();
     let mut options = std::fs::OpenOptions::new();
     options.write(true).create_new(true);
     #[cfg(unix)]
     std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
-    let mut file = options.open(path).with_context(|| format!("creating the UIC salt file {}", path.display()))?;
+    let mut file = options
+        .open(path)
+        .with_context(|| format!("creating the UIC salt file {}", path.display()))?;
     file.write_all(salt.as_bytes())?;
     file.sync_all()?;
     tracing::warn!(
@@ -104,9 +112,18 @@ mod tests {
     fn the_same_phone_and_salt_always_give_the_same_hash_and_another_salt_another() {
         let a = Secret::new("salt-one-salt-one");
         let b = Secret::new("salt-two-salt-two");
-        assert_eq!(hash_phone(&a, "+243990000001"), hash_phone(&a, "+243990000001"));
-        assert_ne!(hash_phone(&a, "+243990000001"), hash_phone(&b, "+243990000001"));
-        assert_ne!(hash_phone(&a, "+243990000001"), hash_phone(&a, "+243990000002"));
+        assert_eq!(
+            hash_phone(&a, "+243990000001"),
+            hash_phone(&a, "+243990000001")
+        );
+        assert_ne!(
+            hash_phone(&a, "+243990000001"),
+            hash_phone(&b, "+243990000001")
+        );
+        assert_ne!(
+            hash_phone(&a, "+243990000001"),
+            hash_phone(&a, "+243990000002")
+        );
         assert!(!hash_phone(&a, "+243990000001").contains("243990000001"));
     }
 
@@ -126,7 +143,10 @@ mod tests {
         #[cfg(unix)]
         {
             use std::os::unix::fs::PermissionsExt;
-            assert_eq!(std::fs::metadata(&path).unwrap().permissions().mode() & 0o777, 0o600);
+            assert_eq!(
+                std::fs::metadata(&path).unwrap().permissions().mode() & 0o777,
+                0o600
+            );
         }
     }
 }

@@ -55,7 +55,11 @@ pub async fn record_issue(
             .bind(registration_id).bind(now).execute(c).await.map(|r| r.rows_affected()))?;
         new_collision = flagged > 0;
     }
-    Ok(Recorded { registration_id, seen_before: times_seen > 1, new_collision })
+    Ok(Recorded {
+        registration_id,
+        seen_before: times_seen > 1,
+        new_collision,
+    })
 }
 
 /// One registration as staff and the CLI see it.
@@ -73,14 +77,21 @@ pub struct Registration {
     pub last_seen_at: OffsetDateTime,
 }
 
-const REGISTRATION_SELECT: &str = "SELECT r.id, r.tenant_id, r.uic, r.times_seen, r.collision_status,
+const REGISTRATION_SELECT: &str =
+    "SELECT r.id, r.tenant_id, r.uic, r.times_seen, r.collision_status,
         (SELECT COUNT(*) FROM uic_registration_phones ph WHERE ph.registration_id = r.id) AS phones,
         r.first_seen_at, r.last_seen_at
      FROM uic_registrations r";
 
 /// The most recent registrations, newest first.
-pub async fn list(db: &Db, tenant_id: Option<i64>, limit: i64) -> Result<Vec<Registration>, sqlx::Error> {
-    let sql = format!("{REGISTRATION_SELECT} WHERE ($1 IS NULL OR r.tenant_id = $1) ORDER BY r.last_seen_at DESC, r.id DESC LIMIT $2");
+pub async fn list(
+    db: &Db,
+    tenant_id: Option<i64>,
+    limit: i64,
+) -> Result<Vec<Registration>, sqlx::Error> {
+    let sql = format!(
+        "{REGISTRATION_SELECT} WHERE ($1 IS NULL OR r.tenant_id = $1) ORDER BY r.last_seen_at DESC, r.id DESC LIMIT $2"
+    );
     on_db!(db, p => sqlx::query_as::<_, Registration>(&sql).bind(tenant_id).bind(limit).fetch_all(p).await)
 }
 

@@ -87,7 +87,10 @@ impl Account {
             texts: s.texts.clone(),
             cities: s.cities.clone(),
             qr_enabled: s.qr_enabled.unwrap_or(config.enable_qr_code),
-            session_timeout: Duration::minutes(i64::from(s.session_timeout_minutes.unwrap_or(config.session_timeout_minutes))),
+            session_timeout: Duration::minutes(i64::from(
+                s.session_timeout_minutes
+                    .unwrap_or(config.session_timeout_minutes),
+            )),
             ..FlowConfig::default()
         }
     }

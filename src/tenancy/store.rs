@@ -60,8 +60,14 @@ pub async fn upsert_account(db: &Db, a: &NewAccount) -> anyhow::Result<Account> 
 }
 
 /// The enabled account of `provider` whose number is `phone` (E.164).
-pub async fn find_by_number(db: &Db, provider: Provider, phone: &str) -> Result<Option<Account>, sqlx::Error> {
-    let sql = format!("SELECT {ACCOUNT_COLUMNS} FROM whatsapp_accounts WHERE provider = $1 AND phone_number = $2 AND enabled");
+pub async fn find_by_number(
+    db: &Db,
+    provider: Provider,
+    phone: &str,
+) -> Result<Option<Account>, sqlx::Error> {
+    let sql = format!(
+        "SELECT {ACCOUNT_COLUMNS} FROM whatsapp_accounts WHERE provider = $1 AND phone_number = $2 AND enabled"
+    );
     on_db!(db, p => sqlx::query_as::<_, Account>(&sql).bind(provider.as_str()).bind(phone).fetch_optional(p).await)
 }
 
@@ -72,7 +78,11 @@ pub async fn find_by_slug(db: &Db, slug: &str) -> Result<Option<Account>, sqlx::
 }
 
 /// Replaces an account's flow settings.
-pub async fn set_flow_settings(db: &Db, account_id: i64, flow: &FlowSettings) -> Result<(), sqlx::Error> {
+pub async fn set_flow_settings(
+    db: &Db,
+    account_id: i64,
+    flow: &FlowSettings,
+) -> Result<(), sqlx::Error> {
     let now = OffsetDateTime::now_utc();
     on_db!(db, p => sqlx::query("UPDATE whatsapp_accounts SET flow_config = $1, updated_at = $2 WHERE id = $3")
         .bind(Json(flow)).bind(now).bind(account_id).execute(p).await.map(|r| r.rows_affected()))?;
@@ -100,7 +110,9 @@ pub async fn bootstrap(db: &Db, config: &Config) -> anyhow::Result<()> {
             },
         )
         .await?;
-        tracing::info!("created the sandbox account: POST /sandbox/{SANDBOX_ACCOUNT}/messages talks to the bot");
+        tracing::info!(
+            "created the sandbox account: POST /sandbox/{SANDBOX_ACCOUNT}/messages talks to the bot"
+        );
     }
     if let Some(t) = &config.twilio {
         upsert_account(

@@ -37,7 +37,9 @@ pub struct TestApp {
 /// Where PostgreSQL tests connect (`TEST_DATABASE_URL`, a database the
 /// tests may create other databases from).
 fn postgres_admin_url() -> Option<String> {
-    std::env::var("TEST_DATABASE_URL").ok().filter(|u| !u.trim().is_empty())
+    std::env::var("TEST_DATABASE_URL")
+        .ok()
+        .filter(|u| !u.trim().is_empty())
 }
 
 /// Starts the server on a fresh database; `None` (the test is skipped, with
@@ -67,14 +69,27 @@ pub async fn spawn_app(backend: Backend) -> Option<TestApp> {
 async fn create_postgres_database(admin: &str) -> String {
     use sqlx::Connection;
     let name = format!("t_{}", uuid::Uuid::new_v4().simple());
-    let mut conn = sqlx::PgConnection::connect(admin).await.expect("TEST_DATABASE_URL must reach PostgreSQL");
-    sqlx::query(&format!("CREATE DATABASE {name}")).execute(&mut conn).await.expect("create test database");
-    let (base, _) = admin.rsplit_once('/').expect("TEST_DATABASE_URL ends with /database");
+    let mut conn = sqlx::PgConnection::connect(admin)
+        .await
+        .expect("TEST_DATABASE_URL must reach PostgreSQL");
+    sqlx::query(&format!("CREATE DATABASE {name}"))
+        .execute(&mut conn)
+        .await
+        .expect("create test database");
+    let (base, _) = admin
+        .rsplit_once('/')
+        .expect("TEST_DATABASE_URL ends with /database");
     format!("{base}/{name}")
 }
 
-async fn start(config: Config, backend: Backend, dir: std::sync::Arc<tempfile::TempDir>) -> TestApp {
-    let app = Application::build(config.clone()).await.expect("server builds");
+async fn start(
+    config: Config,
+    backend: Backend,
+    dir: std::sync::Arc<tempfile::TempDir>,
+) -> TestApp {
+    let app = Application::build(config.clone())
+        .await
+        .expect("server builds");
     let address = format!("http://127.0.0.1:{}", app.port());
     let state = app.state().clone();
     let (tx, rx) = oneshot::channel();
@@ -88,7 +103,10 @@ async fn start(config: Config, backend: Backend, dir: std::sync::Arc<tempfile::T
     TestApp {
         address,
         state,
-        client: reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap(),
+        client: reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .unwrap(),
         config,
         backend,
         stop: Some(tx),
@@ -110,7 +128,8 @@ impl TestApp {
     /// A Twilio account of the default tenant, on `number` with `token`.
     pub async fn twilio_account(&self, slug: &str, number: &str, token: &str) -> Account {
         let tenant_id = ensure_tenant(&self.state.db, "default", "x").await.unwrap();
-        self.account_in(tenant_id, slug, Provider::Twilio, Some(number), Some(token)).await
+        self.account_in(tenant_id, slug, Provider::Twilio, Some(number), Some(token))
+            .await
     }
 
     pub async fn account_in(
@@ -180,7 +199,12 @@ impl TestApp {
             .unwrap();
         assert_eq!(res.status(), 200);
         let body: serde_json::Value = res.json().await.unwrap();
-        body["replies"].as_array().unwrap().iter().map(|r| r["text"].as_str().unwrap().to_string()).collect()
+        body["replies"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| r["text"].as_str().unwrap().to_string())
+            .collect()
     }
 
     /// Number of rows of a table.
@@ -207,7 +231,11 @@ impl TestApp {
                     .arg(url)
                     .output()
                     .expect("pg_dump runs (install postgresql-client)");
-                assert!(out.status.success(), "pg_dump failed: {}", String::from_utf8_lossy(&out.stderr));
+                assert!(
+                    out.status.success(),
+                    "pg_dump failed: {}",
+                    String::from_utf8_lossy(&out.stderr)
+                );
                 String::from_utf8(out.stdout).unwrap()
             }
         }
@@ -225,7 +253,10 @@ impl Drop for TestApp {
 /// The form fields Twilio sends for a WhatsApp text (reference B.2).
 pub fn twilio_params(sid: &str, from: &str, to: &str, body: &str) -> Vec<(&'static str, String)> {
     vec![
-        ("AccountSid", "ACxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx".to_string()),
+        (
+            "AccountSid",
+            "ACxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx".to_string(),
+        ),
         ("ApiVersion", "2010-04-01".to_string()),
         ("Body", body.to_string()),
         ("From", from.to_string()),
@@ -269,8 +300,11 @@ pub fn twiml_bodies(xml: &str) -> Vec<String> {
         .skip(1)
         .map(|part| {
             let body = part.split("</Body>").next().unwrap_or("");
-            body.replace("&lt;", "<").replace("&gt;", ">").replace("&quot;", "\"").replace("&apos;", "'").replace("&amp;", "&")
+            body.replace("&lt;", "<")
+                .replace("&gt;", ">")
+                .replace("&quot;", "\"")
+                .replace("&apos;", "'")
+                .replace("&amp;", "&")
         })
         .collect()
 }
-

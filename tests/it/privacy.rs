@@ -8,7 +8,9 @@ use rstest::rstest;
 async fn full_names_typed_in_a_conversation_are_nowhere_in_the_database(
     #[values(Backend::Sqlite, Backend::Postgres)] backend: Backend,
 ) {
-    let Some(app) = spawn_app(backend).await else { return };
+    let Some(app) = spawn_app(backend).await else {
+        return;
+    };
     let phone = "+243990000001";
     let texts = ["Bonjour", "Mbengue", "Ibrahima", "1997", "DA", "Homme"];
     let mut last = String::new();
@@ -23,8 +25,21 @@ async fn full_names_typed_in_a_conversation_are_nowhere_in_the_database(
     app.sandbox_say("+243990000009", "née en Kabongo").await;
 
     let dump = app.dump_database().await.to_lowercase();
-    assert!(dump.contains("mbe"), "the dump is readable and holds the shortened answer");
-    for name in ["mbengue", "ibrahima", "kabongo", "tshilombo", "josephine", "1997"] {
-        assert!(!dump.contains(name), "{name:?} found in the {backend:?} database");
+    assert!(
+        dump.contains("mbe"),
+        "the dump is readable and holds the shortened answer"
+    );
+    for name in [
+        "mbengue",
+        "ibrahima",
+        "kabongo",
+        "tshilombo",
+        "josephine",
+        "1997",
+    ] {
+        assert!(
+            !dump.contains(name),
+            "{name:?} found in the {backend:?} database"
+        );
     }
 }

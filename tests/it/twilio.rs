@@ -12,24 +12,39 @@ fn sid(n: usize) -> String {
 
 #[rstest]
 #[tokio::test]
-async fn a_full_five_question_conversation_ends_with_the_code(#[values(Backend::Sqlite, Backend::Postgres)] backend: Backend) {
-    let Some(app) = spawn_app(backend).await else { return };
+async fn a_full_five_question_conversation_ends_with_the_code(
+    #[values(Backend::Sqlite, Backend::Postgres)] backend: Backend,
+) {
+    let Some(app) = spawn_app(backend).await else {
+        return;
+    };
     let welcome = app.twilio_say(PHONE, &sid(1), "Bonjour").await;
     assert!(welcome.contains("Bienvenue"), "{welcome}");
     assert!(welcome.contains("Question 1 sur 5"), "{welcome}");
     for (i, answer) in ["MBE", "IBR", "7", "DA"].iter().enumerate() {
         let reply = app.twilio_say(PHONE, &sid(2 + i), answer).await;
         assert!(reply.contains("Compris"), "{reply}");
-        assert!(reply.contains(&format!("Question {} sur 5", i + 2)), "{reply}");
+        assert!(
+            reply.contains(&format!("Question {} sur 5", i + 2)),
+            "{reply}"
+        );
     }
     let last = app.twilio_say(PHONE, &sid(6), "1").await;
     let bodies = twiml_bodies(&last);
-    assert!(bodies.iter().any(|b| b.contains("=====\nMBEIBR7DA1\n=====")), "{bodies:#?}");
+    assert!(
+        bodies
+            .iter()
+            .any(|b| b.contains("=====\nMBEIBR7DA1\n=====")),
+        "{bodies:#?}"
+    );
     assert!(last.starts_with("<?xml"), "{last}");
 
-    let registered = uic_inbox::registry::store::find(&app.state.db, &uic_inbox::uic::Uic::parse("MBEIBR7DA1").unwrap())
-        .await
-        .unwrap();
+    let registered = uic_inbox::registry::store::find(
+        &app.state.db,
+        &uic_inbox::uic::Uic::parse("MBEIBR7DA1").unwrap(),
+    )
+    .await
+    .unwrap();
     assert_eq!(registered.len(), 1);
     assert_eq!(registered[0].times_seen, 1);
     assert_eq!(registered[0].collision_status, "none");
@@ -37,8 +52,12 @@ async fn a_full_five_question_conversation_ends_with_the_code(#[values(Backend::
 
 #[rstest]
 #[tokio::test]
-async fn a_tampered_body_is_refused_and_nothing_is_stored(#[values(Backend::Sqlite, Backend::Postgres)] backend: Backend) {
-    let Some(app) = spawn_app(backend).await else { return };
+async fn a_tampered_body_is_refused_and_nothing_is_stored(
+    #[values(Backend::Sqlite, Backend::Postgres)] backend: Backend,
+) {
+    let Some(app) = spawn_app(backend).await else {
+        return;
+    };
     let from = format!("whatsapp:{PHONE}");
     let to = format!("whatsapp:{TWILIO_NUMBER}");
     let params = twilio_params(&sid(1), &from, &to, "Bonjour");
@@ -76,19 +95,36 @@ async fn a_tampered_body_is_refused_and_nothing_is_stored(#[values(Backend::Sqli
 
 #[rstest]
 #[tokio::test]
-async fn a_retried_message_sid_is_stored_and_answered_once(#[values(Backend::Sqlite, Backend::Postgres)] backend: Backend) {
-    let Some(app) = spawn_app(backend).await else { return };
+async fn a_retried_message_sid_is_stored_and_answered_once(
+    #[values(Backend::Sqlite, Backend::Postgres)] backend: Backend,
+) {
+    let Some(app) = spawn_app(backend).await else {
+        return;
+    };
     app.twilio_say(PHONE, &sid(1), "Bonjour").await;
     let first = app.twilio_say(PHONE, &sid(2), "MBE").await;
     assert!(first.contains("Question 2 sur 5"));
     let retry = app.twilio_say(PHONE, &sid(2), "MBE").await;
-    assert!(twiml_bodies(&retry).is_empty(), "a retry gets no second answer: {retry}");
+    assert!(
+        twiml_bodies(&retry).is_empty(),
+        "a retry gets no second answer: {retry}"
+    );
     // Retries at the same moment are answered once too.
     let answers = futures_join(&app, &sid(3), "IBR", 5).await;
-    assert_eq!(answers.iter().filter(|a| !twiml_bodies(a).is_empty()).count(), 1, "{answers:#?}");
+    assert_eq!(
+        answers
+            .iter()
+            .filter(|a| !twiml_bodies(a).is_empty())
+            .count(),
+        1,
+        "{answers:#?}"
+    );
     assert_eq!(app.count("messages WHERE direction = 'in'").await, 3);
     let next = app.twilio_say(PHONE, &sid(4), "7").await;
-    assert!(next.contains("Question 4 sur 5"), "the flow moved once per message: {next}");
+    assert!(
+        next.contains("Question 4 sur 5"),
+        "the flow moved once per message: {next}"
+    );
 }
 
 async fn futures_join(app: &TestApp, sid: &str, text: &str, n: usize) -> Vec<String> {
@@ -97,11 +133,19 @@ async fn futures_join(app: &TestApp, sid: &str, text: &str, n: usize) -> Vec<Str
         let (address, client) = (app.webhook_url(), app.client.clone());
         let (sid, text) = (sid.to_string(), text.to_string());
         set.spawn(async move {
-            let params = twilio_params(&sid, &format!("whatsapp:{PHONE}"), &format!("whatsapp:{TWILIO_NUMBER}"), &text);
+            let params = twilio_params(
+                &sid,
+                &format!("whatsapp:{PHONE}"),
+                &format!("whatsapp:{TWILIO_NUMBER}"),
+                &text,
+            );
             let params: Vec<(&str, &str)> = params.iter().map(|(k, v)| (*k, v.as_str())).collect();
             let res = client
                 .post(&address)
-                .header("X-Twilio-Signature", twilio_signature(TWILIO_TOKEN, &address, &params))
+                .header(
+                    "X-Twilio-Signature",
+                    twilio_signature(TWILIO_TOKEN, &address, &params),
+                )
                 .header("Content-Type", "application/x-www-form-urlencoded")
                 .body(form_body(&params))
                 .send()
@@ -128,8 +172,12 @@ fn answers_for(i: usize) -> ([String; 5], String) {
 
 #[rstest]
 #[tokio::test]
-async fn fifty_concurrent_conversations_all_get_their_own_code(#[values(Backend::Sqlite, Backend::Postgres)] backend: Backend) {
-    let Some(app) = spawn_app(backend).await else { return };
+async fn fifty_concurrent_conversations_all_get_their_own_code(
+    #[values(Backend::Sqlite, Backend::Postgres)] backend: Backend,
+) {
+    let Some(app) = spawn_app(backend).await else {
+        return;
+    };
     let app = std::sync::Arc::new(app);
     let mut set = tokio::task::JoinSet::new();
     for i in 0..50 {
@@ -142,7 +190,10 @@ async fn fifty_concurrent_conversations_all_get_their_own_code(#[values(Backend:
             for (j, a) in answers.iter().enumerate() {
                 last = app.twilio_say(&phone, &sid(i * 100 + j + 1), a).await;
             }
-            assert!(last.contains(&format!("=====\n{code}\n=====")), "phone {i}: expected {code} in {last}");
+            assert!(
+                last.contains(&format!("=====\n{code}\n=====")),
+                "phone {i}: expected {code} in {last}"
+            );
             code
         });
     }
@@ -154,15 +205,25 @@ async fn fifty_concurrent_conversations_all_get_their_own_code(#[values(Backend:
 
 #[rstest]
 #[tokio::test]
-async fn two_messages_of_one_conversation_at_the_same_moment_both_count(#[values(Backend::Sqlite, Backend::Postgres)] backend: Backend) {
-    let Some(app) = spawn_app(backend).await else { return };
+async fn two_messages_of_one_conversation_at_the_same_moment_both_count(
+    #[values(Backend::Sqlite, Backend::Postgres)] backend: Backend,
+) {
+    let Some(app) = spawn_app(backend).await else {
+        return;
+    };
     app.twilio_say(PHONE, &sid(1), "Bonjour").await;
     // Two answers racing: whatever the order, each is applied once to the
     // state the other left (last name, then first name).
     let (sid2, sid3) = (sid(2), sid(3));
-    let (a, b) = tokio::join!(app.twilio_say(PHONE, &sid2, "MBE"), app.twilio_say(PHONE, &sid3, "IBR"));
+    let (a, b) = tokio::join!(
+        app.twilio_say(PHONE, &sid2, "MBE"),
+        app.twilio_say(PHONE, &sid3, "IBR")
+    );
     let both = format!("{a}{b}");
-    assert!(both.contains("Question 2 sur 5") && both.contains("Question 3 sur 5"), "{both}");
+    assert!(
+        both.contains("Question 2 sur 5") && both.contains("Question 3 sur 5"),
+        "{both}"
+    );
     let state: String = on_db!(&app.state.db, p => sqlx::query_scalar::<_, String>("SELECT CAST(flow_state AS TEXT) FROM conversations").fetch_one(p).await.unwrap());
     assert!(state.contains("birth_year"), "{state}");
     assert_eq!(app.count("messages WHERE direction = 'in'").await, 3);
@@ -170,8 +231,12 @@ async fn two_messages_of_one_conversation_at_the_same_moment_both_count(#[values
 
 #[rstest]
 #[tokio::test]
-async fn a_restart_mid_conversation_continues_where_it_stopped(#[values(Backend::Sqlite, Backend::Postgres)] backend: Backend) {
-    let Some(app) = spawn_app(backend).await else { return };
+async fn a_restart_mid_conversation_continues_where_it_stopped(
+    #[values(Backend::Sqlite, Backend::Postgres)] backend: Backend,
+) {
+    let Some(app) = spawn_app(backend).await else {
+        return;
+    };
     app.twilio_say(PHONE, &sid(1), "Bonjour").await;
     app.twilio_say(PHONE, &sid(2), "Mbengue").await;
     app.twilio_say(PHONE, &sid(3), "Ibrahima").await;
@@ -188,7 +253,9 @@ async fn a_restart_mid_conversation_continues_where_it_stopped(#[values(Backend:
 async fn the_same_answers_again_are_seen_again_and_from_another_phone_flag_a_collision(
     #[values(Backend::Sqlite, Backend::Postgres)] backend: Backend,
 ) {
-    let Some(app) = spawn_app(backend).await else { return };
+    let Some(app) = spawn_app(backend).await else {
+        return;
+    };
     let code = uic_inbox::uic::Uic::parse("MBEIBR7DA1").unwrap();
     let run = |phone: &'static str, base: usize, first: &'static str| {
         let app = &app;
@@ -204,13 +271,38 @@ async fn the_same_answers_again_are_seen_again_and_from_another_phone_flag_a_col
     assert!(first.contains("MBEIBR7DA1"));
     let again = run("+243990000001", 100, "RECOMMENCER").await;
     assert!(again.contains("MBEIBR7DA1"));
-    let rows = uic_inbox::registry::store::find(&app.state.db, &code).await.unwrap();
-    assert_eq!((rows[0].times_seen, rows[0].phones, rows[0].collision_status.as_str()), (2, 1, "none"));
+    let rows = uic_inbox::registry::store::find(&app.state.db, &code)
+        .await
+        .unwrap();
+    assert_eq!(
+        (
+            rows[0].times_seen,
+            rows[0].phones,
+            rows[0].collision_status.as_str()
+        ),
+        (2, 1, "none")
+    );
 
     let second = run("+243990000002", 200, "Bonjour").await;
-    assert!(second.contains("MBEIBR7DA1"), "the second person gets their code like anyone else: {second}");
-    assert_eq!(twiml_bodies(&second), twiml_bodies(&first), "and exactly the same words");
-    let rows = uic_inbox::registry::store::find(&app.state.db, &code).await.unwrap();
+    assert!(
+        second.contains("MBEIBR7DA1"),
+        "the second person gets their code like anyone else: {second}"
+    );
+    assert_eq!(
+        twiml_bodies(&second),
+        twiml_bodies(&first),
+        "and exactly the same words"
+    );
+    let rows = uic_inbox::registry::store::find(&app.state.db, &code)
+        .await
+        .unwrap();
     assert_eq!(rows.len(), 1);
-    assert_eq!((rows[0].times_seen, rows[0].phones, rows[0].collision_status.as_str()), (3, 2, "open"));
+    assert_eq!(
+        (
+            rows[0].times_seen,
+            rows[0].phones,
+            rows[0].collision_status.as_str()
+        ),
+        (3, 2, "open")
+    );
 }

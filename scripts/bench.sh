@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# Load benchmark: starts a release server on a fresh database and drives it
+# with the loadgen binary. Usage: scripts/bench.sh sqlite|postgres [phones] [seconds] [twilio|sandbox]
+# PostgreSQL: BENCH_POSTGRES_URL (default postgres://postgres@127.0.0.1:5432/postgres);
+# a database uic_bench is created afresh there.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+backend=${1:-sqlite}; phones=${2:-32}; seconds=${3:-20}; channel=${4:-twilio}
+port=${BENCH_PORT:-18080}
+cargo build --release --bins -q
+work=$(mktemp -d)
+trap 'kill "$server" 2>/dev/null || true; rm -rf "$work"' EXIT
+case "$backend" in
+  sqlite) db="sqlite:$work/bench.db" ;;
+  postgres)
+    admin=${BENCH_POSTGRES_URL:-postgres://postgres@127.0.0.1:5432/postgres}
+    psql "$admin" -qc "DROP DATABASE IF EXISTS uic_bench" -c "CREATE DATABASE uic_bench"
+    db="${admin%/*}/uic_bench" ;;
+  *) echo "usage: $0 sqlite|postgres [phones] [seconds] [twilio|sandbox]" >&2; exit 2 ;;
+esac
+HOST=127.0.0.1 PORT=$port DATABASE_URL=$db UIC_SALT=bench-salt-0123456789abcdef LOG_LEVEL=warn \
+TWILIO_ACCOUNT_SID=ACxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx TWILIO_AUTH_TOKEN=loadgen_auth_token \
+TWILIO_WHATSAPP_NUMBER=whatsapp:+14155238886 ./target/release/uic-inbox serve &
+server=$!
+for _ in $(seq 1 100); do curl -sf "http://127.0.0.1:$port/readyz" >/dev/null && break; sleep 0.1; done
+echo "backend        $backend"
+./target/release/loadgen --url "http://127.0.0.1:$port" --phones "$phones" --seconds "$seconds" \
+  --channel "$channel" --server-pid "$server"

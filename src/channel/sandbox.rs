@@ -39,7 +39,10 @@ pub async fn post_message(
     Path(slug): Path<String>,
     body: Result<Json<SandboxMessage>, JsonRejection>,
 ) -> AppResult<Json<SandboxAnswer>> {
-    let Json(msg) = body.map_err(|e| AppError::BadRequest(e.body_text()))?;
+    let Json(msg) = body.map_err(|e| match e {
+        JsonRejection::MissingJsonContentType(e) => AppError::UnsupportedMediaType(e.body_text()),
+        other => AppError::BadRequest(other.body_text()),
+    })?;
     let account = accounts::find_by_slug(&state.db, &slug)
         .await?
         .filter(|a| a.provider() == Provider::Sandbox && a.enabled)

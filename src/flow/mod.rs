@@ -6,9 +6,10 @@
 
 pub mod texts;
 
-use crate::uic::{City, Gender, Uic, UicParts};
+use crate::uic::{self, AnswerError, City, Gender, Uic, UicParts};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
+use texts::{TextKey, text};
 use time::{Duration, OffsetDateTime};
 
 /// Where a conversation stands.
@@ -173,6 +174,141 @@ pub struct Outcome {
     pub transcript: Transcript,
 }
 
+impl Step {
+    /// The question this step asks, if it is a question step.
+    fn question(&self) -> Option<TextKey> {
+        match self {
+            Step::LastName => Some(TextKey::QuestionLastName),
+            Step::FirstName => Some(TextKey::QuestionFirstName),
+            Step::BirthYear => Some(TextKey::QuestionBirthYear),
+            Step::BirthCity => Some(TextKey::QuestionBirthCity),
+            Step::Gender => Some(TextKey::QuestionGender),
+            Step::Start | Step::Done { .. } | Step::Escalated => None,
+        }
+    }
+}
+
+/// A command typed instead of an answer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Command {
+    Restart,
+    Help,
+    Agent,
+}
+
+/// The whole message as a command word, case-, accent- and
+/// punctuation-insensitive ("Recommencer !", "aide?"); never a message
+/// with digits in it.
+fn command(text: &str) -> Option<Command> {
+    if text.chars().any(|c| c.is_numeric()) || text.chars().count() > 40 {
+        return None;
+    }
+    match uic::letters(text).as_str() {
+        "RESTART" | "RECOMMENCER" | "RESET" => Some(Command::Restart),
+        "HELP" | "AIDE" => Some(Command::Help),
+        "AGENT" | "HUMAIN" | "HUMAN" => Some(Command::Agent),
+        _ => None,
+    }
+}
+
+const GENDER_CHOICES: [(&str, &str, &str, Gender); 4] = [
+    ("g1", "Homme", "Male", Gender::Homme),
+    ("g2", "Femme", "Female", Gender::Femme),
+    ("g3", "Trans", "Trans", Gender::Trans),
+    ("g4", "Autre", "Other", Gender::Autre),
+];
+
+/// Interactive choices offered with a question (buttons or a list where the
+/// channel has them; the text always says what to type).
+fn choices(step: &Step, config: &FlowConfig) -> Vec<Choice> {
+    match step {
+        Step::Gender => GENDER_CHOICES
+            .iter()
+            .map(|(id, fr, en, _)| Choice {
+                id: (*id).to_string(),
+                title: match config.language {
+                    Language::Fr => (*fr).to_string(),
+                    Language::En => (*en).to_string(),
+                },
+            })
+            .collect(),
+        // WhatsApp lists hold at most 10 rows.
+        Step::BirthCity if (1..=10).contains(&config.cities.len()) => config
+            .cities
+            .iter()
+            .map(|c| Choice {
+                id: format!("city_{}", c.code),
+                title: c.name.chars().take(24).collect(),
+            })
+            .collect(),
+        _ => Vec::new(),
+    }
+}
+
+fn error_text(config: &FlowConfig, error: AnswerError, now: OffsetDateTime) -> String {
+    let key = match error {
+        AnswerError::NoLetters => TextKey::NoLetters,
+        AnswerError::NoYear => TextKey::NoYear,
+        AnswerError::YearOutOfRange => TextKey::YearOutOfRange,
+        AnswerError::AmbiguousYear => TextKey::AmbiguousYear,
+        AnswerError::UnknownCity => TextKey::UnknownCity,
+        AnswerError::UnknownGender => TextKey::UnknownGender,
+    };
+    text(config, key).replace("{year}", &now.year().to_string())
+}
+
+/// Builds replies and the next state for one step.
+struct Turn<'c> {
+    config: &'c FlowConfig,
+    state: FlowState,
+    replies: Vec<Reply>,
+    events: Vec<Event>,
+}
+
+impl<'c> Turn<'c> {
+    fn say(&mut self, text: String, choices: Vec<Choice>) {
+        self.replies.push(Reply { text, choices });
+    }
+
+    /// `prefix` (if any), blank line, then the question of `step`, which
+    /// becomes the current step.
+    fn ask(&mut self, prefix: Option<String>, step: Step) {
+        let question = step
+            .question()
+            .map(|k| text(self.config, k).into_owned())
+            .unwrap_or_default();
+        let body = match prefix {
+            Some(p) => format!("{p}\n\n{question}"),
+            None => question,
+        };
+        let choices = choices(&step, self.config);
+        self.say(body, choices);
+        self.state.step = step;
+    }
+
+    fn welcome(&mut self, prefix: Option<String>) {
+        let welcome = text(self.config, TextKey::Welcome).into_owned();
+        let prefix = match prefix {
+            Some(p) => format!("{p}\n\n{welcome}"),
+            None => welcome,
+        };
+        self.state.answers = Answers::default();
+        self.state.tries = 0;
+        self.ask(Some(prefix), Step::LastName);
+    }
+
+    fn escalate(&mut self, reason: EscalationReason) {
+        let key = match reason {
+            EscalationReason::Requested => TextKey::Escalated,
+            EscalationReason::TooManyFailedTries => TextKey::TooManyTries,
+        };
+        self.say(text(self.config, key).into_owned(), Vec::new());
+        self.events.push(Event::Escalated { reason });
+        self.state.step = Step::Escalated;
+        self.state.tries = 0;
+    }
+}
+
 /// Runs one inbound message through the flow.
 pub fn step(
     state: &FlowState,
@@ -180,6 +316,236 @@ pub fn step(
     config: &FlowConfig,
     now: OffsetDateTime,
 ) -> Outcome {
-    let _ = (state, inbound, config, now, Gender::Homme);
-    todo!()
+    let idle = state.last_activity.map(|last| now - last);
+    let expired = state.step != Step::Start && idle.is_some_and(|d| d > config.session_timeout);
+    if expired {
+        // Start afresh: the message is handled as a first message, after
+        // saying why. A late answer to a question is not taken, nor kept.
+        let mut outcome = step(&FlowState::default(), inbound, config, now);
+        let minutes = config.session_timeout.whole_minutes().to_string();
+        let notice = text(config, TextKey::SessionExpired).replace("{minutes}", &minutes);
+        if state.step.question().is_some() {
+            if let Some(first) = outcome.replies.first_mut() {
+                first.text = format!("{notice}\n\n{}", first.text);
+            }
+            if command(inbound.text).is_none() {
+                outcome.transcript = Transcript::Redacted;
+            }
+        }
+        outcome.events.insert(
+            0,
+            Event::Reset {
+                reason: ResetReason::Timeout,
+            },
+        );
+        return outcome;
+    }
+
+    let mut s = Turn {
+        config,
+        state: state.clone(),
+        replies: Vec::new(),
+        events: Vec::new(),
+    };
+    s.state.last_activity = Some(now);
+    let input = inbound.text.trim();
+
+    if let Some(cmd) = command(input) {
+        match (cmd, &state.step) {
+            // A first message is never anything but a greeting.
+            (Command::Restart | Command::Help, Step::Start) => s.welcome(None),
+            (Command::Restart, _) => {
+                s.events.push(Event::Reset {
+                    reason: ResetReason::Command,
+                });
+                s.state.answers = Answers::default();
+                s.state.tries = 0;
+                s.ask(
+                    Some(text(config, TextKey::Restarted).into_owned()),
+                    Step::LastName,
+                );
+            }
+            (Command::Help, Step::Done { uic }) => {
+                let reminder = text(config, TextKey::AlreadyDone).replace("{uic}", uic.as_str());
+                s.say(
+                    format!("{}\n\n{reminder}", text(config, TextKey::Help)),
+                    Vec::new(),
+                );
+            }
+            (Command::Help, Step::Escalated) => {
+                s.say(
+                    format!(
+                        "{}\n\n{}",
+                        text(config, TextKey::Help),
+                        text(config, TextKey::AwaitingAgent)
+                    ),
+                    Vec::new(),
+                );
+            }
+            (Command::Help, current) => {
+                let current = current.clone();
+                s.ask(Some(text(config, TextKey::Help).into_owned()), current);
+            }
+            (Command::Agent, Step::Escalated) => s.say(
+                text(config, TextKey::AwaitingAgent).into_owned(),
+                Vec::new(),
+            ),
+            (Command::Agent, _) => s.escalate(EscalationReason::Requested),
+        }
+        return s.finish(Transcript::Verbatim);
+    }
+
+    let transcript = match state.step.clone() {
+        Step::Start => {
+            s.welcome(None);
+            Transcript::Verbatim
+        }
+        Step::Done { uic } => {
+            s.say(
+                text(config, TextKey::AlreadyDone).replace("{uic}", uic.as_str()),
+                Vec::new(),
+            );
+            Transcript::Verbatim
+        }
+        Step::Escalated => {
+            s.say(
+                text(config, TextKey::AwaitingAgent).into_owned(),
+                Vec::new(),
+            );
+            Transcript::Verbatim
+        }
+        question if input.is_empty() && inbound.choice_id.is_none() => {
+            // Media without caption, or an empty message: not a failed try.
+            s.ask(
+                Some(text(config, TextKey::TypeYourAnswer).into_owned()),
+                question,
+            );
+            Transcript::Verbatim
+        }
+        question => answer(&mut s, question, inbound, now),
+    };
+    s.finish(transcript)
+}
+
+/// Applies an answer to the current question.
+fn answer(
+    s: &mut Turn<'_>,
+    question: Step,
+    inbound: &Inbound<'_>,
+    now: OffsetDateTime,
+) -> Transcript {
+    let config = s.config;
+    let input = inbound.text.trim();
+    let choice = inbound.choice_id;
+    let answers = &mut s.state.answers;
+    // The part of the code understood, and the next question (None: done).
+    let parsed: Result<(String, Option<Step>), AnswerError> = match question {
+        Step::LastName => uic::name_code(input).map(|p| {
+            answers.last = Some(p.clone());
+            (p, Some(Step::FirstName))
+        }),
+        Step::FirstName => uic::name_code(input).map(|p| {
+            answers.first = Some(p.clone());
+            (p, Some(Step::BirthYear))
+        }),
+        Step::BirthYear => uic::year_digit(input, now.year()).map(|d| {
+            answers.year_digit = Some(d);
+            (d.to_string(), Some(Step::BirthCity))
+        }),
+        Step::BirthCity => {
+            let chosen = choice
+                .and_then(|id| id.strip_prefix("city_"))
+                .and_then(|code| config.cities.iter().find(|c| c.code == code))
+                .map(|c| c.code.clone());
+            chosen
+                .map(Ok)
+                .unwrap_or_else(|| uic::city_code(input, &config.cities))
+                .map(|c| {
+                    answers.city = Some(c.clone());
+                    (c, Some(Step::Gender))
+                })
+        }
+        Step::Gender => {
+            let chosen = choice
+                .and_then(|id| GENDER_CHOICES.iter().find(|(cid, ..)| *cid == id))
+                .map(|(.., g)| *g);
+            chosen
+                .map(Ok)
+                .unwrap_or_else(|| uic::gender(input))
+                .map(|g| (g.digit().to_string(), None))
+        }
+        Step::Start | Step::Done { .. } | Step::Escalated => {
+            unreachable!("only question steps take answers")
+        }
+    };
+    match parsed {
+        Ok((part, None)) => {
+            let a = &s.state.answers;
+            let gender = Gender::from_digit(part.parse().unwrap_or(4)).unwrap_or(Gender::Autre);
+            let (Some(last), Some(first), Some(year_digit), Some(city)) =
+                (&a.last, &a.first, a.year_digit, &a.city)
+            else {
+                // A state saved without an earlier answer (hand-edited, or an
+                // older version): ask again from the start rather than guess.
+                s.welcome(None);
+                return Transcript::Shortened(part);
+            };
+            let parts = UicParts {
+                last: last.clone(),
+                first: first.clone(),
+                year_digit,
+                city: city.clone(),
+                gender,
+            };
+            let code = Uic::from_parts(&parts);
+            let qr = if config.qr_enabled {
+                text(config, TextKey::QrLine).into_owned()
+            } else {
+                String::new()
+            };
+            s.say(text(config, TextKey::Generating).into_owned(), Vec::new());
+            s.say(
+                text(config, TextKey::Final)
+                    .replace("{uic}", code.as_str())
+                    .replace("{qr}", &qr),
+                Vec::new(),
+            );
+            s.events.push(Event::UicIssued {
+                uic: code.clone(),
+                parts,
+            });
+            s.state = FlowState {
+                step: Step::Done { uic: code },
+                answers: Answers::default(),
+                tries: 0,
+                last_activity: s.state.last_activity,
+            };
+            Transcript::Shortened(part)
+        }
+        Ok((part, Some(next))) => {
+            s.state.tries = 0;
+            s.ask(Some(text(config, TextKey::Understood).into_owned()), next);
+            Transcript::Shortened(part)
+        }
+        Err(error) => {
+            s.state.tries = s.state.tries.saturating_add(1);
+            if s.state.tries >= config.max_tries {
+                s.escalate(EscalationReason::TooManyFailedTries);
+            } else {
+                s.ask(Some(error_text(config, error, now)), question);
+            }
+            Transcript::Redacted
+        }
+    }
+}
+
+impl Turn<'_> {
+    fn finish(self, transcript: Transcript) -> Outcome {
+        Outcome {
+            state: self.state,
+            replies: self.replies,
+            events: self.events,
+            transcript,
+        }
+    }
 }

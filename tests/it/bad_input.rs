@@ -96,7 +96,7 @@ async fn malformed_sandbox_messages_get_a_clear_client_error(
         (
             "application/json",
             b"{\"from\":\"+243990000001\"}".to_vec(),
-            422,
+            400,
         ),
         (
             "application/json",

@@ -8,7 +8,7 @@ use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 use uic_inbox::config::{Config, Secret, TwilioEnv};
 use uic_inbox::db::DbUrl;
-use uic_inbox::tenancy::store::{NewAccount, ensure_tenant, upsert_account};
+use uic_inbox::tenancy::store::{NewAccount, upsert_account};
 use uic_inbox::tenancy::{Account, FlowSettings, Provider};
 use uic_inbox::{AppState, Application};
 
@@ -125,13 +125,7 @@ impl TestApp {
         start(self.config.clone(), self.backend, self._dir.clone()).await
     }
 
-    /// A Twilio account of the default tenant, on `number` with `token`.
-    pub async fn twilio_account(&self, slug: &str, number: &str, token: &str) -> Account {
-        let tenant_id = ensure_tenant(&self.state.db, "default", "x").await.unwrap();
-        self.account_in(tenant_id, slug, Provider::Twilio, Some(number), Some(token))
-            .await
-    }
-
+    /// A WhatsApp account in `tenant_id`.
     pub async fn account_in(
         &self,
         tenant_id: i64,

@@ -2,6 +2,7 @@
 //! SQLite and (when `TEST_DATABASE_URL` is set) PostgreSQL.
 
 mod bad_input;
+mod cli;
 mod health;
 mod helpers;
 mod migrations;

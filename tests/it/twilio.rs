@@ -306,3 +306,54 @@ async fn the_same_answers_again_are_seen_again_and_from_another_phone_flag_a_col
         (3, 2, "open")
     );
 }
+
+#[rstest]
+#[tokio::test]
+async fn each_number_routes_to_its_own_account_checked_with_its_own_token(
+    #[values(Backend::Sqlite, Backend::Postgres)] backend: Backend,
+) {
+    let Some(app) = spawn_app(backend).await else {
+        return;
+    };
+    let other_tenant = uic_inbox::tenancy::store::ensure_tenant(&app.state.db, "ong-b", "ONG B")
+        .await
+        .unwrap();
+    let other = app
+        .account_in(
+            other_tenant,
+            "ong-b-hiv",
+            uic_inbox::tenancy::Provider::Twilio,
+            Some("+243810000099"),
+            Some("token-b"),
+        )
+        .await;
+    let params = twilio_params(
+        &sid(1),
+        &format!("whatsapp:{PHONE}"),
+        "whatsapp:+243810000099",
+        "Bonjour",
+    );
+    let params: Vec<(&str, &str)> = params.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    // The default account's token does not open the other tenant's number.
+    assert_eq!(app.twilio_post(&params, TWILIO_TOKEN).await.status(), 403);
+    let res = app.twilio_post(&params, "token-b").await;
+    assert_eq!(res.status(), 200);
+    assert!(res.text().await.unwrap().contains("Question 1 sur 5"));
+    app.twilio_say(PHONE, &sid(2), "Bonjour").await;
+
+    let per_tenant: Vec<(i64, i64)> = on_db!(&app.state.db, p => sqlx::query_as(
+        "SELECT tenant_id, account_id FROM conversations ORDER BY tenant_id").fetch_all(p).await.unwrap());
+    assert_eq!(
+        per_tenant.len(),
+        2,
+        "one conversation per account for the same phone"
+    );
+    assert!(per_tenant.contains(&(other_tenant, other.id)));
+    assert_eq!(
+        per_tenant
+            .iter()
+            .filter(|(t, _)| *t == other_tenant)
+            .count(),
+        1
+    );
+}

@@ -1,0 +1,126 @@
+//! The `uic-inbox` command: configuration errors, salt, migrations, lookups.
+
+use std::process::{Command, Output};
+
+fn uic_inbox(dir: &std::path::Path, env: &[(&str, &str)], args: &[&str]) -> Output {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_uic-inbox"));
+    cmd.current_dir(dir)
+        .args(args)
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default());
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    cmd.output().expect("the binary runs")
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+#[test]
+fn bad_configuration_stops_the_start_with_one_line_per_problem() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = uic_inbox(
+        dir.path(),
+        &[
+            ("PORT", "http"),
+            ("DATABASE_URL", "postgres://nobody@127.0.0.1:1/x"),
+            ("TWILIO_AUTH_TOKEN", "secret-token-value"),
+        ],
+        &["serve"],
+    );
+    assert_eq!(out.status.code(), Some(2));
+    let err = stderr(&out);
+    assert!(err.contains("3 problem(s)"), "{err}");
+    assert!(
+        err.lines().any(|l| l.trim_start().starts_with("- PORT:")),
+        "{err}"
+    );
+    assert!(
+        err.lines()
+            .any(|l| l.trim_start().starts_with("- UIC_SALT:")),
+        "{err}"
+    );
+    assert!(
+        err.lines()
+            .any(|l| l.contains("TWILIO_ACCOUNT_SID, TWILIO_WHATSAPP_NUMBER missing")),
+        "{err}"
+    );
+    assert!(!err.contains("secret-token-value"));
+}
+
+#[test]
+fn the_prototype_env_file_is_read_from_the_working_directory() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join(".env"),
+        "DATABASE_URL=sqlite+aiosqlite:///./data/proto.db\nLOG_LEVEL=WARNING\n",
+    )
+    .unwrap();
+    let out = uic_inbox(dir.path(), &[], &["migrate"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(dir.path().join("data/proto.db").exists());
+}
+
+#[test]
+fn salt_prints_a_fresh_random_salt() {
+    let dir = tempfile::tempdir().unwrap();
+    let a = String::from_utf8(uic_inbox(dir.path(), &[], &["salt"]).stdout).unwrap();
+    let b = String::from_utf8(uic_inbox(dir.path(), &[], &["salt"]).stdout).unwrap();
+    assert_eq!(a.trim().len(), 64);
+    assert!(a.trim().bytes().all(|c| c.is_ascii_hexdigit()));
+    assert_ne!(a, b);
+}
+
+#[test]
+fn a_changed_salt_is_refused_and_a_generated_one_is_kept_private() {
+    let dir = tempfile::tempdir().unwrap();
+    // First use without UIC_SALT: the salt is generated beside the database.
+    let out = uic_inbox(dir.path(), &[], &["uic", "list"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let salt_file = dir.path().join("data/uic-salt");
+    let salt = std::fs::read_to_string(&salt_file).unwrap();
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        assert_eq!(
+            std::fs::metadata(&salt_file).unwrap().permissions().mode() & 0o777,
+            0o600
+        );
+    }
+    // The same salt given explicitly is accepted; another one is refused.
+    let out = uic_inbox(dir.path(), &[("UIC_SALT", salt.trim())], &["uic", "list"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let out = uic_inbox(
+        dir.path(),
+        &[("UIC_SALT", "another-salt-entirely-0000")],
+        &["uic", "list"],
+    );
+    assert!(!out.status.success());
+    let err = stderr(&out);
+    assert!(err.contains("UIC_SALT does not match"), "{err}");
+    assert!(
+        !err.contains(salt.trim()) && !err.contains("another-salt-entirely"),
+        "the salt itself is never printed: {err}"
+    );
+}
+
+#[test]
+fn uic_show_refuses_a_malformed_code_and_reports_an_unknown_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = uic_inbox(dir.path(), &[], &["uic", "show", "MBE"]);
+    assert!(!out.status.success());
+    assert!(
+        stderr(&out).contains("n'est pas un CIU valide"),
+        "{}",
+        stderr(&out)
+    );
+    let out = uic_inbox(dir.path(), &[], &["uic", "show", "mbeibr7da1"]);
+    assert!(!out.status.success());
+    assert!(
+        stderr(&out).contains("MBEIBR7DA1 is not registered"),
+        "{}",
+        stderr(&out)
+    );
+}

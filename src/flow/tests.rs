@@ -1,0 +1,495 @@
+//! Whole conversations through the pure flow.
+
+use super::*;
+use time::macros::datetime;
+
+const T0: OffsetDateTime = datetime!(2026-11-28 10:00 UTC);
+
+/// A conversation driven message by message.
+struct Chat {
+    state: FlowState,
+    config: FlowConfig,
+    now: OffsetDateTime,
+    transcripts: Vec<Transcript>,
+    events: Vec<Event>,
+}
+
+impl Chat {
+    fn new() -> Chat {
+        Chat::with(FlowConfig::default())
+    }
+
+    fn with(config: FlowConfig) -> Chat {
+        Chat {
+            state: FlowState::default(),
+            config,
+            now: T0,
+            transcripts: Vec::new(),
+            events: Vec::new(),
+        }
+    }
+
+    /// Sends `text`; the replies' texts joined by a blank line.
+    fn say(&mut self, text: &str) -> String {
+        self.send(Inbound {
+            text,
+            choice_id: None,
+        })
+    }
+
+    fn send(&mut self, inbound: Inbound<'_>) -> String {
+        let out = step(&self.state, &inbound, &self.config, self.now);
+        // The state survives a trip through its stored form.
+        let json = serde_json::to_string(&out.state).unwrap();
+        self.state = serde_json::from_str(&json).unwrap();
+        assert_eq!(self.state, out.state);
+        self.transcripts.push(out.transcript);
+        self.events.extend(out.events);
+        out.replies
+            .iter()
+            .map(|r| r.text.as_str())
+            .collect::<Vec<_>>()
+            .join("\n\n")
+    }
+
+    fn wait(&mut self, minutes: i64) {
+        self.now += Duration::minutes(minutes);
+    }
+
+    fn issued(&self) -> Vec<String> {
+        self.events
+            .iter()
+            .filter_map(|e| match e {
+                Event::UicIssued { uic, .. } => Some(uic.to_string()),
+                _ => None,
+            })
+            .collect()
+    }
+}
+
+#[test]
+fn the_prototype_conversation_gives_mbeibr7da1() {
+    let mut c = Chat::new();
+    let welcome = c.say("Bonjour");
+    assert!(
+        welcome.starts_with("Bienvenue au Générateur CIU!"),
+        "{welcome}"
+    );
+    assert!(welcome.contains("Question 1 sur 5:\n\nQuelles sont les 3 premières lettres de votre nom de famille?\n\nExemple: MBE"));
+    assert!(c.say("MBE").starts_with("Compris!\n\nQuestion 2 sur 5:"));
+    assert!(c.say("IBR").starts_with("Compris!\n\nQuestion 3 sur 5:"));
+    assert!(c.say("7").starts_with("Compris!\n\nQuestion 4 sur 5:"));
+    let q5 = c.say("DA");
+    assert!(
+        q5.contains("Question 5 sur 5:")
+            && q5.contains("1 = Homme\n2 = Femme\n3 = Trans\n4 = Autre"),
+        "{q5}"
+    );
+    let last = c.say("1");
+    assert!(
+        last.starts_with("Merci! J'ai toutes les informations."),
+        "{last}"
+    );
+    assert!(
+        last.contains("Votre CIU:\n=====\nMBEIBR7DA1\n=====\n"),
+        "{last}"
+    );
+    assert!(last.contains("Ce code est maintenant enregistré à votre nom."));
+    assert!(!last.contains("QR"), "no QR line unless enabled");
+    assert_eq!(c.issued(), ["MBEIBR7DA1"]);
+    assert_eq!(
+        c.state.step,
+        Step::Done {
+            uic: Uic::parse("MBEIBR7DA1").unwrap()
+        }
+    );
+    assert_eq!(
+        c.state.answers,
+        Answers::default(),
+        "answers are not kept once the code is issued"
+    );
+}
+
+#[test]
+fn full_answers_give_the_same_code_and_only_the_parts_are_kept() {
+    let config = FlowConfig {
+        cities: vec![City {
+            code: "DA".into(),
+            name: "Dakar".into(),
+        }],
+        ..FlowConfig::default()
+    };
+    let mut c = Chat::with(config);
+    for text in ["Bonjour", "Mbengue", "Ibrahima", "1997", "Dakar", "Homme"] {
+        c.say(text);
+    }
+    assert_eq!(c.issued(), ["MBEIBR7DA1"]);
+    assert_eq!(
+        c.transcripts,
+        [
+            Transcript::Verbatim,
+            Transcript::Shortened("MBE".into()),
+            Transcript::Shortened("IBR".into()),
+            Transcript::Shortened("7".into()),
+            Transcript::Shortened("DA".into()),
+            Transcript::Shortened("1".into()),
+        ]
+    );
+    let stored = serde_json::to_string(&c.state).unwrap();
+    assert!(!stored.contains("Mbengue") && !stored.contains("Ibrahima"));
+}
+
+#[test]
+fn the_first_message_is_never_taken_as_an_answer() {
+    let mut c = Chat::new();
+    let reply = c.say("MBE");
+    assert!(reply.contains("Bienvenue") && reply.contains("Question 1 sur 5"));
+    assert_eq!(c.state.step, Step::LastName);
+    assert_eq!(c.state.answers.last, None);
+}
+
+#[test]
+fn each_unreadable_answer_is_explained_and_the_question_asked_again() {
+    let cases: [(&str, &str, &str, Step); 6] = [
+        ("123", "aucune lettre", "Question 1 sur 5", Step::LastName),
+        (
+            "Mbengue",
+            "pas trouvé de chiffre",
+            "Question 3 sur 5",
+            Step::BirthYear,
+        ),
+        (
+            "1850",
+            "entre 1900 et 2026",
+            "Question 3 sur 5",
+            Step::BirthYear,
+        ),
+        (
+            "19 97",
+            "un seul nombre",
+            "Question 3 sur 5",
+            Step::BirthYear,
+        ),
+        (
+            "Kinshasa",
+            "code de 2 lettres",
+            "Question 4 sur 5",
+            Step::BirthCity,
+        ),
+        ("5", "chiffre de 1 à 4", "Question 5 sur 5", Step::Gender),
+    ];
+    for (bad, explanation, question, at) in cases {
+        let mut c = Chat::new();
+        c.say("Bonjour");
+        for good in ["MBE", "IBR", "7", "DA"] {
+            if c.state.step == at {
+                break;
+            }
+            c.say(good);
+        }
+        let reply = c.say(bad);
+        assert!(reply.contains(explanation), "{bad:?}: {reply}");
+        assert!(reply.contains(question), "{bad:?}: {reply}");
+        assert_eq!(c.state.step, at);
+        assert_eq!(c.state.tries, 1);
+        assert_eq!(
+            c.transcripts.last(),
+            Some(&Transcript::Redacted),
+            "{bad:?} is not kept"
+        );
+    }
+}
+
+#[test]
+fn three_failed_tries_on_one_question_escalate_and_a_good_answer_resets_the_count() {
+    let mut c = Chat::new();
+    c.say("Bonjour");
+    c.say("???");
+    c.say("!!!");
+    assert!(c.say("MBE").contains("Question 2 sur 5"));
+    assert_eq!(c.state.tries, 0);
+    c.say("1");
+    c.say("2");
+    let reply = c.say("3");
+    assert!(reply.contains("membre de l'équipe"), "{reply}");
+    assert_eq!(c.state.step, Step::Escalated);
+    assert_eq!(
+        c.events.last(),
+        Some(&Event::Escalated {
+            reason: EscalationReason::TooManyFailedTries
+        })
+    );
+    // Once escalated, the bot only says the team will answer.
+    assert!(c.say("allo?").contains("transmise à l'équipe"));
+}
+
+#[test]
+fn commands_work_at_any_step_in_french_and_english_spellings() {
+    for restart in ["RESTART", "recommencer", "Recommencer !", " reset "] {
+        let mut c = Chat::new();
+        for t in ["Bonjour", "MBE", "IBR"] {
+            c.say(t);
+        }
+        let reply = c.say(restart);
+        assert!(
+            reply.starts_with("D'accord, on recommence") && reply.contains("Question 1 sur 5"),
+            "{restart}: {reply}"
+        );
+        assert_eq!(c.state.answers, Answers::default());
+        assert_eq!(
+            c.events.last(),
+            Some(&Event::Reset {
+                reason: ResetReason::Command
+            })
+        );
+        assert_eq!(c.transcripts.last(), Some(&Transcript::Verbatim));
+    }
+    for help in ["HELP", "aide", "Aide?"] {
+        let mut c = Chat::new();
+        for t in ["Bonjour", "MBE", "IBR"] {
+            c.say(t);
+        }
+        let reply = c.say(help);
+        assert!(
+            reply.starts_with("Aide:") && reply.ends_with("Exemple: 7 (pour 1997)"),
+            "{help}: {reply}"
+        );
+        assert_eq!(c.state.step, Step::BirthYear, "help does not move the flow");
+        assert_eq!(c.state.tries, 0, "help is not a failed try");
+    }
+    for agent in ["AGENT", "humain", "Human."] {
+        let mut c = Chat::new();
+        c.say("Bonjour");
+        let reply = c.say(agent);
+        assert!(
+            reply.contains("Un membre de l'équipe va vous répondre"),
+            "{agent}: {reply}"
+        );
+        assert_eq!(
+            c.events.last(),
+            Some(&Event::Escalated {
+                reason: EscalationReason::Requested
+            })
+        );
+    }
+    // A word with digits is an answer, not a command.
+    assert_eq!(command("aide 2"), None);
+}
+
+#[test]
+fn after_the_code_a_message_gets_a_reminder_and_restart_issues_it_again() {
+    let mut c = Chat::new();
+    for t in ["Bonjour", "MBE", "IBR", "7", "DA", "1"] {
+        c.say(t);
+    }
+    let reminder = c.say("merci");
+    assert!(reminder.contains("=====\nMBEIBR7DA1\n====="), "{reminder}");
+    assert!(c.say("aide").contains("MBEIBR7DA1"));
+    for t in ["RECOMMENCER", "MBE", "IBR", "7", "DA", "1"] {
+        c.say(t);
+    }
+    assert_eq!(c.issued(), ["MBEIBR7DA1", "MBEIBR7DA1"]);
+}
+
+#[test]
+fn an_idle_conversation_starts_again_and_says_so() {
+    let mut c = Chat::new();
+    c.say("Bonjour");
+    c.say("MBE");
+    c.wait(31);
+    let reply = c.say("Ibrahima");
+    assert!(
+        reply.starts_with("Votre session a expiré (30 minutes"),
+        "{reply}"
+    );
+    assert!(reply.contains("Bienvenue") && reply.contains("Question 1 sur 5"));
+    assert_eq!(c.state.step, Step::LastName);
+    assert_eq!(c.state.answers, Answers::default());
+    assert_eq!(
+        c.transcripts.last(),
+        Some(&Transcript::Redacted),
+        "a late answer is not kept"
+    );
+    assert_eq!(
+        c.events.last(),
+        Some(&Event::Reset {
+            reason: ResetReason::Timeout
+        })
+    );
+}
+
+#[test]
+fn the_timeout_counts_from_the_last_message_not_the_first() {
+    let mut c = Chat::new();
+    c.say("Bonjour");
+    c.wait(29);
+    assert!(c.say("MBE").starts_with("Compris!"));
+    // Every 20 minutes for two hours: never idle for 30.
+    let mut c = Chat::new();
+    c.say("Bonjour");
+    for _ in 0..6 {
+        c.wait(20);
+        let reply = c.say("aide");
+        assert!(!reply.contains("expiré"), "{reply}");
+    }
+    assert!(!c.events.iter().any(|e| matches!(e, Event::Reset { .. })));
+}
+
+#[test]
+fn a_finished_conversation_after_the_timeout_gets_the_welcome_without_the_expiry_notice() {
+    let mut c = Chat::new();
+    for t in ["Bonjour", "MBE", "IBR", "7", "DA", "1"] {
+        c.say(t);
+    }
+    c.wait(60 * 24);
+    let reply = c.say("Bonjour");
+    assert!(reply.starts_with("Bienvenue"), "{reply}");
+}
+
+#[test]
+fn media_without_text_asks_to_type_and_is_not_a_failed_try() {
+    let mut c = Chat::new();
+    c.say("Bonjour");
+    let reply = c.say("");
+    assert!(
+        reply.contains("taper votre réponse") && reply.contains("Question 1 sur 5"),
+        "{reply}"
+    );
+    assert_eq!(c.state.tries, 0);
+}
+
+#[test]
+fn the_gender_question_offers_choices_and_a_tapped_choice_counts() {
+    let mut c = Chat::new();
+    for t in ["Bonjour", "MBE", "IBR", "7"] {
+        c.say(t);
+    }
+    let out = step(
+        &c.state,
+        &Inbound {
+            text: "DA",
+            choice_id: None,
+        },
+        &c.config,
+        c.now,
+    );
+    let ids: Vec<&str> = out.replies[0]
+        .choices
+        .iter()
+        .map(|ch| ch.id.as_str())
+        .collect();
+    assert_eq!(ids, ["g1", "g2", "g3", "g4"]);
+    c.say("DA");
+    c.send(Inbound {
+        text: "Femme",
+        choice_id: Some("g2"),
+    });
+    assert_eq!(c.issued(), ["MBEIBR7DA2"]);
+}
+
+#[test]
+fn a_city_list_offers_its_cities_and_accepts_their_names() {
+    let config = FlowConfig {
+        cities: vec![
+            City {
+                code: "KN".into(),
+                name: "Kinshasa".into(),
+            },
+            City {
+                code: "LU".into(),
+                name: "Lubumbashi".into(),
+            },
+        ],
+        ..FlowConfig::default()
+    };
+    let mut c = Chat::with(config);
+    for t in ["Bonjour", "MBE", "IBR"] {
+        c.say(t);
+    }
+    let out = step(
+        &c.state,
+        &Inbound {
+            text: "7",
+            choice_id: None,
+        },
+        &c.config,
+        c.now,
+    );
+    assert_eq!(out.replies[0].choices.len(), 2);
+    c.say("7");
+    c.send(Inbound {
+        text: "Lubumbashi",
+        choice_id: Some("city_LU"),
+    });
+    c.say("kinshasa");
+    c.say("2");
+    assert_eq!(
+        c.issued(),
+        ["MBEIBR7LU2"],
+        "the tapped choice was the answer"
+    );
+}
+
+#[test]
+fn an_account_can_override_a_text_and_speak_english() {
+    let mut config = FlowConfig::default();
+    config.texts.insert(
+        TextKey::Understood.name().into(),
+        "Merci, c'est noté.".into(),
+    );
+    let mut c = Chat::with(config);
+    c.say("Bonjour");
+    assert!(
+        c.say("MBE")
+            .starts_with("Merci, c'est noté.\n\nQuestion 2 sur 5")
+    );
+
+    let mut c = Chat::with(FlowConfig {
+        language: Language::En,
+        qr_enabled: true,
+        ..FlowConfig::default()
+    });
+    assert!(c.say("Hello").starts_with("Welcome to the UIC Generator!"));
+    for t in ["MBE", "IBR", "7", "DA"] {
+        assert!(c.say(t).starts_with("Got it!"));
+    }
+    let last = c.say("male");
+    assert!(
+        last.contains("Your UIC:\n=====\nMBEIBR7DA1\n=====") && last.contains("QR code"),
+        "{last}"
+    );
+}
+
+#[test]
+fn the_default_state_round_trips_through_json() {
+    let json = serde_json::to_string(&FlowState::default()).unwrap();
+    assert_eq!(
+        serde_json::from_str::<FlowState>(&json).unwrap(),
+        FlowState::default()
+    );
+    let done: FlowState = serde_json::from_str(r#"{"step":"done","uic":"MBEIBR7DA1"}"#).unwrap();
+    assert_eq!(
+        done.step,
+        Step::Done {
+            uic: Uic::parse("MBEIBR7DA1").unwrap()
+        }
+    );
+}
+
+proptest::proptest! {
+    #[test]
+    fn no_message_sequence_makes_the_flow_panic_or_store_a_typed_word(
+        texts in proptest::collection::vec("\\PC{0,30}", 1..12),
+    ) {
+        let mut c = Chat::new();
+        for t in &texts {
+            c.say(t);
+            c.wait(7);
+        }
+        for (t, kept) in texts.iter().zip(&c.transcripts) {
+            if let Transcript::Shortened(part) = kept {
+                proptest::prop_assert!(part.len() <= 3 && part.chars().all(|ch| ch.is_ascii_uppercase() || ch.is_ascii_digit()), "{t:?} -> {part:?}");
+            }
+        }
+    }
+}

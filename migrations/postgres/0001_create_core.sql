@@ -47,6 +47,9 @@ CREATE TABLE conversations (
     mode TEXT NOT NULL DEFAULT 'bot' CHECK (mode IN ('bot', 'human')),
     escalated_at TIMESTAMPTZ,
     flow_state JSONB NOT NULL,
+    -- Bumped by every write: a writer that read an older version retries
+    -- (optimistic concurrency, no lock held while the flow runs).
+    version BIGINT NOT NULL DEFAULT 0,
     last_inbound_at TIMESTAMPTZ,
     last_message_at TIMESTAMPTZ NOT NULL,
     created_at TIMESTAMPTZ NOT NULL,

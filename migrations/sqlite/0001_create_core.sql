@@ -47,6 +47,9 @@ CREATE TABLE conversations (
     mode TEXT NOT NULL DEFAULT 'bot' CHECK (mode IN ('bot', 'human')),
     escalated_at TEXT,
     flow_state TEXT NOT NULL,
+    -- Bumped by every write: a writer that read an older version retries
+    -- (optimistic concurrency, no lock held while the flow runs).
+    version INTEGER NOT NULL DEFAULT 0,
     last_inbound_at TEXT,
     last_message_at TEXT NOT NULL,
     created_at TEXT NOT NULL,

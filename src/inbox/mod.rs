@@ -1,18 +1,22 @@
 //! The inbox: contacts, conversations and messages, and the processing of
-//! one inbound message (DESIGN.md section 4), in one transaction:
+//! one inbound message (DESIGN.md section 4):
 //!
-//! 1. create or refresh the contact and lock its conversation;
-//! 2. if the conversation is in bot mode, run the flow step;
-//! 3. store the inbound message (a provider id already stored ends here:
-//!    the transaction is rolled back, nothing is answered twice), the
-//!    replies (and their outbox rows for providers sent by the worker), the
-//!    new flow state and, when a code was issued, its registration;
-//! 4. commit. Only then does the webhook answer.
+//! 1. read the conversation (created on a person's first message) and
+//!    whether this provider id was already stored: a retry ends here, with
+//!    success and no second reply;
+//! 2. if the conversation is in bot mode, run the flow step (pure);
+//! 3. write atomically: the inbound message, the replies (and their outbox
+//!    rows for providers sent by the worker), the new flow state and, when a
+//!    code was issued, its registration, on condition that the conversation
+//!    has not changed since step 1. If it has (two messages of one person at
+//!    the same moment), go back to step 1: no update is ever lost, and no
+//!    lock is held while the flow runs;
+//! 4. only then does the webhook answer.
 
 pub mod store;
 
 use crate::AppState;
-use crate::error::AppResult;
+use crate::error::{AppError, AppResult};
 use crate::flow::{self, Event, Inbound, Reply, Transcript};
 use crate::registry;
 use crate::tenancy::{Account, Provider};
@@ -49,164 +53,146 @@ pub enum Handled {
     },
 }
 
+/// How many times a message is re-read and re-run when its conversation
+/// changed under it (only several messages of one person at the same moment
+/// do that).
+const MAX_ATTEMPTS: usize = 20;
+
 /// Processes one inbound message (see the module header).
 pub async fn handle_inbound(
     state: &AppState,
     account: &Account,
     msg: &NewInbound,
 ) -> AppResult<Handled> {
-    let now = OffsetDateTime::now_utc();
-    let mut tx = state.db.begin().await?;
-    let contact_id = store::upsert_contact(
-        &mut tx,
-        account.tenant_id,
-        account.id,
-        &msg.from,
-        msg.profile_name.as_deref(),
-        now,
-    )
-    .await?;
-    let conversation =
-        store::lock_conversation(&mut tx, account.tenant_id, account.id, contact_id, now).await?;
+    let flow_config = account.flow_config(&state.config);
+    for attempt in 0..MAX_ATTEMPTS {
+        if attempt > 0 {
+            tokio::task::yield_now().await;
+        }
+        let now = OffsetDateTime::now_utc();
+        let current =
+            match store::load(&state.db, account.id, &msg.from, &msg.provider_message_id).await? {
+                Some(c) => c,
+                None => {
+                    store::create(
+                        &state.db,
+                        account.tenant_id,
+                        account.id,
+                        &msg.from,
+                        msg.profile_name.as_deref(),
+                        now,
+                    )
+                    .await?;
+                    continue;
+                }
+            };
+        if current.duplicate {
+            return Ok(Handled::Duplicate);
+        }
+        if let Some(name) = msg.profile_name.as_deref()
+            && current.profile_name.as_deref() != Some(name)
+        {
+            store::set_profile_name(&state.db, account.id, &msg.from, name).await?;
+        }
 
-    let mut mode = conversation.mode.as_str();
-    let mut flow_state = conversation.flow_state.0.clone();
-    let (replies, events, transcript) = if mode == "bot" {
-        let outcome = flow::step(
-            &flow_state,
-            &Inbound {
-                text: &msg.text,
-                choice_id: msg.choice_id.as_deref(),
-            },
-            &account.flow_config(&state.config),
-            now,
-        );
-        flow_state = outcome.state;
-        (outcome.replies, outcome.events, outcome.transcript)
-    } else {
-        // A person from the staff has the conversation: keep the message as written.
-        (Vec::new(), Vec::new(), Transcript::Verbatim)
-    };
-    let (body_form, body) = match &transcript {
-        Transcript::Verbatim => ("verbatim", msg.text.as_str()),
-        Transcript::Shortened(part) => ("shortened", part.as_str()),
-        Transcript::Redacted => ("redacted", ""),
-    };
-    let inserted = store::insert_message(
-        &mut tx,
-        &store::NewMessage {
+        let mut mode = current.mode.as_str();
+        let mut flow_state = current.flow_state.0.clone();
+        let (replies, events, transcript) = if mode == "bot" {
+            let outcome = flow::step(
+                &flow_state,
+                &Inbound {
+                    text: &msg.text,
+                    choice_id: msg.choice_id.as_deref(),
+                },
+                &flow_config,
+                now,
+            );
+            flow_state = outcome.state;
+            (outcome.replies, outcome.events, outcome.transcript)
+        } else {
+            // A person from the staff has the conversation: keep the message as written.
+            (Vec::new(), Vec::new(), Transcript::Verbatim)
+        };
+        let (body_form, body) = match &transcript {
+            Transcript::Verbatim => ("verbatim", msg.text.as_str()),
+            Transcript::Shortened(part) => ("shortened", part.as_str()),
+            Transcript::Redacted => ("redacted", ""),
+        };
+
+        let provider = account.provider();
+        let mut escalated_at = None;
+        let mut issue = None;
+        for event in &events {
+            match event {
+                Event::UicIssued { uic, parts } => {
+                    issue = Some(store::Issue {
+                        uic: uic.clone(),
+                        parts: parts.clone(),
+                        phone_hash: registry::salt::hash_phone(&state.salt, &msg.from),
+                    });
+                }
+                Event::Escalated { .. } => {
+                    mode = "human";
+                    escalated_at = Some(now);
+                }
+                Event::Reset { .. } => {}
+            }
+        }
+        let write = store::Write {
             tenant_id: account.tenant_id,
             account_id: account.id,
-            conversation_id: conversation.id,
-            direction: "in",
-            sender: "contact",
-            provider_message_id: Some(&msg.provider_message_id),
+            conversation_id: current.id,
+            version: current.version,
+            mode,
+            flow_state: &flow_state,
+            escalated_at,
+            provider_message_id: &msg.provider_message_id,
             kind: &msg.kind,
             body_form,
             body,
-            status: "received",
-        },
-        now,
-    )
-    .await?;
-    if inserted.is_none() {
-        tx.rollback().await?;
-        return Ok(Handled::Duplicate);
-    }
-
-    let provider = account.provider();
-    let reply_status = match provider {
-        // Sent in the webhook's TwiML answer.
-        Provider::Twilio => "sent",
-        Provider::Sandbox => "delivered",
-        Provider::Meta => "queued",
-    };
-    for reply in &replies {
-        let message_id = store::insert_message(
-            &mut tx,
-            &store::NewMessage {
-                tenant_id: account.tenant_id,
-                account_id: account.id,
-                conversation_id: conversation.id,
-                direction: "out",
-                sender: "bot",
-                provider_message_id: None,
-                kind: if reply.choices.is_empty() {
-                    "text"
-                } else {
-                    "interactive"
-                },
-                body_form: "verbatim",
-                body: &reply.text,
-                status: reply_status,
+            reply_status: match provider {
+                // Sent in the webhook's TwiML answer.
+                Provider::Twilio => "sent",
+                Provider::Sandbox => "delivered",
+                Provider::Meta => "queued",
             },
+            replies: replies
+                .iter()
+                .map(|reply| store::Outgoing {
+                    kind: if reply.choices.is_empty() {
+                        "text"
+                    } else {
+                        "interactive"
+                    },
+                    body: reply.text.clone(),
+                    outbox_payload: (provider == Provider::Meta)
+                        .then(|| serde_json::json!({ "to": msg.from, "reply": reply })),
+                })
+                .collect(),
+            issue,
             now,
-        )
-        .await?
-        .ok_or_else(|| {
-            anyhow::anyhow!("an outbound message without provider id cannot conflict")
-        })?;
-        if provider == Provider::Meta {
-            let payload = serde_json::json!({ "to": msg.from, "reply": reply });
-            store::insert_outbox(
-                &mut tx,
-                account.tenant_id,
-                account.id,
-                message_id,
-                &payload,
-                now,
-            )
-            .await?;
-        }
-    }
-
-    let mut escalated_at = None;
-    for event in &events {
-        match event {
-            Event::UicIssued { uic, parts } => {
-                let phone_hash = registry::salt::hash_phone(&state.salt, &msg.from);
-                let recorded = registry::store::record_issue(
-                    &mut tx,
-                    account.tenant_id,
-                    account.id,
-                    uic,
-                    parts,
-                    &phone_hash,
-                    now,
-                )
-                .await?;
-                if recorded.new_collision {
-                    tracing::info!(
-                        registration = recorded.registration_id,
-                        "possible UIC collision flagged for review"
-                    );
+        };
+        match store::apply(&state.db, &write).await? {
+            store::Applied::Stale => continue,
+            store::Applied::Done => {
+                for event in &events {
+                    if let Event::Escalated { reason } = event {
+                        tracing::info!(
+                            conversation = current.id,
+                            ?reason,
+                            "conversation escalated to staff"
+                        );
+                    }
                 }
+                return Ok(Handled::Processed {
+                    conversation_id: current.id,
+                    replies,
+                    events,
+                });
             }
-            Event::Escalated { reason } => {
-                mode = "human";
-                escalated_at = Some(now);
-                tracing::info!(
-                    conversation = conversation.id,
-                    ?reason,
-                    "conversation escalated to staff"
-                );
-            }
-            Event::Reset { .. } => {}
         }
     }
-    store::update_conversation(
-        &mut tx,
-        conversation.id,
-        mode,
-        &flow_state,
-        escalated_at,
-        now,
-    )
-    .await?;
-    tx.commit().await?;
-    Ok(Handled::Processed {
-        conversation_id: conversation.id,
-        replies,
-        events,
-    })
+    Err(AppError::Unavailable(
+        "this conversation is receiving too many messages at once; try again".into(),
+    ))
 }

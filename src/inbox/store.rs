@@ -1,120 +1,318 @@
-//! SQL for contacts, conversations and messages.
+//! SQL for contacts, conversations and messages, and the atomic write of
+//! one processed inbound message.
+//!
+//! Concurrency is optimistic: the conversation is read without a lock, the
+//! flow runs, and the write applies only if the conversation's `version` is
+//! still the one read (else the caller reads again and retries). On
+//! PostgreSQL the whole write is one statement (one round trip, one commit);
+//! on SQLite, where statements are in-process calls, it is one `BEGIN
+//! IMMEDIATE` transaction of plain statements.
 
-use crate::db::Tx;
+use crate::db::{Db, Tx};
 use crate::flow::FlowState;
-use crate::on_tx;
+use crate::registry;
+use crate::uic::{Uic, UicParts};
+use crate::{on_db, on_tx};
 use sqlx::types::Json;
 use time::OffsetDateTime;
 
-/// The conversation row, locked for the current transaction.
+/// A conversation as read before processing a message.
 #[derive(Debug, sqlx::FromRow)]
-pub struct LockedConversation {
+pub struct Current {
     pub id: i64,
     pub mode: String,
     pub flow_state: Json<FlowState>,
+    pub version: i64,
+    pub profile_name: Option<String>,
+    /// The message's provider id is already stored (a provider retry).
+    pub duplicate: bool,
 }
 
-/// Creates or refreshes the contact; returns its id. On PostgreSQL the
-/// upsert also locks the contact row until commit.
-pub async fn upsert_contact(
-    tx: &mut Tx,
+/// Reads the conversation of `phone` on the account, and whether
+/// `provider_message_id` was already stored; `None` for a new contact.
+pub async fn load(
+    db: &Db,
+    account_id: i64,
+    phone: &str,
+    provider_message_id: &str,
+) -> Result<Option<Current>, sqlx::Error> {
+    on_db!(db, p => sqlx::query_as::<_, Current>(
+        "SELECT cv.id, cv.mode, cv.flow_state, cv.version, c.profile_name,
+            EXISTS (SELECT 1 FROM messages m WHERE m.account_id = $1 AND m.provider_message_id = $3) AS duplicate
+         FROM contacts c JOIN conversations cv ON cv.contact_id = c.id
+         WHERE c.account_id = $1 AND c.phone = $2")
+        .bind(account_id).bind(phone).bind(provider_message_id)
+        .fetch_optional(p).await)
+}
+
+/// Creates the contact and its conversation (idempotent: a concurrent
+/// creation of the same contact is harmless).
+pub async fn create(
+    db: &Db,
     tenant_id: i64,
     account_id: i64,
     phone: &str,
     profile_name: Option<&str>,
     now: OffsetDateTime,
-) -> Result<i64, sqlx::Error> {
-    on_tx!(tx, c => sqlx::query_scalar(
+) -> Result<(), sqlx::Error> {
+    let mut tx = db.begin().await?;
+    let contact_id: i64 = on_tx!(&mut tx, c => sqlx::query_scalar(
         "INSERT INTO contacts (tenant_id, account_id, phone, profile_name, created_at) VALUES ($1, $2, $3, $4, $5)
          ON CONFLICT (account_id, phone) DO UPDATE SET profile_name = COALESCE(excluded.profile_name, contacts.profile_name)
          RETURNING id")
         .bind(tenant_id).bind(account_id).bind(phone).bind(profile_name).bind(now)
-        .fetch_one(c).await)
-}
-
-/// Creates the contact's conversation if needed and locks it: the upsert
-/// takes the row lock on PostgreSQL (as `FOR UPDATE` would) and returns the
-/// latest committed state; SQLite serialises writers anyway.
-pub async fn lock_conversation(
-    tx: &mut Tx,
-    tenant_id: i64,
-    account_id: i64,
-    contact_id: i64,
-    now: OffsetDateTime,
-) -> Result<LockedConversation, sqlx::Error> {
-    on_tx!(tx, c => sqlx::query_as::<_, LockedConversation>(
-        "INSERT INTO conversations (tenant_id, account_id, contact_id, mode, flow_state, last_message_at, created_at, updated_at)
-         VALUES ($1, $2, $3, 'bot', $4, $5, $5, $5)
-         ON CONFLICT (contact_id) DO UPDATE SET updated_at = excluded.updated_at
-         RETURNING id, mode, flow_state")
+        .fetch_one(c).await)?;
+    on_tx!(&mut tx, c => sqlx::query(
+        "INSERT INTO conversations (tenant_id, account_id, contact_id, mode, flow_state, version, last_message_at, created_at, updated_at)
+         VALUES ($1, $2, $3, 'bot', $4, 0, $5, $5, $5)
+         ON CONFLICT (contact_id) DO NOTHING")
         .bind(tenant_id).bind(account_id).bind(contact_id).bind(Json(FlowState::default())).bind(now)
-        .fetch_one(c).await)
+        .execute(c).await.map(|_| ()))?;
+    tx.commit().await
 }
 
-/// A message to store.
-#[derive(Debug)]
-pub struct NewMessage<'a> {
+/// Refreshes a contact's WhatsApp profile name.
+pub async fn set_profile_name(
+    db: &Db,
+    account_id: i64,
+    phone: &str,
+    name: &str,
+) -> Result<(), sqlx::Error> {
+    on_db!(db, p => sqlx::query("UPDATE contacts SET profile_name = $3 WHERE account_id = $1 AND phone = $2")
+        .bind(account_id).bind(phone).bind(name).execute(p).await.map(|_| ()))
+}
+
+/// One outbound message to store with the inbound one.
+#[derive(Debug, Clone)]
+pub struct Outgoing {
+    pub kind: &'static str,
+    pub body: String,
+    /// What the outbox worker sends; `None` when the channel delivers the
+    /// reply itself (TwiML, sandbox).
+    pub outbox_payload: Option<serde_json::Value>,
+}
+
+/// A code issued by this message.
+#[derive(Debug, Clone)]
+pub struct Issue {
+    pub uic: Uic,
+    pub parts: UicParts,
+    pub phone_hash: String,
+}
+
+/// Everything one inbound message writes.
+#[derive(Debug, Clone)]
+pub struct Write<'a> {
     pub tenant_id: i64,
     pub account_id: i64,
     pub conversation_id: i64,
-    pub direction: &'a str,
-    pub sender: &'a str,
-    pub provider_message_id: Option<&'a str>,
+    /// The version read; the write applies only if it is still current.
+    pub version: i64,
+    pub mode: &'a str,
+    pub flow_state: &'a FlowState,
+    pub escalated_at: Option<OffsetDateTime>,
+    pub provider_message_id: &'a str,
     pub kind: &'a str,
     pub body_form: &'a str,
     pub body: &'a str,
-    pub status: &'a str,
+    /// Status of the bot's replies ("sent" in TwiML, "queued" for the outbox…).
+    pub reply_status: &'a str,
+    pub replies: Vec<Outgoing>,
+    pub issue: Option<Issue>,
+    pub now: OffsetDateTime,
 }
 
-/// Inserts a message; `None` when its provider id was already stored (a
-/// retried webhook).
-pub async fn insert_message(
+/// What the write found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Applied {
+    Done,
+    /// The conversation changed since it was read, or the message was stored
+    /// meanwhile: read again.
+    Stale,
+}
+
+/// Applies the write atomically (see the module header).
+pub async fn apply(db: &Db, w: &Write<'_>) -> Result<Applied, sqlx::Error> {
+    let result = match db {
+        Db::Postgres(pool) => apply_postgres(pool, w).await,
+        Db::Sqlite(_) => apply_in_transaction(db, w).await,
+    };
+    match result {
+        // The provider id was stored by a concurrent delivery of the same
+        // message: nothing of this write remains; the next read sees it.
+        Err(sqlx::Error::Database(e)) if e.is_unique_violation() => Ok(Applied::Stale),
+        other => other,
+    }
+}
+
+async fn apply_in_transaction(db: &Db, w: &Write<'_>) -> Result<Applied, sqlx::Error> {
+    let mut tx = db.begin().await?;
+    let updated = on_tx!(&mut tx, c => sqlx::query(
+        "UPDATE conversations SET mode = $2, flow_state = $3, version = version + 1,
+            escalated_at = COALESCE($4, escalated_at), last_inbound_at = $5, last_message_at = $5, updated_at = $5
+         WHERE id = $1 AND version = $6")
+        .bind(w.conversation_id).bind(w.mode).bind(Json(w.flow_state)).bind(w.escalated_at).bind(w.now).bind(w.version)
+        .execute(c).await.map(|r| r.rows_affected()))?;
+    if updated == 0 {
+        tx.rollback().await?;
+        return Ok(Applied::Stale);
+    }
+    insert_message(
+        &mut tx,
+        w,
+        "in",
+        "contact",
+        Some(w.provider_message_id),
+        w.kind,
+        w.body_form,
+        w.body,
+        "received",
+    )
+    .await?;
+    for reply in &w.replies {
+        let id = insert_message(
+            &mut tx,
+            w,
+            "out",
+            "bot",
+            None,
+            reply.kind,
+            "verbatim",
+            &reply.body,
+            w.reply_status,
+        )
+        .await?;
+        if let Some(payload) = &reply.outbox_payload {
+            on_tx!(&mut tx, c => sqlx::query(
+                "INSERT INTO outbox (tenant_id, account_id, message_id, payload, status, attempts, next_attempt_at, created_at, updated_at)
+                 VALUES ($1, $2, $3, $4, 'pending', 0, $5, $5, $5)")
+                .bind(w.tenant_id).bind(w.account_id).bind(id).bind(Json(payload)).bind(w.now)
+                .execute(c).await.map(|_| ()))?;
+        }
+    }
+    if let Some(issue) = &w.issue {
+        registry::store::record_issue(
+            &mut tx,
+            w.tenant_id,
+            w.account_id,
+            &issue.uic,
+            &issue.parts,
+            &issue.phone_hash,
+            w.now,
+        )
+        .await?;
+    }
+    tx.commit().await?;
+    Ok(Applied::Done)
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn insert_message(
     tx: &mut Tx,
-    m: &NewMessage<'_>,
-    now: OffsetDateTime,
-) -> Result<Option<i64>, sqlx::Error> {
+    w: &Write<'_>,
+    direction: &str,
+    sender: &str,
+    provider_message_id: Option<&str>,
+    kind: &str,
+    body_form: &str,
+    body: &str,
+    status: &str,
+) -> Result<i64, sqlx::Error> {
     on_tx!(tx, c => sqlx::query_scalar(
         "INSERT INTO messages (tenant_id, account_id, conversation_id, direction, sender, provider_message_id, kind,
             body_form, body, status, created_at, updated_at)
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $11)
-         ON CONFLICT (account_id, provider_message_id) DO NOTHING
          RETURNING id")
-        .bind(m.tenant_id).bind(m.account_id).bind(m.conversation_id).bind(m.direction).bind(m.sender)
-        .bind(m.provider_message_id).bind(m.kind).bind(m.body_form).bind(m.body).bind(m.status).bind(now)
-        .fetch_optional(c).await)
+        .bind(w.tenant_id).bind(w.account_id).bind(w.conversation_id).bind(direction).bind(sender)
+        .bind(provider_message_id).bind(kind).bind(body_form).bind(body).bind(status).bind(w.now)
+        .fetch_one(c).await)
 }
 
-/// Queues a message for the outbox worker.
-pub async fn insert_outbox(
-    tx: &mut Tx,
-    tenant_id: i64,
-    account_id: i64,
-    message_id: i64,
-    payload: &serde_json::Value,
-    now: OffsetDateTime,
-) -> Result<(), sqlx::Error> {
-    on_tx!(tx, c => sqlx::query(
-        "INSERT INTO outbox (tenant_id, account_id, message_id, payload, status, attempts, next_attempt_at, created_at, updated_at)
-         VALUES ($1, $2, $3, $4, 'pending', 0, $5, $5, $5)")
-        .bind(tenant_id).bind(account_id).bind(message_id).bind(Json(payload)).bind(now)
-        .execute(c).await.map(|r| r.rows_affected()))?;
-    Ok(())
-}
+/// The same write as `apply_in_transaction`, as one PostgreSQL statement:
+/// every part hangs off the version-checked UPDATE, so a stale version
+/// writes nothing.
+const POSTGRES_WRITE: &str = "
+WITH upd AS (
+    UPDATE conversations SET mode = $4, flow_state = $5, version = version + 1,
+        escalated_at = COALESCE($6, escalated_at), last_inbound_at = $7, last_message_at = $7, updated_at = $7
+    WHERE id = $3 AND version = $8
+    RETURNING id
+), inb AS (
+    INSERT INTO messages (tenant_id, account_id, conversation_id, direction, sender, provider_message_id, kind,
+        body_form, body, status, created_at, updated_at)
+    SELECT $1, $2, upd.id, 'in', 'contact', $9, $10, $11, $12, 'received', $7, $7 FROM upd
+    RETURNING id
+), outb AS (
+    INSERT INTO messages (tenant_id, account_id, conversation_id, direction, sender, provider_message_id, kind,
+        body_form, body, status, created_at, updated_at)
+    SELECT $1, $2, upd.id, 'out', 'bot', NULL, r.kind, 'verbatim', r.body, $13, $7, $7
+    FROM upd CROSS JOIN unnest($14::text[], $15::text[]) WITH ORDINALITY AS r(body, kind, ord)
+    ORDER BY r.ord
+    RETURNING id
+), numbered AS (
+    SELECT id, row_number() OVER (ORDER BY id) AS ord FROM outb
+), queued AS (
+    INSERT INTO outbox (tenant_id, account_id, message_id, payload, status, attempts, next_attempt_at, created_at, updated_at)
+    SELECT $1, $2, n.id, p.payload, 'pending', 0, $7, $7, $7
+    FROM numbered n JOIN jsonb_array_elements($16::jsonb) WITH ORDINALITY AS p(payload, ord) ON p.ord = n.ord
+    WHERE p.payload <> 'null'::jsonb
+), reg AS (
+    INSERT INTO uic_registrations (tenant_id, uic, last_part, first_part, year_digit, city, gender,
+        first_account_id, times_seen, collision_status, first_seen_at, last_seen_at)
+    SELECT $1, $17, $18, $19, $20, $21, $22, $2, 1, 'none', $7, $7 FROM upd WHERE $17::text IS NOT NULL
+    ON CONFLICT (tenant_id, uic) DO UPDATE SET times_seen = uic_registrations.times_seen + 1,
+        last_seen_at = excluded.last_seen_at,
+        collision_status = CASE WHEN NOT EXISTS (SELECT 1 FROM uic_registration_phones p
+                WHERE p.registration_id = uic_registrations.id AND p.phone_hash = $23)
+            THEN 'open' ELSE uic_registrations.collision_status END,
+        collision_flagged_at = CASE WHEN uic_registrations.collision_status <> 'open' AND NOT EXISTS (
+                SELECT 1 FROM uic_registration_phones p
+                WHERE p.registration_id = uic_registrations.id AND p.phone_hash = $23)
+            THEN excluded.last_seen_at ELSE uic_registrations.collision_flagged_at END
+    RETURNING id
+), phones AS (
+    INSERT INTO uic_registration_phones (registration_id, phone_hash, account_id, times_seen, first_seen_at, last_seen_at)
+    SELECT reg.id, $23, $2, 1, $7, $7 FROM reg
+    ON CONFLICT (registration_id, phone_hash) DO UPDATE SET times_seen = uic_registration_phones.times_seen + 1,
+        last_seen_at = excluded.last_seen_at
+)
+SELECT COUNT(*) FROM inb";
 
-/// Saves the conversation after a step.
-pub async fn update_conversation(
-    tx: &mut Tx,
-    conversation_id: i64,
-    mode: &str,
-    flow_state: &FlowState,
-    escalated_at: Option<OffsetDateTime>,
-    now: OffsetDateTime,
-) -> Result<(), sqlx::Error> {
-    on_tx!(tx, c => sqlx::query(
-        "UPDATE conversations SET mode = $2, flow_state = $3, escalated_at = COALESCE($4, escalated_at),
-            last_inbound_at = $5, last_message_at = $5, updated_at = $5
-         WHERE id = $1")
-        .bind(conversation_id).bind(mode).bind(Json(flow_state)).bind(escalated_at).bind(now)
-        .execute(c).await.map(|r| r.rows_affected()))?;
-    Ok(())
+async fn apply_postgres(pool: &sqlx::PgPool, w: &Write<'_>) -> Result<Applied, sqlx::Error> {
+    let bodies: Vec<&str> = w.replies.iter().map(|r| r.body.as_str()).collect();
+    let kinds: Vec<&str> = w.replies.iter().map(|r| r.kind).collect();
+    let payloads: Vec<&Option<serde_json::Value>> =
+        w.replies.iter().map(|r| &r.outbox_payload).collect();
+    let issue = w.issue.as_ref();
+    let written: i64 = sqlx::query_scalar(POSTGRES_WRITE)
+        .bind(w.tenant_id)
+        .bind(w.account_id)
+        .bind(w.conversation_id)
+        .bind(w.mode)
+        .bind(Json(w.flow_state))
+        .bind(w.escalated_at)
+        .bind(w.now)
+        .bind(w.version)
+        .bind(w.provider_message_id)
+        .bind(w.kind)
+        .bind(w.body_form)
+        .bind(w.body)
+        .bind(w.reply_status)
+        .bind(&bodies)
+        .bind(&kinds)
+        .bind(Json(&payloads))
+        .bind(issue.map(|i| i.uic.as_str()))
+        .bind(issue.map(|i| i.parts.last.as_str()))
+        .bind(issue.map(|i| i.parts.first.as_str()))
+        .bind(issue.map(|i| i16::from(i.parts.year_digit)))
+        .bind(issue.map(|i| i.parts.city.as_str()))
+        .bind(issue.map(|i| i16::from(i.parts.gender.digit())))
+        .bind(issue.map(|i| i.phone_hash.as_str()))
+        .fetch_one(pool)
+        .await?;
+    Ok(if written == 1 {
+        Applied::Done
+    } else {
+        Applied::Stale
+    })
 }

@@ -5,19 +5,11 @@ use crate::uic::{Uic, UicParts};
 use crate::{on_db, on_tx};
 use time::OffsetDateTime;
 
-/// What recording an issued code found.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Recorded {
-    pub registration_id: i64,
-    /// The code was already registered in this tenant (seen again).
-    pub seen_before: bool,
-    /// This phone had not registered this code before, while another had:
-    /// a possible collision (two people, one code).
-    pub new_collision: bool,
-}
-
 /// Records an issued code in the tenant's registry, inside the inbound
-/// message's transaction.
+/// message's transaction: a new code is registered; a known one is seen
+/// again, and flagged as a possible collision (two people, one code) when
+/// this phone had not registered it before. PostgreSQL runs the same SQL
+/// inside its single-statement write (`inbox::store`).
 pub async fn record_issue(
     tx: &mut Tx,
     tenant_id: i64,
@@ -26,40 +18,33 @@ pub async fn record_issue(
     parts: &UicParts,
     phone_hash: &str,
     now: OffsetDateTime,
-) -> Result<Recorded, sqlx::Error> {
-    let (registration_id, times_seen): (i64, i32) = on_tx!(tx, c => sqlx::query_as(
+) -> Result<i64, sqlx::Error> {
+    let registration_id: i64 = on_tx!(tx, c => sqlx::query_scalar(
         "INSERT INTO uic_registrations (tenant_id, uic, last_part, first_part, year_digit, city, gender,
             first_account_id, times_seen, collision_status, first_seen_at, last_seen_at)
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 1, 'none', $9, $9)
          ON CONFLICT (tenant_id, uic) DO UPDATE SET times_seen = uic_registrations.times_seen + 1,
-            last_seen_at = excluded.last_seen_at
-         RETURNING id, times_seen")
+            last_seen_at = excluded.last_seen_at,
+            collision_status = CASE WHEN NOT EXISTS (SELECT 1 FROM uic_registration_phones p
+                    WHERE p.registration_id = uic_registrations.id AND p.phone_hash = $10)
+                THEN 'open' ELSE uic_registrations.collision_status END,
+            collision_flagged_at = CASE WHEN uic_registrations.collision_status <> 'open' AND NOT EXISTS (
+                    SELECT 1 FROM uic_registration_phones p
+                    WHERE p.registration_id = uic_registrations.id AND p.phone_hash = $10)
+                THEN excluded.last_seen_at ELSE uic_registrations.collision_flagged_at END
+         RETURNING id")
         .bind(tenant_id).bind(uic.as_str()).bind(&parts.last).bind(&parts.first)
         .bind(i16::from(parts.year_digit)).bind(&parts.city).bind(i16::from(parts.gender.digit()))
-        .bind(account_id).bind(now)
+        .bind(account_id).bind(now).bind(phone_hash)
         .fetch_one(c).await)?;
-    let phone_times: i32 = on_tx!(tx, c => sqlx::query_scalar(
+    on_tx!(tx, c => sqlx::query(
         "INSERT INTO uic_registration_phones (registration_id, phone_hash, account_id, times_seen, first_seen_at, last_seen_at)
          VALUES ($1, $2, $3, 1, $4, $4)
          ON CONFLICT (registration_id, phone_hash) DO UPDATE SET times_seen = uic_registration_phones.times_seen + 1,
-            last_seen_at = excluded.last_seen_at
-         RETURNING times_seen")
+            last_seen_at = excluded.last_seen_at")
         .bind(registration_id).bind(phone_hash).bind(account_id).bind(now)
-        .fetch_one(c).await)?;
-    let mut new_collision = false;
-    if times_seen > 1 && phone_times == 1 {
-        // A phone new to this code, on a code seen before: two phones now.
-        let flagged = on_tx!(tx, c => sqlx::query(
-            "UPDATE uic_registrations SET collision_status = 'open', collision_flagged_at = $2
-             WHERE id = $1 AND collision_status <> 'open'")
-            .bind(registration_id).bind(now).execute(c).await.map(|r| r.rows_affected()))?;
-        new_collision = flagged > 0;
-    }
-    Ok(Recorded {
-        registration_id,
-        seen_before: times_seen > 1,
-        new_collision,
-    })
+        .execute(c).await.map(|_| ()))?;
+    Ok(registration_id)
 }
 
 /// One registration as staff and the CLI see it.

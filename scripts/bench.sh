@@ -15,7 +15,8 @@ case "$backend" in
   postgres)
     admin=${BENCH_POSTGRES_URL:-postgres://postgres@127.0.0.1:5432/postgres}
     psql "$admin" -qc "DROP DATABASE IF EXISTS uic_bench" -c "CREATE DATABASE uic_bench"
-    db="${admin%/*}/uic_bench" ;;
+    base=${admin%%\?*}; query=${admin#"$base"}
+    db="${base%/*}/uic_bench$query" ;;
   *) echo "usage: $0 sqlite|postgres [phones] [seconds] [twilio|sandbox]" >&2; exit 2 ;;
 esac
 HOST=127.0.0.1 PORT=$port DATABASE_URL=$db UIC_SALT=bench-salt-0123456789abcdef LOG_LEVEL=warn \

@@ -159,6 +159,9 @@ impl Db {
                 // (SQLite's busy handler sleeps up to 100 ms a try).
                 let pool = SqlitePoolOptions::new()
                     .max_connections(1)
+                    // A ping before every query would double the work; a
+                    // broken connection shows as a query error instead.
+                    .test_before_acquire(false)
                     .acquire_timeout(Duration::from_secs(30))
                     .connect_with(options)
                     .await
@@ -169,6 +172,9 @@ impl Db {
                 let options = PgConnectOptions::from_str(url).context("parsing DATABASE_URL")?;
                 let pool = PgPoolOptions::new()
                     .max_connections(16)
+                    // The default pings before every query: one more round
+                    // trip each. A dead connection fails its query instead.
+                    .test_before_acquire(false)
                     .acquire_timeout(Duration::from_secs(10))
                     .connect_with(options)
                     .await

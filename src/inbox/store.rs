@@ -230,8 +230,10 @@ async fn insert_message(
 
 /// The same write as `apply_in_transaction`, as one PostgreSQL statement:
 /// every part hangs off the version-checked UPDATE, so a stale version
-/// writes nothing.
-const POSTGRES_WRITE: &str = "
+/// writes nothing. The outbox and registry parts are added only when used
+/// (each variant is its own prepared statement): a part that writes no row
+/// still costs its executor set-up.
+const POSTGRES_WRITE_HEAD: &str = "
 WITH upd AS (
     UPDATE conversations SET mode = $4, flow_state = $5, version = version + 1,
         escalated_at = COALESCE($6, escalated_at), last_inbound_at = $7, last_message_at = $7, updated_at = $7
@@ -249,17 +251,20 @@ WITH upd AS (
     FROM upd CROSS JOIN unnest($14::text[], $15::text[]) WITH ORDINALITY AS r(body, kind, ord)
     ORDER BY r.ord
     RETURNING id
-), numbered AS (
+)";
+
+const POSTGRES_WRITE_OUTBOX: &str = ", numbered AS (
     SELECT id, row_number() OVER (ORDER BY id) AS ord FROM outb
 ), queued AS (
     INSERT INTO outbox (tenant_id, account_id, message_id, payload, status, attempts, next_attempt_at, created_at, updated_at)
     SELECT $1, $2, n.id, p.payload, 'pending', 0, $7, $7, $7
     FROM numbered n JOIN jsonb_array_elements($16::jsonb) WITH ORDINALITY AS p(payload, ord) ON p.ord = n.ord
-    WHERE p.payload <> 'null'::jsonb
-), reg AS (
+)";
+
+const POSTGRES_WRITE_REGISTRY: &str = ", reg AS (
     INSERT INTO uic_registrations (tenant_id, uic, last_part, first_part, year_digit, city, gender,
         first_account_id, times_seen, collision_status, first_seen_at, last_seen_at)
-    SELECT $1, $17, $18, $19, $20, $21, $22, $2, 1, 'none', $7, $7 FROM upd WHERE $17::text IS NOT NULL
+    SELECT $1, $17, $18, $19, $20, $21, $22, $2, 1, 'none', $7, $7 FROM upd
     ON CONFLICT (tenant_id, uic) DO UPDATE SET times_seen = uic_registrations.times_seen + 1,
         last_seen_at = excluded.last_seen_at,
         collision_status = CASE WHEN NOT EXISTS (SELECT 1 FROM uic_registration_phones p
@@ -275,16 +280,40 @@ WITH upd AS (
     SELECT reg.id, $23, $2, 1, $7, $7 FROM reg
     ON CONFLICT (registration_id, phone_hash) DO UPDATE SET times_seen = uic_registration_phones.times_seen + 1,
         last_seen_at = excluded.last_seen_at
-)
+)";
+
+const POSTGRES_WRITE_TAIL: &str = "
 SELECT COUNT(*) FROM inb";
+
+/// The four variants of the write, built once.
+fn postgres_write(outbox: bool, registry: bool) -> &'static str {
+    static VARIANTS: std::sync::OnceLock<[String; 4]> = std::sync::OnceLock::new();
+    let variants = VARIANTS.get_or_init(|| {
+        let build = |o: bool, r: bool| {
+            let mut sql = POSTGRES_WRITE_HEAD.to_string();
+            if o {
+                sql.push_str(POSTGRES_WRITE_OUTBOX);
+            }
+            if r {
+                sql.push_str(POSTGRES_WRITE_REGISTRY);
+            }
+            sql.push_str(POSTGRES_WRITE_TAIL);
+            sql
+        };
+        [build(false, false), build(true, false), build(false, true), build(true, true)]
+    });
+    &variants[usize::from(outbox) + 2 * usize::from(registry)]
+}
 
 async fn apply_postgres(pool: &sqlx::PgPool, w: &Write<'_>) -> Result<Applied, sqlx::Error> {
     let bodies: Vec<&str> = w.replies.iter().map(|r| r.body.as_str()).collect();
     let kinds: Vec<&str> = w.replies.iter().map(|r| r.kind).collect();
-    let payloads: Vec<&Option<serde_json::Value>> =
-        w.replies.iter().map(|r| &r.outbox_payload).collect();
+    let payloads: Vec<&serde_json::Value> =
+        w.replies.iter().filter_map(|r| r.outbox_payload.as_ref()).collect();
+    // Either every reply goes through the outbox (Meta) or none does.
+    let outbox = !payloads.is_empty();
     let issue = w.issue.as_ref();
-    let written: i64 = sqlx::query_scalar(POSTGRES_WRITE)
+    let written: i64 = sqlx::query_scalar(postgres_write(outbox, issue.is_some()))
         .bind(w.tenant_id)
         .bind(w.account_id)
         .bind(w.conversation_id)

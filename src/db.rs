@@ -96,8 +96,18 @@ impl DbUrl {
 /// A connection pool on either backend.
 #[derive(Clone, Debug)]
 pub enum Db {
-    Sqlite(SqlitePool),
+    Sqlite(SqlitePools),
     Postgres(PgPool),
+}
+
+/// SQLite has one writer at a time: a single writing connection turns that
+/// into a fair in-process queue instead of busy-waiting (SQLite's busy
+/// handler sleeps up to 100 ms a try), while read-only connections read the
+/// last committed state beside it (WAL).
+#[derive(Clone, Debug)]
+pub struct SqlitePools {
+    pub writer: SqlitePool,
+    pub reader: SqlitePool,
 }
 
 /// A transaction on either backend.
@@ -106,12 +116,32 @@ pub enum Tx {
     Postgres(Transaction<'static, Postgres>),
 }
 
-/// Runs `$body` with `$pool` bound to the active native pool.
+/// Runs `$body` with `$pool` bound to the active native pool (on SQLite,
+/// the writing connection: statements that only read and may lag behind the
+/// last write by nothing use `on_db_read!`).
 #[macro_export]
 macro_rules! on_db {
     ($db:expr, $pool:ident => $body:expr) => {
         match $db {
-            $crate::db::Db::Sqlite($pool) => $body,
+            $crate::db::Db::Sqlite(pools) => {
+                let $pool = &pools.writer;
+                $body
+            }
+            $crate::db::Db::Postgres($pool) => $body,
+        }
+    };
+}
+
+/// Like `on_db!` for a read-only statement: on SQLite it runs on a reading
+/// connection, beside the writer.
+#[macro_export]
+macro_rules! on_db_read {
+    ($db:expr, $pool:ident => $body:expr) => {
+        match $db {
+            $crate::db::Db::Sqlite(pools) => {
+                let $pool = &pools.reader;
+                $body
+            }
             $crate::db::Db::Postgres($pool) => $body,
         }
     };
@@ -154,19 +184,23 @@ impl Db {
                     .synchronous(SqliteSynchronous::Normal)
                     .busy_timeout(Duration::from_secs(10))
                     .foreign_keys(true);
-                // SQLite has one writer at a time. One connection turns that
-                // into a fair in-process queue instead of busy-waiting
-                // (SQLite's busy handler sleeps up to 100 ms a try).
-                let pool = SqlitePoolOptions::new()
+                let writer = SqlitePoolOptions::new()
                     .max_connections(1)
                     // A ping before every query would double the work; a
                     // broken connection shows as a query error instead.
                     .test_before_acquire(false)
                     .acquire_timeout(Duration::from_secs(30))
-                    .connect_with(options)
+                    .connect_with(options.clone())
                     .await
                     .with_context(|| format!("opening the SQLite database {}", path.display()))?;
-                Ok(Db::Sqlite(pool))
+                let reader = SqlitePoolOptions::new()
+                    .max_connections(4)
+                    .test_before_acquire(false)
+                    .acquire_timeout(Duration::from_secs(30))
+                    .connect_with(options.read_only(true))
+                    .await
+                    .with_context(|| format!("opening the SQLite database {} for reading", path.display()))?;
+                Ok(Db::Sqlite(SqlitePools { writer, reader }))
             }
             DbUrl::Postgres(url) => {
                 let options = PgConnectOptions::from_str(url).context("parsing DATABASE_URL")?;
@@ -188,7 +222,7 @@ impl Db {
     pub async fn migrate(&self) -> anyhow::Result<()> {
         match self {
             Db::Sqlite(p) => SQLITE_MIGRATIONS
-                .run(p)
+                .run(&p.writer)
                 .await
                 .context("applying SQLite migrations")?,
             Db::Postgres(p) => POSTGRES_MIGRATIONS
@@ -203,7 +237,7 @@ impl Db {
         Ok(match self {
             // IMMEDIATE takes the write lock at once, so a transaction that
             // reads then writes never fails with SQLITE_BUSY half-way.
-            Db::Sqlite(p) => Tx::Sqlite(p.begin_with("BEGIN IMMEDIATE").await?),
+            Db::Sqlite(p) => Tx::Sqlite(p.writer.begin_with("BEGIN IMMEDIATE").await?),
             Db::Postgres(p) => Tx::Postgres(p.begin().await?),
         })
     }
@@ -214,6 +248,9 @@ impl Db {
     }
 
     pub async fn close(&self) {
+        if let Db::Sqlite(p) = self {
+            p.reader.close().await;
+        }
         on_db!(self, p => p.close().await)
     }
 

@@ -12,7 +12,7 @@ use crate::db::{Db, Tx};
 use crate::flow::FlowState;
 use crate::registry;
 use crate::uic::{Uic, UicParts};
-use crate::{on_db, on_tx};
+use crate::{on_db, on_db_read, on_tx};
 use sqlx::types::Json;
 use time::OffsetDateTime;
 
@@ -36,7 +36,7 @@ pub async fn load(
     phone: &str,
     provider_message_id: &str,
 ) -> Result<Option<Current>, sqlx::Error> {
-    on_db!(db, p => sqlx::query_as::<_, Current>(
+    on_db_read!(db, p => sqlx::query_as::<_, Current>(
         "SELECT cv.id, cv.mode, cv.flow_state, cv.version, c.profile_name,
             EXISTS (SELECT 1 FROM messages m WHERE m.account_id = $1 AND m.provider_message_id = $3) AS duplicate
          FROM contacts c JOIN conversations cv ON cv.contact_id = c.id

@@ -183,6 +183,7 @@ impl Db {
                     // an OS crash may lose the last transactions.
                     .synchronous(SqliteSynchronous::Normal)
                     .busy_timeout(Duration::from_secs(10))
+                    .pragma("wal_autocheckpoint", "0")
                     .foreign_keys(true);
                 let writer = SqlitePoolOptions::new()
                     .max_connections(1)
@@ -197,9 +198,24 @@ impl Db {
                     .max_connections(4)
                     .test_before_acquire(false)
                     .acquire_timeout(Duration::from_secs(30))
-                    .connect_with(options.read_only(true))
+                    .connect_with(options.clone().read_only(true))
                     .await
-                    .with_context(|| format!("opening the SQLite database {} for reading", path.display()))?;
+                    .with_context(|| {
+                        format!("opening the SQLite database {} for reading", path.display())
+                    })?;
+                // Checkpoints (copying the WAL into the database file, with an
+                // fsync) run beside the writer instead of stalling a commit.
+                let checkpointer = SqlitePoolOptions::new()
+                    .max_connections(1)
+                    .connect_with(options.clone())
+                    .await
+                    .with_context(|| {
+                        format!(
+                            "opening the SQLite database {} for checkpoints",
+                            path.display()
+                        )
+                    })?;
+                tokio::spawn(checkpoints(checkpointer, writer.clone()));
                 Ok(Db::Sqlite(SqlitePools { writer, reader }))
             }
             DbUrl::Postgres(url) => {
@@ -264,6 +280,25 @@ impl Db {
     pub fn is_postgres(&self) -> bool {
         matches!(self, Db::Postgres(_))
     }
+}
+
+/// Checkpoints the WAL every second until the writer closes.
+async fn checkpoints(checkpointer: SqlitePool, writer: SqlitePool) {
+    let mut tick = tokio::time::interval(Duration::from_secs(1));
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    while !writer.is_closed() {
+        tick.tick().await;
+        if let Err(e) = sqlx::query("PRAGMA wal_checkpoint(PASSIVE)")
+            .execute(&checkpointer)
+            .await
+        {
+            tracing::warn!(error = %e, "SQLite checkpoint failed");
+        }
+    }
+    let _ = sqlx::query("PRAGMA wal_checkpoint(TRUNCATE)")
+        .execute(&checkpointer)
+        .await;
+    checkpointer.close().await;
 }
 
 impl Tx {

@@ -300,7 +300,12 @@ fn postgres_write(outbox: bool, registry: bool) -> &'static str {
             sql.push_str(POSTGRES_WRITE_TAIL);
             sql
         };
-        [build(false, false), build(true, false), build(false, true), build(true, true)]
+        [
+            build(false, false),
+            build(true, false),
+            build(false, true),
+            build(true, true),
+        ]
     });
     &variants[usize::from(outbox) + 2 * usize::from(registry)]
 }
@@ -308,8 +313,11 @@ fn postgres_write(outbox: bool, registry: bool) -> &'static str {
 async fn apply_postgres(pool: &sqlx::PgPool, w: &Write<'_>) -> Result<Applied, sqlx::Error> {
     let bodies: Vec<&str> = w.replies.iter().map(|r| r.body.as_str()).collect();
     let kinds: Vec<&str> = w.replies.iter().map(|r| r.kind).collect();
-    let payloads: Vec<&serde_json::Value> =
-        w.replies.iter().filter_map(|r| r.outbox_payload.as_ref()).collect();
+    let payloads: Vec<&serde_json::Value> = w
+        .replies
+        .iter()
+        .filter_map(|r| r.outbox_payload.as_ref())
+        .collect();
     // Either every reply goes through the outbox (Meta) or none does.
     let outbox = !payloads.is_empty();
     let issue = w.issue.as_ref();

@@ -261,26 +261,23 @@ const POSTGRES_WRITE_OUTBOX: &str = ", numbered AS (
     FROM numbered n JOIN jsonb_array_elements($16::jsonb) WITH ORDINALITY AS p(payload, ord) ON p.ord = n.ord
 )";
 
-const POSTGRES_WRITE_REGISTRY: &str = ", reg AS (
+/// The registry part; its conflict clauses are the registry's own.
+fn postgres_write_registry() -> String {
+    format!(
+        ", reg AS (
     INSERT INTO uic_registrations (tenant_id, uic, last_part, first_part, year_digit, city, gender,
         first_account_id, times_seen, collision_status, first_seen_at, last_seen_at)
     SELECT $1, $17, $18, $19, $20, $21, $22, $2, 1, 'none', $7, $7 FROM upd
-    ON CONFLICT (tenant_id, uic) DO UPDATE SET times_seen = uic_registrations.times_seen + 1,
-        last_seen_at = excluded.last_seen_at,
-        collision_status = CASE WHEN NOT EXISTS (SELECT 1 FROM uic_registration_phones p
-                WHERE p.registration_id = uic_registrations.id AND p.phone_hash = $23)
-            THEN 'open' ELSE uic_registrations.collision_status END,
-        collision_flagged_at = CASE WHEN uic_registrations.collision_status <> 'open' AND NOT EXISTS (
-                SELECT 1 FROM uic_registration_phones p
-                WHERE p.registration_id = uic_registrations.id AND p.phone_hash = $23)
-            THEN excluded.last_seen_at ELSE uic_registrations.collision_flagged_at END
-    RETURNING id
+    {}
 ), phones AS (
     INSERT INTO uic_registration_phones (registration_id, phone_hash, account_id, times_seen, first_seen_at, last_seen_at)
     SELECT reg.id, $23, $2, 1, $7, $7 FROM reg
-    ON CONFLICT (registration_id, phone_hash) DO UPDATE SET times_seen = uic_registration_phones.times_seen + 1,
-        last_seen_at = excluded.last_seen_at
-)";
+    {}
+)",
+        registry::store::seen_again("$23"),
+        registry::store::PHONE_SEEN_AGAIN
+    )
+}
 
 const POSTGRES_WRITE_TAIL: &str = "
 SELECT COUNT(*) FROM inb";
@@ -295,7 +292,7 @@ fn postgres_write(outbox: bool, registry: bool) -> &'static str {
                 sql.push_str(POSTGRES_WRITE_OUTBOX);
             }
             if r {
-                sql.push_str(POSTGRES_WRITE_REGISTRY);
+                sql.push_str(&postgres_write_registry());
             }
             sql.push_str(POSTGRES_WRITE_TAIL);
             sql

@@ -5,6 +5,29 @@ use crate::uic::{Uic, UicParts};
 use crate::{on_db, on_tx};
 use time::OffsetDateTime;
 
+/// The end of the registry upsert: a code already registered in the tenant
+/// is seen again, and flagged as a possible collision when the phone (its
+/// hash in parameter `hash_param`) had not registered it before. Shared with
+/// PostgreSQL's single-statement write (`inbox::store`).
+pub(crate) fn seen_again(hash_param: &str) -> String {
+    format!(
+        "ON CONFLICT (tenant_id, uic) DO UPDATE SET times_seen = uic_registrations.times_seen + 1,
+            last_seen_at = excluded.last_seen_at,
+            collision_status = CASE WHEN NOT EXISTS (SELECT 1 FROM uic_registration_phones p
+                    WHERE p.registration_id = uic_registrations.id AND p.phone_hash = {hash_param})
+                THEN 'open' ELSE uic_registrations.collision_status END,
+            collision_flagged_at = CASE WHEN uic_registrations.collision_status <> 'open' AND NOT EXISTS (
+                    SELECT 1 FROM uic_registration_phones p
+                    WHERE p.registration_id = uic_registrations.id AND p.phone_hash = {hash_param})
+                THEN excluded.last_seen_at ELSE uic_registrations.collision_flagged_at END
+         RETURNING id"
+    )
+}
+
+/// The end of the phone upsert: a phone registering the code again.
+pub(crate) const PHONE_SEEN_AGAIN: &str = "ON CONFLICT (registration_id, phone_hash) DO UPDATE
+    SET times_seen = uic_registration_phones.times_seen + 1, last_seen_at = excluded.last_seen_at";
+
 /// Records an issued code in the tenant's registry, inside the inbound
 /// message's transaction: a new code is registered; a known one is seen
 /// again, and flagged as a possible collision (two people, one code) when
@@ -19,29 +42,22 @@ pub async fn record_issue(
     phone_hash: &str,
     now: OffsetDateTime,
 ) -> Result<i64, sqlx::Error> {
-    let registration_id: i64 = on_tx!(tx, c => sqlx::query_scalar(
+    let sql_upsert = format!(
         "INSERT INTO uic_registrations (tenant_id, uic, last_part, first_part, year_digit, city, gender,
             first_account_id, times_seen, collision_status, first_seen_at, last_seen_at)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 1, 'none', $9, $9)
-         ON CONFLICT (tenant_id, uic) DO UPDATE SET times_seen = uic_registrations.times_seen + 1,
-            last_seen_at = excluded.last_seen_at,
-            collision_status = CASE WHEN NOT EXISTS (SELECT 1 FROM uic_registration_phones p
-                    WHERE p.registration_id = uic_registrations.id AND p.phone_hash = $10)
-                THEN 'open' ELSE uic_registrations.collision_status END,
-            collision_flagged_at = CASE WHEN uic_registrations.collision_status <> 'open' AND NOT EXISTS (
-                    SELECT 1 FROM uic_registration_phones p
-                    WHERE p.registration_id = uic_registrations.id AND p.phone_hash = $10)
-                THEN excluded.last_seen_at ELSE uic_registrations.collision_flagged_at END
-         RETURNING id")
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 1, 'none', $9, $9) {}",
+        seen_again("$10")
+    );
+    let registration_id: i64 = on_tx!(tx, c => sqlx::query_scalar(&sql_upsert)
         .bind(tenant_id).bind(uic.as_str()).bind(&parts.last).bind(&parts.first)
         .bind(i16::from(parts.year_digit)).bind(&parts.city).bind(i16::from(parts.gender.digit()))
         .bind(account_id).bind(now).bind(phone_hash)
         .fetch_one(c).await)?;
-    on_tx!(tx, c => sqlx::query(
+    let sql_phone = format!(
         "INSERT INTO uic_registration_phones (registration_id, phone_hash, account_id, times_seen, first_seen_at, last_seen_at)
-         VALUES ($1, $2, $3, 1, $4, $4)
-         ON CONFLICT (registration_id, phone_hash) DO UPDATE SET times_seen = uic_registration_phones.times_seen + 1,
-            last_seen_at = excluded.last_seen_at")
+         VALUES ($1, $2, $3, 1, $4, $4) {PHONE_SEEN_AGAIN}"
+    );
+    on_tx!(tx, c => sqlx::query(&sql_phone)
         .bind(registration_id).bind(phone_hash).bind(account_id).bind(now)
         .execute(c).await.map(|_| ()))?;
     Ok(registration_id)

@@ -39,6 +39,8 @@ pub struct Inner {
     pub db: Db,
     pub config: Config,
     pub salt: Secret,
+    /// Conversations this process wrote last (see `inbox::Recent`).
+    pub recent: inbox::Recent,
 }
 
 impl std::ops::Deref for AppState {
@@ -55,7 +57,12 @@ pub async fn prepare(config: Config) -> anyhow::Result<AppState> {
     db.migrate().await?;
     let salt = registry::salt::load(&config, &db).await?;
     tenancy::store::bootstrap(&db, &config).await?;
-    Ok(AppState(Arc::new(Inner { db, config, salt })))
+    Ok(AppState(Arc::new(Inner {
+        db,
+        config,
+        salt,
+        recent: inbox::Recent::default(),
+    })))
 }
 
 /// The HTTP routes.

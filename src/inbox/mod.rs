@@ -15,6 +15,9 @@
 
 pub mod store;
 
+use std::collections::HashMap;
+use std::sync::Mutex;
+
 use crate::AppState;
 use crate::error::{AppError, AppResult};
 use crate::flow::{self, Event, Inbound, Reply, Transcript};
@@ -53,6 +56,48 @@ pub enum Handled {
     },
 }
 
+/// The conversations this process wrote last, as it wrote them: a message
+/// of a person who wrote a moment ago skips the read (the busiest path
+/// becomes one statement). The database stays the authority: the write
+/// applies only if the version is still the one remembered, else the entry
+/// is dropped and the conversation read again; so several server instances
+/// and restarts stay safe.
+pub struct Recent {
+    entries: Mutex<HashMap<(i64, String), store::Current>>,
+}
+
+/// Entries kept at most (a few hundred bytes each); the map is emptied when
+/// full, which only costs a read per conversation.
+const RECENT_CAPACITY: usize = 10_000;
+
+impl Default for Recent {
+    fn default() -> Self {
+        Recent {
+            entries: Mutex::new(HashMap::new()),
+        }
+    }
+}
+
+impl Recent {
+    fn get(&self, account_id: i64, phone: &str) -> Option<store::Current> {
+        let entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
+        entries.get(&(account_id, phone.to_string())).cloned()
+    }
+
+    fn put(&self, account_id: i64, phone: &str, current: store::Current) {
+        let mut entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
+        if entries.len() >= RECENT_CAPACITY {
+            entries.clear();
+        }
+        entries.insert((account_id, phone.to_string()), current);
+    }
+
+    fn forget(&self, account_id: i64, phone: &str) {
+        let mut entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
+        entries.remove(&(account_id, phone.to_string()));
+    }
+}
+
 /// How many times a message is re-read and re-run when its conversation
 /// changed under it (only several messages of one person at the same moment
 /// do that).
@@ -70,8 +115,20 @@ pub async fn handle_inbound(
             tokio::task::yield_now().await;
         }
         let now = OffsetDateTime::now_utc();
-        let current =
-            match store::load(&state.db, account.id, &msg.from, &msg.provider_message_id).await? {
+        // A remembered conversation skips the read; a provider retry then
+        // fails its write on the unique provider id and comes back here to
+        // read, where it is seen as a duplicate.
+        let remembered = if attempt == 0 {
+            state.recent.get(account.id, &msg.from)
+        } else {
+            None
+        };
+        let current = match remembered {
+            Some(c) => c,
+            None => match store::load(&state.db, account.id, &msg.from, &msg.provider_message_id)
+                .await?
+            {
+                Some(c) if c.duplicate => return Ok(Handled::Duplicate),
                 Some(c) => c,
                 None => {
                     store::create(
@@ -85,10 +142,8 @@ pub async fn handle_inbound(
                     .await?;
                     continue;
                 }
-            };
-        if current.duplicate {
-            return Ok(Handled::Duplicate);
-        }
+            },
+        };
         if let Some(name) = msg.profile_name.as_deref()
             && current.profile_name.as_deref() != Some(name)
         {
@@ -173,8 +228,23 @@ pub async fn handle_inbound(
             now,
         };
         match store::apply(&state.db, &write).await? {
-            store::Applied::Stale => continue,
+            store::Applied::Stale => {
+                state.recent.forget(account.id, &msg.from);
+                continue;
+            }
             store::Applied::Done => {
+                state.recent.put(
+                    account.id,
+                    &msg.from,
+                    store::Current {
+                        id: current.id,
+                        mode: mode.to_string(),
+                        flow_state: sqlx::types::Json(flow_state.clone()),
+                        version: current.version + 1,
+                        profile_name: msg.profile_name.clone().or(current.profile_name.clone()),
+                        duplicate: false,
+                    },
+                );
                 for event in &events {
                     if let Event::Escalated { reason } = event {
                         tracing::info!(

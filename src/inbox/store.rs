@@ -7,6 +7,9 @@
 //! PostgreSQL the whole write is one statement (one round trip, one commit);
 //! on SQLite, where statements are in-process calls, it is one `BEGIN
 //! IMMEDIATE` transaction of plain statements.
+//!
+//! Every write to a conversation row must bump `version`: that is what makes
+//! a stale read (or a stale cached copy, see `inbox::Recent`) fail its write.
 
 use crate::db::{Db, Tx};
 use crate::flow::FlowState;
@@ -17,7 +20,7 @@ use sqlx::types::Json;
 use time::OffsetDateTime;
 
 /// A conversation as read before processing a message.
-#[derive(Debug, sqlx::FromRow)]
+#[derive(Debug, Clone, sqlx::FromRow)]
 pub struct Current {
     pub id: i64,
     pub mode: String,

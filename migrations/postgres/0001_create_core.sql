@@ -60,8 +60,12 @@ CREATE INDEX conversations_tenant_recent ON conversations (tenant_id, last_messa
 
 CREATE TABLE messages (
     id BIGSERIAL PRIMARY KEY,
-    tenant_id BIGINT NOT NULL REFERENCES tenants (id),
-    account_id BIGINT NOT NULL REFERENCES whatsapp_accounts (id),
+    -- The conversation's tenant and account, copied for scoped queries. No
+    -- foreign keys on these two: the conversation's own already hold, and on
+    -- PostgreSQL each would lock the one tenant row shared by every message
+    -- (FOR KEY SHARE), serialising busy programmes on it.
+    tenant_id BIGINT NOT NULL,
+    account_id BIGINT NOT NULL,
     conversation_id BIGINT NOT NULL REFERENCES conversations (id),
     direction TEXT NOT NULL CHECK (direction IN ('in', 'out')),
     sender TEXT NOT NULL CHECK (sender IN ('contact', 'bot', 'staff')),

@@ -55,8 +55,9 @@ CREATE TABLE conversations (
     created_at TEXT NOT NULL,
     updated_at TEXT NOT NULL
 );
-CREATE INDEX conversations_account_recent ON conversations (account_id, last_message_at);
-CREATE INDEX conversations_tenant_recent ON conversations (tenant_id, last_message_at);
+-- No index covers a column that changes with every message: the
+-- per-message UPDATE then touches no index.
+CREATE INDEX conversations_account ON conversations (account_id);
 
 CREATE TABLE messages (
     id INTEGER PRIMARY KEY AUTOINCREMENT,

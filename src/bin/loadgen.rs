@@ -7,6 +7,11 @@
 //! Prints conversations/s, messages/s, latency p50/p99 and the server's RSS.
 
 use clap::{Parser, ValueEnum};
+
+// glibc's allocator spends a visible share of a request in malloc/free
+// under many small allocations from several threads.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 use std::time::{Duration, Instant};
 use uic_inbox::channel::twilio;
 

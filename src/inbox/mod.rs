@@ -3,14 +3,16 @@
 //!
 //! 1. read the conversation (created on a person's first message) and
 //!    whether this provider id was already stored: a retry ends here, with
-//!    success and no second reply;
+//!    success and no second reply. A conversation this process wrote last
+//!    is taken from memory instead (`Recent`), checked by step 3;
 //! 2. if the conversation is in bot mode, run the flow step (pure);
 //! 3. write atomically: the inbound message, the replies (and their outbox
 //!    rows for providers sent by the worker), the new flow state and, when a
 //!    code was issued, its registration, on condition that the conversation
 //!    has not changed since step 1. If it has (two messages of one person at
-//!    the same moment), go back to step 1: no update is ever lost, and no
-//!    lock is held while the flow runs;
+//!    the same moment, another server instance, a retry already stored), go
+//!    back to step 1 and read: no update is ever lost, nothing is answered
+//!    twice, and no lock is held while the flow runs;
 //! 4. only then does the webhook answer.
 
 pub mod store;

@@ -125,6 +125,12 @@ impl TestApp {
         start(self.config.clone(), self.backend, self._dir.clone()).await
     }
 
+    /// Another server on the same database (as a second instance behind
+    /// the proxy would be).
+    pub async fn second_instance(&self) -> TestApp {
+        start(self.config.clone(), self.backend, self._dir.clone()).await
+    }
+
     /// A WhatsApp account in `tenant_id`.
     pub async fn account_in(
         &self,

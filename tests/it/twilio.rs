@@ -357,3 +357,33 @@ async fn each_number_routes_to_its_own_account_checked_with_its_own_token(
         1
     );
 }
+
+#[rstest]
+#[tokio::test]
+async fn two_server_instances_take_turns_on_one_conversation_without_losing_a_step(
+    #[values(Backend::Sqlite, Backend::Postgres)] backend: Backend,
+) {
+    let Some(a) = spawn_app(backend).await else {
+        return;
+    };
+    let b = a.second_instance().await;
+    // Each instance remembers what it wrote last; the other instance's
+    // writes make that memory stale, which must be noticed, not trusted.
+    let steps = [
+        (&a, "Bonjour"),
+        (&a, "MBE"),
+        (&b, "IBR"),
+        (&a, "7"),
+        (&b, "DA"),
+        (&a, "1"),
+    ];
+    let mut last = String::new();
+    for (i, (app, text)) in steps.iter().enumerate() {
+        last = app.twilio_say(PHONE, &sid(i + 1), text).await;
+    }
+    assert!(last.contains("=====\nMBEIBR7DA1\n====="), "{last}");
+    // A retry reaching the other instance is still answered once.
+    let retry = b.twilio_say(PHONE, &sid(6), "1").await;
+    assert!(twiml_bodies(&retry).is_empty(), "{retry}");
+    assert_eq!(a.count("messages WHERE direction = 'in'").await, 6);
+}

@@ -273,7 +273,19 @@ pub struct OutboundTwiml {
 
 /// The TwiML answer sending these messages (`<Response/>` sends nothing).
 pub fn twiml(messages: &[OutboundTwiml]) -> String {
-    use quick_xml::escape::escape;
+    // XML 1.0 cannot carry most control characters, even escaped: a text
+    // holding one (an account's custom text, say) would make the whole
+    // answer unreadable to Twilio, so they are dropped.
+    let escape = |text: &str| {
+        let allowed: String = text
+            .chars()
+            .filter(|&c| {
+                matches!(c, '\t' | '\n' | '\r')
+                    || !(c.is_control() || c == '\u{FFFE}' || c == '\u{FFFF}')
+            })
+            .collect();
+        quick_xml::escape::escape(allowed.as_str()).into_owned()
+    };
     let mut xml = String::from(r#"<?xml version="1.0" encoding="UTF-8"?>"#);
     if messages.is_empty() {
         xml.push_str("<Response/>");
@@ -282,11 +294,11 @@ pub fn twiml(messages: &[OutboundTwiml]) -> String {
     xml.push_str("<Response>");
     for m in messages {
         xml.push_str("<Message><Body>");
-        xml.push_str(&escape(m.body.as_str()));
+        xml.push_str(&escape(&m.body));
         xml.push_str("</Body>");
         for url in &m.media_urls {
             xml.push_str("<Media>");
-            xml.push_str(&escape(url.as_str()));
+            xml.push_str(&escape(url));
             xml.push_str("</Media>");
         }
         xml.push_str("</Message>");
@@ -459,6 +471,15 @@ mod tests {
         assert!(is_status_callback(&status));
         assert!(!is_status_callback(&our_params()));
         assert_eq!(parse_status(&status).unwrap().status, "delivered");
+    }
+
+    #[test]
+    fn twiml_drops_characters_xml_cannot_carry() {
+        let xml = twiml(&[OutboundTwiml {
+            body: "a\u{0}b\u{1b}c\td\u{FFFF}".into(),
+            media_urls: vec![],
+        }]);
+        assert!(xml.contains("<Body>abc\td</Body>"), "{xml}");
     }
 
     #[test]

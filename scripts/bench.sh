@@ -15,6 +15,8 @@ case "$backend" in
   postgres)
     admin=${BENCH_POSTGRES_URL:-postgres://postgres@127.0.0.1:5432/postgres}
     psql "$admin" -qc "DROP DATABASE IF EXISTS uic_bench" -c "CREATE DATABASE uic_bench"
+    # Start every run from a clean slate: no checkpoint of earlier work under way.
+    psql "$admin" -qc "CHECKPOINT"
     base=${admin%%\?*}; query=${admin#"$base"}
     db="${base%/*}/uic_bench$query" ;;
   *) echo "usage: $0 sqlite|postgres [phones] [seconds] [twilio|sandbox]" >&2; exit 2 ;;

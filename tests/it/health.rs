@@ -9,29 +9,9 @@ async fn health_endpoints_answer_with_the_database_up(
     let Some(app) = spawn_app(backend).await else {
         return;
     };
-    let alive = app
-        .client
-        .get(format!("{}/healthz", app.address))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(alive.status(), 200);
-    let ready = app
-        .client
-        .get(format!("{}/readyz", app.address))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(ready.status(), 200);
-    let health: serde_json::Value = app
-        .client
-        .get(format!("{}/whatsapp/health", app.address))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    assert_eq!(app.get("/healthz").await.status(), 200);
+    assert_eq!(app.get("/readyz").await.status(), 200);
+    let health: serde_json::Value = app.get("/whatsapp/health").await.json().await.unwrap();
     assert_eq!(health["status"], "healthy");
     assert_eq!(health["service"], "uic-inbox");
     assert_eq!(health["version"], env!("CARGO_PKG_VERSION"));
@@ -46,18 +26,22 @@ async fn readiness_fails_when_the_database_is_gone(
         return;
     };
     app.state.db.close().await;
-    let ready = app
-        .client
-        .get(format!("{}/readyz", app.address))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(ready.status(), 503);
-    let health = app
-        .client
-        .get(format!("{}/whatsapp/health", app.address))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(health.status(), 503);
+    assert_eq!(app.get("/readyz").await.status(), 503);
+    assert_eq!(app.get("/whatsapp/health").await.status(), 503);
+    assert_eq!(
+        app.get("/healthz").await.status(),
+        200,
+        "the process itself is alive"
+    );
+}
+
+#[rstest]
+#[tokio::test]
+async fn an_unknown_path_is_a_clear_404(#[values(Backend::Sqlite)] backend: Backend) {
+    let Some(app) = spawn_app(backend).await else {
+        return;
+    };
+    let res = app.get("/nothing/here").await;
+    assert_eq!(res.status(), 404);
+    assert!(res.text().await.unwrap().contains("no such page"));
 }

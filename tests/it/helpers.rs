@@ -131,6 +131,15 @@ impl TestApp {
         start(self.config.clone(), self.backend, self._dir.clone()).await
     }
 
+    /// `GET` of a path of the app.
+    pub async fn get(&self, path: &str) -> reqwest::Response {
+        self.client
+            .get(format!("{}{path}", self.address))
+            .send()
+            .await
+            .unwrap()
+    }
+
     /// A WhatsApp account in `tenant_id`.
     pub async fn account_in(
         &self,

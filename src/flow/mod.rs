@@ -414,6 +414,19 @@ pub fn step(
             );
             Transcript::Verbatim
         }
+        // A button tapped on an older message (a gender button while the
+        // last name is asked): its title is no answer to this question.
+        question
+            if inbound
+                .choice_id
+                .is_some_and(|id| !choices(&question, config).iter().any(|c| c.id == id)) =>
+        {
+            s.ask(
+                Some(text(config, TextKey::StaleChoice).into_owned()),
+                question,
+            );
+            Transcript::Verbatim
+        }
         question if input.is_empty() && inbound.choice_id.is_none() => {
             // Media without caption, or an empty message: not a failed try.
             s.ask(

@@ -493,3 +493,23 @@ proptest::proptest! {
         }
     }
 }
+
+#[test]
+fn a_button_tapped_on_an_older_message_is_not_taken_as_an_answer() {
+    let mut c = Chat::new();
+    c.say("Bonjour");
+    let reply = c.send(Inbound {
+        text: "Femme",
+        choice_id: Some("g2"),
+    });
+    assert!(
+        reply.contains("autre question") && reply.contains("Question 1 sur 5"),
+        "{reply}"
+    );
+    assert_eq!(c.state.step, Step::LastName);
+    assert_eq!(
+        c.state.answers.last, None,
+        "the button title is not a last name"
+    );
+    assert_eq!(c.state.tries, 0);
+}

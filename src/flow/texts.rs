@@ -29,6 +29,8 @@ pub enum TextKey {
     /// Placeholder `{uic}`.
     AlreadyDone,
     TypeYourAnswer,
+    /// A tapped button that belongs to another question.
+    StaleChoice,
     NoLetters,
     NoYear,
     /// Placeholder `{year}` (the current year).
@@ -40,7 +42,7 @@ pub enum TextKey {
 
 impl TextKey {
     /// Every key, for settings pages and tests.
-    pub const ALL: [TextKey; 24] = [
+    pub const ALL: [TextKey; 25] = [
         TextKey::Welcome,
         TextKey::QuestionLastName,
         TextKey::QuestionFirstName,
@@ -59,6 +61,7 @@ impl TextKey {
         TextKey::AwaitingAgent,
         TextKey::AlreadyDone,
         TextKey::TypeYourAnswer,
+        TextKey::StaleChoice,
         TextKey::NoLetters,
         TextKey::NoYear,
         TextKey::YearOutOfRange,
@@ -88,6 +91,7 @@ impl TextKey {
             TextKey::AwaitingAgent => "awaiting_agent",
             TextKey::AlreadyDone => "already_done",
             TextKey::TypeYourAnswer => "type_your_answer",
+            TextKey::StaleChoice => "stale_choice",
             TextKey::NoLetters => "error_no_letters",
             TextKey::NoYear => "error_no_year",
             TextKey::YearOutOfRange => "error_year_out_of_range",
@@ -166,6 +170,9 @@ impl TextKey {
             }
             TextKey::TypeYourAnswer => {
                 "Je ne peux lire que du texte. Merci de taper votre réponse."
+            }
+            TextKey::StaleChoice => {
+                "Ce choix répond à une autre question. Merci de répondre à celle-ci:"
             }
             TextKey::NoLetters => {
                 "Je n'ai trouvé aucune lettre dans votre réponse. Écrivez le nom en lettres, par exemple MBE."
@@ -247,6 +254,7 @@ impl TextKey {
                 "Your UIC:\n=====\n{uic}\n=====\n\nType RESTART to generate a new UIC or update your information."
             }
             TextKey::TypeYourAnswer => "I can only read text. Please type your answer.",
+            TextKey::StaleChoice => "That choice answers another question. Please answer this one:",
             TextKey::NoLetters => {
                 "I found no letter in your answer. Please write the name in letters, for example MBE."
             }

@@ -277,11 +277,19 @@ impl<'c> Turn<'c> {
             .question()
             .map(|k| text(self.config, k).into_owned())
             .unwrap_or_default();
-        let body = match prefix {
+        let mut body = match prefix {
             Some(p) => format!("{p}\n\n{question}"),
             None => question,
         };
         let choices = choices(&step, self.config);
+        // Channels without buttons (Twilio) show the text only: the city
+        // list must be readable there too.
+        if step == Step::BirthCity && !choices.is_empty() {
+            body.push('\n');
+            for city in &self.config.cities {
+                body.push_str(&format!("\n{} = {}", city.code, city.name));
+            }
+        }
         self.say(body, choices);
         self.state.step = step;
     }

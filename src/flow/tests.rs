@@ -416,6 +416,13 @@ fn a_city_list_offers_its_cities_and_accepts_their_names() {
         c.now,
     );
     assert_eq!(out.replies[0].choices.len(), 2);
+    assert!(
+        out.replies[0]
+            .text
+            .ends_with("\n\nKN = Kinshasa\nLU = Lubumbashi"),
+        "the list is in the text for channels without buttons: {}",
+        out.replies[0].text
+    );
     c.say("7");
     c.send(Inbound {
         text: "Lubumbashi",

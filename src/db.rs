@@ -276,10 +276,6 @@ impl Db {
             Db::Postgres(_) => "postgres",
         }
     }
-
-    pub fn is_postgres(&self) -> bool {
-        matches!(self, Db::Postgres(_))
-    }
 }
 
 /// Checkpoints the WAL every second until the writer closes.

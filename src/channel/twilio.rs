@@ -66,15 +66,6 @@ pub fn signature(auth_token: &str, url: &str, params: &[(String, String)]) -> St
     STANDARD.encode(mac.finalize().into_bytes())
 }
 
-/// The HMAC-SHA256 variant of shared-key webhook rules
-/// (`X-Twilio-Webhooks-Signature-Settings: key=…,algorithm=HMAC_SHA256`).
-pub fn signature_sha256(key: &str, url: &str, params: &[(String, String)]) -> String {
-    let mut mac =
-        Hmac::<sha2::Sha256>::new_from_slice(key.as_bytes()).expect("HMAC takes any key length");
-    mac.update(signed_data(url, params).as_bytes());
-    STANDARD.encode(mac.finalize().into_bytes())
-}
-
 /// The URL as given, with the default port added, and with it removed:
 /// Twilio signs either form, so both are accepted.
 fn url_variants(url: &str) -> Vec<String> {
@@ -238,30 +229,9 @@ pub fn bare_number(address: &str) -> &str {
     address.strip_prefix("whatsapp:").unwrap_or(address).trim()
 }
 
-/// A delivery status callback (sent, delivered, read, failed, …).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct StatusCallback {
-    pub message_sid: String,
-    pub status: String,
-    pub error_code: Option<String>,
-}
-
 /// Status callbacks carry `MessageStatus` and no message body.
 pub fn is_status_callback(params: &[(String, String)]) -> bool {
     field(params, "MessageStatus").is_some() && !params.iter().any(|(k, _)| k == "Body")
-}
-
-pub fn parse_status(params: &[(String, String)]) -> Result<StatusCallback, InboundError> {
-    Ok(StatusCallback {
-        message_sid: field(params, "MessageSid")
-            .or_else(|| field(params, "SmsSid"))
-            .ok_or(InboundError::Missing("MessageSid"))?
-            .to_string(),
-        status: field(params, "MessageStatus")
-            .ok_or(InboundError::Missing("MessageStatus"))?
-            .to_string(),
-        error_code: field(params, "ErrorCode").map(str::to_string),
-    })
 }
 
 /// One `<Message>` of a TwiML answer.
@@ -470,7 +440,6 @@ mod tests {
         let status = owned(&[("MessageSid", "SM1"), ("MessageStatus", "delivered")]);
         assert!(is_status_callback(&status));
         assert!(!is_status_callback(&our_params()));
-        assert_eq!(parse_status(&status).unwrap().status, "delivered");
     }
 
     #[test]

@@ -77,18 +77,6 @@ pub async fn find_by_slug(db: &Db, slug: &str) -> Result<Option<Account>, sqlx::
     on_db!(db, p => sqlx::query_as::<_, Account>(&sql).bind(slug).fetch_optional(p).await)
 }
 
-/// Replaces an account's flow settings.
-pub async fn set_flow_settings(
-    db: &Db,
-    account_id: i64,
-    flow: &FlowSettings,
-) -> Result<(), sqlx::Error> {
-    let now = OffsetDateTime::now_utc();
-    on_db!(db, p => sqlx::query("UPDATE whatsapp_accounts SET flow_config = $1, updated_at = $2 WHERE id = $3")
-        .bind(Json(flow)).bind(now).bind(account_id).execute(p).await.map(|r| r.rows_affected()))?;
-    Ok(())
-}
-
 /// First start: the default tenant and its sandbox account, so a newcomer
 /// can talk to the bot without any WhatsApp credentials; and the Twilio
 /// account the `TWILIO_*` variables describe, created or updated.

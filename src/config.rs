@@ -44,6 +44,16 @@ pub struct TwilioEnv {
     pub whatsapp_number: String,
 }
 
+/// The default Meta Cloud API account described by `META_*` variables.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MetaEnv {
+    pub access_token: Secret,
+    pub phone_number_id: String,
+    pub verify_token: Secret,
+    pub app_secret: Secret,
+    pub app_id: Option<String>,
+}
+
 #[derive(Debug, Clone)]
 pub struct Config {
     pub host: IpAddr,
@@ -60,6 +70,11 @@ pub struct Config {
     /// Twilio signatures behind a proxy.
     pub public_url: Option<String>,
     pub twilio_api_url: String,
+    pub meta: Option<MetaEnv>,
+    /// Graph API base URL (`https://graph.facebook.com`; tests point it at a fake).
+    pub meta_graph_url: String,
+    /// Graph API version in request paths (`v21.0`).
+    pub meta_api_version: String,
 }
 
 pub const DEFAULT_DATABASE_URL: &str = "sqlite:data/uic-inbox.db";
@@ -209,6 +224,23 @@ impl Config {
             .trim_end_matches('/')
             .to_string();
 
+        let meta = meta_from_env(&get, &mut problems);
+        let meta_graph_url = get("META_GRAPH_URL")
+            .unwrap_or("https://graph.facebook.com")
+            .trim_end_matches('/')
+            .to_string();
+        if !(meta_graph_url.starts_with("https://") || meta_graph_url.starts_with("http://")) {
+            problems.push(format!(
+                "META_GRAPH_URL: {meta_graph_url:?} must start with https:// (default https://graph.facebook.com)"
+            ));
+        }
+        let meta_api_version = get("META_API_VERSION").unwrap_or("v21.0").to_string();
+        if !is_api_version(&meta_api_version) {
+            problems.push(format!(
+                "META_API_VERSION: {meta_api_version:?} must look like v21.0"
+            ));
+        }
+
         if !problems.is_empty() {
             return Err(problems);
         }
@@ -224,6 +256,9 @@ impl Config {
             twilio,
             public_url,
             twilio_api_url,
+            meta,
+            meta_graph_url,
+            meta_api_version,
         })
     }
 
@@ -236,6 +271,68 @@ impl Config {
         config.database_url = url;
         config
     }
+}
+
+/// `META_*` variables, also under the names other deployment guides use.
+fn meta_from_env<'a>(
+    get: &impl Fn(&str) -> Option<&'a str>,
+    problems: &mut Vec<String>,
+) -> Option<MetaEnv> {
+    let first = |names: &[&'static str]| -> Option<(&'static str, &'a str)> {
+        names.iter().find_map(|n| get(n).map(|v| (*n, v)))
+    };
+    let token = first(&["META_ACCESS_TOKEN", "META_WHATSAPP_TOKEN", "WHATSAPP_TOKEN"]);
+    let phone_id = first(&["META_PHONE_NUMBER_ID", "WHATSAPP_PHONE_ID"]);
+    let verify = first(&["META_WEBHOOK_VERIFY_TOKEN", "META_VERIFY_TOKEN", "WHATSAPP_VERIFY_TOKEN"]);
+    let secret = first(&["META_APP_SECRET"]);
+    let app_id = get("META_APP_ID").map(str::to_string);
+    match (token, phone_id, verify, secret) {
+        (None, None, None, None) => None,
+        (Some((_, token)), Some((phone_name, phone_id)), Some((_, verify)), Some((_, secret))) => {
+            if !phone_id.chars().all(|c| c.is_ascii_digit()) {
+                problems.push(format!(
+                    "{phone_name}: {phone_id:?} must be the phone number ID (digits) from App Dashboard > WhatsApp > API Setup, not the phone number"
+                ));
+            }
+            Some(MetaEnv {
+                access_token: Secret::new(token),
+                phone_number_id: phone_id.to_string(),
+                verify_token: Secret::new(verify),
+                app_secret: Secret::new(secret),
+                app_id,
+            })
+        }
+        (token, phone_id, verify, secret) => {
+            let missing: Vec<&str> = [
+                ("META_ACCESS_TOKEN", token.is_none()),
+                ("META_PHONE_NUMBER_ID", phone_id.is_none()),
+                ("META_WEBHOOK_VERIFY_TOKEN", verify.is_none()),
+                ("META_APP_SECRET (checks the signature of Meta's webhooks)", secret.is_none()),
+            ]
+            .into_iter()
+            .filter(|(_, m)| *m)
+            .map(|(k, _)| k)
+            .collect();
+            problems.push(format!(
+                "Meta: {} missing (set META_ACCESS_TOKEN, META_PHONE_NUMBER_ID, META_WEBHOOK_VERIFY_TOKEN and META_APP_SECRET, or none)",
+                missing.join(", ")
+            ));
+            None
+        }
+    }
+}
+
+/// `v21.0`
+fn is_api_version(v: &str) -> bool {
+    let Some(rest) = v.strip_prefix('v') else {
+        return false;
+    };
+    let mut parts = rest.split('.');
+    matches!(
+        (parts.next(), parts.next(), parts.next()),
+        (Some(a), Some(b), None) if !a.is_empty() && !b.is_empty()
+            && a.chars().all(|c| c.is_ascii_digit()) && b.chars().all(|c| c.is_ascii_digit())
+    )
 }
 
 fn parse_bool(v: &str) -> Option<bool> {
@@ -318,16 +415,85 @@ mod tests {
     }
 
     #[test]
+    fn meta_variables_are_read_under_every_guide_s_names() {
+        let c = Config::from_map(&env(&[
+            ("META_ACCESS_TOKEN", "EAAG-token"),
+            ("META_PHONE_NUMBER_ID", "106540352242922"),
+            ("META_WEBHOOK_VERIFY_TOKEN", "verify-me"),
+            ("META_APP_SECRET", "app-secret"),
+            ("META_APP_ID", "123456789012345"),
+        ]))
+        .unwrap();
+        let m = c.meta.unwrap();
+        assert_eq!(m.phone_number_id, "106540352242922");
+        assert_eq!(m.access_token.expose(), "EAAG-token");
+        assert_eq!(m.app_id.as_deref(), Some("123456789012345"));
+        assert_eq!(c.meta_graph_url, "https://graph.facebook.com");
+        assert_eq!(c.meta_api_version, "v21.0");
+
+        let c = Config::from_map(&env(&[
+            ("WHATSAPP_TOKEN", "other-token"),
+            ("WHATSAPP_PHONE_ID", "42"),
+            ("WHATSAPP_VERIFY_TOKEN", "v"),
+            ("META_APP_SECRET", "s"),
+            ("META_GRAPH_URL", "http://127.0.0.1:9/"),
+            ("META_API_VERSION", "v23.0"),
+        ]))
+        .unwrap();
+        let m = c.meta.unwrap();
+        assert_eq!(m.access_token.expose(), "other-token");
+        assert_eq!(m.verify_token.expose(), "v");
+        assert_eq!(c.meta_graph_url, "http://127.0.0.1:9");
+        assert_eq!(c.meta_api_version, "v23.0");
+
+        let c = Config::from_map(&env(&[
+            ("META_WHATSAPP_TOKEN", "t"),
+            ("META_PHONE_NUMBER_ID", "42"),
+            ("META_VERIFY_TOKEN", "v2"),
+            ("META_APP_SECRET", "s"),
+        ]))
+        .unwrap();
+        assert_eq!(c.meta.unwrap().verify_token.expose(), "v2");
+    }
+
+    #[test]
+    fn incomplete_or_wrong_meta_settings_are_named() {
+        let problems = Config::from_map(&env(&[
+            ("META_ACCESS_TOKEN", "t"),
+            ("META_PHONE_NUMBER_ID", "42"),
+            ("META_API_VERSION", "21"),
+        ]))
+        .unwrap_err();
+        assert_eq!(problems.len(), 2, "{problems:#?}");
+        assert!(problems[0].contains("META_WEBHOOK_VERIFY_TOKEN, META_APP_SECRET"));
+        assert!(problems[1].starts_with("META_API_VERSION:"));
+
+        let problems = Config::from_map(&env(&[
+            ("META_ACCESS_TOKEN", "t"),
+            ("META_PHONE_NUMBER_ID", "+243810000000"),
+            ("META_WEBHOOK_VERIFY_TOKEN", "v"),
+            ("META_APP_SECRET", "s"),
+        ]))
+        .unwrap_err();
+        assert!(problems[0].contains("phone number ID"), "{problems:?}");
+    }
+
+    #[test]
     fn secrets_are_masked_when_printed() {
         let c = Config::from_map(&env(&[
             ("UIC_SALT", "super-secret-salt-value"),
             ("TWILIO_ACCOUNT_SID", "AC123"),
             ("TWILIO_AUTH_TOKEN", "twilio-secret-token"),
             ("TWILIO_WHATSAPP_NUMBER", "+14155238886"),
+            ("META_ACCESS_TOKEN", "meta-secret-access-token"),
+            ("META_PHONE_NUMBER_ID", "42"),
+            ("META_WEBHOOK_VERIFY_TOKEN", "meta-secret-verify-token"),
+            ("META_APP_SECRET", "meta-secret-app-secret"),
         ]))
         .unwrap();
         let printed = format!("{c:?}");
         assert!(!printed.contains("super-secret-salt-value"));
         assert!(!printed.contains("twilio-secret-token"));
+        assert!(!printed.contains("meta-secret"), "{printed}");
     }
 }

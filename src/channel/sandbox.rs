@@ -74,6 +74,7 @@ pub async fn post_message(
         text: msg.text,
         choice_id: msg.choice,
         kind: "text".into(),
+        media_ref: None,
     };
     Ok(Json(
         match inbox::handle_inbound(&state, &account, &inbound).await? {

@@ -110,6 +110,7 @@ async fn receive_twilio(
         } else {
             "text".to_string()
         },
+        media_ref: inbound.media.first().map(|(url, _)| url.clone()),
     };
     let replies = match inbox::handle_inbound(state, &account, &message).await? {
         Handled::Duplicate => Vec::new(),

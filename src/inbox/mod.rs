@@ -42,6 +42,17 @@ pub struct NewInbound {
     pub choice_id: Option<String>,
     /// "text", "image", "audio", "location", "interactive", …
     pub kind: String,
+    /// The provider's id (or URL) of an image, audio, document…
+    pub media_ref: Option<String>,
+}
+
+impl NewInbound {
+    /// A typed text or a tapped choice: what the bot can read as an answer.
+    /// Anything else (image, audio, location…) gets "please type your
+    /// answer" and its caption is not taken as an answer.
+    pub fn is_readable(&self) -> bool {
+        matches!(self.kind.as_str(), "text" | "interactive" | "button")
+    }
 }
 
 /// What happened to an inbound message.
@@ -154,12 +165,19 @@ pub async fn handle_inbound(
 
         let mut mode = current.mode.as_str();
         let mut flow_state = current.flow_state.0.clone();
+        // In bot mode only text and choices are read; a caption or a place
+        // is not kept (it could hold an answer, such as a name).
+        let input = if mode == "bot" && !msg.is_readable() {
+            ""
+        } else {
+            msg.text.as_str()
+        };
         let (replies, events, transcript) = if mode == "bot" {
             let outcome = flow::step(
                 &flow_state,
                 &Inbound {
-                    text: &msg.text,
-                    choice_id: msg.choice_id.as_deref(),
+                    text: input,
+                    choice_id: msg.choice_id.as_deref().filter(|_| msg.is_readable()),
                 },
                 &flow_config,
                 now,
@@ -171,7 +189,7 @@ pub async fn handle_inbound(
             (Vec::new(), Vec::new(), Transcript::Verbatim)
         };
         let (body_form, body) = match &transcript {
-            Transcript::Verbatim => ("verbatim", msg.text.as_str()),
+            Transcript::Verbatim => ("verbatim", input),
             Transcript::Shortened(part) => ("shortened", part.as_str()),
             Transcript::Redacted => ("redacted", ""),
         };
@@ -207,6 +225,7 @@ pub async fn handle_inbound(
             kind: &msg.kind,
             body_form,
             body,
+            media_ref: msg.media_ref.as_deref(),
             reply_status: match provider {
                 // Sent in the webhook's TwiML answer.
                 Provider::Twilio => "sent",

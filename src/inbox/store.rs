@@ -118,6 +118,8 @@ pub struct Write<'a> {
     pub kind: &'a str,
     pub body_form: &'a str,
     pub body: &'a str,
+    /// The provider's id of an inbound image, audio, document…
+    pub media_ref: Option<&'a str>,
     /// Status of the bot's replies ("sent" in TwiML, "queued" for the outbox…).
     pub reply_status: &'a str,
     pub replies: Vec<Outgoing>,
@@ -170,6 +172,7 @@ async fn apply_in_transaction(db: &Db, w: &Write<'_>) -> Result<Applied, sqlx::E
         w.body_form,
         w.body,
         "received",
+        w.media_ref,
     )
     .await?;
     for reply in &w.replies {
@@ -183,13 +186,15 @@ async fn apply_in_transaction(db: &Db, w: &Write<'_>) -> Result<Applied, sqlx::E
             "verbatim",
             &reply.body,
             w.reply_status,
+            None,
         )
         .await?;
         if let Some(payload) = &reply.outbox_payload {
             on_tx!(&mut tx, c => sqlx::query(
-                "INSERT INTO outbox (tenant_id, account_id, message_id, payload, status, attempts, next_attempt_at, created_at, updated_at)
-                 VALUES ($1, $2, $3, $4, 'pending', 0, $5, $5, $5)")
-                .bind(w.tenant_id).bind(w.account_id).bind(id).bind(Json(payload)).bind(w.now)
+                "INSERT INTO outbox (tenant_id, account_id, conversation_id, message_id, payload, status, attempts,
+                    next_attempt_at, created_at, updated_at)
+                 VALUES ($1, $2, $3, $4, $5, 'pending', 0, $6, $6, $6)")
+                .bind(w.tenant_id).bind(w.account_id).bind(w.conversation_id).bind(id).bind(Json(payload)).bind(w.now)
                 .execute(c).await.map(|_| ()))?;
         }
     }
@@ -220,14 +225,15 @@ async fn insert_message(
     body_form: &str,
     body: &str,
     status: &str,
+    media_ref: Option<&str>,
 ) -> Result<i64, sqlx::Error> {
     on_tx!(tx, c => sqlx::query_scalar(
         "INSERT INTO messages (tenant_id, account_id, conversation_id, direction, sender, provider_message_id, kind,
-            body_form, body, status, created_at, updated_at)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $11)
+            body_form, body, status, created_at, updated_at, media_ref)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $11, $12)
          RETURNING id")
         .bind(w.tenant_id).bind(w.account_id).bind(w.conversation_id).bind(direction).bind(sender)
-        .bind(provider_message_id).bind(kind).bind(body_form).bind(body).bind(status).bind(w.now)
+        .bind(provider_message_id).bind(kind).bind(body_form).bind(body).bind(status).bind(w.now).bind(media_ref)
         .fetch_one(c).await)
 }
 
@@ -244,8 +250,8 @@ WITH upd AS (
     RETURNING id
 ), inb AS (
     INSERT INTO messages (tenant_id, account_id, conversation_id, direction, sender, provider_message_id, kind,
-        body_form, body, status, created_at, updated_at)
-    SELECT $1, $2, upd.id, 'in', 'contact', $9, $10, $11, $12, 'received', $7, $7 FROM upd
+        body_form, body, status, created_at, updated_at, media_ref)
+    SELECT $1, $2, upd.id, 'in', 'contact', $9, $10, $11, $12, 'received', $7, $7, $24 FROM upd
     RETURNING id
 ), outb AS (
     INSERT INTO messages (tenant_id, account_id, conversation_id, direction, sender, provider_message_id, kind,
@@ -259,8 +265,9 @@ WITH upd AS (
 const POSTGRES_WRITE_OUTBOX: &str = ", numbered AS (
     SELECT id, row_number() OVER (ORDER BY id) AS ord FROM outb
 ), queued AS (
-    INSERT INTO outbox (tenant_id, account_id, message_id, payload, status, attempts, next_attempt_at, created_at, updated_at)
-    SELECT $1, $2, n.id, p.payload, 'pending', 0, $7, $7, $7
+    INSERT INTO outbox (tenant_id, account_id, conversation_id, message_id, payload, status, attempts,
+        next_attempt_at, created_at, updated_at)
+    SELECT $1, $2, $3, n.id, p.payload, 'pending', 0, $7, $7, $7
     FROM numbered n JOIN jsonb_array_elements($16::jsonb) WITH ORDINALITY AS p(payload, ord) ON p.ord = n.ord
 )";
 
@@ -345,6 +352,7 @@ async fn apply_postgres(pool: &sqlx::PgPool, w: &Write<'_>) -> Result<Applied, s
         .bind(issue.map(|i| i.parts.city.as_str()))
         .bind(issue.map(|i| i16::from(i.parts.gender.digit())))
         .bind(issue.map(|i| i.phone_hash.as_str()))
+        .bind(w.media_ref)
         .fetch_one(pool)
         .await?;
     Ok(if written == 1 {

@@ -56,8 +56,9 @@ pub struct FlowSettings {
     pub session_timeout_minutes: Option<u32>,
 }
 
-/// A WhatsApp account (one number, one programme).
-#[derive(Debug, Clone, sqlx::FromRow)]
+/// A WhatsApp account (one number, one programme). Its `Debug` output hides
+/// every secret.
+#[derive(Clone, sqlx::FromRow)]
 pub struct Account {
     pub id: i64,
     pub tenant_id: i64,
@@ -71,6 +72,36 @@ pub struct Account {
     pub twilio_auth_token: Option<String>,
     pub flow_config: sqlx::types::Json<FlowSettings>,
     pub enabled: bool,
+    pub meta_waba_id: Option<String>,
+    pub meta_app_id: Option<String>,
+    pub meta_app_secret: Option<String>,
+    pub meta_verify_token: Option<String>,
+    pub meta_access_token: Option<String>,
+    /// "ok", or "invalid" once the Graph API refused the token: the
+    /// account's outbox waits for a new one.
+    pub token_status: String,
+    pub send_rate_per_second: i32,
+}
+
+impl std::fmt::Debug for Account {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let hidden = |s: &Option<String>| s.as_ref().map(|_| "***");
+        f.debug_struct("Account")
+            .field("id", &self.id)
+            .field("tenant_id", &self.tenant_id)
+            .field("slug", &self.slug)
+            .field("provider", &self.provider_name)
+            .field("phone_number", &self.phone_number)
+            .field("meta_phone_number_id", &self.meta_phone_number_id)
+            .field("twilio_account_sid", &self.twilio_account_sid)
+            .field("twilio_auth_token", &hidden(&self.twilio_auth_token))
+            .field("meta_app_secret", &hidden(&self.meta_app_secret))
+            .field("meta_verify_token", &hidden(&self.meta_verify_token))
+            .field("meta_access_token", &hidden(&self.meta_access_token))
+            .field("token_status", &self.token_status)
+            .field("enabled", &self.enabled)
+            .finish_non_exhaustive()
+    }
 }
 
 impl Account {
@@ -102,3 +133,5 @@ pub const DEFAULT_TENANT: &str = "default";
 pub const SANDBOX_ACCOUNT: &str = "sandbox";
 /// Slug of the Twilio account configured by `TWILIO_*` variables.
 pub const TWILIO_ACCOUNT: &str = "twilio";
+/// Slug of the Meta account configured by `META_*` variables.
+pub const META_ACCOUNT: &str = "meta";

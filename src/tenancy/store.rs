@@ -1,15 +1,18 @@
 //! SQL for tenants and WhatsApp accounts.
 
-use super::{Account, DEFAULT_TENANT, FlowSettings, Provider, SANDBOX_ACCOUNT, TWILIO_ACCOUNT};
+use super::{
+    Account, DEFAULT_TENANT, FlowSettings, META_ACCOUNT, Provider, SANDBOX_ACCOUNT, TWILIO_ACCOUNT,
+};
 use crate::config::Config;
 use crate::db::Db;
-use crate::on_db;
+use crate::{on_db, on_db_read};
 use anyhow::Context;
 use sqlx::types::Json;
 use time::OffsetDateTime;
 
 const ACCOUNT_COLUMNS: &str = "id, tenant_id, slug, name, provider, phone_number, meta_phone_number_id, \
-     twilio_account_sid, twilio_auth_token, flow_config, enabled";
+     twilio_account_sid, twilio_auth_token, flow_config, enabled, meta_waba_id, meta_app_id, meta_app_secret, \
+     meta_verify_token, meta_access_token, token_status, send_rate_per_second";
 
 /// Creates the tenant if missing; returns its id.
 pub async fn ensure_tenant(db: &Db, slug: &str, name: &str) -> anyhow::Result<i64> {
@@ -22,6 +25,22 @@ pub async fn ensure_tenant(db: &Db, slug: &str, name: &str) -> anyhow::Result<i6
     Ok(id)
 }
 
+/// How an account reaches WhatsApp: the provider and its credentials.
+/// Moving an account from Twilio to Meta is a change of these settings only;
+/// its conversations, registrations and flow settings stay.
+#[derive(Debug, Clone, Default)]
+pub struct ChannelSettings {
+    pub phone_number: Option<String>,
+    pub meta_phone_number_id: Option<String>,
+    pub meta_waba_id: Option<String>,
+    pub meta_app_id: Option<String>,
+    pub meta_app_secret: Option<String>,
+    pub meta_verify_token: Option<String>,
+    pub meta_access_token: Option<String>,
+    pub twilio_account_sid: Option<String>,
+    pub twilio_auth_token: Option<String>,
+}
+
 /// What an account is created or updated with.
 #[derive(Debug, Clone)]
 pub struct NewAccount {
@@ -29,34 +48,114 @@ pub struct NewAccount {
     pub slug: String,
     pub name: String,
     pub provider: Provider,
-    pub phone_number: Option<String>,
-    pub meta_phone_number_id: Option<String>,
-    pub twilio_account_sid: Option<String>,
-    pub twilio_auth_token: Option<String>,
+    pub channel: ChannelSettings,
     pub flow: FlowSettings,
 }
 
 /// Creates the account, or updates its provider settings (not its flow
-/// settings, which staff may have edited) when the slug exists.
+/// settings, which staff may have edited) when the slug exists. A new
+/// access token clears an earlier "invalid token" flag.
 pub async fn upsert_account(db: &Db, a: &NewAccount) -> anyhow::Result<Account> {
     let now = OffsetDateTime::now_utc();
     let sql = format!(
         "INSERT INTO whatsapp_accounts (tenant_id, slug, name, provider, phone_number, meta_phone_number_id,
-            twilio_account_sid, twilio_auth_token, flow_config, enabled, created_at, updated_at)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, TRUE, $10, $10)
+            twilio_account_sid, twilio_auth_token, flow_config, enabled, created_at, updated_at,
+            meta_waba_id, meta_app_id, meta_app_secret, meta_verify_token, meta_access_token)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, TRUE, $10, $10, $11, $12, $13, $14, $15)
          ON CONFLICT (slug) DO UPDATE SET provider = excluded.provider, phone_number = excluded.phone_number,
             meta_phone_number_id = excluded.meta_phone_number_id, twilio_account_sid = excluded.twilio_account_sid,
-            twilio_auth_token = excluded.twilio_auth_token, updated_at = excluded.updated_at
+            twilio_auth_token = excluded.twilio_auth_token, updated_at = excluded.updated_at,
+            meta_waba_id = excluded.meta_waba_id, meta_app_id = excluded.meta_app_id,
+            meta_app_secret = excluded.meta_app_secret, meta_verify_token = excluded.meta_verify_token,
+            token_status = CASE WHEN whatsapp_accounts.meta_access_token IS DISTINCT FROM excluded.meta_access_token
+                THEN 'ok' ELSE whatsapp_accounts.token_status END,
+            token_error = CASE WHEN whatsapp_accounts.meta_access_token IS DISTINCT FROM excluded.meta_access_token
+                THEN NULL ELSE whatsapp_accounts.token_error END,
+            meta_access_token = excluded.meta_access_token
          RETURNING {ACCOUNT_COLUMNS}"
     );
+    let c = &a.channel;
     let account = on_db!(db, p => sqlx::query_as::<_, Account>(&sql)
         .bind(a.tenant_id).bind(&a.slug).bind(&a.name).bind(a.provider.as_str())
-        .bind(&a.phone_number).bind(&a.meta_phone_number_id)
-        .bind(&a.twilio_account_sid).bind(&a.twilio_auth_token)
+        .bind(&c.phone_number).bind(&c.meta_phone_number_id)
+        .bind(&c.twilio_account_sid).bind(&c.twilio_auth_token)
         .bind(Json(&a.flow)).bind(now)
+        .bind(&c.meta_waba_id).bind(&c.meta_app_id).bind(&c.meta_app_secret)
+        .bind(&c.meta_verify_token).bind(&c.meta_access_token)
         .fetch_one(p).await)
     .with_context(|| format!("saving WhatsApp account {}", a.slug))?;
     Ok(account)
+}
+
+/// Changes an account's provider and credentials (the accounts settings
+/// page). Its conversations, registrations and flow settings stay as they
+/// are. A new access token clears an "invalid token" flag and so releases
+/// the messages held for it.
+pub async fn update_channel(
+    db: &Db,
+    account_id: i64,
+    provider: Provider,
+    c: &ChannelSettings,
+) -> Result<Option<Account>, sqlx::Error> {
+    let now = OffsetDateTime::now_utc();
+    let sql = format!(
+        "UPDATE whatsapp_accounts SET provider = $2, phone_number = $3, meta_phone_number_id = $4,
+            twilio_account_sid = $5, twilio_auth_token = $6, meta_waba_id = $7, meta_app_id = $8,
+            meta_app_secret = $9, meta_verify_token = $10,
+            token_status = CASE WHEN meta_access_token IS DISTINCT FROM $11 THEN 'ok' ELSE token_status END,
+            token_error = CASE WHEN meta_access_token IS DISTINCT FROM $11 THEN NULL ELSE token_error END,
+            meta_access_token = $11, updated_at = $12
+         WHERE id = $1
+         RETURNING {ACCOUNT_COLUMNS}"
+    );
+    on_db!(db, p => sqlx::query_as::<_, Account>(&sql)
+        .bind(account_id).bind(provider.as_str()).bind(&c.phone_number).bind(&c.meta_phone_number_id)
+        .bind(&c.twilio_account_sid).bind(&c.twilio_auth_token).bind(&c.meta_waba_id).bind(&c.meta_app_id)
+        .bind(&c.meta_app_secret).bind(&c.meta_verify_token).bind(&c.meta_access_token).bind(now)
+        .fetch_optional(p).await)
+}
+
+/// The enabled Meta account sending from this phone number id.
+pub async fn find_by_meta_phone_number_id(
+    db: &Db,
+    phone_number_id: &str,
+) -> Result<Option<Account>, sqlx::Error> {
+    let sql = format!(
+        "SELECT {ACCOUNT_COLUMNS} FROM whatsapp_accounts WHERE provider = 'meta' AND meta_phone_number_id = $1 AND enabled"
+    );
+    on_db_read!(db, p => sqlx::query_as::<_, Account>(&sql).bind(phone_number_id).fetch_optional(p).await)
+}
+
+/// Every enabled Meta account (verification handshake, signature checks of
+/// webhooks for numbers no account has).
+pub async fn meta_accounts(db: &Db) -> Result<Vec<Account>, sqlx::Error> {
+    let sql = format!(
+        "SELECT {ACCOUNT_COLUMNS} FROM whatsapp_accounts WHERE provider = 'meta' AND enabled ORDER BY id"
+    );
+    on_db_read!(db, p => sqlx::query_as::<_, Account>(&sql).fetch_all(p).await)
+}
+
+/// The account with this id.
+pub async fn find_by_id(db: &Db, id: i64) -> Result<Option<Account>, sqlx::Error> {
+    let sql = format!("SELECT {ACCOUNT_COLUMNS} FROM whatsapp_accounts WHERE id = $1");
+    on_db_read!(db, p => sqlx::query_as::<_, Account>(&sql).bind(id).fetch_optional(p).await)
+}
+
+/// Marks the account's token as refused by the Graph API (error 190 and
+/// the like): its outbox is held until someone sets a new token. Only the
+/// token that failed is flagged: a token replaced meanwhile stays good.
+pub async fn flag_invalid_token(
+    db: &Db,
+    account_id: i64,
+    failed_token: &str,
+    error: &str,
+) -> Result<bool, sqlx::Error> {
+    let now = OffsetDateTime::now_utc();
+    on_db!(db, p => sqlx::query(
+        "UPDATE whatsapp_accounts SET token_status = 'invalid', token_error = $3, token_flagged_at = $4, updated_at = $4
+         WHERE id = $1 AND meta_access_token = $2 AND token_status = 'ok'")
+        .bind(account_id).bind(failed_token).bind(error).bind(now)
+        .execute(p).await.map(|r| r.rows_affected() > 0))
 }
 
 /// The enabled account of `provider` whose number is `phone` (E.164).
@@ -90,10 +189,7 @@ pub async fn bootstrap(db: &Db, config: &Config) -> anyhow::Result<()> {
                 slug: SANDBOX_ACCOUNT.into(),
                 name: "Bac à sable".into(),
                 provider: Provider::Sandbox,
-                phone_number: None,
-                meta_phone_number_id: None,
-                twilio_account_sid: None,
-                twilio_auth_token: None,
+                channel: ChannelSettings::default(),
                 flow: FlowSettings::default(),
             },
         )
@@ -110,10 +206,33 @@ pub async fn bootstrap(db: &Db, config: &Config) -> anyhow::Result<()> {
                 slug: TWILIO_ACCOUNT.into(),
                 name: "Twilio".into(),
                 provider: Provider::Twilio,
-                phone_number: Some(t.whatsapp_number.clone()),
-                meta_phone_number_id: None,
-                twilio_account_sid: Some(t.account_sid.clone()),
-                twilio_auth_token: Some(t.auth_token.expose().to_string()),
+                channel: ChannelSettings {
+                    phone_number: Some(t.whatsapp_number.clone()),
+                    twilio_account_sid: Some(t.account_sid.clone()),
+                    twilio_auth_token: Some(t.auth_token.expose().to_string()),
+                    ..ChannelSettings::default()
+                },
+                flow: FlowSettings::default(),
+            },
+        )
+        .await?;
+    }
+    if let Some(m) = &config.meta {
+        upsert_account(
+            db,
+            &NewAccount {
+                tenant_id,
+                slug: META_ACCOUNT.into(),
+                name: "WhatsApp (Meta)".into(),
+                provider: Provider::Meta,
+                channel: ChannelSettings {
+                    meta_phone_number_id: Some(m.phone_number_id.clone()),
+                    meta_app_id: m.app_id.clone(),
+                    meta_app_secret: Some(m.app_secret.expose().to_string()),
+                    meta_verify_token: Some(m.verify_token.expose().to_string()),
+                    meta_access_token: Some(m.access_token.expose().to_string()),
+                    ..ChannelSettings::default()
+                },
                 flow: FlowSettings::default(),
             },
         )

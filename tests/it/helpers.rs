@@ -8,7 +8,7 @@ use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 use uic_inbox::config::{Config, Secret, TwilioEnv};
 use uic_inbox::db::DbUrl;
-use uic_inbox::tenancy::store::{NewAccount, upsert_account};
+use uic_inbox::tenancy::store::{ChannelSettings, NewAccount, upsert_account};
 use uic_inbox::tenancy::{Account, FlowSettings, Provider};
 use uic_inbox::{AppState, Application};
 
@@ -156,10 +156,12 @@ impl TestApp {
                 slug: slug.into(),
                 name: slug.into(),
                 provider,
-                phone_number: number.map(Into::into),
-                meta_phone_number_id: None,
-                twilio_account_sid: Some("ACxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx".into()),
-                twilio_auth_token: token.map(Into::into),
+                channel: ChannelSettings {
+                    phone_number: number.map(Into::into),
+                    twilio_account_sid: Some("ACxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx".into()),
+                    twilio_auth_token: token.map(Into::into),
+                    ..ChannelSettings::default()
+                },
                 flow: FlowSettings::default(),
             },
         )

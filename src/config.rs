@@ -283,7 +283,11 @@ fn meta_from_env<'a>(
     };
     let token = first(&["META_ACCESS_TOKEN", "META_WHATSAPP_TOKEN", "WHATSAPP_TOKEN"]);
     let phone_id = first(&["META_PHONE_NUMBER_ID", "WHATSAPP_PHONE_ID"]);
-    let verify = first(&["META_WEBHOOK_VERIFY_TOKEN", "META_VERIFY_TOKEN", "WHATSAPP_VERIFY_TOKEN"]);
+    let verify = first(&[
+        "META_WEBHOOK_VERIFY_TOKEN",
+        "META_VERIFY_TOKEN",
+        "WHATSAPP_VERIFY_TOKEN",
+    ]);
     let secret = first(&["META_APP_SECRET"]);
     let app_id = get("META_APP_ID").map(str::to_string);
     match (token, phone_id, verify, secret) {
@@ -307,7 +311,10 @@ fn meta_from_env<'a>(
                 ("META_ACCESS_TOKEN", token.is_none()),
                 ("META_PHONE_NUMBER_ID", phone_id.is_none()),
                 ("META_WEBHOOK_VERIFY_TOKEN", verify.is_none()),
-                ("META_APP_SECRET (checks the signature of Meta's webhooks)", secret.is_none()),
+                (
+                    "META_APP_SECRET (checks the signature of Meta's webhooks)",
+                    secret.is_none(),
+                ),
             ]
             .into_iter()
             .filter(|(_, m)| *m)

@@ -11,6 +11,8 @@ pub mod error;
 pub mod flow;
 pub mod health;
 pub mod inbox;
+pub mod outbox;
+pub mod qr;
 pub mod registry;
 pub mod tenancy;
 pub mod uic;
@@ -41,6 +43,10 @@ pub struct Inner {
     pub salt: Secret,
     /// Conversations this process wrote last (see `inbox::Recent`).
     pub recent: inbox::Recent,
+    /// Wakes this process's outbox worker.
+    pub outbox: outbox::Signal,
+    /// Signs the expiring links to QR images.
+    pub qr_links: qr::LinkSigner,
 }
 
 impl std::ops::Deref for AppState {
@@ -60,8 +66,10 @@ pub async fn prepare(config: Config) -> anyhow::Result<AppState> {
     Ok(AppState(Arc::new(Inner {
         db,
         config,
+        qr_links: qr::LinkSigner::new(&salt),
         salt,
         recent: inbox::Recent::default(),
+        outbox: outbox::Signal::default(),
     })))
 }
 
@@ -71,7 +79,11 @@ pub fn router(state: AppState) -> Router {
         .route("/healthz", get(health::alive))
         .route("/readyz", get(health::ready))
         .route("/whatsapp/health", get(health::whatsapp))
-        .route("/whatsapp/webhook", post(channel::webhook::receive))
+        .route(
+            "/whatsapp/webhook",
+            post(channel::webhook::receive).get(channel::meta_webhook::verify),
+        )
+        .route("/qr/{token}", get(qr::image))
         .route(
             "/sandbox/{account}/messages",
             post(channel::sandbox::post_message),
@@ -107,18 +119,24 @@ impl Application {
         &self.state
     }
 
-    /// Serves until `shutdown` resolves, then finishes the requests under
-    /// way and closes the database.
+    /// Serves (and runs the outbox worker) until `shutdown` resolves, then
+    /// finishes the requests and sends under way and closes the database.
     pub async fn run_until_stopped(
         self,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> anyhow::Result<()> {
         let app = router(self.state.clone());
-        axum::serve(self.listener, app)
+        let stop_worker = Arc::new(tokio::sync::Notify::new());
+        let worker = tokio::spawn(outbox::Worker::new(self.state.clone()).run(stop_worker.clone()));
+        let served = axum::serve(self.listener, app)
             .with_graceful_shutdown(shutdown)
             .await
-            .context("serving HTTP")?;
+            .context("serving HTTP");
+        stop_worker.notify_one();
+        if let Err(e) = worker.await {
+            tracing::error!(error = %e, "the outbox worker stopped abnormally");
+        }
         self.state.db.close().await;
-        Ok(())
+        served
     }
 }

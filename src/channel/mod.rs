@@ -3,6 +3,8 @@
 //! Twilio, JSON is Meta's Cloud API. The sandbox provider delivers nowhere
 //! and backs the phone simulator.
 
+pub mod meta;
+pub mod meta_webhook;
 pub mod sandbox;
 pub mod twilio;
 pub mod webhook;

@@ -31,6 +31,10 @@ pub struct SandboxMessage {
 pub struct SandboxAnswer {
     pub duplicate: bool,
     pub replies: Vec<Reply>,
+    /// A link (relative, expiring) to the QR image of the code just issued,
+    /// when the account has QR codes on.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub qr_url: Option<String>,
 }
 
 /// `POST /sandbox/{account}/messages`.
@@ -81,10 +85,19 @@ pub async fn post_message(
             Handled::Duplicate => SandboxAnswer {
                 duplicate: true,
                 replies: Vec::new(),
+                qr_url: None,
             },
-            Handled::Processed { replies, .. } => SandboxAnswer {
+            Handled::Processed {
+                replies, events, ..
+            } => SandboxAnswer {
                 duplicate: false,
                 replies,
+                qr_url: crate::channel::webhook::issued(&events)
+                    .filter(|_| account.flow_config(&state.config).qr_enabled)
+                    .map(|uic| {
+                        let expires = time::OffsetDateTime::now_utc() + crate::qr::LINK_LIFETIME;
+                        format!("/qr/{}.png", state.qr_links.token(uic, expires))
+                    }),
             },
         },
     ))

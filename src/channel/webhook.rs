@@ -1,7 +1,7 @@
 //! `POST /whatsapp/webhook`: the one inbound endpoint (the seed's URL).
 
 use crate::AppState;
-use crate::channel::twilio;
+use crate::channel::{meta_webhook, twilio};
 use crate::error::{AppError, AppResult};
 use crate::inbox::{self, Handled, NewInbound};
 use crate::tenancy::{Provider, store as accounts};
@@ -30,9 +30,7 @@ pub async fn receive(
         .unwrap_or_default();
     match content_type.as_str() {
         "application/x-www-form-urlencoded" => receive_twilio(&state, &uri, &headers, &body).await,
-        "application/json" => Err(AppError::NotImplemented(
-            "Meta Cloud API webhooks are not supported by this version yet; use Twilio or the sandbox".into(),
-        )),
+        "application/json" => meta_webhook::receive(&state, &headers, &body).await,
         "" => Err(AppError::UnsupportedMediaType(
             "missing Content-Type: expected application/x-www-form-urlencoded (Twilio) or application/json (Meta)".into(),
         )),
@@ -112,22 +110,49 @@ async fn receive_twilio(
         },
         media_ref: inbound.media.first().map(|(url, _)| url.clone()),
     };
-    let replies = match inbox::handle_inbound(state, &account, &message).await? {
-        Handled::Duplicate => Vec::new(),
-        Handled::Processed { replies, .. } => replies,
+    let (replies, events) = match inbox::handle_inbound(state, &account, &message).await? {
+        Handled::Duplicate => (Vec::new(), Vec::new()),
+        Handled::Processed {
+            replies, events, ..
+        } => (replies, events),
     };
-    let messages: Vec<twilio::OutboundTwiml> = replies
+    let mut messages: Vec<twilio::OutboundTwiml> = replies
         .into_iter()
         .map(|r| twilio::OutboundTwiml {
             body: r.text,
             media_urls: Vec::new(),
         })
         .collect();
+    // The QR image rides on the last message, as a signed link that expires.
+    if let Some(uic) = issued(&events)
+        && account.flow_config(&state.config).qr_enabled
+        && let Some(last) = messages.last_mut()
+    {
+        let token = state.qr_links.token(
+            uic,
+            time::OffsetDateTime::now_utc() + crate::qr::LINK_LIFETIME,
+        );
+        last.media_urls.push(twilio::public_url(
+            state.config.public_url.as_deref(),
+            header_str("host"),
+            header_str("x-forwarded-proto"),
+            header_str("x-forwarded-host"),
+            &format!("/qr/{token}.png"),
+        ));
+    }
     Ok((
         [(header::CONTENT_TYPE, "text/xml; charset=utf-8")],
         twilio::twiml(&messages),
     )
         .into_response())
+}
+
+/// The code an inbound message issued, if any.
+pub fn issued(events: &[crate::flow::Event]) -> Option<&crate::uic::Uic> {
+    events.iter().find_map(|e| match e {
+        crate::flow::Event::UicIssued { uic, .. } => Some(uic),
+        _ => None,
+    })
 }
 
 fn media_kind(content_type: &str) -> &'static str {

@@ -116,6 +116,52 @@ impl Recent {
 /// do that).
 const MAX_ATTEMPTS: usize = 20;
 
+/// The bot's replies as stored: for Meta accounts each one also becomes an
+/// outbox row (what the worker sends), and an issued code is followed by its
+/// QR image when the account has QR codes on. Twilio and the sandbox deliver
+/// replies (and the QR link) in their answer to the webhook.
+fn outgoing(
+    provider: Provider,
+    flow_config: &flow::FlowConfig,
+    to: &str,
+    replies: &[Reply],
+    events: &[Event],
+) -> Vec<store::Outgoing> {
+    let meta = provider == Provider::Meta;
+    let list_button = match flow_config.language {
+        flow::Language::Fr => "Choisir",
+        flow::Language::En => "Choose",
+    };
+    let mut out: Vec<store::Outgoing> = replies
+        .iter()
+        .map(|reply| store::Outgoing {
+            kind: if reply.choices.is_empty() {
+                "text"
+            } else {
+                "interactive"
+            },
+            body: reply.text.clone(),
+            outbox_payload: meta.then(
+                || serde_json::json!({ "to": to, "reply": reply, "list_button": list_button }),
+            ),
+        })
+        .collect();
+    if meta && flow_config.qr_enabled {
+        for event in events {
+            if let Event::UicIssued { uic, .. } = event {
+                out.push(store::Outgoing {
+                    kind: "image",
+                    body: format!("QR {}", uic.as_str()),
+                    outbox_payload: Some(serde_json::json!({
+                        "to": to, "qr": uic.as_str(), "caption": uic.as_str()
+                    })),
+                });
+            }
+        }
+    }
+    out
+}
+
 /// Processes one inbound message (see the module header).
 pub async fn handle_inbound(
     state: &AppState,
@@ -232,19 +278,7 @@ pub async fn handle_inbound(
                 Provider::Sandbox => "delivered",
                 Provider::Meta => "queued",
             },
-            replies: replies
-                .iter()
-                .map(|reply| store::Outgoing {
-                    kind: if reply.choices.is_empty() {
-                        "text"
-                    } else {
-                        "interactive"
-                    },
-                    body: reply.text.clone(),
-                    outbox_payload: (provider == Provider::Meta)
-                        .then(|| serde_json::json!({ "to": msg.from, "reply": reply })),
-                })
-                .collect(),
+            replies: outgoing(provider, &flow_config, &msg.from, &replies, &events),
             issue,
             now,
         };
@@ -254,6 +288,9 @@ pub async fn handle_inbound(
                 continue;
             }
             store::Applied::Done => {
+                if provider == Provider::Meta && !replies.is_empty() {
+                    state.outbox.wake();
+                }
                 state.recent.put(
                     account.id,
                     &msg.from,

@@ -45,6 +45,11 @@ fn postgres_admin_url() -> Option<String> {
 /// Starts the server on a fresh database; `None` (the test is skipped, with
 /// a note) for PostgreSQL when `TEST_DATABASE_URL` is not set.
 pub async fn spawn_app(backend: Backend) -> Option<TestApp> {
+    spawn_app_with(backend, |_| {}).await
+}
+
+/// `spawn_app` with the configuration changed by `adjust` first.
+pub async fn spawn_app_with(backend: Backend, adjust: impl FnOnce(&mut Config)) -> Option<TestApp> {
     let dir = tempfile::tempdir().expect("temp dir");
     let url = match backend {
         Backend::Sqlite => DbUrl::Sqlite(dir.path().join("test.db")),
@@ -63,6 +68,7 @@ pub async fn spawn_app(backend: Backend) -> Option<TestApp> {
         auth_token: Secret::new(TWILIO_TOKEN),
         whatsapp_number: TWILIO_NUMBER.into(),
     });
+    adjust(&mut config);
     Some(start(config, backend, std::sync::Arc::new(dir)).await)
 }
 

@@ -3,8 +3,10 @@
 
 mod bad_input;
 mod cli;
+mod fake_meta;
 mod health;
 mod helpers;
+mod meta;
 mod migrations;
 mod privacy;
 mod twilio;

@@ -1,0 +1,481 @@
+//! The durable outbox and its worker (DESIGN.md section 3).
+//!
+//! Replies to Meta accounts are written as outbox rows in the same
+//! transaction as the inbound message; this worker sends them through the
+//! Graph API. A row is claimed (a lease, so several server instances can run
+//! the worker at once and a crashed one's rows are taken over), sent, then
+//! marked sent, retried later or failed for good:
+//!
+//! - network errors, 5xx and transient Graph errors: exponential backoff
+//!   with jitter;
+//! - 429 and throughput errors (130429…): the account pauses (Retry-After
+//!   when given);
+//! - 131056 (too many messages to one person): that conversation waits
+//!   (1, 4, 16, 64 s…), others go on;
+//! - token and account errors (190…): the account is flagged and its queue
+//!   held, nothing dropped, until a new token is set;
+//! - everything else (131047 outside the 24-hour window, 131026
+//!   undeliverable, a request Meta refuses): failed, with the code and
+//!   message on the message for staff to see.
+//!
+//! Replies of one conversation go out in order: a row is only claimed when
+//! no older row of its conversation is still waiting.
+
+pub mod store;
+
+use crate::AppState;
+use crate::channel::meta::{self, ErrorClass, GraphClient, SendError};
+use crate::tenancy::{Account, store as accounts};
+use crate::uic::Uic;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration as StdDuration;
+use store::Claimed;
+use time::{Duration, OffsetDateTime};
+use tokio::sync::{Notify, Semaphore};
+
+/// How long a claim holds: well over a send's timeout.
+const LEASE: Duration = Duration::minutes(2);
+/// Sends in flight at once per worker (different conversations).
+const IN_FLIGHT: usize = 64;
+/// How often the worker looks for due rows when nothing woke it.
+const POLL: StdDuration = StdDuration::from_secs(1);
+/// Retries stop after this long: by then the 24-hour window has closed and
+/// Meta would refuse the message anyway.
+const GIVE_UP_AFTER: Duration = Duration::hours(24);
+/// Longest wait between two tries.
+const MAX_BACKOFF: Duration = Duration::minutes(5);
+
+/// Wakes the worker when rows were written (same process); other
+/// instances' rows are found by polling.
+#[derive(Default)]
+pub struct Signal {
+    notify: Notify,
+}
+
+impl Signal {
+    pub fn wake(&self) {
+        self.notify.notify_one();
+    }
+}
+
+/// What a payload asks to send.
+fn build_payload(
+    payload: &serde_json::Value,
+    png: impl FnOnce(&Uic) -> Option<String>,
+) -> Result<serde_json::Value, String> {
+    let to = payload
+        .get("to")
+        .and_then(|v| v.as_str())
+        .ok_or("outbox payload without a recipient")?;
+    if let Some(reply) = payload.get("reply") {
+        let text = reply.get("text").and_then(|v| v.as_str()).unwrap_or("");
+        let choices: Vec<(String, String)> = reply
+            .get("choices")
+            .and_then(|c| c.as_array())
+            .map(|cs| {
+                cs.iter()
+                    .filter_map(|c| {
+                        Some((
+                            c.get("id")?.as_str()?.to_string(),
+                            c.get("title")?.as_str()?.to_string(),
+                        ))
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
+        let label = payload
+            .get("list_button")
+            .and_then(|v| v.as_str())
+            .unwrap_or("Choisir");
+        return Ok(if choices.is_empty() {
+            meta::text_message(to, text)
+        } else {
+            meta::choice_message(to, text, &choices, label)
+        });
+    }
+    if let Some(uic) = payload.get("qr").and_then(|v| v.as_str()) {
+        let uic = Uic::parse(uic).map_err(|e| format!("outbox QR payload: {e}"))?;
+        let media_id = png(&uic).ok_or("QR image not uploaded")?;
+        let caption = payload.get("caption").and_then(|v| v.as_str());
+        return Ok(meta::image_message(to, &media_id, caption));
+    }
+    if let Some(text) = payload.get("text").and_then(|v| v.as_str()) {
+        return Ok(meta::text_message(to, text));
+    }
+    Err("outbox payload of an unknown kind".into())
+}
+
+/// Per-account pacing: a send may start only once the account's previous
+/// one is `1/rate` seconds old; a throughput error pauses the account.
+#[derive(Default)]
+struct Pacing {
+    accounts: Mutex<HashMap<i64, tokio::time::Instant>>,
+}
+
+impl Pacing {
+    /// Reserves the account's next slot and returns when it comes.
+    fn reserve(&self, account_id: i64, per_second: i32) -> tokio::time::Instant {
+        let spacing = StdDuration::from_secs(1) / per_second.max(1) as u32;
+        let now = tokio::time::Instant::now();
+        let mut accounts = self.accounts.lock().unwrap_or_else(|e| e.into_inner());
+        let next = accounts.entry(account_id).or_insert(now);
+        let slot = (*next).max(now);
+        *next = slot + spacing;
+        slot
+    }
+
+    /// No send for this account before `until`.
+    fn pause(&self, account_id: i64, until: tokio::time::Instant) {
+        let mut accounts = self.accounts.lock().unwrap_or_else(|e| e.into_inner());
+        let next = accounts.entry(account_id).or_insert(until);
+        *next = (*next).max(until);
+    }
+
+    fn paused_until(&self, account_id: i64) -> Option<tokio::time::Instant> {
+        let accounts = self.accounts.lock().unwrap_or_else(|e| e.into_inner());
+        accounts
+            .get(&account_id)
+            .copied()
+            .filter(|t| *t > tokio::time::Instant::now() + StdDuration::from_secs(1))
+    }
+}
+
+/// Exponential backoff with ±25 % jitter: 1, 2, 4, 8 s … up to 5 minutes.
+pub fn backoff(attempts: i32) -> Duration {
+    let base = 2f64
+        .powi((attempts - 1).clamp(0, 20))
+        .min(MAX_BACKOFF.as_seconds_f64());
+    let jitter = 0.75 + rand::random::<f64>() * 0.5;
+    Duration::seconds_f64((base * jitter).min(MAX_BACKOFF.as_seconds_f64()))
+}
+
+/// 131056: Meta suggests 4^n seconds before writing to that person again.
+fn pair_backoff(attempts: i32) -> Duration {
+    let secs = 4f64.powi((attempts - 1).clamp(0, 10));
+    Duration::seconds_f64(secs.min(MAX_BACKOFF.as_seconds_f64()))
+}
+
+/// The worker of one server instance.
+pub struct Worker {
+    state: AppState,
+    id: String,
+    client: GraphClient,
+    pacing: Pacing,
+}
+
+impl Worker {
+    pub fn new(state: AppState) -> Arc<Worker> {
+        let client = GraphClient::new(
+            &state.config.meta_graph_url,
+            &state.config.meta_api_version,
+            StdDuration::from_secs(30),
+        );
+        Arc::new(Worker {
+            id: format!("worker-{}", uuid::Uuid::now_v7()),
+            client,
+            pacing: Pacing::default(),
+            state,
+        })
+    }
+
+    /// Runs until `stop` is notified; sends in flight finish first.
+    pub async fn run(self: Arc<Self>, stop: Arc<Notify>) {
+        let permits = Arc::new(Semaphore::new(IN_FLIGHT));
+        loop {
+            let free = permits.available_permits();
+            let claimed = if free == 0 {
+                Vec::new()
+            } else {
+                match store::claim(
+                    &self.state.db,
+                    &self.id,
+                    OffsetDateTime::now_utc(),
+                    LEASE,
+                    free as i64,
+                )
+                .await
+                {
+                    Ok(rows) => rows,
+                    Err(e) => {
+                        tracing::error!(error = %e, "outbox: claiming due messages failed");
+                        Vec::new()
+                    }
+                }
+            };
+            if claimed.is_empty() {
+                tokio::select! {
+                    _ = stop.notified() => break,
+                    _ = self.state.outbox.notify.notified() => {}
+                    _ = tokio::time::sleep(POLL) => {}
+                }
+                continue;
+            }
+            for row in claimed {
+                let Ok(permit) = permits.clone().acquire_owned().await else {
+                    break;
+                };
+                let worker = self.clone();
+                tokio::spawn(async move {
+                    worker.deliver(row).await;
+                    drop(permit);
+                    // The conversation's next reply may be due now.
+                    worker.state.outbox.wake();
+                });
+            }
+        }
+        // Let the sends under way finish (their rows would otherwise wait
+        // for the lease to run out).
+        let _ = permits.acquire_many(IN_FLIGHT as u32).await;
+    }
+
+    async fn deliver(&self, row: Claimed) {
+        if let Err(e) = self.try_deliver(&row).await {
+            // The row stays claimed: when the lease runs out it is claimed
+            // again (at worst sent twice, never lost).
+            tracing::error!(outbox = row.id, error = %e, "outbox: recording a send's result failed; the row is retried when its claim ends");
+        }
+    }
+
+    async fn try_deliver(&self, row: &Claimed) -> Result<(), sqlx::Error> {
+        let db = &self.state.db;
+        let Some(account) = accounts::find_by_id(db, row.account_id).await? else {
+            return store::mark_failed(
+                db,
+                row,
+                None,
+                "the WhatsApp account no longer exists",
+                OffsetDateTime::now_utc(),
+            )
+            .await;
+        };
+        let (Some(phone_number_id), Some(token)) = (
+            account.meta_phone_number_id.as_deref(),
+            account.meta_access_token.as_deref(),
+        ) else {
+            let note =
+                "the account has no Meta phone number ID or access token; set them in its settings";
+            accounts::flag_invalid_token(
+                db,
+                account.id,
+                account.meta_access_token.as_deref().unwrap_or(""),
+                note,
+            )
+            .await?;
+            return store::retry_later(
+                db,
+                row,
+                OffsetDateTime::now_utc(),
+                None,
+                note,
+                false,
+                OffsetDateTime::now_utc(),
+            )
+            .await;
+        };
+        // A pause (throughput error) or the account's pace.
+        if let Some(until) = self.pacing.paused_until(account.id) {
+            let at = OffsetDateTime::now_utc()
+                + Duration::try_from(until - tokio::time::Instant::now()).unwrap_or(Duration::ZERO);
+            return store::retry_later(
+                db,
+                row,
+                at,
+                None,
+                "waiting: the account is paused after a rate limit",
+                false,
+                OffsetDateTime::now_utc(),
+            )
+            .await;
+        }
+        tokio::time::sleep_until(
+            self.pacing
+                .reserve(account.id, account.send_rate_per_second),
+        )
+        .await;
+
+        let mut payload = row.payload.0.clone();
+        let result = self.send(phone_number_id, token, row, &mut payload).await;
+        let now = OffsetDateTime::now_utc();
+        match result {
+            Ok(wamid) => {
+                tracing::debug!(outbox = row.id, "outbox: sent");
+                store::mark_sent(db, row, &wamid, now).await
+            }
+            Err(Failure::Payload(e)) => {
+                tracing::error!(outbox = row.id, error = %e, "outbox: a message could not be built; marked failed");
+                store::mark_failed(db, row, None, &e, now).await
+            }
+            Err(Failure::Send(e)) => self.handle_error(&account, token, row, &e, now).await,
+        }
+    }
+
+    async fn send(
+        &self,
+        phone_number_id: &str,
+        token: &str,
+        row: &Claimed,
+        payload: &mut serde_json::Value,
+    ) -> Result<String, Failure> {
+        // A QR code is uploaded first, then sent by its media id.
+        let mut media_id = None;
+        if let Some(uic) = payload.get("qr").and_then(|v| v.as_str()) {
+            let uic =
+                Uic::parse(uic).map_err(|e| Failure::Payload(format!("outbox QR payload: {e}")))?;
+            let png = crate::qr::render_png(&uic).map_err(Failure::Payload)?;
+            let id = self
+                .client
+                .upload_media(phone_number_id, token, png, "image/png", "ciu.png")
+                .await
+                .map_err(Failure::Send)?;
+            media_id = Some(id);
+        }
+        let mut body = build_payload(payload, |_| media_id.clone()).map_err(Failure::Payload)?;
+        // Echoed back on status webhooks: finds the message even when a
+        // status arrives before this send's answer is recorded.
+        if let Some(obj) = body.as_object_mut() {
+            obj.insert(
+                "biz_opaque_callback_data".into(),
+                serde_json::Value::String(format!("outbox:{}", row.id)),
+            );
+        }
+        self.client
+            .send_message(phone_number_id, token, &body)
+            .await
+            .map_err(Failure::Send)
+    }
+
+    async fn handle_error(
+        &self,
+        account: &Account,
+        token: &str,
+        row: &Claimed,
+        e: &SendError,
+        now: OffsetDateTime,
+    ) -> Result<(), sqlx::Error> {
+        let db = &self.state.db;
+        let code = e.code();
+        let message = e.to_string();
+        let class = e.class();
+        let too_old = now - row.created_at > GIVE_UP_AFTER;
+        match class {
+            ErrorClass::Token | ErrorClass::Account => {
+                if accounts::flag_invalid_token(db, account.id, token, &message).await? {
+                    tracing::error!(account = %account.slug, error = %message,
+                        "outbox: Meta refused the account's token or the account; its messages are held until a new token is set");
+                }
+                store::retry_later(db, row, now, code, &message, false, now).await
+            }
+            ErrorClass::Throughput if !too_old => {
+                let wait = match e {
+                    SendError::Graph {
+                        retry_after: Some(d),
+                        ..
+                    }
+                    | SendError::Http {
+                        retry_after: Some(d),
+                        ..
+                    } => Duration::try_from(*d).unwrap_or(Duration::seconds(1)),
+                    // 131048: a spam-rate restriction lasts; others pass quickly.
+                    _ if code == Some(131048) => Duration::minutes(5),
+                    _ => backoff(row.attempts),
+                };
+                let until = tokio::time::Instant::now()
+                    + StdDuration::try_from(wait).unwrap_or(StdDuration::from_secs(1));
+                self.pacing.pause(account.id, until);
+                tracing::warn!(account = %account.slug, wait_s = wait.as_seconds_f64(), error = %message, "outbox: rate limited; the account pauses");
+                store::retry_later(db, row, now + wait, code, &message, true, now).await
+            }
+            ErrorClass::PairRate if !too_old => {
+                store::retry_later(
+                    db,
+                    row,
+                    now + pair_backoff(row.attempts),
+                    code,
+                    &message,
+                    true,
+                    now,
+                )
+                .await
+            }
+            ErrorClass::Transient if !too_old => {
+                let wait = match e {
+                    SendError::Http {
+                        retry_after: Some(d),
+                        ..
+                    } => Duration::try_from(*d).unwrap_or(Duration::seconds(1)),
+                    _ => backoff(row.attempts),
+                };
+                tracing::warn!(outbox = row.id, attempts = row.attempts, error = %message, "outbox: send failed; retrying later");
+                store::retry_later(db, row, now + wait, code, &message, true, now).await
+            }
+            ErrorClass::Throughput | ErrorClass::PairRate | ErrorClass::Transient => {
+                let note = format!(
+                    "gave up after {} attempts over 24 hours: {message}",
+                    row.attempts
+                );
+                tracing::error!(outbox = row.id, error = %note, "outbox: send failed for good");
+                store::mark_failed(db, row, code, &note, now).await
+            }
+            _ => {
+                tracing::warn!(outbox = row.id, error = %message, "outbox: Meta refused the message; marked failed");
+                store::mark_failed(db, row, code, &message, now).await
+            }
+        }
+    }
+}
+
+enum Failure {
+    Payload(String),
+    Send(SendError),
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_grows_and_stays_bounded() {
+        for attempts in 1..40 {
+            let d = backoff(attempts);
+            let base = 2f64.powi(attempts - 1).min(300.0);
+            assert!(d.as_seconds_f64() >= base * 0.75 - 1e-9, "{attempts}: {d}");
+            assert!(d <= MAX_BACKOFF, "{attempts}: {d}");
+        }
+        assert_eq!(pair_backoff(1), Duration::seconds(1));
+        assert_eq!(pair_backoff(3), Duration::seconds(16));
+        assert_eq!(pair_backoff(9), MAX_BACKOFF);
+    }
+
+    #[test]
+    fn replies_become_text_or_interactive_payloads() {
+        let p = serde_json::json!({"to": "+243990000001", "reply": {"text": "Bonjour"}});
+        let body = build_payload(&p, |_| None).unwrap();
+        assert_eq!(body["type"], "text");
+        assert_eq!(body["to"], "243990000001");
+        let p = serde_json::json!({"to": "+243990000001", "reply": {"text": "Genre ?", "choices": [
+            {"id": "g1", "title": "Homme"}, {"id": "g2", "title": "Femme"}]}});
+        let body = build_payload(&p, |_| None).unwrap();
+        assert_eq!(body["type"], "interactive");
+        let p = serde_json::json!({"to": "+243990000001", "qr": "MBEIBR7DA1"});
+        let body = build_payload(&p, |_| Some("123".into())).unwrap();
+        assert_eq!(body["image"]["id"], "123");
+        assert!(build_payload(&serde_json::json!({"reply": {}}), |_| None).is_err());
+        assert!(build_payload(&serde_json::json!({"to": "1"}), |_| None).is_err());
+    }
+
+    #[tokio::test]
+    async fn pacing_spaces_an_account_s_sends_and_pauses() {
+        let pacing = Pacing::default();
+        let first = pacing.reserve(1, 10);
+        let second = pacing.reserve(1, 10);
+        assert!(second - first >= StdDuration::from_millis(100));
+        // Another account is not slowed by the first.
+        let other = pacing.reserve(2, 10);
+        assert!(other <= second);
+        assert!(pacing.paused_until(1).is_none());
+        pacing.pause(1, tokio::time::Instant::now() + StdDuration::from_secs(30));
+        assert!(pacing.paused_until(1).is_some());
+        assert!(pacing.paused_until(2).is_none());
+    }
+}

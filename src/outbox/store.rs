@@ -1,0 +1,242 @@
+//! SQL of the outbox: claiming due rows (several workers at once, each row
+//! to one of them), and recording what became of each send.
+
+use crate::db::Db;
+use crate::{on_db, on_tx};
+use sqlx::types::Json;
+use time::OffsetDateTime;
+
+/// A claimed send.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct Claimed {
+    pub id: i64,
+    pub account_id: i64,
+    pub conversation_id: i64,
+    pub message_id: i64,
+    pub payload: Json<serde_json::Value>,
+    /// Including this one.
+    pub attempts: i32,
+    pub created_at: OffsetDateTime,
+}
+
+/// Rows due now, of accounts whose token is good, and only the oldest
+/// unsent row of each conversation (replies go out in order). The claim is a
+/// lease: a worker that dies leaves `sending` rows that another takes over
+/// when `claimed_until` has passed. On PostgreSQL, `SKIP LOCKED` lets several
+/// instances claim at once without waiting for or taking each other's rows;
+/// SQLite has one writer at a time.
+fn claim_sql(lock: &str) -> String {
+    format!(
+        "UPDATE outbox SET status = 'sending', claimed_by = $3, claimed_until = $4,
+            attempts = attempts + 1, updated_at = $1
+         WHERE id IN (
+            SELECT o.id FROM outbox o JOIN whatsapp_accounts a ON a.id = o.account_id
+            WHERE o.status IN ('pending', 'sending') AND o.next_attempt_at <= $1
+              AND (o.status = 'pending' OR o.claimed_until < $1)
+              AND a.provider = 'meta' AND a.enabled AND a.token_status = 'ok'
+              AND NOT EXISTS (
+                SELECT 1 FROM outbox e WHERE e.conversation_id = o.conversation_id AND e.id < o.id
+                  AND e.status IN ('pending', 'sending'))
+            ORDER BY o.next_attempt_at, o.id
+            LIMIT $2
+            {lock})
+         RETURNING id, account_id, conversation_id, message_id, payload, attempts, created_at"
+    )
+}
+
+pub async fn claim(
+    db: &Db,
+    worker: &str,
+    now: OffsetDateTime,
+    lease: time::Duration,
+    limit: i64,
+) -> Result<Vec<Claimed>, sqlx::Error> {
+    static SQL: std::sync::OnceLock<(String, String)> = std::sync::OnceLock::new();
+    let (pg, lite) = SQL.get_or_init(|| (claim_sql("FOR UPDATE OF o SKIP LOCKED"), claim_sql("")));
+    let until = now + lease;
+    let mut rows = match db {
+        Db::Postgres(p) => {
+            sqlx::query_as::<_, Claimed>(pg)
+                .bind(now)
+                .bind(limit)
+                .bind(worker)
+                .bind(until)
+                .fetch_all(p)
+                .await?
+        }
+        Db::Sqlite(s) => {
+            sqlx::query_as::<_, Claimed>(lite)
+                .bind(now)
+                .bind(limit)
+                .bind(worker)
+                .bind(until)
+                .fetch_all(&s.writer)
+                .await?
+        }
+    };
+    rows.sort_by_key(|r| r.id);
+    Ok(rows)
+}
+
+/// Meta accepted the message: the outbox row is done and the message gets
+/// its wamid (status webhooks refer to it). A status that arrived first
+/// (it can) is not set back.
+pub async fn mark_sent(
+    db: &Db,
+    row: &Claimed,
+    wamid: &str,
+    now: OffsetDateTime,
+) -> Result<(), sqlx::Error> {
+    let mut tx = db.begin().await?;
+    on_tx!(&mut tx, c => sqlx::query(
+        "UPDATE outbox SET status = 'sent', sent_at = $2, updated_at = $2, claimed_until = NULL,
+            error_code = NULL, last_error = NULL WHERE id = $1")
+        .bind(row.id).bind(now).execute(c).await.map(|_| ()))?;
+    on_tx!(&mut tx, c => sqlx::query(
+        "UPDATE messages SET provider_message_id = $2, updated_at = $3,
+            status = CASE WHEN status = 'queued' THEN 'sent' ELSE status END
+         WHERE id = $1")
+        .bind(row.message_id).bind(wamid).bind(now).execute(c).await.map(|_| ()))?;
+    tx.commit().await
+}
+
+/// Back to pending, to be tried again at `at`. `error` says why (kept for
+/// staff); `count_attempt: false` gives the attempt back (the send never
+/// reached the API, or the account's token was refused).
+pub async fn retry_later(
+    db: &Db,
+    row: &Claimed,
+    at: OffsetDateTime,
+    error_code: Option<i64>,
+    error: &str,
+    count_attempt: bool,
+    now: OffsetDateTime,
+) -> Result<(), sqlx::Error> {
+    on_db!(db, p => sqlx::query(
+        "UPDATE outbox SET status = 'pending', next_attempt_at = $2, claimed_by = NULL, claimed_until = NULL,
+            error_code = $3, last_error = $4, updated_at = $5,
+            attempts = CASE WHEN $6 THEN attempts ELSE attempts - 1 END
+         WHERE id = $1 AND status = 'sending'")
+        .bind(row.id).bind(at).bind(error_code).bind(error).bind(now).bind(count_attempt)
+        .execute(p).await.map(|_| ()))
+}
+
+/// A permanent failure: the row is done, the message shows the error.
+pub async fn mark_failed(
+    db: &Db,
+    row: &Claimed,
+    error_code: Option<i64>,
+    error: &str,
+    now: OffsetDateTime,
+) -> Result<(), sqlx::Error> {
+    let mut tx = db.begin().await?;
+    on_tx!(&mut tx, c => sqlx::query(
+        "UPDATE outbox SET status = 'failed', error_code = $2, last_error = $3, updated_at = $4,
+            claimed_until = NULL WHERE id = $1")
+        .bind(row.id).bind(error_code).bind(error).bind(now).execute(c).await.map(|_| ()))?;
+    on_tx!(&mut tx, c => sqlx::query(
+        "UPDATE messages SET status = 'failed', error_code = $2, error_message = $3, updated_at = $4 WHERE id = $1")
+        .bind(row.message_id).bind(error_code.map(|c| c.to_string())).bind(error).bind(now)
+        .execute(c).await.map(|_| ()))?;
+    tx.commit().await
+}
+
+/// Rank of a delivery status: a status webhook only ever moves a message
+/// forward (Meta sends them in any order, and more than once).
+const RANK: &str = "CASE status WHEN 'queued' THEN 0 WHEN 'sent' THEN 1 WHEN 'delivered' THEN 2 \
+     WHEN 'read' THEN 3 WHEN 'played' THEN 4 WHEN 'failed' THEN 5 ELSE 0 END";
+
+fn rank(status: &str) -> i32 {
+    match status {
+        "queued" => 0,
+        "sent" => 1,
+        "delivered" => 2,
+        "read" => 3,
+        "played" => 4,
+        "failed" => 5,
+        _ => -1,
+    }
+}
+
+/// A delivery status reported by the provider for one of our messages.
+#[derive(Debug, Clone)]
+pub struct StatusReport<'a> {
+    pub account_id: i64,
+    pub provider_message_id: &'a str,
+    pub status: &'a str,
+    pub error_code: Option<i64>,
+    pub error_message: Option<&'a str>,
+    /// The outbox row id we sent with the message (`biz_opaque_callback_data`),
+    /// which finds the message when the status arrives before the send's
+    /// answer was recorded.
+    pub outbox_id: Option<i64>,
+}
+
+/// Applies a status; returns whether a message of ours was found. Unknown
+/// statuses (a later addition of Meta's) are ignored.
+pub async fn apply_status(
+    db: &Db,
+    s: &StatusReport<'_>,
+    now: OffsetDateTime,
+) -> Result<bool, sqlx::Error> {
+    let new_rank = rank(s.status);
+    if new_rank < 0 {
+        return Ok(false);
+    }
+    let code = s.error_code.map(|c| c.to_string());
+    let sql = format!(
+        "UPDATE messages SET status = $3, error_code = COALESCE($4, error_code),
+            error_message = COALESCE($5, error_message), updated_at = $6
+         WHERE account_id = $1 AND provider_message_id = $2 AND direction = 'out'
+           AND ({RANK}) < $7"
+    );
+    let matched = on_db!(db, p => sqlx::query(&sql)
+        .bind(s.account_id).bind(s.provider_message_id).bind(s.status).bind(&code)
+        .bind(s.error_message).bind(now).bind(new_rank)
+        .execute(p).await.map(|r| r.rows_affected()))?;
+    if matched > 0 {
+        return Ok(true);
+    }
+    // Already at that status or further, or not known by its wamid yet.
+    let known: Option<i64> = on_db!(db, p => sqlx::query_scalar(
+        "SELECT id FROM messages WHERE account_id = $1 AND provider_message_id = $2")
+        .bind(s.account_id).bind(s.provider_message_id).fetch_optional(p).await)?;
+    if known.is_some() {
+        return Ok(true);
+    }
+    let Some(outbox_id) = s.outbox_id else {
+        return Ok(false);
+    };
+    let sql = format!(
+        "UPDATE messages SET provider_message_id = $3, status = $4, error_code = COALESCE($5, error_code),
+            error_message = COALESCE($6, error_message), updated_at = $7
+         WHERE id = (SELECT message_id FROM outbox WHERE id = $2 AND account_id = $1)
+           AND provider_message_id IS NULL AND ({RANK}) < $8"
+    );
+    let matched = on_db!(db, p => sqlx::query(&sql)
+        .bind(s.account_id).bind(outbox_id).bind(s.provider_message_id).bind(s.status).bind(&code)
+        .bind(s.error_message).bind(now).bind(new_rank)
+        .execute(p).await.map(|r| r.rows_affected()))?;
+    Ok(matched > 0)
+}
+
+/// Pending or in-flight sends, for `/metrics` and the operators.
+pub async fn depth(db: &Db) -> Result<i64, sqlx::Error> {
+    on_db!(db, p => sqlx::query_scalar(
+        "SELECT COUNT(*) FROM outbox WHERE status IN ('pending', 'sending')").fetch_one(p).await)
+}
+
+/// A webhook delivery no account could take, kept for an operator.
+pub async fn dead_letter(
+    db: &Db,
+    provider: &str,
+    reason: &str,
+    reference: Option<&str>,
+    body: &str,
+    now: OffsetDateTime,
+) -> Result<(), sqlx::Error> {
+    on_db!(db, p => sqlx::query(
+        "INSERT INTO webhook_dead_letters (provider, reason, reference, body, received_at) VALUES ($1, $2, $3, $4, $5)")
+        .bind(provider).bind(reason).bind(reference).bind(body).bind(now)
+        .execute(p).await.map(|_| ()))
+}

@@ -1,0 +1,795 @@
+//! The bot over Meta's Cloud API, end to end: signed webhooks in, replies
+//! out through the outbox worker to a fake Graph API that follows the
+//! reference (not our client).
+
+use crate::fake_meta::{Failure, FakeMeta, WebhookBuilder, badly_signed_webhook, signed_webhook};
+use crate::helpers::*;
+use rstest::rstest;
+use std::time::{Duration, Instant};
+use uic_inbox::config::{MetaEnv, Secret};
+use uic_inbox::on_db;
+use uic_inbox::tenancy::Provider;
+use uic_inbox::tenancy::store::{ChannelSettings, update_channel};
+
+const PNID: &str = "106540352242922";
+const DISPLAY: &str = "243810000000";
+const TOKEN: &str = "meta-access-token-1";
+const APP_SECRET: &str = "test_app_secret";
+const VERIFY: &str = "verify-token-of-the-app";
+const PHONE: &str = "243990000001";
+
+/// A fake Graph API with our number, and a server whose default Meta
+/// account (from `META_*`) sends through it.
+async fn meta_app(backend: Backend, qr: bool) -> Option<(TestApp, FakeMeta)> {
+    let fake = FakeMeta::start().await;
+    fake.add_number(PNID, DISPLAY, TOKEN);
+    let base = fake.base_url();
+    let app = spawn_app_with(backend, |c| {
+        c.meta = Some(MetaEnv {
+            access_token: Secret::new(TOKEN),
+            phone_number_id: PNID.into(),
+            verify_token: Secret::new(VERIFY),
+            app_secret: Secret::new(APP_SECRET),
+            app_id: None,
+        });
+        c.meta_graph_url = base;
+        c.enable_qr_code = qr;
+    })
+    .await?;
+    Some((app, fake))
+}
+
+/// Posts one signed text message and checks it was acknowledged.
+async fn say(app: &TestApp, fake: &FakeMeta, from: &str, wamid: &str, text: &str) {
+    let body = WebhookBuilder::new()
+        .text(PNID, DISPLAY, from, wamid, text)
+        .build();
+    fake.note_inbound(&body);
+    let res = signed_webhook(&app.address, APP_SECRET, &body).await;
+    assert_eq!(res.status(), 200, "{}", res.text().await.unwrap());
+}
+
+/// Waits (up to 30 s, a safety net rather than a speed target) until
+/// `done` holds on what the fake received.
+async fn wait_for(fake: &FakeMeta, what: &str, done: impl Fn(&FakeMeta) -> bool) {
+    let start = Instant::now();
+    while !done(fake) {
+        assert!(
+            start.elapsed() < Duration::from_secs(30),
+            "timed out waiting for {what}; sent so far: {:#?}",
+            fake.sent()
+                .iter()
+                .map(|s| (s.to.clone(), s.body.clone()))
+                .collect::<Vec<_>>()
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+fn texts(fake: &FakeMeta, to: &str) -> Vec<String> {
+    fake.sent_texts_to(to)
+}
+
+#[rstest]
+#[tokio::test]
+async fn a_signed_conversation_ends_with_the_code_delivered_through_the_graph_api(
+    #[values(Backend::Sqlite, Backend::Postgres)] backend: Backend,
+) {
+    let Some((app, fake)) = meta_app(backend, true).await else {
+        return;
+    };
+    let answers = ["Bonjour", "Mbengue", "Ibrahim", "1997", "DA", "1"];
+    for (i, answer) in answers.iter().enumerate() {
+        let before = texts(&fake, PHONE).len();
+        say(&app, &fake, PHONE, &format!("wamid.c{i}"), answer).await;
+        wait_for(&fake, "the replies", |f| texts(f, PHONE).len() > before).await;
+    }
+    wait_for(&fake, "the QR image", |f| {
+        f.sent().iter().any(|s| s.kind == "image")
+    })
+    .await;
+    let all = texts(&fake, PHONE).join("\n");
+    assert!(all.contains("Question 1 sur 5"), "{all}");
+    assert!(all.contains("=====\nMBEIBR7DA1\n====="), "{all}");
+
+    // The gender question came as a list the person can tap (4 choices).
+    let sent = fake.sent();
+    let gender = sent
+        .iter()
+        .find(|s| s.kind == "interactive")
+        .expect("an interactive question");
+    assert_eq!(gender.body["interactive"]["type"], "list");
+    let rows = &gender.body["interactive"]["action"]["sections"][0]["rows"];
+    assert_eq!(rows.as_array().unwrap().len(), 4);
+    assert_eq!(rows[1]["id"], "g2");
+
+    // The QR code was uploaded as a PNG and sent by its media id, after the code.
+    let media = fake.uploaded_media();
+    assert_eq!(media.len(), 1);
+    assert_eq!(media[0].mime, "image/png");
+    assert_eq!(&media[0].bytes[..4], b"\x89PNG");
+    let image = sent.iter().position(|s| s.kind == "image").unwrap();
+    assert_eq!(sent[image].body["image"]["id"], media[0].id.as_str());
+    let code_msg = sent
+        .iter()
+        .position(|s| s.body.to_string().contains("MBEIBR7DA1") && s.kind == "text")
+        .unwrap();
+    assert!(code_msg < image);
+    // Every send carried our token, and every message is recorded as sent.
+    assert!(
+        fake.requests()
+            .iter()
+            .filter(|r| r.method == "POST")
+            .all(|r| r.authorization.as_deref() == Some(&format!("Bearer {TOKEN}")))
+    );
+    let unsent: i64 = on_db!(&app.state.db, p => sqlx::query_scalar(
+        "SELECT COUNT(*) FROM messages WHERE direction = 'out' AND (status <> 'sent' OR provider_message_id IS NULL)")
+        .fetch_one(p).await.unwrap());
+    assert_eq!(unsent, 0);
+
+    // A typed answer is still accepted at the gender question.
+    say(&app, &fake, "243990000002", "wamid.t0", "Bonjour").await;
+    for (i, a) in ["Mbengue", "Ibrahim", "1997", "DA", "Femme"]
+        .iter()
+        .enumerate()
+    {
+        say(&app, &fake, "243990000002", &format!("wamid.t{}", i + 1), a).await;
+    }
+    wait_for(&fake, "the second code", |f| {
+        texts(f, "243990000002").join("\n").contains("MBEIBR7DA2")
+    })
+    .await;
+}
+
+#[rstest]
+#[tokio::test]
+async fn statuses_move_messages_forward_whatever_their_order(
+    #[values(Backend::Sqlite, Backend::Postgres)] backend: Backend,
+) {
+    let Some((app, fake)) = meta_app(backend, false).await else {
+        return;
+    };
+    say(&app, &fake, PHONE, "wamid.s1", "Bonjour").await;
+    wait_for(&fake, "the welcome", |f| !f.sent().is_empty()).await;
+    let wamid = fake.sent()[0].wamid.clone();
+    wait_for(&fake, "statuses", |f| !f.sent().is_empty()).await;
+    // Out of order and repeated: read first, then sent, delivered, read again.
+    for status in ["read", "sent", "delivered", "read"] {
+        let body = WebhookBuilder::new()
+            .status(PNID, DISPLAY, &wamid, status, PHONE)
+            .build();
+        assert_eq!(
+            signed_webhook(&app.address, APP_SECRET, &body)
+                .await
+                .status(),
+            200
+        );
+    }
+    let status: String = on_db!(&app.state.db, p => sqlx::query_scalar(
+        "SELECT status FROM messages WHERE provider_message_id = $1").bind(&wamid).fetch_one(p).await.unwrap());
+    assert_eq!(status, "read");
+
+    // A failed status (outside the 24-hour window) shows its error.
+    fake.close_window(PHONE);
+    say_without_opening(&app, PHONE, "wamid.s2", "Mbengue").await;
+    wait_for(&fake, "the next question", |f| {
+        f.sent().iter().any(|s| s.failed_with == Some(131047))
+    })
+    .await;
+    for payload in fake.take_status_payloads() {
+        assert_eq!(
+            signed_webhook(&app.address, APP_SECRET, &payload)
+                .await
+                .status(),
+            200
+        );
+    }
+    let failed: Vec<(String, Option<String>)> = on_db!(&app.state.db, p => sqlx::query_as(
+        "SELECT status, error_code FROM messages WHERE status = 'failed'").fetch_all(p).await.unwrap());
+    assert!(!failed.is_empty());
+    assert!(
+        failed
+            .iter()
+            .all(|(_, code)| code.as_deref() == Some("131047")),
+        "{failed:?}"
+    );
+}
+
+/// An inbound message the fake does not take note of (its window stays as
+/// the test set it).
+async fn say_without_opening(app: &TestApp, from: &str, wamid: &str, text: &str) {
+    let body = WebhookBuilder::new()
+        .text(PNID, DISPLAY, from, wamid, text)
+        .build();
+    let res = signed_webhook(&app.address, APP_SECRET, &body).await;
+    assert_eq!(res.status(), 200);
+}
+
+#[rstest]
+#[tokio::test]
+async fn a_bad_signature_is_refused_and_nothing_is_stored(
+    #[values(Backend::Sqlite, Backend::Postgres)] backend: Backend,
+) {
+    let Some((app, fake)) = meta_app(backend, false).await else {
+        return;
+    };
+    let body = WebhookBuilder::new()
+        .text(PNID, DISPLAY, PHONE, "wamid.bad", "Bonjour")
+        .build();
+    let res = badly_signed_webhook(&app.address, &body).await;
+    assert!(
+        matches!(res.status().as_u16(), 401 | 403),
+        "{}",
+        res.status()
+    );
+    // Signed with another app's secret: refused too.
+    let res = signed_webhook(&app.address, "another_app_secret", &body).await;
+    assert!(matches!(res.status().as_u16(), 401 | 403));
+    // No signature at all.
+    let res = app
+        .client
+        .post(app.webhook_url())
+        .header("Content-Type", "application/json")
+        .body(body.clone())
+        .send()
+        .await
+        .unwrap();
+    assert!(matches!(res.status().as_u16(), 401 | 403));
+    // A body changed after signing.
+    let mut tampered = body.clone();
+    let pos = tampered.windows(7).position(|w| w == b"Bonjour").unwrap();
+    tampered[pos] = b'X';
+    let res = app
+        .client
+        .post(app.webhook_url())
+        .header("Content-Type", "application/json")
+        .header(
+            "X-Hub-Signature-256",
+            crate::fake_meta::signature(APP_SECRET, &body),
+        )
+        .body(tampered)
+        .send()
+        .await
+        .unwrap();
+    assert!(matches!(res.status().as_u16(), 401 | 403));
+
+    for table in [
+        "messages",
+        "contacts",
+        "conversations",
+        "outbox",
+        "webhook_dead_letters",
+    ] {
+        assert_eq!(app.count(table).await, 0, "{table}");
+    }
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert!(fake.sent().is_empty());
+}
+
+#[rstest]
+#[tokio::test]
+async fn the_same_wamid_three_times_is_answered_once(
+    #[values(Backend::Sqlite, Backend::Postgres)] backend: Backend,
+) {
+    let Some((app, fake)) = meta_app(backend, false).await else {
+        return;
+    };
+    let body = WebhookBuilder::new()
+        .text(PNID, DISPLAY, PHONE, "wamid.dup", "Bonjour")
+        .build();
+    fake.note_inbound(&body);
+    let (a, b, c) = tokio::join!(
+        signed_webhook(&app.address, APP_SECRET, &body),
+        signed_webhook(&app.address, APP_SECRET, &body),
+        signed_webhook(&app.address, APP_SECRET, &body),
+    );
+    assert!(
+        [a.status(), b.status(), c.status()]
+            .iter()
+            .all(|s| *s == 200)
+    );
+    wait_for(&fake, "the welcome", |f| !f.sent().is_empty()).await;
+    // And once more later, after the reply went out.
+    assert_eq!(
+        signed_webhook(&app.address, APP_SECRET, &body)
+            .await
+            .status(),
+        200
+    );
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    assert_eq!(fake.sent().len(), 1, "{:#?}", fake.sent());
+    assert_eq!(app.count("outbox").await, 1);
+    let inbound: i64 = on_db!(&app.state.db, p => sqlx::query_scalar(
+        "SELECT COUNT(*) FROM messages WHERE direction = 'in'").fetch_one(p).await.unwrap());
+    assert_eq!(inbound, 1);
+}
+
+#[rstest]
+#[tokio::test]
+async fn a_batch_of_twenty_messages_from_five_phones_and_two_accounts_is_routed(
+    #[values(Backend::Sqlite, Backend::Postgres)] backend: Backend,
+) {
+    let Some((app, fake)) = meta_app(backend, false).await else {
+        return;
+    };
+    // A second programme of the same tenant, on another number of the same app.
+    const PNID2: &str = "106540352242923";
+    const DISPLAY2: &str = "243810000001";
+    fake.add_number(PNID2, DISPLAY2, TOKEN);
+    let tenant = app.state.db.clone();
+    let default_tenant: i64 = on_db!(&tenant, p => sqlx::query_scalar(
+        "SELECT id FROM tenants WHERE slug = 'default'").fetch_one(p).await.unwrap());
+    let second = app
+        .account_in(default_tenant, "programme-2", Provider::Meta, None, None)
+        .await;
+    update_channel(
+        &app.state.db,
+        second.id,
+        Provider::Meta,
+        &ChannelSettings {
+            meta_phone_number_id: Some(PNID2.into()),
+            meta_app_secret: Some(APP_SECRET.into()),
+            meta_verify_token: Some("second-verify".into()),
+            meta_access_token: Some(TOKEN.into()),
+            ..ChannelSettings::default()
+        },
+    )
+    .await
+    .unwrap()
+    .unwrap();
+
+    // Phones 1-3 write to the first number, 4-5 to the second; 4 messages
+    // each, interleaved, in two entries.
+    let answers = ["Bonjour", "Mbengue", "Ibrahim", "1997"];
+    let mut batch = WebhookBuilder::new();
+    for (round, answer) in answers.iter().enumerate() {
+        for p in 1..=5 {
+            let (pnid, display) = if p <= 3 {
+                (PNID, DISPLAY)
+            } else {
+                (PNID2, DISPLAY2)
+            };
+            batch = batch.text(
+                pnid,
+                display,
+                &format!("24399000000{p}"),
+                &format!("wamid.b{p}.{round}"),
+                answer,
+            );
+        }
+        if round == 1 {
+            batch = batch.entry_break();
+        }
+    }
+    let body = batch.build();
+    fake.note_inbound(&body);
+    let res = signed_webhook(&app.address, APP_SECRET, &body).await;
+    assert_eq!(res.status(), 200, "{}", res.text().await.unwrap());
+
+    for p in 1..=5 {
+        let phone = format!("24399000000{p}");
+        wait_for(&fake, "question 4 to every phone", |f| {
+            texts(f, &phone).join("\n").contains("Question 4 sur 5")
+        })
+        .await;
+    }
+    for s in fake.sent() {
+        let p: u32 = s.to[s.to.len() - 1..].parse().unwrap();
+        let expected = if p <= 3 { PNID } else { PNID2 };
+        assert_eq!(
+            s.phone_number_id, expected,
+            "{} sent from the wrong number",
+            s.to
+        );
+    }
+    let per_account: Vec<(i64, i64)> = on_db!(&app.state.db, p => sqlx::query_as(
+        "SELECT account_id, COUNT(*) FROM conversations GROUP BY account_id ORDER BY account_id")
+        .fetch_all(p).await.unwrap());
+    assert_eq!(per_account.len(), 2);
+    assert_eq!(per_account[0].1, 3);
+    assert_eq!(per_account[1], (second.id, 2));
+    assert_eq!(app.count("messages WHERE direction = 'in'").await, 20);
+}
+
+#[rstest]
+#[tokio::test]
+async fn replies_wait_out_an_outage_and_arrive_once_in_order(
+    #[values(Backend::Sqlite, Backend::Postgres)] backend: Backend,
+) {
+    let Some((app, fake)) = meta_app(backend, false).await else {
+        return;
+    };
+    fake.fail_all(Some(Failure::Status(503)));
+    let phones = ["243990000011", "243990000012", "243990000013"];
+    for (i, answer) in ["Bonjour", "Mbengue", "Ibrahim"].iter().enumerate() {
+        for p in phones {
+            say(&app, &fake, p, &format!("wamid.o{p}.{i}"), answer).await;
+        }
+    }
+    // Down, then reset connections, then back.
+    tokio::time::sleep(Duration::from_millis(1200)).await;
+    fake.fail_all(Some(Failure::Reset));
+    tokio::time::sleep(Duration::from_millis(800)).await;
+    assert!(fake.sent().is_empty());
+    fake.fail_all(None);
+    for p in phones {
+        wait_for(&fake, "every reply", |f| {
+            texts(f, p).join("\n").contains("Question 3 sur 5")
+        })
+        .await;
+    }
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    for p in phones {
+        let got = texts(&fake, p);
+        // Welcome + question 1, then "Compris" + question 2, then again.
+        let q: Vec<usize> = got
+            .iter()
+            .filter_map(|t| (1..=3).find(|n| t.contains(&format!("Question {n} sur 5"))))
+            .collect();
+        assert_eq!(q, vec![1, 2, 3], "{p}: {got:#?}");
+        let mut unique = got.clone();
+        unique.dedup();
+        assert_eq!(unique.len(), got.len(), "a reply was sent twice: {got:#?}");
+    }
+    let pending: i64 = app.count("outbox WHERE status <> 'sent'").await;
+    assert_eq!(pending, 0);
+    // Retries were counted.
+    let attempts: i64 = on_db!(&app.state.db, p => sqlx::query_scalar(
+        "SELECT CAST(MAX(attempts) AS BIGINT) FROM outbox").fetch_one(p).await.unwrap());
+    assert!(attempts > 1, "{attempts}");
+}
+
+#[rstest]
+#[tokio::test]
+async fn a_rate_limit_pauses_the_account_for_as_long_as_asked(
+    #[values(Backend::Sqlite, Backend::Postgres)] backend: Backend,
+) {
+    let Some((app, fake)) = meta_app(backend, false).await else {
+        return;
+    };
+    fake.fail_next_sends(1, Failure::CodeWithRetryAfter(130429, 2));
+    say(&app, &fake, PHONE, "wamid.r1", "Bonjour").await;
+    wait_for(&fake, "the welcome", |f| !f.sent().is_empty()).await;
+    let sends: Vec<_> = fake
+        .requests()
+        .into_iter()
+        .filter(|r| r.method == "POST" && r.path.ends_with("/messages"))
+        .collect();
+    assert_eq!(sends.len(), 2, "{sends:#?}");
+    assert_ne!(sends[0].status, 200);
+    let waited = sends[1].at - sends[0].at;
+    assert!(waited >= Duration::from_secs(2), "retried after {waited:?}");
+
+    // Without Retry-After, 429 still backs off (about a second first).
+    fake.fail_next_sends(1, Failure::CodeWithStatus(130429, 429));
+    say(&app, &fake, PHONE, "wamid.r2", "Mbengue").await;
+    wait_for(&fake, "the next question", |f| f.sent().len() >= 2).await;
+    let sends: Vec<_> = fake
+        .requests()
+        .into_iter()
+        .filter(|r| r.method == "POST" && r.path.ends_with("/messages"))
+        .collect();
+    let waited = sends[3].at - sends[2].at;
+    assert!(
+        waited >= Duration::from_millis(700),
+        "retried after {waited:?}"
+    );
+}
+
+#[rstest]
+#[tokio::test]
+async fn an_invalid_token_holds_the_queue_until_a_new_one_is_set(
+    #[values(Backend::Sqlite, Backend::Postgres)] backend: Backend,
+) {
+    let Some((app, fake)) = meta_app(backend, false).await else {
+        return;
+    };
+    // The token expired on Meta's side.
+    fake.set_token(PNID, "a-new-token");
+    say(&app, &fake, PHONE, "wamid.h1", "Bonjour").await;
+    say(&app, &fake, "243990000002", "wamid.h2", "Bonjour").await;
+    let flagged = async {
+        loop {
+            let status: String = on_db!(&app.state.db, p => sqlx::query_scalar(
+                "SELECT token_status FROM whatsapp_accounts WHERE slug = 'meta'").fetch_one(p).await.unwrap());
+            if status == "invalid" {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    };
+    tokio::time::timeout(Duration::from_secs(20), flagged)
+        .await
+        .expect("the account is flagged");
+    say(&app, &fake, PHONE, "wamid.h3", "Mbengue").await;
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    assert!(fake.sent().is_empty());
+    // Nothing was dropped: every reply waits.
+    let waiting = app.count("outbox WHERE status = 'pending'").await;
+    assert_eq!(waiting, app.count("outbox").await);
+    assert!(waiting >= 3);
+    // Held, not hammered: one refused attempt per row at most.
+    let refused = fake
+        .requests()
+        .iter()
+        .filter(|r| r.path.ends_with("/messages"))
+        .count();
+    assert!(refused <= 2, "{refused} refused sends");
+
+    // An administrator sets the new token: everything goes out, in order.
+    let account = uic_inbox::tenancy::store::find_by_slug(&app.state.db, "meta")
+        .await
+        .unwrap()
+        .unwrap();
+    update_channel(
+        &app.state.db,
+        account.id,
+        Provider::Meta,
+        &ChannelSettings {
+            meta_phone_number_id: Some(PNID.into()),
+            meta_app_secret: Some(APP_SECRET.into()),
+            meta_verify_token: Some(VERIFY.into()),
+            meta_access_token: Some("a-new-token".into()),
+            ..ChannelSettings::default()
+        },
+    )
+    .await
+    .unwrap();
+    wait_for(&fake, "the held replies", |f| {
+        texts(f, PHONE).join("\n").contains("Question 2 sur 5")
+            && texts(f, "243990000002")
+                .join("\n")
+                .contains("Question 1 sur 5")
+    })
+    .await;
+    assert_eq!(app.count("outbox WHERE status <> 'sent'").await, 0);
+}
+
+#[rstest]
+#[tokio::test]
+async fn two_workers_on_one_database_never_send_a_message_twice(
+    #[values(Backend::Sqlite, Backend::Postgres)] backend: Backend,
+) {
+    let Some((app, fake)) = meta_app(backend, false).await else {
+        return;
+    };
+    let other = app.second_instance().await;
+    // Slow answers keep claims in flight while the other worker looks.
+    fake.set_delay(Some(Duration::from_millis(30)));
+    let phones: Vec<String> = (0..30).map(|i| format!("2439900001{i:02}")).collect();
+    for round in 0..2 {
+        let text = ["Bonjour", "Mbengue"][round];
+        let mut posts = tokio::task::JoinSet::new();
+        for (i, p) in phones.iter().enumerate() {
+            let target = if i % 2 == 0 { &app } else { &other }.address.clone();
+            let body = WebhookBuilder::new()
+                .text(PNID, DISPLAY, p, &format!("wamid.w{i}.{round}"), text)
+                .build();
+            fake.note_inbound(&body);
+            posts.spawn(async move { signed_webhook(&target, APP_SECRET, &body).await.status() });
+        }
+        while let Some(status) = posts.join_next().await {
+            assert_eq!(status.unwrap(), 200);
+        }
+    }
+    let rows = app.count("outbox").await;
+    wait_for(&fake, "every reply", |f| f.sent().len() as i64 >= rows).await;
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let sent = fake.sent();
+    assert_eq!(sent.len() as i64, rows, "some message was sent twice");
+    let mut ids: Vec<String> = sent
+        .iter()
+        .map(|s| {
+            s.body["biz_opaque_callback_data"]
+                .as_str()
+                .unwrap()
+                .to_string()
+        })
+        .collect();
+    ids.sort();
+    ids.dedup();
+    assert_eq!(ids.len() as i64, rows);
+    // Both workers took part.
+    let workers: i64 = app
+        .count("(SELECT DISTINCT claimed_by FROM outbox) AS w")
+        .await;
+    assert_eq!(workers, 2);
+}
+
+#[rstest]
+#[tokio::test]
+async fn switching_an_account_from_twilio_to_meta_keeps_the_conversation(
+    #[values(Backend::Sqlite, Backend::Postgres)] backend: Backend,
+) {
+    let Some((app, fake)) = meta_app(backend, false).await else {
+        return;
+    };
+    // The Twilio account of the prototype: the person starts there.
+    let phone = "+243990000077";
+    let first = app
+        .twilio_say(phone, "SM00000000000000000000000000000001", "Bonjour")
+        .await;
+    assert!(first.contains("Question 1 sur 5"));
+    app.twilio_say(phone, "SM00000000000000000000000000000002", "Mbengue")
+        .await;
+    app.twilio_say(phone, "SM00000000000000000000000000000003", "Ibrahim")
+        .await;
+
+    // The programme moves to Meta: a settings change of the same account
+    // (the bootstrap Meta account is removed from the number first).
+    let meta = uic_inbox::tenancy::store::find_by_slug(&app.state.db, "meta")
+        .await
+        .unwrap()
+        .unwrap();
+    update_channel(
+        &app.state.db,
+        meta.id,
+        Provider::Meta,
+        &ChannelSettings {
+            meta_phone_number_id: Some("retired".into()),
+            ..ChannelSettings::default()
+        },
+    )
+    .await
+    .unwrap();
+    let twilio = uic_inbox::tenancy::store::find_by_slug(&app.state.db, "twilio")
+        .await
+        .unwrap()
+        .unwrap();
+    update_channel(
+        &app.state.db,
+        twilio.id,
+        Provider::Meta,
+        &ChannelSettings {
+            phone_number: Some(TWILIO_NUMBER.into()),
+            meta_phone_number_id: Some(PNID.into()),
+            meta_app_secret: Some(APP_SECRET.into()),
+            meta_verify_token: Some(VERIFY.into()),
+            meta_access_token: Some(TOKEN.into()),
+            ..ChannelSettings::default()
+        },
+    )
+    .await
+    .unwrap()
+    .unwrap();
+
+    let digits = phone.trim_start_matches('+');
+    say(&app, &fake, digits, "wamid.m1", "1997").await;
+    say(&app, &fake, digits, "wamid.m2", "DA").await;
+    say(&app, &fake, digits, "wamid.m3", "1").await;
+    wait_for(&fake, "the code over Meta", |f| {
+        texts(f, digits).join("\n").contains("MBEIBR7DA1")
+    })
+    .await;
+    let all = texts(&fake, digits).join("\n");
+    assert!(all.contains("Question 4 sur 5"), "{all}");
+    assert!(
+        !all.contains("Question 1 sur 5"),
+        "the conversation restarted: {all}"
+    );
+    assert_eq!(app.count("conversations").await, 1);
+}
+
+#[rstest]
+#[tokio::test]
+async fn an_unknown_number_is_kept_as_a_dead_letter_and_acknowledged(
+    #[values(Backend::Sqlite, Backend::Postgres)] backend: Backend,
+) {
+    let Some((app, fake)) = meta_app(backend, false).await else {
+        return;
+    };
+    let body = WebhookBuilder::new()
+        .text(
+            "999999999999999",
+            "243819999999",
+            PHONE,
+            "wamid.u1",
+            "Bonjour",
+        )
+        .build();
+    let res = signed_webhook(&app.address, APP_SECRET, &body).await;
+    assert_eq!(res.status(), 200);
+    assert_eq!(app.count("webhook_dead_letters").await, 1);
+    assert_eq!(app.count("messages").await, 0);
+    let kept: String = on_db!(&app.state.db, p => sqlx::query_scalar(
+        "SELECT body FROM webhook_dead_letters").fetch_one(p).await.unwrap());
+    assert_eq!(kept.as_bytes(), &body[..]);
+    // Other kinds of changes are acknowledged and ignored.
+    let body = WebhookBuilder::new()
+        .raw_change(
+            "account_update",
+            serde_json::json!({"phone_number": DISPLAY, "event": "VERIFIED_ACCOUNT"}),
+        )
+        .build();
+    assert_eq!(
+        signed_webhook(&app.address, APP_SECRET, &body)
+            .await
+            .status(),
+        200
+    );
+    assert!(fake.sent().is_empty());
+}
+
+#[rstest]
+#[tokio::test]
+async fn media_gets_a_polite_request_to_type_and_is_kept(
+    #[values(Backend::Sqlite, Backend::Postgres)] backend: Backend,
+) {
+    let Some((app, fake)) = meta_app(backend, false).await else {
+        return;
+    };
+    say(&app, &fake, PHONE, "wamid.i0", "Bonjour").await;
+    let body = WebhookBuilder::new()
+        .image(
+            PNID,
+            DISPLAY,
+            PHONE,
+            "wamid.i1",
+            "1037543291543636",
+            "image/jpeg",
+            Some("Mbengue"),
+        )
+        .location(
+            PNID, DISPLAY, PHONE, "wamid.i2", -4.3217, 15.3125, None, None,
+        )
+        .build();
+    fake.note_inbound(&body);
+    assert_eq!(
+        signed_webhook(&app.address, APP_SECRET, &body)
+            .await
+            .status(),
+        200
+    );
+    wait_for(&fake, "two requests to type", |f| {
+        texts(f, PHONE)
+            .iter()
+            .filter(|t| t.contains("taper votre réponse"))
+            .count()
+            == 2
+    })
+    .await;
+    let kept: Vec<(String, String, Option<String>)> = on_db!(&app.state.db, p => sqlx::query_as(
+        "SELECT kind, body, media_ref FROM messages WHERE direction = 'in' AND kind <> 'text' ORDER BY id")
+        .fetch_all(p).await.unwrap());
+    assert_eq!(kept.len(), 2);
+    assert_eq!(kept[0].0, "image");
+    assert_eq!(kept[0].2.as_deref(), Some("1037543291543636"));
+    // The caption could be an answer (a name): not kept in bot mode.
+    assert!(!kept[0].1.contains("Mbengue"));
+    assert_eq!(kept[1].0, "location");
+    // Still at question 1: media is not a failed try.
+    say(&app, &fake, PHONE, "wamid.i3", "Mbengue").await;
+    wait_for(&fake, "question 2", |f| {
+        texts(f, PHONE).join("\n").contains("Question 2 sur 5")
+    })
+    .await;
+}
+
+#[rstest]
+#[tokio::test]
+async fn the_verification_handshake_echoes_the_challenge_for_a_known_token(
+    #[values(Backend::Sqlite, Backend::Postgres)] backend: Backend,
+) {
+    let Some((app, _fake)) = meta_app(backend, false).await else {
+        return;
+    };
+    let res = app
+        .get(&format!(
+            "/whatsapp/webhook?hub.mode=subscribe&hub.challenge=1158201444&hub.verify_token={VERIFY}"
+        ))
+        .await;
+    assert_eq!(res.status(), 200);
+    assert!(
+        res.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/plain")
+    );
+    assert_eq!(res.text().await.unwrap(), "1158201444");
+    let res = app
+        .get("/whatsapp/webhook?hub.mode=subscribe&hub.challenge=1158201444&hub.verify_token=wrong")
+        .await;
+    assert_eq!(res.status(), 403);
+    let res = app.get("/whatsapp/webhook").await;
+    assert_eq!(res.status(), 403);
+}

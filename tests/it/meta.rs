@@ -66,6 +66,23 @@ async fn wait_for(fake: &FakeMeta, what: &str, done: impl Fn(&FakeMeta) -> bool)
     }
 }
 
+/// Waits until every outbox row is recorded as sent (the fake records a
+/// send before it answers; the worker records it after).
+async fn all_sent(app: &TestApp) {
+    let start = Instant::now();
+    loop {
+        let left = app.count("outbox WHERE status <> 'sent'").await;
+        if left == 0 {
+            return;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(30),
+            "{left} outbox rows never recorded as sent"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
 fn texts(fake: &FakeMeta, to: &str) -> Vec<String> {
     fake.sent_texts_to(to)
 }
@@ -122,6 +139,7 @@ async fn a_signed_conversation_ends_with_the_code_delivered_through_the_graph_ap
             .filter(|r| r.method == "POST")
             .all(|r| r.authorization.as_deref() == Some(&format!("Bearer {TOKEN}")))
     );
+    all_sent(&app).await;
     let unsent: i64 = on_db!(&app.state.db, p => sqlx::query_scalar(
         "SELECT COUNT(*) FROM messages WHERE direction = 'out' AND (status <> 'sent' OR provider_message_id IS NULL)")
         .fetch_one(p).await.unwrap());
@@ -431,8 +449,7 @@ async fn replies_wait_out_an_outage_and_arrive_once_in_order(
         unique.dedup();
         assert_eq!(unique.len(), got.len(), "a reply was sent twice: {got:#?}");
     }
-    let pending: i64 = app.count("outbox WHERE status <> 'sent'").await;
-    assert_eq!(pending, 0);
+    all_sent(&app).await;
     // Retries were counted.
     let attempts: i64 = on_db!(&app.state.db, p => sqlx::query_scalar(
         "SELECT CAST(MAX(attempts) AS BIGINT) FROM outbox").fetch_one(p).await.unwrap());
@@ -542,7 +559,7 @@ async fn an_invalid_token_holds_the_queue_until_a_new_one_is_set(
                 .contains("Question 1 sur 5")
     })
     .await;
-    assert_eq!(app.count("outbox WHERE status <> 'sent'").await, 0);
+    all_sent(&app).await;
 }
 
 #[rstest]

@@ -1,6 +1,9 @@
 #!/usr/bin/env bash
 # Load benchmark: starts a release server on a fresh database and drives it
-# with the loadgen binary. Usage: scripts/bench.sh sqlite|postgres [phones] [seconds] [twilio|sandbox]
+# with the loadgen binary. Usage: scripts/bench.sh sqlite|postgres [phones] [seconds] [twilio|sandbox|meta]
+# meta: replies go out through the outbox to a stand-in Graph API that
+# answers after GRAPH_DELAY_MS (default 2000) milliseconds.
+# RATE=200: send 200 messages/s in all instead of as fast as answered.
 # PostgreSQL: BENCH_POSTGRES_URL (default postgres://postgres@127.0.0.1:5432/postgres);
 # a database uic_bench is created afresh there.
 set -euo pipefail
@@ -9,7 +12,8 @@ backend=${1:-sqlite}; phones=${2:-32}; seconds=${3:-20}; channel=${4:-twilio}
 port=${BENCH_PORT:-18080}
 cargo build --release --bins -q
 work=$(mktemp -d)
-trap 'kill "$server" 2>/dev/null || true; rm -rf "$work"' EXIT
+stub=""
+trap 'kill "$server" $stub 2>/dev/null || true; rm -rf "$work"' EXIT
 case "$backend" in
   sqlite) db="sqlite:$work/bench.db" ;;
   postgres)
@@ -21,11 +25,20 @@ case "$backend" in
     db="${base%/*}/uic_bench$query" ;;
   *) echo "usage: $0 sqlite|postgres [phones] [seconds] [twilio|sandbox]" >&2; exit 2 ;;
 esac
-HOST=127.0.0.1 PORT=$port DATABASE_URL=$db UIC_SALT=bench-salt-0123456789abcdef LOG_LEVEL=warn \
+meta_env=()
+if [ "$channel" = meta ]; then
+  graph_port=$((port + 10))
+  ./target/release/loadgen --graph-stub-port "$graph_port" --graph-delay-ms "${GRAPH_DELAY_MS:-2000}" &
+  stub=$!
+  meta_env=(META_ACCESS_TOKEN=loadgen-token META_PHONE_NUMBER_ID=106540352242922
+    META_WEBHOOK_VERIFY_TOKEN=loadgen-verify META_APP_SECRET=loadgen_app_secret
+    META_GRAPH_URL="http://127.0.0.1:$graph_port")
+fi
+env "${meta_env[@]}" HOST=127.0.0.1 PORT=$port DATABASE_URL=$db UIC_SALT=bench-salt-0123456789abcdef LOG_LEVEL=warn \
 TWILIO_ACCOUNT_SID=ACxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx TWILIO_AUTH_TOKEN=loadgen_auth_token \
 TWILIO_WHATSAPP_NUMBER=whatsapp:+14155238886 ./target/release/uic-inbox serve &
 server=$!
 for _ in $(seq 1 100); do curl -sf "http://127.0.0.1:$port/readyz" >/dev/null && break; sleep 0.1; done
 echo "backend        $backend"
 ./target/release/loadgen --url "http://127.0.0.1:$port" --phones "$phones" --seconds "$seconds" \
-  --channel "$channel" --server-pid "$server"
+  --channel "$channel" --server-pid "$server" ${RATE:+--rate "$RATE"}

@@ -25,8 +25,11 @@ ALTER TABLE messages ADD COLUMN media_ref TEXT;
 DROP TABLE outbox;
 CREATE TABLE outbox (
     id BIGSERIAL PRIMARY KEY,
-    tenant_id BIGINT NOT NULL REFERENCES tenants (id),
-    account_id BIGINT NOT NULL REFERENCES whatsapp_accounts (id),
+    -- No foreign keys on these two (as on messages): the conversation's
+    -- hold, and on PostgreSQL each would lock the tenant's and the
+    -- account's row for every reply, serialising a busy programme on them.
+    tenant_id BIGINT NOT NULL,
+    account_id BIGINT NOT NULL,
     -- Sends of one conversation go out one after the other, in id order.
     conversation_id BIGINT NOT NULL REFERENCES conversations (id),
     message_id BIGINT NOT NULL REFERENCES messages (id),

@@ -5,6 +5,12 @@
 //! cargo run --release --bin loadgen -- --url http://127.0.0.1:8000 --phones 32 --seconds 20 --server-pid <pid>
 //! ```
 //! Prints conversations/s, messages/s, latency p50/p99 and the server's RSS.
+//!
+//! `--channel meta` posts signed Meta webhooks (the replies go out through
+//! the outbox); `--graph-stub-port P --graph-delay-ms D` instead runs a
+//! stand-in for the Graph API that answers every send after D ms (start it
+//! first and point the server's META_GRAPH_URL at it), to show that the
+//! webhook's acknowledgement does not wait for Meta.
 
 use clap::{Parser, ValueEnum};
 
@@ -19,6 +25,7 @@ use uic_inbox::channel::twilio;
 enum Channel {
     Twilio,
     Sandbox,
+    Meta,
 }
 
 #[derive(Parser, Debug)]
@@ -50,6 +57,22 @@ struct Args {
     /// Phone numbers start here (change it between runs for fresh contacts).
     #[arg(long, default_value_t = 0)]
     phone_offset: u64,
+    /// Meta app secret (the server's META_APP_SECRET).
+    #[arg(long, default_value = "loadgen_app_secret")]
+    meta_app_secret: String,
+    /// Meta phone number id (the server's META_PHONE_NUMBER_ID).
+    #[arg(long, default_value = "106540352242922")]
+    meta_phone_number_id: String,
+    /// Messages per second in all (spread over the phones); unset: each
+    /// phone sends its next message as soon as the last was answered.
+    #[arg(long)]
+    rate: Option<f64>,
+    /// Run only a stand-in Graph API on this port (see the module header).
+    #[arg(long)]
+    graph_stub_port: Option<u16>,
+    /// How long the stand-in Graph API takes to answer.
+    #[arg(long, default_value_t = 2000)]
+    graph_delay_ms: u64,
 }
 
 struct PhoneResult {
@@ -61,6 +84,9 @@ struct PhoneResult {
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let args = std::sync::Arc::new(Args::parse());
+    if let Some(port) = args.graph_stub_port {
+        return graph_stub(port, Duration::from_millis(args.graph_delay_ms)).await;
+    }
     let client = reqwest::Client::builder()
         .pool_max_idle_per_host(args.phones)
         .build()?;
@@ -131,6 +157,15 @@ async fn run_phone(
     };
     let mut seq: u64 = 0;
     let mut conversation: u64 = 0;
+    // With a target rate, each phone keeps its own schedule (started at a
+    // different offset so the phones do not send in step).
+    let interval = args
+        .rate
+        .map(|r| Duration::from_secs_f64(args.phones as f64 / r.max(0.001)));
+    let mut next_send = Instant::now()
+        + interval
+            .map(|i| i.mul_f64(p as f64 / args.phones as f64))
+            .unwrap_or_default();
     while Instant::now() < stop_at {
         // A different code per conversation: new registrations, not only "seen again".
         let letter = |n: u64| char::from(b'A' + (n % 26) as u8);
@@ -157,6 +192,10 @@ async fn run_phone(
         ];
         let mut complete = true;
         for text in texts {
+            if let Some(interval) = interval {
+                tokio::time::sleep_until(next_send.into()).await;
+                next_send += interval;
+            }
             seq += 1;
             let sid = format!("SM{:016x}{:016x}", args.phone_offset + p as u64, seq);
             let sent = Instant::now();
@@ -207,6 +246,30 @@ async fn send(args: &Args, client: &reqwest::Client, phone: &str, sid: &str, tex
                 .send()
                 .await
         }
+        Channel::Meta => {
+            let digits = phone.trim_start_matches('+');
+            let body = serde_json::json!({
+                "object": "whatsapp_business_account",
+                "entry": [{"id": "102290129340398", "changes": [{"field": "messages", "value": {
+                    "messaging_product": "whatsapp",
+                    "metadata": {"display_phone_number": "243810000000", "phone_number_id": args.meta_phone_number_id},
+                    "contacts": [{"profile": {"name": "Load"}, "wa_id": digits}],
+                    "messages": [{"from": digits, "id": format!("wamid.{sid}"), "timestamp": "1763900000",
+                        "type": "text", "text": {"body": text}}]
+                }}]}]
+            })
+            .to_string();
+            client
+                .post(format!("{}/whatsapp/webhook", args.url))
+                .header("Content-Type", "application/json")
+                .header(
+                    "X-Hub-Signature-256",
+                    uic_inbox::channel::meta::sign(&args.meta_app_secret, body.as_bytes()),
+                )
+                .body(body)
+                .send()
+                .await
+        }
         Channel::Sandbox => {
             client
                 .post(format!(
@@ -229,4 +292,37 @@ async fn send(args: &Args, client: &reqwest::Client, phone: &str, sid: &str, tex
             false
         }
     }
+}
+
+/// A stand-in for the Graph API's send endpoint: answers every
+/// `POST /{version}/{phone-number-id}/messages` after `delay` with a fresh
+/// wamid, and prints how many sends it answered every 5 s.
+async fn graph_stub(port: u16, delay: Duration) -> anyhow::Result<()> {
+    use axum::routing::post;
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static SENT: AtomicU64 = AtomicU64::new(0);
+    let app = axum::Router::new().route(
+        "/{version}/{number}/messages",
+        post(move || async move {
+            tokio::time::sleep(delay).await;
+            let n = SENT.fetch_add(1, Ordering::Relaxed);
+            axum::Json(serde_json::json!({
+                "messaging_product": "whatsapp",
+                "contacts": [{"input": "0", "wa_id": "0"}],
+                "messages": [{"id": format!("wamid.stub{n}")}]
+            }))
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind(("127.0.0.1", port)).await?;
+    tokio::spawn(async {
+        loop {
+            tokio::time::sleep(Duration::from_secs(5)).await;
+            eprintln!(
+                "graph stub: {} sends answered",
+                SENT.load(Ordering::Relaxed)
+            );
+        }
+    });
+    axum::serve(listener, app).await?;
+    Ok(())
 }

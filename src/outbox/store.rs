@@ -25,15 +25,24 @@ pub struct Claimed {
 /// when `claimed_until` has passed. On PostgreSQL, `SKIP LOCKED` lets several
 /// instances claim at once without waiting for or taking each other's rows;
 /// SQLite has one writer at a time.
+///
+/// Only the `WINDOW` oldest due rows are looked at: behind a slow Graph API
+/// the queue grows, most rows wait behind an earlier reply of their
+/// conversation, and looking through all of them at every claim would make
+/// each claim slower as the queue grows.
 fn claim_sql(lock: &str) -> String {
     format!(
         "UPDATE outbox SET status = 'sending', claimed_by = $3, claimed_until = $4,
             attempts = attempts + 1, updated_at = $1
          WHERE id IN (
-            SELECT o.id FROM outbox o JOIN whatsapp_accounts a ON a.id = o.account_id
-            WHERE o.status IN ('pending', 'sending') AND o.next_attempt_at <= $1
+            SELECT o.id FROM outbox o
+            WHERE o.id IN (
+                SELECT w.id FROM outbox w JOIN whatsapp_accounts a ON a.id = w.account_id
+                WHERE w.status IN ('pending', 'sending') AND w.next_attempt_at <= $1
+                  AND a.provider = 'meta' AND a.enabled AND a.token_status = 'ok'
+                ORDER BY w.next_attempt_at, w.id
+                LIMIT {WINDOW})
               AND (o.status = 'pending' OR o.claimed_until < $1)
-              AND a.provider = 'meta' AND a.enabled AND a.token_status = 'ok'
               AND NOT EXISTS (
                 SELECT 1 FROM outbox e WHERE e.conversation_id = o.conversation_id AND e.id < o.id
                   AND e.status IN ('pending', 'sending'))
@@ -43,6 +52,9 @@ fn claim_sql(lock: &str) -> String {
          RETURNING id, account_id, conversation_id, message_id, payload, attempts, created_at"
     )
 }
+
+/// How many of the oldest due rows a claim looks at.
+const WINDOW: i64 = 1000;
 
 pub async fn claim(
     db: &Db,

@@ -115,6 +115,20 @@ pub async fn update_channel(
         .fetch_optional(p).await)
 }
 
+/// Replaces an account's flow settings (texts, language, cities, QR): the
+/// next message of every conversation uses them.
+pub async fn update_flow_settings(
+    db: &Db,
+    account_id: i64,
+    flow: &FlowSettings,
+) -> Result<bool, sqlx::Error> {
+    let now = OffsetDateTime::now_utc();
+    on_db!(db, p => sqlx::query(
+        "UPDATE whatsapp_accounts SET flow_config = $2, updated_at = $3 WHERE id = $1")
+        .bind(account_id).bind(Json(flow)).bind(now)
+        .execute(p).await.map(|r| r.rows_affected() > 0))
+}
+
 /// The enabled Meta account sending from this phone number id.
 pub async fn find_by_meta_phone_number_id(
     db: &Db,

@@ -1,6 +1,7 @@
 //! Integration tests: the real server on a random port, driven over HTTP, on
 //! SQLite and (when `TEST_DATABASE_URL` is set) PostgreSQL.
 
+mod accounts;
 mod bad_input;
 mod cli;
 mod fake_meta;

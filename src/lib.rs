@@ -43,6 +43,8 @@ pub struct Inner {
     pub salt: Secret,
     /// Conversations this process wrote last (see `inbox::Recent`).
     pub recent: inbox::Recent,
+    /// Accounts the webhooks looked up in the last second.
+    pub accounts: tenancy::Cache,
     /// Wakes this process's outbox worker.
     pub outbox: outbox::Signal,
     /// Signs the expiring links to QR images.
@@ -70,6 +72,7 @@ pub async fn prepare(config: Config) -> anyhow::Result<AppState> {
         salt,
         recent: inbox::Recent::default(),
         outbox: outbox::Signal::default(),
+        accounts: tenancy::Cache::default(),
     })))
 }
 

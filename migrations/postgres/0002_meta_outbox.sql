@@ -48,7 +48,8 @@ CREATE TABLE outbox (
     updated_at TIMESTAMPTZ NOT NULL,
     sent_at TIMESTAMPTZ
 );
-CREATE INDEX outbox_due ON outbox (next_attempt_at, id) WHERE status IN ('pending', 'sending');
+-- The worker looks at each account's oldest due rows.
+CREATE INDEX outbox_due ON outbox (account_id, next_attempt_at, id) WHERE status IN ('pending', 'sending');
 CREATE INDEX outbox_conversation ON outbox (conversation_id, id) WHERE status IN ('pending', 'sending');
 
 -- Webhook deliveries that could not be routed (a phone number id no account

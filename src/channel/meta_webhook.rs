@@ -72,7 +72,14 @@ pub async fn receive(state: &AppState, headers: &HeaderMap, body: &[u8]) -> AppR
     let mut known: HashMap<&str, Account> = HashMap::new();
     let mut unknown: Vec<&str> = Vec::new();
     for id in named {
-        match accounts::find_by_meta_phone_number_id(&state.db, id).await? {
+        let found = state
+            .accounts
+            .get_or_load(
+                format!("meta:{id}"),
+                accounts::find_by_meta_phone_number_id(&state.db, id),
+            )
+            .await?;
+        match found {
             Some(account) => {
                 known.insert(id, account);
             }

@@ -56,7 +56,12 @@ async fn receive_twilio(
     let inbound = twilio::parse_inbound(&params)
         .map_err(|e| AppError::BadRequest(format!("Twilio webhook: {e}")))?;
     let to = twilio::bare_number(&inbound.to);
-    let account = accounts::find_by_number(&state.db, Provider::Twilio, to)
+    let account = state
+        .accounts
+        .get_or_load(
+            format!("twilio:{to}"),
+            accounts::find_by_number(&state.db, Provider::Twilio, to),
+        )
         .await?
         .ok_or_else(|| {
             AppError::NotFound(format!(

@@ -40,6 +40,9 @@ const LEASE: Duration = Duration::minutes(2);
 const IN_FLIGHT: usize = 64;
 /// How often the worker looks for due rows when nothing woke it.
 const POLL: StdDuration = StdDuration::from_secs(1);
+/// Claims are at least this far apart: under a stream of messages, one
+/// claim takes the replies of many.
+const CLAIM_SPACING: StdDuration = StdDuration::from_millis(20);
 /// Retries stop after this long: by then the 24-hour window has closed and
 /// Meta would refuse the message anyway.
 const GIVE_UP_AFTER: Duration = Duration::hours(24);
@@ -162,7 +165,13 @@ pub struct Worker {
     id: String,
     client: GraphClient,
     pacing: Pacing,
+    /// Accounts read in the last second (a send does not read its account
+    /// again; a new token is seen within a second).
+    accounts: Mutex<HashMap<i64, (tokio::time::Instant, Account)>>,
 }
+
+/// How long the worker keeps an account it read.
+const ACCOUNT_TTL: StdDuration = StdDuration::from_secs(1);
 
 impl Worker {
     pub fn new(state: AppState) -> Arc<Worker> {
@@ -175,6 +184,7 @@ impl Worker {
             id: format!("worker-{}", uuid::Uuid::now_v7()),
             client,
             pacing: Pacing::default(),
+            accounts: Mutex::new(HashMap::new()),
             state,
         })
     }
@@ -182,7 +192,10 @@ impl Worker {
     /// Runs until `stop` is notified; sends in flight finish first.
     pub async fn run(self: Arc<Self>, stop: Arc<Notify>) {
         let permits = Arc::new(Semaphore::new(IN_FLIGHT));
+        let mut last_claim = tokio::time::Instant::now() - CLAIM_SPACING;
         loop {
+            tokio::time::sleep_until(last_claim + CLAIM_SPACING).await;
+            last_claim = tokio::time::Instant::now();
             let free = permits.available_permits();
             let claimed = if free == 0 {
                 Vec::new()
@@ -229,6 +242,27 @@ impl Worker {
         let _ = permits.acquire_many(IN_FLIGHT as u32).await;
     }
 
+    async fn account(&self, id: i64) -> Result<Option<Account>, sqlx::Error> {
+        let now = tokio::time::Instant::now();
+        if let Some((at, account)) = self
+            .accounts
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(&id)
+            && now.duration_since(*at) < ACCOUNT_TTL
+        {
+            return Ok(Some(account.clone()));
+        }
+        let account = accounts::find_by_id(&self.state.db, id).await?;
+        if let Some(a) = &account {
+            self.accounts
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .insert(id, (now, a.clone()));
+        }
+        Ok(account)
+    }
+
     async fn deliver(&self, row: Claimed) {
         if let Err(e) = self.try_deliver(&row).await {
             // The row stays claimed: when the lease runs out it is claimed
@@ -239,7 +273,7 @@ impl Worker {
 
     async fn try_deliver(&self, row: &Claimed) -> Result<(), sqlx::Error> {
         let db = &self.state.db;
-        let Some(account) = accounts::find_by_id(db, row.account_id).await? else {
+        let Some(account) = self.account(row.account_id).await? else {
             return store::mark_failed(
                 db,
                 row,

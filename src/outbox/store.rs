@@ -26,22 +26,18 @@ pub struct Claimed {
 /// instances claim at once without waiting for or taking each other's rows;
 /// SQLite has one writer at a time.
 ///
-/// Only the `WINDOW` oldest due rows are looked at: behind a slow Graph API
-/// the queue grows, most rows wait behind an earlier reply of their
-/// conversation, and looking through all of them at every claim would make
-/// each claim slower as the queue grows.
-fn claim_sql(lock: &str) -> String {
+/// Only the `WINDOW` oldest due rows of each account are looked at: behind
+/// a slow Graph API the queue grows, most rows wait behind an earlier reply
+/// of their conversation, and looking through all of them at every claim
+/// would make each claim slower as the queue grows. Per account, so that
+/// one busy programme does not hide the others' replies.
+fn claim_sql(window: &str, lock: &str) -> String {
     format!(
         "UPDATE outbox SET status = 'sending', claimed_by = $3, claimed_until = $4,
             attempts = attempts + 1, updated_at = $1
          WHERE id IN (
             SELECT o.id FROM outbox o
-            WHERE o.id IN (
-                SELECT w.id FROM outbox w JOIN whatsapp_accounts a ON a.id = w.account_id
-                WHERE w.status IN ('pending', 'sending') AND w.next_attempt_at <= $1
-                  AND a.provider = 'meta' AND a.enabled AND a.token_status = 'ok'
-                ORDER BY w.next_attempt_at, w.id
-                LIMIT {WINDOW})
+            WHERE o.id IN ({window})
               AND (o.status = 'pending' OR o.claimed_until < $1)
               AND NOT EXISTS (
                 SELECT 1 FROM outbox e WHERE e.conversation_id = o.conversation_id AND e.id < o.id
@@ -53,8 +49,21 @@ fn claim_sql(lock: &str) -> String {
     )
 }
 
-/// How many of the oldest due rows a claim looks at.
-const WINDOW: i64 = 1000;
+/// The window, PostgreSQL: an index range scan per account (LATERAL).
+const WINDOW_POSTGRES: &str = "
+    SELECT w.id FROM whatsapp_accounts a CROSS JOIN LATERAL (
+        SELECT id FROM outbox
+        WHERE account_id = a.id AND status IN ('pending', 'sending') AND next_attempt_at <= $1
+        ORDER BY next_attempt_at, id LIMIT 256) w
+    WHERE a.provider = 'meta' AND a.enabled AND a.token_status = 'ok'";
+
+/// The window, SQLite (no LATERAL; one writer, smaller queues).
+const WINDOW_SQLITE: &str = "
+    SELECT w.id FROM outbox w
+    WHERE w.account_id IN (SELECT id FROM whatsapp_accounts
+                           WHERE provider = 'meta' AND enabled AND token_status = 'ok')
+      AND w.status IN ('pending', 'sending') AND w.next_attempt_at <= $1
+    ORDER BY w.next_attempt_at, w.id LIMIT 1000";
 
 pub async fn claim(
     db: &Db,
@@ -64,7 +73,12 @@ pub async fn claim(
     limit: i64,
 ) -> Result<Vec<Claimed>, sqlx::Error> {
     static SQL: std::sync::OnceLock<(String, String)> = std::sync::OnceLock::new();
-    let (pg, lite) = SQL.get_or_init(|| (claim_sql("FOR UPDATE OF o SKIP LOCKED"), claim_sql("")));
+    let (pg, lite) = SQL.get_or_init(|| {
+        (
+            claim_sql(WINDOW_POSTGRES, "FOR UPDATE OF o SKIP LOCKED"),
+            claim_sql(WINDOW_SQLITE, ""),
+        )
+    });
     let until = now + lease;
     let mut rows = match db {
         Db::Postgres(p) => {
@@ -99,17 +113,38 @@ pub async fn mark_sent(
     wamid: &str,
     now: OffsetDateTime,
 ) -> Result<(), sqlx::Error> {
-    let mut tx = db.begin().await?;
-    on_tx!(&mut tx, c => sqlx::query(
+    const OUTBOX: &str =
         "UPDATE outbox SET status = 'sent', sent_at = $2, updated_at = $2, claimed_until = NULL,
-            error_code = NULL, last_error = NULL WHERE id = $1")
-        .bind(row.id).bind(now).execute(c).await.map(|_| ()))?;
-    on_tx!(&mut tx, c => sqlx::query(
-        "UPDATE messages SET provider_message_id = $2, updated_at = $3,
+            error_code = NULL, last_error = NULL WHERE id = $1";
+    const MESSAGE: &str = "UPDATE messages SET provider_message_id = $2, updated_at = $3,
             status = CASE WHEN status = 'queued' THEN 'sent' ELSE status END
-         WHERE id = $1")
-        .bind(row.message_id).bind(wamid).bind(now).execute(c).await.map(|_| ()))?;
-    tx.commit().await
+         WHERE id = $1";
+    match db {
+        // One statement, one round trip.
+        Db::Postgres(p) => {
+            sqlx::query(
+                "WITH o AS (UPDATE outbox SET status = 'sent', sent_at = $4, updated_at = $4, claimed_until = NULL,
+                    error_code = NULL, last_error = NULL WHERE id = $1)
+                 UPDATE messages SET provider_message_id = $3, updated_at = $4,
+                    status = CASE WHEN status = 'queued' THEN 'sent' ELSE status END
+                 WHERE id = $2",
+            )
+            .bind(row.id)
+            .bind(row.message_id)
+            .bind(wamid)
+            .bind(now)
+            .execute(p)
+            .await?;
+            Ok(())
+        }
+        Db::Sqlite(_) => {
+            let mut tx = db.begin().await?;
+            on_tx!(&mut tx, c => sqlx::query(OUTBOX).bind(row.id).bind(now).execute(c).await.map(|_| ()))?;
+            on_tx!(&mut tx, c => sqlx::query(MESSAGE)
+                .bind(row.message_id).bind(wamid).bind(now).execute(c).await.map(|_| ()))?;
+            tx.commit().await
+        }
+    }
 }
 
 /// Back to pending, to be tried again at `at`. `error` says why (kept for

@@ -135,3 +135,49 @@ pub const SANDBOX_ACCOUNT: &str = "sandbox";
 pub const TWILIO_ACCOUNT: &str = "twilio";
 /// Slug of the Meta account configured by `META_*` variables.
 pub const META_ACCOUNT: &str = "meta";
+
+/// Accounts found by the webhooks in the last second, by routing key
+/// (provider and number, or Meta phone number id): a busy number is not
+/// looked up in the database for every message. A settings change is seen
+/// within `Cache::TTL`, or at once where the change calls `clear`.
+#[derive(Default)]
+pub struct Cache {
+    entries: std::sync::Mutex<std::collections::HashMap<String, (std::time::Instant, Account)>>,
+}
+
+impl Cache {
+    pub const TTL: std::time::Duration = std::time::Duration::from_secs(1);
+    const CAPACITY: usize = 1_000;
+
+    /// The cached account for `key`, or what `load` finds (cached when found).
+    pub async fn get_or_load<F, E>(&self, key: String, load: F) -> Result<Option<Account>, E>
+    where
+        F: std::future::Future<Output = Result<Option<Account>, E>>,
+    {
+        let now = std::time::Instant::now();
+        {
+            let entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
+            if let Some((at, account)) = entries.get(&key)
+                && now.duration_since(*at) < Self::TTL
+            {
+                return Ok(Some(account.clone()));
+            }
+        }
+        let found = load.await?;
+        if let Some(account) = &found {
+            let mut entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
+            if entries.len() >= Self::CAPACITY {
+                entries.clear();
+            }
+            entries.insert(key, (now, account.clone()));
+        }
+        Ok(found)
+    }
+
+    pub fn clear(&self) {
+        self.entries
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clear();
+    }
+}

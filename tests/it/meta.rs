@@ -810,3 +810,80 @@ async fn the_verification_handshake_echoes_the_challenge_for_a_known_token(
     let res = app.get("/whatsapp/webhook").await;
     assert_eq!(res.status(), 403);
 }
+
+#[rstest]
+#[tokio::test]
+async fn a_message_meta_refuses_for_good_is_marked_failed_and_the_next_goes_out(
+    #[values(Backend::Sqlite, Backend::Postgres)] backend: Backend,
+) {
+    let Some((app, fake)) = meta_app(backend, false).await else {
+        return;
+    };
+    // 131026: not on WhatsApp (or an old app). Not retried.
+    fake.fail_next_sends(1, Failure::Code(131026));
+    say(&app, &fake, PHONE, "wamid.f1", "Bonjour").await;
+    say(&app, &fake, PHONE, "wamid.f2", "Mbengue").await;
+    wait_for(&fake, "question 2", |f| {
+        texts(f, PHONE).join("\n").contains("Question 2 sur 5")
+    })
+    .await;
+    all_sent_or_failed(&app).await;
+    let failed: Vec<(String, Option<String>, Option<String>)> = on_db!(&app.state.db, p => sqlx::query_as(
+        "SELECT m.status, m.error_code, m.error_message FROM messages m WHERE m.status = 'failed'")
+        .fetch_all(p).await.unwrap());
+    assert_eq!(failed.len(), 1, "{failed:?}");
+    assert_eq!(failed[0].1.as_deref(), Some("131026"));
+    assert!(failed[0].2.as_deref().unwrap_or("").contains("131026"));
+    let attempts: i64 = on_db!(&app.state.db, p => sqlx::query_scalar(
+        "SELECT CAST(attempts AS BIGINT) FROM outbox WHERE status = 'failed'").fetch_one(p).await.unwrap());
+    assert_eq!(attempts, 1);
+}
+
+#[rstest]
+#[tokio::test]
+async fn a_send_claimed_by_an_instance_that_died_is_taken_over(
+    #[values(Backend::Sqlite, Backend::Postgres)] backend: Backend,
+) {
+    let Some((app, fake)) = meta_app(backend, false).await else {
+        return;
+    };
+    say(&app, &fake, PHONE, "wamid.d1", "Bonjour").await;
+    wait_for(&fake, "the welcome", |f| !f.sent().is_empty()).await;
+    all_sent(&app).await;
+    let sent_before = fake.sent().len();
+    // Another instance claimed this row a while ago and died before sending.
+    let long_ago = time::OffsetDateTime::now_utc() - time::Duration::minutes(10);
+    on_db!(&app.state.db, p => sqlx::query(
+        "UPDATE outbox SET status = 'sending', claimed_by = 'dead-instance', claimed_until = $1, next_attempt_at = $1
+         WHERE id = (SELECT MIN(id) FROM outbox)")
+        .bind(long_ago).execute(p).await.map(|_| ()).unwrap());
+    app.state.outbox.wake();
+    wait_for(&fake, "the resend", |f| f.sent().len() > sent_before).await;
+    all_sent(&app).await;
+    // A claim still within its lease is left alone.
+    let soon = time::OffsetDateTime::now_utc() + time::Duration::minutes(10);
+    on_db!(&app.state.db, p => sqlx::query(
+        "UPDATE outbox SET status = 'sending', claimed_by = 'live-instance', claimed_until = $1
+         WHERE id = (SELECT MIN(id) FROM outbox)")
+        .bind(soon).execute(p).await.map(|_| ()).unwrap());
+    let sent_now = fake.sent().len();
+    app.state.outbox.wake();
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    assert_eq!(fake.sent().len(), sent_now);
+}
+
+/// Waits until no outbox row is waiting or in flight.
+async fn all_sent_or_failed(app: &TestApp) {
+    let start = Instant::now();
+    while app
+        .count("outbox WHERE status IN ('pending', 'sending')")
+        .await
+        > 0
+    {
+        assert!(
+            start.elapsed() < Duration::from_secs(30),
+            "outbox rows never settled"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}

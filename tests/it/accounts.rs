@@ -8,17 +8,8 @@ use uic_inbox::on_db;
 use uic_inbox::tenancy::store::{ensure_tenant, update_flow_settings};
 use uic_inbox::tenancy::{FlowSettings, Provider};
 
-/// One message to a sandbox account; the answer's JSON.
 async fn say(app: &TestApp, account: &str, phone: &str, text: &str) -> serde_json::Value {
-    let res = app
-        .client
-        .post(format!("{}/sandbox/{account}/messages", app.address))
-        .json(&serde_json::json!({ "from": phone, "text": text }))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(res.status(), 200);
-    res.json().await.unwrap()
+    app.sandbox_post(account, phone, text).await
 }
 
 fn texts(answer: &serde_json::Value) -> String {

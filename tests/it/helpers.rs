@@ -205,17 +205,22 @@ impl TestApp {
         res.text().await.unwrap()
     }
 
-    /// One message to the sandbox account; the replies' texts.
-    pub async fn sandbox_say(&self, phone: &str, text: &str) -> Vec<String> {
+    /// One message to a sandbox account; its JSON answer.
+    pub async fn sandbox_post(&self, account: &str, phone: &str, text: &str) -> serde_json::Value {
         let res = self
             .client
-            .post(format!("{}/sandbox/sandbox/messages", self.address))
+            .post(format!("{}/sandbox/{account}/messages", self.address))
             .json(&serde_json::json!({ "from": phone, "text": text }))
             .send()
             .await
             .unwrap();
         assert_eq!(res.status(), 200);
-        let body: serde_json::Value = res.json().await.unwrap();
+        res.json().await.unwrap()
+    }
+
+    /// One message to the sandbox account; the replies' texts.
+    pub async fn sandbox_say(&self, phone: &str, text: &str) -> Vec<String> {
+        let body = self.sandbox_post("sandbox", phone, text).await;
         body["replies"]
             .as_array()
             .unwrap()

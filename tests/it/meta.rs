@@ -39,6 +39,17 @@ async fn meta_app(backend: Backend, qr: bool) -> Option<(TestApp, FakeMeta)> {
     Some((app, fake))
 }
 
+/// Provider settings of a Meta account of our app.
+fn meta_settings(phone_number_id: &str, verify_token: &str, token: &str) -> ChannelSettings {
+    ChannelSettings {
+        meta_phone_number_id: Some(phone_number_id.into()),
+        meta_app_secret: Some(APP_SECRET.into()),
+        meta_verify_token: Some(verify_token.into()),
+        meta_access_token: Some(token.into()),
+        ..ChannelSettings::default()
+    }
+}
+
 /// Posts one signed text message and checks it was acknowledged.
 async fn say(app: &TestApp, fake: &FakeMeta, from: &str, wamid: &str, text: &str) {
     let body = WebhookBuilder::new()
@@ -344,13 +355,7 @@ async fn a_batch_of_twenty_messages_from_five_phones_and_two_accounts_is_routed(
         &app.state.db,
         second.id,
         Provider::Meta,
-        &ChannelSettings {
-            meta_phone_number_id: Some(PNID2.into()),
-            meta_app_secret: Some(APP_SECRET.into()),
-            meta_verify_token: Some("second-verify".into()),
-            meta_access_token: Some(TOKEN.into()),
-            ..ChannelSettings::default()
-        },
+        &meta_settings(PNID2, "second-verify", TOKEN),
     )
     .await
     .unwrap()
@@ -542,13 +547,7 @@ async fn an_invalid_token_holds_the_queue_until_a_new_one_is_set(
         &app.state.db,
         account.id,
         Provider::Meta,
-        &ChannelSettings {
-            meta_phone_number_id: Some(PNID.into()),
-            meta_app_secret: Some(APP_SECRET.into()),
-            meta_verify_token: Some(VERIFY.into()),
-            meta_access_token: Some("a-new-token".into()),
-            ..ChannelSettings::default()
-        },
+        &meta_settings(PNID, VERIFY, "a-new-token"),
     )
     .await
     .unwrap();
@@ -659,11 +658,7 @@ async fn switching_an_account_from_twilio_to_meta_keeps_the_conversation(
         Provider::Meta,
         &ChannelSettings {
             phone_number: Some(TWILIO_NUMBER.into()),
-            meta_phone_number_id: Some(PNID.into()),
-            meta_app_secret: Some(APP_SECRET.into()),
-            meta_verify_token: Some(VERIFY.into()),
-            meta_access_token: Some(TOKEN.into()),
-            ..ChannelSettings::default()
+            ..meta_settings(PNID, VERIFY, TOKEN)
         },
     )
     .await

@@ -287,25 +287,14 @@ impl Worker {
             account.meta_phone_number_id.as_deref(),
             account.meta_access_token.as_deref(),
         ) else {
+            // Nothing can be sent until someone completes the settings: look
+            // again in a minute (the row keeps its place in its conversation).
             let note =
                 "the account has no Meta phone number ID or access token; set them in its settings";
-            accounts::flag_invalid_token(
-                db,
-                account.id,
-                account.meta_access_token.as_deref().unwrap_or(""),
-                note,
-            )
-            .await?;
-            return store::retry_later(
-                db,
-                row,
-                OffsetDateTime::now_utc(),
-                None,
-                note,
-                false,
-                OffsetDateTime::now_utc(),
-            )
-            .await;
+            tracing::warn!(account = %account.slug, "outbox: {note}");
+            let now = OffsetDateTime::now_utc();
+            return store::retry_later(db, row, now + Duration::minutes(1), None, note, false, now)
+                .await;
         };
         // A pause (throughput error) or the account's pace.
         if let Some(until) = self.pacing.paused_until(account.id) {

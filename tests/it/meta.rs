@@ -882,3 +882,43 @@ async fn all_sent_or_failed(app: &TestApp) {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }
+
+#[rstest]
+#[tokio::test]
+async fn an_account_without_a_token_keeps_its_replies_waiting_and_says_why(
+    #[values(Backend::Sqlite, Backend::Postgres)] backend: Backend,
+) {
+    let Some((app, fake)) = meta_app(backend, false).await else {
+        return;
+    };
+    let account = uic_inbox::tenancy::store::find_by_slug(&app.state.db, "meta")
+        .await
+        .unwrap()
+        .unwrap();
+    update_channel(
+        &app.state.db,
+        account.id,
+        Provider::Meta,
+        &ChannelSettings {
+            meta_access_token: None,
+            ..meta_settings(PNID, VERIFY, TOKEN)
+        },
+    )
+    .await
+    .unwrap();
+    tokio::time::sleep(uic_inbox::tenancy::Cache::TTL).await;
+    say(&app, &fake, PHONE, "wamid.n1", "Bonjour").await;
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    assert!(fake.requests().is_empty());
+    let rows: Vec<(String, i64, Option<String>)> = on_db!(&app.state.db, p => sqlx::query_as(
+        "SELECT status, CAST(attempts AS BIGINT), last_error FROM outbox").fetch_all(p).await.unwrap());
+    assert!(!rows.is_empty());
+    for (status, attempts, error) in rows.iter().take(1) {
+        assert_eq!(status, "pending");
+        assert_eq!(*attempts, 0, "not retried in a loop");
+        assert!(
+            error.as_deref().unwrap_or("").contains("access token"),
+            "{error:?}"
+        );
+    }
+}

@@ -42,7 +42,7 @@ const IN_FLIGHT: usize = 64;
 const POLL: StdDuration = StdDuration::from_secs(1);
 /// Claims are at least this far apart: under a stream of messages, one
 /// claim takes the replies of many.
-const CLAIM_SPACING: StdDuration = StdDuration::from_millis(20);
+const CLAIM_SPACING: StdDuration = StdDuration::from_millis(50);
 /// Retries stop after this long: by then the 24-hour window has closed and
 /// Meta would refuse the message anyway.
 const GIVE_UP_AFTER: Duration = Duration::hours(24);

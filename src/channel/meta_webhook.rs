@@ -167,6 +167,9 @@ pub async fn receive(state: &AppState, headers: &HeaderMap, body: &[u8]) -> AppR
                     choice_id: m.choice_id().map(str::to_string),
                     kind: m.kind().to_string(),
                     media_ref,
+                    sent_at: m
+                        .timestamp
+                        .and_then(|t| OffsetDateTime::from_unix_timestamp(t).ok()),
                 };
                 inbox::handle_inbound(state, account, &inbound).await?;
             }

@@ -79,6 +79,7 @@ pub async fn post_message(
         choice_id: msg.choice,
         kind: "text".into(),
         media_ref: None,
+        sent_at: None,
     };
     Ok(Json(
         match inbox::handle_inbound(&state, &account, &inbound).await? {

@@ -114,6 +114,7 @@ async fn receive_twilio(
             "text".to_string()
         },
         media_ref: inbound.media.first().map(|(url, _)| url.clone()),
+        sent_at: None,
     };
     let (replies, events) = match inbox::handle_inbound(state, &account, &message).await? {
         Handled::Duplicate => (Vec::new(), Vec::new()),

@@ -44,7 +44,15 @@ pub struct NewInbound {
     pub kind: String,
     /// The provider's id (or URL) of an image, audio, document…
     pub media_ref: Option<String>,
+    /// When the person sent it, if the provider says (Meta does).
+    pub sent_at: Option<OffsetDateTime>,
 }
+
+/// A message older than this when it arrives (Meta redelivers up to 7 days
+/// of messages after an outage) is kept for staff but not answered by the
+/// bot: the conversation has moved on, and Meta would refuse a reply outside
+/// the 24-hour window anyway.
+pub const TOO_OLD_TO_ANSWER: time::Duration = time::Duration::hours(24);
 
 impl NewInbound {
     /// A typed text or a tapped choice: what the bot can read as an answer.
@@ -218,7 +226,12 @@ pub async fn handle_inbound(
         } else {
             msg.text.as_str()
         };
-        let (replies, events, transcript) = if mode == "bot" {
+        let too_old = msg.sent_at.is_some_and(|at| now - at > TOO_OLD_TO_ANSWER);
+        let (replies, events, transcript) = if mode == "bot" && too_old {
+            // Not run through the flow, so not known to be no answer (a
+            // name): nothing of it is kept.
+            (Vec::new(), Vec::new(), Transcript::Redacted)
+        } else if mode == "bot" {
             let outcome = flow::step(
                 &flow_state,
                 &Inbound {

@@ -922,3 +922,40 @@ async fn an_account_without_a_token_keeps_its_replies_waiting_and_says_why(
         );
     }
 }
+
+#[rstest]
+#[tokio::test]
+async fn messages_redelivered_days_late_are_kept_but_not_answered(
+    #[values(Backend::Sqlite, Backend::Postgres)] backend: Backend,
+) {
+    let Some((app, fake)) = meta_app(backend, false).await else {
+        return;
+    };
+    say(&app, &fake, PHONE, "wamid.late0", "Bonjour").await;
+    wait_for(&fake, "the welcome", |f| !f.sent().is_empty()).await;
+    let sent = fake.sent().len();
+    // After an outage Meta delivers a three-day-old answer.
+    let three_days_ago = time::OffsetDateTime::now_utc().unix_timestamp() - 3 * 24 * 3600;
+    let body = WebhookBuilder::new()
+        .text(PNID, DISPLAY, PHONE, "wamid.late1", "Mbengue")
+        .with_timestamp(three_days_ago)
+        .build();
+    assert_eq!(
+        signed_webhook(&app.address, APP_SECRET, &body)
+            .await
+            .status(),
+        200
+    );
+    tokio::time::sleep(Duration::from_millis(1000)).await;
+    assert_eq!(fake.sent().len(), sent, "an old message was answered");
+    let kept: Vec<(String, String)> = on_db!(&app.state.db, p => sqlx::query_as(
+        "SELECT body_form, body FROM messages WHERE provider_message_id = 'wamid.late1'")
+        .fetch_all(p).await.unwrap());
+    assert_eq!(kept, vec![("redacted".to_string(), String::new())]);
+    // The conversation is still at question 1: today's answer counts.
+    say(&app, &fake, PHONE, "wamid.late2", "Mbengue").await;
+    wait_for(&fake, "question 2", |f| {
+        texts(f, PHONE).join("\n").contains("Question 2 sur 5")
+    })
+    .await;
+}

@@ -4,6 +4,7 @@
 # meta: replies go out through the outbox to a stand-in Graph API that
 # answers after GRAPH_DELAY_MS (default 2000) milliseconds.
 # RATE=200: send 200 messages/s in all instead of as fast as answered.
+# SLOW_MS=25: print every request slower than 25 ms, with when it was sent.
 # PostgreSQL: BENCH_POSTGRES_URL (default postgres://postgres@127.0.0.1:5432/postgres);
 # a database uic_bench is created afresh there.
 set -euo pipefail
@@ -41,4 +42,4 @@ server=$!
 for _ in $(seq 1 100); do curl -sf "http://127.0.0.1:$port/readyz" >/dev/null && break; sleep 0.1; done
 echo "backend        $backend"
 ./target/release/loadgen --url "http://127.0.0.1:$port" --phones "$phones" --seconds "$seconds" \
-  --channel "$channel" --server-pid "$server" ${RATE:+--rate "$RATE"}
+  --channel "$channel" --server-pid "$server" ${RATE:+--rate "$RATE"} ${SLOW_MS:+--slow-ms "$SLOW_MS"}

@@ -67,6 +67,9 @@ struct Args {
     /// phone sends its next message as soon as the last was answered.
     #[arg(long)]
     rate: Option<f64>,
+    /// Print each request slower than this (milliseconds), with when it was sent.
+    #[arg(long)]
+    slow_ms: Option<u64>,
     /// Run only a stand-in Graph API on this port (see the module header).
     #[arg(long)]
     graph_stub_port: Option<u16>,
@@ -201,6 +204,15 @@ async fn run_phone(
             let sent = Instant::now();
             let ok = send(args, client, &phone, &sid, text).await;
             let took = sent.elapsed();
+            if args
+                .slow_ms
+                .is_some_and(|ms| took.as_millis() > u128::from(ms))
+            {
+                // When it was sent (ms since the start) and how long it took:
+                // shows whether slow requests come alone or in clusters.
+                let since_start = sent.duration_since(measure_from - Duration::from_secs(2));
+                eprintln!("slow {} {}", since_start.as_millis(), took.as_millis());
+            }
             if sent >= measure_from && sent < stop_at {
                 result.latencies_us.push(took.as_micros() as u64);
                 if !ok {

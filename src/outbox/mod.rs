@@ -62,10 +62,11 @@ impl Signal {
     }
 }
 
-/// What a payload asks to send.
+/// The Graph API message for an outbox payload; `media_id` is the uploaded
+/// QR image of a `qr` payload.
 fn build_payload(
     payload: &serde_json::Value,
-    png: impl FnOnce(&Uic) -> Option<String>,
+    media_id: Option<&str>,
 ) -> Result<serde_json::Value, String> {
     let to = payload
         .get("to")
@@ -97,11 +98,10 @@ fn build_payload(
             meta::choice_message(to, text, &choices, label)
         });
     }
-    if let Some(uic) = payload.get("qr").and_then(|v| v.as_str()) {
-        let uic = Uic::parse(uic).map_err(|e| format!("outbox QR payload: {e}"))?;
-        let media_id = png(&uic).ok_or("QR image not uploaded")?;
+    if payload.get("qr").is_some() {
+        let media_id = media_id.ok_or("QR image not uploaded")?;
         let caption = payload.get("caption").and_then(|v| v.as_str());
-        return Ok(meta::image_message(to, &media_id, caption));
+        return Ok(meta::image_message(to, media_id, caption));
     }
     if let Some(text) = payload.get("text").and_then(|v| v.as_str()) {
         return Ok(meta::text_message(to, text));
@@ -165,13 +165,7 @@ pub struct Worker {
     id: String,
     client: GraphClient,
     pacing: Pacing,
-    /// Accounts read in the last second (a send does not read its account
-    /// again; a new token is seen within a second).
-    accounts: Mutex<HashMap<i64, (tokio::time::Instant, Account)>>,
 }
-
-/// How long the worker keeps an account it read.
-const ACCOUNT_TTL: StdDuration = StdDuration::from_secs(1);
 
 impl Worker {
     pub fn new(state: AppState) -> Arc<Worker> {
@@ -184,7 +178,6 @@ impl Worker {
             id: format!("worker-{}", uuid::Uuid::now_v7()),
             client,
             pacing: Pacing::default(),
-            accounts: Mutex::new(HashMap::new()),
             state,
         })
     }
@@ -242,25 +235,13 @@ impl Worker {
         let _ = permits.acquire_many(IN_FLIGHT as u32).await;
     }
 
+    /// The row's account, from the shared cache (a send does not read its
+    /// account again; a new token is seen within `Cache::TTL`).
     async fn account(&self, id: i64) -> Result<Option<Account>, sqlx::Error> {
-        let now = tokio::time::Instant::now();
-        if let Some((at, account)) = self
+        self.state
             .accounts
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .get(&id)
-            && now.duration_since(*at) < ACCOUNT_TTL
-        {
-            return Ok(Some(account.clone()));
-        }
-        let account = accounts::find_by_id(&self.state.db, id).await?;
-        if let Some(a) = &account {
-            self.accounts
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .insert(id, (now, a.clone()));
-        }
-        Ok(account)
+            .get_or_load(format!("id:{id}"), accounts::find_by_id(&self.state.db, id))
+            .await
     }
 
     async fn deliver(&self, row: Claimed) {
@@ -317,8 +298,7 @@ impl Worker {
         )
         .await;
 
-        let mut payload = row.payload.0.clone();
-        let result = self.send(phone_number_id, token, row, &mut payload).await;
+        let result = self.send(phone_number_id, token, row).await;
         let now = OffsetDateTime::now_utc();
         match result {
             Ok(wamid) => {
@@ -338,8 +318,8 @@ impl Worker {
         phone_number_id: &str,
         token: &str,
         row: &Claimed,
-        payload: &mut serde_json::Value,
     ) -> Result<String, Failure> {
+        let payload = &row.payload.0;
         // A QR code is uploaded first, then sent by its media id.
         let mut media_id = None;
         if let Some(uic) = payload.get("qr").and_then(|v| v.as_str()) {
@@ -353,15 +333,10 @@ impl Worker {
                 .map_err(Failure::Send)?;
             media_id = Some(id);
         }
-        let mut body = build_payload(payload, |_| media_id.clone()).map_err(Failure::Payload)?;
+        let body = build_payload(payload, media_id.as_deref()).map_err(Failure::Payload)?;
         // Echoed back on status webhooks: finds the message even when a
         // status arrives before this send's answer is recorded.
-        if let Some(obj) = body.as_object_mut() {
-            obj.insert(
-                "biz_opaque_callback_data".into(),
-                serde_json::Value::String(format!("outbox:{}", row.id)),
-            );
-        }
+        let body = meta::with_callback_data(body, &format!("outbox:{}", row.id));
         self.client
             .send_message(phone_number_id, token, &body)
             .await
@@ -473,18 +448,18 @@ mod tests {
     #[test]
     fn replies_become_text_or_interactive_payloads() {
         let p = serde_json::json!({"to": "+243990000001", "reply": {"text": "Bonjour"}});
-        let body = build_payload(&p, |_| None).unwrap();
+        let body = build_payload(&p, None).unwrap();
         assert_eq!(body["type"], "text");
         assert_eq!(body["to"], "243990000001");
         let p = serde_json::json!({"to": "+243990000001", "reply": {"text": "Genre ?", "choices": [
             {"id": "g1", "title": "Homme"}, {"id": "g2", "title": "Femme"}]}});
-        let body = build_payload(&p, |_| None).unwrap();
+        let body = build_payload(&p, None).unwrap();
         assert_eq!(body["type"], "interactive");
         let p = serde_json::json!({"to": "+243990000001", "qr": "MBEIBR7DA1"});
-        let body = build_payload(&p, |_| Some("123".into())).unwrap();
+        let body = build_payload(&p, Some("123")).unwrap();
         assert_eq!(body["image"]["id"], "123");
-        assert!(build_payload(&serde_json::json!({"reply": {}}), |_| None).is_err());
-        assert!(build_payload(&serde_json::json!({"to": "1"}), |_| None).is_err());
+        assert!(build_payload(&serde_json::json!({"reply": {}}), None).is_err());
+        assert!(build_payload(&serde_json::json!({"to": "1"}), None).is_err());
     }
 
     #[tokio::test]

@@ -267,12 +267,6 @@ pub async fn apply_status(
     Ok(matched > 0)
 }
 
-/// Pending or in-flight sends, for `/metrics` and the operators.
-pub async fn depth(db: &Db) -> Result<i64, sqlx::Error> {
-    on_db!(db, p => sqlx::query_scalar(
-        "SELECT COUNT(*) FROM outbox WHERE status IN ('pending', 'sending')").fetch_one(p).await)
-}
-
 /// A webhook delivery no account could take, kept for an operator.
 pub async fn dead_letter(
     db: &Db,

@@ -136,9 +136,9 @@ pub const TWILIO_ACCOUNT: &str = "twilio";
 /// Slug of the Meta account configured by `META_*` variables.
 pub const META_ACCOUNT: &str = "meta";
 
-/// Accounts found by the webhooks in the last second, by routing key
-/// (provider and number, or Meta phone number id): a busy number is not
-/// looked up in the database for every message. A settings change is seen
+/// Accounts looked up in the last second, by key (the webhooks' routing
+/// keys, the outbox worker's account ids): a busy number is not read from
+/// the database for every message or send. A settings change is seen
 /// within `Cache::TTL`, or at once where the change calls `clear`.
 #[derive(Default)]
 pub struct Cache {

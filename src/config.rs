@@ -75,6 +75,10 @@ pub struct Config {
     pub meta_graph_url: String,
     /// Graph API version in request paths (`v21.0`).
     pub meta_api_version: String,
+    /// A staff session ends after this long without a request.
+    pub staff_session_idle: std::time::Duration,
+    /// A staff session ends this long after login, active or not.
+    pub staff_session_max: std::time::Duration,
 }
 
 pub const DEFAULT_DATABASE_URL: &str = "sqlite:data/uic-inbox.db";
@@ -142,6 +146,25 @@ impl Config {
                 30
             }
         };
+        let mut whole = |name: &str, default: u64, max: u64, unit: &str| -> u64 {
+            match get(name).map(str::parse::<u64>) {
+                None => default,
+                Some(Ok(v)) if (1..=max).contains(&v) => v,
+                Some(_) => {
+                    problems.push(format!(
+                        "{name}: {:?} must be a whole number of {unit} from 1 to {max}",
+                        get(name).unwrap_or_default()
+                    ));
+                    default
+                }
+            }
+        };
+        let staff_session_idle = std::time::Duration::from_secs(
+            60 * whole("STAFF_SESSION_IDLE_MINUTES", 60, 24 * 60, "minutes"),
+        );
+        let staff_session_max = std::time::Duration::from_secs(
+            3600 * whole("STAFF_SESSION_MAX_HOURS", 12, 24 * 30, "hours"),
+        );
         // The prototype used Python's level names (INFO, WARNING).
         let log_level = match get("LOG_LEVEL").map(|l| l.to_ascii_lowercase()) {
             None => "info".to_string(),
@@ -259,6 +282,8 @@ impl Config {
             meta,
             meta_graph_url,
             meta_api_version,
+            staff_session_idle,
+            staff_session_max,
         })
     }
 

@@ -4,6 +4,8 @@
 //! `Application::build` assembles the server (configuration, database,
 //! migrations, salt, first-start data, router) for `main` and for tests.
 
+pub mod audit;
+pub mod auth;
 pub mod channel;
 pub mod config;
 pub mod db;
@@ -16,11 +18,11 @@ pub mod qr;
 pub mod registry;
 pub mod tenancy;
 pub mod uic;
+pub mod web;
 
 use anyhow::Context;
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
-use axum::routing::{get, post};
 use config::{Config, Secret};
 use db::Db;
 use std::future::Future;
@@ -65,6 +67,10 @@ pub async fn prepare(config: Config) -> anyhow::Result<AppState> {
     db.migrate().await?;
     let salt = registry::salt::load(&config, &db).await?;
     tenancy::store::bootstrap(&db, &config).await?;
+    auth::session::prepare(&db).await?;
+    for tenant in tenancy::store::list_tenants(&db).await? {
+        auth::store::ensure_builtin_roles(&db, tenant.id).await?;
+    }
     Ok(AppState(Arc::new(Inner {
         db,
         config,
@@ -76,21 +82,32 @@ pub async fn prepare(config: Config) -> anyhow::Result<AppState> {
     })))
 }
 
+/// Every route of the app: `(method, path)`, as served.
+pub fn route_table() -> Vec<(&'static str, &'static str)> {
+    all_routes().table().to_vec()
+}
+
+fn all_routes() -> web::Routes {
+    let r = web::Routes::default()
+        .open_get("/healthz", health::alive)
+        .open_get("/readyz", health::ready)
+        .open_get("/whatsapp/health", health::whatsapp)
+        .open_post("/whatsapp/webhook", channel::webhook::receive)
+        .open_get("/whatsapp/webhook", channel::meta_webhook::verify)
+        .open_get("/qr/{token}", qr::image)
+        .open_post(
+            "/sandbox/{account}/messages",
+            channel::sandbox::post_message,
+        )
+        .assets();
+    web::routes(r)
+}
+
 /// The HTTP routes.
 pub fn router(state: AppState) -> Router {
-    Router::new()
-        .route("/healthz", get(health::alive))
-        .route("/readyz", get(health::ready))
-        .route("/whatsapp/health", get(health::whatsapp))
-        .route(
-            "/whatsapp/webhook",
-            post(channel::webhook::receive).get(channel::meta_webhook::verify),
-        )
-        .route("/qr/{token}", get(qr::image))
-        .route(
-            "/sandbox/{account}/messages",
-            post(channel::sandbox::post_message),
-        )
+    let (ui, open) = all_routes().into_parts();
+    let ui = web::layered(ui, &state);
+    open.merge(ui)
         .fallback(health::not_found)
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
         .layer(TraceLayer::new_for_http())
@@ -122,6 +139,19 @@ impl Application {
         &self.state
     }
 
+    /// With no staff account yet, prints a one-time link to create the
+    /// first administrator (there is no default password).
+    async fn announce_first_admin(&self) -> anyhow::Result<()> {
+        if auth::store::count_users(&self.state.db).await? > 0 {
+            return Ok(());
+        }
+        let link = web::login::first_admin_link(&self.state).await?;
+        tracing::warn!(
+            "no staff account yet: open {link} to create the first administrator (valid 24 hours, usable once; `uic-inbox admin create` prints a new one)"
+        );
+        Ok(())
+    }
+
     /// Serves (and runs the outbox worker) until `shutdown` resolves, then
     /// finishes the requests and sends under way and closes the database.
     pub async fn run_until_stopped(
@@ -131,6 +161,13 @@ impl Application {
         let app = router(self.state.clone());
         let stop_worker = Arc::new(tokio::sync::Notify::new());
         let worker = tokio::spawn(outbox::Worker::new(self.state.clone()).run(stop_worker.clone()));
+        if let Err(e) = self.announce_first_admin().await {
+            tracing::error!(
+                error = format!("{e:#}"),
+                "could not create the first administrator's setup link"
+            );
+        }
+        let app = app.into_make_service_with_connect_info::<SocketAddr>();
         let served = axum::serve(self.listener, app)
             .with_graceful_shutdown(shutdown)
             .await

@@ -81,8 +81,18 @@ pub async fn post_message(
         media_ref: None,
         sent_at: None,
     };
-    Ok(Json(
-        match inbox::handle_inbound(&state, &account, &inbound).await? {
+    Ok(Json(exchange(&state, &account, &inbound).await?))
+}
+
+/// Runs one simulated message through the bot: the replies, and the QR link
+/// of a code just issued (shared by the JSON endpoint and the web simulator).
+pub async fn exchange(
+    state: &AppState,
+    account: &crate::tenancy::Account,
+    inbound: &NewInbound,
+) -> AppResult<SandboxAnswer> {
+    Ok(
+        match inbox::handle_inbound(state, account, inbound).await? {
             Handled::Duplicate => SandboxAnswer {
                 duplicate: true,
                 replies: Vec::new(),
@@ -101,5 +111,5 @@ pub async fn post_message(
                     }),
             },
         },
-    ))
+    )
 }

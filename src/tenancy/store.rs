@@ -254,3 +254,60 @@ pub async fn bootstrap(db: &Db, config: &Config) -> anyhow::Result<()> {
     }
     Ok(())
 }
+
+/// A tenant's name.
+pub async fn tenant_name(db: &Db, id: i64) -> Result<Option<String>, sqlx::Error> {
+    on_db_read!(db, p => sqlx::query_scalar("SELECT name FROM tenants WHERE id = $1")
+        .bind(id).fetch_optional(p).await)
+}
+
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct Tenant {
+    pub id: i64,
+    pub slug: String,
+    pub name: String,
+    pub created_at: OffsetDateTime,
+}
+
+pub async fn list_tenants(db: &Db) -> Result<Vec<Tenant>, sqlx::Error> {
+    on_db_read!(db, p => sqlx::query_as::<_, Tenant>(
+        "SELECT id, slug, name, created_at FROM tenants ORDER BY name, id").fetch_all(p).await)
+}
+
+pub async fn find_tenant(db: &Db, id: i64) -> Result<Option<Tenant>, sqlx::Error> {
+    on_db_read!(db, p => sqlx::query_as::<_, Tenant>(
+        "SELECT id, slug, name, created_at FROM tenants WHERE id = $1").bind(id).fetch_optional(p).await)
+}
+
+/// `Ok(None)` when the slug is taken.
+pub async fn create_tenant(db: &Db, slug: &str, name: &str) -> Result<Option<i64>, sqlx::Error> {
+    on_db!(db, p => sqlx::query_scalar(
+        "INSERT INTO tenants (slug, name, created_at) VALUES ($1, $2, $3)
+         ON CONFLICT (slug) DO NOTHING RETURNING id")
+        .bind(slug).bind(name.trim()).bind(OffsetDateTime::now_utc()).fetch_optional(p).await)
+}
+
+/// A tenant's accounts, by name.
+pub async fn accounts_of(db: &Db, tenant_id: i64) -> Result<Vec<Account>, sqlx::Error> {
+    let sql = format!(
+        "SELECT {ACCOUNT_COLUMNS} FROM whatsapp_accounts WHERE tenant_id = $1 ORDER BY name, id"
+    );
+    on_db!(db, p => sqlx::query_as::<_, Account>(&sql).bind(tenant_id).fetch_all(p).await)
+}
+
+/// One of a tenant's accounts (another tenant's: `None`).
+pub async fn account_in(db: &Db, tenant_id: i64, id: i64) -> Result<Option<Account>, sqlx::Error> {
+    Ok(find_by_id(db, id)
+        .await?
+        .filter(|a| a.tenant_id == tenant_id))
+}
+
+/// Whether a slug is free for a new account.
+pub fn valid_slug(slug: &str) -> bool {
+    (2..=40).contains(&slug.len())
+        && slug
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+        && !slug.starts_with('-')
+        && !slug.ends_with('-')
+}

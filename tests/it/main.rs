@@ -10,4 +10,7 @@ mod helpers;
 mod meta;
 mod migrations;
 mod privacy;
+mod staff;
 mod twilio;
+mod web_auth;
+mod web_routes;

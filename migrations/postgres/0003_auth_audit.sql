@@ -1,0 +1,104 @@
+-- Staff accounts, roles and permissions (RBAC), one-time links, login
+-- throttling and the audit log.
+
+CREATE TABLE users (
+    id BIGSERIAL PRIMARY KEY,
+    tenant_id BIGINT NOT NULL REFERENCES tenants (id),
+    -- Lower-cased; the login name, unique across tenants.
+    email TEXT NOT NULL,
+    display_name TEXT NOT NULL,
+    -- argon2id PHC string; NULL until an invited user chooses a password.
+    password_hash TEXT,
+    locale TEXT NOT NULL DEFAULT 'fr' CHECK (locale IN ('fr', 'en')),
+    platform_admin BOOLEAN NOT NULL DEFAULT FALSE,
+    disabled_at TIMESTAMPTZ,
+    last_login_at TIMESTAMPTZ,
+    created_at TIMESTAMPTZ NOT NULL,
+    updated_at TIMESTAMPTZ NOT NULL
+);
+CREATE UNIQUE INDEX users_email ON users (email);
+CREATE INDEX users_tenant ON users (tenant_id);
+
+-- Roles are per tenant. The four built-in ones are created with the tenant
+-- and keep the permissions the code gives them; a tenant's own roles
+-- (builtin NULL) are edited in the UI.
+CREATE TABLE roles (
+    id BIGSERIAL PRIMARY KEY,
+    tenant_id BIGINT NOT NULL REFERENCES tenants (id),
+    builtin TEXT CHECK (builtin IN ('administrator', 'supervisor', 'agent', 'observer')),
+    name TEXT NOT NULL,
+    description TEXT NOT NULL DEFAULT '',
+    created_at TIMESTAMPTZ NOT NULL,
+    updated_at TIMESTAMPTZ NOT NULL,
+    UNIQUE (tenant_id, name),
+    UNIQUE (tenant_id, builtin)
+);
+
+CREATE TABLE role_permissions (
+    role_id BIGINT NOT NULL REFERENCES roles (id) ON DELETE CASCADE,
+    permission TEXT NOT NULL,
+    PRIMARY KEY (role_id, permission)
+);
+
+-- A role given to a user for the whole tenant (account_id NULL) or for one
+-- WhatsApp account.
+CREATE TABLE role_assignments (
+    id BIGSERIAL PRIMARY KEY,
+    user_id BIGINT NOT NULL REFERENCES users (id) ON DELETE CASCADE,
+    role_id BIGINT NOT NULL REFERENCES roles (id) ON DELETE CASCADE,
+    account_id BIGINT REFERENCES whatsapp_accounts (id) ON DELETE CASCADE,
+    created_at TIMESTAMPTZ NOT NULL
+);
+CREATE INDEX role_assignments_user ON role_assignments (user_id);
+CREATE INDEX role_assignments_role ON role_assignments (role_id);
+
+-- Per-user exceptions to the roles: allow or deny one permission, tenant-wide
+-- (account_id NULL) or for one account. A deny wins over any allow.
+CREATE TABLE permission_overrides (
+    id BIGSERIAL PRIMARY KEY,
+    user_id BIGINT NOT NULL REFERENCES users (id) ON DELETE CASCADE,
+    permission TEXT NOT NULL,
+    account_id BIGINT REFERENCES whatsapp_accounts (id) ON DELETE CASCADE,
+    allow BOOLEAN NOT NULL,
+    created_at TIMESTAMPTZ NOT NULL
+);
+CREATE INDEX permission_overrides_user ON permission_overrides (user_id);
+
+-- One-time links: first administrator setup, invitations, password resets.
+-- Only a hash of the token is kept; the token itself is in the link.
+CREATE TABLE one_time_links (
+    token_hash TEXT PRIMARY KEY,
+    purpose TEXT NOT NULL CHECK (purpose IN ('setup', 'invite', 'reset')),
+    tenant_id BIGINT REFERENCES tenants (id),
+    user_id BIGINT REFERENCES users (id) ON DELETE CASCADE,
+    created_at TIMESTAMPTZ NOT NULL,
+    expires_at TIMESTAMPTZ NOT NULL,
+    used_at TIMESTAMPTZ
+);
+
+-- Failed logins, counted per login name and per address over a window.
+CREATE TABLE login_failures (
+    id BIGSERIAL PRIMARY KEY,
+    email TEXT NOT NULL,
+    ip TEXT NOT NULL,
+    at TIMESTAMPTZ NOT NULL
+);
+CREATE INDEX login_failures_email ON login_failures (email, at);
+CREATE INDEX login_failures_ip ON login_failures (ip, at);
+
+-- Who did or looked at what, when, from where. Never holds a secret.
+CREATE TABLE audit_log (
+    id BIGSERIAL PRIMARY KEY,
+    -- NULL: a platform-level event (a tenant created, a failed login for an
+    -- unknown name).
+    tenant_id BIGINT REFERENCES tenants (id),
+    user_id BIGINT REFERENCES users (id) ON DELETE SET NULL,
+    -- The actor's login name at the time, kept if the user is deleted.
+    actor TEXT NOT NULL,
+    action TEXT NOT NULL,
+    target TEXT NOT NULL DEFAULT '',
+    detail TEXT NOT NULL DEFAULT '',
+    ip TEXT,
+    at TIMESTAMPTZ NOT NULL
+);
+CREATE INDEX audit_log_tenant_at ON audit_log (tenant_id, at);

@@ -1,0 +1,135 @@
+//! The home page and the staff member's own settings.
+
+use super::{Layout, Routes, Staff, WebResult, page, see_other};
+use crate::AppState;
+use crate::auth::store as auth_store;
+use crate::auth::{Lang, Permission, Scope, password};
+use crate::tenancy::{Account, store as accounts};
+use askama::Template;
+use axum::Form;
+use axum::extract::State;
+use axum::http::StatusCode;
+use serde::Deserialize;
+
+pub fn routes(r: Routes) -> Routes {
+    r.get("/", home)
+        .get("/me", me_page)
+        .post("/me", update_me)
+        .post("/me/password", change_password)
+}
+
+#[derive(Template)]
+#[template(path = "home.html")]
+struct HomePage {
+    p: Layout,
+    accounts: Vec<Account>,
+    can_simulate: bool,
+}
+
+async fn home(State(state): State<AppState>, staff: Staff) -> WebResult {
+    let accounts: Vec<Account> = accounts::accounts_of(&state.db, staff.tenant_id)
+        .await?
+        .into_iter()
+        .filter(|a| staff.can(Permission::AccountsView, Scope::Account(a.id)))
+        .collect();
+    let can_simulate = accounts.iter().any(|a| a.provider_name == "sandbox");
+    page(HomePage {
+        p: staff.layout(staff.t().nav_home, "/"),
+        accounts,
+        can_simulate,
+    })
+}
+
+#[derive(Template)]
+#[template(path = "me.html")]
+struct MePage {
+    p: Layout,
+    name: String,
+    email: String,
+    lang: &'static str,
+    error: Option<String>,
+}
+
+fn me(staff: &Staff, error: Option<String>) -> WebResult {
+    let mut res = page(MePage {
+        p: staff.layout(staff.t().me_title, "/me"),
+        name: staff.user.display_name.clone(),
+        email: staff.user.email.clone(),
+        lang: staff.lang.code(),
+        error: error.clone(),
+    })?;
+    if error.is_some() {
+        *res.status_mut() = StatusCode::BAD_REQUEST;
+    }
+    Ok(res)
+}
+
+async fn me_page(staff: Staff) -> WebResult {
+    me(&staff, None)
+}
+
+#[derive(Deserialize)]
+struct MeForm {
+    #[serde(default)]
+    name: String,
+    #[serde(default)]
+    lang: String,
+}
+
+async fn update_me(
+    State(state): State<AppState>,
+    staff: Staff,
+    Form(f): Form<MeForm>,
+) -> WebResult {
+    let name = f.name.trim();
+    if name.is_empty() || name.chars().count() > 100 {
+        return me(&staff, Some(staff.t().name_missing.to_string()));
+    }
+    let lang = Lang::parse(&f.lang).unwrap_or(staff.lang);
+    auth_store::update_profile(&state.db, staff.user.id, name, lang).await?;
+    staff
+        .audit(
+            &state,
+            "profile.update",
+            format!("user:{}", staff.user.id),
+            "",
+        )
+        .await?;
+    staff.flash(crate::web::texts(lang).saved).await;
+    see_other("/me")
+}
+
+#[derive(Deserialize)]
+struct PasswordForm {
+    #[serde(default)]
+    current: String,
+    #[serde(default)]
+    password: String,
+    #[serde(default)]
+    confirm: String,
+}
+
+async fn change_password(
+    State(state): State<AppState>,
+    staff: Staff,
+    Form(f): Form<PasswordForm>,
+) -> WebResult {
+    if !password::verify(&f.current, staff.user.password_hash.as_deref()).await {
+        return me(&staff, Some(staff.t().current_password_wrong.to_string()));
+    }
+    if let Err(e) = password::check_new(&f.password, &f.confirm, staff.lang) {
+        return me(&staff, Some(e));
+    }
+    let hash = password::hash(&f.password).await?;
+    auth_store::set_password(&state.db, staff.user.id, &hash).await?;
+    staff
+        .audit(
+            &state,
+            "password.change",
+            format!("user:{}", staff.user.id),
+            "",
+        )
+        .await?;
+    staff.flash(staff.t().password_changed).await;
+    see_other("/me")
+}

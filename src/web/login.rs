@@ -1,0 +1,462 @@
+//! Login, logout, the first administrator's setup link and invitations.
+
+use super::{Layout, Routes, Staff, WebError, WebResult, page, see_other, texts, visitor_lang};
+use crate::AppState;
+use crate::auth::session::{self, keys};
+use crate::auth::store::{self as auth_store, LinkPurpose, NewUser};
+use crate::auth::{BuiltinRole, Lang, password};
+use askama::Template;
+use axum::Form;
+use axum::extract::{Path, Query, State};
+use axum::http::request::Parts;
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::IntoResponse;
+use serde::Deserialize;
+use time::{Duration, OffsetDateTime};
+use tower_sessions::Session;
+
+pub fn routes(r: Routes) -> Routes {
+    r.get("/login", login_page)
+        .post("/login", login)
+        .post("/logout", logout)
+        .get("/setup/{token}", setup_page)
+        .post("/setup/{token}", setup)
+        .get("/invite/{token}", invite_page)
+        .post("/invite/{token}", invite)
+}
+
+/// How long a first-administrator link works.
+pub const SETUP_LINK_VALID: Duration = Duration::hours(24);
+/// How long an invitation or reset link works.
+pub const INVITE_LINK_VALID: Duration = Duration::days(7);
+
+/// A new one-time link to create an administrator who may manage every
+/// tenant (printed in the log on an empty database and by
+/// `uic-inbox admin create`).
+pub async fn first_admin_link(state: &AppState) -> anyhow::Result<String> {
+    let tenant_id = crate::tenancy::store::ensure_tenant(
+        &state.db,
+        crate::tenancy::DEFAULT_TENANT,
+        "Organisation par défaut",
+    )
+    .await?;
+    let token = auth_store::create_link(
+        &state.db,
+        LinkPurpose::Setup,
+        Some(tenant_id),
+        None,
+        SETUP_LINK_VALID,
+    )
+    .await?;
+    Ok(format!("{}/setup/{token}", base_url(state)))
+}
+
+/// Where staff reach the server: `PUBLIC_URL`, else this machine's address.
+pub fn base_url(state: &AppState) -> String {
+    match &state.config.public_url {
+        Some(u) => u.trim_end_matches('/').to_string(),
+        None => {
+            let host = if state.config.host.is_unspecified() {
+                "localhost".to_string()
+            } else {
+                state.config.host.to_string()
+            };
+            format!("http://{host}:{}", state.config.port)
+        }
+    }
+}
+
+#[derive(Template)]
+#[template(path = "login.html")]
+struct LoginPage {
+    p: Layout,
+    next: String,
+    email: String,
+    error: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct LoginQuery {
+    next: Option<String>,
+    lang: Option<String>,
+}
+
+/// Only a path of this site: no `//host`, no scheme.
+fn safe_next(next: Option<&str>) -> String {
+    match next {
+        Some(n) if n.starts_with('/') && !n.starts_with("//") && !n.contains('\\') => n.to_string(),
+        _ => "/".to_string(),
+    }
+}
+
+async fn login_page(
+    session: Session,
+    headers: HeaderMap,
+    Query(q): Query<LoginQuery>,
+) -> WebResult {
+    if let Some(l) = q.lang.as_deref().and_then(Lang::parse) {
+        session.insert(keys::LANG, l.code()).await?;
+    }
+    let lang = visitor_lang(&session, &headers).await;
+    let csrf = session::csrf_token(&session).await?;
+    page(LoginPage {
+        p: Layout::anonymous(lang, texts(lang).login_title, csrf),
+        next: safe_next(q.next.as_deref()),
+        email: String::new(),
+        error: None,
+    })
+}
+
+#[derive(Deserialize)]
+struct LoginForm {
+    #[serde(default)]
+    email: String,
+    #[serde(default)]
+    password: String,
+    next: Option<String>,
+}
+
+async fn login(
+    State(state): State<AppState>,
+    session: Session,
+    parts: Parts,
+    Form(f): Form<LoginForm>,
+) -> WebResult {
+    let lang = visitor_lang(&session, &parts.headers).await;
+    let t = texts(lang);
+    let ip = super::client_ip(&parts);
+    let csrf = session::csrf_token(&session).await?;
+    let again = |status: StatusCode, error: String| -> WebResult {
+        let mut res = page(LoginPage {
+            p: Layout::anonymous(lang, t.login_title, csrf.clone()),
+            next: safe_next(f.next.as_deref()),
+            email: f.email.trim().to_string(),
+            error: Some(error),
+        })?;
+        *res.status_mut() = status;
+        Ok(res)
+    };
+    let email = auth_store::normalize_email(&f.email);
+    if email.is_empty() || f.password.is_empty() {
+        return again(StatusCode::BAD_REQUEST, t.login_missing.to_string());
+    }
+    let user = auth_store::find_by_email(&state.db, &email).await?;
+    let tenant = user.as_ref().map(|u| u.tenant_id);
+    let user_id = user.as_ref().map(|u| u.id);
+    let audit = |action: &'static str, detail: String| {
+        let db = state.db.clone();
+        let ip = ip.clone();
+        let email = email.clone();
+        async move {
+            crate::audit::record(
+                &db,
+                &crate::audit::Entry {
+                    tenant_id: tenant,
+                    user_id,
+                    actor: &email,
+                    action,
+                    target: String::new(),
+                    detail,
+                    ip: Some(&ip),
+                },
+            )
+            .await
+        }
+    };
+    if let Some(until) = auth_store::locked_until(&state.db, &email, &ip).await? {
+        let minutes = ((until - OffsetDateTime::now_utc()).whole_seconds() + 59) / 60;
+        audit("login.throttled", String::new()).await?;
+        return again(
+            StatusCode::TOO_MANY_REQUESTS,
+            match lang {
+                Lang::Fr => format!(
+                    "Trop de tentatives de connexion. Réessayez dans {} minute{}.",
+                    minutes.max(1),
+                    if minutes > 1 { "s" } else { "" }
+                ),
+                Lang::En => format!(
+                    "Too many login attempts. Try again in {} minute{}.",
+                    minutes.max(1),
+                    if minutes > 1 { "s" } else { "" }
+                ),
+            },
+        );
+    }
+    let hash = user.as_ref().and_then(|u| u.password_hash.as_deref());
+    if !password::verify(&f.password, hash).await {
+        auth_store::record_failure(&state.db, &email, &ip).await?;
+        audit("login.failed", String::new()).await?;
+        return again(StatusCode::UNAUTHORIZED, t.login_wrong.to_string());
+    }
+    let Some(user) = user.filter(|u| !u.is_disabled()) else {
+        audit("login.disabled", String::new()).await?;
+        return again(StatusCode::FORBIDDEN, t.login_disabled.to_string());
+    };
+    auth_store::clear_failures(&state.db, &email).await?;
+    auth_store::touch_login(&state.db, user.id).await?;
+    session::log_in(&session, user.id).await?;
+    audit("login", String::new()).await?;
+    see_other(&safe_next(f.next.as_deref()))
+}
+
+async fn logout(
+    State(state): State<AppState>,
+    staff: Result<Staff, WebError>,
+    session: Session,
+) -> WebResult {
+    if let Ok(staff) = staff {
+        staff.audit(&state, "logout", "", "").await?;
+    }
+    session.flush().await?;
+    see_other("/login")
+}
+
+#[derive(Template)]
+#[template(path = "setup.html")]
+struct SetupPage {
+    p: Layout,
+    /// Invitation: the user's address, fixed.
+    invited: Option<String>,
+    action: String,
+    email: String,
+    name: String,
+    error: Option<String>,
+}
+
+fn link_gone(lang: Lang) -> WebError {
+    WebError::BadRequest(lang, texts(lang).link_gone.to_string())
+}
+
+async fn setup_page(
+    State(state): State<AppState>,
+    session: Session,
+    headers: HeaderMap,
+    Path(token): Path<String>,
+) -> WebResult {
+    let lang = visitor_lang(&session, &headers).await;
+    if auth_store::peek_link(&state.db, &token, LinkPurpose::Setup)
+        .await?
+        .is_none()
+    {
+        return Err(link_gone(lang));
+    }
+    let csrf = session::csrf_token(&session).await?;
+    page(SetupPage {
+        p: Layout::anonymous(lang, texts(lang).setup_title, csrf),
+        invited: None,
+        action: format!("/setup/{token}"),
+        email: String::new(),
+        name: String::new(),
+        error: None,
+    })
+}
+
+#[derive(Deserialize)]
+struct SetupForm {
+    #[serde(default)]
+    email: String,
+    #[serde(default)]
+    name: String,
+    #[serde(default)]
+    password: String,
+    #[serde(default)]
+    confirm: String,
+}
+
+async fn setup(
+    State(state): State<AppState>,
+    session: Session,
+    parts: Parts,
+    Path(token): Path<String>,
+    Form(f): Form<SetupForm>,
+) -> WebResult {
+    let lang = visitor_lang(&session, &parts.headers).await;
+    let t = texts(lang);
+    let Some(link) = auth_store::peek_link(&state.db, &token, LinkPurpose::Setup).await? else {
+        return Err(link_gone(lang));
+    };
+    let csrf = session::csrf_token(&session).await?;
+    let again = |error: String| -> WebResult {
+        let mut res = page(SetupPage {
+            p: Layout::anonymous(lang, t.setup_title, csrf.clone()),
+            invited: None,
+            action: format!("/setup/{token}"),
+            email: f.email.trim().to_string(),
+            name: f.name.trim().to_string(),
+            error: Some(error),
+        })?;
+        *res.status_mut() = StatusCode::BAD_REQUEST;
+        Ok(res)
+    };
+    if !auth_store::valid_email(&f.email) {
+        return again(t.email_invalid.to_string());
+    }
+    if f.name.trim().is_empty() {
+        return again(t.name_missing.to_string());
+    }
+    if let Err(e) = password::check_new(&f.password, &f.confirm, lang) {
+        return again(e);
+    }
+    if auth_store::find_by_email(&state.db, &f.email)
+        .await?
+        .is_some()
+    {
+        return again(t.email_taken.to_string());
+    }
+    let hash = password::hash(&f.password).await?;
+    let tenant_id = link
+        .tenant_id
+        .ok_or_else(|| anyhow::anyhow!("setup link without tenant"))?;
+    // The link is spent first: two tabs cannot make two administrators.
+    let mut tx = state.db.begin().await?;
+    if !auth_store::use_link(&mut tx, &token, LinkPurpose::Setup).await? {
+        tx.rollback().await?;
+        return Err(link_gone(lang));
+    }
+    tx.commit().await?;
+    crate::auth::store::ensure_builtin_roles(&state.db, tenant_id).await?;
+    let Some(user) = auth_store::create_user(
+        &state.db,
+        &NewUser {
+            tenant_id,
+            email: &f.email,
+            display_name: &f.name,
+            password_hash: Some(&hash),
+            lang,
+            platform_admin: true,
+        },
+    )
+    .await?
+    else {
+        return again(t.email_taken.to_string());
+    };
+    if let Some(role) =
+        auth_store::builtin_role_id(&state.db, tenant_id, BuiltinRole::Administrator).await?
+    {
+        auth_store::assign(&state.db, user.id, role, None).await?;
+    }
+    crate::audit::record(
+        &state.db,
+        &crate::audit::Entry {
+            tenant_id: Some(tenant_id),
+            user_id: Some(user.id),
+            actor: &user.email,
+            action: "setup.administrator",
+            target: format!("user:{}", user.id),
+            detail: String::new(),
+            ip: Some(&super::client_ip(&parts)),
+        },
+    )
+    .await?;
+    session::log_in(&session, user.id).await?;
+    auth_store::touch_login(&state.db, user.id).await?;
+    see_other("/")
+}
+
+async fn invite_link(
+    state: &AppState,
+    token: &str,
+) -> Result<Option<(LinkPurpose, auth_store::Link)>, sqlx::Error> {
+    for purpose in [LinkPurpose::Invite, LinkPurpose::Reset] {
+        if let Some(l) = auth_store::peek_link(&state.db, token, purpose).await? {
+            return Ok(Some((purpose, l)));
+        }
+    }
+    Ok(None)
+}
+
+async fn invite_page(
+    State(state): State<AppState>,
+    session: Session,
+    headers: HeaderMap,
+    Path(token): Path<String>,
+) -> WebResult {
+    let lang = visitor_lang(&session, &headers).await;
+    let Some((_, link)) = invite_link(&state, &token).await? else {
+        return Err(link_gone(lang));
+    };
+    let Some(user) = auth_store::find_user(&state.db, link.user_id.unwrap_or(0)).await? else {
+        return Err(link_gone(lang));
+    };
+    let lang = user.lang();
+    let csrf = session::csrf_token(&session).await?;
+    page(SetupPage {
+        p: Layout::anonymous(lang, texts(lang).invite_title, csrf),
+        invited: Some(user.email.clone()),
+        action: format!("/invite/{token}"),
+        email: user.email,
+        name: user.display_name,
+        error: None,
+    })
+}
+
+async fn invite(
+    State(state): State<AppState>,
+    session: Session,
+    parts: Parts,
+    Path(token): Path<String>,
+    Form(f): Form<SetupForm>,
+) -> WebResult {
+    let lang = visitor_lang(&session, &parts.headers).await;
+    let Some((purpose, link)) = invite_link(&state, &token).await? else {
+        return Err(link_gone(lang));
+    };
+    let Some(user) = auth_store::find_user(&state.db, link.user_id.unwrap_or(0)).await? else {
+        return Err(link_gone(lang));
+    };
+    let lang = user.lang();
+    if let Err(e) = password::check_new(&f.password, &f.confirm, lang) {
+        let csrf = session::csrf_token(&session).await?;
+        let mut res = page(SetupPage {
+            p: Layout::anonymous(lang, texts(lang).invite_title, csrf),
+            invited: Some(user.email.clone()),
+            action: format!("/invite/{token}"),
+            email: user.email,
+            name: user.display_name,
+            error: Some(e),
+        })?;
+        *res.status_mut() = StatusCode::BAD_REQUEST;
+        return Ok(res);
+    }
+    let hash = password::hash(&f.password).await?;
+    let mut tx = state.db.begin().await?;
+    if !auth_store::use_link(&mut tx, &token, purpose).await? {
+        tx.rollback().await?;
+        return Err(link_gone(lang));
+    }
+    tx.commit().await?;
+    auth_store::set_password(&state.db, user.id, &hash).await?;
+    crate::audit::record(
+        &state.db,
+        &crate::audit::Entry {
+            tenant_id: Some(user.tenant_id),
+            user_id: Some(user.id),
+            actor: &user.email,
+            action: "password.set",
+            target: format!("user:{}", user.id),
+            detail: String::new(),
+            ip: Some(&super::client_ip(&parts)),
+        },
+    )
+    .await?;
+    if user.is_disabled() {
+        return Ok((StatusCode::FORBIDDEN, texts(lang).login_disabled).into_response());
+    }
+    session::log_in(&session, user.id).await?;
+    auth_store::touch_login(&state.db, user.id).await?;
+    see_other("/")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::safe_next;
+
+    #[test]
+    fn next_stays_on_this_site() {
+        assert_eq!(safe_next(Some("/users?x=1")), "/users?x=1");
+        assert_eq!(safe_next(Some("//evil.example")), "/");
+        assert_eq!(safe_next(Some("https://evil.example")), "/");
+        assert_eq!(safe_next(Some("/\\evil.example")), "/");
+        assert_eq!(safe_next(None), "/");
+    }
+}

@@ -1,0 +1,212 @@
+//! The phone simulator: chat with a sandbox account's bot as a person would.
+//!
+//! The thread lives in the page only: what the "person" types is never kept
+//! beside the conversation (the bot's transcript keeps answers shortened,
+//! as for any real person). Each staff session gets its own made-up number
+//! per account; "new person" draws another.
+
+use super::{Layout, Routes, Staff, WebResult, form_value, page, see_other};
+use crate::AppState;
+use crate::auth::{Permission, Scope};
+use crate::channel::sandbox;
+use crate::flow::Reply;
+use crate::inbox::NewInbound;
+use crate::tenancy::{Account, Provider, store as accounts};
+use askama::Template;
+use axum::Form;
+use axum::extract::{Path, State};
+use axum::response::IntoResponse;
+use axum_htmx::HxRequest;
+
+pub fn routes(r: Routes) -> Routes {
+    r.get("/simulator", list)
+        .get("/simulator/{account}", chat)
+        .post("/simulator/{account}", send)
+        .post("/simulator/{account}/reset", reset)
+}
+
+/// Longest message (WhatsApp's limit).
+const MAX_TEXT: usize = 4096;
+
+async fn sandboxes(state: &AppState, staff: &Staff) -> WebResult<Vec<Account>> {
+    Ok(accounts::accounts_of(&state.db, staff.tenant_id)
+        .await?
+        .into_iter()
+        .filter(|a| a.provider() == Provider::Sandbox && a.enabled)
+        .filter(|a| staff.can(Permission::AccountsView, Scope::Account(a.id)))
+        .collect())
+}
+
+#[derive(Template)]
+#[template(path = "simulator_list.html")]
+struct ListPage {
+    p: Layout,
+    accounts: Vec<Account>,
+}
+
+async fn list(State(state): State<AppState>, staff: Staff) -> WebResult {
+    staff.require(Permission::AccountsView, Scope::AnyAccount)?;
+    let accounts = sandboxes(&state, &staff).await?;
+    if let [only] = accounts.as_slice() {
+        return see_other(&format!("/simulator/{}", only.id));
+    }
+    page(ListPage {
+        p: staff.layout(staff.t().nav_simulator, "/simulator"),
+        accounts,
+    })
+}
+
+async fn load(state: &AppState, staff: &Staff, id: i64) -> WebResult<Account> {
+    staff.require(Permission::AccountsView, Scope::Account(id))?;
+    accounts::account_in(&state.db, staff.tenant_id, id)
+        .await?
+        .filter(|a| a.provider() == Provider::Sandbox && a.enabled)
+        .ok_or_else(|| staff.not_found())
+}
+
+fn phone_key(account: i64) -> String {
+    format!("simulator_phone_{account}")
+}
+
+/// This session's made-up number for the account.
+async fn phone(staff: &Staff, account: i64, fresh: bool) -> WebResult<String> {
+    let key = phone_key(account);
+    if !fresh && let Some(p) = staff.session.get::<String>(&key).await? {
+        return Ok(p);
+    }
+    use rand::RngExt;
+    let n: u32 = rand::rng().random_range(0..10_000_000);
+    // +243 99x: a Congolese mobile prefix, numbers no operator hands out here.
+    let p = format!("+243990{n:07}");
+    staff.session.insert(&key, &p).await?;
+    Ok(p)
+}
+
+/// What the thread shows: one bubble each.
+pub struct Bubble {
+    pub mine: bool,
+    pub text: String,
+    pub choices: Vec<(String, String)>,
+    pub image: Option<String>,
+}
+
+#[derive(Template)]
+#[template(path = "simulator.html")]
+struct ChatPage {
+    p: Layout,
+    account_id: i64,
+    csrf: String,
+    account: Account,
+    phone: String,
+    bubbles: Vec<Bubble>,
+}
+
+#[derive(Template)]
+#[template(path = "simulator_bubbles.html")]
+struct Bubbles {
+    account_id: i64,
+    csrf: String,
+    placeholder: &'static str,
+    bubbles: Vec<Bubble>,
+}
+
+async fn chat(State(state): State<AppState>, staff: Staff, Path(id): Path<i64>) -> WebResult {
+    let account = load(&state, &staff, id).await?;
+    let phone = phone(&staff, id, false).await?;
+    page(ChatPage {
+        p: staff.layout(account.name.clone(), "/simulator"),
+        account_id: account.id,
+        csrf: staff.csrf.clone(),
+        account,
+        phone,
+        bubbles: Vec::new(),
+    })
+}
+
+fn bot_bubbles(replies: Vec<Reply>, qr: Option<String>) -> Vec<Bubble> {
+    let mut out: Vec<Bubble> = replies
+        .into_iter()
+        .map(|r| Bubble {
+            mine: false,
+            text: r.text,
+            choices: r.choices.into_iter().map(|c| (c.id, c.title)).collect(),
+            image: None,
+        })
+        .collect();
+    if let Some(url) = qr {
+        out.push(Bubble {
+            mine: false,
+            text: String::new(),
+            choices: Vec::new(),
+            image: Some(url),
+        });
+    }
+    out
+}
+
+async fn send(
+    State(state): State<AppState>,
+    staff: Staff,
+    HxRequest(htmx): HxRequest,
+    Path(id): Path<i64>,
+    Form(f): Form<Vec<(String, String)>>,
+) -> WebResult {
+    let account = load(&state, &staff, id).await?;
+    let text = form_value(&f, "text").unwrap_or("").to_string();
+    let choice = form_value(&f, "choice")
+        .filter(|c| !c.is_empty())
+        .map(str::to_owned);
+    if text.trim().is_empty() && choice.is_none() {
+        return Err(staff.bad_request(staff.t().simulator_empty));
+    }
+    if text.chars().count() > MAX_TEXT {
+        return Err(staff.bad_request(staff.t().too_long));
+    }
+    let from = phone(&staff, id, false).await?;
+    let inbound = NewInbound {
+        provider_message_id: format!("simulator-{}", uuid::Uuid::now_v7()),
+        from,
+        profile_name: None,
+        text: text.clone(),
+        choice_id: choice,
+        kind: "text".into(),
+        media_ref: None,
+        sent_at: None,
+    };
+    let answer = sandbox::exchange(&state, &account, &inbound)
+        .await
+        .map_err(|e| match e {
+            crate::error::AppError::Internal(e) => super::WebError::Internal(e),
+            other => staff.bad_request(other.to_string()),
+        })?;
+    let mut bubbles = vec![Bubble {
+        mine: true,
+        text,
+        choices: Vec::new(),
+        image: None,
+    }];
+    bubbles.extend(bot_bubbles(answer.replies, answer.qr_url));
+    if htmx {
+        return page(Bubbles {
+            account_id: id,
+            csrf: staff.csrf.clone(),
+            placeholder: staff.t().simulator_placeholder,
+            bubbles,
+        });
+    }
+    let phone = phone(&staff, id, false).await?;
+    page(ChatPage {
+        p: staff.layout(account.name.clone(), "/simulator"),
+        account_id: account.id,
+        csrf: staff.csrf.clone(),
+        account,
+        phone,
+        bubbles,
+    })
+}
+
+async fn reset(State(state): State<AppState>, staff: Staff, Path(id): Path<i64>) -> WebResult {
+    load(&state, &staff, id).await?;
+    phone(&staff, id, true).await?;
+    Ok(see_other(&format!("/simulator/{id}"))?.into_response())
+}

@@ -1,0 +1,169 @@
+//! Every text of the staff UI, in French (first) and English. A template
+//! names a text as a field (`p.t.login_title`), so a missing text is a
+//! compile error, not a blank on the page.
+
+use crate::auth::Lang;
+
+macro_rules! texts {
+    ($($key:ident: $fr:literal, $en:literal;)*) => {
+        pub struct Texts { $(pub $key: &'static str,)* }
+        pub static FR: Texts = Texts { $($key: $fr,)* };
+        pub static EN: Texts = Texts { $($key: $en,)* };
+    };
+}
+
+/// The texts of a language.
+pub fn texts(lang: Lang) -> &'static Texts {
+    match lang {
+        Lang::Fr => &FR,
+        Lang::En => &EN,
+    }
+}
+
+texts! {
+    // Navigation and common words.
+    nav_home: "Accueil", "Home";
+    nav_accounts: "Numéros WhatsApp", "WhatsApp numbers";
+    nav_simulator: "Simulateur", "Simulator";
+    nav_users: "Utilisateurs", "Users";
+    nav_roles: "Rôles", "Roles";
+    nav_audit: "Journal d'audit", "Audit log";
+    nav_tenants: "Organisations", "Organisations";
+    logout: "Déconnexion", "Log out";
+    back_home: "Retour à l'accueil", "Back to the home page";
+    save: "Enregistrer", "Save";
+    saved: "Enregistré.", "Saved.";
+    create: "Créer", "Create";
+    delete: "Supprimer", "Delete";
+    deleted: "Supprimé.", "Deleted.";
+    remove: "Retirer", "Remove";
+    send: "Envoyer", "Send";
+    filter: "Filtrer", "Filter";
+    status: "État", "Status";
+    active: "Actif", "Active";
+    disabled: "Désactivé", "Disabled";
+    invited: "Invité", "Invited";
+    current: "Actuelle", "Current";
+    on: "activé", "on";
+    off: "désactivé", "off";
+    from: "Du", "From";
+    to: "Au", "To";
+    older: "Plus anciens", "Older";
+    too_long: "Ce texte est trop long.", "This text is too long.";
+    description: "Description", "Description";
+    slug: "Identifiant (lettres minuscules, chiffres, tirets)", "Identifier (lower-case letters, digits, hyphens)";
+    slug_invalid: "L'identifiant doit compter de 2 à 40 lettres minuscules, chiffres ou tirets.", "The identifier must be 2 to 40 lower-case letters, digits or hyphens.";
+    slug_taken: "Cet identifiant est déjà pris.", "This identifier is already taken.";
+    name_missing: "Indiquez un nom (100 caractères au plus).", "Enter a name (at most 100 characters).";
+    error_forbidden: "Vous n'avez pas la permission de faire ceci. Demandez-la à un administrateur.", "You do not have permission to do this. Ask an administrator.";
+    error_not_found: "Cette page n'existe pas ou n'est pas accessible depuis votre organisation.", "This page does not exist or is not available to your organisation.";
+
+    // Login, setup, invitations, own account.
+    login_title: "Connexion", "Log in";
+    login_button: "Se connecter", "Log in";
+    login_help: "Mot de passe oublié ? Demandez un lien de réinitialisation à un administrateur.", "Forgot your password? Ask an administrator for a reset link.";
+    login_missing: "Indiquez votre adresse e-mail et votre mot de passe.", "Enter your e-mail address and password.";
+    login_wrong: "Adresse e-mail ou mot de passe incorrect.", "Wrong e-mail address or password.";
+    login_disabled: "Ce compte est désactivé. Adressez-vous à un administrateur.", "This account is disabled. Contact an administrator.";
+    email: "Adresse e-mail", "E-mail address";
+    email_invalid: "Cette adresse e-mail n'est pas valide.", "This e-mail address is not valid.";
+    email_taken: "Un utilisateur a déjà cette adresse e-mail.", "A user already has this e-mail address.";
+    password: "Mot de passe", "Password";
+    new_password: "Nouveau mot de passe (10 caractères au moins)", "New password (at least 10 characters)";
+    confirm_password: "Confirmez le mot de passe", "Confirm the password";
+    current_password: "Mot de passe actuel", "Current password";
+    current_password_wrong: "Le mot de passe actuel est incorrect.", "The current password is wrong.";
+    change_password: "Changer de mot de passe", "Change password";
+    password_changed: "Mot de passe changé.", "Password changed.";
+    display_name: "Nom affiché", "Display name";
+    language: "Langue", "Language";
+    setup_title: "Premier administrateur", "First administrator";
+    setup_intro: "Créez le compte de l'administrateur de la plateforme. Ce lien ne sert qu'une fois.", "Create the platform administrator's account. This link works only once.";
+    invite_title: "Choisissez votre mot de passe", "Choose your password";
+    link_gone: "Ce lien n'est plus valable : il a déjà servi ou il a expiré. Demandez-en un nouveau à un administrateur.", "This link is no longer valid: it was used or it expired. Ask an administrator for a new one.";
+    me_title: "Mon compte", "My account";
+    home_hello: "Bienvenue", "Welcome";
+    home_no_accounts: "Aucun numéro WhatsApp ne vous est attribué.", "No WhatsApp number is assigned to you.";
+
+    // Users.
+    user_new_title: "Nouvel utilisateur", "New user";
+    user_new_password_help: "Laissez vide pour obtenir un lien d'invitation : l'utilisateur choisira son mot de passe.", "Leave empty to get an invitation link: the user will choose their password.";
+    user_created: "Utilisateur créé.", "User created.";
+    platform_admin: "Administrateur de la plateforme", "Platform administrator";
+    role: "Rôle", "Role";
+    roles_title: "Rôles", "Roles";
+    scope: "Portée", "Scope";
+    whole_tenant: "Toute l'organisation", "Whole organisation";
+    add_role: "Attribuer le rôle", "Give role";
+    no_roles: "Aucun rôle : cet utilisateur ne voit rien.", "No role: this user sees nothing.";
+    role_missing: "Choisissez un rôle de votre organisation.", "Choose a role of your organisation.";
+    account_unknown: "Ce numéro WhatsApp n'appartient pas à votre organisation.", "This WhatsApp number does not belong to your organisation.";
+    cannot_give_more: "Vous ne pouvez pas donner une permission que vous n'avez pas vous-même.", "You cannot give a permission you do not have yourself.";
+    cannot_disable_self: "Vous ne pouvez pas désactiver votre propre compte.", "You cannot disable your own account.";
+    enable: "Réactiver", "Enable";
+    disable: "Désactiver", "Disable";
+    new_invite_link: "Nouveau lien d'invitation", "New invitation link";
+    reset_link: "Lien de réinitialisation du mot de passe", "Password reset link";
+    link_intro: "Envoyez ce lien à l'utilisateur (il ne sert qu'une fois et expire dans 7 jours). Il ne sera plus affiché.", "Send this link to the user (it works once and expires in 7 days). It will not be shown again.";
+    overrides_title: "Exceptions", "Overrides";
+    overrides_help: "Accorder ou refuser une permission à cet utilisateur seulement. Un refus l'emporte sur tout rôle.", "Allow or deny one permission to this user only. A deny wins over any role.";
+    allow: "Accorder", "Allow";
+    deny: "Refuser", "Deny";
+    permission: "Permission", "Permission";
+    permission_unknown: "Permission inconnue.", "Unknown permission.";
+    add_override: "Ajouter l'exception", "Add override";
+
+    // Roles.
+    role_new_title: "Nouveau rôle", "New role";
+    role_name: "Nom du rôle", "Role name";
+    role_name_missing: "Indiquez un nom de rôle (60 caractères au plus).", "Enter a role name (at most 60 characters).";
+    role_name_taken: "Un rôle porte déjà ce nom.", "A role already has this name.";
+    role_builtin: "Rôle prédéfini : ses permissions ne se modifient pas. Créez un rôle pour une autre combinaison.", "Built-in role: its permissions cannot be changed. Create a role for another combination.";
+    role_delete_warning: "Les utilisateurs qui l'ont le perdront", "Users who have it will lose it";
+    permissions: "Permissions", "Permissions";
+    assignments: "Attributions", "Assignments";
+    builtin: "prédéfini", "built-in";
+    tenant_only: "organisation entière", "whole organisation";
+
+    // Accounts.
+    accounts_title: "Vos numéros WhatsApp", "Your WhatsApp numbers";
+    account_name: "Nom", "Name";
+    provider: "Fournisseur", "Provider";
+    token_invalid: "Jeton invalide", "Invalid token";
+    account_new: "Nouveau numéro", "New number";
+    account_new_help: "Un nouveau numéro commence en bac à sable : essayez son bot dans le simulateur, puis renseignez ses identifiants WhatsApp.", "A new number starts as a sandbox: try its bot in the simulator, then set its WhatsApp credentials.";
+    flow_settings: "Réglages du bot", "Bot settings";
+    bot_language: "Langue du bot", "Bot language";
+    qr_codes: "QR codes", "QR codes";
+    server_default: "Réglage du serveur", "Server default";
+    session_timeout: "Conversation abandonnée après (minutes)", "Conversation abandoned after (minutes)";
+    timeout_invalid: "La durée doit être un nombre de minutes entre 1 et 10080.", "The timeout must be a number of minutes between 1 and 10080.";
+    cities: "Villes (une par ligne : code à 2 lettres puis nom)", "Cities (one per line: 2-letter code then name)";
+    cities_help: "Vide : la liste par défaut.", "Empty: the default list.";
+    city_invalid: "Ligne de ville non comprise (il faut un code de 2 lettres puis le nom) :", "City line not understood (a 2-letter code then the name is needed):";
+    bot_texts: "Textes du bot", "Bot texts";
+    bot_texts_help: "Laissez un champ vide pour garder le texte par défaut, montré en gris.", "Leave a field empty to keep the default text, shown in grey.";
+
+    // Simulator.
+    simulator_pick: "Choisissez un numéro de bac à sable :", "Pick a sandbox number:";
+    simulator_none: "Aucun numéro de bac à sable ne vous est accessible.", "No sandbox number is available to you.";
+    simulator_help: "Écrivez au bot comme le ferait une personne. Vous écrivez depuis le numéro fictif", "Write to the bot as a person would. You are writing from the made-up number";
+    simulator_placeholder: "Votre message", "Your message";
+    simulator_reset: "Nouvelle personne (autre numéro fictif)", "New person (another made-up number)";
+    simulator_empty: "Le message est vide.", "The message is empty.";
+
+    // Audit log.
+    audit_when: "Quand (UTC)", "When (UTC)";
+    audit_actor: "Qui", "Who";
+    audit_action: "Action", "Action";
+    audit_target: "Objet", "Target";
+    audit_detail: "Détail", "Detail";
+    audit_ip: "Adresse", "Address";
+    audit_empty: "Aucune entrée.", "No entries.";
+
+    // Tenants.
+    tenant_new: "Nouvelle organisation", "New organisation";
+    tenant_name: "Nom de l'organisation", "Organisation name";
+    switch_to: "Travailler dans celle-ci", "Work in this one";
+    sandbox_name: "Bac à sable", "Sandbox";
+}

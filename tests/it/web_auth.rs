@@ -1,0 +1,360 @@
+//! Staff login, sessions, CSRF, throttling and escaping, over HTTP, on both
+//! backends.
+
+use crate::helpers::{Backend, spawn_app, spawn_app_with};
+use crate::staff::PASSWORD;
+use reqwest::StatusCode;
+use rstest::rstest;
+use uic_inbox::auth::BuiltinRole;
+
+#[rstest]
+#[case::sqlite(Backend::Sqlite)]
+#[case::postgres(Backend::Postgres)]
+#[tokio::test]
+async fn first_administrator_sets_up_through_a_one_time_link(#[case] backend: Backend) {
+    let Some(app) = spawn_app(backend).await else {
+        return;
+    };
+    assert_eq!(app.count("users").await, 0, "no default account exists");
+    let link = uic_inbox::web::login::first_admin_link(&app.state)
+        .await
+        .unwrap();
+    let path = link.split_once("://").unwrap().1;
+    let path = &path[path.find('/').unwrap()..];
+    let mut b = app.browser();
+    let form = b.get(path).await;
+    assert_eq!(form.status, StatusCode::OK);
+    // A weak password is refused, nothing is created.
+    let weak = b
+        .post(
+            path,
+            &[
+                ("email", "admin@ngo.example"),
+                ("name", "Admin"),
+                ("password", "short"),
+                ("confirm", "short"),
+            ],
+        )
+        .await;
+    assert_eq!(weak.status, StatusCode::BAD_REQUEST);
+    assert!(weak.body.contains("10"), "{}", weak.body);
+    assert_eq!(app.count("users").await, 0);
+    let done = b
+        .post(
+            path,
+            &[
+                ("email", "Admin@NGO.example"),
+                ("name", "Admin"),
+                ("password", PASSWORD),
+                ("confirm", PASSWORD),
+            ],
+        )
+        .await;
+    assert_eq!(done.status, StatusCode::SEE_OTHER, "{}", done.body);
+    assert_eq!(app.count("users").await, 1);
+    // Logged in, with every page.
+    b.csrf = None;
+    let users = b.get("/users").await;
+    assert_eq!(users.status, StatusCode::OK);
+    assert!(users.body.contains("admin@ngo.example"));
+    // The link works once.
+    let mut other = app.browser();
+    let again = other.get(path).await;
+    assert_eq!(again.status, StatusCode::BAD_REQUEST);
+    let reuse = other
+        .post(
+            path,
+            &[
+                ("email", "x@ngo.example"),
+                ("name", "X"),
+                ("password", PASSWORD),
+                ("confirm", PASSWORD),
+            ],
+        )
+        .await;
+    assert_eq!(reuse.status, StatusCode::BAD_REQUEST);
+    assert_eq!(app.count("users").await, 1);
+    // The setup is in the audit log.
+    let audit = b.get("/audit").await;
+    assert!(audit.body.contains("setup.administrator"), "{}", audit.body);
+}
+
+#[rstest]
+#[case::sqlite(Backend::Sqlite)]
+#[case::postgres(Backend::Postgres)]
+#[tokio::test]
+async fn twenty_wrong_passwords_are_throttled(#[case] backend: Backend) {
+    let Some(app) = spawn_app(backend).await else {
+        return;
+    };
+    let tenant = app.default_tenant().await;
+    app.staff_user(tenant, "agent@ngo.example", Some(BuiltinRole::Agent), None)
+        .await;
+    let mut b = app.browser();
+    let mut statuses = Vec::new();
+    for i in 0..20 {
+        let p = b
+            .login("agent@ngo.example", &format!("wrong password {i}"))
+            .await;
+        statuses.push(p.status);
+    }
+    assert_eq!(statuses[0], StatusCode::UNAUTHORIZED);
+    assert!(
+        statuses.contains(&StatusCode::TOO_MANY_REQUESTS),
+        "{statuses:?}"
+    );
+    // Even the right password is refused now, with a clear message.
+    let p = b.login("agent@ngo.example", PASSWORD).await;
+    assert_eq!(p.status, StatusCode::TOO_MANY_REQUESTS);
+    assert!(p.body.contains("Trop de tentatives"), "{}", p.body);
+    assert!(p.body.contains("minute"), "{}", p.body);
+    assert!(b.get("/").await.is_login_redirect());
+    // Another address trying many names is throttled too (per IP).
+    let mut c = app.browser();
+    let mut last = StatusCode::OK;
+    for i in 0..21 {
+        last = c
+            .login(&format!("nobody{i}@ngo.example"), "whatever pw")
+            .await
+            .status;
+    }
+    assert_eq!(last, StatusCode::TOO_MANY_REQUESTS);
+    assert!(
+        app.count("audit_log").await >= 20,
+        "failed logins are audited"
+    );
+}
+
+#[rstest]
+#[case::sqlite(Backend::Sqlite)]
+#[case::postgres(Backend::Postgres)]
+#[tokio::test]
+async fn state_changes_without_the_csrf_token_are_refused(#[case] backend: Backend) {
+    let Some(app) = spawn_app(backend).await else {
+        return;
+    };
+    let tenant = app.default_tenant().await;
+    app.staff_user(
+        tenant,
+        "admin@ngo.example",
+        Some(BuiltinRole::Administrator),
+        None,
+    )
+    .await;
+    let mut b = app.login("admin@ngo.example").await;
+    let roles_before = app.count("roles").await;
+    let form = [("name", "Relais"), ("permission", "conversations.view")];
+    // Missing token.
+    let p = b.post_raw("/roles", &form, None).await;
+    assert_eq!(p.status, StatusCode::FORBIDDEN);
+    // Wrong token, in the form and in the header.
+    let mut with_wrong = vec![("_csrf", "0000")];
+    with_wrong.extend_from_slice(&form);
+    assert_eq!(
+        b.post_raw("/roles", &with_wrong, None).await.status,
+        StatusCode::FORBIDDEN
+    );
+    assert_eq!(
+        b.post_raw("/roles", &form, Some("0000")).await.status,
+        StatusCode::FORBIDDEN
+    );
+    // Another session's token.
+    let other = app.browser().get("/login").await;
+    let foreign = crate::staff::csrf_of(&other.body).unwrap();
+    assert_eq!(
+        b.post_raw("/roles", &form, Some(&foreign)).await.status,
+        StatusCode::FORBIDDEN
+    );
+    assert_eq!(app.count("roles").await, roles_before, "nothing changed");
+    // Logout without a token does not log out.
+    assert_eq!(
+        b.post_raw("/logout", &[], None).await.status,
+        StatusCode::FORBIDDEN
+    );
+    assert_eq!(b.get("/").await.status, StatusCode::OK);
+    // The right token, as the htmx header, works.
+    let token = b.csrf.clone().unwrap();
+    let ok = b.post_raw("/roles", &form, Some(&token)).await;
+    assert_eq!(ok.status, StatusCode::SEE_OTHER, "{}", ok.body);
+    assert_eq!(app.count("roles").await, roles_before + 1);
+}
+
+#[rstest]
+#[case::sqlite(Backend::Sqlite)]
+#[case::postgres(Backend::Postgres)]
+#[tokio::test]
+async fn session_cookie_flags_and_rotation(#[case] backend: Backend) {
+    let Some(app) = spawn_app_with(backend, |c| {
+        c.public_url = Some("https://inbox.example.org".into())
+    })
+    .await
+    else {
+        return;
+    };
+    let tenant = app.default_tenant().await;
+    app.staff_user(
+        tenant,
+        "sup@ngo.example",
+        Some(BuiltinRole::Supervisor),
+        None,
+    )
+    .await;
+    let mut b = app.browser();
+    let login_page = b.get("/login").await;
+    let before = b
+        .cookie
+        .clone()
+        .expect("a session for the login form's token");
+    let cookie = &login_page.set_cookie[0];
+    for flag in ["HttpOnly", "SameSite=Lax", "Secure", "Path=/"] {
+        assert!(cookie.contains(flag), "{flag} missing in {cookie}");
+    }
+    assert!(
+        cookie.contains("Max-Age=") || cookie.contains("Expires="),
+        "{cookie}"
+    );
+    let res = b
+        .post(
+            "/login",
+            &[("email", "sup@ngo.example"), ("password", PASSWORD)],
+        )
+        .await;
+    assert_eq!(res.status, StatusCode::SEE_OTHER);
+    let after = b.cookie.clone().unwrap();
+    assert_ne!(before, after, "the session id changes at login");
+    // The old id is worth nothing.
+    let mut stale = app.browser();
+    stale.cookie = Some(before);
+    assert!(stale.get("/").await.is_login_redirect());
+    // Pages are not cached and not framed.
+    let home = b.get("/").await;
+    assert_eq!(home.headers["cache-control"], "no-store");
+    assert_eq!(home.headers["x-frame-options"], "DENY");
+    assert!(
+        home.headers["content-security-policy"]
+            .to_str()
+            .unwrap()
+            .contains("script-src 'self'")
+    );
+    // Logout ends it.
+    let out = b.post("/logout", &[]).await;
+    assert_eq!(out.status, StatusCode::SEE_OTHER);
+    assert!(b.get("/").await.is_login_redirect());
+}
+
+#[rstest]
+#[case::sqlite(Backend::Sqlite)]
+#[case::postgres(Backend::Postgres)]
+#[tokio::test]
+async fn a_disabled_user_loses_access_at_once(#[case] backend: Backend) {
+    let Some(app) = spawn_app(backend).await else {
+        return;
+    };
+    let tenant = app.default_tenant().await;
+    app.staff_user(
+        tenant,
+        "admin@ngo.example",
+        Some(BuiltinRole::Administrator),
+        None,
+    )
+    .await;
+    let agent = app
+        .staff_user(tenant, "agent@ngo.example", Some(BuiltinRole::Agent), None)
+        .await;
+    let mut admin = app.login("admin@ngo.example").await;
+    let mut a = app.login("agent@ngo.example").await;
+    assert_eq!(a.get("/accounts").await.status, StatusCode::OK);
+    let res = admin
+        .post(&format!("/users/{}/disable", agent.id), &[])
+        .await;
+    assert_eq!(res.status, StatusCode::SEE_OTHER, "{}", res.body);
+    // The very next request of the open session is refused.
+    assert!(a.get("/accounts").await.is_login_redirect());
+    let relog = a.login("agent@ngo.example", PASSWORD).await;
+    assert_eq!(relog.status, StatusCode::FORBIDDEN);
+    assert!(relog.body.contains("désactivé"), "{}", relog.body);
+    // Re-enabled: back in.
+    admin
+        .post(&format!("/users/{}/enable", agent.id), &[])
+        .await;
+    assert_eq!(
+        a.login("agent@ngo.example", PASSWORD).await.status,
+        StatusCode::SEE_OTHER
+    );
+    // An administrator cannot lock themself out.
+    let admin_id = uic_inbox::auth::store::find_by_email(&app.state.db, "admin@ngo.example")
+        .await
+        .unwrap()
+        .unwrap()
+        .id;
+    let own = admin.post(&format!("/users/{admin_id}/disable"), &[]).await;
+    assert_eq!(own.status, StatusCode::BAD_REQUEST);
+}
+
+#[rstest]
+#[case::sqlite(Backend::Sqlite)]
+#[case::postgres(Backend::Postgres)]
+#[tokio::test]
+async fn script_tags_are_shown_as_text(#[case] backend: Backend) {
+    let Some(app) = spawn_app(backend).await else {
+        return;
+    };
+    let tenant = app.default_tenant().await;
+    app.staff_user(
+        tenant,
+        "admin@ngo.example",
+        Some(BuiltinRole::Administrator),
+        None,
+    )
+    .await;
+    let mut b = app.login("admin@ngo.example").await;
+    let evil = "<script>alert('x')</script>";
+    let res = b
+        .post(
+            "/users",
+            &[
+                ("email", "evil@ngo.example"),
+                ("name", evil),
+                ("role", "1"),
+                ("account", "tenant"),
+            ],
+        )
+        .await;
+    assert!(
+        res.status.is_success() || res.status.is_redirection(),
+        "{}",
+        res.body
+    );
+    let res = b
+        .post("/roles", &[("name", evil), ("description", evil)])
+        .await;
+    assert_eq!(res.status, StatusCode::SEE_OTHER, "{}", res.body);
+    b.post("/me", &[("name", evil), ("lang", "fr")]).await;
+    let account = uic_inbox::tenancy::store::find_by_slug(&app.state.db, "sandbox")
+        .await
+        .unwrap()
+        .unwrap();
+    let sim = b
+        .post(&format!("/simulator/{}", account.id), &[("text", evil)])
+        .await;
+    assert_eq!(sim.status, StatusCode::OK);
+    for path in ["/users", "/roles", "/me", "/audit", "/"] {
+        let page = b.get(path).await;
+        assert!(
+            !page.body.contains("<script>alert"),
+            "{path} shows a raw script tag"
+        );
+    }
+    for page in [
+        b.get("/users").await,
+        b.get("/roles").await,
+        b.get("/me").await,
+        sim,
+    ] {
+        assert!(
+            page.body.contains("&lt;script&gt;") || page.body.contains("&#60;script&#62;"),
+            "{}",
+            page.body
+        );
+    }
+}

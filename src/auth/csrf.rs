@@ -24,12 +24,7 @@ pub async fn check(session: Session, req: Request, next: Next) -> Response {
     if matches!(*req.method(), Method::GET | Method::HEAD | Method::OPTIONS) {
         return next.run(req).await;
     }
-    let lang = super::Lang::from_accept_language(
-        req.headers()
-            .get(header::ACCEPT_LANGUAGE)
-            .and_then(|v| v.to_str().ok())
-            .unwrap_or(""),
-    );
+    let lang = crate::web::visitor_lang(&session).await;
     // A browser says when a request comes from another site.
     if req
         .headers()

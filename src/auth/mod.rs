@@ -160,25 +160,6 @@ impl Lang {
         }
     }
 
-    /// French unless the browser prefers English over French.
-    pub fn from_accept_language(header: &str) -> Lang {
-        for part in header.split(',') {
-            let tag = part
-                .split(';')
-                .next()
-                .unwrap_or("")
-                .trim()
-                .to_ascii_lowercase();
-            if tag.starts_with("fr") {
-                return Lang::Fr;
-            }
-            if tag.starts_with("en") {
-                return Lang::En;
-            }
-        }
-        Lang::Fr
-    }
-
     pub fn pick<'a>(self, fr: &'a str, en: &'a str) -> &'a str {
         match self {
             Lang::Fr => fr,
@@ -449,14 +430,5 @@ mod tests {
         for r in BuiltinRole::ALL {
             assert_eq!(BuiltinRole::parse(r.key()), Some(r));
         }
-    }
-
-    #[test]
-    fn accept_language() {
-        assert_eq!(Lang::from_accept_language("en-GB,en;q=0.9"), Lang::En);
-        assert_eq!(Lang::from_accept_language("fr-CD,en;q=0.5"), Lang::Fr);
-        assert_eq!(Lang::from_accept_language("sw,en;q=0.5"), Lang::En);
-        assert_eq!(Lang::from_accept_language("ln"), Lang::Fr);
-        assert_eq!(Lang::from_accept_language(""), Lang::Fr);
     }
 }

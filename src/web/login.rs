@@ -8,8 +8,8 @@ use crate::auth::{BuiltinRole, Lang, password};
 use askama::Template;
 use axum::Form;
 use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
 use axum::http::request::Parts;
-use axum::http::{HeaderMap, StatusCode};
 use axum::response::IntoResponse;
 use serde::Deserialize;
 use time::{Duration, OffsetDateTime};
@@ -89,15 +89,11 @@ fn safe_next(next: Option<&str>) -> String {
     }
 }
 
-async fn login_page(
-    session: Session,
-    headers: HeaderMap,
-    Query(q): Query<LoginQuery>,
-) -> WebResult {
+async fn login_page(session: Session, Query(q): Query<LoginQuery>) -> WebResult {
     if let Some(l) = q.lang.as_deref().and_then(Lang::parse) {
         session.insert(keys::LANG, l.code()).await?;
     }
-    let lang = visitor_lang(&session, &headers).await;
+    let lang = visitor_lang(&session).await;
     let csrf = session::csrf_token(&session).await?;
     page(LoginPage {
         p: Layout::anonymous(lang, texts(lang).login_title, csrf),
@@ -122,7 +118,7 @@ async fn login(
     parts: Parts,
     Form(f): Form<LoginForm>,
 ) -> WebResult {
-    let lang = visitor_lang(&session, &parts.headers).await;
+    let lang = visitor_lang(&session).await;
     let t = texts(lang);
     let ip = super::client_ip(&parts);
     let csrf = session::csrf_token(&session).await?;
@@ -230,10 +226,9 @@ fn link_gone(lang: Lang) -> WebError {
 async fn setup_page(
     State(state): State<AppState>,
     session: Session,
-    headers: HeaderMap,
     Path(token): Path<String>,
 ) -> WebResult {
-    let lang = visitor_lang(&session, &headers).await;
+    let lang = visitor_lang(&session).await;
     if auth_store::peek_link(&state.db, &token, LinkPurpose::Setup)
         .await?
         .is_none()
@@ -270,7 +265,7 @@ async fn setup(
     Path(token): Path<String>,
     Form(f): Form<SetupForm>,
 ) -> WebResult {
-    let lang = visitor_lang(&session, &parts.headers).await;
+    let lang = visitor_lang(&session).await;
     let t = texts(lang);
     let Some(link) = auth_store::peek_link(&state.db, &token, LinkPurpose::Setup).await? else {
         return Err(link_gone(lang));
@@ -368,10 +363,9 @@ async fn invite_link(
 async fn invite_page(
     State(state): State<AppState>,
     session: Session,
-    headers: HeaderMap,
     Path(token): Path<String>,
 ) -> WebResult {
-    let lang = visitor_lang(&session, &headers).await;
+    let lang = visitor_lang(&session).await;
     let Some((_, link)) = invite_link(&state, &token).await? else {
         return Err(link_gone(lang));
     };
@@ -397,7 +391,7 @@ async fn invite(
     Path(token): Path<String>,
     Form(f): Form<SetupForm>,
 ) -> WebResult {
-    let lang = visitor_lang(&session, &parts.headers).await;
+    let lang = visitor_lang(&session).await;
     let Some((purpose, link)) = invite_link(&state, &token).await? else {
         return Err(link_gone(lang));
     };

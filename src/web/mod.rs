@@ -529,20 +529,13 @@ fn forwarded_ip(peer: Option<IpAddr>, headers: &HeaderMap) -> Option<IpAddr> {
         .ok()
 }
 
-/// The language of a visitor not logged in: chosen on the login page, else
-/// the browser's.
-pub async fn visitor_lang(session: &Session, headers: &HeaderMap) -> Lang {
-    if let Ok(Some(l)) = session.get::<String>(keys::LANG).await
-        && let Some(lang) = Lang::parse(&l)
-    {
-        return lang;
+/// The language of a visitor not logged in: the one chosen on the login
+/// page, else French (the product's first language, whatever the browser).
+pub async fn visitor_lang(session: &Session) -> Lang {
+    match session.get::<String>(keys::LANG).await {
+        Ok(Some(l)) => Lang::parse(&l).unwrap_or_default(),
+        _ => Lang::Fr,
     }
-    Lang::from_accept_language(
-        headers
-            .get(header::ACCEPT_LANGUAGE)
-            .and_then(|v| v.to_str().ok())
-            .unwrap_or(""),
-    )
 }
 
 /// Checkbox and multi-select values of a form (`name=a&name=b`), which

@@ -4,6 +4,7 @@
 mod accounts;
 mod bad_input;
 mod browser;
+mod browser_staff;
 mod cli;
 mod fake_meta;
 mod health;

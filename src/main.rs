@@ -35,6 +35,18 @@ enum Command {
         #[command(subcommand)]
         command: UicCommand,
     },
+    /// Staff administrators.
+    Admin {
+        #[command(subcommand)]
+        command: AdminCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum AdminCommand {
+    /// Print a one-time link (valid 24 hours) to create an administrator who
+    /// manages every tenant. There is no default password.
+    Create,
 }
 
 #[derive(Subcommand)]
@@ -112,6 +124,16 @@ async fn run(command: Command, config: Config) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Salt => unreachable!("handled before the configuration is read"),
+        Command::Admin {
+            command: AdminCommand::Create,
+        } => {
+            let state = uic_inbox::prepare(config).await?;
+            let link = uic_inbox::web::login::first_admin_link(&state).await?;
+            println!("Open this link to create an administrator (valid 24 hours, usable once):");
+            println!("{link}");
+            state.db.close().await;
+            Ok(())
+        }
         Command::Uic { command } => {
             let state = uic_inbox::prepare(config).await?;
             let rows = match command {

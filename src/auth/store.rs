@@ -530,11 +530,16 @@ pub async fn create_link(
     let token = hex::encode(bytes);
     let now = OffsetDateTime::now_utc();
     let mut tx = db.begin().await?;
-    // An earlier unused link of the same user and purpose stops working.
+    // An earlier unused link of the same user (or the earlier setup link)
+    // stops working: only the last one printed or shown is valid.
     if let Some(user) = user_id {
         on_tx!(&mut tx, c => sqlx::query(
             "UPDATE one_time_links SET used_at = $1 WHERE user_id = $2 AND used_at IS NULL")
             .bind(now).bind(user).execute(c).await.map(|r| r.rows_affected()))?;
+    } else if purpose == LinkPurpose::Setup {
+        on_tx!(&mut tx, c => sqlx::query(
+            "UPDATE one_time_links SET used_at = $1 WHERE purpose = 'setup' AND used_at IS NULL")
+            .bind(now).execute(c).await.map(|r| r.rows_affected()))?;
     }
     on_tx!(&mut tx, c => sqlx::query(
         "INSERT INTO one_time_links (token_hash, purpose, tenant_id, user_id, created_at, expires_at)
@@ -570,14 +575,6 @@ pub async fn use_link(
          WHERE token_hash = $2 AND purpose = $3 AND used_at IS NULL AND expires_at > $1")
         .bind(now).bind(token_hash(token)).bind(purpose.key()).execute(c).await.map(|r| r.rows_affected()))?;
     Ok(done == 1)
-}
-
-/// True while a first-administrator setup link is waiting to be used.
-pub async fn setup_link_pending(db: &Db) -> Result<bool, sqlx::Error> {
-    let n: i64 = on_db!(db, p => sqlx::query_scalar(
-        "SELECT COUNT(*) FROM one_time_links WHERE purpose = 'setup' AND used_at IS NULL AND expires_at > $1")
-        .bind(OffsetDateTime::now_utc()).fetch_one(p).await)?;
-    Ok(n > 0)
 }
 
 // ---- login throttling ----

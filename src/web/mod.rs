@@ -296,9 +296,11 @@ impl FromRequestParts<AppState> for Staff {
             session.flush().await?;
             return Err(login());
         };
-        // Extending the idle timeout writes the session: once a minute is enough.
+        // Extending the idle timeout writes the session: once a minute (or
+        // a quarter of the timeout, if shorter) is enough.
         let seen = session.get::<i64>(keys::SEEN).await?.unwrap_or(0);
-        if now - seen >= 60 {
+        let every = (state.config.staff_session_idle.as_secs() as i64 / 4).clamp(1, 60);
+        if now - seen >= every {
             session.insert(keys::SEEN, now).await?;
         }
         let mut tenant_id = user.tenant_id;

@@ -124,3 +124,26 @@ fn uic_show_refuses_a_malformed_code_and_reports_an_unknown_one() {
         stderr(&out)
     );
 }
+
+#[test]
+fn admin_create_prints_a_one_time_setup_link() {
+    let dir = tempfile::tempdir().unwrap();
+    let env = [
+        ("DATABASE_URL", "sqlite:data/admin.db"),
+        ("PUBLIC_URL", "https://inbox.example.org"),
+    ];
+    let first = uic_inbox(dir.path(), &env, &["admin", "create"]);
+    assert!(first.status.success(), "{}", stderr(&first));
+    let out = String::from_utf8_lossy(&first.stdout).into_owned();
+    let link = out
+        .lines()
+        .find(|l| l.starts_with("https://inbox.example.org/setup/"))
+        .unwrap_or_else(|| panic!("no link in {out}"));
+    let token = link.rsplit('/').next().unwrap();
+    assert_eq!(token.len(), 64, "{link}");
+    // Each run gives another link; none is a password.
+    let second = uic_inbox(dir.path(), &env, &["admin", "create"]);
+    let out2 = String::from_utf8_lossy(&second.stdout).into_owned();
+    assert!(!out2.contains(token));
+    assert!(!out.to_lowercase().contains("password:"));
+}

@@ -358,3 +358,115 @@ async fn script_tags_are_shown_as_text(#[case] backend: Backend) {
         );
     }
 }
+
+#[rstest]
+#[case::sqlite(Backend::Sqlite)]
+#[case::postgres(Backend::Postgres)]
+#[tokio::test]
+async fn sessions_end_when_idle_and_after_their_maximum_age(#[case] backend: Backend) {
+    use std::time::Duration;
+    let Some(app) = spawn_app_with(backend, |c| {
+        c.staff_session_idle = Duration::from_secs(4);
+        c.staff_session_max = Duration::from_secs(9);
+    })
+    .await
+    else {
+        return;
+    };
+    let tenant = app.default_tenant().await;
+    app.staff_user(tenant, "obs@ngo.example", Some(BuiltinRole::Observer), None)
+        .await;
+    // Activity keeps the session past its idle timeout...
+    let mut busy = app.login("obs@ngo.example").await;
+    for _ in 0..6 {
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        assert_eq!(busy.get("/").await.status, StatusCode::OK);
+    }
+    // ...but not past its maximum age, active or not.
+    for _ in 0..4 {
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        busy.get("/").await;
+    }
+    assert!(
+        busy.get("/").await.is_login_redirect(),
+        "over the maximum age"
+    );
+    // Idle longer than the timeout: logged out.
+    let mut idle = app.login("obs@ngo.example").await;
+    assert_eq!(idle.get("/").await.status, StatusCode::OK);
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    assert!(
+        idle.get("/").await.is_login_redirect(),
+        "idle past the timeout"
+    );
+}
+
+#[rstest]
+#[case::sqlite(Backend::Sqlite)]
+#[case::postgres(Backend::Postgres)]
+#[tokio::test]
+async fn an_invited_user_chooses_a_password_through_their_link(#[case] backend: Backend) {
+    let Some(app) = spawn_app(backend).await else {
+        return;
+    };
+    let tenant = app.default_tenant().await;
+    app.staff_user(
+        tenant,
+        "admin@ngo.example",
+        Some(BuiltinRole::Administrator),
+        None,
+    )
+    .await;
+    let mut admin = app.login("admin@ngo.example").await;
+    let agent_role =
+        uic_inbox::auth::store::builtin_role_id(&app.state.db, tenant, BuiltinRole::Agent)
+            .await
+            .unwrap()
+            .unwrap()
+            .to_string();
+    let created = admin
+        .post(
+            "/users",
+            &[
+                ("email", "new@ngo.example"),
+                ("name", "Nouvelle"),
+                ("role", &agent_role),
+                ("account", "tenant"),
+            ],
+        )
+        .await;
+    assert_eq!(created.status, StatusCode::OK, "{}", created.body);
+    let start = created
+        .body
+        .find("/invite/")
+        .expect("the invitation link is shown");
+    let token: String = created.body[start + "/invite/".len()..]
+        .chars()
+        .take_while(|c| c.is_ascii_hexdigit())
+        .collect();
+    let path = format!("/invite/{token}");
+    // No password yet: no login.
+    let mut b = app.browser();
+    assert_eq!(
+        b.login("new@ngo.example", "").await.status,
+        StatusCode::BAD_REQUEST
+    );
+    assert_eq!(b.get(&path).await.status, StatusCode::OK);
+    let res = b
+        .post(&path, &[("password", PASSWORD), ("confirm", PASSWORD)])
+        .await;
+    assert_eq!(res.status, StatusCode::SEE_OTHER, "{}", res.body);
+    assert_eq!(b.get("/").await.status, StatusCode::OK);
+    // Used once only.
+    assert_eq!(
+        app.browser().get(&path).await.status,
+        StatusCode::BAD_REQUEST
+    );
+    let mut again = app.browser();
+    assert_eq!(
+        again.login("new@ngo.example", PASSWORD).await.status,
+        StatusCode::SEE_OTHER
+    );
+    // The agent may not reach the users page.
+    assert_eq!(again.get("/users").await.status, StatusCode::FORBIDDEN);
+}

@@ -38,11 +38,24 @@ pub struct SandboxAnswer {
 }
 
 /// `POST /sandbox/{account}/messages`.
+///
+/// Answers only requests from this machine: on a server reachable from the
+/// internet, anyone could otherwise fill the registry with made-up codes.
+/// Staff use the phone simulator of the web pages instead.
 pub async fn post_message(
     State(state): State<AppState>,
     Path(slug): Path<String>,
+    parts: axum::http::request::Parts,
     body: Result<Json<SandboxMessage>, JsonRejection>,
 ) -> AppResult<Json<SandboxAnswer>> {
+    let from_here = crate::web::client_ip(&parts)
+        .parse::<std::net::IpAddr>()
+        .is_ok_and(|ip| ip.is_loopback());
+    if !from_here {
+        return Err(AppError::Forbidden(
+            "the sandbox endpoint answers only on the server itself; use the phone simulator of the staff pages".into(),
+        ));
+    }
     let Json(msg) = body.map_err(|e| match e {
         JsonRejection::MissingJsonContentType(e) => AppError::UnsupportedMediaType(e.body_text()),
         other => AppError::BadRequest(other.body_text()),

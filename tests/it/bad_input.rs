@@ -145,6 +145,17 @@ async fn malformed_sandbox_messages_get_a_clear_client_error(
         .await
         .unwrap();
     assert_eq!(res.status(), 404);
+    // Through a reverse proxy, for someone elsewhere: refused.
+    let res = app
+        .client
+        .post(format!("{}/sandbox/sandbox/messages", app.address))
+        .header("X-Forwarded-For", "41.243.12.7")
+        .json(&serde_json::json!({"from": "+243990000001", "text": "Bonjour"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 403);
+    assert!(res.text().await.unwrap().contains("simulator"));
     assert_nothing_stored(&app).await;
 }
 

@@ -3,7 +3,7 @@
 //! `accounts.manage` on it; creating one needs `accounts.manage` tenant-wide.
 //! Provider credentials are managed on the tokens pages (`tokens.manage`).
 
-use super::{Layout, Routes, Staff, WebResult, form_value, page, see_other};
+use super::{Layout, Routes, Staff, WebResult, form_page, form_value, see_other};
 use crate::AppState;
 use crate::auth::{Permission, Scope};
 use crate::flow::Language;
@@ -14,7 +14,6 @@ use crate::uic::City;
 use askama::Template;
 use axum::Form;
 use axum::extract::{Path, State};
-use axum::http::StatusCode;
 
 pub fn routes(r: Routes) -> Routes {
     r.get("/accounts", list)
@@ -48,18 +47,18 @@ async fn list_page(
         .into_iter()
         .filter(|a| staff.can(Permission::AccountsView, Scope::Account(a.id)))
         .collect();
-    let mut res = page(ListPage {
-        p: staff.layout(staff.t().nav_accounts, "/accounts"),
-        accounts,
-        can_create: staff.can(Permission::AccountsManage, Scope::Tenant),
-        slug: slug.into(),
-        name: name.into(),
-        error: error.clone(),
-    })?;
-    if error.is_some() {
-        *res.status_mut() = StatusCode::BAD_REQUEST;
-    }
-    Ok(res)
+    let failed = error.is_some();
+    form_page(
+        ListPage {
+            p: staff.layout(staff.t().nav_accounts, "/accounts"),
+            accounts,
+            can_create: staff.can(Permission::AccountsManage, Scope::Tenant),
+            slug: slug.into(),
+            name: name.into(),
+            error,
+        },
+        failed,
+    )
 }
 
 async fn list(State(state): State<AppState>, staff: Staff) -> WebResult {
@@ -160,33 +159,33 @@ fn render(
         .map(|c| format!("{} {}", c.code, c.name))
         .collect::<Vec<_>>()
         .join("\n");
-    let mut res = page(ShowPage {
-        p: staff.layout(account.name.clone(), "/accounts"),
-        can_manage: staff.can(Permission::AccountsManage, Scope::Account(account.id)),
-        language: match lang {
-            Language::Fr => "fr",
-            Language::En => "en",
+    let failed = error.is_some();
+    form_page(
+        ShowPage {
+            p: staff.layout(account.name.clone(), "/accounts"),
+            can_manage: staff.can(Permission::AccountsManage, Scope::Account(account.id)),
+            language: match lang {
+                Language::Fr => "fr",
+                Language::En => "en",
+            },
+            qr: match flow.qr_enabled {
+                None => "default",
+                Some(true) => "on",
+                Some(false) => "off",
+            },
+            qr_default: state.config.enable_qr_code,
+            timeout: flow
+                .session_timeout_minutes
+                .map(|m| m.to_string())
+                .unwrap_or_default(),
+            timeout_default: state.config.session_timeout_minutes,
+            cities,
+            texts,
+            account,
+            error,
         },
-        qr: match flow.qr_enabled {
-            None => "default",
-            Some(true) => "on",
-            Some(false) => "off",
-        },
-        qr_default: state.config.enable_qr_code,
-        timeout: flow
-            .session_timeout_minutes
-            .map(|m| m.to_string())
-            .unwrap_or_default(),
-        timeout_default: state.config.session_timeout_minutes,
-        cities,
-        texts,
-        account,
-        error: error.clone(),
-    })?;
-    if error.is_some() {
-        *res.status_mut() = StatusCode::BAD_REQUEST;
-    }
-    Ok(res)
+        failed,
+    )
 }
 
 async fn show(State(state): State<AppState>, staff: Staff, Path(id): Path<i64>) -> WebResult {

@@ -1,6 +1,6 @@
 //! The home page and the staff member's own settings.
 
-use super::{Layout, Routes, Staff, WebResult, page, see_other};
+use super::{Layout, Routes, Staff, WebResult, form_page, page, see_other};
 use crate::AppState;
 use crate::auth::store as auth_store;
 use crate::auth::{Lang, Permission, Scope, password};
@@ -8,7 +8,6 @@ use crate::tenancy::{Account, store as accounts};
 use askama::Template;
 use axum::Form;
 use axum::extract::State;
-use axum::http::StatusCode;
 use serde::Deserialize;
 
 pub fn routes(r: Routes) -> Routes {
@@ -51,17 +50,17 @@ struct MePage {
 }
 
 fn me(staff: &Staff, error: Option<String>) -> WebResult {
-    let mut res = page(MePage {
-        p: staff.layout(staff.t().me_title, "/me"),
-        name: staff.user.display_name.clone(),
-        email: staff.user.email.clone(),
-        lang: staff.lang.code(),
-        error: error.clone(),
-    })?;
-    if error.is_some() {
-        *res.status_mut() = StatusCode::BAD_REQUEST;
-    }
-    Ok(res)
+    let failed = error.is_some();
+    form_page(
+        MePage {
+            p: staff.layout(staff.t().me_title, "/me"),
+            name: staff.user.display_name.clone(),
+            email: staff.user.email.clone(),
+            lang: staff.lang.code(),
+            error,
+        },
+        failed,
+    )
 }
 
 async fn me_page(staff: Staff) -> WebResult {

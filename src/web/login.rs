@@ -330,22 +330,33 @@ async fn setup(
     {
         auth_store::assign(&state.db, user.id, role, None).await?;
     }
-    crate::audit::record(
-        &state.db,
-        &crate::audit::Entry {
-            tenant_id: Some(tenant_id),
-            user_id: Some(user.id),
-            actor: &user.email,
-            action: "setup.administrator",
-            target: format!("user:{}", user.id),
-            detail: String::new(),
-            ip: Some(&super::client_ip(&parts)),
-        },
-    )
-    .await?;
+    audit_own(&state, &user, "setup.administrator", &parts).await?;
     session::log_in(&session, user.id).await?;
     auth_store::touch_login(&state.db, user.id).await?;
     see_other("/")
+}
+
+/// An audit entry of something a user did to their own account before
+/// being logged in (setup, choosing a password).
+async fn audit_own(
+    state: &AppState,
+    user: &auth_store::User,
+    action: &str,
+    parts: &Parts,
+) -> Result<(), sqlx::Error> {
+    crate::audit::record(
+        &state.db,
+        &crate::audit::Entry {
+            tenant_id: Some(user.tenant_id),
+            user_id: Some(user.id),
+            actor: &user.email,
+            action,
+            target: format!("user:{}", user.id),
+            detail: String::new(),
+            ip: Some(&super::client_ip(parts)),
+        },
+    )
+    .await
 }
 
 async fn invite_link(
@@ -420,19 +431,7 @@ async fn invite(
     }
     tx.commit().await?;
     auth_store::set_password(&state.db, user.id, &hash).await?;
-    crate::audit::record(
-        &state.db,
-        &crate::audit::Entry {
-            tenant_id: Some(user.tenant_id),
-            user_id: Some(user.id),
-            actor: &user.email,
-            action: "password.set",
-            target: format!("user:{}", user.id),
-            detail: String::new(),
-            ip: Some(&super::client_ip(&parts)),
-        },
-    )
-    .await?;
+    audit_own(&state, &user, "password.set", &parts).await?;
     if user.is_disabled() {
         return Ok((StatusCode::FORBIDDEN, texts(lang).login_disabled).into_response());
     }

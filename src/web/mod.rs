@@ -493,6 +493,15 @@ pub fn page(t: impl Template) -> WebResult {
     Ok(Html(html).into_response())
 }
 
+/// Renders a form page: 400 when it shows a problem with what was sent.
+pub fn form_page(t: impl Template, failed: bool) -> WebResult {
+    let mut res = page(t)?;
+    if failed {
+        *res.status_mut() = StatusCode::BAD_REQUEST;
+    }
+    Ok(res)
+}
+
 /// After a successful form: back to a page (303 so the browser GETs it).
 pub fn see_other(to: &str) -> WebResult {
     Ok(Redirect::to(to).into_response())

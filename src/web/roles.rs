@@ -1,14 +1,15 @@
 //! Roles of a tenant: the four built-in ones (read-only) and the tenant's
 //! own, made of any permissions. Needs `roles.manage` (tenant-wide).
 
-use super::{Layout, Routes, Staff, WebResult, form_value, form_values, page, see_other};
+use super::{
+    Layout, Routes, Staff, WebResult, form_page, form_value, form_values, page, see_other,
+};
 use crate::AppState;
 use crate::auth::store::{self as auth_store, Role, RoleChange};
 use crate::auth::{Permission, Scope};
 use askama::Template;
 use axum::Form;
 use axum::extract::{Path, State};
-use axum::http::StatusCode;
 
 pub fn routes(r: Routes) -> Routes {
     r.get("/roles", list)
@@ -78,20 +79,20 @@ fn edit_page(
         })
         .collect();
     let title = role.map_or(staff.t().role_new_title.to_string(), |r| r.name.clone());
-    let mut res = page(EditPage {
-        p: staff.layout(title, "/roles"),
-        id: role.map(|r| r.id),
-        builtin: role.is_some_and(|r| r.builtin.is_some()),
-        name: name.to_string(),
-        description: description.to_string(),
-        lines,
-        users: role.map_or(0, |r| r.users),
-        error: error.clone(),
-    })?;
-    if error.is_some() {
-        *res.status_mut() = StatusCode::BAD_REQUEST;
-    }
-    Ok(res)
+    let failed = error.is_some();
+    form_page(
+        EditPage {
+            p: staff.layout(title, "/roles"),
+            id: role.map(|r| r.id),
+            builtin: role.is_some_and(|r| r.builtin.is_some()),
+            name: name.to_string(),
+            description: description.to_string(),
+            lines,
+            users: role.map_or(0, |r| r.users),
+            error,
+        },
+        failed,
+    )
 }
 
 async fn new_page(staff: Staff) -> WebResult {

@@ -112,14 +112,19 @@ struct Bubbles {
 
 async fn chat(State(state): State<AppState>, staff: Staff, Path(id): Path<i64>) -> WebResult {
     let account = load(&state, &staff, id).await?;
-    let phone = phone(&staff, id, false).await?;
+    chat_page(&staff, account, Vec::new()).await
+}
+
+/// The whole page (first load, or a form sent without JavaScript).
+async fn chat_page(staff: &Staff, account: Account, bubbles: Vec<Bubble>) -> WebResult {
+    let phone = phone(staff, account.id, false).await?;
     page(ChatPage {
         p: staff.layout(account.name.clone(), "/simulator"),
         account_id: account.id,
         csrf: staff.csrf.clone(),
         account,
         phone,
-        bubbles: Vec::new(),
+        bubbles,
     })
 }
 
@@ -194,15 +199,7 @@ async fn send(
             bubbles,
         });
     }
-    let phone = phone(&staff, id, false).await?;
-    page(ChatPage {
-        p: staff.layout(account.name.clone(), "/simulator"),
-        account_id: account.id,
-        csrf: staff.csrf.clone(),
-        account,
-        phone,
-        bubbles,
-    })
+    chat_page(&staff, account, bubbles).await
 }
 
 async fn reset(State(state): State<AppState>, staff: Staff, Path(id): Path<i64>) -> WebResult {

@@ -2,7 +2,7 @@
 //! and switch the tenant one works in. Everyone else only ever sees their
 //! own tenant.
 
-use super::{Layout, Routes, Staff, WebResult, form_value, page, see_other};
+use super::{Layout, Routes, Staff, WebResult, form_page, form_value, see_other};
 use crate::AppState;
 use crate::auth::session::keys;
 use crate::tenancy::store::{self as tenants, ChannelSettings, NewAccount, Tenant};
@@ -10,7 +10,6 @@ use crate::tenancy::{FlowSettings, Provider};
 use askama::Template;
 use axum::Form;
 use axum::extract::{Path, State};
-use axum::http::StatusCode;
 
 pub fn routes(r: Routes) -> Routes {
     r.get("/tenants", list)
@@ -46,18 +45,18 @@ async fn list_page(
     name: &str,
     error: Option<String>,
 ) -> WebResult {
-    let mut res = page(ListPage {
-        p: staff.layout(staff.t().nav_tenants, "/tenants"),
-        tenants: tenants::list_tenants(&state.db).await?,
-        current: staff.tenant_id,
-        slug: slug.into(),
-        name: name.into(),
-        error: error.clone(),
-    })?;
-    if error.is_some() {
-        *res.status_mut() = StatusCode::BAD_REQUEST;
-    }
-    Ok(res)
+    let failed = error.is_some();
+    form_page(
+        ListPage {
+            p: staff.layout(staff.t().nav_tenants, "/tenants"),
+            tenants: tenants::list_tenants(&state.db).await?,
+            current: staff.tenant_id,
+            slug: slug.into(),
+            name: name.into(),
+            error,
+        },
+        failed,
+    )
 }
 
 async fn list(State(state): State<AppState>, staff: Staff) -> WebResult {

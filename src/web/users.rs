@@ -5,7 +5,7 @@
 //! given only when the staff member has each of its permissions in the same
 //! scope.
 
-use super::{Layout, Routes, Staff, WebResult, form_value, page, see_other};
+use super::{Layout, Routes, Staff, WebResult, form_page, form_value, page, see_other};
 use crate::AppState;
 use crate::auth::store::{self as auth_store, Assignment, NewUser, Override, Role, User};
 use crate::auth::{Lang, Permission, Scope, password};
@@ -13,7 +13,6 @@ use crate::tenancy::{Account, store as accounts};
 use askama::Template;
 use axum::Form;
 use axum::extract::{Path, State};
-use axum::http::StatusCode;
 
 pub fn routes(r: Routes) -> Routes {
     r.get("/users", list)
@@ -68,18 +67,18 @@ async fn new_form(
     name: &str,
     error: Option<String>,
 ) -> WebResult {
-    let mut res = page(NewPage {
-        p: staff.layout(staff.t().user_new_title, "/users"),
-        roles: auth_store::list_roles(&state.db, staff.tenant_id).await?,
-        accounts: accounts::accounts_of(&state.db, staff.tenant_id).await?,
-        email: email.to_string(),
-        name: name.to_string(),
-        error: error.clone(),
-    })?;
-    if error.is_some() {
-        *res.status_mut() = StatusCode::BAD_REQUEST;
-    }
-    Ok(res)
+    let failed = error.is_some();
+    form_page(
+        NewPage {
+            p: staff.layout(staff.t().user_new_title, "/users"),
+            roles: auth_store::list_roles(&state.db, staff.tenant_id).await?,
+            accounts: accounts::accounts_of(&state.db, staff.tenant_id).await?,
+            email: email.to_string(),
+            name: name.to_string(),
+            error,
+        },
+        failed,
+    )
 }
 
 async fn new_page(State(state): State<AppState>, staff: Staff) -> WebResult {
@@ -107,6 +106,11 @@ async fn parse_scope(
             )
         }
     }
+}
+
+/// How a scope is written in the audit log.
+fn scope_label(account: Option<i64>) -> String {
+    account.map_or("tenant".to_string(), |a| format!("account:{a}"))
 }
 
 fn scope_of(account: Option<i64>) -> Scope {
@@ -178,12 +182,7 @@ async fn create(State(state): State<AppState>, staff: Staff, Form(f): Pairs) -> 
             &state,
             "user.create",
             format!("user:{}", user.id),
-            format!(
-                "{} · {} · {}",
-                user.email,
-                role.name,
-                account.map_or("tenant".to_string(), |a| format!("account:{a}"))
-            ),
+            format!("{} · {} · {}", user.email, role.name, scope_label(account)),
         )
         .await?;
     if hash.is_none() {
@@ -227,22 +226,22 @@ async fn render(
         .iter()
         .map(|p| (p.key(), p.label(staff.lang)))
         .collect();
-    let mut res = page(ShowPage {
-        p: staff.layout(user.display_name.clone(), "/users"),
-        is_self: user.id == staff.user.id,
-        assignments: auth_store::assignments_of(&state.db, user.id).await?,
-        overrides: auth_store::overrides_of(&state.db, user.id).await?,
-        roles: auth_store::list_roles(&state.db, staff.tenant_id).await?,
-        accounts: accounts::accounts_of(&state.db, staff.tenant_id).await?,
-        permissions,
-        user,
-        link,
-        error: error.clone(),
-    })?;
-    if error.is_some() {
-        *res.status_mut() = StatusCode::BAD_REQUEST;
-    }
-    Ok(res)
+    let failed = error.is_some();
+    form_page(
+        ShowPage {
+            p: staff.layout(user.display_name.clone(), "/users"),
+            is_self: user.id == staff.user.id,
+            assignments: auth_store::assignments_of(&state.db, user.id).await?,
+            overrides: auth_store::overrides_of(&state.db, user.id).await?,
+            roles: auth_store::list_roles(&state.db, staff.tenant_id).await?,
+            accounts: accounts::accounts_of(&state.db, staff.tenant_id).await?,
+            permissions,
+            user,
+            link,
+            error,
+        },
+        failed,
+    )
 }
 
 async fn show(State(state): State<AppState>, staff: Staff, Path(id): Path<i64>) -> WebResult {
@@ -340,11 +339,7 @@ async fn add_role(
                 &state,
                 "user.role_add",
                 format!("user:{id}"),
-                format!(
-                    "{} · {}",
-                    role.name,
-                    account.map_or("tenant".to_string(), |a| format!("account:{a}"))
-                ),
+                format!("{} · {}", role.name, scope_label(account)),
             )
             .await?;
     }
@@ -423,7 +418,7 @@ async fn add_override(
                 "{} {} · {}",
                 if allow { "allow" } else { "deny" },
                 permission.key(),
-                account.map_or("tenant".to_string(), |a| format!("account:{a}"))
+                scope_label(account)
             ),
         )
         .await?;

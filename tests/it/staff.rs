@@ -212,3 +212,12 @@ impl Browser {
         page
     }
 }
+
+impl TestApp {
+    /// A user of the default tenant with `role` tenant-wide, logged in.
+    pub async fn logged_in(&self, email: &str, role: BuiltinRole) -> Browser {
+        let tenant = self.default_tenant().await;
+        self.staff_user(tenant, email, Some(role), None).await;
+        self.login(email).await
+    }
+}

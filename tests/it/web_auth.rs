@@ -133,15 +133,9 @@ async fn state_changes_without_the_csrf_token_are_refused(#[case] backend: Backe
     let Some(app) = spawn_app(backend).await else {
         return;
     };
-    let tenant = app.default_tenant().await;
-    app.staff_user(
-        tenant,
-        "admin@ngo.example",
-        Some(BuiltinRole::Administrator),
-        None,
-    )
-    .await;
-    let mut b = app.login("admin@ngo.example").await;
+    let mut b = app
+        .logged_in("admin@ngo.example", BuiltinRole::Administrator)
+        .await;
     let roles_before = app.count("roles").await;
     let form = [("name", "Relais"), ("permission", "conversations.view")];
     // Missing token.
@@ -299,15 +293,9 @@ async fn script_tags_are_shown_as_text(#[case] backend: Backend) {
     let Some(app) = spawn_app(backend).await else {
         return;
     };
-    let tenant = app.default_tenant().await;
-    app.staff_user(
-        tenant,
-        "admin@ngo.example",
-        Some(BuiltinRole::Administrator),
-        None,
-    )
-    .await;
-    let mut b = app.login("admin@ngo.example").await;
+    let mut b = app
+        .logged_in("admin@ngo.example", BuiltinRole::Administrator)
+        .await;
     let evil = "<script>alert('x')</script>";
     let res = b
         .post(
@@ -409,21 +397,18 @@ async fn an_invited_user_chooses_a_password_through_their_link(#[case] backend: 
     let Some(app) = spawn_app(backend).await else {
         return;
     };
-    let tenant = app.default_tenant().await;
-    app.staff_user(
-        tenant,
-        "admin@ngo.example",
-        Some(BuiltinRole::Administrator),
-        None,
+    let mut admin = app
+        .logged_in("admin@ngo.example", BuiltinRole::Administrator)
+        .await;
+    let agent_role = uic_inbox::auth::store::builtin_role_id(
+        &app.state.db,
+        app.default_tenant().await,
+        BuiltinRole::Agent,
     )
-    .await;
-    let mut admin = app.login("admin@ngo.example").await;
-    let agent_role =
-        uic_inbox::auth::store::builtin_role_id(&app.state.db, tenant, BuiltinRole::Agent)
-            .await
-            .unwrap()
-            .unwrap()
-            .to_string();
+    .await
+    .unwrap()
+    .unwrap()
+    .to_string();
     let created = admin
         .post(
             "/users",

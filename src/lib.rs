@@ -128,7 +128,11 @@ impl Application {
         let listener = TcpListener::bind(addr)
             .await
             .with_context(|| format!("listening on {addr}"))?;
-        Ok(Application { listener, state })
+        let app = Application { listener, state };
+        app.announce_first_admin()
+            .await
+            .context("creating the first administrator's setup link")?;
+        Ok(app)
     }
 
     pub fn port(&self) -> u16 {
@@ -161,12 +165,6 @@ impl Application {
         let app = router(self.state.clone());
         let stop_worker = Arc::new(tokio::sync::Notify::new());
         let worker = tokio::spawn(outbox::Worker::new(self.state.clone()).run(stop_worker.clone()));
-        if let Err(e) = self.announce_first_admin().await {
-            tracing::error!(
-                error = format!("{e:#}"),
-                "could not create the first administrator's setup link"
-            );
-        }
         let app = app.into_make_service_with_connect_info::<SocketAddr>();
         let served = axum::serve(self.listener, app)
             .with_graceful_shutdown(shutdown)

@@ -244,6 +244,32 @@ async fn render(
     )
 }
 
+/// A user the staff member may change: one who can do nothing the staff
+/// member cannot (otherwise a reset link or a new role would hand over
+/// more than they hold).
+async fn load_to_change(state: &AppState, staff: &Staff, id: i64) -> WebResult<User> {
+    let user = load(state, staff, id).await?;
+    if user.id == staff.user.id {
+        return Ok(user);
+    }
+    let theirs = auth_store::grants(&state.db, &user).await?;
+    let accounts = accounts::accounts_of(&state.db, staff.tenant_id).await?;
+    let scopes: Vec<Scope> = std::iter::once(Scope::Tenant)
+        .chain(accounts.iter().map(|a| Scope::Account(a.id)))
+        .collect();
+    let covered = theirs.is_platform_admin() <= staff.grants.is_platform_admin()
+        && Permission::ALL.iter().all(|p| {
+            scopes
+                .iter()
+                .all(|scope| !theirs.can(*p, *scope) || staff.can(*p, *scope))
+        });
+    if covered {
+        Ok(user)
+    } else {
+        Err(super::WebError::Forbidden(staff.lang))
+    }
+}
+
 async fn show(State(state): State<AppState>, staff: Staff, Path(id): Path<i64>) -> WebResult {
     let user = load(&state, &staff, id).await?;
     render(&state, &staff, user, None, None).await
@@ -276,12 +302,12 @@ async fn link_page(state: &AppState, staff: &Staff, user: &User) -> WebResult {
 }
 
 async fn new_link(State(state): State<AppState>, staff: Staff, Path(id): Path<i64>) -> WebResult {
-    let user = load(&state, &staff, id).await?;
+    let user = load_to_change(&state, &staff, id).await?;
     link_page(&state, &staff, &user).await
 }
 
 async fn set_disabled(state: AppState, staff: Staff, id: i64, disabled: bool) -> WebResult {
-    let user = load(&state, &staff, id).await?;
+    let user = load_to_change(&state, &staff, id).await?;
     if user.id == staff.user.id {
         return render(
             &state,
@@ -318,7 +344,7 @@ async fn add_role(
     Path(id): Path<i64>,
     Form(f): Pairs,
 ) -> WebResult {
-    let user = load(&state, &staff, id).await?;
+    let user = load_to_change(&state, &staff, id).await?;
     let t = staff.t();
     let role = match form_value(&f, "role").and_then(|r| r.parse::<i64>().ok()) {
         Some(r) => auth_store::find_role(&state.db, staff.tenant_id, r).await?,
@@ -351,7 +377,7 @@ async fn remove_role(
     staff: Staff,
     Path((id, assignment)): Path<(i64, i64)>,
 ) -> WebResult {
-    let user = load(&state, &staff, id).await?;
+    let user = load_to_change(&state, &staff, id).await?;
     let found = auth_store::assignments_of(&state.db, id)
         .await?
         .into_iter()
@@ -389,7 +415,7 @@ async fn add_override(
     Path(id): Path<i64>,
     Form(f): Pairs,
 ) -> WebResult {
-    let user = load(&state, &staff, id).await?;
+    let user = load_to_change(&state, &staff, id).await?;
     let t = staff.t();
     let Some(permission) = form_value(&f, "permission").and_then(Permission::parse) else {
         return render(
@@ -430,7 +456,7 @@ async fn remove_override(
     staff: Staff,
     Path((id, override_id)): Path<(i64, i64)>,
 ) -> WebResult {
-    load(&state, &staff, id).await?;
+    load_to_change(&state, &staff, id).await?;
     if !auth_store::remove_override(&state.db, id, override_id).await? {
         return Err(staff.not_found());
     }

@@ -15,4 +15,5 @@ mod privacy;
 mod staff;
 mod twilio;
 mod web_auth;
+mod web_pages;
 mod web_routes;

@@ -455,3 +455,119 @@ async fn an_invited_user_chooses_a_password_through_their_link(#[case] backend: 
     // The agent may not reach the users page.
     assert_eq!(again.get("/users").await.status, StatusCode::FORBIDDEN);
 }
+
+#[rstest]
+#[case::sqlite(Backend::Sqlite)]
+#[case::postgres(Backend::Postgres)]
+#[tokio::test]
+async fn nobody_hands_out_or_takes_over_more_than_they_hold(#[case] backend: Backend) {
+    use uic_inbox::auth::Permission::*;
+    use uic_inbox::auth::store as auth_store;
+    let Some(app) = spawn_app(backend).await else {
+        return;
+    };
+    let tenant = app.default_tenant().await;
+    let db = &app.state.db;
+    // A user manager who may not manage tokens.
+    let role = auth_store::create_role(
+        db,
+        tenant,
+        "Gestion des comptes",
+        "",
+        &[UsersManage, AccountsView, ConversationsView, Dhis2View],
+    )
+    .await
+    .unwrap()
+    .unwrap();
+    let manager = app
+        .staff_user(tenant, "manager@ngo.example", None, None)
+        .await;
+    auth_store::assign(db, manager.id, role, None)
+        .await
+        .unwrap();
+    let admin = app
+        .staff_user(
+            tenant,
+            "admin@ngo.example",
+            Some(BuiltinRole::Administrator),
+            None,
+        )
+        .await;
+    let observer = app
+        .staff_user(tenant, "obs@ngo.example", Some(BuiltinRole::Observer), None)
+        .await;
+    let mut m = app.login("manager@ngo.example").await;
+    // The administrator's account is out of reach: no reset link, no disabling.
+    let links = app.count("one_time_links").await;
+    assert_eq!(
+        m.post(&format!("/users/{}/link", admin.id), &[])
+            .await
+            .status,
+        StatusCode::FORBIDDEN
+    );
+    assert_eq!(
+        m.post(&format!("/users/{}/disable", admin.id), &[])
+            .await
+            .status,
+        StatusCode::FORBIDDEN
+    );
+    assert_eq!(app.count("one_time_links").await, links);
+    assert!(
+        auth_store::find_user(db, admin.id)
+            .await
+            .unwrap()
+            .unwrap()
+            .disabled_at
+            .is_none()
+    );
+    // The observer's is not.
+    let link = m.post(&format!("/users/{}/link", observer.id), &[]).await;
+    assert_eq!(link.status, StatusCode::OK, "{}", link.body);
+    assert!(link.body.contains("/invite/"));
+    // The administrator role cannot be given, nor a permission the manager lacks.
+    let admin_role = auth_store::builtin_role_id(db, tenant, BuiltinRole::Administrator)
+        .await
+        .unwrap()
+        .unwrap();
+    let give = m
+        .post(
+            &format!("/users/{}/roles", observer.id),
+            &[("role", &admin_role.to_string()), ("account", "tenant")],
+        )
+        .await;
+    assert_eq!(give.status, StatusCode::BAD_REQUEST);
+    let allow = m
+        .post(
+            &format!("/users/{}/overrides", observer.id),
+            &[
+                ("effect", "allow"),
+                ("permission", "tokens.manage"),
+                ("account", "tenant"),
+            ],
+        )
+        .await;
+    assert_eq!(allow.status, StatusCode::BAD_REQUEST);
+    let grants = auth_store::grants(db, &observer).await.unwrap();
+    assert!(!grants.can(TokensManage, uic_inbox::auth::Scope::Tenant));
+    assert_eq!(
+        auth_store::assignments_of(db, observer.id)
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
+    // Denying is always possible.
+    let deny = m
+        .post(
+            &format!("/users/{}/overrides", observer.id),
+            &[
+                ("effect", "deny"),
+                ("permission", "conversations.view"),
+                ("account", "tenant"),
+            ],
+        )
+        .await;
+    assert_eq!(deny.status, StatusCode::SEE_OTHER, "{}", deny.body);
+    let grants = auth_store::grants(db, &observer).await.unwrap();
+    assert!(!grants.can(ConversationsView, uic_inbox::auth::Scope::Tenant));
+}

@@ -233,3 +233,23 @@ async fn platform_administrators_create_tenants_and_move_between_them(#[case] ba
     );
     assert!(!admin.get("/").await.body.contains("Santé Plus"));
 }
+
+#[tokio::test]
+async fn scripts_and_pages_are_compressed_for_slow_networks() {
+    let app = spawn_app(Backend::Sqlite).await.unwrap();
+    let get = |path: String| {
+        app.client
+            .get(format!("{}{path}", app.address))
+            .header("Accept-Encoding", "gzip")
+            .send()
+    };
+    let htmx = get(uic_inbox::web::assets::htmx_url().to_string())
+        .await
+        .unwrap();
+    assert_eq!(htmx.headers()["content-encoding"], "gzip");
+    let size = htmx.bytes().await.unwrap().len();
+    assert!(size < 25_000, "htmx gzipped is {size} bytes");
+    let login = get("/login".into()).await.unwrap();
+    assert_eq!(login.status(), StatusCode::OK);
+    assert_eq!(login.headers()["content-encoding"], "gzip");
+}

@@ -149,7 +149,7 @@ impl Application {
         if auth::store::count_users(&self.state.db).await? > 0 {
             return Ok(());
         }
-        let link = web::login::first_admin_link(&self.state).await?;
+        let link = web::login::first_admin_link(&self.state, self.port()).await?;
         tracing::warn!(
             "no staff account yet: open {link} to create the first administrator (valid 24 hours, usable once; `uic-inbox admin create` prints a new one)"
         );

@@ -33,7 +33,7 @@ pub const INVITE_LINK_VALID: Duration = Duration::days(7);
 /// A new one-time link to create an administrator who may manage every
 /// tenant (printed in the log on an empty database and by
 /// `uic-inbox admin create`).
-pub async fn first_admin_link(state: &AppState) -> anyhow::Result<String> {
+pub async fn first_admin_link(state: &AppState, port: u16) -> anyhow::Result<String> {
     let tenant_id = crate::tenancy::store::ensure_tenant(
         &state.db,
         crate::tenancy::DEFAULT_TENANT,
@@ -48,11 +48,12 @@ pub async fn first_admin_link(state: &AppState) -> anyhow::Result<String> {
         SETUP_LINK_VALID,
     )
     .await?;
-    Ok(format!("{}/setup/{token}", base_url(state)))
+    Ok(format!("{}/setup/{token}", server_url(state, port)))
 }
 
-/// Where staff reach the server: `PUBLIC_URL`, else this machine's address.
-pub fn base_url(state: &AppState) -> String {
+/// Where staff reach the server: `PUBLIC_URL`, else this machine's address
+/// and the port it listens on.
+pub fn server_url(state: &AppState, port: u16) -> String {
     match &state.config.public_url {
         Some(u) => u.trim_end_matches('/').to_string(),
         None => {
@@ -61,9 +62,33 @@ pub fn base_url(state: &AppState) -> String {
             } else {
                 state.config.host.to_string()
             };
-            format!("http://{host}:{}", state.config.port)
+            format!("http://{host}:{port}")
         }
     }
+}
+
+/// Where the staff member asking reaches the server: `PUBLIC_URL`, else the
+/// address their browser used.
+pub fn request_url(state: &AppState, headers: &axum::http::HeaderMap) -> String {
+    if let Some(u) = &state.config.public_url {
+        return u.trim_end_matches('/').to_string();
+    }
+    let host = headers
+        .get(axum::http::header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .filter(|h| {
+            h.chars()
+                .all(|c| c.is_ascii_alphanumeric() || ".-:[]".contains(c))
+        })
+        .unwrap_or("localhost");
+    let scheme = match headers
+        .get("x-forwarded-proto")
+        .and_then(|v| v.to_str().ok())
+    {
+        Some("https") => "https",
+        _ => "http",
+    };
+    format!("{scheme}://{host}")
 }
 
 #[derive(Template)]

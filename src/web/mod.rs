@@ -270,6 +270,9 @@ pub struct Staff {
     pub csrf: String,
     pub lang: Lang,
     pub ip: String,
+    /// How the staff member reaches the server (`https://inbox.example.org`),
+    /// for links they pass on.
+    pub origin: String,
     pub session: Session,
     flash: Option<String>,
 }
@@ -322,6 +325,7 @@ impl FromRequestParts<AppState> for Staff {
         let lang = user.lang();
         Ok(Staff {
             ip: client_ip(parts),
+            origin: login::request_url(state, &parts.headers),
             user,
             tenant_id,
             tenant_name,

@@ -297,7 +297,7 @@ async fn link_page(state: &AppState, staff: &Staff, user: &User) -> WebResult {
             user.email.clone(),
         )
         .await?;
-    let link = format!("{}/invite/{token}", super::login::base_url(state));
+    let link = format!("{}/invite/{token}", staff.origin);
     render(state, staff, user.clone(), Some(link), None).await
 }
 

@@ -147,3 +147,44 @@ fn admin_create_prints_a_one_time_setup_link() {
     assert!(!out2.contains(token));
     assert!(!out.to_lowercase().contains("password:"));
 }
+
+#[test]
+fn an_empty_database_prints_a_setup_link_at_start() {
+    use std::io::{BufRead, BufReader};
+    let dir = tempfile::tempdir().unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_uic-inbox"))
+        .current_dir(dir.path())
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .env("PORT", "0")
+        .env("HOST", "127.0.0.1")
+        .env("LOG_FORMAT", "pretty")
+        .env("NO_COLOR", "1")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            let _ = tx.send(line);
+        }
+    });
+    let mut found = None;
+    while let Ok(line) = rx.recv_timeout(std::time::Duration::from_secs(20)) {
+        if line.contains("/setup/") {
+            found = Some(line);
+            break;
+        }
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    let line = found.expect("a setup link in the log");
+    assert!(line.contains("first administrator"), "{line}");
+    assert!(line.contains("http://127.0.0.1:"), "{line}");
+    assert!(
+        !line.contains(":0/setup/"),
+        "the link names the port listened on: {line}"
+    );
+}

@@ -214,6 +214,11 @@ impl Browser {
 }
 
 impl TestApp {
+    /// The port the server listens on.
+    pub fn port(&self) -> u16 {
+        self.address.rsplit(':').next().unwrap().parse().unwrap()
+    }
+
     /// A user of the default tenant with `role` tenant-wide, logged in.
     pub async fn logged_in(&self, email: &str, role: BuiltinRole) -> Browser {
         let tenant = self.default_tenant().await;

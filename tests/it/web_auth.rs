@@ -16,7 +16,7 @@ async fn first_administrator_sets_up_through_a_one_time_link(#[case] backend: Ba
         return;
     };
     assert_eq!(app.count("users").await, 0, "no default account exists");
-    let link = uic_inbox::web::login::first_admin_link(&app.state)
+    let link = uic_inbox::web::login::first_admin_link(&app.state, app.port())
         .await
         .unwrap();
     let path = link.split_once("://").unwrap().1;
@@ -326,13 +326,58 @@ async fn script_tags_are_shown_as_text(#[case] backend: Backend) {
         .post(&format!("/simulator/{}", account.id), &[("text", evil)])
         .await;
     assert_eq!(sim.status, StatusCode::OK);
-    for path in ["/users", "/roles", "/me", "/audit", "/"] {
-        let page = b.get(path).await;
+    // A WhatsApp profile name and a message body from a real channel.
+    let params = crate::helpers::twilio_params(
+        "SMevil0000000000000000000000000001",
+        "whatsapp:+243990000666",
+        &format!("whatsapp:{}", crate::helpers::TWILIO_NUMBER),
+        evil,
+    );
+    let mut params: Vec<(&str, &str)> = params.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    for p in params.iter_mut() {
+        if p.0 == "ProfileName" {
+            p.1 = evil;
+        }
+    }
+    assert_eq!(
+        app.twilio_post(&params, crate::helpers::TWILIO_TOKEN)
+            .await
+            .status(),
+        200
+    );
+    // Every page of the app, with this tenant's objects in its path.
+    let evil_user = uic_inbox::auth::store::find_by_email(&app.state.db, "evil@ngo.example")
+        .await
+        .unwrap()
+        .unwrap()
+        .id;
+    let evil_role = uic_inbox::auth::store::list_roles(&app.state.db, app.default_tenant().await)
+        .await
+        .unwrap()
+        .into_iter()
+        .find(|r| r.name == evil)
+        .unwrap()
+        .id;
+    let mut seen = 0;
+    for (method, path) in uic_inbox::route_table() {
+        if method != "GET" {
+            continue;
+        }
+        let url = path
+            .replace("/users/{id}", &format!("/users/{evil_user}"))
+            .replace("/roles/{id}", &format!("/roles/{evil_role}"))
+            .replace("{id}", &account.id.to_string())
+            .replace("{account}", &account.id.to_string())
+            .replace("{token}", "x")
+            .replace("{file}", "x");
+        let page = b.get(&url).await;
         assert!(
             !page.body.contains("<script>alert"),
-            "{path} shows a raw script tag"
+            "{url} shows a raw script tag"
         );
+        seen += 1;
     }
+    assert!(seen > 15, "{seen} pages looked at");
     for page in [
         b.get("/users").await,
         b.get("/roles").await,

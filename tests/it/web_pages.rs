@@ -253,3 +253,45 @@ async fn scripts_and_pages_are_compressed_for_slow_networks() {
     assert_eq!(login.status(), StatusCode::OK);
     assert_eq!(login.headers()["content-encoding"], "gzip");
 }
+
+#[rstest]
+#[case::sqlite(Backend::Sqlite)]
+#[case::postgres(Backend::Postgres)]
+#[tokio::test]
+async fn french_first_english_for_who_chooses_it(#[case] backend: Backend) {
+    let Some(app) = spawn_app(backend).await else {
+        return;
+    };
+    // Before login: French, whatever the browser says, unless chosen.
+    let mut visitor = app.browser();
+    assert!(visitor.get("/login").await.body.contains("Se connecter"));
+    let en = visitor.get("/login?lang=en").await;
+    assert!(en.body.contains("<html lang=\"en\">") && en.body.contains("Log in"));
+    assert!(
+        visitor.get("/login").await.body.contains("Log in"),
+        "the choice is kept"
+    );
+    // After login: the user's own setting.
+    let mut b = app
+        .logged_in("sup@ngo.example", BuiltinRole::Supervisor)
+        .await;
+    let home = b.get("/").await;
+    assert!(home.body.contains("Déconnexion") && home.body.contains("Bienvenue"));
+    let saved = b
+        .post("/me", &[("name", "Superviseur"), ("lang", "en")])
+        .await;
+    assert_eq!(saved.status, StatusCode::SEE_OTHER);
+    let home = b.get("/").await;
+    assert!(
+        home.body.contains("Log out") && home.body.contains("Welcome"),
+        "{}",
+        home.body
+    );
+    assert!(!home.body.contains("Déconnexion"));
+    let forbidden = b.get("/users").await;
+    assert_eq!(forbidden.status, StatusCode::FORBIDDEN);
+    assert!(forbidden.body.contains("You do not have permission"));
+    // Another user keeps French.
+    let mut other = app.logged_in("agent@ngo.example", BuiltinRole::Agent).await;
+    assert!(other.get("/").await.body.contains("Déconnexion"));
+}

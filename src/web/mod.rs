@@ -163,6 +163,9 @@ pub enum WebError {
     /// Not logged in (or the session ended): to the login page.
     LoginRequired {
         next: String,
+        /// Asked by htmx: it is told to load the login page instead of
+        /// following a redirect into the part of the page it swaps.
+        htmx: bool,
     },
     Forbidden(Lang),
     NotFound(Lang),
@@ -201,7 +204,7 @@ struct ErrorPage {
 impl IntoResponse for WebError {
     fn into_response(self) -> Response {
         let (status, lang, message) = match self {
-            WebError::LoginRequired { next } => {
+            WebError::LoginRequired { next, htmx } => {
                 let to = if next.is_empty() || next == "/" {
                     "/login".to_string()
                 } else {
@@ -213,12 +216,11 @@ impl IntoResponse for WebError {
                         )
                     )
                 };
-                // htmx follows HX-Redirect with a full page load.
-                let mut res = Redirect::to(&to).into_response();
-                if let Ok(v) = HeaderValue::from_str(&to) {
-                    res.headers_mut().insert("HX-Redirect", v);
+                if htmx {
+                    return (StatusCode::UNAUTHORIZED, axum_htmx::HxRedirect(to), "")
+                        .into_response();
                 }
-                return res;
+                return Redirect::to(&to).into_response();
             }
             WebError::Forbidden(lang) => (
                 StatusCode::FORBIDDEN,
@@ -286,7 +288,11 @@ impl FromRequestParts<AppState> for Staff {
             .path_and_query()
             .map(|p| p.as_str().to_string())
             .unwrap_or_default();
-        let login = || WebError::LoginRequired { next: next.clone() };
+        let htmx = parts.headers.contains_key(axum_htmx::HX_REQUEST);
+        let login = || WebError::LoginRequired {
+            next: next.clone(),
+            htmx,
+        };
         let session =
             parts.extensions.get::<Session>().cloned().ok_or_else(|| {
                 WebError::Internal(anyhow::anyhow!("no session layer on this route"))

@@ -616,3 +616,31 @@ async fn nobody_hands_out_or_takes_over_more_than_they_hold(#[case] backend: Bac
     let grants = auth_store::grants(db, &observer).await.unwrap();
     assert!(!grants.can(ConversationsView, uic_inbox::auth::Scope::Tenant));
 }
+
+#[tokio::test]
+async fn an_htmx_request_without_a_session_is_sent_to_the_login_page() {
+    let app = spawn_app(Backend::Sqlite).await.unwrap();
+    let res = app
+        .client
+        .post(format!("{}/simulator/1", app.address))
+        .header("HX-Request", "true")
+        .header("Cookie", "uic_session=nonsense")
+        .send()
+        .await
+        .unwrap();
+    // No session, no token: refused before anything runs.
+    assert_eq!(res.status(), StatusCode::FORBIDDEN);
+    let res = app
+        .client
+        .get(format!("{}/accounts", app.address))
+        .header("HX-Request", "true")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::UNAUTHORIZED);
+    assert_eq!(res.headers()["hx-redirect"], "/login?next=%2Faccounts");
+    // Without htmx: a plain redirect.
+    let res = app.get("/accounts").await;
+    assert_eq!(res.status(), StatusCode::SEE_OTHER);
+    assert_eq!(res.headers()["location"], "/login?next=%2Faccounts");
+}

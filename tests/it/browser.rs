@@ -230,6 +230,16 @@ impl Browser {
         }
     }
 
+    /// Runs a script in the page and returns its result.
+    pub async fn execute<T: serde::de::DeserializeOwned>(&self, script: &str) -> T {
+        self.driver
+            .execute(script, Vec::new())
+            .await
+            .unwrap()
+            .convert()
+            .expect("the script's result")
+    }
+
     /// The page's width and height in CSS pixels.
     pub async fn viewport(&self) -> (u32, u32) {
         let ret = self

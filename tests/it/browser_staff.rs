@@ -136,5 +136,21 @@ async fn setup_then_an_agent_sees_only_their_account_and_chats_with_the_bot() {
         "{thread}"
     );
     browser.screenshot("simulator-mobile").await;
+    // The agent's pages on a small phone: nothing wider than the screen.
+    for path in [
+        "/".to_string(),
+        "/accounts".into(),
+        format!("/accounts/{}", sandbox.id),
+        "/me".into(),
+    ] {
+        browser.goto(&format!("{}{path}", app.address)).await;
+        browser.wait_for_text("main", "", WAIT).await;
+        let name = format!("mobile{}", path.replace('/', "-"));
+        browser.screenshot(&name).await;
+        let width: u32 = browser
+            .execute("return document.documentElement.scrollWidth")
+            .await;
+        assert!(width <= 360, "{path} is {width} px wide on a 360 px screen");
+    }
     browser.quit().await;
 }

@@ -12,6 +12,9 @@ CREATE TABLE users (
     locale TEXT NOT NULL DEFAULT 'fr' CHECK (locale IN ('fr', 'en')),
     platform_admin BOOLEAN NOT NULL DEFAULT FALSE,
     disabled_at TIMESTAMPTZ,
+    -- Sessions that logged in before this moment end (a password changed
+    -- or reset logs out everywhere else).
+    password_changed_at TIMESTAMPTZ,
     last_login_at TIMESTAMPTZ,
     created_at TIMESTAMPTZ NOT NULL,
     updated_at TIMESTAMPTZ NOT NULL

@@ -12,6 +12,9 @@ CREATE TABLE users (
     locale TEXT NOT NULL DEFAULT 'fr' CHECK (locale IN ('fr', 'en')),
     platform_admin INTEGER NOT NULL DEFAULT 0,
     disabled_at TEXT,
+    -- Sessions that logged in before this moment end (a password changed
+    -- or reset logs out everywhere else).
+    password_changed_at TEXT,
     last_login_at TEXT,
     created_at TEXT NOT NULL,
     updated_at TEXT NOT NULL

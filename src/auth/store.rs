@@ -9,7 +9,7 @@ use sha2::{Digest, Sha256};
 use time::{Duration, OffsetDateTime};
 
 const USER_COLUMNS: &str = "id, tenant_id, email, display_name, password_hash, locale, platform_admin, \
-     disabled_at, last_login_at, created_at";
+     disabled_at, password_changed_at, last_login_at, created_at";
 
 #[derive(Clone, sqlx::FromRow)]
 pub struct User {
@@ -21,6 +21,7 @@ pub struct User {
     pub locale: String,
     pub platform_admin: bool,
     pub disabled_at: Option<OffsetDateTime>,
+    pub password_changed_at: Option<OffsetDateTime>,
     pub last_login_at: Option<OffsetDateTime>,
     pub created_at: OffsetDateTime,
 }
@@ -122,8 +123,10 @@ pub async fn list_users(db: &Db, tenant_id: i64) -> Result<Vec<User>, sqlx::Erro
     on_db!(db, p => sqlx::query_as::<_, User>(&sql).bind(tenant_id).fetch_all(p).await)
 }
 
+/// Sets a new password; every session logged in before now ends.
 pub async fn set_password(db: &Db, user_id: i64, phc: &str) -> Result<(), sqlx::Error> {
-    on_db!(db, p => sqlx::query("UPDATE users SET password_hash = $1, updated_at = $2 WHERE id = $3")
+    on_db!(db, p => sqlx::query(
+        "UPDATE users SET password_hash = $1, password_changed_at = $2, updated_at = $2 WHERE id = $3")
         .bind(phc).bind(OffsetDateTime::now_utc()).bind(user_id).execute(p).await.map(|r| r.rows_affected()))?;
     Ok(())
 }
@@ -637,4 +640,16 @@ mod tests {
         assert!(!valid_email("a@b.cd@e.fg"));
         assert!(!valid_email("a@.cd"));
     }
+}
+
+/// Active users holding the tenant's built-in administrator role for the
+/// whole tenant. The last one may not be disabled nor lose that role: the
+/// tenant would have nobody to manage it.
+pub async fn active_administrators(db: &Db, tenant_id: i64) -> Result<Vec<i64>, sqlx::Error> {
+    on_db!(db, p => sqlx::query_scalar(
+        "SELECT DISTINCT u.id FROM users u
+         JOIN role_assignments a ON a.user_id = u.id AND a.account_id IS NULL
+         JOIN roles r ON r.id = a.role_id AND r.builtin = 'administrator'
+         WHERE u.tenant_id = $1 AND r.tenant_id = $1 AND u.disabled_at IS NULL")
+        .bind(tenant_id).fetch_all(p).await)
 }

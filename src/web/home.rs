@@ -121,6 +121,8 @@ async fn change_password(
     }
     let hash = password::hash(&f.password).await?;
     auth_store::set_password(&state.db, staff.user.id, &hash).await?;
+    // Every other session of this user ends; this one starts afresh.
+    crate::auth::session::log_in(&staff.session, staff.user.id).await?;
     staff
         .audit(
             &state,

@@ -304,8 +304,14 @@ impl FromRequestParts<AppState> for Staff {
         let login_at = session.get::<i64>(keys::LOGIN_AT).await?.unwrap_or(0);
         let max = state.config.staff_session_max.as_secs() as i64;
         let user = auth_store::find_user(&state.db, user_id).await?;
-        let Some(user) = user.filter(|u| !u.is_disabled() && now - login_at < max) else {
-            // Disabled, deleted, or logged in too long ago: the session ends now.
+        let Some(user) = user.filter(|u| {
+            !u.is_disabled()
+                && now - login_at < max
+                && u.password_changed_at
+                    .is_none_or(|t| t.unix_timestamp() <= login_at)
+        }) else {
+            // Disabled, deleted, logged in too long ago, or logged in before
+            // the password last changed: the session ends now.
             session.flush().await?;
             return Err(login());
         };

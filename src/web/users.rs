@@ -318,6 +318,16 @@ async fn set_disabled(state: AppState, staff: Staff, id: i64, disabled: bool) ->
         )
         .await;
     }
+    if disabled && auth_store::active_administrators(&state.db, staff.tenant_id).await? == [id] {
+        return render(
+            &state,
+            &staff,
+            user,
+            None,
+            Some(staff.t().last_administrator.into()),
+        )
+        .await;
+    }
     auth_store::set_disabled(&state.db, staff.tenant_id, id, disabled).await?;
     let action = if disabled {
         "user.disable"
@@ -385,6 +395,7 @@ async fn remove_role(
         .ok_or_else(|| staff.not_found())?;
     // Taking a role away is giving less: allowed only for roles one could give.
     let role = auth_store::find_role(&state.db, staff.tenant_id, found.role_id).await?;
+    let role_builtin = role.as_ref().and_then(|r| r.builtin);
     if let Some(role) = role
         && !may_give(&staff, &role.permissions, found.account_id)
     {
@@ -394,6 +405,20 @@ async fn remove_role(
             user,
             None,
             Some(staff.t().cannot_give_more.into()),
+        )
+        .await;
+    }
+    let is_admin_role = role_builtin == Some(crate::auth::BuiltinRole::Administrator);
+    if is_admin_role
+        && found.account_id.is_none()
+        && auth_store::active_administrators(&state.db, staff.tenant_id).await? == [id]
+    {
+        return render(
+            &state,
+            &staff,
+            user,
+            None,
+            Some(staff.t().last_administrator.into()),
         )
         .await;
     }

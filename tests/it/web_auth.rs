@@ -644,3 +644,125 @@ async fn an_htmx_request_without_a_session_is_sent_to_the_login_page() {
     assert_eq!(res.status(), StatusCode::SEE_OTHER);
     assert_eq!(res.headers()["location"], "/login?next=%2Faccounts");
 }
+
+#[rstest]
+#[case::sqlite(Backend::Sqlite)]
+#[case::postgres(Backend::Postgres)]
+#[tokio::test]
+async fn a_new_password_ends_every_other_session(#[case] backend: Backend) {
+    let Some(app) = spawn_app(backend).await else {
+        return;
+    };
+    let mut phone = app
+        .logged_in("sup@ngo.example", BuiltinRole::Supervisor)
+        .await;
+    let mut laptop = app.login("sup@ngo.example").await;
+    // Sessions logged in earlier than the change, by at least a second.
+    tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+    let new = "a brand new passphrase";
+    let changed = laptop
+        .post(
+            "/me/password",
+            &[("current", PASSWORD), ("password", new), ("confirm", new)],
+        )
+        .await;
+    assert_eq!(changed.status, StatusCode::SEE_OTHER, "{}", changed.body);
+    assert_eq!(
+        laptop.get("/me").await.status,
+        StatusCode::OK,
+        "the session that changed it stays"
+    );
+    assert!(
+        phone.get("/").await.is_login_redirect(),
+        "the other session ends"
+    );
+    assert_eq!(
+        phone.login("sup@ngo.example", new).await.status,
+        StatusCode::SEE_OTHER
+    );
+    // A wrong current password changes nothing.
+    let wrong = laptop
+        .post(
+            "/me/password",
+            &[
+                ("current", "not it at all"),
+                ("password", PASSWORD),
+                ("confirm", PASSWORD),
+            ],
+        )
+        .await;
+    assert_eq!(wrong.status, StatusCode::BAD_REQUEST);
+    assert_eq!(
+        app.browser().login("sup@ngo.example", new).await.status,
+        StatusCode::SEE_OTHER
+    );
+}
+
+#[rstest]
+#[case::sqlite(Backend::Sqlite)]
+#[case::postgres(Backend::Postgres)]
+#[tokio::test]
+async fn the_last_administrator_stays(#[case] backend: Backend) {
+    use uic_inbox::auth::store as auth_store;
+    let Some(app) = spawn_app(backend).await else {
+        return;
+    };
+    let tenant = app.default_tenant().await;
+    let a = app
+        .staff_user(
+            tenant,
+            "a@ngo.example",
+            Some(BuiltinRole::Administrator),
+            None,
+        )
+        .await;
+    let mut ba = app.login("a@ngo.example").await;
+    let own = auth_store::assignments_of(&app.state.db, a.id)
+        .await
+        .unwrap()[0]
+        .id;
+    let refused = ba
+        .post(&format!("/users/{}/roles/{own}/delete", a.id), &[])
+        .await;
+    assert_eq!(refused.status, StatusCode::BAD_REQUEST);
+    assert!(
+        refused.body.contains("dernier administrateur"),
+        "{}",
+        refused.body
+    );
+    assert_eq!(
+        auth_store::assignments_of(&app.state.db, a.id)
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
+    // With a second administrator, either may step down, not both.
+    let b = app
+        .staff_user(
+            tenant,
+            "b@ngo.example",
+            Some(BuiltinRole::Administrator),
+            None,
+        )
+        .await;
+    let done = ba
+        .post(&format!("/users/{}/roles/{own}/delete", a.id), &[])
+        .await;
+    assert_eq!(done.status, StatusCode::SEE_OTHER, "{}", done.body);
+    let mut bb = app.login("b@ngo.example").await;
+    let theirs = auth_store::assignments_of(&app.state.db, b.id)
+        .await
+        .unwrap()[0]
+        .id;
+    let refused = bb
+        .post(&format!("/users/{}/roles/{theirs}/delete", b.id), &[])
+        .await;
+    assert_eq!(refused.status, StatusCode::BAD_REQUEST);
+    assert_eq!(
+        auth_store::active_administrators(&app.state.db, tenant)
+            .await
+            .unwrap(),
+        vec![b.id]
+    );
+}

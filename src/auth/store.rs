@@ -626,6 +626,18 @@ pub async fn clear_failures(db: &Db, email: &str) -> Result<(), sqlx::Error> {
     Ok(())
 }
 
+/// Active users holding the tenant's built-in administrator role for the
+/// whole tenant. The last one may not be disabled nor lose that role: the
+/// tenant would have nobody to manage it.
+pub async fn active_administrators(db: &Db, tenant_id: i64) -> Result<Vec<i64>, sqlx::Error> {
+    on_db!(db, p => sqlx::query_scalar(
+        "SELECT DISTINCT u.id FROM users u
+         JOIN role_assignments a ON a.user_id = u.id AND a.account_id IS NULL
+         JOIN roles r ON r.id = a.role_id AND r.builtin = 'administrator'
+         WHERE u.tenant_id = $1 AND r.tenant_id = $1 AND u.disabled_at IS NULL")
+        .bind(tenant_id).fetch_all(p).await)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -640,16 +652,4 @@ mod tests {
         assert!(!valid_email("a@b.cd@e.fg"));
         assert!(!valid_email("a@.cd"));
     }
-}
-
-/// Active users holding the tenant's built-in administrator role for the
-/// whole tenant. The last one may not be disabled nor lose that role: the
-/// tenant would have nobody to manage it.
-pub async fn active_administrators(db: &Db, tenant_id: i64) -> Result<Vec<i64>, sqlx::Error> {
-    on_db!(db, p => sqlx::query_scalar(
-        "SELECT DISTINCT u.id FROM users u
-         JOIN role_assignments a ON a.user_id = u.id AND a.account_id IS NULL
-         JOIN roles r ON r.id = a.role_id AND r.builtin = 'administrator'
-         WHERE u.tenant_id = $1 AND r.tenant_id = $1 AND u.disabled_at IS NULL")
-        .bind(tenant_id).fetch_all(p).await)
 }

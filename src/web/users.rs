@@ -481,16 +481,38 @@ async fn remove_override(
     staff: Staff,
     Path((id, override_id)): Path<(i64, i64)>,
 ) -> WebResult {
-    load_to_change(&state, &staff, id).await?;
-    if !auth_store::remove_override(&state.db, id, override_id).await? {
-        return Err(staff.not_found());
+    let user = load_to_change(&state, &staff, id).await?;
+    let found = auth_store::overrides_of(&state.db, id)
+        .await?
+        .into_iter()
+        .find(|o| o.id == override_id)
+        .ok_or_else(|| staff.not_found())?;
+    // Lifting a deny gives the permission back: only for one's own.
+    if !found.allow
+        && let Some(p) = Permission::parse(&found.permission)
+        && !may_give(&staff, &[p], found.account_id)
+    {
+        return render(
+            &state,
+            &staff,
+            user,
+            None,
+            Some(staff.t().cannot_give_more.into()),
+        )
+        .await;
     }
+    auth_store::remove_override(&state.db, id, override_id).await?;
     staff
         .audit(
             &state,
             "user.override_remove",
             format!("user:{id}"),
-            format!("override:{override_id}"),
+            format!(
+                "{} {} · {}",
+                if found.allow { "allow" } else { "deny" },
+                found.permission,
+                scope_label(found.account_id)
+            ),
         )
         .await?;
     see_other(&format!("/users/{id}"))

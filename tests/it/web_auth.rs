@@ -615,6 +615,28 @@ async fn nobody_hands_out_or_takes_over_more_than_they_hold(#[case] backend: Bac
     assert_eq!(deny.status, StatusCode::SEE_OTHER, "{}", deny.body);
     let grants = auth_store::grants(db, &observer).await.unwrap();
     assert!(!grants.can(ConversationsView, uic_inbox::auth::Scope::Tenant));
+    // Lifting a deny of a permission the manager lacks would hand it over.
+    let tokens_role =
+        auth_store::create_role(db, tenant, "Jetons", "", &[AccountsView, TokensManage])
+            .await
+            .unwrap()
+            .unwrap();
+    let held = app.staff_user(tenant, "held@ngo.example", None, None).await;
+    auth_store::assign(db, held.id, tokens_role, None)
+        .await
+        .unwrap();
+    auth_store::set_override(db, held.id, TokensManage, None, false)
+        .await
+        .unwrap();
+    let deny = auth_store::overrides_of(db, held.id).await.unwrap()[0].id;
+    let lift = m
+        .post(&format!("/users/{}/overrides/{deny}/delete", held.id), &[])
+        .await;
+    assert_eq!(lift.status, StatusCode::BAD_REQUEST, "{}", lift.body);
+    assert_eq!(
+        auth_store::overrides_of(db, held.id).await.unwrap().len(),
+        1
+    );
 }
 
 #[tokio::test]

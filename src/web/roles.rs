@@ -119,12 +119,19 @@ fn read(f: &[(String, String)]) -> RoleForm {
     }
 }
 
-fn check(staff: &Staff, r: &RoleForm) -> Option<String> {
+/// The first problem with the form; `before` is what the role held (a
+/// permission added must be one the staff member holds tenant-wide, or
+/// roles would be a way to hand out more than one has).
+fn check(staff: &Staff, r: &RoleForm, before: &[Permission]) -> Option<String> {
     if r.name.is_empty() || r.name.chars().count() > 60 {
         return Some(staff.t().role_name_missing.to_string());
     }
     if r.description.chars().count() > 300 {
         return Some(staff.t().too_long.to_string());
+    }
+    let added = r.permissions.iter().filter(|p| !before.contains(p));
+    if added.into_iter().any(|p| !staff.can(*p, Scope::Tenant)) {
+        return Some(staff.t().cannot_give_more.to_string());
     }
     None
 }
@@ -132,7 +139,7 @@ fn check(staff: &Staff, r: &RoleForm) -> Option<String> {
 async fn create(State(state): State<AppState>, staff: Staff, Form(f): Pairs) -> WebResult {
     staff.require(Permission::RolesManage, Scope::Tenant)?;
     let r = read(&f);
-    if let Some(e) = check(&staff, &r) {
+    if let Some(e) = check(&staff, &r, &[]) {
         return edit_page(
             &staff,
             None,
@@ -201,7 +208,7 @@ async fn update(
 ) -> WebResult {
     let role = load(&state, &staff, id).await?;
     let r = read(&f);
-    if let Some(e) = check(&staff, &r) {
+    if let Some(e) = check(&staff, &r, &role.permissions) {
         return edit_page(
             &staff,
             Some(&role),

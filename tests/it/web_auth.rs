@@ -788,3 +788,65 @@ async fn the_last_administrator_stays(#[case] backend: Backend) {
         vec![b.id]
     );
 }
+
+#[rstest]
+#[case::sqlite(Backend::Sqlite)]
+#[case::postgres(Backend::Postgres)]
+#[tokio::test]
+async fn roles_cannot_be_a_way_to_more_permissions(#[case] backend: Backend) {
+    use uic_inbox::auth::Permission::*;
+    use uic_inbox::auth::store as auth_store;
+    let Some(app) = spawn_app(backend).await else {
+        return;
+    };
+    let tenant = app.default_tenant().await;
+    let db = &app.state.db;
+    let own = auth_store::create_role(db, tenant, "Rôles", "", &[RolesManage, AccountsView])
+        .await
+        .unwrap()
+        .unwrap();
+    let editor = app
+        .staff_user(tenant, "roles@ngo.example", None, None)
+        .await;
+    auth_store::assign(db, editor.id, own, None).await.unwrap();
+    let mut b = app.login("roles@ngo.example").await;
+    let roles = app.count("roles").await;
+    let more = b
+        .post(
+            "/roles",
+            &[
+                ("name", "Plus"),
+                ("permission", "users.manage"),
+                ("permission", "accounts.view"),
+            ],
+        )
+        .await;
+    assert_eq!(more.status, StatusCode::BAD_REQUEST);
+    assert_eq!(app.count("roles").await, roles);
+    // Its own role cannot grow either.
+    let grow = b
+        .post(
+            &format!("/roles/{own}"),
+            &[
+                ("name", "Rôles"),
+                ("permission", "roles.manage"),
+                ("permission", "accounts.view"),
+                ("permission", "tokens.manage"),
+            ],
+        )
+        .await;
+    assert_eq!(grow.status, StatusCode::BAD_REQUEST);
+    let role = auth_store::find_role(db, tenant, own)
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(!role.has(&TokensManage));
+    // Within what it holds, it works.
+    let ok = b
+        .post(
+            "/roles",
+            &[("name", "Lecture"), ("permission", "accounts.view")],
+        )
+        .await;
+    assert_eq!(ok.status, StatusCode::SEE_OTHER, "{}", ok.body);
+}

@@ -197,6 +197,9 @@ async fn create(State(state): State<AppState>, staff: Staff, Form(f): Pairs) -> 
 struct ShowPage {
     p: Layout,
     user: User,
+    /// False for a user who can do more than the staff member: shown, not
+    /// changeable.
+    can_change: bool,
     is_self: bool,
     assignments: Vec<Assignment>,
     overrides: Vec<Override>,
@@ -230,6 +233,7 @@ async fn render(
     form_page(
         ShowPage {
             p: staff.layout(user.display_name.clone(), "/users"),
+            can_change: may_change(state, staff, &user).await?,
             is_self: user.id == staff.user.id,
             assignments: auth_store::assignments_of(&state.db, user.id).await?,
             overrides: auth_store::overrides_of(&state.db, user.id).await?,
@@ -244,26 +248,31 @@ async fn render(
     )
 }
 
-/// A user the staff member may change: one who can do nothing the staff
-/// member cannot (otherwise a reset link or a new role would hand over
-/// more than they hold).
-async fn load_to_change(state: &AppState, staff: &Staff, id: i64) -> WebResult<User> {
-    let user = load(state, staff, id).await?;
+/// Whether the staff member may change this user: one who can do nothing
+/// the staff member cannot (otherwise a reset link or a new role would hand
+/// over more than they hold). Anyone may change their own.
+async fn may_change(state: &AppState, staff: &Staff, user: &User) -> WebResult<bool> {
     if user.id == staff.user.id {
-        return Ok(user);
+        return Ok(true);
     }
-    let theirs = auth_store::grants(&state.db, &user).await?;
+    let theirs = auth_store::grants(&state.db, user).await?;
     let accounts = accounts::accounts_of(&state.db, staff.tenant_id).await?;
     let scopes: Vec<Scope> = std::iter::once(Scope::Tenant)
         .chain(accounts.iter().map(|a| Scope::Account(a.id)))
         .collect();
-    let covered = theirs.is_platform_admin() <= staff.grants.is_platform_admin()
-        && Permission::ALL.iter().all(|p| {
-            scopes
-                .iter()
-                .all(|scope| !theirs.can(*p, *scope) || staff.can(*p, *scope))
-        });
-    if covered {
+    Ok(
+        theirs.is_platform_admin() <= staff.grants.is_platform_admin()
+            && Permission::ALL.iter().all(|p| {
+                scopes
+                    .iter()
+                    .all(|scope| !theirs.can(*p, *scope) || staff.can(*p, *scope))
+            }),
+    )
+}
+
+async fn load_to_change(state: &AppState, staff: &Staff, id: i64) -> WebResult<User> {
+    let user = load(state, staff, id).await?;
+    if may_change(state, staff, &user).await? {
         Ok(user)
     } else {
         Err(super::WebError::Forbidden(staff.lang))

@@ -542,7 +542,21 @@ async fn nobody_hands_out_or_takes_over_more_than_they_hold(#[case] backend: Bac
         .staff_user(tenant, "obs@ngo.example", Some(BuiltinRole::Observer), None)
         .await;
     let mut m = app.login("manager@ngo.example").await;
-    // The administrator's account is out of reach: no reset link, no disabling.
+    // The administrator's account is out of reach: shown without buttons,
+    // and no reset link, no disabling.
+    let page = m.get(&format!("/users/{}", admin.id)).await;
+    assert_eq!(page.status, StatusCode::OK);
+    assert!(
+        page.body.contains("vous ne pouvez pas modifier son compte"),
+        "{}",
+        page.body
+    );
+    assert!(!page.body.contains("/disable\""), "no disable button");
+    let theirs = m.get(&format!("/users/{}", observer.id)).await;
+    assert!(
+        theirs.body.contains("/disable\""),
+        "the observer can be disabled"
+    );
     let links = app.count("one_time_links").await;
     assert_eq!(
         m.post(&format!("/users/{}/link", admin.id), &[])

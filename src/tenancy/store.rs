@@ -25,6 +25,11 @@ pub async fn ensure_tenant(db: &Db, slug: &str, name: &str) -> anyhow::Result<i6
     Ok(id)
 }
 
+/// The tenant made on first start; returns its id.
+pub async fn default_tenant(db: &Db) -> anyhow::Result<i64> {
+    ensure_tenant(db, DEFAULT_TENANT, "Organisation par défaut").await
+}
+
 /// How an account reaches WhatsApp: the provider and its credentials.
 /// Moving an account from Twilio to Meta is a change of these settings only;
 /// its conversations, registrations and flow settings stay.
@@ -194,7 +199,7 @@ pub async fn find_by_slug(db: &Db, slug: &str) -> Result<Option<Account>, sqlx::
 /// can talk to the bot without any WhatsApp credentials; and the Twilio
 /// account the `TWILIO_*` variables describe, created or updated.
 pub async fn bootstrap(db: &Db, config: &Config) -> anyhow::Result<()> {
-    let tenant_id = ensure_tenant(db, DEFAULT_TENANT, "Organisation par défaut").await?;
+    let tenant_id = default_tenant(db).await?;
     if find_by_slug(db, SANDBOX_ACCOUNT).await?.is_none() {
         upsert_account(
             db,

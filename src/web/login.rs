@@ -34,12 +34,7 @@ pub const INVITE_LINK_VALID: Duration = Duration::days(7);
 /// tenant (printed in the log on an empty database and by
 /// `uic-inbox admin create`).
 pub async fn first_admin_link(state: &AppState, port: u16) -> anyhow::Result<String> {
-    let tenant_id = crate::tenancy::store::ensure_tenant(
-        &state.db,
-        crate::tenancy::DEFAULT_TENANT,
-        "Organisation par défaut",
-    )
-    .await?;
+    let tenant_id = crate::tenancy::store::default_tenant(&state.db).await?;
     let token = auth_store::create_link(
         &state.db,
         LinkPurpose::Setup,
@@ -214,8 +209,7 @@ async fn login(
         return again(StatusCode::FORBIDDEN, t.login_disabled.to_string());
     };
     auth_store::clear_failures(&state.db, &email).await?;
-    auth_store::touch_login(&state.db, user.id).await?;
-    session::log_in(&session, user.id).await?;
+    start_session(&state, &session, user.id).await?;
     audit("login", String::new()).await?;
     see_other(&safe_next(f.next.as_deref()))
 }
@@ -297,16 +291,17 @@ async fn setup(
     };
     let csrf = session::csrf_token(&session).await?;
     let again = |error: String| -> WebResult {
-        let mut res = page(SetupPage {
-            p: Layout::anonymous(lang, t.setup_title, csrf.clone()),
-            invited: None,
-            action: format!("/setup/{token}"),
-            email: f.email.trim().to_string(),
-            name: f.name.trim().to_string(),
-            error: Some(error),
-        })?;
-        *res.status_mut() = StatusCode::BAD_REQUEST;
-        Ok(res)
+        super::form_page(
+            SetupPage {
+                p: Layout::anonymous(lang, t.setup_title, csrf.clone()),
+                invited: None,
+                action: format!("/setup/{token}"),
+                email: f.email.trim().to_string(),
+                name: f.name.trim().to_string(),
+                error: Some(error),
+            },
+            true,
+        )
     };
     if !auth_store::valid_email(&f.email) {
         return again(t.email_invalid.to_string());
@@ -356,8 +351,7 @@ async fn setup(
         auth_store::assign(&state.db, user.id, role, None).await?;
     }
     audit_own(&state, &user, "setup.administrator", &parts).await?;
-    session::log_in(&session, user.id).await?;
-    auth_store::touch_login(&state.db, user.id).await?;
+    start_session(&state, &session, user.id).await?;
     see_other("/")
 }
 
@@ -384,16 +378,43 @@ async fn audit_own(
     .await
 }
 
-async fn invite_link(
+/// The link's purpose and user, if the token is a valid invitation or reset.
+async fn invited_user(
     state: &AppState,
     token: &str,
-) -> Result<Option<(LinkPurpose, auth_store::Link)>, sqlx::Error> {
+    lang: Lang,
+) -> WebResult<(LinkPurpose, auth_store::User)> {
     for purpose in [LinkPurpose::Invite, LinkPurpose::Reset] {
-        if let Some(l) = auth_store::peek_link(&state.db, token, purpose).await? {
-            return Ok(Some((purpose, l)));
+        if let Some(link) = auth_store::peek_link(&state.db, token, purpose).await?
+            && let Some(user) = auth_store::find_user(&state.db, link.user_id.unwrap_or(0)).await?
+        {
+            return Ok((purpose, user));
         }
     }
-    Ok(None)
+    Err(link_gone(lang))
+}
+
+/// The form where an invited user chooses a password.
+async fn invite_form(
+    session: &Session,
+    token: &str,
+    user: auth_store::User,
+    error: Option<String>,
+) -> WebResult {
+    let lang = user.lang();
+    let csrf = session::csrf_token(session).await?;
+    let failed = error.is_some();
+    super::form_page(
+        SetupPage {
+            p: Layout::anonymous(lang, texts(lang).invite_title, csrf),
+            invited: Some(user.email.clone()),
+            action: format!("/invite/{token}"),
+            email: user.email,
+            name: user.display_name,
+            error,
+        },
+        failed,
+    )
 }
 
 async fn invite_page(
@@ -401,23 +422,8 @@ async fn invite_page(
     session: Session,
     Path(token): Path<String>,
 ) -> WebResult {
-    let lang = visitor_lang(&session).await;
-    let Some((_, link)) = invite_link(&state, &token).await? else {
-        return Err(link_gone(lang));
-    };
-    let Some(user) = auth_store::find_user(&state.db, link.user_id.unwrap_or(0)).await? else {
-        return Err(link_gone(lang));
-    };
-    let lang = user.lang();
-    let csrf = session::csrf_token(&session).await?;
-    page(SetupPage {
-        p: Layout::anonymous(lang, texts(lang).invite_title, csrf),
-        invited: Some(user.email.clone()),
-        action: format!("/invite/{token}"),
-        email: user.email,
-        name: user.display_name,
-        error: None,
-    })
+    let (_, user) = invited_user(&state, &token, visitor_lang(&session).await).await?;
+    invite_form(&session, &token, user, None).await
 }
 
 async fn invite(
@@ -427,26 +433,10 @@ async fn invite(
     Path(token): Path<String>,
     Form(f): Form<SetupForm>,
 ) -> WebResult {
-    let lang = visitor_lang(&session).await;
-    let Some((purpose, link)) = invite_link(&state, &token).await? else {
-        return Err(link_gone(lang));
-    };
-    let Some(user) = auth_store::find_user(&state.db, link.user_id.unwrap_or(0)).await? else {
-        return Err(link_gone(lang));
-    };
+    let (purpose, user) = invited_user(&state, &token, visitor_lang(&session).await).await?;
     let lang = user.lang();
     if let Err(e) = password::check_new(&f.password, &f.confirm, lang) {
-        let csrf = session::csrf_token(&session).await?;
-        let mut res = page(SetupPage {
-            p: Layout::anonymous(lang, texts(lang).invite_title, csrf),
-            invited: Some(user.email.clone()),
-            action: format!("/invite/{token}"),
-            email: user.email,
-            name: user.display_name,
-            error: Some(e),
-        })?;
-        *res.status_mut() = StatusCode::BAD_REQUEST;
-        return Ok(res);
+        return invite_form(&session, &token, user, Some(e)).await;
     }
     let hash = password::hash(&f.password).await?;
     let mut tx = state.db.begin().await?;
@@ -460,9 +450,15 @@ async fn invite(
     if user.is_disabled() {
         return Ok((StatusCode::FORBIDDEN, texts(lang).login_disabled).into_response());
     }
-    session::log_in(&session, user.id).await?;
-    auth_store::touch_login(&state.db, user.id).await?;
+    start_session(&state, &session, user.id).await?;
     see_other("/")
+}
+
+/// Logs the user in on this session and records when.
+async fn start_session(state: &AppState, session: &Session, user_id: i64) -> WebResult<()> {
+    session::log_in(session, user_id).await?;
+    auth_store::touch_login(&state.db, user_id).await?;
+    Ok(())
 }
 
 #[cfg(test)]

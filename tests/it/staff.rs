@@ -13,7 +13,7 @@ pub const PASSWORD: &str = "correct horse battery staple";
 impl TestApp {
     /// The default tenant's id.
     pub async fn default_tenant(&self) -> i64 {
-        uic_inbox::tenancy::store::ensure_tenant(&self.state.db, "default", "x")
+        uic_inbox::tenancy::store::default_tenant(&self.state.db)
             .await
             .unwrap()
     }
@@ -214,6 +214,14 @@ impl Browser {
 }
 
 impl TestApp {
+    /// Makes the user a platform administrator (no page does that).
+    pub async fn make_platform_admin(&self, user: i64) {
+        use uic_inbox::on_db;
+        on_db!(&self.state.db, p => sqlx::query("UPDATE users SET platform_admin = TRUE WHERE id = $1")
+            .bind(user).execute(p).await.map(|_| ()))
+        .unwrap();
+    }
+
     /// The port the server listens on.
     pub fn port(&self) -> u16 {
         self.address.rsplit(':').next().unwrap().parse().unwrap()

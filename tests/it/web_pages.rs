@@ -170,10 +170,7 @@ async fn platform_administrators_create_tenants_and_move_between_them(#[case] ba
     };
     let tenant = app.default_tenant().await;
     let root = app.staff_user(tenant, "root@ngo.example", None, None).await;
-    use uic_inbox::on_db;
-    on_db!(&app.state.db, p => sqlx::query("UPDATE users SET platform_admin = TRUE WHERE id = $1")
-        .bind(root.id).execute(p).await.map(|_| ()))
-    .unwrap();
+    app.make_platform_admin(root.id).await;
     let mut b = app.login("root@ngo.example").await;
     let bad = b
         .post(

@@ -267,7 +267,7 @@ async fn every_route_answers_as_the_table_says(#[case] backend: Backend) {
             }
             Subject::PlatformAdmin => {
                 let u = app.staff_user(tenant, &email, None, None).await;
-                sqlx_set_platform_admin(&app, u.id).await;
+                app.make_platform_admin(u.id).await;
                 app.login(&email).await
             }
             Subject::Stranger => {
@@ -320,11 +320,4 @@ async fn every_route_answers_as_the_table_says(#[case] backend: Backend) {
         failures.len(),
         failures.join("\n")
     );
-}
-
-async fn sqlx_set_platform_admin(app: &TestApp, user: i64) {
-    use uic_inbox::on_db;
-    on_db!(&app.state.db, p => sqlx::query("UPDATE users SET platform_admin = TRUE WHERE id = $1")
-        .bind(user).execute(p).await.map(|_| ()))
-    .unwrap();
 }

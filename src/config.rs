@@ -79,6 +79,8 @@ pub struct Config {
     pub staff_session_idle: std::time::Duration,
     /// A staff session ends this long after login, active or not.
     pub staff_session_max: std::time::Duration,
+    /// Timeouts and the connection limit of the HTTP server.
+    pub limits: crate::server::Limits,
 }
 
 pub const DEFAULT_DATABASE_URL: &str = "sqlite:data/uic-inbox.db";
@@ -165,6 +167,28 @@ impl Config {
         let staff_session_max = std::time::Duration::from_secs(
             3600 * whole("STAFF_SESSION_MAX_HOURS", 12, 24 * 30, "hours"),
         );
+        // What one HTTP client may hold (see `server.rs`).
+        let defaults = crate::server::Limits::default();
+        let limits = crate::server::Limits {
+            header_read_timeout: std::time::Duration::from_secs(whole(
+                "HEADER_READ_TIMEOUT_SECONDS",
+                defaults.header_read_timeout.as_secs(),
+                300,
+                "seconds",
+            )),
+            body_timeout: std::time::Duration::from_secs(whole(
+                "REQUEST_BODY_TIMEOUT_SECONDS",
+                defaults.body_timeout.as_secs(),
+                600,
+                "seconds",
+            )),
+            max_connections: whole(
+                "MAX_CONNECTIONS",
+                defaults.max_connections as u64,
+                100_000,
+                "connections",
+            ) as usize,
+        };
         // The prototype used Python's level names (INFO, WARNING).
         let log_level = match get("LOG_LEVEL").map(|l| l.to_ascii_lowercase()) {
             None => "info".to_string(),
@@ -284,6 +308,7 @@ impl Config {
             meta_api_version,
             staff_session_idle,
             staff_session_max,
+            limits,
         })
     }
 

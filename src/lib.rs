@@ -13,9 +13,11 @@ pub mod error;
 pub mod flow;
 pub mod health;
 pub mod inbox;
+pub mod input;
 pub mod outbox;
 pub mod qr;
 pub mod registry;
+pub mod server;
 pub mod tenancy;
 pub mod uic;
 pub mod web;
@@ -107,9 +109,13 @@ fn all_routes() -> web::Routes {
 pub fn router(state: AppState) -> Router {
     let (ui, open) = all_routes().into_parts();
     let ui = web::layered(ui, &state);
-    open.merge(ui)
+    open.layer(axum::middleware::from_fn(web::clean::open))
+        .merge(ui)
         .fallback(health::not_found)
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
+        .layer(tower_http::timeout::RequestBodyTimeoutLayer::new(
+            state.config.limits.body_timeout,
+        ))
         .layer(TraceLayer::new_for_http())
         .with_state(state)
 }
@@ -165,9 +171,8 @@ impl Application {
         let app = router(self.state.clone());
         let stop_worker = Arc::new(tokio::sync::Notify::new());
         let worker = tokio::spawn(outbox::Worker::new(self.state.clone()).run(stop_worker.clone()));
-        let app = app.into_make_service_with_connect_info::<SocketAddr>();
-        let served = axum::serve(self.listener, app)
-            .with_graceful_shutdown(shutdown)
+        let limits = self.state.config.limits;
+        let served = server::serve(self.listener, app, limits, shutdown)
             .await
             .context("serving HTTP");
         stop_worker.notify_one();

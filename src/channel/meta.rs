@@ -50,7 +50,69 @@ pub enum Event {
         phone_number_id: String,
         errors: Vec<GraphError>,
     },
+    /// A message signed by Meta but not one the bot can take (see
+    /// [`InboundMessage::problem`]): refused, kept as a dead letter.
+    Rejected {
+        message: InboundMessage,
+        reason: &'static str,
+    },
 }
+
+impl Event {
+    /// The number the event is for (`value.metadata.phone_number_id`).
+    pub fn phone_number_id(&self) -> &str {
+        match self {
+            Event::Message(m) | Event::Rejected { message: m, .. } => &m.phone_number_id,
+            Event::Status(s) => &s.phone_number_id,
+            Event::Errors {
+                phone_number_id, ..
+            } => phone_number_id,
+        }
+    }
+
+    /// What a dead letter keeps of the event: enough to debug routing (the
+    /// number's id, message ids and types, error codes), phone numbers
+    /// masked, never a text or a name.
+    pub fn routing_summary(&self) -> Value {
+        // Only a phone number is shown, and masked: a `from` that is not one
+        // may be anything, a name included.
+        let mask = |p: &Option<String>| {
+            p.as_deref().map(|p| {
+                let p = format!("+{}", p.trim_start_matches('+'));
+                if crate::config::is_e164(&p) {
+                    crate::channel::webhook::mask_phone(&p)
+                } else {
+                    "(not a phone number)".to_string()
+                }
+            })
+        };
+        match self {
+            Event::Message(m) | Event::Rejected { message: m, .. } => serde_json::json!({
+                "phone_number_id": m.phone_number_id,
+                "message": m.wamid,
+                "type": m.message_type,
+                "from": mask(&m.from),
+            }),
+            Event::Status(s) => serde_json::json!({
+                "phone_number_id": s.phone_number_id,
+                "status_of": s.wamid,
+                "status": s.status,
+                "recipient": mask(&s.recipient_id),
+                "error_codes": s.errors.iter().map(|e| e.code).collect::<Vec<_>>(),
+            }),
+            Event::Errors {
+                phone_number_id,
+                errors,
+            } => serde_json::json!({
+                "phone_number_id": phone_number_id,
+                "error_codes": errors.iter().map(|e| e.code).collect::<Vec<_>>(),
+            }),
+        }
+    }
+}
+
+/// Longest text a WhatsApp message carries.
+pub const MAX_TEXT_CHARS: usize = 4096;
 
 /// A message a user sent to one of our numbers.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -160,6 +222,22 @@ impl InboundMessage {
     /// `image`, `location`, `reaction`, …
     pub fn kind(&self) -> &str {
         &self.message_type
+    }
+
+    /// Why the bot cannot take this message, though Meta signed it: a
+    /// sender that is not a phone number, or a text longer than WhatsApp
+    /// allows. `None` for a good message (one without a phone number at
+    /// all is handled by the caller: it is a username user).
+    pub fn problem(&self) -> Option<&'static str> {
+        if let Some(from) = &self.from
+            && !crate::config::is_e164(&format!("+{from}"))
+        {
+            return Some("the sender is not a phone number");
+        }
+        if self.text().chars().count() > MAX_TEXT_CHARS {
+            return Some("text longer than 4096 characters");
+        }
+        None
     }
 
     /// Who sent it: the phone digits when known, else the business-scoped
@@ -415,9 +493,13 @@ where
 }
 
 /// A string (a number is taken as its decimal text); empty reads as absent.
+/// Control characters are removed here, once, for every string of a
+/// webhook (PostgreSQL cannot store `\0`, and none belongs in a message).
 fn lenient_string<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
     Ok(match Value::deserialize(d)? {
-        Value::String(s) if !s.is_empty() => Some(s),
+        Value::String(s) if !s.is_empty() => {
+            Some(crate::input::strip_owned(s)).filter(|s| !s.is_empty())
+        }
         Value::Number(n) => Some(n.to_string()),
         _ => None,
     })
@@ -449,8 +531,14 @@ fn lenient_f64<'de, D: Deserializer<'de>>(d: D) -> Result<Option<f64>, D::Error>
 /// `messages` are ignored, as are messages and statuses without an id and
 /// values without `metadata.phone_number_id` (nothing could be routed).
 pub fn parse_notification(body: &[u8]) -> Result<Vec<Event>, ParseError> {
-    let doc: Value =
-        serde_json::from_slice(body).map_err(|e| ParseError::InvalidJson(e.to_string()))?;
+    let doc: Value = match serde_json::from_slice(body) {
+        Ok(doc) => doc,
+        // JSON allows escaped lone surrogates, which no Rust string holds:
+        // they are read as U+FFFD rather than losing the whole batch.
+        Err(e) => crate::input::replace_lone_surrogates(body)
+            .and_then(|fixed| serde_json::from_slice(&fixed).ok())
+            .ok_or_else(|| ParseError::InvalidJson(e.to_string()))?,
+    };
     let object = doc.as_object().ok_or(ParseError::NotAnObject)?;
     match object.get("object") {
         None | Some(Value::Null) => return Err(ParseError::MissingObject),
@@ -483,7 +571,13 @@ fn read_value(value: RawValue, events: &mut Vec<Event>) {
     let display = value.metadata.display_phone_number;
     for m in value.messages {
         match read_message(m, &value.contacts, &phone_number_id, &display) {
-            Some(msg) => events.push(Event::Message(msg)),
+            Some(msg) => events.push(match msg.problem() {
+                None => Event::Message(msg),
+                Some(reason) => Event::Rejected {
+                    message: msg,
+                    reason,
+                },
+            }),
             None => tracing::warn!("Meta webhook: skipped a message without id"),
         }
     }
@@ -1452,7 +1546,8 @@ mod tests {
     fn one_message(inner: &str) -> InboundMessage {
         let body = notification(&[&[("messages", &value("106540352242922", &[inner]))]]);
         match parse_notification(body.as_bytes()).unwrap().as_slice() {
-            [Event::Message(m)] => m.clone(),
+            // A refused message is read all the same (see `problem`).
+            [Event::Message(m)] | [Event::Rejected { message: m, .. }] => m.clone(),
             other => panic!("expected one message, got {other:?}"),
         }
     }
@@ -1657,7 +1752,7 @@ mod tests {
             .map(|e| match e {
                 Event::Message(m) => (m.phone_number_id.clone(), m.wamid.clone()),
                 Event::Status(s) => (s.phone_number_id.clone(), s.status.clone()),
-                Event::Errors { .. } => panic!("no errors expected"),
+                Event::Errors { .. } | Event::Rejected { .. } => panic!("no errors expected"),
             })
             .collect();
         let expected: Vec<(String, String)> = [

@@ -68,7 +68,7 @@ pub async fn receive(state: &AppState, headers: &HeaderMap, body: &[u8]) -> AppR
         ));
     };
 
-    let named: BTreeSet<&str> = events.iter().map(phone_number_id).collect();
+    let named: BTreeSet<&str> = events.iter().map(Event::phone_number_id).collect();
     let mut known: HashMap<&str, Account> = HashMap::new();
     let mut unknown: Vec<&str> = Vec::new();
     for id in named {
@@ -122,123 +122,165 @@ pub async fn receive(state: &AppState, headers: &HeaderMap, body: &[u8]) -> AppR
             phone_number_ids = ?unknown,
             "Meta webhook for numbers no account has: kept as a dead letter"
         );
-        outbox::dead_letter(
-            &state.db,
-            "meta",
+        let theirs: Vec<&Event> = events
+            .iter()
+            .filter(|e| !known.contains_key(e.phone_number_id()))
+            .collect();
+        dead_letter(
+            state,
             "no WhatsApp account has this phone_number_id",
-            Some(&unknown.join(",")),
-            &String::from_utf8_lossy(body),
+            &unknown.join(","),
+            &theirs,
             now,
         )
         .await?;
     }
 
+    // Each event on its own: one that cannot be stored goes to the dead
+    // letters and the others are still answered. Only a failure that a
+    // retry may mend (the database unreachable or busy) fails the request,
+    // so that Meta delivers the batch again; what was stored is then seen
+    // as a duplicate, never answered twice.
     for event in &events {
-        let Some(account) = known.get(phone_number_id(event)) else {
+        let Some(account) = known.get(event.phone_number_id()) else {
             continue;
         };
-        match event {
-            Event::Message(m) => {
-                let Some(from) = m.from.as_deref().filter(|f| !f.is_empty()) else {
-                    // A username user without a phone number: replying needs
-                    // their user id, which contacts are not keyed by yet.
-                    tracing::warn!(account = %account.slug, "Meta message without a phone number: kept as a dead letter");
-                    outbox::dead_letter(
-                        &state.db,
-                        "meta",
-                        "message without a phone number (business-scoped user id only)",
-                        Some(&m.wamid),
-                        &String::from_utf8_lossy(body),
-                        now,
-                    )
-                    .await?;
-                    continue;
-                };
-                let from = format!("+{}", from.trim_start_matches('+'));
-                let media_ref = match &m.content {
-                    Content::Media { media_id, .. } => media_id.clone(),
-                    _ => None,
-                };
-                let inbound = NewInbound {
-                    provider_message_id: m.wamid.clone(),
-                    from,
-                    profile_name: m.profile_name.clone(),
-                    text: m.text().to_string(),
-                    choice_id: m.choice_id().map(str::to_string),
-                    kind: m.kind().to_string(),
-                    media_ref,
-                    sent_at: m
-                        .timestamp
-                        .and_then(|t| OffsetDateTime::from_unix_timestamp(t).ok()),
-                };
-                inbox::handle_inbound(state, account, &inbound).await?;
+        if let Err(e) = handle_event(state, account, event, now).await {
+            if e.is_transient() {
+                return Err(e);
             }
-            Event::Status(s) => {
-                let first_error = s.errors.first();
-                let outbox_id = s
-                    .callback_data
-                    .as_deref()
-                    .and_then(|d| d.strip_prefix("outbox:"))
-                    .and_then(|id| id.parse().ok());
-                let error_message = first_error.map(|e| {
-                    [
-                        e.title.as_deref(),
-                        e.message.as_deref(),
-                        e.details.as_deref(),
-                    ]
-                    .into_iter()
-                    .flatten()
-                    .fold(String::new(), |mut acc, part| {
-                        if !acc.contains(part) {
-                            if !acc.is_empty() {
-                                acc.push_str(": ");
-                            }
-                            acc.push_str(part);
-                        }
-                        acc
-                    })
-                });
-                let found = outbox::apply_status(
-                    &state.db,
-                    &StatusReport {
-                        account_id: account.id,
-                        provider_message_id: &s.wamid,
-                        status: &s.status,
-                        error_code: first_error.map(|e| e.code),
-                        error_message: error_message.as_deref(),
-                        outbox_id,
-                    },
-                    now,
-                )
-                .await?;
-                if s.status == "failed" {
-                    tracing::warn!(
-                        account = %account.slug,
-                        recipient = %s.recipient_id.as_deref().map(mask_phone).unwrap_or_default(),
-                        code = first_error.map(|e| e.code),
-                        "Meta reports a message as failed"
-                    );
-                }
-                if !found {
-                    tracing::debug!(account = %account.slug, status = %s.status, "status for a message not sent from here");
-                }
-            }
-            Event::Errors { errors, .. } => {
-                for e in errors {
-                    tracing::error!(account = %account.slug, code = e.code, message = ?e.message, "Meta reports an error for the number");
-                }
-            }
+            let reason = match &e {
+                AppError::Internal(_) => "could not be stored".to_string(),
+                other => other.to_string(),
+            };
+            tracing::error!(account = %account.slug, error = %e, "Meta webhook: an event could not be handled; kept as a dead letter");
+            dead_letter(state, &reason, &account.slug, &[event], now).await?;
         }
     }
     Ok(StatusCode::OK.into_response())
 }
 
-fn phone_number_id(event: &Event) -> &str {
+/// Keeps what is needed to debug routing of `events` (see
+/// [`Event::routing_summary`]): no text, no name, numbers masked.
+async fn dead_letter(
+    state: &AppState,
+    reason: &str,
+    reference: &str,
+    events: &[&Event],
+    now: OffsetDateTime,
+) -> AppResult<()> {
+    let summary = serde_json::Value::Array(events.iter().map(|e| e.routing_summary()).collect());
+    outbox::dead_letter(
+        &state.db,
+        "meta",
+        reason,
+        Some(reference),
+        &summary.to_string(),
+        now,
+    )
+    .await?;
+    Ok(())
+}
+
+/// One message, status or error report of a webhook, for a known account.
+async fn handle_event(
+    state: &AppState,
+    account: &Account,
+    event: &Event,
+    now: OffsetDateTime,
+) -> AppResult<()> {
     match event {
-        Event::Message(m) => &m.phone_number_id,
-        Event::Status(s) => &s.phone_number_id,
-        Event::Errors {
-            phone_number_id, ..
-        } => phone_number_id,
+        Event::Message(m) => {
+            let Some(from) = m.from.as_deref() else {
+                // A username user without a phone number: replying needs
+                // their user id, which contacts are not keyed by yet.
+                tracing::warn!(account = %account.slug, "Meta message without a phone number: kept as a dead letter");
+                return dead_letter(
+                    state,
+                    "message without a phone number (business-scoped user id only)",
+                    &account.slug,
+                    &[event],
+                    now,
+                )
+                .await;
+            };
+            let media_ref = match &m.content {
+                Content::Media { media_id, .. } => media_id.clone(),
+                _ => None,
+            };
+            let inbound = NewInbound {
+                provider_message_id: m.wamid.clone(),
+                from: format!("+{from}"),
+                profile_name: m.profile_name.clone(),
+                text: m.text().to_string(),
+                choice_id: m.choice_id().map(str::to_string),
+                kind: m.kind().to_string(),
+                media_ref,
+                sent_at: m
+                    .timestamp
+                    .and_then(|t| OffsetDateTime::from_unix_timestamp(t).ok()),
+            };
+            inbox::handle_inbound(state, account, &inbound).await?;
+        }
+        Event::Rejected { message, reason } => {
+            tracing::warn!(account = %account.slug, reason, kind = %message.message_type, "Meta message refused: kept as a dead letter");
+            dead_letter(state, reason, &account.slug, &[event], now).await?;
+        }
+        Event::Status(s) => {
+            let first_error = s.errors.first();
+            let outbox_id = s
+                .callback_data
+                .as_deref()
+                .and_then(|d| d.strip_prefix("outbox:"))
+                .and_then(|id| id.parse().ok());
+            let error_message = first_error.map(|e| {
+                [
+                    e.title.as_deref(),
+                    e.message.as_deref(),
+                    e.details.as_deref(),
+                ]
+                .into_iter()
+                .flatten()
+                .fold(String::new(), |mut acc, part| {
+                    if !acc.contains(part) {
+                        if !acc.is_empty() {
+                            acc.push_str(": ");
+                        }
+                        acc.push_str(part);
+                    }
+                    acc
+                })
+            });
+            let found = outbox::apply_status(
+                &state.db,
+                &StatusReport {
+                    account_id: account.id,
+                    provider_message_id: &s.wamid,
+                    status: &s.status,
+                    error_code: first_error.map(|e| e.code),
+                    error_message: error_message.as_deref(),
+                    outbox_id,
+                },
+                now,
+            )
+            .await?;
+            if s.status == "failed" {
+                tracing::warn!(
+                    account = %account.slug,
+                    recipient = %s.recipient_id.as_deref().map(mask_phone).unwrap_or_default(),
+                    code = first_error.map(|e| e.code),
+                    "Meta reports a message as failed"
+                );
+            }
+            if !found {
+                tracing::debug!(account = %account.slug, status = %s.status, "status for a message not sent from here");
+            }
+        }
+        Event::Errors { errors, .. } => {
+            for e in errors {
+                tracing::error!(account = %account.slug, code = e.code, message = ?e.message, "Meta reports an error for the number");
+            }
+        }
     }
+    Ok(())
 }

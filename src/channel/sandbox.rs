@@ -76,10 +76,17 @@ pub async fn post_message(
         ));
     }
     if let Some(id) = &msg.id
-        && (id.is_empty() || id.len() > 128)
+        && (id.is_empty() || id.len() > 128 || !crate::input::is_clean_identifier(id))
     {
         return Err(AppError::BadRequest(
-            "id: must be 1 to 128 characters".into(),
+            "id: must be 1 to 128 characters, without control characters".into(),
+        ));
+    }
+    if let Some(choice) = &msg.choice
+        && (choice.len() > 256 || !crate::input::is_clean_identifier(choice))
+    {
+        return Err(AppError::BadRequest(
+            "choice: must be at most 256 characters, without control characters".into(),
         ));
     }
     let inbound = NewInbound {
@@ -88,7 +95,8 @@ pub async fn post_message(
             .unwrap_or_else(|| format!("sandbox-{}", uuid::Uuid::now_v7())),
         from: msg.from,
         profile_name: None,
-        text: msg.text,
+        // Like WhatsApp's, a simulated person's text is cleaned, not refused.
+        text: crate::input::strip_owned(msg.text),
         choice_id: msg.choice,
         kind: "text".into(),
         media_ref: None,

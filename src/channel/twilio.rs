@@ -142,6 +142,8 @@ pub enum InboundError {
     NotWhatsApp(&'static str),
     #[error("field {0} is too long")]
     TooLong(&'static str),
+    #[error("field {0} holds a control character")]
+    ControlCharacter(&'static str),
 }
 
 /// The fields of an inbound WhatsApp message that the bot uses.
@@ -174,7 +176,17 @@ fn field<'a>(params: &'a [(String, String)], name: &str) -> Option<&'a str> {
 
 /// Reads an inbound message's fields; unknown fields are ignored (Twilio
 /// adds fields without notice).
+///
+/// What the person typed (`Body`, `ProfileName`, `ButtonText`) is cleaned of
+/// control characters; an identifier holding one is refused, as is a `From`
+/// or `To` that is not `whatsapp:` and an E.164 number.
 pub fn parse_inbound(params: &[(String, String)]) -> Result<Inbound, InboundError> {
+    let identifier = |name: &'static str, v: &str| -> Result<String, InboundError> {
+        if !crate::input::is_clean_identifier(v) {
+            return Err(InboundError::ControlCharacter(name));
+        }
+        Ok(v.to_string())
+    };
     let sid = field(params, "MessageSid")
         .or_else(|| field(params, "SmsMessageSid"))
         .or_else(|| field(params, "SmsSid"))
@@ -182,16 +194,18 @@ pub fn parse_inbound(params: &[(String, String)]) -> Result<Inbound, InboundErro
     if sid.len() > 64 {
         return Err(InboundError::TooLong("MessageSid"));
     }
+    let sid = identifier("MessageSid", sid)?;
     let address = |name: &'static str| -> Result<String, InboundError> {
         let v = field(params, name).ok_or(InboundError::Missing(name))?;
-        if !v.starts_with("whatsapp:") || v.len() > 64 {
-            return Err(InboundError::NotWhatsApp(name));
+        match v.strip_prefix("whatsapp:") {
+            Some(number) if crate::config::is_e164(number.trim()) => Ok(v.to_string()),
+            _ => Err(InboundError::NotWhatsApp(name)),
         }
-        Ok(v.to_string())
     };
     let from = address("From")?;
     let to = address("To")?;
-    let body = field(params, "Body").unwrap_or("").to_string();
+    let typed = |name| field(params, name).map(|v| crate::input::strip(v).into_owned());
+    let body = typed("Body").unwrap_or_default();
     if body.chars().count() > 4096 {
         return Err(InboundError::TooLong("Body"));
     }
@@ -206,21 +220,29 @@ pub fn parse_inbound(params: &[(String, String)]) -> Result<Inbound, InboundErro
                 .unwrap_or("application/octet-stream");
             Some((url.to_string(), ct.to_string()))
         })
-        .collect();
-    let owned = |name| field(params, name).map(str::to_string);
+        .collect::<Vec<_>>();
+    if media
+        .iter()
+        .any(|(url, ct)| !crate::input::is_clean_identifier(&format!("{url}{ct}")))
+    {
+        return Err(InboundError::ControlCharacter("MediaUrl"));
+    }
+    let id = |name: &'static str| -> Result<Option<String>, InboundError> {
+        field(params, name).map(|v| identifier(name, v)).transpose()
+    };
     Ok(Inbound {
-        message_sid: sid.to_string(),
-        account_sid: owned("AccountSid"),
+        message_sid: sid,
+        account_sid: id("AccountSid")?,
         from,
         to,
         body,
-        profile_name: owned("ProfileName"),
-        wa_id: owned("WaId"),
+        profile_name: typed("ProfileName").filter(|n| !n.trim().is_empty()),
+        wa_id: id("WaId")?,
         num_media,
         media,
-        message_type: owned("MessageType"),
-        button_payload: owned("ButtonPayload"),
-        button_text: owned("ButtonText"),
+        message_type: id("MessageType")?,
+        button_payload: id("ButtonPayload")?,
+        button_text: typed("ButtonText"),
     })
 }
 
@@ -433,6 +455,35 @@ mod tests {
         sms[2].1 = "+243810000001".into();
         assert_eq!(parse_inbound(&sms), Err(InboundError::NotWhatsApp("From")));
         assert!(parse_inbound(&owned(&[("MessageSid", "SM1"), ("From", "whatsapp:+1")])).is_err());
+    }
+
+    #[test]
+    fn typed_text_is_cleaned_and_bad_identifiers_refused() {
+        let with = |name: &str, value: &str| {
+            let mut p = our_params();
+            p.retain(|(k, _)| k != name);
+            p.push((name.to_string(), value.to_string()));
+            parse_inbound(&p)
+        };
+        let msg = with("Body", "Bon\0jour\u{1b}").unwrap();
+        assert_eq!(msg.body, "Bonjour");
+        assert_eq!(with("ProfileName", "\0").unwrap().profile_name, None);
+        assert_eq!(
+            with("MessageSid", "SM\0 1").unwrap_err(),
+            InboundError::ControlCharacter("MessageSid")
+        );
+        assert_eq!(
+            with("From", "whatsapp:+2438\0").unwrap_err(),
+            InboundError::NotWhatsApp("From")
+        );
+        assert_eq!(
+            with("From", "whatsapp:Mbengue").unwrap_err(),
+            InboundError::NotWhatsApp("From")
+        );
+        assert_eq!(
+            with("WaId", "243\n").unwrap_err(),
+            InboundError::ControlCharacter("WaId")
+        );
     }
 
     #[test]

@@ -53,8 +53,12 @@ async fn receive_twilio(
         // here is for a number configured elsewhere. Acknowledge it.
         return Ok(StatusCode::NO_CONTENT.into_response());
     }
-    let inbound = twilio::parse_inbound(&params)
-        .map_err(|e| AppError::BadRequest(format!("Twilio webhook: {e}")))?;
+    // What a WhatsApp message must carry is checked first (nothing is
+    // stored before the signature is, below): a clear 400, logged.
+    let inbound = twilio::parse_inbound(&params).map_err(|e| {
+        tracing::warn!(error = %e, "Twilio message refused");
+        AppError::BadRequest(format!("Twilio webhook: {e}"))
+    })?;
     let to = twilio::bare_number(&inbound.to);
     let account = state
         .accounts

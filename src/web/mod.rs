@@ -9,6 +9,7 @@
 pub mod accounts;
 pub mod assets;
 pub mod audit;
+pub mod clean;
 pub mod home;
 pub mod login;
 pub mod roles;
@@ -113,9 +114,12 @@ pub fn routes(r: Routes) -> Routes {
     tenants::routes(r)
 }
 
-/// Wraps the staff router in its layers (CSRF inside the session).
+/// Wraps the staff router in its layers (CSRF inside the session, then the
+/// input check).
 pub fn layered(ui: Router<AppState>, state: &AppState) -> Router<AppState> {
-    let ui = ui.layer(axum::middleware::from_fn(crate::auth::csrf::check));
+    let ui = ui
+        .layer(axum::middleware::from_fn(clean::staff))
+        .layer(axum::middleware::from_fn(crate::auth::csrf::check));
     let timeouts = session::Timeouts {
         idle: state.config.staff_session_idle,
         absolute: state.config.staff_session_max,

@@ -9,6 +9,7 @@ mod cli;
 mod fake_meta;
 mod health;
 mod helpers;
+mod hostile;
 mod meta;
 mod migrations;
 mod privacy;

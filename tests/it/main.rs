@@ -13,6 +13,7 @@ mod hostile;
 mod meta;
 mod migrations;
 mod privacy;
+mod property;
 mod staff;
 mod twilio;
 mod web_auth;

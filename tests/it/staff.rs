@@ -199,6 +199,26 @@ impl Browser {
         self.finish(res).await
     }
 
+    /// POSTs a form body given already encoded (it may hold bytes no
+    /// browser sends), after the page's CSRF token.
+    pub async fn post_encoded(&mut self, path: &str, encoded: &str) -> Page {
+        if self.csrf.is_none() {
+            let p = if self.cookie.is_some() { "/" } else { "/login" };
+            self.get(p).await;
+        }
+        let csrf = self.csrf.clone().unwrap_or_default();
+        let mut req = self
+            .client
+            .post(format!("{}{path}", self.base))
+            .header("Content-Type", "application/x-www-form-urlencoded")
+            .body(format!("_csrf={csrf}&{encoded}"));
+        if let Some(c) = &self.cookie {
+            req = req.header(COOKIE, c);
+        }
+        let res = req.send().await.unwrap();
+        self.finish(res).await
+    }
+
     pub async fn login(&mut self, email: &str, password: &str) -> Page {
         self.get("/login").await;
         let page = self

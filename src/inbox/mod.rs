@@ -170,6 +170,26 @@ fn outgoing(
     out
 }
 
+/// What the transcript keeps of an inbound message: its body form, body and
+/// length. `transcript` is what the flow allows while the bot has the
+/// conversation; `None` (staff have it) keeps the text as written.
+pub fn kept_form<'a>(
+    transcript: Option<&'a Transcript>,
+    input: &'a str,
+) -> (store::BodyForm, &'a str, Option<i32>) {
+    use store::BodyForm;
+    match transcript {
+        None => (BodyForm::Verbatim, input, None),
+        Some(Transcript::Shortened(part)) => (BodyForm::Shortened, part.as_str(), None),
+        Some(Transcript::Command(word)) => (BodyForm::Command, word.as_str(), None),
+        Some(Transcript::Described) => {
+            let chars = i32::try_from(input.chars().count()).unwrap_or(i32::MAX);
+            (BodyForm::Described, "", Some(chars))
+        }
+        Some(Transcript::Redacted) => (BodyForm::Redacted, "", None),
+    }
+}
+
 /// Processes one inbound message (see the module header).
 pub async fn handle_inbound(
     state: &AppState,
@@ -211,7 +231,10 @@ pub async fn handle_inbound(
                 }
             },
         };
-        if let Some(name) = msg.profile_name.as_deref()
+        // Profile names are kept only where the tenant asked for them (the
+        // statement checks the setting again: this copy may be a second old).
+        if account.keep_profile_names
+            && let Some(name) = msg.profile_name.as_deref()
             && current.profile_name.as_deref() != Some(name)
         {
             store::set_profile_name(&state.db, account.id, &msg.from, name).await?;
@@ -230,7 +253,7 @@ pub async fn handle_inbound(
         let (replies, events, transcript) = if mode == "bot" && too_old {
             // Not run through the flow, so not known to be no answer (a
             // name): nothing of it is kept.
-            (Vec::new(), Vec::new(), Transcript::Redacted)
+            (Vec::new(), Vec::new(), Some(Transcript::Redacted))
         } else if mode == "bot" {
             let outcome = flow::step(
                 &flow_state,
@@ -242,16 +265,12 @@ pub async fn handle_inbound(
                 now,
             );
             flow_state = outcome.state;
-            (outcome.replies, outcome.events, outcome.transcript)
+            (outcome.replies, outcome.events, Some(outcome.transcript))
         } else {
-            // A person from the staff has the conversation: keep the message as written.
-            (Vec::new(), Vec::new(), Transcript::Verbatim)
+            // Staff have the conversation: they must read the message as written.
+            (Vec::new(), Vec::new(), None)
         };
-        let (body_form, body) = match &transcript {
-            Transcript::Verbatim => ("verbatim", input),
-            Transcript::Shortened(part) => ("shortened", part.as_str()),
-            Transcript::Redacted => ("redacted", ""),
-        };
+        let (body_form, body, text_chars) = kept_form(transcript.as_ref(), input);
 
         let provider = account.provider();
         let mut escalated_at = None;
@@ -263,6 +282,8 @@ pub async fn handle_inbound(
                         uic: uic.clone(),
                         parts: parts.clone(),
                         phone_hash: registry::salt::hash_phone(&state.salt, &msg.from),
+                        // The simulator and every sandbox account are trials.
+                        test_data: provider == Provider::Sandbox,
                     });
                 }
                 Event::Escalated { .. } => {
@@ -284,6 +305,7 @@ pub async fn handle_inbound(
             kind: &msg.kind,
             body_form,
             body,
+            text_chars,
             media_ref: msg.media_ref.as_deref(),
             reply_status: match provider {
                 // Sent in the webhook's TwiML answer.
@@ -312,7 +334,11 @@ pub async fn handle_inbound(
                         mode: mode.to_string(),
                         flow_state: sqlx::types::Json(flow_state.clone()),
                         version: current.version + 1,
-                        profile_name: msg.profile_name.clone().or(current.profile_name.clone()),
+                        profile_name: if account.keep_profile_names {
+                            msg.profile_name.clone().or(current.profile_name.clone())
+                        } else {
+                            current.profile_name.clone()
+                        },
                         duplicate: false,
                     },
                 );

@@ -81,6 +81,9 @@ pub struct Account {
     /// account's outbox waits for a new one.
     pub token_status: String,
     pub send_rate_per_second: i32,
+    /// The tenant's setting: WhatsApp profile names are stored only when on
+    /// (read with the account, so the webhooks need no extra query).
+    pub keep_profile_names: bool,
 }
 
 impl std::fmt::Debug for Account {

@@ -12,7 +12,8 @@ use time::OffsetDateTime;
 
 const ACCOUNT_COLUMNS: &str = "id, tenant_id, slug, name, provider, phone_number, meta_phone_number_id, \
      twilio_account_sid, twilio_auth_token, flow_config, enabled, meta_waba_id, meta_app_id, meta_app_secret, \
-     meta_verify_token, meta_access_token, token_status, send_rate_per_second";
+     meta_verify_token, meta_access_token, token_status, send_rate_per_second, \
+     (SELECT t.keep_profile_names FROM tenants t WHERE t.id = tenant_id) AS keep_profile_names";
 
 /// Creates the tenant if missing; returns its id.
 pub async fn ensure_tenant(db: &Db, slug: &str, name: &str) -> anyhow::Result<i64> {

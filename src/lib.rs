@@ -13,6 +13,7 @@ pub mod error;
 pub mod flow;
 pub mod health;
 pub mod inbox;
+pub mod maintenance;
 pub mod outbox;
 pub mod qr;
 pub mod registry;
@@ -156,7 +157,8 @@ impl Application {
         Ok(())
     }
 
-    /// Serves (and runs the outbox worker) until `shutdown` resolves, then
+    /// Serves (and runs the outbox worker and the daily maintenance job)
+    /// until `shutdown` resolves, then
     /// finishes the requests and sends under way and closes the database.
     pub async fn run_until_stopped(
         self,
@@ -165,14 +167,23 @@ impl Application {
         let app = router(self.state.clone());
         let stop_worker = Arc::new(tokio::sync::Notify::new());
         let worker = tokio::spawn(outbox::Worker::new(self.state.clone()).run(stop_worker.clone()));
+        let stop_maintenance = Arc::new(tokio::sync::Notify::new());
+        let maintenance = tokio::spawn(maintenance::run(
+            self.state.db.clone(),
+            stop_maintenance.clone(),
+        ));
         let app = app.into_make_service_with_connect_info::<SocketAddr>();
         let served = axum::serve(self.listener, app)
             .with_graceful_shutdown(shutdown)
             .await
             .context("serving HTTP");
         stop_worker.notify_one();
+        stop_maintenance.notify_one();
         if let Err(e) = worker.await {
             tracing::error!(error = %e, "the outbox worker stopped abnormally");
+        }
+        if let Err(e) = maintenance.await {
+            tracing::error!(error = %e, "the maintenance job stopped abnormally");
         }
         self.state.db.close().await;
         served

@@ -33,7 +33,7 @@ async fn sandboxes(state: &AppState, staff: &Staff) -> WebResult<Vec<Account>> {
         .await?
         .into_iter()
         .filter(|a| a.provider() == Provider::Sandbox && a.enabled)
-        .filter(|a| staff.can(Permission::AccountsView, Scope::Account(a.id)))
+        .filter(|a| staff.can(Permission::SimulatorUse, Scope::Account(a.id)))
         .collect())
 }
 
@@ -45,7 +45,7 @@ struct ListPage {
 }
 
 async fn list(State(state): State<AppState>, staff: Staff) -> WebResult {
-    staff.require(Permission::AccountsView, Scope::AnyAccount)?;
+    staff.require(Permission::SimulatorUse, Scope::AnyAccount)?;
     let accounts = sandboxes(&state, &staff).await?;
     if let [only] = accounts.as_slice() {
         return see_other(&format!("/simulator/{}", only.id));
@@ -57,7 +57,7 @@ async fn list(State(state): State<AppState>, staff: Staff) -> WebResult {
 }
 
 async fn load(state: &AppState, staff: &Staff, id: i64) -> WebResult<Account> {
-    staff.require(Permission::AccountsView, Scope::Account(id))?;
+    staff.require(Permission::SimulatorUse, Scope::Account(id))?;
     accounts::account_in(&state.db, staff.tenant_id, id)
         .await?
         .filter(|a| a.provider() == Provider::Sandbox && a.enabled)

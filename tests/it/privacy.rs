@@ -400,3 +400,35 @@ async fn the_simulator_is_in_the_menu_only_for_those_who_may_use_it(
         assert_eq!(status == 403, !shown, "{role:?}: {status}");
     }
 }
+
+#[cfg(unix)]
+#[tokio::test]
+async fn the_sqlite_database_its_wal_and_shm_and_the_salt_are_private_files_in_a_private_folder() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("var").join("uic");
+    let db_path = data.join("uic.db");
+    let Some(app) = spawn_app_with(Backend::Sqlite, |c| {
+        c.database_url = uic_inbox::db::DbUrl::Sqlite(db_path.clone());
+        // The salt is generated beside the database.
+        c.uic_salt = None;
+    })
+    .await
+    else {
+        return;
+    };
+    // A write, so that SQLite has made its -wal and -shm files.
+    app.sandbox_say("+243990000501", "Bonjour").await;
+    let mode = |p: &std::path::Path| {
+        std::fs::metadata(p)
+            .unwrap_or_else(|e| panic!("{}: {e}", p.display()))
+            .permissions()
+            .mode()
+            & 0o777
+    };
+    assert_eq!(mode(&data), 0o700, "the folder the server created");
+    assert_eq!(mode(&dir.path().join("var")), 0o700);
+    for file in ["uic.db", "uic.db-wal", "uic.db-shm", "uic-salt"] {
+        assert_eq!(mode(&data.join(file)), 0o600, "{file}");
+    }
+}

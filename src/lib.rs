@@ -17,6 +17,7 @@ pub mod maintenance;
 pub mod outbox;
 pub mod qr;
 pub mod registry;
+pub mod request_log;
 pub mod tenancy;
 pub mod uic;
 pub mod web;
@@ -30,7 +31,6 @@ use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use tokio::net::TcpListener;
-use tower_http::trace::TraceLayer;
 
 /// Largest request body accepted (Twilio form posts and sandbox messages are
 /// a few KiB; Meta batches are at most 3 MB).
@@ -111,7 +111,7 @@ pub fn router(state: AppState) -> Router {
     open.merge(ui)
         .fallback(health::not_found)
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
-        .layer(TraceLayer::new_for_http())
+        .layer(request_log::layer())
         .with_state(state)
 }
 

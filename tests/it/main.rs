@@ -12,6 +12,7 @@ mod helpers;
 mod meta;
 mod migrations;
 mod privacy;
+mod privacy_dump;
 mod staff;
 mod twilio;
 mod web_auth;

@@ -73,7 +73,7 @@ fn person(i: usize) -> (String, Vec<String>, &'static str) {
         last.to_string(),
         first.to_string(),
     ];
-    if i % FULL_EVERY == 0 {
+    if i.is_multiple_of(FULL_EVERY) {
         texts.extend([format!("19{}", 70 + i % 30), "DA".into(), "Homme".into()]);
     }
     texts.push(format!("Merci {last}, bonne journée"));

@@ -190,6 +190,31 @@ pub fn kept_form<'a>(
     }
 }
 
+/// How staff are shown a described message (body form `described`): its
+/// kind and length, "texte, 52 caractères", never its words.
+pub fn describe(kind: &str, chars: i32, lang: crate::auth::Lang) -> String {
+    use crate::auth::Lang;
+    let kind = match (kind, lang) {
+        ("text", Lang::Fr) => "texte",
+        ("text", Lang::En) => "text",
+        ("interactive" | "button", Lang::Fr) => "réponse à un bouton",
+        ("interactive" | "button", Lang::En) => "button reply",
+        ("image", _) => "image",
+        ("audio", _) => "audio",
+        ("video", Lang::Fr) => "vidéo",
+        ("document", _) => "document",
+        ("location", Lang::Fr) => "position",
+        (other, _) => other,
+    };
+    match lang {
+        // French counts 0 and 1 in the singular.
+        Lang::Fr if chars <= 1 => format!("{kind}, {chars} caractère"),
+        Lang::Fr => format!("{kind}, {chars} caractères"),
+        Lang::En if chars == 1 => format!("{kind}, 1 character"),
+        Lang::En => format!("{kind}, {chars} characters"),
+    }
+}
+
 /// Processes one inbound message (see the module header).
 pub async fn handle_inbound(
     state: &AppState,
@@ -362,4 +387,59 @@ pub async fn handle_inbound(
     Err(AppError::Unavailable(
         "this conversation is receiving too many messages at once; try again".into(),
     ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::auth::Lang;
+    use store::BodyForm;
+
+    #[test]
+    fn the_transcript_keeps_a_described_text_as_its_length_only_and_staff_messages_as_written() {
+        let greeting = "Bonjour, je suis Mbengue Ibrahima";
+        assert_eq!(
+            kept_form(Some(&Transcript::Described), greeting),
+            (BodyForm::Described, "", Some(33))
+        );
+        assert_eq!(
+            kept_form(Some(&Transcript::Command("AIDE".into())), "aide ?"),
+            (BodyForm::Command, "AIDE", None)
+        );
+        assert_eq!(
+            kept_form(Some(&Transcript::Shortened("MBE".into())), "Mbengue"),
+            (BodyForm::Shortened, "MBE", None)
+        );
+        assert_eq!(
+            kept_form(Some(&Transcript::Redacted), "Kabongo"),
+            (BodyForm::Redacted, "", None)
+        );
+        assert_eq!(
+            kept_form(None, greeting),
+            (BodyForm::Verbatim, greeting, None)
+        );
+        // Characters, not bytes.
+        assert_eq!(kept_form(Some(&Transcript::Described), "née").2, Some(3));
+    }
+
+    #[test]
+    fn a_described_message_reads_as_its_kind_and_length() {
+        assert_eq!(describe("text", 52, Lang::Fr), "texte, 52 caractères");
+        assert_eq!(describe("text", 1, Lang::En), "text, 1 character");
+        assert_eq!(describe("image", 0, Lang::Fr), "image, 0 caractère");
+    }
+
+    #[test]
+    fn body_forms_read_back_as_stored() {
+        for form in [
+            BodyForm::Verbatim,
+            BodyForm::Shortened,
+            BodyForm::Redacted,
+            BodyForm::Command,
+            BodyForm::Described,
+        ] {
+            assert_eq!(BodyForm::parse(form.as_str()), Some(form));
+        }
+        assert_eq!(BodyForm::parse("typed"), None);
+    }
 }

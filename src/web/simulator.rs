@@ -1,9 +1,11 @@
 //! The phone simulator: chat with a sandbox account's bot as a person would.
 //!
 //! The thread lives in the page only: what the "person" types is never kept
-//! beside the conversation (the bot's transcript keeps answers shortened,
-//! as for any real person). Each staff session gets its own made-up number
-//! per account; "new person" draws another.
+//! beside the conversation (the bot's transcript keeps what it keeps of any
+//! real person's messages). Each staff session gets its own made-up number
+//! per account; "new person" draws another. The codes issued here are test
+//! data (sandbox accounts), kept out of the real registry's figures; using
+//! the simulator needs its own permission, `simulator.use`.
 
 use super::{Layout, Routes, Staff, WebResult, form_value, page, see_other};
 use crate::AppState;

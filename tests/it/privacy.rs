@@ -432,3 +432,32 @@ async fn the_sqlite_database_its_wal_and_shm_and_the_salt_are_private_files_in_a
         assert_eq!(mode(&data.join(file)), 0o600, "{file}");
     }
 }
+
+#[rstest]
+#[tokio::test]
+async fn the_server_runs_the_maintenance_job_when_it_starts(
+    #[values(Backend::Sqlite, Backend::Postgres)] backend: Backend,
+) {
+    let Some(app) = spawn_app(backend).await else {
+        return;
+    };
+    uic_inbox::outbox::store::dead_letter(
+        &app.state.db,
+        "meta",
+        "unknown phone number id",
+        None,
+        "{}",
+        time::OffsetDateTime::now_utc() - time::Duration::days(40),
+    )
+    .await
+    .unwrap();
+    let app = app.restart().await;
+    let start = std::time::Instant::now();
+    while app.count("webhook_dead_letters").await > 0 {
+        assert!(
+            start.elapsed() < std::time::Duration::from_secs(30),
+            "the job never ran"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+}

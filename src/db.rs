@@ -170,11 +170,7 @@ impl Db {
     pub async fn connect(url: &DbUrl) -> anyhow::Result<Db> {
         match url {
             DbUrl::Sqlite(path) => {
-                if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-                    std::fs::create_dir_all(dir).with_context(|| {
-                        format!("creating the database folder {}", dir.display())
-                    })?;
-                }
+                create_private_sqlite_file(path)?;
                 let options = SqliteConnectOptions::new()
                     .filename(path)
                     .create_if_missing(true)
@@ -309,6 +305,36 @@ impl Tx {
         match self {
             Tx::Sqlite(t) => t.rollback().await,
             Tx::Postgres(t) => t.rollback().await,
+        }
+    }
+}
+
+/// Creates the SQLite database's folder (`0700`) and an empty database file
+/// (`0600`) when missing, before SQLite opens it: the messages, and the
+/// salt kept beside them, are for the server's user only. SQLite gives its
+/// `-wal` and `-shm` files the database file's permissions, so they are
+/// `0600` too. Existing files and folders are left as they are.
+pub fn create_private_sqlite_file(path: &Path) -> anyhow::Result<()> {
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty())
+        && !dir.exists()
+    {
+        let mut builder = std::fs::DirBuilder::new();
+        builder.recursive(true);
+        #[cfg(unix)]
+        std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
+        builder
+            .create(dir)
+            .with_context(|| format!("creating the database folder {}", dir.display()))?;
+    }
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    match options.open(path) {
+        Ok(_) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
+        Err(e) => {
+            Err(e).with_context(|| format!("creating the SQLite database {}", path.display()))
         }
     }
 }

@@ -14,9 +14,11 @@ pub mod flow;
 pub mod health;
 pub mod inbox;
 pub mod input;
+pub mod maintenance;
 pub mod outbox;
 pub mod qr;
 pub mod registry;
+pub mod request_log;
 pub mod server;
 pub mod tenancy;
 pub mod uic;
@@ -31,7 +33,6 @@ use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use tokio::net::TcpListener;
-use tower_http::trace::TraceLayer;
 
 /// Largest request body accepted (Twilio form posts and sandbox messages are
 /// a few KiB; Meta batches are at most 3 MB).
@@ -116,7 +117,7 @@ pub fn router(state: AppState) -> Router {
         .layer(tower_http::timeout::RequestBodyTimeoutLayer::new(
             state.config.limits.body_timeout,
         ))
-        .layer(TraceLayer::new_for_http())
+        .layer(request_log::layer())
         .with_state(state)
 }
 
@@ -162,7 +163,8 @@ impl Application {
         Ok(())
     }
 
-    /// Serves (and runs the outbox worker) until `shutdown` resolves, then
+    /// Serves (and runs the outbox worker and the daily maintenance job)
+    /// until `shutdown` resolves, then
     /// finishes the requests and sends under way and closes the database.
     pub async fn run_until_stopped(
         self,
@@ -171,13 +173,22 @@ impl Application {
         let app = router(self.state.clone());
         let stop_worker = Arc::new(tokio::sync::Notify::new());
         let worker = tokio::spawn(outbox::Worker::new(self.state.clone()).run(stop_worker.clone()));
+        let stop_maintenance = Arc::new(tokio::sync::Notify::new());
+        let maintenance = tokio::spawn(maintenance::run(
+            self.state.db.clone(),
+            stop_maintenance.clone(),
+        ));
         let limits = self.state.config.limits;
         let served = server::serve(self.listener, app, limits, shutdown)
             .await
             .context("serving HTTP");
         stop_worker.notify_one();
+        stop_maintenance.notify_one();
         if let Err(e) = worker.await {
             tracing::error!(error = %e, "the outbox worker stopped abnormally");
+        }
+        if let Err(e) = maintenance.await {
+            tracing::error!(error = %e, "the maintenance job stopped abnormally");
         }
         self.state.db.close().await;
         served

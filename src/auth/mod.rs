@@ -32,12 +32,16 @@ pub enum Permission {
     RolesManage,
     SettingsManage,
     AuditView,
+    /// The phone simulator: its conversations are test data (see
+    /// `registry::store::record_issue`), but they still write to the
+    /// tenant's sandbox accounts.
+    SimulatorUse,
 }
 
 use Permission::*;
 
 impl Permission {
-    pub const ALL: [Permission; 16] = [
+    pub const ALL: [Permission; 17] = [
         AccountsView,
         AccountsManage,
         ConversationsView,
@@ -54,6 +58,7 @@ impl Permission {
         RolesManage,
         SettingsManage,
         AuditView,
+        SimulatorUse,
     ];
 
     pub fn key(self) -> &'static str {
@@ -74,6 +79,7 @@ impl Permission {
             RolesManage => "roles.manage",
             SettingsManage => "settings.manage",
             AuditView => "audit.view",
+            SimulatorUse => "simulator.use",
         }
     }
 
@@ -130,6 +136,10 @@ impl Permission {
             RolesManage => ("Gérer les rôles", "Manage roles"),
             SettingsManage => ("Régler l'organisation", "Manage organisation settings"),
             AuditView => ("Consulter le journal d'audit", "Read the audit log"),
+            SimulatorUse => (
+                "Utiliser le simulateur de téléphone",
+                "Use the phone simulator",
+            ),
         };
         lang.pick(fr, en)
     }
@@ -223,6 +233,7 @@ impl BuiltinRole {
                 Dhis2View,
                 Dhis2Manage,
                 AuditView,
+                SimulatorUse,
             ],
             BuiltinRole::Agent => &[
                 AccountsView,

@@ -152,12 +152,19 @@ pub enum Event {
     Reset { reason: ResetReason },
 }
 
-/// How the inbound message may be kept in the transcript (no typed name is
-/// ever stored, DESIGN.md section 1).
+/// How the inbound message may be kept in the transcript while the bot has
+/// the conversation: nothing typed is kept as written (DESIGN.md section 1),
+/// because people greet and thank with their names ("Bonjour, je suis
+/// Mbengue Ibrahima"). Once staff have the conversation the caller keeps
+/// messages as written; the flow never sees those.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Transcript {
-    /// Not an answer to a question (greeting, command, free text): keep it.
-    Verbatim,
+    /// A recognised command: keep only the command word, normalised
+    /// ("aide ?" is kept as "AIDE").
+    Command(String),
+    /// Anything else that is no answer (greeting, thanks, free text, an
+    /// empty message): keep only its kind and length.
+    Described,
     /// An answer understood: keep only what the code uses ("MBE", "7", "DA", "1").
     Shortened(String),
     /// An answer to a question that could not be understood: keep nothing of
@@ -198,17 +205,20 @@ enum Command {
 
 /// The whole message as a command word, case-, accent- and
 /// punctuation-insensitive ("Recommencer !", "aide?"); never a message
-/// with digits in it.
-fn command(text: &str) -> Option<Command> {
+/// with digits in it. Also gives the normalised word (what the transcript
+/// keeps).
+fn command(text: &str) -> Option<(Command, String)> {
     if text.chars().any(|c| c.is_numeric()) || text.chars().count() > 40 {
         return None;
     }
-    match uic::letters(text).as_str() {
-        "RESTART" | "RECOMMENCER" | "RESET" => Some(Command::Restart),
-        "HELP" | "AIDE" => Some(Command::Help),
-        "AGENT" | "HUMAIN" | "HUMAN" => Some(Command::Agent),
-        _ => None,
-    }
+    let word = uic::letters(text);
+    let cmd = match word.as_str() {
+        "RESTART" | "RECOMMENCER" | "RESET" => Command::Restart,
+        "HELP" | "AIDE" => Command::Help,
+        "AGENT" | "HUMAIN" | "HUMAN" => Command::Agent,
+        _ => return None,
+    };
+    Some((cmd, word))
 }
 
 const GENDER_CHOICES: [(&str, &str, &str, Gender); 4] = [
@@ -358,7 +368,7 @@ pub fn step(
     s.state.last_activity = Some(now);
     let input = inbound.text.trim();
 
-    if let Some(cmd) = command(input) {
+    if let Some((cmd, word)) = command(input) {
         match (cmd, &state.step) {
             // A first message is never anything but a greeting.
             (Command::Restart | Command::Help, Step::Start) => s.welcome(None),
@@ -400,27 +410,27 @@ pub fn step(
             ),
             (Command::Agent, _) => s.escalate(EscalationReason::Requested),
         }
-        return s.finish(Transcript::Verbatim);
+        return s.finish(Transcript::Command(word));
     }
 
     let transcript = match state.step.clone() {
         Step::Start => {
             s.welcome(None);
-            Transcript::Verbatim
+            Transcript::Described
         }
         Step::Done { uic } => {
             s.say(
                 text(config, TextKey::AlreadyDone).replace("{uic}", uic.as_str()),
                 Vec::new(),
             );
-            Transcript::Verbatim
+            Transcript::Described
         }
         Step::Escalated => {
             s.say(
                 text(config, TextKey::AwaitingAgent).into_owned(),
                 Vec::new(),
             );
-            Transcript::Verbatim
+            Transcript::Described
         }
         // A button tapped on an older message (a gender button while the
         // last name is asked): its title is no answer to this question.
@@ -433,7 +443,7 @@ pub fn step(
                 Some(text(config, TextKey::StaleChoice).into_owned()),
                 question,
             );
-            Transcript::Verbatim
+            Transcript::Described
         }
         question if input.is_empty() && inbound.choice_id.is_none() => {
             // Media without caption, or an empty message: not a failed try.
@@ -441,7 +451,7 @@ pub fn step(
                 Some(text(config, TextKey::TypeYourAnswer).into_owned()),
                 question,
             );
-            Transcript::Verbatim
+            Transcript::Described
         }
         question => answer(&mut s, question, inbound, now),
     };

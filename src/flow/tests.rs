@@ -127,7 +127,7 @@ fn full_answers_give_the_same_code_and_only_the_parts_are_kept() {
     assert_eq!(
         c.transcripts,
         [
-            Transcript::Verbatim,
+            Transcript::Described,
             Transcript::Shortened("MBE".into()),
             Transcript::Shortened("IBR".into()),
             Transcript::Shortened("7".into()),
@@ -225,7 +225,12 @@ fn three_failed_tries_on_one_question_escalate_and_a_good_answer_resets_the_coun
 
 #[test]
 fn commands_work_at_any_step_in_french_and_english_spellings() {
-    for restart in ["RESTART", "recommencer", "Recommencer !", " reset "] {
+    for (restart, word) in [
+        ("RESTART", "RESTART"),
+        ("recommencer", "RECOMMENCER"),
+        ("Recommencer !", "RECOMMENCER"),
+        (" reset ", "RESET"),
+    ] {
         let mut c = Chat::new();
         for t in ["Bonjour", "MBE", "IBR"] {
             c.say(t);
@@ -242,7 +247,10 @@ fn commands_work_at_any_step_in_french_and_english_spellings() {
                 reason: ResetReason::Command
             })
         );
-        assert_eq!(c.transcripts.last(), Some(&Transcript::Verbatim));
+        assert_eq!(
+            c.transcripts.last(),
+            Some(&Transcript::Command(word.into()))
+        );
     }
     for help in ["HELP", "aide", "Aide?"] {
         let mut c = Chat::new();
@@ -494,8 +502,10 @@ proptest::proptest! {
             c.wait(7);
         }
         for (t, kept) in texts.iter().zip(&c.transcripts) {
-            if let Transcript::Shortened(part) = kept {
-                proptest::prop_assert!(part.len() <= 3 && part.chars().all(|ch| ch.is_ascii_uppercase() || ch.is_ascii_digit()), "{t:?} -> {part:?}");
+            match kept {
+                Transcript::Shortened(part) => proptest::prop_assert!(part.len() <= 3 && part.chars().all(|ch| ch.is_ascii_uppercase() || ch.is_ascii_digit()), "{t:?} -> {part:?}"),
+                Transcript::Command(word) => proptest::prop_assert!(["RESTART", "RECOMMENCER", "RESET", "HELP", "AIDE", "AGENT", "HUMAIN", "HUMAN"].contains(&word.as_str()), "{t:?} -> {word:?}"),
+                Transcript::Described | Transcript::Redacted => {}
             }
         }
     }
@@ -519,4 +529,56 @@ fn a_button_tapped_on_an_older_message_is_not_taken_as_an_answer() {
         "the button title is not a last name"
     );
     assert_eq!(c.state.tries, 0);
+}
+
+#[test]
+fn greetings_thanks_and_free_text_are_described_never_kept_as_written() {
+    let mut c = Chat::new();
+    c.say("Bonjour, je suis Mbengue Ibrahima");
+    assert_eq!(c.transcripts.last(), Some(&Transcript::Described));
+    for t in ["Mbengue", "Ibrahima", "1997", "DA", "Homme"] {
+        c.say(t);
+    }
+    assert_eq!(c.issued(), ["MBEIBR7DA1"]);
+    // After the code: thanks with a name, and free text.
+    c.say("Merci Kabila");
+    assert_eq!(c.transcripts.last(), Some(&Transcript::Described));
+    c.say("Je m'appelle Josephine, et vous ?");
+    assert_eq!(c.transcripts.last(), Some(&Transcript::Described));
+    // A tapped button that answers nothing, and an empty message.
+    let mut c = Chat::new();
+    c.say("Salut c'est Kabila");
+    c.send(Inbound {
+        text: "Femme Kabila",
+        choice_id: Some("g2"),
+    });
+    assert_eq!(
+        c.transcripts,
+        [Transcript::Described, Transcript::Described]
+    );
+    c.say("   ");
+    assert_eq!(c.transcripts.last(), Some(&Transcript::Described));
+}
+
+#[test]
+fn a_recognised_command_keeps_only_its_normalised_word() {
+    for (typed, word) in [
+        ("aide ?", "AIDE"),
+        ("Help", "HELP"),
+        ("Recommencer !", "RECOMMENCER"),
+        ("humain", "HUMAIN"),
+    ] {
+        let mut c = Chat::new();
+        c.say("Bonjour");
+        c.say(typed);
+        assert_eq!(
+            c.transcripts.last(),
+            Some(&Transcript::Command(word.into())),
+            "{typed}"
+        );
+    }
+    // A command as the very first message is a greeting, still kept as the command.
+    let mut c = Chat::new();
+    c.say("AIDE");
+    assert_eq!(c.transcripts, [Transcript::Command("AIDE".into())]);
 }

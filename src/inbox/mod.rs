@@ -170,6 +170,51 @@ fn outgoing(
     out
 }
 
+/// What the transcript keeps of an inbound message: its body form, body and
+/// length. `transcript` is what the flow allows while the bot has the
+/// conversation; `None` (staff have it) keeps the text as written.
+pub fn kept_form<'a>(
+    transcript: Option<&'a Transcript>,
+    input: &'a str,
+) -> (store::BodyForm, &'a str, Option<i32>) {
+    use store::BodyForm;
+    match transcript {
+        None => (BodyForm::Verbatim, input, None),
+        Some(Transcript::Shortened(part)) => (BodyForm::Shortened, part.as_str(), None),
+        Some(Transcript::Command(word)) => (BodyForm::Command, word.as_str(), None),
+        Some(Transcript::Described) => {
+            let chars = i32::try_from(input.chars().count()).unwrap_or(i32::MAX);
+            (BodyForm::Described, "", Some(chars))
+        }
+        Some(Transcript::Redacted) => (BodyForm::Redacted, "", None),
+    }
+}
+
+/// How staff are shown a described message (body form `described`): its
+/// kind and length, "texte, 52 caractères", never its words.
+pub fn describe(kind: &str, chars: i32, lang: crate::auth::Lang) -> String {
+    use crate::auth::Lang;
+    let kind = match (kind, lang) {
+        ("text", Lang::Fr) => "texte",
+        ("text", Lang::En) => "text",
+        ("interactive" | "button", Lang::Fr) => "réponse à un bouton",
+        ("interactive" | "button", Lang::En) => "button reply",
+        ("image", _) => "image",
+        ("audio", _) => "audio",
+        ("video", Lang::Fr) => "vidéo",
+        ("document", _) => "document",
+        ("location", Lang::Fr) => "position",
+        (other, _) => other,
+    };
+    match lang {
+        // French counts 0 and 1 in the singular.
+        Lang::Fr if chars <= 1 => format!("{kind}, {chars} caractère"),
+        Lang::Fr => format!("{kind}, {chars} caractères"),
+        Lang::En if chars == 1 => format!("{kind}, 1 character"),
+        Lang::En => format!("{kind}, {chars} characters"),
+    }
+}
+
 /// Processes one inbound message (see the module header).
 pub async fn handle_inbound(
     state: &AppState,
@@ -211,7 +256,10 @@ pub async fn handle_inbound(
                 }
             },
         };
-        if let Some(name) = msg.profile_name.as_deref()
+        // Profile names are kept only where the tenant asked for them (the
+        // statement checks the setting again: this copy may be a second old).
+        if account.keep_profile_names
+            && let Some(name) = msg.profile_name.as_deref()
             && current.profile_name.as_deref() != Some(name)
         {
             store::set_profile_name(&state.db, account.id, &msg.from, name).await?;
@@ -230,7 +278,7 @@ pub async fn handle_inbound(
         let (replies, events, transcript) = if mode == "bot" && too_old {
             // Not run through the flow, so not known to be no answer (a
             // name): nothing of it is kept.
-            (Vec::new(), Vec::new(), Transcript::Redacted)
+            (Vec::new(), Vec::new(), Some(Transcript::Redacted))
         } else if mode == "bot" {
             let outcome = flow::step(
                 &flow_state,
@@ -242,16 +290,12 @@ pub async fn handle_inbound(
                 now,
             );
             flow_state = outcome.state;
-            (outcome.replies, outcome.events, outcome.transcript)
+            (outcome.replies, outcome.events, Some(outcome.transcript))
         } else {
-            // A person from the staff has the conversation: keep the message as written.
-            (Vec::new(), Vec::new(), Transcript::Verbatim)
+            // Staff have the conversation: they must read the message as written.
+            (Vec::new(), Vec::new(), None)
         };
-        let (body_form, body) = match &transcript {
-            Transcript::Verbatim => ("verbatim", input),
-            Transcript::Shortened(part) => ("shortened", part.as_str()),
-            Transcript::Redacted => ("redacted", ""),
-        };
+        let (body_form, body, text_chars) = kept_form(transcript.as_ref(), input);
 
         let provider = account.provider();
         let mut escalated_at = None;
@@ -263,6 +307,8 @@ pub async fn handle_inbound(
                         uic: uic.clone(),
                         parts: parts.clone(),
                         phone_hash: registry::salt::hash_phone(&state.salt, &msg.from),
+                        // The simulator and every sandbox account are trials.
+                        test_data: provider == Provider::Sandbox,
                     });
                 }
                 Event::Escalated { .. } => {
@@ -284,6 +330,7 @@ pub async fn handle_inbound(
             kind: &msg.kind,
             body_form,
             body,
+            text_chars,
             media_ref: msg.media_ref.as_deref(),
             reply_status: match provider {
                 // Sent in the webhook's TwiML answer.
@@ -312,7 +359,11 @@ pub async fn handle_inbound(
                         mode: mode.to_string(),
                         flow_state: sqlx::types::Json(flow_state.clone()),
                         version: current.version + 1,
-                        profile_name: msg.profile_name.clone().or(current.profile_name.clone()),
+                        profile_name: if account.keep_profile_names {
+                            msg.profile_name.clone().or(current.profile_name.clone())
+                        } else {
+                            current.profile_name.clone()
+                        },
                         duplicate: false,
                     },
                 );
@@ -336,4 +387,59 @@ pub async fn handle_inbound(
     Err(AppError::Unavailable(
         "this conversation is receiving too many messages at once; try again".into(),
     ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::auth::Lang;
+    use store::BodyForm;
+
+    #[test]
+    fn the_transcript_keeps_a_described_text_as_its_length_only_and_staff_messages_as_written() {
+        let greeting = "Bonjour, je suis Mbengue Ibrahima";
+        assert_eq!(
+            kept_form(Some(&Transcript::Described), greeting),
+            (BodyForm::Described, "", Some(33))
+        );
+        assert_eq!(
+            kept_form(Some(&Transcript::Command("AIDE".into())), "aide ?"),
+            (BodyForm::Command, "AIDE", None)
+        );
+        assert_eq!(
+            kept_form(Some(&Transcript::Shortened("MBE".into())), "Mbengue"),
+            (BodyForm::Shortened, "MBE", None)
+        );
+        assert_eq!(
+            kept_form(Some(&Transcript::Redacted), "Kabongo"),
+            (BodyForm::Redacted, "", None)
+        );
+        assert_eq!(
+            kept_form(None, greeting),
+            (BodyForm::Verbatim, greeting, None)
+        );
+        // Characters, not bytes.
+        assert_eq!(kept_form(Some(&Transcript::Described), "née").2, Some(3));
+    }
+
+    #[test]
+    fn a_described_message_reads_as_its_kind_and_length() {
+        assert_eq!(describe("text", 52, Lang::Fr), "texte, 52 caractères");
+        assert_eq!(describe("text", 1, Lang::En), "text, 1 character");
+        assert_eq!(describe("image", 0, Lang::Fr), "image, 0 caractère");
+    }
+
+    #[test]
+    fn body_forms_read_back_as_stored() {
+        for form in [
+            BodyForm::Verbatim,
+            BodyForm::Shortened,
+            BodyForm::Redacted,
+            BodyForm::Command,
+            BodyForm::Described,
+        ] {
+            assert_eq!(BodyForm::parse(form.as_str()), Some(form));
+        }
+        assert_eq!(BodyForm::parse("typed"), None);
+    }
 }

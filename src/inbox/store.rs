@@ -19,6 +19,48 @@ use crate::{on_db, on_db_read, on_tx};
 use sqlx::types::Json;
 use time::OffsetDateTime;
 
+/// How a message's text is kept (`messages.body_form`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BodyForm {
+    /// As written: staff have the conversation, or a reply of the bot or
+    /// of staff.
+    Verbatim,
+    /// An answer understood: only what the code uses ("MBE", "7").
+    Shortened,
+    /// Nothing kept: an answer not understood, a message too old to be
+    /// answered, or text older than the tenant's retention period.
+    Redacted,
+    /// A recognised command, kept as its normalised word ("AIDE").
+    Command,
+    /// Typed to the bot and neither answer nor command: only its kind and
+    /// length in characters (`text_chars`) are kept, the body is empty.
+    Described,
+}
+
+impl BodyForm {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            BodyForm::Verbatim => "verbatim",
+            BodyForm::Shortened => "shortened",
+            BodyForm::Redacted => "redacted",
+            BodyForm::Command => "command",
+            BodyForm::Described => "described",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<BodyForm> {
+        [
+            BodyForm::Verbatim,
+            BodyForm::Shortened,
+            BodyForm::Redacted,
+            BodyForm::Command,
+            BodyForm::Described,
+        ]
+        .into_iter()
+        .find(|f| f.as_str() == s)
+    }
+}
+
 /// A conversation as read before processing a message.
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct Current {
@@ -49,7 +91,9 @@ pub async fn load(
 }
 
 /// Creates the contact and its conversation (idempotent: a concurrent
-/// creation of the same contact is harmless).
+/// creation of the same contact is harmless). The profile name is stored
+/// only if the tenant keeps profile names (checked here, in the statement,
+/// so a setting turned off a moment ago is never raced by a cached copy).
 pub async fn create(
     db: &Db,
     tenant_id: i64,
@@ -60,7 +104,8 @@ pub async fn create(
 ) -> Result<(), sqlx::Error> {
     let mut tx = db.begin().await?;
     let contact_id: i64 = on_tx!(&mut tx, c => sqlx::query_scalar(
-        "INSERT INTO contacts (tenant_id, account_id, phone, profile_name, created_at) VALUES ($1, $2, $3, $4, $5)
+        "INSERT INTO contacts (tenant_id, account_id, phone, profile_name, created_at)
+         VALUES ($1, $2, $3, CASE WHEN (SELECT keep_profile_names FROM tenants WHERE id = $1) THEN $4 END, $5)
          ON CONFLICT (account_id, phone) DO UPDATE SET profile_name = COALESCE(excluded.profile_name, contacts.profile_name)
          RETURNING id")
         .bind(tenant_id).bind(account_id).bind(phone).bind(profile_name).bind(now)
@@ -74,14 +119,17 @@ pub async fn create(
     tx.commit().await
 }
 
-/// Refreshes a contact's WhatsApp profile name.
+/// Refreshes a contact's WhatsApp profile name, if the tenant keeps them
+/// (checked in the statement, as in `create`).
 pub async fn set_profile_name(
     db: &Db,
     account_id: i64,
     phone: &str,
     name: &str,
 ) -> Result<(), sqlx::Error> {
-    on_db!(db, p => sqlx::query("UPDATE contacts SET profile_name = $3 WHERE account_id = $1 AND phone = $2")
+    on_db!(db, p => sqlx::query(
+        "UPDATE contacts SET profile_name = $3 WHERE account_id = $1 AND phone = $2
+            AND (SELECT keep_profile_names FROM tenants t WHERE t.id = contacts.tenant_id)")
         .bind(account_id).bind(phone).bind(name).execute(p).await.map(|_| ()))
 }
 
@@ -101,6 +149,9 @@ pub struct Issue {
     pub uic: Uic,
     pub parts: UicParts,
     pub phone_hash: String,
+    /// Issued on a sandbox account: test data, kept apart from the real
+    /// registry (see `registry::store::record_issue`).
+    pub test_data: bool,
 }
 
 /// Everything one inbound message writes.
@@ -116,8 +167,10 @@ pub struct Write<'a> {
     pub escalated_at: Option<OffsetDateTime>,
     pub provider_message_id: &'a str,
     pub kind: &'a str,
-    pub body_form: &'a str,
+    pub body_form: BodyForm,
     pub body: &'a str,
+    /// Length in characters of a described message's text.
+    pub text_chars: Option<i32>,
     /// The provider's id of an inbound image, audio, document…
     pub media_ref: Option<&'a str>,
     /// Status of the bot's replies ("sent" in TwiML, "queued" for the outbox…).
@@ -171,6 +224,7 @@ async fn apply_in_transaction(db: &Db, w: &Write<'_>) -> Result<Applied, sqlx::E
         w.kind,
         w.body_form,
         w.body,
+        w.text_chars,
         "received",
         w.media_ref,
     )
@@ -183,8 +237,9 @@ async fn apply_in_transaction(db: &Db, w: &Write<'_>) -> Result<Applied, sqlx::E
             "bot",
             None,
             reply.kind,
-            "verbatim",
+            BodyForm::Verbatim,
             &reply.body,
+            None,
             w.reply_status,
             None,
         )
@@ -206,6 +261,7 @@ async fn apply_in_transaction(db: &Db, w: &Write<'_>) -> Result<Applied, sqlx::E
             &issue.uic,
             &issue.parts,
             &issue.phone_hash,
+            issue.test_data,
             w.now,
         )
         .await?;
@@ -222,18 +278,20 @@ async fn insert_message(
     sender: &str,
     provider_message_id: Option<&str>,
     kind: &str,
-    body_form: &str,
+    body_form: BodyForm,
     body: &str,
+    text_chars: Option<i32>,
     status: &str,
     media_ref: Option<&str>,
 ) -> Result<i64, sqlx::Error> {
     on_tx!(tx, c => sqlx::query_scalar(
         "INSERT INTO messages (tenant_id, account_id, conversation_id, direction, sender, provider_message_id, kind,
-            body_form, body, status, created_at, updated_at, media_ref)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $11, $12)
+            body_form, body, status, created_at, updated_at, media_ref, text_chars)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $11, $12, $13)
          RETURNING id")
         .bind(w.tenant_id).bind(w.account_id).bind(w.conversation_id).bind(direction).bind(sender)
-        .bind(provider_message_id).bind(kind).bind(body_form).bind(body).bind(status).bind(w.now).bind(media_ref)
+        .bind(provider_message_id).bind(kind).bind(body_form.as_str()).bind(body).bind(status).bind(w.now).bind(media_ref)
+        .bind(text_chars)
         .fetch_one(c).await)
 }
 
@@ -250,8 +308,8 @@ WITH upd AS (
     RETURNING id
 ), inb AS (
     INSERT INTO messages (tenant_id, account_id, conversation_id, direction, sender, provider_message_id, kind,
-        body_form, body, status, created_at, updated_at, media_ref)
-    SELECT $1, $2, upd.id, 'in', 'contact', $9, $10, $11, $12, 'received', $7, $7, $24 FROM upd
+        body_form, body, status, created_at, updated_at, media_ref, text_chars)
+    SELECT $1, $2, upd.id, 'in', 'contact', $9, $10, $11, $12, 'received', $7, $7, $24, $25 FROM upd
     RETURNING id
 ), outb AS (
     INSERT INTO messages (tenant_id, account_id, conversation_id, direction, sender, provider_message_id, kind,
@@ -276,8 +334,8 @@ fn postgres_write_registry() -> String {
     format!(
         ", reg AS (
     INSERT INTO uic_registrations (tenant_id, uic, last_part, first_part, year_digit, city, gender,
-        first_account_id, times_seen, collision_status, first_seen_at, last_seen_at)
-    SELECT $1, $17, $18, $19, $20, $21, $22, $2, 1, 'none', $7, $7 FROM upd
+        first_account_id, times_seen, collision_status, first_seen_at, last_seen_at, test_data)
+    SELECT $1, $17, $18, $19, $20, $21, $22, $2, 1, 'none', $7, $7, $26 FROM upd
     {}
 ), phones AS (
     INSERT INTO uic_registration_phones (registration_id, phone_hash, account_id, times_seen, first_seen_at, last_seen_at)
@@ -328,7 +386,7 @@ async fn apply_postgres(pool: &sqlx::PgPool, w: &Write<'_>) -> Result<Applied, s
     // Either every reply goes through the outbox (Meta) or none does.
     let outbox = !payloads.is_empty();
     let issue = w.issue.as_ref();
-    let written: i64 = sqlx::query_scalar(postgres_write(outbox, issue.is_some()))
+    let query = sqlx::query_scalar(postgres_write(outbox, issue.is_some()))
         .bind(w.tenant_id)
         .bind(w.account_id)
         .bind(w.conversation_id)
@@ -339,7 +397,7 @@ async fn apply_postgres(pool: &sqlx::PgPool, w: &Write<'_>) -> Result<Applied, s
         .bind(w.version)
         .bind(w.provider_message_id)
         .bind(w.kind)
-        .bind(w.body_form)
+        .bind(w.body_form.as_str())
         .bind(w.body)
         .bind(w.reply_status)
         .bind(&bodies)
@@ -353,8 +411,14 @@ async fn apply_postgres(pool: &sqlx::PgPool, w: &Write<'_>) -> Result<Applied, s
         .bind(issue.map(|i| i16::from(i.parts.gender.digit())))
         .bind(issue.map(|i| i.phone_hash.as_str()))
         .bind(w.media_ref)
-        .fetch_one(pool)
-        .await?;
+        .bind(w.text_chars);
+    // Only the registry part reads $26: PostgreSQL refuses a parameter that
+    // lies beyond every one the statement uses.
+    let query = match issue {
+        Some(i) => query.bind(i.test_data),
+        None => query,
+    };
+    let written: i64 = query.fetch_one(pool).await?;
     Ok(if written == 1 {
         Applied::Done
     } else {

@@ -281,3 +281,14 @@ pub async fn dead_letter(
         .bind(provider).bind(reason).bind(reference).bind(body).bind(now)
         .execute(p).await.map(|_| ()))
 }
+
+/// Deletes the dead letters received before `before` (the maintenance job
+/// keeps them 30 days: long enough to look into a misrouted number, not a
+/// store of messages). Returns how many went.
+pub async fn delete_dead_letters_before(
+    db: &Db,
+    before: OffsetDateTime,
+) -> Result<u64, sqlx::Error> {
+    on_db!(db, p => sqlx::query("DELETE FROM webhook_dead_letters WHERE received_at < $1")
+        .bind(before).execute(p).await.map(|r| r.rows_affected()))
+}

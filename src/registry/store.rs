@@ -6,12 +6,13 @@ use crate::{on_db, on_tx};
 use time::OffsetDateTime;
 
 /// The end of the registry upsert: a code already registered in the tenant
+/// (as real data, or as test data: the two never meet, see `record_issue`)
 /// is seen again, and flagged as a possible collision when the phone (its
 /// hash in parameter `hash_param`) had not registered it before. Shared with
 /// PostgreSQL's single-statement write (`inbox::store`).
 pub(crate) fn seen_again(hash_param: &str) -> String {
     format!(
-        "ON CONFLICT (tenant_id, uic) DO UPDATE SET times_seen = uic_registrations.times_seen + 1,
+        "ON CONFLICT (tenant_id, test_data, uic) DO UPDATE SET times_seen = uic_registrations.times_seen + 1,
             last_seen_at = excluded.last_seen_at,
             collision_status = CASE WHEN NOT EXISTS (SELECT 1 FROM uic_registration_phones p
                     WHERE p.registration_id = uic_registrations.id AND p.phone_hash = {hash_param})
@@ -33,6 +34,13 @@ pub(crate) const PHONE_SEEN_AGAIN: &str = "ON CONFLICT (registration_id, phone_h
 /// again, and flagged as a possible collision (two people, one code) when
 /// this phone had not registered it before. PostgreSQL runs the same SQL
 /// inside its single-statement write (`inbox::store`).
+///
+/// `test_data`: the code was issued on a sandbox account (the simulator, a
+/// trial). Test registrations have their own uniqueness, so a test code is
+/// never counted as a collision with a real person's nor the other way
+/// round; they are left out of every list and figure, and the DHIS-2 sync
+/// (not written yet) must skip them: `test_data` is the marker to filter on.
+#[allow(clippy::too_many_arguments)]
 pub async fn record_issue(
     tx: &mut Tx,
     tenant_id: i64,
@@ -40,18 +48,19 @@ pub async fn record_issue(
     uic: &Uic,
     parts: &UicParts,
     phone_hash: &str,
+    test_data: bool,
     now: OffsetDateTime,
 ) -> Result<i64, sqlx::Error> {
     let sql_upsert = format!(
         "INSERT INTO uic_registrations (tenant_id, uic, last_part, first_part, year_digit, city, gender,
-            first_account_id, times_seen, collision_status, first_seen_at, last_seen_at)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 1, 'none', $9, $9) {}",
+            first_account_id, times_seen, collision_status, first_seen_at, last_seen_at, test_data)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 1, 'none', $9, $9, $11) {}",
         seen_again("$10")
     );
     let registration_id: i64 = on_tx!(tx, c => sqlx::query_scalar(&sql_upsert)
         .bind(tenant_id).bind(uic.as_str()).bind(&parts.last).bind(&parts.first)
         .bind(i16::from(parts.year_digit)).bind(&parts.city).bind(i16::from(parts.gender.digit()))
-        .bind(account_id).bind(now).bind(phone_hash)
+        .bind(account_id).bind(now).bind(phone_hash).bind(test_data)
         .fetch_one(c).await)?;
     let sql_phone = format!(
         "INSERT INTO uic_registration_phones (registration_id, phone_hash, account_id, times_seen, first_seen_at, last_seen_at)
@@ -84,20 +93,23 @@ const REGISTRATION_SELECT: &str =
         r.first_seen_at, r.last_seen_at
      FROM uic_registrations r";
 
-/// The most recent registrations, newest first.
+/// The most recent real registrations, newest first (test data is never
+/// listed nor counted).
 pub async fn list(
     db: &Db,
     tenant_id: Option<i64>,
     limit: i64,
 ) -> Result<Vec<Registration>, sqlx::Error> {
     let sql = format!(
-        "{REGISTRATION_SELECT} WHERE ($1 IS NULL OR r.tenant_id = $1) ORDER BY r.last_seen_at DESC, r.id DESC LIMIT $2"
+        "{REGISTRATION_SELECT} WHERE ($1 IS NULL OR r.tenant_id = $1) AND NOT r.test_data ORDER BY r.last_seen_at DESC, r.id DESC LIMIT $2"
     );
     on_db!(db, p => sqlx::query_as::<_, Registration>(&sql).bind(tenant_id).bind(limit).fetch_all(p).await)
 }
 
-/// Every registration of this code (one per tenant that issued it).
+/// Every real registration of this code (one per tenant that issued it;
+/// test data left out).
 pub async fn find(db: &Db, uic: &Uic) -> Result<Vec<Registration>, sqlx::Error> {
-    let sql = format!("{REGISTRATION_SELECT} WHERE r.uic = $1 ORDER BY r.tenant_id");
+    let sql =
+        format!("{REGISTRATION_SELECT} WHERE r.uic = $1 AND NOT r.test_data ORDER BY r.tenant_id");
     on_db!(db, p => sqlx::query_as::<_, Registration>(&sql).bind(uic.as_str()).fetch_all(p).await)
 }

@@ -81,6 +81,9 @@ pub struct Account {
     /// account's outbox waits for a new one.
     pub token_status: String,
     pub send_rate_per_second: i32,
+    /// The tenant's setting: WhatsApp profile names are stored only when on
+    /// (read with the account, so the webhooks need no extra query).
+    pub keep_profile_names: bool,
 }
 
 impl std::fmt::Debug for Account {
@@ -179,5 +182,81 @@ impl Cache {
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .clear();
+    }
+}
+
+/// A tenant's privacy settings (DESIGN.md section 1).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, sqlx::FromRow)]
+pub struct PrivacySettings {
+    /// WhatsApp profile names are stored only when on; turning it off
+    /// erases the stored ones.
+    pub keep_profile_names: bool,
+    /// Message text kept as written is redacted after this many days.
+    pub retention_days: i32,
+}
+
+impl PrivacySettings {
+    pub const DEFAULT_RETENTION_DAYS: i32 = 180;
+    /// A week at least (staff need time to read an escalated conversation),
+    /// ten years at most.
+    pub const RETENTION_DAYS: std::ops::RangeInclusive<i32> = 7..=3650;
+
+    /// Reads a retention period typed in a form.
+    pub fn parse_retention_days(input: &str) -> Result<i32, RetentionError> {
+        let days: i32 = input
+            .trim()
+            .parse()
+            .map_err(|_| RetentionError::NotANumber)?;
+        if Self::RETENTION_DAYS.contains(&days) {
+            Ok(days)
+        } else {
+            Err(RetentionError::OutOfRange)
+        }
+    }
+}
+
+impl Default for PrivacySettings {
+    fn default() -> Self {
+        PrivacySettings {
+            keep_profile_names: false,
+            retention_days: Self::DEFAULT_RETENTION_DAYS,
+        }
+    }
+}
+
+/// Why a retention period was refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RetentionError {
+    NotANumber,
+    OutOfRange,
+}
+
+#[cfg(test)]
+mod privacy_tests {
+    use super::*;
+
+    #[test]
+    fn retention_days_are_a_whole_number_of_days_within_bounds() {
+        assert_eq!(PrivacySettings::parse_retention_days(" 180 "), Ok(180));
+        assert_eq!(PrivacySettings::parse_retention_days("7"), Ok(7));
+        assert_eq!(PrivacySettings::parse_retention_days("3650"), Ok(3650));
+        for bad in ["6", "0", "-5", "3651", "99999999999"] {
+            assert_eq!(
+                PrivacySettings::parse_retention_days(bad),
+                Err(if bad.len() > 10 {
+                    RetentionError::NotANumber
+                } else {
+                    RetentionError::OutOfRange
+                }),
+                "{bad}"
+            );
+        }
+        for bad in ["", "abc", "1.5", "30 jours"] {
+            assert_eq!(
+                PrivacySettings::parse_retention_days(bad),
+                Err(RetentionError::NotANumber),
+                "{bad}"
+            );
+        }
     }
 }

@@ -5,14 +5,15 @@ use super::{
 };
 use crate::config::Config;
 use crate::db::Db;
-use crate::{on_db, on_db_read};
+use crate::{on_db, on_db_read, on_tx};
 use anyhow::Context;
 use sqlx::types::Json;
 use time::OffsetDateTime;
 
 const ACCOUNT_COLUMNS: &str = "id, tenant_id, slug, name, provider, phone_number, meta_phone_number_id, \
      twilio_account_sid, twilio_auth_token, flow_config, enabled, meta_waba_id, meta_app_id, meta_app_secret, \
-     meta_verify_token, meta_access_token, token_status, send_rate_per_second";
+     meta_verify_token, meta_access_token, token_status, send_rate_per_second, \
+     (SELECT t.keep_profile_names FROM tenants t WHERE t.id = tenant_id) AS keep_profile_names";
 
 /// Creates the tenant if missing; returns its id.
 pub async fn ensure_tenant(db: &Db, slug: &str, name: &str) -> anyhow::Result<i64> {
@@ -315,4 +316,38 @@ pub fn valid_slug(slug: &str) -> bool {
             .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
         && !slug.starts_with('-')
         && !slug.ends_with('-')
+}
+
+/// A tenant's privacy settings (`None`: no such tenant).
+pub async fn privacy_settings(
+    db: &Db,
+    tenant_id: i64,
+) -> Result<Option<super::PrivacySettings>, sqlx::Error> {
+    on_db_read!(db, p => sqlx::query_as::<_, super::PrivacySettings>(
+        "SELECT keep_profile_names, retention_days FROM tenants WHERE id = $1")
+        .bind(tenant_id).fetch_optional(p).await)
+}
+
+/// Saves a tenant's privacy settings. Turning profile names off erases the
+/// ones stored, in the same transaction: no name outlives the setting.
+/// Returns how many contacts' names were erased.
+pub async fn set_privacy_settings(
+    db: &Db,
+    tenant_id: i64,
+    settings: super::PrivacySettings,
+) -> Result<u64, sqlx::Error> {
+    let mut tx = db.begin().await?;
+    on_tx!(&mut tx, c => sqlx::query(
+        "UPDATE tenants SET keep_profile_names = $2, retention_days = $3 WHERE id = $1")
+        .bind(tenant_id).bind(settings.keep_profile_names).bind(settings.retention_days)
+        .execute(c).await.map(|_| ()))?;
+    let erased = if settings.keep_profile_names {
+        0
+    } else {
+        on_tx!(&mut tx, c => sqlx::query(
+            "UPDATE contacts SET profile_name = NULL WHERE tenant_id = $1 AND profile_name IS NOT NULL")
+            .bind(tenant_id).execute(c).await.map(|r| r.rows_affected()))?
+    };
+    tx.commit().await?;
+    Ok(erased)
 }

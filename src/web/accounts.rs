@@ -119,6 +119,8 @@ struct ShowPage {
     p: Layout,
     account: Account,
     can_manage: bool,
+    /// A sandbox account, and the staff member may use the simulator.
+    can_simulate: bool,
     language: &'static str,
     /// "default", "on" or "off".
     qr: &'static str,
@@ -164,6 +166,8 @@ fn render(
         ShowPage {
             p: staff.layout(account.name.clone(), "/accounts"),
             can_manage: staff.can(Permission::AccountsManage, Scope::Account(account.id)),
+            can_simulate: account.provider() == crate::tenancy::Provider::Sandbox
+                && staff.can(Permission::SimulatorUse, Scope::Account(account.id)),
             language: match lang {
                 Language::Fr => "fr",
                 Language::En => "en",

@@ -31,7 +31,10 @@ async fn home(State(state): State<AppState>, staff: Staff) -> WebResult {
         .into_iter()
         .filter(|a| staff.can(Permission::AccountsView, Scope::Account(a.id)))
         .collect();
-    let can_simulate = accounts.iter().any(|a| a.provider_name == "sandbox");
+    let can_simulate = accounts.iter().any(|a| {
+        a.provider() == crate::tenancy::Provider::Sandbox
+            && staff.can(Permission::SimulatorUse, Scope::Account(a.id))
+    });
     page(HomePage {
         p: staff.layout(staff.t().nav_home, "/"),
         accounts,

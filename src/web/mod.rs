@@ -13,6 +13,7 @@ pub mod clean;
 pub mod home;
 pub mod login;
 pub mod roles;
+pub mod settings;
 pub mod simulator;
 pub mod tenants;
 pub mod texts;
@@ -111,6 +112,7 @@ pub fn routes(r: Routes) -> Routes {
     let r = accounts::routes(r);
     let r = audit::routes(r);
     let r = simulator::routes(r);
+    let r = settings::routes(r);
     tenants::routes(r)
 }
 
@@ -408,7 +410,7 @@ impl Staff {
     pub fn layout(&self, title: impl Into<String>, active: &str) -> Layout {
         let t = self.t();
         let mut nav = vec![NavItem::new("/", t.nav_home, active)];
-        let items: [(&str, &str, Permission, Scope); 5] = [
+        let items: [(&str, &str, Permission, Scope); 6] = [
             (
                 "/accounts",
                 t.nav_accounts,
@@ -418,7 +420,7 @@ impl Staff {
             (
                 "/simulator",
                 t.nav_simulator,
-                Permission::AccountsView,
+                Permission::SimulatorUse,
                 Scope::AnyAccount,
             ),
             (
@@ -434,6 +436,12 @@ impl Staff {
                 Scope::Tenant,
             ),
             ("/audit", t.nav_audit, Permission::AuditView, Scope::Tenant),
+            (
+                "/settings",
+                t.nav_settings,
+                Permission::SettingsManage,
+                Scope::Tenant,
+            ),
         ];
         for (href, label, p, scope) in items {
             if self.can(p, scope) {

@@ -1,9 +1,11 @@
 //! The phone simulator: chat with a sandbox account's bot as a person would.
 //!
 //! The thread lives in the page only: what the "person" types is never kept
-//! beside the conversation (the bot's transcript keeps answers shortened,
-//! as for any real person). Each staff session gets its own made-up number
-//! per account; "new person" draws another.
+//! beside the conversation (the bot's transcript keeps what it keeps of any
+//! real person's messages). Each staff session gets its own made-up number
+//! per account; "new person" draws another. The codes issued here are test
+//! data (sandbox accounts), kept out of the real registry's figures; using
+//! the simulator needs its own permission, `simulator.use`.
 
 use super::{Layout, Routes, Staff, WebResult, form_value, page, see_other};
 use crate::AppState;
@@ -33,7 +35,7 @@ async fn sandboxes(state: &AppState, staff: &Staff) -> WebResult<Vec<Account>> {
         .await?
         .into_iter()
         .filter(|a| a.provider() == Provider::Sandbox && a.enabled)
-        .filter(|a| staff.can(Permission::AccountsView, Scope::Account(a.id)))
+        .filter(|a| staff.can(Permission::SimulatorUse, Scope::Account(a.id)))
         .collect())
 }
 
@@ -45,7 +47,7 @@ struct ListPage {
 }
 
 async fn list(State(state): State<AppState>, staff: Staff) -> WebResult {
-    staff.require(Permission::AccountsView, Scope::AnyAccount)?;
+    staff.require(Permission::SimulatorUse, Scope::AnyAccount)?;
     let accounts = sandboxes(&state, &staff).await?;
     if let [only] = accounts.as_slice() {
         return see_other(&format!("/simulator/{}", only.id));
@@ -57,7 +59,7 @@ async fn list(State(state): State<AppState>, staff: Staff) -> WebResult {
 }
 
 async fn load(state: &AppState, staff: &Staff, id: i64) -> WebResult<Account> {
-    staff.require(Permission::AccountsView, Scope::Account(id))?;
+    staff.require(Permission::SimulatorUse, Scope::Account(id))?;
     accounts::account_in(&state.db, staff.tenant_id, id)
         .await?
         .filter(|a| a.provider() == Provider::Sandbox && a.enabled)

@@ -29,6 +29,7 @@ texts! {
     nav_roles: "Rôles", "Roles";
     nav_audit: "Journal d'audit", "Audit log";
     nav_tenants: "Organisations", "Organisations";
+    nav_settings: "Confidentialité", "Privacy";
     logout: "Déconnexion", "Log out";
     back_home: "Retour à l'accueil", "Back to the home page";
     save: "Enregistrer", "Save";
@@ -168,4 +169,13 @@ texts! {
     tenant_name: "Nom de l'organisation", "Organisation name";
     switch_to: "Travailler dans celle-ci", "Work in this one";
     sandbox_name: "Bac à sable", "Sandbox";
+
+    // Privacy settings.
+    privacy_title: "Confidentialité des données", "Data privacy";
+    privacy_intro: "Ce que le serveur garde des conversations de cette organisation. Tant que le bot mène la conversation, rien de ce qui est écrit n'est gardé tel quel.", "What the server keeps of this organisation's conversations. While the bot has a conversation, nothing typed is kept as written.";
+    keep_profile_names: "Garder les noms de profil WhatsApp", "Keep WhatsApp profile names";
+    keep_profile_names_help: "Désactivé, les noms de profil ne sont pas enregistrés et ceux déjà enregistrés sont effacés.", "When off, profile names are not stored and those already stored are erased.";
+    retention_days: "Durée de conservation des messages (jours)", "How long message text is kept (days)";
+    retention_days_help: "Le texte des messages gardés tels quels (conversations confiées au personnel) est effacé après cette durée ; la date et le sens du message restent.", "The text of messages kept as written (conversations handed to staff) is erased after this time; the message's date and direction stay.";
+    retention_days_invalid: "La durée de conservation doit être un nombre de jours entre 7 et 3650.", "The retention period must be a number of days between 7 and 3650.";
 }

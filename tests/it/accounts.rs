@@ -98,12 +98,28 @@ async fn two_tenants_issuing_the_same_code_never_meet(
     let other = ensure_tenant(&app.state.db, "ngo-b", "NGO B")
         .await
         .unwrap();
-    app.account_in(other, "ngo-b-sandbox", Provider::Sandbox, None, None)
-        .await;
+    // Real (Twilio) numbers: sandbox codes are test data, never listed.
+    let b_number = "+14155550162";
+    app.account_in(
+        other,
+        "ngo-b-twilio",
+        Provider::Twilio,
+        Some(b_number),
+        Some("ngo_b_token"),
+    )
+    .await;
     // Two different phones, same answers, one in each tenant.
-    for answer in ANSWERS {
-        say(&app, "sandbox", "+243990000061", answer).await;
-        say(&app, "ngo-b-sandbox", "+243990000062", answer).await;
+    for (i, answer) in ANSWERS.iter().enumerate() {
+        app.twilio_say("+243990000061", &format!("SMa{i:031}"), answer)
+            .await;
+        let params = twilio_params(
+            &format!("SMb{i:031}"),
+            "whatsapp:+243990000062",
+            &format!("whatsapp:{b_number}"),
+            answer,
+        );
+        let params: Vec<(&str, &str)> = params.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        assert_eq!(app.twilio_post(&params, "ngo_b_token").await.status(), 200);
     }
     let registrations = uic_inbox::registry::store::find(
         &app.state.db,

@@ -105,7 +105,22 @@ async fn setup_then_an_agent_sees_only_their_account_and_chats_with_the_bot() {
         .await;
     browser.wait_for_text("body", "permission", WAIT).await;
 
-    // 4. The simulator: the bot answers in the page, without a reload.
+    // 4. The simulator (its own permission, which agents do not have: this
+    // one is given it for the sandbox account): the bot answers in the
+    // page, without a reload.
+    let agent = auth_store::find_by_email(&app.state.db, "agent@ngo.example")
+        .await
+        .unwrap()
+        .unwrap();
+    auth_store::set_override(
+        &app.state.db,
+        agent.id,
+        uic_inbox::auth::Permission::SimulatorUse,
+        Some(sandbox.id),
+        true,
+    )
+    .await
+    .unwrap();
     browser.set_mobile_width().await;
     browser.goto(&format!("{}/simulator", app.address)).await;
     browser.wait_for_text("h1", "Simulateur", WAIT).await;

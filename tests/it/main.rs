@@ -13,6 +13,7 @@ mod hostile;
 mod meta;
 mod migrations;
 mod privacy;
+mod privacy_dump;
 mod property;
 mod staff;
 mod twilio;

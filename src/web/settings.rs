@@ -1,0 +1,104 @@
+//! The organisation's privacy settings: whether WhatsApp profile names are
+//! kept, and how long message text kept as written is kept. For those who
+//! hold `settings.manage`; every change is audited.
+
+use super::{Layout, Routes, Staff, WebResult, form_page, form_value, see_other};
+use crate::AppState;
+use crate::auth::{Permission, Scope};
+use crate::tenancy::{PrivacySettings, store as tenancy};
+use askama::Template;
+use axum::Form;
+use axum::extract::State;
+
+pub fn routes(r: Routes) -> Routes {
+    r.get("/settings", show).post("/settings", save)
+}
+
+#[derive(Template)]
+#[template(path = "settings.html")]
+struct SettingsPage {
+    p: Layout,
+    keep_profile_names: bool,
+    retention_days: String,
+    error: Option<String>,
+}
+
+fn settings_page(
+    staff: &Staff,
+    keep_profile_names: bool,
+    retention_days: String,
+    error: Option<String>,
+) -> WebResult {
+    let failed = error.is_some();
+    form_page(
+        SettingsPage {
+            p: staff.layout(staff.t().privacy_title, "/settings"),
+            keep_profile_names,
+            retention_days,
+            error,
+        },
+        failed,
+    )
+}
+
+async fn current(state: &AppState, staff: &Staff) -> WebResult<PrivacySettings> {
+    tenancy::privacy_settings(&state.db, staff.tenant_id)
+        .await?
+        .ok_or_else(|| staff.not_found())
+}
+
+async fn show(State(state): State<AppState>, staff: Staff) -> WebResult {
+    staff.require(Permission::SettingsManage, Scope::Tenant)?;
+    let s = current(&state, &staff).await?;
+    settings_page(
+        &staff,
+        s.keep_profile_names,
+        s.retention_days.to_string(),
+        None,
+    )
+}
+
+async fn save(
+    State(state): State<AppState>,
+    staff: Staff,
+    Form(f): Form<Vec<(String, String)>>,
+) -> WebResult {
+    staff.require(Permission::SettingsManage, Scope::Tenant)?;
+    let before = current(&state, &staff).await?;
+    // An unchecked checkbox is absent from the form.
+    let keep_profile_names = form_value(&f, "keep_profile_names").is_some();
+    let typed = form_value(&f, "retention_days").unwrap_or("");
+    let Ok(retention_days) = PrivacySettings::parse_retention_days(typed) else {
+        return settings_page(
+            &staff,
+            keep_profile_names,
+            typed.chars().take(20).collect(),
+            Some(staff.t().retention_days_invalid.into()),
+        );
+    };
+    let after = PrivacySettings {
+        keep_profile_names,
+        retention_days,
+    };
+    if after != before {
+        let erased = tenancy::set_privacy_settings(&state.db, staff.tenant_id, after).await?;
+        // The webhooks read the setting with the account: seen at once here.
+        state.accounts.clear();
+        staff
+            .audit(
+                &state,
+                "settings.privacy",
+                format!("tenant:{}", staff.tenant_id),
+                format!(
+                    "keep_profile_names: {} -> {}; retention_days: {} -> {}; profile names erased: {erased}",
+                    before.keep_profile_names,
+                    after.keep_profile_names,
+                    before.retention_days,
+                    after.retention_days
+                ),
+            )
+            .await?;
+    }
+    staff.flash(staff.t().saved).await;
+    see_other("/settings")
+}

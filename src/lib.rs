@@ -51,6 +51,11 @@ pub struct Inner {
     pub outbox: outbox::Signal,
     /// Signs the expiring links to QR images.
     pub qr_links: qr::LinkSigner,
+    /// The port this process listens on, once bound (`PORT` may be 0): the
+    /// base of one-time links when `PUBLIC_URL` is unset. A request's `Host`
+    /// header is never used for them, so a forged header cannot make an
+    /// administrator hand out a link to another site.
+    pub listen_port: std::sync::OnceLock<u16>,
 }
 
 impl std::ops::Deref for AppState {
@@ -79,6 +84,7 @@ pub async fn prepare(config: Config) -> anyhow::Result<AppState> {
         recent: inbox::Recent::default(),
         outbox: outbox::Signal::default(),
         accounts: tenancy::Cache::default(),
+        listen_port: std::sync::OnceLock::new(),
     })))
 }
 
@@ -128,6 +134,9 @@ impl Application {
         let listener = TcpListener::bind(addr)
             .await
             .with_context(|| format!("listening on {addr}"))?;
+        if let Ok(a) = listener.local_addr() {
+            let _ = state.listen_port.set(a.port());
+        }
         let app = Application { listener, state };
         app.announce_first_admin()
             .await

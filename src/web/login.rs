@@ -62,28 +62,17 @@ pub fn server_url(state: &AppState, port: u16) -> String {
     }
 }
 
-/// Where the staff member asking reaches the server: `PUBLIC_URL`, else the
-/// address their browser used.
-pub fn request_url(state: &AppState, headers: &axum::http::HeaderMap) -> String {
-    if let Some(u) = &state.config.public_url {
-        return u.trim_end_matches('/').to_string();
-    }
-    let host = headers
-        .get(axum::http::header::HOST)
-        .and_then(|h| h.to_str().ok())
-        .filter(|h| {
-            h.chars()
-                .all(|c| c.is_ascii_alphanumeric() || ".-:[]".contains(c))
-        })
-        .unwrap_or("localhost");
-    let scheme = match headers
-        .get("x-forwarded-proto")
-        .and_then(|v| v.to_str().ok())
-    {
-        Some("https") => "https",
-        _ => "http",
-    };
-    format!("{scheme}://{host}")
+/// The base of links staff pass on: `PUBLIC_URL`, else the address and
+/// port this server listens on. Never the request's `Host` header: anyone can
+/// send one, and a link built from it would send the invited user's new
+/// password to whatever site the header names.
+pub fn links_url(state: &AppState) -> String {
+    let port = state
+        .listen_port
+        .get()
+        .copied()
+        .unwrap_or(state.config.port);
+    server_url(state, port)
 }
 
 #[derive(Template)]
@@ -101,12 +90,22 @@ struct LoginQuery {
     lang: Option<String>,
 }
 
-/// Only a path of this site: no `//host`, no scheme.
+/// Only a path of this site, or `/`.
+///
+/// Browsers drop tabs and line breaks from a URL and read `\\` as `/`, so
+/// `/\t/evil.example` would leave the site as `//evil.example`: any control
+/// character or backslash is refused outright rather than cleaned. What is
+/// left must not start with `//` (another host). Characters outside ASCII
+/// are percent-encoded so the `Location` header is always valid.
 fn safe_next(next: Option<&str>) -> String {
-    match next {
-        Some(n) if n.starts_with('/') && !n.starts_with("//") && !n.contains('\\') => n.to_string(),
-        _ => "/".to_string(),
+    let Some(n) = next else {
+        return "/".to_string();
+    };
+    if !n.starts_with('/') || n.starts_with("//") || n.chars().any(|c| c.is_control() || c == '\\')
+    {
+        return "/".to_string();
     }
+    percent_encoding::utf8_percent_encode(n, percent_encoding::CONTROLS).to_string()
 }
 
 async fn login_page(session: Session, Query(q): Query<LoginQuery>) -> WebResult {
@@ -472,5 +471,15 @@ mod tests {
         assert_eq!(safe_next(Some("https://evil.example")), "/");
         assert_eq!(safe_next(Some("/\\evil.example")), "/");
         assert_eq!(safe_next(None), "/");
+        // Browsers strip tabs and line breaks: these would leave the site.
+        assert_eq!(safe_next(Some("/\t/evil.example")), "/");
+        assert_eq!(safe_next(Some("/\n/x")), "/");
+        assert_eq!(safe_next(Some("/\r\n/x")), "/");
+        assert_eq!(safe_next(Some("/\u{7f}/x")), "/");
+        assert_eq!(safe_next(Some("/a\\b")), "/");
+        assert_eq!(
+            safe_next(Some("/conversations?q=é")),
+            "/conversations?q=%C3%A9"
+        );
     }
 }

@@ -272,8 +272,8 @@ pub struct Staff {
     pub csrf: String,
     pub lang: Lang,
     pub ip: String,
-    /// How the staff member reaches the server (`https://inbox.example.org`),
-    /// for links they pass on.
+    /// The server's base URL (`https://inbox.example.org`) for links staff
+    /// pass on (see `login::links_url`).
     pub origin: String,
     pub session: Session,
     flash: Option<String>,
@@ -301,14 +301,14 @@ impl FromRequestParts<AppState> for Staff {
             return Err(login());
         };
         let now = session::unix_now();
-        let login_at = session.get::<i64>(keys::LOGIN_AT).await?.unwrap_or(0);
-        let max = state.config.staff_session_max.as_secs() as i64;
+        let login_us = session.get::<i64>(keys::LOGIN_AT).await?.unwrap_or(0);
+        let max_us = i64::try_from(state.config.staff_session_max.as_micros()).unwrap_or(i64::MAX);
+        let now_us = session::unix_micros(time::OffsetDateTime::now_utc());
         let user = auth_store::find_user(&state.db, user_id).await?;
         let Some(user) = user.filter(|u| {
             !u.is_disabled()
-                && now - login_at < max
-                && u.password_changed_at
-                    .is_none_or(|t| t.unix_timestamp() <= login_at)
+                && now_us.saturating_sub(login_us) < max_us
+                && session::opened_after(login_us, u.password_changed_at)
         }) else {
             // Disabled, deleted, logged in too long ago, or logged in before
             // the password last changed: the session ends now.
@@ -337,7 +337,7 @@ impl FromRequestParts<AppState> for Staff {
         let lang = user.lang();
         Ok(Staff {
             ip: client_ip(parts),
-            origin: login::request_url(state, &parts.headers),
+            origin: login::links_url(state),
             user,
             tenant_id,
             tenant_name,

@@ -15,5 +15,6 @@ mod privacy;
 mod staff;
 mod twilio;
 mod web_auth;
+mod web_auth_hardening;
 mod web_pages;
 mod web_routes;

@@ -139,7 +139,7 @@ async fn login(
 ) -> WebResult {
     let lang = visitor_lang(&session).await;
     let t = texts(lang);
-    let ip = super::client_ip(&parts);
+    let ip = super::client_ip(&parts, &state.config.trusted_proxies);
     let csrf = session::csrf_token(&session).await?;
     let again = |status: StatusCode, error: String| -> WebResult {
         let mut res = page(LoginPage {
@@ -371,7 +371,7 @@ async fn audit_own(
             action,
             target: format!("user:{}", user.id),
             detail: String::new(),
-            ip: Some(&super::client_ip(parts)),
+            ip: Some(&super::client_ip(parts, &state.config.trusted_proxies)),
         },
     )
     .await

@@ -336,7 +336,7 @@ impl FromRequestParts<AppState> for Staff {
         let flash = session.remove::<String>(keys::FLASH).await?;
         let lang = user.lang();
         Ok(Staff {
-            ip: client_ip(parts),
+            ip: client_ip(parts, &state.config.trusted_proxies),
             origin: login::links_url(state),
             user,
             tenant_id,
@@ -527,26 +527,39 @@ pub fn see_other(to: &str) -> WebResult {
     Ok(Redirect::to(to).into_response())
 }
 
-/// The address of the client: the socket's peer, or, when that peer is the
-/// reverse proxy on this machine or a private network, the address the
-/// proxy appended last to `X-Forwarded-For`.
-pub fn client_ip(parts: &Parts) -> String {
-    let peer = parts
-        .extensions
-        .get::<ConnectInfo<SocketAddr>>()
-        .map(|c| c.0.ip());
-    forwarded_ip(peer, &parts.headers)
+/// The address of the client: the socket's peer, or, when that peer is a
+/// trusted proxy (`TRUSTED_PROXIES`, loopback by default), the address the
+/// proxy appended last to `X-Forwarded-For`. Any other peer could write
+/// whatever it likes in that header, and a private address proves nothing
+/// (a container network, or a proxy that adds no header).
+pub fn client_ip(parts: &Parts, trusted: &[ipnet::IpNet]) -> String {
+    let peer = peer_ip(parts);
+    forwarded_ip(peer, &parts.headers, trusted)
         .or(peer)
         .map(|ip| ip.to_string())
         .unwrap_or_else(|| "unknown".into())
 }
 
-fn forwarded_ip(peer: Option<IpAddr>, headers: &HeaderMap) -> Option<IpAddr> {
-    let trusted = match peer? {
-        IpAddr::V4(v4) => v4.is_loopback() || v4.is_private(),
-        IpAddr::V6(v6) => v6.is_loopback() || (v6.segments()[0] & 0xfe00) == 0xfc00,
+/// The socket's peer address, whatever the headers say.
+pub fn peer_ip(parts: &Parts) -> Option<IpAddr> {
+    parts
+        .extensions
+        .get::<ConnectInfo<SocketAddr>>()
+        .map(|c| c.0.ip())
+}
+
+fn forwarded_ip(
+    peer: Option<IpAddr>,
+    headers: &HeaderMap,
+    trusted: &[ipnet::IpNet],
+) -> Option<IpAddr> {
+    let peer = peer?;
+    // An IPv4 peer on an IPv6 socket shows as ::ffff:a.b.c.d.
+    let peer = match peer {
+        IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(peer, IpAddr::V4),
+        v4 => v4,
     };
-    if !trusted {
+    if !trusted.iter().any(|n| n.contains(&peer)) {
         return None;
     }
     headers
@@ -587,24 +600,29 @@ mod tests {
     use super::*;
 
     #[test]
-    fn forwarded_for_is_believed_only_from_a_local_proxy() {
+    fn forwarded_for_is_believed_only_from_a_trusted_proxy() {
         let mut h = HeaderMap::new();
         h.insert(
             "x-forwarded-for",
             HeaderValue::from_static("6.6.6.6, 41.243.1.2"),
         );
+        let loopback = crate::config::default_trusted_proxies();
         let local: IpAddr = "127.0.0.1".parse().unwrap();
+        let mapped: IpAddr = "::ffff:127.0.0.1".parse().unwrap();
         let lan: IpAddr = "172.18.0.3".parse().unwrap();
         let internet: IpAddr = "41.243.9.9".parse().unwrap();
+        let last: IpAddr = "41.243.1.2".parse().unwrap();
+        assert_eq!(forwarded_ip(Some(local), &h, &loopback), Some(last));
+        assert_eq!(forwarded_ip(Some(mapped), &h, &loopback), Some(last));
+        // A container network or LAN peer is not believed unless listed.
+        assert_eq!(forwarded_ip(Some(lan), &h, &loopback), None);
+        let docker: Vec<ipnet::IpNet> = vec!["172.16.0.0/12".parse().unwrap()];
+        assert_eq!(forwarded_ip(Some(lan), &h, &docker), Some(last));
+        assert_eq!(forwarded_ip(Some(local), &h, &docker), None);
+        assert_eq!(forwarded_ip(Some(internet), &h, &loopback), None);
         assert_eq!(
-            forwarded_ip(Some(local), &h),
-            Some("41.243.1.2".parse().unwrap())
+            forwarded_ip(Some(local), &HeaderMap::new(), &loopback),
+            None
         );
-        assert_eq!(
-            forwarded_ip(Some(lan), &h),
-            Some("41.243.1.2".parse().unwrap())
-        );
-        assert_eq!(forwarded_ip(Some(internet), &h), None);
-        assert_eq!(forwarded_ip(Some(local), &HeaderMap::new()), None);
     }
 }

@@ -117,3 +117,92 @@ async fn invitation_links_ignore_the_host_header(
     let base = format!("http://127.0.0.1:{}/invite/", app.port());
     assert!(body.contains(&base), "{base} not in {body}");
 }
+
+/// Sends `req` to the app as if it came from `peer` (the socket's address),
+/// without a socket: the status and body.
+async fn from_peer(
+    app: &crate::helpers::TestApp,
+    peer: &str,
+    req: axum::http::Request<axum::body::Body>,
+) -> (StatusCode, String) {
+    use tower::ServiceExt;
+    let mut req = req;
+    let peer: std::net::SocketAddr = peer.parse().unwrap();
+    req.extensions_mut()
+        .insert(axum::extract::ConnectInfo(peer));
+    let res = uic_inbox::router(app.state.clone())
+        .oneshot(req)
+        .await
+        .unwrap();
+    let status = StatusCode::from_u16(res.status().as_u16()).unwrap();
+    let body = axum::body::to_bytes(res.into_body(), 1 << 20)
+        .await
+        .unwrap_or_default();
+    (status, String::from_utf8_lossy(&body).into_owned())
+}
+
+fn sandbox_request(forwarded_for: Option<&str>) -> axum::http::Request<axum::body::Body> {
+    let mut b = axum::http::Request::post("/sandbox/sandbox/messages")
+        .header("content-type", "application/json");
+    if let Some(f) = forwarded_for {
+        b = b.header("x-forwarded-for", f);
+    }
+    b.body(axum::body::Body::from(
+        r#"{"from":"+243990000001","text":"bonjour"}"#,
+    ))
+    .unwrap()
+}
+
+#[rstest]
+#[tokio::test]
+async fn the_sandbox_answers_only_this_machine_whatever_x_forwarded_for_says(
+    #[values(Backend::Sqlite, Backend::Postgres)] backend: Backend,
+) {
+    let Some(app) = spawn_app(backend).await else {
+        return;
+    };
+    // A container next door claiming to be this machine.
+    let (status, body) =
+        from_peer(&app, "172.18.0.3:40000", sandbox_request(Some("127.0.0.1"))).await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "{body}");
+    let (status, _) = from_peer(&app, "[fd00::7]:40000", sandbox_request(Some("::1"))).await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    // Relayed by a proxy on this machine: from anyone.
+    let (status, _) = from_peer(&app, "127.0.0.1:40000", sandbox_request(Some("127.0.0.1"))).await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    // This machine itself.
+    let (status, body) = from_peer(&app, "127.0.0.1:40000", sandbox_request(None)).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+}
+
+#[rstest]
+#[tokio::test]
+async fn x_forwarded_for_from_an_untrusted_peer_does_not_escape_the_throttle(
+    #[values(Backend::Sqlite, Backend::Postgres)] backend: Backend,
+) {
+    let Some(app) = spawn_app(backend).await else {
+        return;
+    };
+    // A session and its login token, as a browser would have them.
+    let mut b = app.browser();
+    b.get("/login").await;
+    let cookie = b.cookie.clone().unwrap();
+    let csrf = b.csrf.clone().unwrap();
+    let mut last = StatusCode::OK;
+    for i in 0..21 {
+        let body = crate::helpers::form_body(&[
+            ("_csrf", &csrf),
+            ("email", &format!("nobody{i}@ngo.example")),
+            ("password", "whatever pw"),
+        ]);
+        let req = axum::http::Request::post("/login")
+            .header("content-type", "application/x-www-form-urlencoded")
+            .header("cookie", &cookie)
+            // A new made-up address each time.
+            .header("x-forwarded-for", format!("41.243.0.{i}"))
+            .body(axum::body::Body::from(body))
+            .unwrap();
+        last = from_peer(&app, "172.18.0.3:40000", req).await.0;
+    }
+    assert_eq!(last, StatusCode::TOO_MANY_REQUESTS);
+}

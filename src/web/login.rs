@@ -178,8 +178,10 @@ async fn login(
             .await
         }
     };
-    if let Some(until) = auth_store::locked_until(&state.db, &email, &ip).await? {
-        let minutes = ((until - OffsetDateTime::now_utc()).whole_seconds() + 59) / 60;
+    let now = OffsetDateTime::now_utc();
+    let throttle = auth_store::throttle(&state.db, &email, &ip, now).await?;
+    if let Some(until) = throttle.locked_until {
+        let minutes = ((until - now).whole_seconds() + 59) / 60;
         audit("login.throttled", String::new()).await?;
         return again(
             StatusCode::TOO_MANY_REQUESTS,
@@ -197,9 +199,14 @@ async fn login(
             },
         );
     }
+    // Failing from many addresses: slower answers, never a lock the right
+    // password cannot pass.
+    if !throttle.delay.is_zero() {
+        tokio::time::sleep(throttle.delay).await;
+    }
     let hash = user.as_ref().and_then(|u| u.password_hash.as_deref());
     if !password::verify(&f.password, hash).await {
-        auth_store::record_failure(&state.db, &email, &ip).await?;
+        auth_store::record_failure(&state.db, &email, &ip, OffsetDateTime::now_utc()).await?;
         audit("login.failed", String::new()).await?;
         return again(StatusCode::UNAUTHORIZED, t.login_wrong.to_string());
     }

@@ -206,3 +206,151 @@ async fn x_forwarded_for_from_an_untrusted_peer_does_not_escape_the_throttle(
     }
     assert_eq!(last, StatusCode::TOO_MANY_REQUESTS);
 }
+
+/// A login attempt from `ip` (the proxy on this machine says so in
+/// X-Forwarded-For, which is believed from loopback): its status.
+async fn login_from(app: &crate::helpers::TestApp, ip: &str, email: &str, pw: &str) -> StatusCode {
+    let mut b = app.browser();
+    b.get("/login").await;
+    let mut req = app
+        .client
+        .post(format!("{}/login", app.address))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .header("x-forwarded-for", ip)
+        .body(crate::helpers::form_body(&[
+            ("_csrf", &b.csrf.clone().unwrap_or_default()),
+            ("email", email),
+            ("password", pw),
+        ]));
+    if let Some(c) = &b.cookie {
+        req = req.header("cookie", c);
+    }
+    req.send().await.unwrap().status()
+}
+
+#[rstest]
+#[tokio::test]
+async fn strangers_failing_cannot_lock_the_platform_administrator_out(
+    #[values(Backend::Sqlite, Backend::Postgres)] backend: Backend,
+) {
+    let Some(app) = spawn_app(backend).await else {
+        return;
+    };
+    let tenant = app.default_tenant().await;
+    let admin = app
+        .staff_user(
+            tenant,
+            "root@ngo.example",
+            Some(BuiltinRole::Administrator),
+            None,
+        )
+        .await;
+    app.make_platform_admin(admin.id).await;
+    let mut statuses = Vec::new();
+    for i in 0..6 {
+        statuses.push(
+            login_from(
+                &app,
+                "41.243.7.7",
+                "root@ngo.example",
+                &format!("guess {i}"),
+            )
+            .await,
+        );
+    }
+    // The stranger's address waits...
+    assert_eq!(statuses[0], StatusCode::UNAUTHORIZED);
+    assert_eq!(statuses[5], StatusCode::TOO_MANY_REQUESTS, "{statuses:?}");
+    assert_eq!(
+        login_from(&app, "41.243.7.7", "root@ngo.example", PASSWORD).await,
+        StatusCode::TOO_MANY_REQUESTS
+    );
+    // ...the administrator, elsewhere, gets in with the right password.
+    assert_eq!(
+        login_from(&app, "197.157.1.1", "root@ngo.example", PASSWORD).await,
+        StatusCode::SEE_OTHER
+    );
+}
+
+#[rstest]
+#[tokio::test]
+async fn throttling_counts_per_name_and_address_over_an_injected_clock(
+    #[values(Backend::Sqlite, Backend::Postgres)] backend: Backend,
+) {
+    use time::{Duration, OffsetDateTime};
+    let Some(app) = spawn_app(backend).await else {
+        return;
+    };
+    let db = &app.state.db;
+    // PostgreSQL keeps microseconds.
+    let now = OffsetDateTime::now_utc();
+    let t0 = now.replace_nanosecond(now.nanosecond() / 1000 * 1000).unwrap();
+    let e = "who@ngo.example";
+    for i in 0..5 {
+        auth_store::record_failure(db, e, "10.1.1.1", t0 + Duration::seconds(i))
+            .await
+            .unwrap();
+    }
+    let here = auth_store::throttle(db, e, "10.1.1.1", t0 + Duration::seconds(5))
+        .await
+        .unwrap();
+    assert_eq!(
+        here.locked_until,
+        Some(t0 + auth_store::THROTTLE_WINDOW),
+        "5 failures from one address lock that pair"
+    );
+    let elsewhere = auth_store::throttle(db, e, "10.2.2.2", t0 + Duration::seconds(5))
+        .await
+        .unwrap();
+    assert_eq!(
+        elsewhere.locked_until, None,
+        "another address is not locked"
+    );
+    assert!(
+        elsewhere.delay > std::time::Duration::ZERO,
+        "but slowed down"
+    );
+    let other_name = auth_store::throttle(db, "else@ngo.example", "10.1.1.1", t0)
+        .await
+        .unwrap();
+    assert_eq!(other_name, auth_store::Throttle::default());
+    // Many addresses: a bounded delay, never a lock.
+    for i in 0..40 {
+        auth_store::record_failure(db, e, &format!("10.3.0.{i}"), t0 + Duration::seconds(6))
+            .await
+            .unwrap();
+    }
+    let spread = auth_store::throttle(db, e, "10.9.9.9", t0 + Duration::seconds(7))
+        .await
+        .unwrap();
+    assert_eq!(spread.locked_until, None);
+    assert_eq!(spread.delay, auth_store::MAX_DELAY);
+    // After the window, all is forgotten.
+    let later = t0 + auth_store::THROTTLE_WINDOW + Duration::seconds(10);
+    assert_eq!(
+        auth_store::throttle(db, e, "10.1.1.1", later)
+            .await
+            .unwrap(),
+        auth_store::Throttle::default()
+    );
+    // Twenty failures from one address, any names, lock that address only.
+    for i in 0..20 {
+        auth_store::record_failure(db, &format!("n{i}@ngo.example"), "10.4.4.4", later)
+            .await
+            .unwrap();
+    }
+    assert!(
+        auth_store::throttle(db, "x@ngo.example", "10.4.4.4", later)
+            .await
+            .unwrap()
+            .locked_until
+            .is_some()
+    );
+    assert!(
+        auth_store::throttle(db, "x@ngo.example", "10.5.5.5", later)
+            .await
+            .unwrap()
+            .locked_until
+            .is_none()
+    );
+}

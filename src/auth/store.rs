@@ -82,20 +82,37 @@ pub struct NewUser<'a> {
     pub platform_admin: bool,
 }
 
-/// `Ok(None)` when the e-mail address is taken (in any tenant).
-pub async fn create_user(db: &Db, u: &NewUser<'_>) -> Result<Option<User>, sqlx::Error> {
-    let now = OffsetDateTime::now_utc();
-    let sql = format!(
+fn insert_user_sql() -> String {
+    format!(
         "INSERT INTO users (tenant_id, email, display_name, password_hash, locale, platform_admin,
             created_at, updated_at)
          VALUES ($1, $2, $3, $4, $5, $6, $7, $7)
          ON CONFLICT (email) DO NOTHING
          RETURNING {USER_COLUMNS}"
-    );
+    )
+}
+
+/// `Ok(None)` when the e-mail address is taken (in any tenant).
+pub async fn create_user(db: &Db, u: &NewUser<'_>) -> Result<Option<User>, sqlx::Error> {
+    let now = OffsetDateTime::now_utc();
+    let sql = insert_user_sql();
     on_db!(db, p => sqlx::query_as::<_, User>(&sql)
         .bind(u.tenant_id).bind(normalize_email(u.email)).bind(u.display_name.trim())
         .bind(u.password_hash).bind(u.lang.code()).bind(u.platform_admin).bind(now)
         .fetch_optional(p).await)
+}
+
+/// `create_user` inside a transaction.
+pub async fn create_user_in(
+    tx: &mut crate::db::Tx,
+    u: &NewUser<'_>,
+) -> Result<Option<User>, sqlx::Error> {
+    let now = OffsetDateTime::now_utc();
+    let sql = insert_user_sql();
+    on_tx!(tx, c => sqlx::query_as::<_, User>(&sql)
+        .bind(u.tenant_id).bind(normalize_email(u.email)).bind(u.display_name.trim())
+        .bind(u.password_hash).bind(u.lang.code()).bind(u.platform_admin).bind(now)
+        .fetch_optional(c).await)
 }
 
 pub async fn count_users(db: &Db) -> Result<i64, sqlx::Error> {
@@ -121,6 +138,18 @@ pub async fn list_users(db: &Db, tenant_id: i64) -> Result<Vec<User>, sqlx::Erro
     let sql =
         format!("SELECT {USER_COLUMNS} FROM users WHERE tenant_id = $1 ORDER BY display_name, id");
     on_db!(db, p => sqlx::query_as::<_, User>(&sql).bind(tenant_id).fetch_all(p).await)
+}
+
+/// `set_password` inside a transaction.
+pub async fn set_password_in(
+    tx: &mut crate::db::Tx,
+    user_id: i64,
+    phc: &str,
+) -> Result<(), sqlx::Error> {
+    on_tx!(tx, c => sqlx::query(
+        "UPDATE users SET password_hash = $1, password_changed_at = $2, updated_at = $2 WHERE id = $3")
+        .bind(phc).bind(OffsetDateTime::now_utc()).bind(user_id).execute(c).await.map(|r| r.rows_affected()))?;
+    Ok(())
 }
 
 /// Sets a new password; every session logged in before now ends.
@@ -196,23 +225,32 @@ struct RoleRow {
 
 /// Creates the four built-in roles of a tenant when missing.
 pub async fn ensure_builtin_roles(db: &Db, tenant_id: i64) -> anyhow::Result<()> {
-    let now = OffsetDateTime::now_utc();
     let mut tx = db.begin().await?;
+    ensure_builtin_roles_in(&mut tx, tenant_id).await?;
+    tx.commit().await?;
+    Ok(())
+}
+
+/// `ensure_builtin_roles` inside a transaction.
+pub async fn ensure_builtin_roles_in(
+    tx: &mut crate::db::Tx,
+    tenant_id: i64,
+) -> Result<(), sqlx::Error> {
+    let now = OffsetDateTime::now_utc();
     for role in BuiltinRole::ALL {
-        let id: Option<i64> = on_tx!(&mut tx, c => sqlx::query_scalar(
+        let id: Option<i64> = on_tx!(&mut *tx, c => sqlx::query_scalar(
             "INSERT INTO roles (tenant_id, builtin, name, description, created_at, updated_at)
              VALUES ($1, $2, $3, '', $4, $4)
              ON CONFLICT (tenant_id, builtin) DO NOTHING RETURNING id")
             .bind(tenant_id).bind(role.key()).bind(role.name()).bind(now).fetch_optional(c).await)?;
         if let Some(id) = id {
             for p in role.permissions() {
-                on_tx!(&mut tx, c => sqlx::query(
+                on_tx!(&mut *tx, c => sqlx::query(
                     "INSERT INTO role_permissions (role_id, permission) VALUES ($1, $2)")
                     .bind(id).bind(p.key()).execute(c).await.map(|r| r.rows_affected()))?;
             }
         }
     }
-    tx.commit().await?;
     Ok(())
 }
 
@@ -401,16 +439,27 @@ pub async fn assign(
     account_id: Option<i64>,
 ) -> Result<bool, sqlx::Error> {
     let mut tx = db.begin().await?;
-    let exists: Option<i64> = on_tx!(&mut tx, c => sqlx::query_scalar(
+    let added = assign_in(&mut tx, user_id, role_id, account_id).await?;
+    tx.commit().await?;
+    Ok(added)
+}
+
+/// `assign` inside a transaction.
+pub async fn assign_in(
+    tx: &mut crate::db::Tx,
+    user_id: i64,
+    role_id: i64,
+    account_id: Option<i64>,
+) -> Result<bool, sqlx::Error> {
+    let exists: Option<i64> = on_tx!(&mut *tx, c => sqlx::query_scalar(
         "SELECT id FROM role_assignments WHERE user_id = $1 AND role_id = $2
          AND ((account_id IS NULL AND $3 IS NULL) OR account_id = $3)")
         .bind(user_id).bind(role_id).bind(account_id).fetch_optional(c).await)?;
     if exists.is_none() {
-        on_tx!(&mut tx, c => sqlx::query(
+        on_tx!(&mut *tx, c => sqlx::query(
             "INSERT INTO role_assignments (user_id, role_id, account_id, created_at) VALUES ($1, $2, $3, $4)")
             .bind(user_id).bind(role_id).bind(account_id).bind(OffsetDateTime::now_utc()).execute(c).await.map(|r| r.rows_affected()))?;
     }
-    tx.commit().await?;
     Ok(exists.is_none())
 }
 
@@ -578,6 +627,120 @@ pub async fn use_link(
          WHERE token_hash = $2 AND purpose = $3 AND used_at IS NULL AND expires_at > $1")
         .bind(now).bind(token_hash(token)).bind(purpose.key()).execute(c).await.map(|r| r.rows_affected()))?;
     Ok(done == 1)
+}
+
+/// What spending a one-time link came to.
+#[derive(Debug)]
+pub enum Redeemed {
+    /// The user created or changed.
+    Done(User),
+    /// Used, expired or unknown: nothing changed.
+    LinkGone,
+    /// The e-mail address was taken meanwhile: nothing changed, the link
+    /// still works.
+    EmailTaken,
+}
+
+/// Creates the first administrator (a platform administrator with the
+/// tenant's administrator role) through a setup link. Spending the link,
+/// creating the user, giving the role and the audit entry are one
+/// transaction: if any step fails the link is still valid, never spent for
+/// nothing.
+pub async fn redeem_setup(
+    db: &Db,
+    token: &str,
+    email: &str,
+    display_name: &str,
+    password_hash: &str,
+    lang: Lang,
+    ip: &str,
+) -> anyhow::Result<Redeemed> {
+    let mut tx = db.begin().await?;
+    let link: Option<Option<i64>> = on_tx!(&mut tx, c => sqlx::query_scalar(
+        "SELECT tenant_id FROM one_time_links
+         WHERE token_hash = $1 AND purpose = 'setup' AND used_at IS NULL AND expires_at > $2")
+        .bind(token_hash(token)).bind(OffsetDateTime::now_utc()).fetch_optional(c).await)?;
+    let Some(Some(tenant_id)) = link else {
+        tx.rollback().await?;
+        return Ok(Redeemed::LinkGone);
+    };
+    // Spent first, in the transaction: two tabs cannot make two
+    // administrators (the second waits for the first, then finds it spent).
+    if !use_link(&mut tx, token, LinkPurpose::Setup).await? {
+        tx.rollback().await?;
+        return Ok(Redeemed::LinkGone);
+    }
+    ensure_builtin_roles_in(&mut tx, tenant_id).await?;
+    let new = NewUser {
+        tenant_id,
+        email,
+        display_name,
+        password_hash: Some(password_hash),
+        lang,
+        platform_admin: true,
+    };
+    let Some(user) = create_user_in(&mut tx, &new).await? else {
+        tx.rollback().await?;
+        return Ok(Redeemed::EmailTaken);
+    };
+    let role: Option<i64> = on_tx!(&mut tx, c => sqlx::query_scalar(
+        "SELECT id FROM roles WHERE tenant_id = $1 AND builtin = $2")
+        .bind(tenant_id).bind(BuiltinRole::Administrator.key()).fetch_optional(c).await)?;
+    if let Some(role) = role {
+        assign_in(&mut tx, user.id, role, None).await?;
+    }
+    audit_own_in(&mut tx, &user, "setup.administrator", ip).await?;
+    tx.commit().await?;
+    Ok(Redeemed::Done(user))
+}
+
+/// Sets the password of the user an invitation or reset link is for.
+/// Spending the link, the new password and the audit entry are one
+/// transaction: a failure leaves the link valid and the password unchanged.
+pub async fn redeem_password_link(
+    db: &Db,
+    token: &str,
+    purpose: LinkPurpose,
+    user: &User,
+    password_hash: &str,
+    ip: &str,
+) -> anyhow::Result<Redeemed> {
+    let mut tx = db.begin().await?;
+    let for_user: Option<Option<i64>> = on_tx!(&mut tx, c => sqlx::query_scalar(
+        "SELECT user_id FROM one_time_links
+         WHERE token_hash = $1 AND purpose = $2 AND used_at IS NULL AND expires_at > $3")
+        .bind(token_hash(token)).bind(purpose.key()).bind(OffsetDateTime::now_utc()).fetch_optional(c).await)?;
+    if for_user != Some(Some(user.id)) || !use_link(&mut tx, token, purpose).await? {
+        tx.rollback().await?;
+        return Ok(Redeemed::LinkGone);
+    }
+    set_password_in(&mut tx, user.id, password_hash).await?;
+    audit_own_in(&mut tx, user, "password.set", ip).await?;
+    tx.commit().await?;
+    Ok(Redeemed::Done(user.clone()))
+}
+
+/// An audit entry of something a user did to their own account before
+/// being logged in (setup, choosing a password).
+async fn audit_own_in(
+    tx: &mut crate::db::Tx,
+    user: &User,
+    action: &str,
+    ip: &str,
+) -> Result<(), sqlx::Error> {
+    crate::audit::record_in(
+        tx,
+        &crate::audit::Entry {
+            tenant_id: Some(user.tenant_id),
+            user_id: Some(user.id),
+            actor: &user.email,
+            action,
+            target: format!("user:{}", user.id),
+            detail: String::new(),
+            ip: Some(ip),
+        },
+    )
+    .await
 }
 
 // ---- login throttling ----

@@ -3,8 +3,8 @@
 use super::{Layout, Routes, Staff, WebError, WebResult, page, see_other, texts, visitor_lang};
 use crate::AppState;
 use crate::auth::session::{self, keys};
-use crate::auth::store::{self as auth_store, LinkPurpose, NewUser};
-use crate::auth::{BuiltinRole, Lang, password};
+use crate::auth::store::{self as auth_store, LinkPurpose, Redeemed};
+use crate::auth::{Lang, password};
 use askama::Template;
 use axum::Form;
 use axum::extract::{Path, Query, State};
@@ -292,9 +292,12 @@ async fn setup(
 ) -> WebResult {
     let lang = visitor_lang(&session).await;
     let t = texts(lang);
-    let Some(link) = auth_store::peek_link(&state.db, &token, LinkPurpose::Setup).await? else {
+    if auth_store::peek_link(&state.db, &token, LinkPurpose::Setup)
+        .await?
+        .is_none()
+    {
         return Err(link_gone(lang));
-    };
+    }
     let csrf = session::csrf_token(&session).await?;
     let again = |error: String| -> WebResult {
         super::form_page(
@@ -325,63 +328,15 @@ async fn setup(
         return again(t.email_taken.to_string());
     }
     let hash = password::hash(&f.password).await?;
-    let tenant_id = link
-        .tenant_id
-        .ok_or_else(|| anyhow::anyhow!("setup link without tenant"))?;
-    // The link is spent first: two tabs cannot make two administrators.
-    let mut tx = state.db.begin().await?;
-    if !auth_store::use_link(&mut tx, &token, LinkPurpose::Setup).await? {
-        tx.rollback().await?;
-        return Err(link_gone(lang));
+    let ip = super::client_ip(&parts, &state.config.trusted_proxies);
+    match auth_store::redeem_setup(&state.db, &token, &f.email, &f.name, &hash, lang, &ip).await? {
+        Redeemed::Done(user) => {
+            start_session(&state, &session, user.id).await?;
+            see_other("/")
+        }
+        Redeemed::EmailTaken => again(t.email_taken.to_string()),
+        Redeemed::LinkGone => Err(link_gone(lang)),
     }
-    tx.commit().await?;
-    crate::auth::store::ensure_builtin_roles(&state.db, tenant_id).await?;
-    let Some(user) = auth_store::create_user(
-        &state.db,
-        &NewUser {
-            tenant_id,
-            email: &f.email,
-            display_name: &f.name,
-            password_hash: Some(&hash),
-            lang,
-            platform_admin: true,
-        },
-    )
-    .await?
-    else {
-        return again(t.email_taken.to_string());
-    };
-    if let Some(role) =
-        auth_store::builtin_role_id(&state.db, tenant_id, BuiltinRole::Administrator).await?
-    {
-        auth_store::assign(&state.db, user.id, role, None).await?;
-    }
-    audit_own(&state, &user, "setup.administrator", &parts).await?;
-    start_session(&state, &session, user.id).await?;
-    see_other("/")
-}
-
-/// An audit entry of something a user did to their own account before
-/// being logged in (setup, choosing a password).
-async fn audit_own(
-    state: &AppState,
-    user: &auth_store::User,
-    action: &str,
-    parts: &Parts,
-) -> Result<(), sqlx::Error> {
-    crate::audit::record(
-        &state.db,
-        &crate::audit::Entry {
-            tenant_id: Some(user.tenant_id),
-            user_id: Some(user.id),
-            actor: &user.email,
-            action,
-            target: format!("user:{}", user.id),
-            detail: String::new(),
-            ip: Some(&super::client_ip(parts, &state.config.trusted_proxies)),
-        },
-    )
-    .await
 }
 
 /// The link's purpose and user, if the token is a valid invitation or reset.
@@ -445,14 +400,13 @@ async fn invite(
         return invite_form(&session, &token, user, Some(e)).await;
     }
     let hash = password::hash(&f.password).await?;
-    let mut tx = state.db.begin().await?;
-    if !auth_store::use_link(&mut tx, &token, purpose).await? {
-        tx.rollback().await?;
-        return Err(link_gone(lang));
-    }
-    tx.commit().await?;
-    auth_store::set_password(&state.db, user.id, &hash).await?;
-    audit_own(&state, &user, "password.set", &parts).await?;
+    let ip = super::client_ip(&parts, &state.config.trusted_proxies);
+    let user = match auth_store::redeem_password_link(&state.db, &token, purpose, &user, &hash, &ip)
+        .await?
+    {
+        Redeemed::Done(user) => user,
+        Redeemed::LinkGone | Redeemed::EmailTaken => return Err(link_gone(lang)),
+    };
     if user.is_disabled() {
         return Ok((StatusCode::FORBIDDEN, texts(lang).login_disabled).into_response());
     }

@@ -284,7 +284,9 @@ async fn throttling_counts_per_name_and_address_over_an_injected_clock(
     let db = &app.state.db;
     // PostgreSQL keeps microseconds.
     let now = OffsetDateTime::now_utc();
-    let t0 = now.replace_nanosecond(now.nanosecond() / 1000 * 1000).unwrap();
+    let t0 = now
+        .replace_nanosecond(now.nanosecond() / 1000 * 1000)
+        .unwrap();
     let e = "who@ngo.example";
     for i in 0..5 {
         auth_store::record_failure(db, e, "10.1.1.1", t0 + Duration::seconds(i))
@@ -353,4 +355,176 @@ async fn throttling_counts_per_name_and_address_over_an_injected_clock(
             .locked_until
             .is_none()
     );
+}
+
+/// Makes every insert into `table` fail (a database error after the link
+/// is spent), or stops doing so.
+async fn fail_inserts(app: &crate::helpers::TestApp, table: &str, on: bool) {
+    let db = &app.state.db;
+    let stmts: Vec<String> = match (backend_of(app), on) {
+        (Backend::Sqlite, true) => vec![format!(
+            "CREATE TRIGGER fail_{table} BEFORE INSERT ON {table} BEGIN SELECT RAISE(ABORT, 'injected failure'); END"
+        )],
+        (Backend::Sqlite, false) => vec![format!("DROP TRIGGER fail_{table}")],
+        (Backend::Postgres, true) => vec![
+            "CREATE OR REPLACE FUNCTION injected_failure() RETURNS trigger AS $$ BEGIN RAISE EXCEPTION 'injected failure'; END $$ LANGUAGE plpgsql".to_string(),
+            format!("CREATE TRIGGER fail_{table} BEFORE INSERT ON {table} FOR EACH ROW EXECUTE FUNCTION injected_failure()"),
+        ],
+        (Backend::Postgres, false) => vec![format!("DROP TRIGGER fail_{table} ON {table}")],
+    };
+    for sql in stmts {
+        uic_inbox::on_db!(db, p => sqlx::query(&sql).execute(p).await.map(|_| ())).unwrap();
+    }
+}
+
+fn backend_of(app: &crate::helpers::TestApp) -> Backend {
+    app.backend
+}
+
+fn path_of(link: &str) -> String {
+    let rest = link.split_once("://").unwrap().1;
+    rest[rest.find('/').unwrap()..].to_string()
+}
+
+#[rstest]
+#[tokio::test]
+async fn a_setup_that_fails_after_spending_its_link_leaves_the_link_valid(
+    #[values(Backend::Sqlite, Backend::Postgres)] backend: Backend,
+) {
+    use auth_store::LinkPurpose;
+    let Some(app) = spawn_app(backend).await else {
+        return;
+    };
+    let link = uic_inbox::web::login::first_admin_link(&app.state, app.port())
+        .await
+        .unwrap();
+    let path = path_of(&link);
+    let token = path.trim_start_matches("/setup/").to_string();
+    let form = [
+        ("email", "admin@ngo.example"),
+        ("name", "Admin"),
+        ("password", PASSWORD),
+        ("confirm", PASSWORD),
+    ];
+    // The last step (the audit entry) fails.
+    fail_inserts(&app, "audit_log", true).await;
+    let mut b = app.browser();
+    b.get(&path).await;
+    let failed = b.post(&path, &form).await;
+    assert_eq!(failed.status, StatusCode::INTERNAL_SERVER_ERROR);
+    fail_inserts(&app, "audit_log", false).await;
+    assert_eq!(app.count("users").await, 0, "nobody half-created");
+    assert_eq!(app.count("role_assignments").await, 0);
+    assert!(
+        auth_store::peek_link(&app.state.db, &token, LinkPurpose::Setup)
+            .await
+            .unwrap()
+            .is_some(),
+        "the link still works"
+    );
+    // The e-mail address taken meanwhile (after the page's own check): the
+    // link is not spent either.
+    let hash = uic_inbox::auth::password::hash(PASSWORD).await.unwrap();
+    let tenant = app.default_tenant().await;
+    app.staff_user(tenant, "taken@ngo.example", None, None)
+        .await;
+    let r = auth_store::redeem_setup(
+        &app.state.db,
+        &token,
+        "taken@ngo.example",
+        "X",
+        &hash,
+        uic_inbox::auth::Lang::Fr,
+        "127.0.0.1",
+    )
+    .await
+    .unwrap();
+    assert!(matches!(r, auth_store::Redeemed::EmailTaken), "{r:?}");
+    assert!(
+        auth_store::peek_link(&app.state.db, &token, LinkPurpose::Setup)
+            .await
+            .unwrap()
+            .is_some()
+    );
+    // Retried: it works, once.
+    let done = b.post(&path, &form).await;
+    assert_eq!(done.status, StatusCode::SEE_OTHER, "{}", done.body);
+    assert!(
+        auth_store::peek_link(&app.state.db, &token, LinkPurpose::Setup)
+            .await
+            .unwrap()
+            .is_none()
+    );
+    let admin = auth_store::find_by_email(&app.state.db, "admin@ngo.example")
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(admin.platform_admin);
+    assert_eq!(
+        auth_store::assignments_of(&app.state.db, admin.id)
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
+}
+
+#[rstest]
+#[tokio::test]
+async fn an_invitation_that_fails_after_spending_its_link_leaves_the_link_valid(
+    #[values(Backend::Sqlite, Backend::Postgres)] backend: Backend,
+) {
+    use auth_store::LinkPurpose;
+    let Some(app) = spawn_app(backend).await else {
+        return;
+    };
+    let tenant = app.default_tenant().await;
+    let hash_none = auth_store::create_user(
+        &app.state.db,
+        &auth_store::NewUser {
+            tenant_id: tenant,
+            email: "new@ngo.example",
+            display_name: "Nouvelle",
+            password_hash: None,
+            lang: uic_inbox::auth::Lang::Fr,
+            platform_admin: false,
+        },
+    )
+    .await
+    .unwrap()
+    .unwrap();
+    let token = auth_store::create_link(
+        &app.state.db,
+        LinkPurpose::Invite,
+        Some(tenant),
+        Some(hash_none.id),
+        time::Duration::days(1),
+    )
+    .await
+    .unwrap();
+    let path = format!("/invite/{token}");
+    let mut b = app.browser();
+    assert_eq!(b.get(&path).await.status, StatusCode::OK);
+    fail_inserts(&app, "audit_log", true).await;
+    let failed = b
+        .post(&path, &[("password", PASSWORD), ("confirm", PASSWORD)])
+        .await;
+    assert_eq!(failed.status, StatusCode::INTERNAL_SERVER_ERROR);
+    fail_inserts(&app, "audit_log", false).await;
+    assert!(
+        auth_store::peek_link(&app.state.db, &token, LinkPurpose::Invite)
+            .await
+            .unwrap()
+            .is_some(),
+        "the link still works"
+    );
+    let user = auth_store::find_user(&app.state.db, hash_none.id)
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(user.is_pending(), "no password set halfway");
+    let done = b
+        .post(&path, &[("password", PASSWORD), ("confirm", PASSWORD)])
+        .await;
+    assert_eq!(done.status, StatusCode::SEE_OTHER, "{}", done.body);
 }

@@ -602,6 +602,50 @@ pub async fn create_link(
     Ok(token)
 }
 
+/// Key of the PostgreSQL transaction lock that makes "no user and no setup
+/// link yet, so create one" a single step across instances.
+const FIRST_SETUP_LOCK_KEY: i64 = 0x7569_635f_7365_7475; // "uic_setu"
+
+/// A setup link for an empty installation, only if there is no user and no
+/// valid setup link yet (`None` otherwise). The check and the insert are one
+/// transaction, serialised across instances (SQLite: `BEGIN IMMEDIATE`;
+/// PostgreSQL: a transaction advisory lock), so instances starting together
+/// create one link between them.
+pub async fn create_first_setup_link(
+    db: &Db,
+    tenant_id: i64,
+    valid_for: Duration,
+) -> Result<Option<String>, sqlx::Error> {
+    use rand::RngExt;
+    let now = OffsetDateTime::now_utc();
+    let mut tx = db.begin().await?;
+    if let crate::db::Tx::Postgres(t) = &mut tx {
+        sqlx::query("SELECT pg_advisory_xact_lock($1)")
+            .bind(FIRST_SETUP_LOCK_KEY)
+            .execute(&mut **t)
+            .await?;
+    }
+    let users: i64 = on_tx!(&mut tx, c => sqlx::query_scalar("SELECT COUNT(*) FROM users")
+        .fetch_one(c).await)?;
+    let links: i64 = on_tx!(&mut tx, c => sqlx::query_scalar(
+        "SELECT COUNT(*) FROM one_time_links
+         WHERE purpose = 'setup' AND used_at IS NULL AND expires_at > $1")
+        .bind(now).fetch_one(c).await)?;
+    if users > 0 || links > 0 {
+        tx.rollback().await?;
+        return Ok(None);
+    }
+    let bytes: [u8; 32] = rand::rng().random();
+    let token = hex::encode(bytes);
+    on_tx!(&mut tx, c => sqlx::query(
+        "INSERT INTO one_time_links (token_hash, purpose, tenant_id, user_id, created_at, expires_at)
+         VALUES ($1, 'setup', $2, NULL, $3, $4)")
+        .bind(token_hash(&token)).bind(tenant_id).bind(now)
+        .bind(now + valid_for).execute(c).await.map(|r| r.rows_affected()))?;
+    tx.commit().await?;
+    Ok(Some(token))
+}
+
 /// The link, if the token is one of this purpose, unused and not expired.
 pub async fn peek_link(
     db: &Db,

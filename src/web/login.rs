@@ -46,6 +46,15 @@ pub async fn first_admin_link(state: &AppState, port: u16) -> anyhow::Result<Str
     Ok(format!("{}/setup/{token}", server_url(state, port)))
 }
 
+/// The first start's setup link: created only when there is no user and no
+/// valid setup link yet, atomically, so that of instances starting together
+/// exactly one creates (and prints) it.
+pub async fn first_start_link(state: &AppState, port: u16) -> anyhow::Result<Option<String>> {
+    let tenant_id = crate::tenancy::store::default_tenant(&state.db).await?;
+    let token = auth_store::create_first_setup_link(&state.db, tenant_id, SETUP_LINK_VALID).await?;
+    Ok(token.map(|token| format!("{}/setup/{token}", server_url(state, port))))
+}
+
 /// Where staff reach the server: `PUBLIC_URL`, else this machine's address
 /// and the port it listens on.
 pub fn server_url(state: &AppState, port: u16) -> String {

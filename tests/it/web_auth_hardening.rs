@@ -528,3 +528,61 @@ async fn an_invitation_that_fails_after_spending_its_link_leaves_the_link_valid(
         .await;
     assert_eq!(done.status, StatusCode::SEE_OTHER, "{}", done.body);
 }
+
+#[rstest]
+#[tokio::test]
+async fn two_instances_started_together_on_an_empty_database_both_come_up(
+    #[values(Backend::Sqlite, Backend::Postgres)] backend: Backend,
+) {
+    use uic_inbox::Application;
+    use uic_inbox::config::{Config, Secret};
+    use uic_inbox::db::DbUrl;
+    for round in 0..6 {
+        let dir = tempfile::tempdir().unwrap();
+        let url = match backend {
+            Backend::Sqlite => DbUrl::Sqlite(dir.path().join("shared.db")),
+            Backend::Postgres => {
+                let Some(admin) = crate::helpers::postgres_admin_url() else {
+                    return;
+                };
+                DbUrl::Postgres(crate::helpers::create_postgres_database(&admin).await)
+            }
+        };
+        let mut config = Config::for_database(url);
+        config.uic_salt = Some(Secret::new(crate::helpers::TEST_SALT));
+        let (a, b) = tokio::join!(
+            tokio::spawn(Application::build(config.clone())),
+            tokio::spawn(Application::build(config.clone()))
+        );
+        let a = a
+            .unwrap()
+            .unwrap_or_else(|e| panic!("round {round}: first: {e:#}"));
+        let b = b
+            .unwrap()
+            .unwrap_or_else(|e| panic!("round {round}: second: {e:#}"));
+        let printed: Vec<&str> = [a.setup_link(), b.setup_link()]
+            .into_iter()
+            .flatten()
+            .collect();
+        assert_eq!(
+            printed.len(),
+            1,
+            "round {round}: exactly one instance prints a link"
+        );
+        let db = &a.state().db;
+        let made: i64 = uic_inbox::on_db!(db, p => sqlx::query_scalar(
+            "SELECT COUNT(*) FROM one_time_links WHERE purpose = 'setup'").fetch_one(p).await)
+        .unwrap();
+        assert_eq!(made, 1, "round {round}: one setup link made");
+        let token = printed[0].rsplit('/').next().unwrap();
+        assert!(
+            auth_store::peek_link(db, token, auth_store::LinkPurpose::Setup)
+                .await
+                .unwrap()
+                .is_some(),
+            "round {round}: the printed link is the valid one"
+        );
+        a.state().db.close().await;
+        b.state().db.close().await;
+    }
+}

@@ -327,7 +327,7 @@ async fn setup(
     if f.name.trim().is_empty() {
         return again(t.name_missing.to_string());
     }
-    if let Err(e) = password::check_new(&f.password, &f.confirm, lang) {
+    if let Err(e) = password::check_new(&f.password, &f.confirm, lang, &[&f.email, &f.name]) {
         return again(e);
     }
     if auth_store::find_by_email(&state.db, &f.email)
@@ -405,7 +405,8 @@ async fn invite(
 ) -> WebResult {
     let (purpose, user) = invited_user(&state, &token, visitor_lang(&session).await).await?;
     let lang = user.lang();
-    if let Err(e) = password::check_new(&f.password, &f.confirm, lang) {
+    let inputs = [user.email.as_str(), user.display_name.as_str()];
+    if let Err(e) = password::check_new(&f.password, &f.confirm, lang, &inputs) {
         return invite_form(&session, &token, user, Some(e)).await;
     }
     let hash = password::hash(&f.password).await?;

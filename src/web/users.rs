@@ -155,8 +155,8 @@ async fn create(State(state): State<AppState>, staff: Staff, Form(f): Pairs) -> 
     let hash = if pw.is_empty() {
         None
     } else {
-        if let Err(e) = password::check_new(pw, form_value(&f, "confirm").unwrap_or(""), staff.lang)
-        {
+        let confirm = form_value(&f, "confirm").unwrap_or("");
+        if let Err(e) = password::check_new(pw, confirm, staff.lang, &[&email, &name]) {
             return again(&e).await;
         }
         Some(password::hash(pw).await?)

@@ -586,3 +586,38 @@ async fn two_instances_started_together_on_an_empty_database_both_come_up(
         b.state().db.close().await;
     }
 }
+
+#[rstest]
+#[tokio::test]
+async fn weak_and_common_passwords_are_refused_with_a_reason(
+    #[values(Backend::Sqlite, Backend::Postgres)] backend: Backend,
+) {
+    let Some(app) = spawn_app(backend).await else {
+        return;
+    };
+    let mut b = app
+        .logged_in("kabongo@ngo.example", BuiltinRole::Observer)
+        .await;
+    for weak in ["password1234", "azertyuiop", "kabongo@ngo.example"] {
+        let res = b
+            .post(
+                "/me/password",
+                &[("current", PASSWORD), ("password", weak), ("confirm", weak)],
+            )
+            .await;
+        assert_eq!(res.status, StatusCode::BAD_REQUEST, "{weak}");
+        assert!(
+            res.body.contains("trop facile à deviner"),
+            "{weak}: {}",
+            res.body
+        );
+    }
+    // The old password still works.
+    assert_eq!(
+        app.browser()
+            .login("kabongo@ngo.example", PASSWORD)
+            .await
+            .status,
+        StatusCode::SEE_OTHER
+    );
+}

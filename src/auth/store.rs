@@ -160,18 +160,32 @@ pub async fn set_password(db: &Db, user_id: i64, phc: &str) -> Result<(), sqlx::
     Ok(())
 }
 
+/// What a change to who may do what came to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum UserChange {
+    Done,
+    NotFound,
+    /// Refused: nobody active in the tenant could manage users and roles
+    /// any more.
+    LastManager,
+}
+
+/// Disables or enables a user, unless that leaves the tenant without a
+/// manager (see `keeps_a_manager`).
 pub async fn set_disabled(
     db: &Db,
     tenant_id: i64,
     user_id: i64,
     disabled: bool,
-) -> Result<bool, sqlx::Error> {
+) -> Result<UserChange, sqlx::Error> {
     let now = OffsetDateTime::now_utc();
     let at = disabled.then_some(now);
-    let done = on_db!(db, p => sqlx::query(
+    let mut tx = db.begin().await?;
+    let before = managers_in(&mut tx, tenant_id).await?;
+    let done = on_tx!(&mut tx, c => sqlx::query(
         "UPDATE users SET disabled_at = $1, updated_at = $2 WHERE id = $3 AND tenant_id = $4")
-        .bind(at).bind(now).bind(user_id).bind(tenant_id).execute(p).await.map(|r| r.rows_affected()))?;
-    Ok(done == 1)
+        .bind(at).bind(now).bind(user_id).bind(tenant_id).execute(c).await.map(|r| r.rows_affected()))?;
+    finish(tx, tenant_id, before, done == 1).await
 }
 
 pub async fn update_profile(
@@ -347,6 +361,9 @@ pub enum RoleChange {
     NotFound,
     Builtin,
     NameTaken,
+    /// Refused: nobody active in the tenant could manage users and roles
+    /// any more.
+    LastManager,
 }
 
 /// Renames a tenant's own role and replaces its permissions (built-in roles
@@ -366,6 +383,7 @@ pub async fn update_role(
         return Ok(RoleChange::Builtin);
     }
     let mut tx = db.begin().await?;
+    let before = managers_in(&mut tx, tenant_id).await?;
     let taken: Option<i64> = on_tx!(&mut tx, c => sqlx::query_scalar(
         "SELECT id FROM roles WHERE tenant_id = $1 AND name = $2 AND id <> $3")
         .bind(tenant_id).bind(name.trim()).bind(id).fetch_optional(c).await)?;
@@ -382,8 +400,15 @@ pub async fn update_role(
         on_tx!(&mut tx, c => sqlx::query("INSERT INTO role_permissions (role_id, permission) VALUES ($1, $2)")
             .bind(id).bind(p.key()).execute(c).await.map(|r| r.rows_affected()))?;
     }
-    tx.commit().await?;
-    Ok(RoleChange::Done)
+    Ok(role_change(finish(tx, tenant_id, before, true).await?))
+}
+
+fn role_change(c: UserChange) -> RoleChange {
+    match c {
+        UserChange::Done => RoleChange::Done,
+        UserChange::NotFound => RoleChange::NotFound,
+        UserChange::LastManager => RoleChange::LastManager,
+    }
 }
 
 /// Deletes a tenant's own role and its assignments.
@@ -394,9 +419,11 @@ pub async fn delete_role(db: &Db, tenant_id: i64, id: i64) -> anyhow::Result<Rol
     if role.builtin.is_some() {
         return Ok(RoleChange::Builtin);
     }
-    on_db!(db, p => sqlx::query("DELETE FROM roles WHERE id = $1 AND tenant_id = $2")
-        .bind(id).bind(tenant_id).execute(p).await.map(|r| r.rows_affected()))?;
-    Ok(RoleChange::Done)
+    let mut tx = db.begin().await?;
+    let before = managers_in(&mut tx, tenant_id).await?;
+    let done = on_tx!(&mut tx, c => sqlx::query("DELETE FROM roles WHERE id = $1 AND tenant_id = $2")
+        .bind(id).bind(tenant_id).execute(c).await.map(|r| r.rows_affected()))?;
+    Ok(role_change(finish(tx, tenant_id, before, done == 1).await?))
 }
 
 /// The built-in role of a tenant.
@@ -463,10 +490,21 @@ pub async fn assign_in(
     Ok(exists.is_none())
 }
 
-pub async fn unassign(db: &Db, user_id: i64, assignment_id: i64) -> Result<bool, sqlx::Error> {
-    let done = on_db!(db, p => sqlx::query("DELETE FROM role_assignments WHERE id = $1 AND user_id = $2")
-        .bind(assignment_id).bind(user_id).execute(p).await.map(|r| r.rows_affected()))?;
-    Ok(done == 1)
+/// Takes a role away, unless that leaves the tenant without a manager.
+pub async fn unassign(
+    db: &Db,
+    user_id: i64,
+    assignment_id: i64,
+) -> Result<UserChange, sqlx::Error> {
+    let mut tx = db.begin().await?;
+    let Some(tenant_id) = tenant_of(&mut tx, user_id).await? else {
+        tx.rollback().await?;
+        return Ok(UserChange::NotFound);
+    };
+    let before = managers_in(&mut tx, tenant_id).await?;
+    let done = on_tx!(&mut tx, c => sqlx::query("DELETE FROM role_assignments WHERE id = $1 AND user_id = $2")
+        .bind(assignment_id).bind(user_id).execute(c).await.map(|r| r.rows_affected()))?;
+    finish(tx, tenant_id, before, done == 1).await
 }
 
 #[derive(Debug, Clone, sqlx::FromRow)]
@@ -486,15 +524,21 @@ pub async fn overrides_of(db: &Db, user_id: i64) -> Result<Vec<Override>, sqlx::
         .bind(user_id).fetch_all(p).await)
 }
 
-/// Sets an override, replacing one for the same permission and account.
+/// Sets an override, replacing one for the same permission and account,
+/// unless that leaves the tenant without a manager.
 pub async fn set_override(
     db: &Db,
     user_id: i64,
     permission: Permission,
     account_id: Option<i64>,
     allow: bool,
-) -> Result<(), sqlx::Error> {
+) -> Result<UserChange, sqlx::Error> {
     let mut tx = db.begin().await?;
+    let Some(tenant_id) = tenant_of(&mut tx, user_id).await? else {
+        tx.rollback().await?;
+        return Ok(UserChange::NotFound);
+    };
+    let before = managers_in(&mut tx, tenant_id).await?;
     on_tx!(&mut tx, c => sqlx::query(
         "DELETE FROM permission_overrides WHERE user_id = $1 AND permission = $2
          AND ((account_id IS NULL AND $3 IS NULL) OR account_id = $3)")
@@ -504,13 +548,108 @@ pub async fn set_override(
          VALUES ($1, $2, $3, $4, $5)")
         .bind(user_id).bind(permission.key()).bind(account_id).bind(allow)
         .bind(OffsetDateTime::now_utc()).execute(c).await.map(|r| r.rows_affected()))?;
-    tx.commit().await
+    finish(tx, tenant_id, before, true).await
 }
 
-pub async fn remove_override(db: &Db, user_id: i64, id: i64) -> Result<bool, sqlx::Error> {
-    let done = on_db!(db, p => sqlx::query("DELETE FROM permission_overrides WHERE id = $1 AND user_id = $2")
-        .bind(id).bind(user_id).execute(p).await.map(|r| r.rows_affected()))?;
-    Ok(done == 1)
+/// Removes an override, unless that leaves the tenant without a manager
+/// (an allow override may be what makes someone one).
+pub async fn remove_override(db: &Db, user_id: i64, id: i64) -> Result<UserChange, sqlx::Error> {
+    let mut tx = db.begin().await?;
+    let Some(tenant_id) = tenant_of(&mut tx, user_id).await? else {
+        tx.rollback().await?;
+        return Ok(UserChange::NotFound);
+    };
+    let before = managers_in(&mut tx, tenant_id).await?;
+    let done = on_tx!(&mut tx, c => sqlx::query("DELETE FROM permission_overrides WHERE id = $1 AND user_id = $2")
+        .bind(id).bind(user_id).execute(c).await.map(|r| r.rows_affected()))?;
+    finish(tx, tenant_id, before, done == 1).await
+}
+
+// ---- the tenant keeps a manager ----
+//
+// After any change to roles, assignments, overrides or disabled users, at
+// least one active user of the tenant must still hold users.manage and
+// roles.manage for the whole tenant: otherwise nobody could ever give them
+// back (a tenant that had no such user is not made worse, so its changes
+// pass). The count before and after the change is taken inside the change's
+// transaction, with the tenant's access changes serialised (SQLite: `BEGIN
+// IMMEDIATE`; PostgreSQL: a transaction advisory lock per tenant), so two
+// administrators stepping down at once cannot both succeed.
+
+/// Base of the per-tenant PostgreSQL advisory lock keys.
+const ACCESS_LOCK_BASE: i64 = 0x7569_6300_0000_0000;
+
+async fn tenant_of(tx: &mut crate::db::Tx, user_id: i64) -> Result<Option<i64>, sqlx::Error> {
+    on_tx!(tx, c => sqlx::query_scalar("SELECT tenant_id FROM users WHERE id = $1")
+        .bind(user_id).fetch_optional(c).await)
+}
+
+/// Active users of the tenant who may manage users and roles tenant-wide;
+/// on PostgreSQL it first takes the tenant's access lock.
+pub async fn managers_in(tx: &mut crate::db::Tx, tenant_id: i64) -> Result<usize, sqlx::Error> {
+    if let crate::db::Tx::Postgres(t) = tx {
+        sqlx::query("SELECT pg_advisory_xact_lock($1)")
+            .bind(ACCESS_LOCK_BASE ^ tenant_id)
+            .execute(&mut **t)
+            .await?;
+    }
+    let admins: i64 = on_tx!(&mut *tx, c => sqlx::query_scalar(
+        "SELECT COUNT(*) FROM users
+         WHERE tenant_id = $1 AND disabled_at IS NULL AND platform_admin = TRUE")
+        .bind(tenant_id).fetch_one(c).await)?;
+    if admins > 0 {
+        return Ok(usize::try_from(admins).unwrap_or(1));
+    }
+    let rows: Vec<(i64, String, Option<i64>, bool)> = on_tx!(&mut *tx, c => sqlx::query_as(
+        "SELECT a.user_id, rp.permission, a.account_id, TRUE
+         FROM role_assignments a
+         JOIN role_permissions rp ON rp.role_id = a.role_id
+         JOIN users u ON u.id = a.user_id
+         WHERE u.tenant_id = $1 AND u.disabled_at IS NULL
+           AND rp.permission IN ('users.manage', 'roles.manage')
+         UNION ALL
+         SELECT o.user_id, o.permission, o.account_id, o.allow
+         FROM permission_overrides o JOIN users u ON u.id = o.user_id
+         WHERE u.tenant_id = $1 AND u.disabled_at IS NULL
+           AND o.permission IN ('users.manage', 'roles.manage')")
+        .bind(tenant_id).fetch_all(c).await)?;
+    let mut by_user: std::collections::BTreeMap<i64, Vec<GrantRow>> = Default::default();
+    for (user, key, account_id, allow) in rows {
+        if let Some(permission) = Permission::parse(&key) {
+            by_user.entry(user).or_default().push(GrantRow {
+                permission,
+                account_id,
+                allow,
+            });
+        }
+    }
+    Ok(by_user
+        .into_values()
+        .map(Grants::from_rows)
+        .filter(|g| {
+            g.can(Permission::UsersManage, super::Scope::Tenant)
+                && g.can(Permission::RolesManage, super::Scope::Tenant)
+        })
+        .count())
+}
+
+/// Commits the change unless it took the tenant's last manager away.
+async fn finish(
+    mut tx: crate::db::Tx,
+    tenant_id: i64,
+    before: usize,
+    changed: bool,
+) -> Result<UserChange, sqlx::Error> {
+    if !changed {
+        tx.rollback().await?;
+        return Ok(UserChange::NotFound);
+    }
+    if before > 0 && managers_in(&mut tx, tenant_id).await? == 0 {
+        tx.rollback().await?;
+        return Ok(UserChange::LastManager);
+    }
+    tx.commit().await?;
+    Ok(UserChange::Done)
 }
 
 /// What the user may do in their own tenant (platform administrators: everything).
@@ -881,8 +1020,8 @@ pub async fn clear_failures(db: &Db, email: &str) -> Result<(), sqlx::Error> {
 }
 
 /// Active users holding the tenant's built-in administrator role for the
-/// whole tenant. The last one may not be disabled nor lose that role: the
-/// tenant would have nobody to manage it.
+/// whole tenant (the rule that the tenant keeps someone able to manage it
+/// is `managers_in`, on permissions, not on this role).
 pub async fn active_administrators(db: &Db, tenant_id: i64) -> Result<Vec<i64>, sqlx::Error> {
     on_db!(db, p => sqlx::query_scalar(
         "SELECT DISTINCT u.id FROM users u

@@ -99,7 +99,7 @@ texts! {
     role_missing: "Choisissez un rôle de votre organisation.", "Choose a role of your organisation.";
     account_unknown: "Ce numéro WhatsApp n'appartient pas à votre organisation.", "This WhatsApp number does not belong to your organisation.";
     cannot_give_more: "Vous ne pouvez pas donner une permission que vous n'avez pas vous-même.", "You cannot give a permission you do not have yourself.";
-    last_administrator: "C'est le dernier administrateur de l'organisation : donnez d'abord ce rôle à quelqu'un d'autre.", "This is the organisation's last administrator: give the role to someone else first.";
+    last_administrator: "Refusé : après ce changement, plus personne ne pourrait gérer les utilisateurs et les rôles de l'organisation (c'est le dernier administrateur). Donnez d'abord ces droits à quelqu'un d'autre.", "Refused: after this change nobody could manage the organisation's users and roles (this is the last administrator). Give those rights to someone else first.";
     user_outranks: "Cet utilisateur a des permissions que vous n'avez pas : vous ne pouvez pas modifier son compte.", "This user has permissions you do not have: you cannot change their account.";
     cannot_disable_self: "Vous ne pouvez pas désactiver votre propre compte.", "You cannot disable your own account.";
     enable: "Réactiver", "Enable";

@@ -621,3 +621,96 @@ async fn weak_and_common_passwords_are_refused_with_a_reason(
         StatusCode::SEE_OTHER
     );
 }
+
+#[rstest]
+#[tokio::test]
+async fn no_change_leaves_a_tenant_without_someone_to_manage_users_and_roles(
+    #[values(Backend::Sqlite, Backend::Postgres)] backend: Backend,
+) {
+    use uic_inbox::auth::Permission::*;
+    use uic_inbox::auth::Scope;
+    let Some(app) = spawn_app(backend).await else {
+        return;
+    };
+    let tenant = app.default_tenant().await;
+    let db = &app.state.db;
+    // The only administrator denies themself users.manage.
+    let admin = app
+        .staff_user(
+            tenant,
+            "admin@ngo.example",
+            Some(BuiltinRole::Administrator),
+            None,
+        )
+        .await;
+    let mut a = app.login("admin@ngo.example").await;
+    let deny = a
+        .post(
+            &format!("/users/{}/overrides", admin.id),
+            &[
+                ("effect", "deny"),
+                ("permission", "users.manage"),
+                ("account", "tenant"),
+            ],
+        )
+        .await;
+    assert_eq!(deny.status, StatusCode::BAD_REQUEST, "{}", deny.body);
+    assert!(deny.body.contains("plus personne"), "{}", deny.body);
+    let grants = auth_store::grants(db, &admin).await.unwrap();
+    assert!(grants.can(UsersManage, Scope::Tenant));
+    // A manager by a tenant's own role: the role cannot lose roles.manage,
+    // nor be deleted, while nobody else manages.
+    let role = auth_store::create_role(
+        db,
+        tenant,
+        "Gestion",
+        "",
+        &[UsersManage, RolesManage, AccountsView],
+    )
+    .await
+    .unwrap()
+    .unwrap();
+    let m = app.staff_user(tenant, "m@ngo.example", None, None).await;
+    auth_store::assign(db, m.id, role, None).await.unwrap();
+    let own = auth_store::assignments_of(db, admin.id).await.unwrap()[0].id;
+    // With the second manager, the administrator may step down.
+    let down = a
+        .post(&format!("/users/{}/roles/{own}/delete", admin.id), &[])
+        .await;
+    assert_eq!(down.status, StatusCode::SEE_OTHER, "{}", down.body);
+    let mut bm = app.login("m@ngo.example").await;
+    let shrink = bm
+        .post(
+            &format!("/roles/{role}"),
+            &[
+                ("name", "Gestion"),
+                ("permission", "users.manage"),
+                ("permission", "accounts.view"),
+            ],
+        )
+        .await;
+    assert_eq!(shrink.status, StatusCode::BAD_REQUEST, "{}", shrink.body);
+    let delete = bm.post(&format!("/roles/{role}/delete"), &[]).await;
+    assert_eq!(delete.status, StatusCode::BAD_REQUEST, "{}", delete.body);
+    let kept = auth_store::find_role(db, tenant, role)
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(kept.has(&RolesManage));
+    // Disabling, directly in the domain: refused as well.
+    let other = app
+        .staff_user(tenant, "obs@ngo.example", Some(BuiltinRole::Observer), None)
+        .await;
+    assert_eq!(
+        auth_store::set_disabled(db, tenant, m.id, true)
+            .await
+            .unwrap(),
+        auth_store::UserChange::LastManager
+    );
+    assert_eq!(
+        auth_store::set_disabled(db, tenant, other.id, true)
+            .await
+            .unwrap(),
+        auth_store::UserChange::Done
+    );
+}

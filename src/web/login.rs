@@ -2,10 +2,12 @@
 
 use super::{Layout, Routes, Staff, WebError, WebResult, page, see_other, texts, visitor_lang};
 use crate::AppState;
+use crate::auth::csrf::{Visitor, VisitorCookie};
 use crate::auth::session::{self, keys};
 use crate::auth::store::{self as auth_store, LinkPurpose, Redeemed};
 use crate::auth::{Lang, password};
 use askama::Template;
+use axum::Extension;
 use axum::Form;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
@@ -117,18 +119,60 @@ fn safe_next(next: Option<&str>) -> String {
     percent_encoding::utf8_percent_encode(n, percent_encoding::CONTROLS).to_string()
 }
 
-async fn login_page(session: Session, Query(q): Query<LoginQuery>) -> WebResult {
-    if let Some(l) = q.lang.as_deref().and_then(Lang::parse) {
-        session.insert(keys::LANG, l.code()).await?;
+/// The login form's CSRF token. With a session (a logged-in user, or one
+/// with a token already), the session's. Otherwise nothing is stored: the
+/// visitor cookie's signed value (see `auth::csrf`), and the cookie to set
+/// when it is new or the language changed.
+async fn login_token(
+    state: &AppState,
+    session: &Session,
+    known: Option<&Visitor>,
+    chosen: Option<Lang>,
+) -> WebResult<(String, Option<String>)> {
+    if session.get::<String>(keys::CSRF).await?.is_some() {
+        if let Some(l) = chosen {
+            session.insert(keys::LANG, l.code()).await?;
+        }
+        return Ok((session::csrf_token(session).await?, None));
     }
-    let lang = visitor_lang(&session).await;
-    let csrf = session::csrf_token(&session).await?;
-    page(LoginPage {
+    let mut visitor = known.cloned().unwrap_or_else(|| Visitor::new(None));
+    if chosen.is_some() {
+        visitor.lang = chosen;
+    }
+    let cookie = (known != Some(&visitor)).then(|| visitor.cookie(super::secure_cookies(state)));
+    Ok((visitor.token(&state.salt), cookie))
+}
+
+/// Adds the visitor cookie, if any, to a response.
+fn with_cookie(mut res: axum::response::Response, cookie: Option<String>) -> WebResult {
+    if let Some(c) = cookie {
+        let value = axum::http::HeaderValue::from_str(&c)
+            .map_err(|e| WebError::Internal(anyhow::anyhow!("visitor cookie: {e}")))?;
+        res.headers_mut()
+            .append(axum::http::header::SET_COOKIE, value);
+    }
+    Ok(res)
+}
+
+async fn login_page(
+    State(state): State<AppState>,
+    session: Session,
+    Extension(VisitorCookie(visitor)): Extension<VisitorCookie>,
+    Query(q): Query<LoginQuery>,
+) -> WebResult {
+    let chosen = q.lang.as_deref().and_then(Lang::parse);
+    let (csrf, cookie) = login_token(&state, &session, visitor.as_ref(), chosen).await?;
+    let lang = match chosen {
+        Some(l) => l,
+        None => visitor_lang(&session, visitor.as_ref()).await,
+    };
+    let res = page(LoginPage {
         p: Layout::anonymous(lang, texts(lang).login_title, csrf),
         next: safe_next(q.next.as_deref()),
         email: String::new(),
         error: None,
-    })
+    })?;
+    with_cookie(res, cookie)
 }
 
 #[derive(Deserialize)]
@@ -146,10 +190,12 @@ async fn login(
     parts: Parts,
     Form(f): Form<LoginForm>,
 ) -> WebResult {
-    let lang = visitor_lang(&session).await;
+    let visitor = Visitor::of(&parts.extensions);
+    let lang = visitor_lang(&session, visitor).await;
     let t = texts(lang);
     let ip = super::client_ip(&parts, &state.config.trusted_proxies);
-    let csrf = session::csrf_token(&session).await?;
+    // A failed attempt stores no session either.
+    let (csrf, _) = login_token(&state, &session, visitor, None).await?;
     let again = |status: StatusCode, error: String| -> WebResult {
         let mut res = page(LoginPage {
             p: Layout::anonymous(lang, t.login_title, csrf.clone()),
@@ -260,9 +306,10 @@ fn link_gone(lang: Lang) -> WebError {
 async fn setup_page(
     State(state): State<AppState>,
     session: Session,
+    Extension(VisitorCookie(visitor)): Extension<VisitorCookie>,
     Path(token): Path<String>,
 ) -> WebResult {
-    let lang = visitor_lang(&session).await;
+    let lang = visitor_lang(&session, visitor.as_ref()).await;
     if auth_store::peek_link(&state.db, &token, LinkPurpose::Setup)
         .await?
         .is_none()
@@ -299,7 +346,7 @@ async fn setup(
     Path(token): Path<String>,
     Form(f): Form<SetupForm>,
 ) -> WebResult {
-    let lang = visitor_lang(&session).await;
+    let lang = visitor_lang(&session, Visitor::of(&parts.extensions)).await;
     let t = texts(lang);
     if auth_store::peek_link(&state.db, &token, LinkPurpose::Setup)
         .await?
@@ -390,9 +437,11 @@ async fn invite_form(
 async fn invite_page(
     State(state): State<AppState>,
     session: Session,
+    Extension(VisitorCookie(visitor)): Extension<VisitorCookie>,
     Path(token): Path<String>,
 ) -> WebResult {
-    let (_, user) = invited_user(&state, &token, visitor_lang(&session).await).await?;
+    let lang = visitor_lang(&session, visitor.as_ref()).await;
+    let (_, user) = invited_user(&state, &token, lang).await?;
     invite_form(&session, &token, user, None).await
 }
 
@@ -403,7 +452,8 @@ async fn invite(
     Path(token): Path<String>,
     Form(f): Form<SetupForm>,
 ) -> WebResult {
-    let (purpose, user) = invited_user(&state, &token, visitor_lang(&session).await).await?;
+    let lang = visitor_lang(&session, Visitor::of(&parts.extensions)).await;
+    let (purpose, user) = invited_user(&state, &token, lang).await?;
     let lang = user.lang();
     let inputs = [user.email.as_str(), user.display_name.as_str()];
     if let Err(e) = password::check_new(&f.password, &f.confirm, lang, &inputs) {

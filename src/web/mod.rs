@@ -115,7 +115,10 @@ pub fn routes(r: Routes) -> Routes {
 
 /// Wraps the staff router in its layers (CSRF inside the session).
 pub fn layered(ui: Router<AppState>, state: &AppState) -> Router<AppState> {
-    let ui = ui.layer(axum::middleware::from_fn(crate::auth::csrf::check));
+    let ui = ui.layer(axum::middleware::from_fn_with_state(
+        state.clone(),
+        crate::auth::csrf::check,
+    ));
     let timeouts = session::Timeouts {
         idle: state.config.staff_session_idle,
         absolute: state.config.staff_session_max,
@@ -126,6 +129,7 @@ pub fn layered(ui: Router<AppState>, state: &AppState) -> Router<AppState> {
         .as_deref()
         .is_some_and(|u| u.starts_with("https://"));
     session::layer(ui, &state.db, timeouts, secure)
+        .layer(axum::middleware::from_fn(crate::auth::csrf::visitor_cookie))
         .layer(axum::middleware::from_fn(security_headers))
         .layer(tower_http::compression::CompressionLayer::new())
 }
@@ -574,12 +578,23 @@ fn forwarded_ip(
 }
 
 /// The language of a visitor not logged in: the one chosen on the login
-/// page, else French (the product's first language, whatever the browser).
-pub async fn visitor_lang(session: &Session) -> Lang {
+/// page (kept in the session, or in the visitor cookie when there is no
+/// session), else French (the product's first language, whatever the
+/// browser).
+pub async fn visitor_lang(session: &Session, visitor: Option<&crate::auth::csrf::Visitor>) -> Lang {
     match session.get::<String>(keys::LANG).await {
         Ok(Some(l)) => Lang::parse(&l).unwrap_or_default(),
-        _ => Lang::Fr,
+        _ => visitor.and_then(|v| v.lang).unwrap_or_default(),
     }
+}
+
+/// Whether cookies are marked `Secure` (`PUBLIC_URL` is https).
+pub fn secure_cookies(state: &AppState) -> bool {
+    state
+        .config
+        .public_url
+        .as_deref()
+        .is_some_and(|u| u.starts_with("https://"))
 }
 
 /// Checkbox and multi-select values of a form (`name=a&name=b`), which

@@ -714,3 +714,85 @@ async fn no_change_leaves_a_tenant_without_someone_to_manage_users_and_roles(
         auth_store::UserChange::Done
     );
 }
+
+/// Rows of the session store.
+async fn sessions(app: &crate::helpers::TestApp) -> i64 {
+    match app.backend {
+        Backend::Sqlite => app.count("tower_sessions").await,
+        Backend::Postgres => app.count("tower_sessions.session").await,
+    }
+}
+
+#[rstest]
+#[tokio::test]
+async fn anonymous_visits_to_the_login_page_store_nothing(
+    #[values(Backend::Sqlite, Backend::Postgres)] backend: Backend,
+) {
+    let Some(app) = spawn_app(backend).await else {
+        return;
+    };
+    let tenant = app.default_tenant().await;
+    app.staff_user(tenant, "obs@ngo.example", Some(BuiltinRole::Observer), None)
+        .await;
+    let before = sessions(&app).await;
+    for _ in 0..30 {
+        let res = app.get("/login").await;
+        assert_eq!(res.status(), StatusCode::OK);
+    }
+    // A visitor choosing English, failing, then a forged form: no row.
+    let mut v = app.browser();
+    let en = v.get("/login?lang=en").await;
+    assert!(en.body.contains("Log in"), "{}", en.body);
+    let wrong = v
+        .post(
+            "/login",
+            &[("email", "obs@ngo.example"), ("password", "not it at all")],
+        )
+        .await;
+    assert_eq!(wrong.status, StatusCode::UNAUTHORIZED);
+    assert!(
+        wrong.body.contains("Log in"),
+        "the choice is kept: {}",
+        wrong.body
+    );
+    let forged = v
+        .post_raw(
+            "/login",
+            &[
+                ("_csrf", &"0".repeat(64)),
+                ("email", "obs@ngo.example"),
+                ("password", PASSWORD),
+            ],
+            None,
+        )
+        .await;
+    assert_eq!(forged.status, StatusCode::FORBIDDEN);
+    // Another visitor's token does not fit this visitor's cookie.
+    let mut other = app.browser();
+    other.get("/login").await;
+    let theirs = other.csrf.clone().unwrap();
+    let swapped = v
+        .post_raw(
+            "/login",
+            &[
+                ("_csrf", &theirs),
+                ("email", "obs@ngo.example"),
+                ("password", PASSWORD),
+            ],
+            None,
+        )
+        .await;
+    assert_eq!(swapped.status, StatusCode::FORBIDDEN);
+    assert_eq!(sessions(&app).await, before, "no session row before login");
+    // The right password: a session now.
+    let ok = v
+        .post(
+            "/login",
+            &[("email", "obs@ngo.example"), ("password", PASSWORD)],
+        )
+        .await;
+    assert_eq!(ok.status, StatusCode::SEE_OTHER, "{}", ok.body);
+    assert_eq!(sessions(&app).await, before + 1);
+    v.csrf = None;
+    assert_eq!(v.get("/").await.status, StatusCode::OK);
+}

@@ -1012,10 +1012,11 @@ pub async fn throttle(
     })
 }
 
-/// A successful login forgets the name's failures.
-pub async fn clear_failures(db: &Db, email: &str) -> Result<(), sqlx::Error> {
-    on_db!(db, p => sqlx::query("DELETE FROM login_failures WHERE email = $1")
-        .bind(normalize_email(email)).execute(p).await.map(|r| r.rows_affected()))?;
+/// A successful login forgets the failures for that name from that address
+/// (a stranger's failures elsewhere keep counting against the stranger).
+pub async fn clear_failures(db: &Db, email: &str, ip: &str) -> Result<(), sqlx::Error> {
+    on_db!(db, p => sqlx::query("DELETE FROM login_failures WHERE email = $1 AND ip = $2")
+        .bind(normalize_email(email)).bind(ip).execute(p).await.map(|r| r.rows_affected()))?;
     Ok(())
 }
 

@@ -269,7 +269,7 @@ async fn login(
         audit("login.disabled", String::new()).await?;
         return again(StatusCode::FORBIDDEN, t.login_disabled.to_string());
     };
-    auth_store::clear_failures(&state.db, &email).await?;
+    auth_store::clear_failures(&state.db, &email, &ip).await?;
     start_session(&state, &session, user.id).await?;
     audit("login", String::new()).await?;
     see_other(&safe_next(f.next.as_deref()))

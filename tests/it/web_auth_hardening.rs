@@ -270,6 +270,11 @@ async fn strangers_failing_cannot_lock_the_platform_administrator_out(
         login_from(&app, "197.157.1.1", "root@ngo.example", PASSWORD).await,
         StatusCode::SEE_OTHER
     );
+    // Which does not lift the stranger's wait.
+    assert_eq!(
+        login_from(&app, "41.243.7.7", "root@ngo.example", "guess 7").await,
+        StatusCode::TOO_MANY_REQUESTS
+    );
 }
 
 #[rstest]

@@ -119,10 +119,11 @@ fn safe_next(next: Option<&str>) -> String {
     percent_encoding::utf8_percent_encode(n, percent_encoding::CONTROLS).to_string()
 }
 
-/// The login form's CSRF token. With a session (a logged-in user, or one
-/// with a token already), the session's. Otherwise nothing is stored: the
-/// visitor cookie's signed value (see `auth::csrf`), and the cookie to set
-/// when it is new or the language changed.
+/// The CSRF token of a form shown before login (login, setup, invitation).
+/// With a session (a logged-in user, or one with a token already), the
+/// session's. Otherwise nothing is stored: the visitor cookie's signed value
+/// (see `auth::csrf`), and the cookie to set when it is new or the language
+/// changed.
 async fn login_token(
     state: &AppState,
     session: &Session,
@@ -316,15 +317,16 @@ async fn setup_page(
     {
         return Err(link_gone(lang));
     }
-    let csrf = session::csrf_token(&session).await?;
-    page(SetupPage {
+    let (csrf, cookie) = login_token(&state, &session, visitor.as_ref(), None).await?;
+    let res = page(SetupPage {
         p: Layout::anonymous(lang, texts(lang).setup_title, csrf),
         invited: None,
         action: format!("/setup/{token}"),
         email: String::new(),
         name: String::new(),
         error: None,
-    })
+    })?;
+    with_cookie(res, cookie)
 }
 
 #[derive(Deserialize)]
@@ -354,7 +356,7 @@ async fn setup(
     {
         return Err(link_gone(lang));
     }
-    let csrf = session::csrf_token(&session).await?;
+    let (csrf, _) = login_token(&state, &session, Visitor::of(&parts.extensions), None).await?;
     let again = |error: String| -> WebResult {
         super::form_page(
             SetupPage {
@@ -413,15 +415,17 @@ async fn invited_user(
 
 /// The form where an invited user chooses a password.
 async fn invite_form(
+    state: &AppState,
     session: &Session,
+    visitor: Option<&Visitor>,
     token: &str,
     user: auth_store::User,
     error: Option<String>,
 ) -> WebResult {
     let lang = user.lang();
-    let csrf = session::csrf_token(session).await?;
+    let (csrf, cookie) = login_token(state, session, visitor, None).await?;
     let failed = error.is_some();
-    super::form_page(
+    let res = super::form_page(
         SetupPage {
             p: Layout::anonymous(lang, texts(lang).invite_title, csrf),
             invited: Some(user.email.clone()),
@@ -431,7 +435,8 @@ async fn invite_form(
             error,
         },
         failed,
-    )
+    )?;
+    with_cookie(res, cookie)
 }
 
 async fn invite_page(
@@ -442,7 +447,7 @@ async fn invite_page(
 ) -> WebResult {
     let lang = visitor_lang(&session, visitor.as_ref()).await;
     let (_, user) = invited_user(&state, &token, lang).await?;
-    invite_form(&session, &token, user, None).await
+    invite_form(&state, &session, visitor.as_ref(), &token, user, None).await
 }
 
 async fn invite(
@@ -457,7 +462,8 @@ async fn invite(
     let lang = user.lang();
     let inputs = [user.email.as_str(), user.display_name.as_str()];
     if let Err(e) = password::check_new(&f.password, &f.confirm, lang, &inputs) {
-        return invite_form(&session, &token, user, Some(e)).await;
+        let visitor = Visitor::of(&parts.extensions);
+        return invite_form(&state, &session, visitor, &token, user, Some(e)).await;
     }
     let hash = password::hash(&f.password).await?;
     let ip = super::client_ip(&parts, &state.config.trusted_proxies);

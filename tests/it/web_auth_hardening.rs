@@ -801,3 +801,49 @@ async fn anonymous_visits_to_the_login_page_store_nothing(
     v.csrf = None;
     assert_eq!(v.get("/").await.status, StatusCode::OK);
 }
+
+#[rstest]
+#[tokio::test]
+async fn setup_and_invitation_forms_store_no_session_before_they_are_used(
+    #[values(Backend::Sqlite, Backend::Postgres)] backend: Backend,
+) {
+    let Some(app) = spawn_app(backend).await else {
+        return;
+    };
+    let link = uic_inbox::web::login::first_admin_link(&app.state, app.port())
+        .await
+        .unwrap();
+    let path = path_of(&link);
+    let before = sessions(&app).await;
+    let mut b = app.browser();
+    for _ in 0..10 {
+        assert_eq!(b.get(&path).await.status, StatusCode::OK);
+    }
+    // A refused form (passwords differ) stores nothing either.
+    let refused = b
+        .post(
+            &path,
+            &[
+                ("email", "admin@ngo.example"),
+                ("name", "Admin"),
+                ("password", PASSWORD),
+                ("confirm", "something else entirely"),
+            ],
+        )
+        .await;
+    assert_eq!(refused.status, StatusCode::BAD_REQUEST, "{}", refused.body);
+    assert_eq!(sessions(&app).await, before);
+    let done = b
+        .post(
+            &path,
+            &[
+                ("email", "admin@ngo.example"),
+                ("name", "Admin"),
+                ("password", PASSWORD),
+                ("confirm", PASSWORD),
+            ],
+        )
+        .await;
+    assert_eq!(done.status, StatusCode::SEE_OTHER, "{}", done.body);
+    assert_eq!(sessions(&app).await, before + 1);
+}

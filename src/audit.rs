@@ -21,6 +21,17 @@ pub struct Entry<'a> {
     pub ip: Option<&'a str>,
 }
 
+/// `record` inside a transaction: the entry is written only if the change
+/// it describes is.
+pub async fn record_in(tx: &mut crate::db::Tx, e: &Entry<'_>) -> Result<(), sqlx::Error> {
+    crate::on_tx!(tx, c => sqlx::query(
+        "INSERT INTO audit_log (tenant_id, user_id, actor, action, target, detail, ip, at)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8)")
+        .bind(e.tenant_id).bind(e.user_id).bind(e.actor).bind(e.action).bind(&e.target)
+        .bind(&e.detail).bind(e.ip).bind(OffsetDateTime::now_utc()).execute(c).await.map(|r| r.rows_affected()))?;
+    Ok(())
+}
+
 pub async fn record(db: &Db, e: &Entry<'_>) -> Result<(), sqlx::Error> {
     on_db!(db, p => sqlx::query(
         "INSERT INTO audit_log (tenant_id, user_id, actor, action, target, detail, ip, at)

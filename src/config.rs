@@ -81,6 +81,10 @@ pub struct Config {
     pub staff_session_max: std::time::Duration,
     /// Timeouts and the connection limit of the HTTP server.
     pub limits: crate::server::Limits,
+
+    // ---- proxies (auth hardening) ----
+    /// Peers whose `X-Forwarded-For` is believed (`TRUSTED_PROXIES`).
+    pub trusted_proxies: Vec<ipnet::IpNet>,
 }
 
 pub const DEFAULT_DATABASE_URL: &str = "sqlite:data/uic-inbox.db";
@@ -288,6 +292,15 @@ impl Config {
             ));
         }
 
+        // ---- proxies (auth hardening) ----
+        let trusted_proxies = match get("TRUSTED_PROXIES") {
+            None => default_trusted_proxies(),
+            Some(raw) => parse_trusted_proxies(raw).unwrap_or_else(|bad| {
+                problems.extend(bad);
+                Vec::new()
+            }),
+        };
+
         if !problems.is_empty() {
             return Err(problems);
         }
@@ -309,6 +322,7 @@ impl Config {
             staff_session_idle,
             staff_session_max,
             limits,
+            trusted_proxies,
         })
     }
 
@@ -321,6 +335,42 @@ impl Config {
         config.database_url = url;
         config
     }
+}
+
+// ---- proxies (auth hardening) ----
+
+/// Loopback only: a reverse proxy on the same machine.
+pub fn default_trusted_proxies() -> Vec<ipnet::IpNet> {
+    ["127.0.0.0/8", "::1/128"]
+        .iter()
+        .filter_map(|n| n.parse().ok())
+        .collect()
+}
+
+/// `TRUSTED_PROXIES`: addresses or CIDR ranges separated by commas or
+/// spaces (`127.0.0.1, 10.0.0.0/8`); one problem line per bad entry. An
+/// empty list (`none`) believes no proxy at all.
+pub fn parse_trusted_proxies(raw: &str) -> Result<Vec<ipnet::IpNet>, Vec<String>> {
+    if raw.trim().eq_ignore_ascii_case("none") {
+        return Ok(Vec::new());
+    }
+    let mut nets = Vec::new();
+    let mut bad = Vec::new();
+    for entry in raw
+        .split(|c: char| c == ',' || c.is_whitespace())
+        .filter(|e| !e.is_empty())
+    {
+        if let Ok(n) = entry.parse::<ipnet::IpNet>() {
+            nets.push(n.trunc());
+        } else if let Ok(ip) = entry.parse::<IpAddr>() {
+            nets.push(ipnet::IpNet::from(ip));
+        } else {
+            bad.push(format!(
+                "TRUSTED_PROXIES: {entry:?} is not an IP address or CIDR range (e.g. 127.0.0.1 or 10.0.0.0/8)"
+            ));
+        }
+    }
+    if bad.is_empty() { Ok(nets) } else { Err(bad) }
 }
 
 /// `META_*` variables, also under the names other deployment guides use.
@@ -415,6 +465,24 @@ mod tests {
             .iter()
             .map(|(k, v)| (k.to_string(), v.to_string()))
             .collect()
+    }
+
+    #[test]
+    fn trusted_proxies_default_to_loopback_and_bad_entries_are_named() {
+        let c = Config::from_map(&env(&[])).unwrap();
+        assert_eq!(c.trusted_proxies, default_trusted_proxies());
+        let c =
+            Config::from_map(&env(&[("TRUSTED_PROXIES", "10.0.0.0/8, 192.168.1.7 ::1")])).unwrap();
+        assert_eq!(c.trusted_proxies.len(), 3);
+        assert!(c.trusted_proxies[1].contains(&"192.168.1.7".parse::<IpAddr>().unwrap()));
+        let problems =
+            Config::from_map(&env(&[("TRUSTED_PROXIES", "10.0.0.0/33,proxy,127.0.0.1")]))
+                .unwrap_err();
+        assert_eq!(problems.len(), 2, "{problems:?}");
+        assert!(problems[0].contains("\"10.0.0.0/33\""), "{problems:?}");
+        assert!(problems[1].contains("\"proxy\""), "{problems:?}");
+        let c = Config::from_map(&env(&[("TRUSTED_PROXIES", "none")])).unwrap();
+        assert!(c.trusted_proxies.is_empty());
     }
 
     #[test]

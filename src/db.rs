@@ -274,6 +274,97 @@ impl Db {
     }
 }
 
+/// Key of the PostgreSQL advisory lock held while an instance starts
+/// (migrations and first-start data); any constant other programs on the
+/// database would not use.
+const STARTUP_LOCK_KEY: i64 = 0x7569_635f_7374_6172; // "uic_star"
+
+/// Held while an instance migrates the database and writes its first-start
+/// data, so that instances started at the same moment on one database do
+/// this one after the other: sqlx takes no lock for SQLite migrations (two
+/// instances both create the tables, one dies with "table already exists"),
+/// and the session store's `CREATE TABLE IF NOT EXISTS` races on PostgreSQL.
+/// PostgreSQL: a session advisory lock on one connection. SQLite: an
+/// exclusive lock on a file beside the database (`<file>.startup-lock`).
+pub struct StartupLock {
+    pg: Option<sqlx::pool::PoolConnection<Postgres>>,
+    _file: Option<std::fs::File>,
+}
+
+impl Db {
+    /// Waits until no other instance is starting on this database.
+    pub async fn startup_lock(&self, url: &DbUrl) -> anyhow::Result<StartupLock> {
+        match (self, url) {
+            (Db::Postgres(p), _) => {
+                let mut conn = p
+                    .acquire()
+                    .await
+                    .context("locking the database for start")?;
+                sqlx::query("SELECT pg_advisory_lock($1)")
+                    .bind(STARTUP_LOCK_KEY)
+                    .execute(&mut *conn)
+                    .await
+                    .context("waiting for another instance to finish starting")?;
+                Ok(StartupLock {
+                    pg: Some(conn),
+                    _file: None,
+                })
+            }
+            (Db::Sqlite(_), DbUrl::Sqlite(path)) => {
+                let mut name = path.as_os_str().to_owned();
+                name.push(".startup-lock");
+                let lock_path = PathBuf::from(name);
+                let file = tokio::task::spawn_blocking(move || -> anyhow::Result<std::fs::File> {
+                    let file = std::fs::OpenOptions::new()
+                        .create(true)
+                        .truncate(false)
+                        .write(true)
+                        .open(&lock_path)
+                        .with_context(|| format!("opening {}", lock_path.display()))?;
+                    // Released when the file is closed, also if we crash.
+                    file.lock()
+                        .with_context(|| format!("locking {}", lock_path.display()))?;
+                    Ok(file)
+                })
+                .await??;
+                Ok(StartupLock {
+                    pg: None,
+                    _file: Some(file),
+                })
+            }
+            (Db::Sqlite(_), DbUrl::Postgres(_)) => {
+                anyhow::bail!("an SQLite pool for a PostgreSQL URL")
+            }
+        }
+    }
+}
+
+impl StartupLock {
+    /// Lets the next instance start.
+    pub async fn release(mut self) {
+        if let Some(mut conn) = self.pg.take() {
+            let unlocked = sqlx::query("SELECT pg_advisory_unlock($1)")
+                .bind(STARTUP_LOCK_KEY)
+                .execute(&mut *conn)
+                .await;
+            if unlocked.is_err() {
+                // Closing the connection releases the lock too.
+                drop(conn.detach());
+            }
+        }
+    }
+}
+
+impl Drop for StartupLock {
+    fn drop(&mut self) {
+        // Not released (start failed half-way): the connection must not go
+        // back to the pool holding the lock; closing it frees the lock.
+        if let Some(conn) = self.pg.take() {
+            drop(conn.detach());
+        }
+    }
+}
+
 /// Checkpoints the WAL every second until the writer closes.
 async fn checkpoints(checkpointer: SqlitePool, writer: SqlitePool) {
     let mut tick = tokio::time::interval(Duration::from_secs(1));

@@ -54,6 +54,11 @@ pub struct Inner {
     pub outbox: outbox::Signal,
     /// Signs the expiring links to QR images.
     pub qr_links: qr::LinkSigner,
+    /// The port this process listens on, once bound (`PORT` may be 0): the
+    /// base of one-time links when `PUBLIC_URL` is unset. A request's `Host`
+    /// header is never used for them, so a forged header cannot make an
+    /// administrator hand out a link to another site.
+    pub listen_port: std::sync::OnceLock<u16>,
 }
 
 impl std::ops::Deref for AppState {
@@ -67,6 +72,8 @@ impl std::ops::Deref for AppState {
 /// and creates the first-start data.
 pub async fn prepare(config: Config) -> anyhow::Result<AppState> {
     let db = Db::connect(&config.database_url).await?;
+    // Instances started together on one database take turns here.
+    let lock = db.startup_lock(&config.database_url).await?;
     db.migrate().await?;
     let salt = registry::salt::load(&config, &db).await?;
     tenancy::store::bootstrap(&db, &config).await?;
@@ -74,6 +81,7 @@ pub async fn prepare(config: Config) -> anyhow::Result<AppState> {
     for tenant in tenancy::store::list_tenants(&db).await? {
         auth::store::ensure_builtin_roles(&db, tenant.id).await?;
     }
+    lock.release().await;
     Ok(AppState(Arc::new(Inner {
         db,
         config,
@@ -82,6 +90,7 @@ pub async fn prepare(config: Config) -> anyhow::Result<AppState> {
         recent: inbox::Recent::default(),
         outbox: outbox::Signal::default(),
         accounts: tenancy::Cache::default(),
+        listen_port: std::sync::OnceLock::new(),
     })))
 }
 
@@ -125,6 +134,7 @@ pub fn router(state: AppState) -> Router {
 pub struct Application {
     listener: TcpListener,
     state: AppState,
+    setup_link: Option<String>,
 }
 
 impl Application {
@@ -135,11 +145,24 @@ impl Application {
         let listener = TcpListener::bind(addr)
             .await
             .with_context(|| format!("listening on {addr}"))?;
-        let app = Application { listener, state };
-        app.announce_first_admin()
+        if let Ok(a) = listener.local_addr() {
+            let _ = state.listen_port.set(a.port());
+        }
+        let mut app = Application {
+            listener,
+            state,
+            setup_link: None,
+        };
+        app.setup_link = app
+            .announce_first_admin()
             .await
             .context("creating the first administrator's setup link")?;
         Ok(app)
+    }
+
+    /// The setup link this instance created and printed, if it did.
+    pub fn setup_link(&self) -> Option<&str> {
+        self.setup_link.as_deref()
     }
 
     pub fn port(&self) -> u16 {
@@ -151,16 +174,21 @@ impl Application {
     }
 
     /// With no staff account yet, prints a one-time link to create the
-    /// first administrator (there is no default password).
-    async fn announce_first_admin(&self) -> anyhow::Result<()> {
-        if auth::store::count_users(&self.state.db).await? > 0 {
-            return Ok(());
+    /// first administrator (there is no default password). Of instances
+    /// started together on an empty database, only the one that creates the
+    /// link prints it; the others say where to find it.
+    async fn announce_first_admin(&self) -> anyhow::Result<Option<String>> {
+        let link = web::login::first_start_link(&self.state, self.port()).await?;
+        match &link {
+            Some(link) => tracing::warn!(
+                "no staff account yet: open {link} to create the first administrator (valid 24 hours, usable once; `uic-inbox admin create` prints a new one)"
+            ),
+            None if auth::store::count_users(&self.state.db).await? == 0 => tracing::warn!(
+                "no staff account yet: a setup link printed earlier (by this or another instance) is still valid; `uic-inbox admin create` prints a new one"
+            ),
+            None => {}
         }
-        let link = web::login::first_admin_link(&self.state, self.port()).await?;
-        tracing::warn!(
-            "no staff account yet: open {link} to create the first administrator (valid 24 hours, usable once; `uic-inbox admin create` prints a new one)"
-        );
-        Ok(())
+        Ok(link)
     }
 
     /// Serves (and runs the outbox worker and the daily maintenance job)

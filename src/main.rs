@@ -119,7 +119,10 @@ async fn run(command: Command, config: Config) -> anyhow::Result<()> {
         }
         Command::Migrate => {
             let db = Db::connect(&config.database_url).await?;
+            // Not at the same time as an instance starting on this database.
+            let lock = db.startup_lock(&config.database_url).await?;
             db.migrate().await?;
+            lock.release().await;
             println!("migrations applied ({})", db.backend_name());
             Ok(())
         }

@@ -8,8 +8,19 @@ pub const MIN_LEN: usize = 10;
 /// Longest password accepted (hashing a megabyte would be a cheap attack).
 pub const MAX_LEN: usize = 256;
 
+/// Lowest zxcvbn score accepted (0-4: 3 is "safely unguessable", about
+/// 10^10 guesses).
+pub const MIN_SCORE: u8 = 3;
+
 /// Why a new password is refused, in the staff member's language.
-pub fn check_new(password: &str, confirm: &str, lang: super::Lang) -> Result<(), String> {
+/// `user_inputs` are what an attacker knows of the user (e-mail address,
+/// name): a password built from them is weak.
+pub fn check_new(
+    password: &str,
+    confirm: &str,
+    lang: super::Lang,
+    user_inputs: &[&str],
+) -> Result<(), String> {
     let n = password.chars().count();
     if n < MIN_LEN {
         return Err(match lang {
@@ -35,7 +46,67 @@ pub fn check_new(password: &str, confirm: &str, lang: super::Lang) -> Result<(),
             )
             .to_string());
     }
-    Ok(())
+    strength(password, lang, user_inputs)
+}
+
+/// Refuses a password zxcvbn scores below `MIN_SCORE`, with its warning in
+/// the user's language and a summary of its suggestions.
+fn strength(password: &str, lang: super::Lang, user_inputs: &[&str]) -> Result<(), String> {
+    use zxcvbn::feedback::Warning as W;
+    // The e-mail address counts by its parts too (alice.mbuyi@ngo.cd).
+    let mut inputs: Vec<String> = Vec::new();
+    for input in user_inputs {
+        let lower = input.trim().to_lowercase();
+        inputs.extend(
+            lower
+                .split(|c: char| !c.is_alphanumeric())
+                .filter(|p| p.chars().count() >= 3)
+                .map(str::to_owned),
+        );
+        inputs.push(lower);
+    }
+    let refs: Vec<&str> = inputs.iter().map(String::as_str).collect();
+    let estimate = zxcvbn::zxcvbn(password, &refs);
+    if u8::from(estimate.score()) >= MIN_SCORE {
+        return Ok(());
+    }
+    let t = crate::web::texts(lang);
+    let lowered = password.to_lowercase();
+    let personal = inputs
+        .iter()
+        .any(|i| i.chars().count() >= 3 && lowered.contains(i.as_str()));
+    let warning = estimate
+        .feedback()
+        .and_then(|f| f.warning())
+        .map(|w| match w {
+            W::StraightRowsOfKeysAreEasyToGuess => t.pw_w_straight_rows,
+            W::ShortKeyboardPatternsAreEasyToGuess => t.pw_w_keyboard,
+            W::RepeatsLikeAaaAreEasyToGuess => t.pw_w_repeats,
+            W::RepeatsLikeAbcAbcAreOnlySlightlyHarderToGuess => t.pw_w_repeats_abc,
+            W::ThisIsATop10Password => t.pw_w_top10,
+            W::ThisIsATop100Password => t.pw_w_top100,
+            W::ThisIsACommonPassword => t.pw_w_common,
+            W::ThisIsSimilarToACommonlyUsedPassword => t.pw_w_similar,
+            W::SequencesLikeAbcAreEasyToGuess => t.pw_w_sequences,
+            W::RecentYearsAreEasyToGuess => t.pw_w_years,
+            W::AWordByItselfIsEasyToGuess => t.pw_w_word,
+            W::DatesAreOftenEasyToGuess => t.pw_w_dates,
+            W::NamesAndSurnamesByThemselvesAreEasyToGuess => t.pw_w_names,
+            W::CommonNamesAndSurnamesAreEasyToGuess => t.pw_w_common_names,
+        });
+    let mut message = t.pw_weak.to_string();
+    for part in [
+        personal.then_some(t.pw_w_personal),
+        warning,
+        Some(t.pw_advice),
+    ]
+    .into_iter()
+    .flatten()
+    {
+        message.push(' ');
+        message.push_str(part);
+    }
+    Err(message)
 }
 
 /// The PHC string (`$argon2id$v=19$…`) of a new password.
@@ -103,16 +174,40 @@ mod tests {
     #[test]
     fn new_password_rules() {
         assert!(
-            check_new("short", "short", Lang::Fr)
+            check_new("short", "short", Lang::Fr, &[])
                 .unwrap_err()
                 .contains("10")
         );
         assert!(
-            check_new("long enough pw", "long enough pX", Lang::En)
+            check_new("long enough pw", "long enough pX", Lang::En, &[])
                 .unwrap_err()
                 .contains("match")
         );
-        assert!(check_new(&"x".repeat(300), &"x".repeat(300), Lang::En).is_err());
-        assert!(check_new("long enough pw", "long enough pw", Lang::Fr).is_ok());
+        assert!(check_new(&"x".repeat(300), &"x".repeat(300), Lang::En, &[]).is_err());
+        // The passphrases the integration tests use are strong enough.
+        for good in ["correct horse battery staple", "a brand new passphrase"] {
+            assert!(check_new(good, good, Lang::Fr, &[]).is_ok(), "{good}");
+        }
+    }
+
+    #[test]
+    fn weak_and_common_passwords_are_refused_with_a_reason() {
+        let e = check_new("password123", "password123", Lang::En, &[]).unwrap_err();
+        assert!(e.contains("too easy to guess"), "{e}");
+        let e = check_new("azertyuiop", "azertyuiop", Lang::Fr, &[]).unwrap_err();
+        assert!(e.contains("trop facile à deviner"), "{e}");
+        assert!(e.contains("courant"), "{e}");
+        let e = check_new("1234567890", "1234567890", Lang::Fr, &[]).unwrap_err();
+        assert!(e.contains("facile"), "{e}");
+        // Built from the user's own e-mail address and name.
+        let mine = "kabongombuyi";
+        let e = check_new(
+            mine,
+            mine,
+            Lang::En,
+            &["kabongo.mbuyi@ngo.example", "Kabongo Mbuyi"],
+        )
+        .unwrap_err();
+        assert!(e.contains("e-mail address or your name"), "{e}");
     }
 }

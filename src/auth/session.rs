@@ -21,8 +21,10 @@ pub const COOKIE: &str = "uic_session";
 pub mod keys {
     /// The logged-in user's id.
     pub const USER: &str = "uid";
-    /// Unix time of the login (absolute timeout).
-    pub const LOGIN_AT: &str = "login_at";
+    /// Unix time of the login in microseconds (absolute timeout, and
+    /// sessions opened before a password change end: seconds would let a
+    /// session opened in the same second as the change survive it).
+    pub const LOGIN_AT: &str = "login_at_us";
     /// Unix time of the last request that extended the session.
     pub const SEEN: &str = "seen";
     /// The CSRF token.
@@ -99,6 +101,19 @@ pub fn unix_now() -> i64 {
     OffsetDateTime::now_utc().unix_timestamp()
 }
 
+/// Microseconds since the Unix epoch (what PostgreSQL keeps of a time).
+pub fn unix_micros(t: OffsetDateTime) -> i64 {
+    (t.unix_timestamp_nanos() / 1000) as i64
+}
+
+/// Whether a session opened at `login_us` (microseconds) is still good for a
+/// user whose password last changed at `changed`: only a session opened
+/// after the change is. The session that made the change logs in again
+/// right after it, so it is later.
+pub fn opened_after(login_us: i64, changed: Option<OffsetDateTime>) -> bool {
+    changed.is_none_or(|t| unix_micros(t) < login_us)
+}
+
 /// The session's CSRF token, created on first use.
 pub async fn csrf_token(session: &Session) -> anyhow::Result<String> {
     if let Some(t) = session.get::<String>(keys::CSRF).await? {
@@ -116,10 +131,10 @@ pub async fn log_in(session: &Session, user_id: i64) -> anyhow::Result<()> {
     let lang = session.get::<String>(keys::LANG).await?;
     session.clear().await;
     session.cycle_id().await?;
-    let now = unix_now();
+    let now = OffsetDateTime::now_utc();
     session.insert(keys::USER, user_id).await?;
-    session.insert(keys::LOGIN_AT, now).await?;
-    session.insert(keys::SEEN, now).await?;
+    session.insert(keys::LOGIN_AT, unix_micros(now)).await?;
+    session.insert(keys::SEEN, now.unix_timestamp()).await?;
     if let Some(lang) = lang {
         session.insert(keys::LANG, lang).await?;
     }
@@ -130,4 +145,20 @@ pub async fn log_in(session: &Session, user_id: i64) -> anyhow::Result<()> {
 /// Sets a message for the next page.
 pub async fn flash(session: &Session, message: impl Into<String>) {
     let _ = session.insert(keys::FLASH, message.into()).await;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_session_opened_in_the_same_second_before_a_change_ends() {
+        let change = time::macros::datetime!(2026-01-01 10:00:00.500_000 UTC);
+        let before = unix_micros(change) - 300_000;
+        let after = unix_micros(change) + 1;
+        assert!(!opened_after(before, Some(change)));
+        assert!(!opened_after(unix_micros(change), Some(change)));
+        assert!(opened_after(after, Some(change)));
+        assert!(opened_after(before, None));
+    }
 }

@@ -48,9 +48,19 @@ pub async fn post_message(
     parts: axum::http::request::Parts,
     body: Result<Json<SandboxMessage>, JsonRejection>,
 ) -> AppResult<Json<SandboxAnswer>> {
-    let from_here = crate::web::client_ip(&parts)
-        .parse::<std::net::IpAddr>()
-        .is_ok_and(|ip| ip.is_loopback());
+    // The socket's peer only (X-Forwarded-For is whatever the sender wrote),
+    // and not relayed: a proxy on this machine connects from loopback on
+    // behalf of everyone, and says so in a forwarding header.
+    let relayed = ["x-forwarded-for", "forwarded", "x-real-ip"]
+        .iter()
+        .any(|h| parts.headers.contains_key(*h));
+    let from_here = !relayed
+        && crate::web::peer_ip(&parts).is_some_and(|ip| match ip {
+            std::net::IpAddr::V6(v6) => v6
+                .to_ipv4_mapped()
+                .map_or(v6.is_loopback(), |v4| v4.is_loopback()),
+            v4 => v4.is_loopback(),
+        });
     if !from_here {
         return Err(AppError::Forbidden(
             "the sandbox endpoint answers only on the server itself; use the phone simulator of the staff pages".into(),

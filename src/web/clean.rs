@@ -77,7 +77,7 @@ fn is_form(headers: &HeaderMap) -> bool {
 
 /// The staff pages' middleware (inside the session layer).
 pub async fn staff(session: Session, req: Request, next: Next) -> Response {
-    let lang = visitor_lang(&session).await;
+    let lang = visitor_lang(&session, crate::auth::csrf::Visitor::of(req.extensions())).await;
     if let Err(r) = check_target(req.uri()) {
         return WebError::BadRequest(lang, r.message()).into_response();
     }

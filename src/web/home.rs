@@ -119,7 +119,8 @@ async fn change_password(
     if !password::verify(&f.current, staff.user.password_hash.as_deref()).await {
         return me(&staff, Some(staff.t().current_password_wrong.to_string()));
     }
-    if let Err(e) = password::check_new(&f.password, &f.confirm, staff.lang) {
+    let inputs = [staff.user.email.as_str(), staff.user.display_name.as_str()];
+    if let Err(e) = password::check_new(&f.password, &f.confirm, staff.lang, &inputs) {
         return me(&staff, Some(e));
     }
     let hash = password::hash(&f.password).await?;

@@ -2,10 +2,12 @@
 
 use super::{Layout, Routes, Staff, WebError, WebResult, page, see_other, texts, visitor_lang};
 use crate::AppState;
+use crate::auth::csrf::{Visitor, VisitorCookie};
 use crate::auth::session::{self, keys};
-use crate::auth::store::{self as auth_store, LinkPurpose, NewUser};
-use crate::auth::{BuiltinRole, Lang, password};
+use crate::auth::store::{self as auth_store, LinkPurpose, Redeemed};
+use crate::auth::{Lang, password};
 use askama::Template;
+use axum::Extension;
 use axum::Form;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
@@ -46,6 +48,15 @@ pub async fn first_admin_link(state: &AppState, port: u16) -> anyhow::Result<Str
     Ok(format!("{}/setup/{token}", server_url(state, port)))
 }
 
+/// The first start's setup link: created only when there is no user and no
+/// valid setup link yet, atomically, so that of instances starting together
+/// exactly one creates (and prints) it.
+pub async fn first_start_link(state: &AppState, port: u16) -> anyhow::Result<Option<String>> {
+    let tenant_id = crate::tenancy::store::default_tenant(&state.db).await?;
+    let token = auth_store::create_first_setup_link(&state.db, tenant_id, SETUP_LINK_VALID).await?;
+    Ok(token.map(|token| format!("{}/setup/{token}", server_url(state, port))))
+}
+
 /// Where staff reach the server: `PUBLIC_URL`, else this machine's address
 /// and the port it listens on.
 pub fn server_url(state: &AppState, port: u16) -> String {
@@ -62,28 +73,17 @@ pub fn server_url(state: &AppState, port: u16) -> String {
     }
 }
 
-/// Where the staff member asking reaches the server: `PUBLIC_URL`, else the
-/// address their browser used.
-pub fn request_url(state: &AppState, headers: &axum::http::HeaderMap) -> String {
-    if let Some(u) = &state.config.public_url {
-        return u.trim_end_matches('/').to_string();
-    }
-    let host = headers
-        .get(axum::http::header::HOST)
-        .and_then(|h| h.to_str().ok())
-        .filter(|h| {
-            h.chars()
-                .all(|c| c.is_ascii_alphanumeric() || ".-:[]".contains(c))
-        })
-        .unwrap_or("localhost");
-    let scheme = match headers
-        .get("x-forwarded-proto")
-        .and_then(|v| v.to_str().ok())
-    {
-        Some("https") => "https",
-        _ => "http",
-    };
-    format!("{scheme}://{host}")
+/// The base of links staff pass on: `PUBLIC_URL`, else the address and
+/// port this server listens on. Never the request's `Host` header: anyone can
+/// send one, and a link built from it would send the invited user's new
+/// password to whatever site the header names.
+pub fn links_url(state: &AppState) -> String {
+    let port = state
+        .listen_port
+        .get()
+        .copied()
+        .unwrap_or(state.config.port);
+    server_url(state, port)
 }
 
 #[derive(Template)]
@@ -101,26 +101,79 @@ struct LoginQuery {
     lang: Option<String>,
 }
 
-/// Only a path of this site: no `//host`, no scheme.
+/// Only a path of this site, or `/`.
+///
+/// Browsers drop tabs and line breaks from a URL and read `\\` as `/`, so
+/// `/\t/evil.example` would leave the site as `//evil.example`: any control
+/// character or backslash is refused outright rather than cleaned. What is
+/// left must not start with `//` (another host). Characters outside ASCII
+/// are percent-encoded so the `Location` header is always valid.
 fn safe_next(next: Option<&str>) -> String {
-    match next {
-        Some(n) if n.starts_with('/') && !n.starts_with("//") && !n.contains('\\') => n.to_string(),
-        _ => "/".to_string(),
+    let Some(n) = next else {
+        return "/".to_string();
+    };
+    if !n.starts_with('/') || n.starts_with("//") || n.chars().any(|c| c.is_control() || c == '\\')
+    {
+        return "/".to_string();
     }
+    percent_encoding::utf8_percent_encode(n, percent_encoding::CONTROLS).to_string()
 }
 
-async fn login_page(session: Session, Query(q): Query<LoginQuery>) -> WebResult {
-    if let Some(l) = q.lang.as_deref().and_then(Lang::parse) {
-        session.insert(keys::LANG, l.code()).await?;
+/// The CSRF token of a form shown before login (login, setup, invitation).
+/// With a session (a logged-in user, or one with a token already), the
+/// session's. Otherwise nothing is stored: the visitor cookie's signed value
+/// (see `auth::csrf`), and the cookie to set when it is new or the language
+/// changed.
+async fn login_token(
+    state: &AppState,
+    session: &Session,
+    known: Option<&Visitor>,
+    chosen: Option<Lang>,
+) -> WebResult<(String, Option<String>)> {
+    if session.get::<String>(keys::CSRF).await?.is_some() {
+        if let Some(l) = chosen {
+            session.insert(keys::LANG, l.code()).await?;
+        }
+        return Ok((session::csrf_token(session).await?, None));
     }
-    let lang = visitor_lang(&session).await;
-    let csrf = session::csrf_token(&session).await?;
-    page(LoginPage {
+    let mut visitor = known.cloned().unwrap_or_else(|| Visitor::new(None));
+    if chosen.is_some() {
+        visitor.lang = chosen;
+    }
+    let cookie = (known != Some(&visitor)).then(|| visitor.cookie(super::secure_cookies(state)));
+    Ok((visitor.token(&state.salt), cookie))
+}
+
+/// Adds the visitor cookie, if any, to a response.
+fn with_cookie(mut res: axum::response::Response, cookie: Option<String>) -> WebResult {
+    if let Some(c) = cookie {
+        let value = axum::http::HeaderValue::from_str(&c)
+            .map_err(|e| WebError::Internal(anyhow::anyhow!("visitor cookie: {e}")))?;
+        res.headers_mut()
+            .append(axum::http::header::SET_COOKIE, value);
+    }
+    Ok(res)
+}
+
+async fn login_page(
+    State(state): State<AppState>,
+    session: Session,
+    Extension(VisitorCookie(visitor)): Extension<VisitorCookie>,
+    Query(q): Query<LoginQuery>,
+) -> WebResult {
+    let chosen = q.lang.as_deref().and_then(Lang::parse);
+    let (csrf, cookie) = login_token(&state, &session, visitor.as_ref(), chosen).await?;
+    let lang = match chosen {
+        Some(l) => l,
+        None => visitor_lang(&session, visitor.as_ref()).await,
+    };
+    let res = page(LoginPage {
         p: Layout::anonymous(lang, texts(lang).login_title, csrf),
         next: safe_next(q.next.as_deref()),
         email: String::new(),
         error: None,
-    })
+    })?;
+    with_cookie(res, cookie)
 }
 
 #[derive(Deserialize)]
@@ -138,10 +191,12 @@ async fn login(
     parts: Parts,
     Form(f): Form<LoginForm>,
 ) -> WebResult {
-    let lang = visitor_lang(&session).await;
+    let visitor = Visitor::of(&parts.extensions);
+    let lang = visitor_lang(&session, visitor).await;
     let t = texts(lang);
-    let ip = super::client_ip(&parts);
-    let csrf = session::csrf_token(&session).await?;
+    let ip = super::client_ip(&parts, &state.config.trusted_proxies);
+    // A failed attempt stores no session either.
+    let (csrf, _) = login_token(&state, &session, visitor, None).await?;
     let again = |status: StatusCode, error: String| -> WebResult {
         let mut res = page(LoginPage {
             p: Layout::anonymous(lang, t.login_title, csrf.clone()),
@@ -179,8 +234,10 @@ async fn login(
             .await
         }
     };
-    if let Some(until) = auth_store::locked_until(&state.db, &email, &ip).await? {
-        let minutes = ((until - OffsetDateTime::now_utc()).whole_seconds() + 59) / 60;
+    let now = OffsetDateTime::now_utc();
+    let throttle = auth_store::throttle(&state.db, &email, &ip, now).await?;
+    if let Some(until) = throttle.locked_until {
+        let minutes = ((until - now).whole_seconds() + 59) / 60;
         audit("login.throttled", String::new()).await?;
         return again(
             StatusCode::TOO_MANY_REQUESTS,
@@ -198,9 +255,14 @@ async fn login(
             },
         );
     }
+    // Failing from many addresses: slower answers, never a lock the right
+    // password cannot pass.
+    if !throttle.delay.is_zero() {
+        tokio::time::sleep(throttle.delay).await;
+    }
     let hash = user.as_ref().and_then(|u| u.password_hash.as_deref());
     if !password::verify(&f.password, hash).await {
-        auth_store::record_failure(&state.db, &email, &ip).await?;
+        auth_store::record_failure(&state.db, &email, &ip, OffsetDateTime::now_utc()).await?;
         audit("login.failed", String::new()).await?;
         return again(StatusCode::UNAUTHORIZED, t.login_wrong.to_string());
     }
@@ -208,7 +270,7 @@ async fn login(
         audit("login.disabled", String::new()).await?;
         return again(StatusCode::FORBIDDEN, t.login_disabled.to_string());
     };
-    auth_store::clear_failures(&state.db, &email).await?;
+    auth_store::clear_failures(&state.db, &email, &ip).await?;
     start_session(&state, &session, user.id).await?;
     audit("login", String::new()).await?;
     see_other(&safe_next(f.next.as_deref()))
@@ -245,24 +307,26 @@ fn link_gone(lang: Lang) -> WebError {
 async fn setup_page(
     State(state): State<AppState>,
     session: Session,
+    Extension(VisitorCookie(visitor)): Extension<VisitorCookie>,
     Path(token): Path<String>,
 ) -> WebResult {
-    let lang = visitor_lang(&session).await;
+    let lang = visitor_lang(&session, visitor.as_ref()).await;
     if auth_store::peek_link(&state.db, &token, LinkPurpose::Setup)
         .await?
         .is_none()
     {
         return Err(link_gone(lang));
     }
-    let csrf = session::csrf_token(&session).await?;
-    page(SetupPage {
+    let (csrf, cookie) = login_token(&state, &session, visitor.as_ref(), None).await?;
+    let res = page(SetupPage {
         p: Layout::anonymous(lang, texts(lang).setup_title, csrf),
         invited: None,
         action: format!("/setup/{token}"),
         email: String::new(),
         name: String::new(),
         error: None,
-    })
+    })?;
+    with_cookie(res, cookie)
 }
 
 #[derive(Deserialize)]
@@ -284,12 +348,15 @@ async fn setup(
     Path(token): Path<String>,
     Form(f): Form<SetupForm>,
 ) -> WebResult {
-    let lang = visitor_lang(&session).await;
+    let lang = visitor_lang(&session, Visitor::of(&parts.extensions)).await;
     let t = texts(lang);
-    let Some(link) = auth_store::peek_link(&state.db, &token, LinkPurpose::Setup).await? else {
+    if auth_store::peek_link(&state.db, &token, LinkPurpose::Setup)
+        .await?
+        .is_none()
+    {
         return Err(link_gone(lang));
-    };
-    let csrf = session::csrf_token(&session).await?;
+    }
+    let (csrf, _) = login_token(&state, &session, Visitor::of(&parts.extensions), None).await?;
     let again = |error: String| -> WebResult {
         super::form_page(
             SetupPage {
@@ -309,7 +376,7 @@ async fn setup(
     if f.name.trim().is_empty() {
         return again(t.name_missing.to_string());
     }
-    if let Err(e) = password::check_new(&f.password, &f.confirm, lang) {
+    if let Err(e) = password::check_new(&f.password, &f.confirm, lang, &[&f.email, &f.name]) {
         return again(e);
     }
     if auth_store::find_by_email(&state.db, &f.email)
@@ -319,63 +386,15 @@ async fn setup(
         return again(t.email_taken.to_string());
     }
     let hash = password::hash(&f.password).await?;
-    let tenant_id = link
-        .tenant_id
-        .ok_or_else(|| anyhow::anyhow!("setup link without tenant"))?;
-    // The link is spent first: two tabs cannot make two administrators.
-    let mut tx = state.db.begin().await?;
-    if !auth_store::use_link(&mut tx, &token, LinkPurpose::Setup).await? {
-        tx.rollback().await?;
-        return Err(link_gone(lang));
+    let ip = super::client_ip(&parts, &state.config.trusted_proxies);
+    match auth_store::redeem_setup(&state.db, &token, &f.email, &f.name, &hash, lang, &ip).await? {
+        Redeemed::Done(user) => {
+            start_session(&state, &session, user.id).await?;
+            see_other("/")
+        }
+        Redeemed::EmailTaken => again(t.email_taken.to_string()),
+        Redeemed::LinkGone => Err(link_gone(lang)),
     }
-    tx.commit().await?;
-    crate::auth::store::ensure_builtin_roles(&state.db, tenant_id).await?;
-    let Some(user) = auth_store::create_user(
-        &state.db,
-        &NewUser {
-            tenant_id,
-            email: &f.email,
-            display_name: &f.name,
-            password_hash: Some(&hash),
-            lang,
-            platform_admin: true,
-        },
-    )
-    .await?
-    else {
-        return again(t.email_taken.to_string());
-    };
-    if let Some(role) =
-        auth_store::builtin_role_id(&state.db, tenant_id, BuiltinRole::Administrator).await?
-    {
-        auth_store::assign(&state.db, user.id, role, None).await?;
-    }
-    audit_own(&state, &user, "setup.administrator", &parts).await?;
-    start_session(&state, &session, user.id).await?;
-    see_other("/")
-}
-
-/// An audit entry of something a user did to their own account before
-/// being logged in (setup, choosing a password).
-async fn audit_own(
-    state: &AppState,
-    user: &auth_store::User,
-    action: &str,
-    parts: &Parts,
-) -> Result<(), sqlx::Error> {
-    crate::audit::record(
-        &state.db,
-        &crate::audit::Entry {
-            tenant_id: Some(user.tenant_id),
-            user_id: Some(user.id),
-            actor: &user.email,
-            action,
-            target: format!("user:{}", user.id),
-            detail: String::new(),
-            ip: Some(&super::client_ip(parts)),
-        },
-    )
-    .await
 }
 
 /// The link's purpose and user, if the token is a valid invitation or reset.
@@ -396,15 +415,17 @@ async fn invited_user(
 
 /// The form where an invited user chooses a password.
 async fn invite_form(
+    state: &AppState,
     session: &Session,
+    visitor: Option<&Visitor>,
     token: &str,
     user: auth_store::User,
     error: Option<String>,
 ) -> WebResult {
     let lang = user.lang();
-    let csrf = session::csrf_token(session).await?;
+    let (csrf, cookie) = login_token(state, session, visitor, None).await?;
     let failed = error.is_some();
-    super::form_page(
+    let res = super::form_page(
         SetupPage {
             p: Layout::anonymous(lang, texts(lang).invite_title, csrf),
             invited: Some(user.email.clone()),
@@ -414,16 +435,19 @@ async fn invite_form(
             error,
         },
         failed,
-    )
+    )?;
+    with_cookie(res, cookie)
 }
 
 async fn invite_page(
     State(state): State<AppState>,
     session: Session,
+    Extension(VisitorCookie(visitor)): Extension<VisitorCookie>,
     Path(token): Path<String>,
 ) -> WebResult {
-    let (_, user) = invited_user(&state, &token, visitor_lang(&session).await).await?;
-    invite_form(&session, &token, user, None).await
+    let lang = visitor_lang(&session, visitor.as_ref()).await;
+    let (_, user) = invited_user(&state, &token, lang).await?;
+    invite_form(&state, &session, visitor.as_ref(), &token, user, None).await
 }
 
 async fn invite(
@@ -433,20 +457,22 @@ async fn invite(
     Path(token): Path<String>,
     Form(f): Form<SetupForm>,
 ) -> WebResult {
-    let (purpose, user) = invited_user(&state, &token, visitor_lang(&session).await).await?;
+    let lang = visitor_lang(&session, Visitor::of(&parts.extensions)).await;
+    let (purpose, user) = invited_user(&state, &token, lang).await?;
     let lang = user.lang();
-    if let Err(e) = password::check_new(&f.password, &f.confirm, lang) {
-        return invite_form(&session, &token, user, Some(e)).await;
+    let inputs = [user.email.as_str(), user.display_name.as_str()];
+    if let Err(e) = password::check_new(&f.password, &f.confirm, lang, &inputs) {
+        let visitor = Visitor::of(&parts.extensions);
+        return invite_form(&state, &session, visitor, &token, user, Some(e)).await;
     }
     let hash = password::hash(&f.password).await?;
-    let mut tx = state.db.begin().await?;
-    if !auth_store::use_link(&mut tx, &token, purpose).await? {
-        tx.rollback().await?;
-        return Err(link_gone(lang));
-    }
-    tx.commit().await?;
-    auth_store::set_password(&state.db, user.id, &hash).await?;
-    audit_own(&state, &user, "password.set", &parts).await?;
+    let ip = super::client_ip(&parts, &state.config.trusted_proxies);
+    let user = match auth_store::redeem_password_link(&state.db, &token, purpose, &user, &hash, &ip)
+        .await?
+    {
+        Redeemed::Done(user) => user,
+        Redeemed::LinkGone | Redeemed::EmailTaken => return Err(link_gone(lang)),
+    };
     if user.is_disabled() {
         return Ok((StatusCode::FORBIDDEN, texts(lang).login_disabled).into_response());
     }
@@ -472,5 +498,15 @@ mod tests {
         assert_eq!(safe_next(Some("https://evil.example")), "/");
         assert_eq!(safe_next(Some("/\\evil.example")), "/");
         assert_eq!(safe_next(None), "/");
+        // Browsers strip tabs and line breaks: these would leave the site.
+        assert_eq!(safe_next(Some("/\t/evil.example")), "/");
+        assert_eq!(safe_next(Some("/\n/x")), "/");
+        assert_eq!(safe_next(Some("/\r\n/x")), "/");
+        assert_eq!(safe_next(Some("/\u{7f}/x")), "/");
+        assert_eq!(safe_next(Some("/a\\b")), "/");
+        assert_eq!(
+            safe_next(Some("/conversations?q=é")),
+            "/conversations?q=%C3%A9"
+        );
     }
 }

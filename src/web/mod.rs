@@ -119,9 +119,9 @@ pub fn routes(r: Routes) -> Routes {
 /// Wraps the staff router in its layers (CSRF inside the session, then the
 /// input check).
 pub fn layered(ui: Router<AppState>, state: &AppState) -> Router<AppState> {
-    let ui = ui
-        .layer(axum::middleware::from_fn(clean::staff))
-        .layer(axum::middleware::from_fn(crate::auth::csrf::check));
+    let ui = ui.layer(axum::middleware::from_fn(clean::staff)).layer(
+        axum::middleware::from_fn_with_state(state.clone(), crate::auth::csrf::check),
+    );
     let timeouts = session::Timeouts {
         idle: state.config.staff_session_idle,
         absolute: state.config.staff_session_max,
@@ -132,6 +132,7 @@ pub fn layered(ui: Router<AppState>, state: &AppState) -> Router<AppState> {
         .as_deref()
         .is_some_and(|u| u.starts_with("https://"));
     session::layer(ui, &state.db, timeouts, secure)
+        .layer(axum::middleware::from_fn(crate::auth::csrf::visitor_cookie))
         .layer(axum::middleware::from_fn(security_headers))
         .layer(tower_http::compression::CompressionLayer::new())
 }
@@ -278,8 +279,8 @@ pub struct Staff {
     pub csrf: String,
     pub lang: Lang,
     pub ip: String,
-    /// How the staff member reaches the server (`https://inbox.example.org`),
-    /// for links they pass on.
+    /// The server's base URL (`https://inbox.example.org`) for links staff
+    /// pass on (see `login::links_url`).
     pub origin: String,
     pub session: Session,
     flash: Option<String>,
@@ -307,14 +308,14 @@ impl FromRequestParts<AppState> for Staff {
             return Err(login());
         };
         let now = session::unix_now();
-        let login_at = session.get::<i64>(keys::LOGIN_AT).await?.unwrap_or(0);
-        let max = state.config.staff_session_max.as_secs() as i64;
+        let login_us = session.get::<i64>(keys::LOGIN_AT).await?.unwrap_or(0);
+        let max_us = i64::try_from(state.config.staff_session_max.as_micros()).unwrap_or(i64::MAX);
+        let now_us = session::unix_micros(time::OffsetDateTime::now_utc());
         let user = auth_store::find_user(&state.db, user_id).await?;
         let Some(user) = user.filter(|u| {
             !u.is_disabled()
-                && now - login_at < max
-                && u.password_changed_at
-                    .is_none_or(|t| t.unix_timestamp() <= login_at)
+                && now_us.saturating_sub(login_us) < max_us
+                && session::opened_after(login_us, u.password_changed_at)
         }) else {
             // Disabled, deleted, logged in too long ago, or logged in before
             // the password last changed: the session ends now.
@@ -342,8 +343,8 @@ impl FromRequestParts<AppState> for Staff {
         let flash = session.remove::<String>(keys::FLASH).await?;
         let lang = user.lang();
         Ok(Staff {
-            ip: client_ip(parts),
-            origin: login::request_url(state, &parts.headers),
+            ip: client_ip(parts, &state.config.trusted_proxies),
+            origin: login::links_url(state),
             user,
             tenant_id,
             tenant_name,
@@ -539,26 +540,39 @@ pub fn see_other(to: &str) -> WebResult {
     Ok(Redirect::to(to).into_response())
 }
 
-/// The address of the client: the socket's peer, or, when that peer is the
-/// reverse proxy on this machine or a private network, the address the
-/// proxy appended last to `X-Forwarded-For`.
-pub fn client_ip(parts: &Parts) -> String {
-    let peer = parts
-        .extensions
-        .get::<ConnectInfo<SocketAddr>>()
-        .map(|c| c.0.ip());
-    forwarded_ip(peer, &parts.headers)
+/// The address of the client: the socket's peer, or, when that peer is a
+/// trusted proxy (`TRUSTED_PROXIES`, loopback by default), the address the
+/// proxy appended last to `X-Forwarded-For`. Any other peer could write
+/// whatever it likes in that header, and a private address proves nothing
+/// (a container network, or a proxy that adds no header).
+pub fn client_ip(parts: &Parts, trusted: &[ipnet::IpNet]) -> String {
+    let peer = peer_ip(parts);
+    forwarded_ip(peer, &parts.headers, trusted)
         .or(peer)
         .map(|ip| ip.to_string())
         .unwrap_or_else(|| "unknown".into())
 }
 
-fn forwarded_ip(peer: Option<IpAddr>, headers: &HeaderMap) -> Option<IpAddr> {
-    let trusted = match peer? {
-        IpAddr::V4(v4) => v4.is_loopback() || v4.is_private(),
-        IpAddr::V6(v6) => v6.is_loopback() || (v6.segments()[0] & 0xfe00) == 0xfc00,
+/// The socket's peer address, whatever the headers say.
+pub fn peer_ip(parts: &Parts) -> Option<IpAddr> {
+    parts
+        .extensions
+        .get::<ConnectInfo<SocketAddr>>()
+        .map(|c| c.0.ip())
+}
+
+fn forwarded_ip(
+    peer: Option<IpAddr>,
+    headers: &HeaderMap,
+    trusted: &[ipnet::IpNet],
+) -> Option<IpAddr> {
+    let peer = peer?;
+    // An IPv4 peer on an IPv6 socket shows as ::ffff:a.b.c.d.
+    let peer = match peer {
+        IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(peer, IpAddr::V4),
+        v4 => v4,
     };
-    if !trusted {
+    if !trusted.iter().any(|n| n.contains(&peer)) {
         return None;
     }
     headers
@@ -573,12 +587,23 @@ fn forwarded_ip(peer: Option<IpAddr>, headers: &HeaderMap) -> Option<IpAddr> {
 }
 
 /// The language of a visitor not logged in: the one chosen on the login
-/// page, else French (the product's first language, whatever the browser).
-pub async fn visitor_lang(session: &Session) -> Lang {
+/// page (kept in the session, or in the visitor cookie when there is no
+/// session), else French (the product's first language, whatever the
+/// browser).
+pub async fn visitor_lang(session: &Session, visitor: Option<&crate::auth::csrf::Visitor>) -> Lang {
     match session.get::<String>(keys::LANG).await {
         Ok(Some(l)) => Lang::parse(&l).unwrap_or_default(),
-        _ => Lang::Fr,
+        _ => visitor.and_then(|v| v.lang).unwrap_or_default(),
     }
+}
+
+/// Whether cookies are marked `Secure` (`PUBLIC_URL` is https).
+pub fn secure_cookies(state: &AppState) -> bool {
+    state
+        .config
+        .public_url
+        .as_deref()
+        .is_some_and(|u| u.starts_with("https://"))
 }
 
 /// Checkbox and multi-select values of a form (`name=a&name=b`), which
@@ -599,24 +624,29 @@ mod tests {
     use super::*;
 
     #[test]
-    fn forwarded_for_is_believed_only_from_a_local_proxy() {
+    fn forwarded_for_is_believed_only_from_a_trusted_proxy() {
         let mut h = HeaderMap::new();
         h.insert(
             "x-forwarded-for",
             HeaderValue::from_static("6.6.6.6, 41.243.1.2"),
         );
+        let loopback = crate::config::default_trusted_proxies();
         let local: IpAddr = "127.0.0.1".parse().unwrap();
+        let mapped: IpAddr = "::ffff:127.0.0.1".parse().unwrap();
         let lan: IpAddr = "172.18.0.3".parse().unwrap();
         let internet: IpAddr = "41.243.9.9".parse().unwrap();
+        let last: IpAddr = "41.243.1.2".parse().unwrap();
+        assert_eq!(forwarded_ip(Some(local), &h, &loopback), Some(last));
+        assert_eq!(forwarded_ip(Some(mapped), &h, &loopback), Some(last));
+        // A container network or LAN peer is not believed unless listed.
+        assert_eq!(forwarded_ip(Some(lan), &h, &loopback), None);
+        let docker: Vec<ipnet::IpNet> = vec!["172.16.0.0/12".parse().unwrap()];
+        assert_eq!(forwarded_ip(Some(lan), &h, &docker), Some(last));
+        assert_eq!(forwarded_ip(Some(local), &h, &docker), None);
+        assert_eq!(forwarded_ip(Some(internet), &h, &loopback), None);
         assert_eq!(
-            forwarded_ip(Some(local), &h),
-            Some("41.243.1.2".parse().unwrap())
+            forwarded_ip(Some(local), &HeaderMap::new(), &loopback),
+            None
         );
-        assert_eq!(
-            forwarded_ip(Some(lan), &h),
-            Some("41.243.1.2".parse().unwrap())
-        );
-        assert_eq!(forwarded_ip(Some(internet), &h), None);
-        assert_eq!(forwarded_ip(Some(local), &HeaderMap::new()), None);
     }
 }

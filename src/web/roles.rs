@@ -251,6 +251,16 @@ async fn update(
                 Some(t.role_name_taken.into()),
             );
         }
+        RoleChange::LastManager => {
+            return edit_page(
+                &staff,
+                Some(&role),
+                &r.name,
+                &r.description,
+                &r.permissions,
+                Some(t.last_administrator.into()),
+            );
+        }
     }
     let keys: Vec<&str> = r.permissions.iter().map(|p| p.key()).collect();
     staff
@@ -270,14 +280,20 @@ async fn delete(State(state): State<AppState>, staff: Staff, Path(id): Path<i64>
     match auth_store::delete_role(&state.db, staff.tenant_id, id).await? {
         RoleChange::Done => {}
         RoleChange::NotFound => return Err(staff.not_found()),
-        _ => {
+        refused => {
+            let t = staff.t();
+            let e = if refused == RoleChange::LastManager {
+                t.last_administrator
+            } else {
+                t.role_builtin
+            };
             return edit_page(
                 &staff,
                 Some(&role),
                 &role.name,
                 &role.description,
                 &role.permissions,
-                Some(staff.t().role_builtin.into()),
+                Some(e.into()),
             );
         }
     }

@@ -7,7 +7,9 @@
 
 use super::{Layout, Routes, Staff, WebResult, form_page, form_value, page, see_other};
 use crate::AppState;
-use crate::auth::store::{self as auth_store, Assignment, NewUser, Override, Role, User};
+use crate::auth::store::{
+    self as auth_store, Assignment, NewUser, Override, Role, User, UserChange,
+};
 use crate::auth::{Lang, Permission, Scope, password};
 use crate::tenancy::{Account, store as accounts};
 use askama::Template;
@@ -155,8 +157,8 @@ async fn create(State(state): State<AppState>, staff: Staff, Form(f): Pairs) -> 
     let hash = if pw.is_empty() {
         None
     } else {
-        if let Err(e) = password::check_new(pw, form_value(&f, "confirm").unwrap_or(""), staff.lang)
-        {
+        let confirm = form_value(&f, "confirm").unwrap_or("");
+        if let Err(e) = password::check_new(pw, confirm, staff.lang, &[&email, &name]) {
             return again(&e).await;
         }
         Some(password::hash(pw).await?)
@@ -327,17 +329,11 @@ async fn set_disabled(state: AppState, staff: Staff, id: i64, disabled: bool) ->
         )
         .await;
     }
-    if disabled && auth_store::active_administrators(&state.db, staff.tenant_id).await? == [id] {
-        return render(
-            &state,
-            &staff,
-            user,
-            None,
-            Some(staff.t().last_administrator.into()),
-        )
-        .await;
+    match auth_store::set_disabled(&state.db, staff.tenant_id, id, disabled).await? {
+        UserChange::Done => {}
+        UserChange::NotFound => return Err(staff.not_found()),
+        UserChange::LastManager => return last_manager(&state, &staff, user).await,
     }
-    auth_store::set_disabled(&state.db, staff.tenant_id, id, disabled).await?;
     let action = if disabled {
         "user.disable"
     } else {
@@ -347,6 +343,12 @@ async fn set_disabled(state: AppState, staff: Staff, id: i64, disabled: bool) ->
         .audit(&state, action, format!("user:{id}"), user.email)
         .await?;
     see_other(&format!("/users/{id}"))
+}
+
+/// The change was refused: nobody could manage users and roles after it.
+async fn last_manager(state: &AppState, staff: &Staff, user: User) -> WebResult {
+    let e = staff.t().last_administrator.to_string();
+    render(state, staff, user, None, Some(e)).await
 }
 
 async fn disable(State(state): State<AppState>, staff: Staff, Path(id): Path<i64>) -> WebResult {
@@ -404,7 +406,6 @@ async fn remove_role(
         .ok_or_else(|| staff.not_found())?;
     // Taking a role away is giving less: allowed only for roles one could give.
     let role = auth_store::find_role(&state.db, staff.tenant_id, found.role_id).await?;
-    let role_builtin = role.as_ref().and_then(|r| r.builtin);
     if let Some(role) = role
         && !may_give(&staff, &role.permissions, found.account_id)
     {
@@ -417,21 +418,11 @@ async fn remove_role(
         )
         .await;
     }
-    let is_admin_role = role_builtin == Some(crate::auth::BuiltinRole::Administrator);
-    if is_admin_role
-        && found.account_id.is_none()
-        && auth_store::active_administrators(&state.db, staff.tenant_id).await? == [id]
-    {
-        return render(
-            &state,
-            &staff,
-            user,
-            None,
-            Some(staff.t().last_administrator.into()),
-        )
-        .await;
+    match auth_store::unassign(&state.db, id, assignment).await? {
+        UserChange::Done => {}
+        UserChange::NotFound => return Err(staff.not_found()),
+        UserChange::LastManager => return last_manager(&state, &staff, user).await,
     }
-    auth_store::unassign(&state.db, id, assignment).await?;
     staff
         .audit(
             &state,
@@ -468,7 +459,11 @@ async fn add_override(
     if allow && !may_give(&staff, &[permission], account) {
         return render(&state, &staff, user, None, Some(t.cannot_give_more.into())).await;
     }
-    auth_store::set_override(&state.db, id, permission, account, allow).await?;
+    match auth_store::set_override(&state.db, id, permission, account, allow).await? {
+        UserChange::Done => {}
+        UserChange::NotFound => return Err(staff.not_found()),
+        UserChange::LastManager => return last_manager(&state, &staff, user).await,
+    }
     staff
         .audit(
             &state,
@@ -510,7 +505,11 @@ async fn remove_override(
         )
         .await;
     }
-    auth_store::remove_override(&state.db, id, override_id).await?;
+    match auth_store::remove_override(&state.db, id, override_id).await? {
+        UserChange::Done => {}
+        UserChange::NotFound => return Err(staff.not_found()),
+        UserChange::LastManager => return last_manager(&state, &staff, user).await,
+    }
     staff
         .audit(
             &state,

@@ -36,7 +36,7 @@ pub struct TestApp {
 
 /// Where PostgreSQL tests connect (`TEST_DATABASE_URL`, a database the
 /// tests may create other databases from).
-fn postgres_admin_url() -> Option<String> {
+pub fn postgres_admin_url() -> Option<String> {
     std::env::var("TEST_DATABASE_URL")
         .ok()
         .filter(|u| !u.trim().is_empty())
@@ -72,7 +72,7 @@ pub async fn spawn_app_with(backend: Backend, adjust: impl FnOnce(&mut Config)) 
     Some(start(config, backend, std::sync::Arc::new(dir)).await)
 }
 
-async fn create_postgres_database(admin: &str) -> String {
+pub async fn create_postgres_database(admin: &str) -> String {
     use sqlx::Connection;
     let name = format!("t_{}", uuid::Uuid::new_v4().simple());
     let mut conn = sqlx::PgConnection::connect(admin)

@@ -18,5 +18,6 @@ mod property;
 mod staff;
 mod twilio;
 mod web_auth;
+mod web_auth_hardening;
 mod web_pages;
 mod web_routes;

@@ -111,6 +111,11 @@ async fn start(
         state,
         client: reqwest::Client::builder()
             .redirect(reqwest::redirect::Policy::none())
+            // The server closes a connection idle for its header-read
+            // timeout (10 s): a client keeping idle connections longer may
+            // send on one just as it closes (a reverse proxy must be set
+            // the same way, see the README).
+            .pool_idle_timeout(std::time::Duration::from_secs(5))
             .build()
             .unwrap(),
         config,

@@ -72,7 +72,7 @@ async fn setup_then_an_agent_sees_only_their_account_and_chats_with_the_bot() {
     assert!(page.contains("Agent"), "{page}");
     assert!(page.contains(&sandbox.name), "{page}");
     browser.screenshot("user").await;
-    for path in ["/users", "/roles", "/accounts", "/audit"] {
+    for path in ["/users", "/roles", "/accounts", "/settings", "/audit"] {
         browser.goto(&format!("{}{path}", app.address)).await;
         browser.wait_for_text("main", "", WAIT).await;
         browser

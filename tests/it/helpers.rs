@@ -112,10 +112,12 @@ async fn start(
         client: reqwest::Client::builder()
             .redirect(reqwest::redirect::Policy::none())
             // The server closes a connection idle for its header-read
-            // timeout (10 s): a client keeping idle connections longer may
-            // send on one just as it closes (a reverse proxy must be set
-            // the same way, see the README).
-            .pool_idle_timeout(std::time::Duration::from_secs(5))
+            // timeout (10 s): a client that reuses an idle connection may
+            // send on it just as it closes (a reverse proxy must close its
+            // idle connections sooner, see the README). On a machine as
+            // loaded as a test run's, the test's own pauses can be that
+            // long: every request gets a connection of its own.
+            .pool_max_idle_per_host(0)
             .build()
             .unwrap(),
         config,

@@ -1,0 +1,216 @@
+//! The logged-in staff member: read from the session on every request, with
+//! their tenant, grants, language and CSRF token; the one permission check.
+
+use super::layout::{Layout, NavItem};
+use super::texts::Texts;
+use super::{WebError, WebResult, assets, client_ip, login, texts};
+use crate::AppState;
+use crate::auth::session::{self, keys};
+use crate::auth::store::{self as auth_store, User};
+use crate::auth::{Grants, Lang, Permission, Scope};
+use axum::extract::FromRequestParts;
+use axum::http::request::Parts;
+use tower_sessions::Session;
+
+/// The staff member making the request.
+pub struct Staff {
+    pub user: User,
+    /// The tenant being worked in (a platform administrator may switch).
+    pub tenant_id: i64,
+    pub tenant_name: String,
+    pub grants: Grants,
+    pub csrf: String,
+    pub lang: Lang,
+    pub ip: String,
+    /// The server's base URL (`https://inbox.example.org`) for links staff
+    /// pass on (see `login::links_url`).
+    pub origin: String,
+    pub session: Session,
+    flash: Option<String>,
+}
+
+impl FromRequestParts<AppState> for Staff {
+    type Rejection = WebError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, WebError> {
+        let next = parts
+            .uri
+            .path_and_query()
+            .map(|p| p.as_str().to_string())
+            .unwrap_or_default();
+        let htmx = parts.headers.contains_key(axum_htmx::HX_REQUEST);
+        let login = || WebError::LoginRequired {
+            next: next.clone(),
+            htmx,
+        };
+        let session =
+            parts.extensions.get::<Session>().cloned().ok_or_else(|| {
+                WebError::Internal(anyhow::anyhow!("no session layer on this route"))
+            })?;
+        let Some(user_id) = session.get::<i64>(keys::USER).await? else {
+            return Err(login());
+        };
+        let now = session::unix_now();
+        let login_us = session.get::<i64>(keys::LOGIN_AT).await?.unwrap_or(0);
+        let max_us = i64::try_from(state.config.staff_session_max.as_micros()).unwrap_or(i64::MAX);
+        let now_us = session::unix_micros(time::OffsetDateTime::now_utc());
+        let user = auth_store::find_user(&state.db, user_id).await?;
+        let Some(user) = user.filter(|u| {
+            !u.is_disabled()
+                && now_us.saturating_sub(login_us) < max_us
+                && session::opened_after(login_us, u.password_changed_at)
+        }) else {
+            // Disabled, deleted, logged in too long ago, or logged in before
+            // the password last changed: the session ends now.
+            session.flush().await?;
+            return Err(login());
+        };
+        // Extending the idle timeout writes the session: once a minute (or
+        // a quarter of the timeout, if shorter) is enough.
+        let seen = session.get::<i64>(keys::SEEN).await?.unwrap_or(0);
+        let every = (state.config.staff_session_idle.as_secs() as i64 / 4).clamp(1, 60);
+        if now - seen >= every {
+            session.insert(keys::SEEN, now).await?;
+        }
+        let mut tenant_id = user.tenant_id;
+        if user.platform_admin
+            && let Some(t) = session.get::<i64>(keys::TENANT).await?
+        {
+            tenant_id = t;
+        }
+        let tenant_name = crate::tenancy::store::tenant_name(&state.db, tenant_id)
+            .await?
+            .unwrap_or_default();
+        let grants = auth_store::grants(&state.db, &user).await?;
+        let csrf = session::csrf_token(&session).await?;
+        let flash = session.remove::<String>(keys::FLASH).await?;
+        let lang = user.lang();
+        Ok(Staff {
+            ip: client_ip(parts, &state.config.trusted_proxies),
+            origin: login::links_url(state),
+            user,
+            tenant_id,
+            tenant_name,
+            grants,
+            csrf,
+            lang,
+            session,
+            flash,
+        })
+    }
+}
+
+impl Staff {
+    /// The one permission check: `Err(403)` unless the user may.
+    pub fn require(&self, p: Permission, scope: Scope) -> WebResult<()> {
+        if self.grants.can(p, scope) {
+            Ok(())
+        } else {
+            Err(WebError::Forbidden(self.lang))
+        }
+    }
+
+    pub fn can(&self, p: Permission, scope: Scope) -> bool {
+        self.grants.can(p, scope)
+    }
+
+    pub fn t(&self) -> &'static Texts {
+        texts(self.lang)
+    }
+
+    pub fn not_found(&self) -> WebError {
+        WebError::NotFound(self.lang)
+    }
+
+    pub fn bad_request(&self, message: impl Into<String>) -> WebError {
+        WebError::BadRequest(self.lang, message.into())
+    }
+
+    /// Writes an audit entry in the current tenant.
+    pub async fn audit(
+        &self,
+        state: &AppState,
+        action: &str,
+        target: impl Into<String>,
+        detail: impl Into<String>,
+    ) -> WebResult<()> {
+        crate::audit::record(
+            &state.db,
+            &crate::audit::Entry {
+                tenant_id: Some(self.tenant_id),
+                user_id: Some(self.user.id),
+                actor: &self.user.email,
+                action,
+                target: target.into(),
+                detail: detail.into(),
+                ip: Some(&self.ip),
+            },
+        )
+        .await?;
+        Ok(())
+    }
+
+    /// What every page's layout needs.
+    pub fn layout(&self, title: impl Into<String>, active: &str) -> Layout {
+        let t = self.t();
+        let mut nav = vec![NavItem::new("/", t.nav_home, active)];
+        let items: [(&str, &str, Permission, Scope); 6] = [
+            (
+                "/accounts",
+                t.nav_accounts,
+                Permission::AccountsView,
+                Scope::AnyAccount,
+            ),
+            (
+                "/simulator",
+                t.nav_simulator,
+                Permission::SimulatorUse,
+                Scope::AnyAccount,
+            ),
+            (
+                "/users",
+                t.nav_users,
+                Permission::UsersManage,
+                Scope::Tenant,
+            ),
+            (
+                "/roles",
+                t.nav_roles,
+                Permission::RolesManage,
+                Scope::Tenant,
+            ),
+            ("/audit", t.nav_audit, Permission::AuditView, Scope::Tenant),
+            (
+                "/settings",
+                t.nav_settings,
+                Permission::SettingsManage,
+                Scope::Tenant,
+            ),
+        ];
+        for (href, label, p, scope) in items {
+            if self.can(p, scope) {
+                nav.push(NavItem::new(href, label, active));
+            }
+        }
+        if self.user.platform_admin {
+            nav.push(NavItem::new("/tenants", t.nav_tenants, active));
+        }
+        Layout {
+            t,
+            lang: self.lang.code(),
+            title: title.into(),
+            csrf: self.csrf.clone(),
+            user_name: Some(self.user.display_name.clone()),
+            tenant_name: self.tenant_name.clone(),
+            nav,
+            flash: self.flash.clone(),
+            htmx: assets::htmx_url(),
+            css: assets::css_url(),
+        }
+    }
+
+    /// A message for the next page.
+    pub async fn flash(&self, message: impl Into<String>) {
+        session::flash(&self.session, message).await;
+    }
+}

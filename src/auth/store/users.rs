@@ -159,7 +159,7 @@ pub async fn set_password(db: &Db, user_id: i64, phc: &str) -> Result<(), sqlx::
 }
 
 /// Disables or enables a user, unless that leaves the tenant without a
-/// manager (see `keeps_a_manager`).
+/// manager (see `grants::managers_in`).
 pub async fn set_disabled(
     db: &Db,
     tenant_id: i64,

@@ -1,0 +1,244 @@
+//! What a Graph error means: [`ErrorClass`], [`classify`] and [`SendError`].
+
+use serde::Serialize;
+use std::fmt;
+use std::time::Duration;
+
+/// What a Graph error code means for the sender (Meta: handle on `code`,
+/// not on the HTTP status or the title).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+pub enum ErrorClass {
+    /// Token expired or lacking a permission: stop sending, alert an admin.
+    Token,
+    /// The account is restricted, locked, unpaid or unregistered: stop.
+    Account,
+    /// Too many messages or calls: retry with back-off.
+    Throughput,
+    /// Too many messages to this user: retry to this user later.
+    PairRate,
+    /// Temporary failure: retry a few times.
+    Transient,
+    /// Outside the 24-hour window: only a template may be sent.
+    Window,
+    /// The recipient cannot receive this message: do not retry.
+    Recipient,
+    /// A bug in the request: do not retry.
+    Request,
+    /// Media could not be uploaded or downloaded.
+    Media,
+    /// The template is wrong, paused or disabled.
+    Template,
+    Unknown,
+}
+
+/// Classifies a Graph error code.
+pub fn classify(code: i64) -> ErrorClass {
+    match code {
+        190 | 0 | 3 | 10 | 131005 | 200..=299 => ErrorClass::Token,
+        368 | 131031 | 131042 | 131045 | 130497 => ErrorClass::Account,
+        130429 | 4 | 80007 | 131048 => ErrorClass::Throughput,
+        131056 => ErrorClass::PairRate,
+        1 | 2 | 131000 | 131016 | 131057 => ErrorClass::Transient,
+        131047 => ErrorClass::Window,
+        131030 | 131026 | 131021 | 131050 | 131049 | 130472 => ErrorClass::Recipient,
+        100 | 131008 | 131009 | 131051 | 135000 | 131062 => ErrorClass::Request,
+        131052 | 131053 => ErrorClass::Media,
+        132000 | 132001 | 132012 | 132015 | 132016 => ErrorClass::Template,
+        _ => ErrorClass::Unknown,
+    }
+}
+
+impl ErrorClass {
+    /// Whether sending the same message again later may succeed. `Unknown`
+    /// is not (a caller may still retry an unknown code answered with 5xx).
+    pub fn retryable(&self) -> bool {
+        matches!(
+            self,
+            ErrorClass::Throughput | ErrorClass::PairRate | ErrorClass::Transient
+        )
+    }
+}
+
+/// Why a Graph call failed. Never holds the access token.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SendError {
+    /// Graph error object answered (any HTTP status)
+    Graph {
+        http_status: u16,
+        code: i64,
+        message: String,
+        details: Option<String>,
+        /// Retry-After header if any
+        retry_after: Option<Duration>,
+    },
+    /// non-2xx without a parsable error object
+    Http {
+        http_status: u16,
+        retry_after: Option<Duration>,
+    },
+    /// connect error, reset, timeout
+    Network(String),
+    /// 2xx whose body lacks the expected id
+    BadResponse(String),
+    /// The request could not be built (an invalid MIME type, say); nothing
+    /// was sent.
+    Invalid(String),
+}
+
+impl fmt::Display for SendError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let retry = |f: &mut fmt::Formatter<'_>, after: &Option<Duration>| match after {
+            Some(d) => write!(f, "; retry after {} s", d.as_secs()),
+            None => Ok(()),
+        };
+        match self {
+            SendError::Graph {
+                http_status,
+                code,
+                message,
+                details,
+                retry_after,
+            } => {
+                write!(f, "Graph API error {code} (HTTP {http_status}): {message}")?;
+                if let Some(details) = details {
+                    write!(f, " ({details})")?;
+                }
+                retry(f, retry_after)
+            }
+            SendError::Http {
+                http_status,
+                retry_after,
+            } => {
+                write!(
+                    f,
+                    "Graph API answered HTTP {http_status} without an error object"
+                )?;
+                retry(f, retry_after)
+            }
+            SendError::Network(e) => write!(f, "could not reach the Graph API: {e}"),
+            SendError::BadResponse(e) => write!(f, "unexpected Graph API answer: {e}"),
+            SendError::Invalid(e) => write!(f, "invalid Graph API request: {e}"),
+        }
+    }
+}
+
+impl std::error::Error for SendError {}
+
+impl SendError {
+    /// The class that decides what to do: the code's class for a Graph
+    /// error; throughput for HTTP 429; transient for 5xx and network
+    /// failures; a request problem otherwise.
+    pub fn class(&self) -> ErrorClass {
+        match self {
+            SendError::Graph { code, .. } => classify(*code),
+            SendError::Http {
+                http_status: 429, ..
+            } => ErrorClass::Throughput,
+            SendError::Http { http_status, .. } if *http_status >= 500 => ErrorClass::Transient,
+            SendError::Network(_) => ErrorClass::Transient,
+            SendError::Http { .. } | SendError::BadResponse(_) | SendError::Invalid(_) => {
+                ErrorClass::Request
+            }
+        }
+    }
+
+    /// The Graph error code, if Graph answered one.
+    pub fn code(&self) -> Option<i64> {
+        match self {
+            SendError::Graph { code, .. } => Some(*code),
+            _ => None,
+        }
+    }
+
+    /// The `Retry-After` the server gave, if any.
+    pub fn retry_after(&self) -> Option<Duration> {
+        match self {
+            SendError::Graph { retry_after, .. } | SendError::Http { retry_after, .. } => {
+                *retry_after
+            }
+            _ => None,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rstest::rstest;
+
+    // ----- error classes (A.7) -----
+
+    #[rstest]
+    #[case(&[190, 0, 3, 10, 131005, 200, 250, 299], ErrorClass::Token)]
+    #[case(&[368, 131031, 131042, 131045, 130497], ErrorClass::Account)]
+    #[case(&[130429, 4, 80007, 131048], ErrorClass::Throughput)]
+    #[case(&[131056], ErrorClass::PairRate)]
+    #[case(&[1, 2, 131000, 131016, 131057], ErrorClass::Transient)]
+    #[case(&[131047], ErrorClass::Window)]
+    #[case(&[131030, 131026, 131021, 131050, 131049, 130472], ErrorClass::Recipient)]
+    #[case(&[100, 131008, 131009, 131051, 135000, 131062], ErrorClass::Request)]
+    #[case(&[131052, 131053], ErrorClass::Media)]
+    #[case(&[132000, 132001, 132012, 132015, 132016], ErrorClass::Template)]
+    #[case(&[-1, 5, 199, 300, 131001, 999999], ErrorClass::Unknown)]
+    fn codes_are_classified_per_the_table(#[case] codes: &[i64], #[case] class: ErrorClass) {
+        for &code in codes {
+            assert_eq!(classify(code), class, "code {code}");
+        }
+    }
+
+    #[test]
+    fn only_rate_and_transient_classes_are_retryable() {
+        use ErrorClass::*;
+        for c in [Throughput, PairRate, Transient] {
+            assert!(c.retryable(), "{c:?}");
+        }
+        for c in [
+            Token, Account, Window, Recipient, Request, Media, Template, Unknown,
+        ] {
+            assert!(!c.retryable(), "{c:?}");
+        }
+    }
+
+    #[test]
+    fn send_errors_have_a_class_a_code_and_a_precise_message() {
+        let window = SendError::Graph {
+            http_status: 400,
+            code: 131047,
+            message: "Re-engagement message".into(),
+            details: None,
+            retry_after: None,
+        };
+        assert_eq!(
+            window.to_string(),
+            "Graph API error 131047 (HTTP 400): Re-engagement message"
+        );
+        assert_eq!(
+            (window.class(), window.code()),
+            (ErrorClass::Window, Some(131047))
+        );
+        let http = |s| SendError::Http {
+            http_status: s,
+            retry_after: None,
+        };
+        assert_eq!(http(429).class(), ErrorClass::Throughput);
+        assert_eq!(http(503).class(), ErrorClass::Transient);
+        assert_eq!(http(404).class(), ErrorClass::Request);
+        assert_eq!(http(503).code(), None);
+        assert_eq!(
+            SendError::Network("reset".into()).class(),
+            ErrorClass::Transient
+        );
+        assert_eq!(
+            SendError::BadResponse("x".into()).class(),
+            ErrorClass::Request
+        );
+        assert_eq!(
+            SendError::Http {
+                http_status: 429,
+                retry_after: Some(Duration::from_secs(30))
+            }
+            .to_string(),
+            "Graph API answered HTTP 429 without an error object; retry after 30 s"
+        );
+    }
+}

@@ -1,7 +1,6 @@
 //! What a Graph error means: [`ErrorClass`], [`classify`] and [`SendError`].
 
 use serde::Serialize;
-use std::fmt;
 use std::time::Duration;
 
 /// What a Graph error code means for the sender (Meta: handle on `code`,
@@ -60,9 +59,14 @@ impl ErrorClass {
 }
 
 /// Why a Graph call failed. Never holds the access token.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum SendError {
     /// Graph error object answered (any HTTP status)
+    #[error(
+        "Graph API error {code} (HTTP {http_status}): {message}{}{}",
+        details_note(.details),
+        retry_note(.retry_after)
+    )]
     Graph {
         http_status: u16,
         code: i64,
@@ -72,57 +76,40 @@ pub enum SendError {
         retry_after: Option<Duration>,
     },
     /// non-2xx without a parsable error object
+    #[error(
+        "Graph API answered HTTP {http_status} without an error object{}",
+        retry_note(.retry_after)
+    )]
     Http {
         http_status: u16,
         retry_after: Option<Duration>,
     },
     /// connect error, reset, timeout
+    #[error("could not reach the Graph API: {0}")]
     Network(String),
     /// 2xx whose body lacks the expected id
+    #[error("unexpected Graph API answer: {0}")]
     BadResponse(String),
     /// The request could not be built (an invalid MIME type, say); nothing
     /// was sent.
+    #[error("invalid Graph API request: {0}")]
     Invalid(String),
 }
 
-impl fmt::Display for SendError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let retry = |f: &mut fmt::Formatter<'_>, after: &Option<Duration>| match after {
-            Some(d) => write!(f, "; retry after {} s", d.as_secs()),
-            None => Ok(()),
-        };
-        match self {
-            SendError::Graph {
-                http_status,
-                code,
-                message,
-                details,
-                retry_after,
-            } => {
-                write!(f, "Graph API error {code} (HTTP {http_status}): {message}")?;
-                if let Some(details) = details {
-                    write!(f, " ({details})")?;
-                }
-                retry(f, retry_after)
-            }
-            SendError::Http {
-                http_status,
-                retry_after,
-            } => {
-                write!(
-                    f,
-                    "Graph API answered HTTP {http_status} without an error object"
-                )?;
-                retry(f, retry_after)
-            }
-            SendError::Network(e) => write!(f, "could not reach the Graph API: {e}"),
-            SendError::BadResponse(e) => write!(f, "unexpected Graph API answer: {e}"),
-            SendError::Invalid(e) => write!(f, "invalid Graph API request: {e}"),
-        }
-    }
+/// `; retry after 2 s`, when the answer said when.
+fn retry_note(after: &Option<Duration>) -> String {
+    after
+        .map(|d| format!("; retry after {} s", d.as_secs()))
+        .unwrap_or_default()
 }
 
-impl std::error::Error for SendError {}
+/// ` (details)`, when Meta gave details.
+fn details_note(details: &Option<String>) -> String {
+    details
+        .as_deref()
+        .map(|d| format!(" ({d})"))
+        .unwrap_or_default()
+}
 
 impl SendError {
     /// The class that decides what to do: the code's class for a Graph

@@ -2,7 +2,7 @@
 //! message in a batch, signed input that is still wrong, and clients that
 //! send their requests slowly or never finish them.
 
-use crate::fake_meta::{FakeMeta, WebhookBuilder, signed_webhook};
+use crate::fakes::meta::{FakeMeta, WebhookBuilder, signed_webhook};
 use crate::helpers::*;
 use crate::meta::{APP_SECRET, DISPLAY, PNID, all_sent, meta_app};
 use reqwest::StatusCode;

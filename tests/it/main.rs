@@ -6,7 +6,7 @@ mod bad_input;
 mod browser;
 mod browser_staff;
 mod cli;
-mod fake_meta;
+mod fakes;
 mod health;
 mod helpers;
 mod hostile;

@@ -2,7 +2,7 @@
 //! out through the outbox worker to a fake Graph API that follows the
 //! reference (not our client).
 
-use crate::fake_meta::{Failure, FakeMeta, WebhookBuilder, badly_signed_webhook, signed_webhook};
+use crate::fakes::meta::{Failure, FakeMeta, WebhookBuilder, badly_signed_webhook, signed_webhook};
 use crate::helpers::*;
 use rstest::rstest;
 use std::time::{Duration, Instant};
@@ -274,7 +274,7 @@ async fn a_bad_signature_is_refused_and_nothing_is_stored(
         .header("Content-Type", "application/json")
         .header(
             "X-Hub-Signature-256",
-            crate::fake_meta::signature(APP_SECRET, &body),
+            crate::fakes::meta::signature(APP_SECRET, &body),
         )
         .body(tampered)
         .send()

@@ -6,7 +6,7 @@
 //!
 //! Nothing sent here makes a webhook dead letter (every number is routed).
 
-use crate::fake_meta::{FakeMeta, WebhookBuilder, signed_webhook};
+use crate::fakes::meta::{FakeMeta, WebhookBuilder, signed_webhook};
 use crate::helpers::*;
 use rstest::rstest;
 use std::sync::Arc;

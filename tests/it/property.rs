@@ -6,7 +6,7 @@
 //! platform administrator and fills in every form it finds, so a form added
 //! later is covered without anyone remembering to add it here.
 
-use crate::fake_meta::{WebhookBuilder, signed_webhook};
+use crate::fakes::meta::{WebhookBuilder, signed_webhook};
 use crate::helpers::*;
 use crate::meta::{APP_SECRET, DISPLAY, PNID, meta_app};
 use crate::staff::Browser;
@@ -121,7 +121,7 @@ fn hostile() -> impl Strategy<Value = String> {
 /// platform administrator's browser with every form found.
 struct World {
     app: TestApp,
-    _fake: crate::fake_meta::FakeMeta,
+    _fake: crate::fakes::meta::FakeMeta,
     admin: tokio::sync::Mutex<Browser>,
     forms: Vec<FormSpec>,
     setup_path: String,

@@ -310,28 +310,7 @@ impl Db {
                     _file: None,
                 })
             }
-            (Db::Sqlite(_), DbUrl::Sqlite(path)) => {
-                let mut name = path.as_os_str().to_owned();
-                name.push(".startup-lock");
-                let lock_path = PathBuf::from(name);
-                let file = tokio::task::spawn_blocking(move || -> anyhow::Result<std::fs::File> {
-                    let file = std::fs::OpenOptions::new()
-                        .create(true)
-                        .truncate(false)
-                        .write(true)
-                        .open(&lock_path)
-                        .with_context(|| format!("opening {}", lock_path.display()))?;
-                    // Released when the file is closed, also if we crash.
-                    file.lock()
-                        .with_context(|| format!("locking {}", lock_path.display()))?;
-                    Ok(file)
-                })
-                .await??;
-                Ok(StartupLock {
-                    pg: None,
-                    _file: Some(file),
-                })
-            }
+            (Db::Sqlite(_), DbUrl::Sqlite(path)) => StartupLock::sqlite(path).await,
             (Db::Sqlite(_), DbUrl::Postgres(_)) => {
                 anyhow::bail!("an SQLite pool for a PostgreSQL URL")
             }
@@ -340,6 +319,34 @@ impl Db {
 }
 
 impl StartupLock {
+    /// The lock of an SQLite database: a file beside it, locked by the
+    /// operating system. Taken before the database is opened: two processes
+    /// switching a new database to WAL at the same moment make one fail with
+    /// "database is locked", whatever the busy timeout.
+    pub async fn sqlite(path: &Path) -> anyhow::Result<StartupLock> {
+        create_private_sqlite_file(path)?;
+        let mut name = path.as_os_str().to_owned();
+        name.push(".startup-lock");
+        let lock_path = PathBuf::from(name);
+        let file = tokio::task::spawn_blocking(move || -> anyhow::Result<std::fs::File> {
+            let file = std::fs::OpenOptions::new()
+                .create(true)
+                .truncate(false)
+                .write(true)
+                .open(&lock_path)
+                .with_context(|| format!("opening {}", lock_path.display()))?;
+            // Released when the file is closed, also if we crash.
+            file.lock()
+                .with_context(|| format!("locking {}", lock_path.display()))?;
+            Ok(file)
+        })
+        .await??;
+        Ok(StartupLock {
+            pg: None,
+            _file: Some(file),
+        })
+    }
+
     /// Lets the next instance start.
     pub async fn release(mut self) {
         if let Some(mut conn) = self.pg.take() {

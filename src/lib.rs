@@ -71,9 +71,17 @@ impl std::ops::Deref for AppState {
 /// Connects to the database, applies migrations, loads and checks the salt
 /// and creates the first-start data.
 pub async fn prepare(config: Config) -> anyhow::Result<AppState> {
+    // Instances started together on one database take turns here (with
+    // SQLite, from before the database is opened).
+    let sqlite_lock = match &config.database_url {
+        db::DbUrl::Sqlite(path) => Some(db::StartupLock::sqlite(path).await?),
+        db::DbUrl::Postgres(_) => None,
+    };
     let db = Db::connect(&config.database_url).await?;
-    // Instances started together on one database take turns here.
-    let lock = db.startup_lock(&config.database_url).await?;
+    let lock = match sqlite_lock {
+        Some(lock) => lock,
+        None => db.startup_lock(&config.database_url).await?,
+    };
     db.migrate().await?;
     let salt = registry::salt::load(&config, &db).await?;
     tenancy::store::bootstrap(&db, &config).await?;

@@ -25,9 +25,12 @@ fn texts(answer: &serde_json::Value) -> String {
 const ANSWERS: [&str; 6] = ["Hello", "Mbengue", "Ibrahim", "1997", "DA", "1"];
 
 #[rstest]
+#[case::sqlite(Backend::Sqlite)]
+#[cfg_attr(not(postgres_tests), ignore = "TEST_DATABASE_URL is not set")]
+#[case::postgres(Backend::Postgres)]
 #[tokio::test]
 async fn each_account_speaks_with_its_own_settings_and_keeps_its_own_conversations(
-    #[values(Backend::Sqlite, Backend::Postgres)] backend: Backend,
+    #[case] backend: Backend,
 ) {
     let Some(app) = spawn_app(backend).await else {
         return;
@@ -88,10 +91,11 @@ async fn each_account_speaks_with_its_own_settings_and_keeps_its_own_conversatio
 }
 
 #[rstest]
+#[case::sqlite(Backend::Sqlite)]
+#[cfg_attr(not(postgres_tests), ignore = "TEST_DATABASE_URL is not set")]
+#[case::postgres(Backend::Postgres)]
 #[tokio::test]
-async fn two_tenants_issuing_the_same_code_never_meet(
-    #[values(Backend::Sqlite, Backend::Postgres)] backend: Backend,
-) {
+async fn two_tenants_issuing_the_same_code_never_meet(#[case] backend: Backend) {
     let Some(app) = spawn_app(backend).await else {
         return;
     };
@@ -143,9 +147,12 @@ async fn two_tenants_issuing_the_same_code_never_meet(
 }
 
 #[rstest]
+#[case::sqlite(Backend::Sqlite)]
+#[cfg_attr(not(postgres_tests), ignore = "TEST_DATABASE_URL is not set")]
+#[case::postgres(Backend::Postgres)]
 #[tokio::test]
 async fn twilio_gets_the_qr_image_as_an_expiring_link_on_the_last_message(
-    #[values(Backend::Sqlite, Backend::Postgres)] backend: Backend,
+    #[case] backend: Backend,
 ) {
     let Some(app) = spawn_app_with(backend, |c| c.enable_qr_code = true).await else {
         return;

@@ -21,10 +21,11 @@ async fn post_raw(app: &TestApp, content_type: Option<&str>, body: Vec<u8>) -> (
 const FORM: Option<&str> = Some("application/x-www-form-urlencoded");
 
 #[rstest]
+#[case::sqlite(Backend::Sqlite)]
+#[cfg_attr(not(postgres_tests), ignore = "TEST_DATABASE_URL is not set")]
+#[case::postgres(Backend::Postgres)]
 #[tokio::test]
-async fn malformed_webhooks_get_a_clear_client_error(
-    #[values(Backend::Sqlite, Backend::Postgres)] backend: Backend,
-) {
+async fn malformed_webhooks_get_a_clear_client_error(#[case] backend: Backend) {
     let Some(app) = spawn_app(backend).await else {
         return;
     };
@@ -82,10 +83,11 @@ async fn malformed_webhooks_get_a_clear_client_error(
 }
 
 #[rstest]
+#[case::sqlite(Backend::Sqlite)]
+#[cfg_attr(not(postgres_tests), ignore = "TEST_DATABASE_URL is not set")]
+#[case::postgres(Backend::Postgres)]
 #[tokio::test]
-async fn malformed_sandbox_messages_get_a_clear_client_error(
-    #[values(Backend::Sqlite, Backend::Postgres)] backend: Backend,
-) {
+async fn malformed_sandbox_messages_get_a_clear_client_error(#[case] backend: Backend) {
     let Some(app) = spawn_app(backend).await else {
         return;
     };
@@ -160,10 +162,11 @@ async fn malformed_sandbox_messages_get_a_clear_client_error(
 }
 
 #[rstest]
+#[case::sqlite(Backend::Sqlite)]
+#[cfg_attr(not(postgres_tests), ignore = "TEST_DATABASE_URL is not set")]
+#[case::postgres(Backend::Postgres)]
 #[tokio::test]
-async fn the_sandbox_talks_like_the_bot(
-    #[values(Backend::Sqlite, Backend::Postgres)] backend: Backend,
-) {
+async fn the_sandbox_talks_like_the_bot(#[case] backend: Backend) {
     let Some(app) = spawn_app(backend).await else {
         return;
     };

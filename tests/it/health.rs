@@ -2,10 +2,11 @@ use crate::helpers::{Backend, spawn_app};
 use rstest::rstest;
 
 #[rstest]
+#[case::sqlite(Backend::Sqlite)]
+#[cfg_attr(not(postgres_tests), ignore = "TEST_DATABASE_URL is not set")]
+#[case::postgres(Backend::Postgres)]
 #[tokio::test]
-async fn health_endpoints_answer_with_the_database_up(
-    #[values(Backend::Sqlite, Backend::Postgres)] backend: Backend,
-) {
+async fn health_endpoints_answer_with_the_database_up(#[case] backend: Backend) {
     let Some(app) = spawn_app(backend).await else {
         return;
     };
@@ -18,10 +19,11 @@ async fn health_endpoints_answer_with_the_database_up(
 }
 
 #[rstest]
+#[case::sqlite(Backend::Sqlite)]
+#[cfg_attr(not(postgres_tests), ignore = "TEST_DATABASE_URL is not set")]
+#[case::postgres(Backend::Postgres)]
 #[tokio::test]
-async fn readiness_fails_when_the_database_is_gone(
-    #[values(Backend::Sqlite, Backend::Postgres)] backend: Backend,
-) {
+async fn readiness_fails_when_the_database_is_gone(#[case] backend: Backend) {
     let Some(app) = spawn_app(backend).await else {
         return;
     };

@@ -33,10 +33,11 @@ async fn post_batch(app: &TestApp, fake: &FakeMeta, body: &[u8]) {
 }
 
 #[rstest]
+#[case::sqlite(Backend::Sqlite)]
+#[cfg_attr(not(postgres_tests), ignore = "TEST_DATABASE_URL is not set")]
+#[case::postgres(Backend::Postgres)]
 #[tokio::test]
-async fn a_nul_in_a_meta_batch_holds_back_no_message(
-    #[values(Backend::Sqlite, Backend::Postgres)] backend: Backend,
-) {
+async fn a_nul_in_a_meta_batch_holds_back_no_message(#[case] backend: Backend) {
     let Some((app, fake)) = meta_app(backend, false).await else {
         return;
     };
@@ -66,10 +67,11 @@ async fn a_nul_in_a_meta_batch_holds_back_no_message(
 }
 
 #[rstest]
+#[case::sqlite(Backend::Sqlite)]
+#[cfg_attr(not(postgres_tests), ignore = "TEST_DATABASE_URL is not set")]
+#[case::postgres(Backend::Postgres)]
 #[tokio::test]
-async fn an_escaped_lone_surrogate_is_read_not_refused(
-    #[values(Backend::Sqlite, Backend::Postgres)] backend: Backend,
-) {
+async fn an_escaped_lone_surrogate_is_read_not_refused(#[case] backend: Backend) {
     let Some((app, fake)) = meta_app(backend, false).await else {
         return;
     };
@@ -82,9 +84,12 @@ async fn an_escaped_lone_surrogate_is_read_not_refused(
 }
 
 #[rstest]
+#[case::sqlite(Backend::Sqlite)]
+#[cfg_attr(not(postgres_tests), ignore = "TEST_DATABASE_URL is not set")]
+#[case::postgres(Backend::Postgres)]
 #[tokio::test]
 async fn a_message_that_cannot_be_stored_goes_to_the_dead_letters_and_the_rest_are_answered(
-    #[values(Backend::Sqlite, Backend::Postgres)] backend: Backend,
+    #[case] backend: Backend,
 ) {
     let Some((app, fake)) = meta_app(backend, false).await else {
         return;
@@ -150,9 +155,12 @@ async fn a_message_that_cannot_be_stored_goes_to_the_dead_letters_and_the_rest_a
 }
 
 #[rstest]
+#[case::sqlite(Backend::Sqlite)]
+#[cfg_attr(not(postgres_tests), ignore = "TEST_DATABASE_URL is not set")]
+#[case::postgres(Backend::Postgres)]
 #[tokio::test]
 async fn signed_meta_messages_that_break_the_rules_are_refused_and_kept_as_dead_letters(
-    #[values(Backend::Sqlite, Backend::Postgres)] backend: Backend,
+    #[case] backend: Backend,
 ) {
     let Some((app, fake)) = meta_app(backend, false).await else {
         return;
@@ -181,10 +189,11 @@ async fn signed_meta_messages_that_break_the_rules_are_refused_and_kept_as_dead_
 }
 
 #[rstest]
+#[case::sqlite(Backend::Sqlite)]
+#[cfg_attr(not(postgres_tests), ignore = "TEST_DATABASE_URL is not set")]
+#[case::postgres(Backend::Postgres)]
 #[tokio::test]
-async fn twilio_input_is_cleaned_and_bad_signed_fields_refused(
-    #[values(Backend::Sqlite, Backend::Postgres)] backend: Backend,
-) {
+async fn twilio_input_is_cleaned_and_bad_signed_fields_refused(#[case] backend: Backend) {
     let Some(app) = spawn_app(backend).await else {
         return;
     };
@@ -218,10 +227,11 @@ async fn twilio_input_is_cleaned_and_bad_signed_fields_refused(
 }
 
 #[rstest]
+#[case::sqlite(Backend::Sqlite)]
+#[cfg_attr(not(postgres_tests), ignore = "TEST_DATABASE_URL is not set")]
+#[case::postgres(Backend::Postgres)]
 #[tokio::test]
-async fn the_sandbox_cleans_text_and_refuses_bad_identifiers(
-    #[values(Backend::Sqlite, Backend::Postgres)] backend: Backend,
-) {
+async fn the_sandbox_cleans_text_and_refuses_bad_identifiers(#[case] backend: Backend) {
     let Some(app) = spawn_app(backend).await else {
         return;
     };
@@ -267,10 +277,11 @@ async fn the_sandbox_cleans_text_and_refuses_bad_identifiers(
 }
 
 #[rstest]
+#[case::sqlite(Backend::Sqlite)]
+#[cfg_attr(not(postgres_tests), ignore = "TEST_DATABASE_URL is not set")]
+#[case::postgres(Backend::Postgres)]
 #[tokio::test]
-async fn control_characters_in_staff_input_get_a_clear_400(
-    #[values(Backend::Sqlite, Backend::Postgres)] backend: Backend,
-) {
+async fn control_characters_in_staff_input_get_a_clear_400(#[case] backend: Backend) {
     let Some(app) = spawn_app(backend).await else {
         return;
     };

@@ -99,9 +99,12 @@ fn texts(fake: &FakeMeta, to: &str) -> Vec<String> {
 }
 
 #[rstest]
+#[case::sqlite(Backend::Sqlite)]
+#[cfg_attr(not(postgres_tests), ignore = "TEST_DATABASE_URL is not set")]
+#[case::postgres(Backend::Postgres)]
 #[tokio::test]
 async fn a_signed_conversation_ends_with_the_code_delivered_through_the_graph_api(
-    #[values(Backend::Sqlite, Backend::Postgres)] backend: Backend,
+    #[case] backend: Backend,
 ) {
     let Some((app, fake)) = meta_app(backend, true).await else {
         return;
@@ -171,10 +174,11 @@ async fn a_signed_conversation_ends_with_the_code_delivered_through_the_graph_ap
 }
 
 #[rstest]
+#[case::sqlite(Backend::Sqlite)]
+#[cfg_attr(not(postgres_tests), ignore = "TEST_DATABASE_URL is not set")]
+#[case::postgres(Backend::Postgres)]
 #[tokio::test]
-async fn statuses_move_messages_forward_whatever_their_order(
-    #[values(Backend::Sqlite, Backend::Postgres)] backend: Backend,
-) {
+async fn statuses_move_messages_forward_whatever_their_order(#[case] backend: Backend) {
     let Some((app, fake)) = meta_app(backend, false).await else {
         return;
     };
@@ -235,10 +239,11 @@ async fn say_without_opening(app: &TestApp, from: &str, wamid: &str, text: &str)
 }
 
 #[rstest]
+#[case::sqlite(Backend::Sqlite)]
+#[cfg_attr(not(postgres_tests), ignore = "TEST_DATABASE_URL is not set")]
+#[case::postgres(Backend::Postgres)]
 #[tokio::test]
-async fn a_bad_signature_is_refused_and_nothing_is_stored(
-    #[values(Backend::Sqlite, Backend::Postgres)] backend: Backend,
-) {
+async fn a_bad_signature_is_refused_and_nothing_is_stored(#[case] backend: Backend) {
     let Some((app, fake)) = meta_app(backend, false).await else {
         return;
     };
@@ -296,10 +301,11 @@ async fn a_bad_signature_is_refused_and_nothing_is_stored(
 }
 
 #[rstest]
+#[case::sqlite(Backend::Sqlite)]
+#[cfg_attr(not(postgres_tests), ignore = "TEST_DATABASE_URL is not set")]
+#[case::postgres(Backend::Postgres)]
 #[tokio::test]
-async fn the_same_wamid_three_times_is_answered_once(
-    #[values(Backend::Sqlite, Backend::Postgres)] backend: Backend,
-) {
+async fn the_same_wamid_three_times_is_answered_once(#[case] backend: Backend) {
     let Some((app, fake)) = meta_app(backend, false).await else {
         return;
     };
@@ -334,9 +340,12 @@ async fn the_same_wamid_three_times_is_answered_once(
 }
 
 #[rstest]
+#[case::sqlite(Backend::Sqlite)]
+#[cfg_attr(not(postgres_tests), ignore = "TEST_DATABASE_URL is not set")]
+#[case::postgres(Backend::Postgres)]
 #[tokio::test]
 async fn a_batch_of_twenty_messages_from_five_phones_and_two_accounts_is_routed(
-    #[values(Backend::Sqlite, Backend::Postgres)] backend: Backend,
+    #[case] backend: Backend,
 ) {
     let Some((app, fake)) = meta_app(backend, false).await else {
         return;
@@ -415,10 +424,11 @@ async fn a_batch_of_twenty_messages_from_five_phones_and_two_accounts_is_routed(
 }
 
 #[rstest]
+#[case::sqlite(Backend::Sqlite)]
+#[cfg_attr(not(postgres_tests), ignore = "TEST_DATABASE_URL is not set")]
+#[case::postgres(Backend::Postgres)]
 #[tokio::test]
-async fn replies_wait_out_an_outage_and_arrive_once_in_order(
-    #[values(Backend::Sqlite, Backend::Postgres)] backend: Backend,
-) {
+async fn replies_wait_out_an_outage_and_arrive_once_in_order(#[case] backend: Backend) {
     let Some((app, fake)) = meta_app(backend, false).await else {
         return;
     };
@@ -462,10 +472,11 @@ async fn replies_wait_out_an_outage_and_arrive_once_in_order(
 }
 
 #[rstest]
+#[case::sqlite(Backend::Sqlite)]
+#[cfg_attr(not(postgres_tests), ignore = "TEST_DATABASE_URL is not set")]
+#[case::postgres(Backend::Postgres)]
 #[tokio::test]
-async fn a_rate_limit_pauses_the_account_for_as_long_as_asked(
-    #[values(Backend::Sqlite, Backend::Postgres)] backend: Backend,
-) {
+async fn a_rate_limit_pauses_the_account_for_as_long_as_asked(#[case] backend: Backend) {
     let Some((app, fake)) = meta_app(backend, false).await else {
         return;
     };
@@ -499,10 +510,11 @@ async fn a_rate_limit_pauses_the_account_for_as_long_as_asked(
 }
 
 #[rstest]
+#[case::sqlite(Backend::Sqlite)]
+#[cfg_attr(not(postgres_tests), ignore = "TEST_DATABASE_URL is not set")]
+#[case::postgres(Backend::Postgres)]
 #[tokio::test]
-async fn an_invalid_token_holds_the_queue_until_a_new_one_is_set(
-    #[values(Backend::Sqlite, Backend::Postgres)] backend: Backend,
-) {
+async fn an_invalid_token_holds_the_queue_until_a_new_one_is_set(#[case] backend: Backend) {
     let Some((app, fake)) = meta_app(backend, false).await else {
         return;
     };
@@ -562,10 +574,11 @@ async fn an_invalid_token_holds_the_queue_until_a_new_one_is_set(
 }
 
 #[rstest]
+#[case::sqlite(Backend::Sqlite)]
+#[cfg_attr(not(postgres_tests), ignore = "TEST_DATABASE_URL is not set")]
+#[case::postgres(Backend::Postgres)]
 #[tokio::test]
-async fn two_workers_on_one_database_never_send_a_message_twice(
-    #[values(Backend::Sqlite, Backend::Postgres)] backend: Backend,
-) {
+async fn two_workers_on_one_database_never_send_a_message_twice(#[case] backend: Backend) {
     let Some((app, fake)) = meta_app(backend, false).await else {
         return;
     };
@@ -613,10 +626,11 @@ async fn two_workers_on_one_database_never_send_a_message_twice(
 }
 
 #[rstest]
+#[case::sqlite(Backend::Sqlite)]
+#[cfg_attr(not(postgres_tests), ignore = "TEST_DATABASE_URL is not set")]
+#[case::postgres(Backend::Postgres)]
 #[tokio::test]
-async fn switching_an_account_from_twilio_to_meta_keeps_the_conversation(
-    #[values(Backend::Sqlite, Backend::Postgres)] backend: Backend,
-) {
+async fn switching_an_account_from_twilio_to_meta_keeps_the_conversation(#[case] backend: Backend) {
     let Some((app, fake)) = meta_app(backend, false).await else {
         return;
     };
@@ -683,10 +697,11 @@ async fn switching_an_account_from_twilio_to_meta_keeps_the_conversation(
 }
 
 #[rstest]
+#[case::sqlite(Backend::Sqlite)]
+#[cfg_attr(not(postgres_tests), ignore = "TEST_DATABASE_URL is not set")]
+#[case::postgres(Backend::Postgres)]
 #[tokio::test]
-async fn an_unknown_number_is_kept_as_a_dead_letter_and_acknowledged(
-    #[values(Backend::Sqlite, Backend::Postgres)] backend: Backend,
-) {
+async fn an_unknown_number_is_kept_as_a_dead_letter_and_acknowledged(#[case] backend: Backend) {
     let Some((app, fake)) = meta_app(backend, false).await else {
         return;
     };
@@ -733,10 +748,11 @@ async fn an_unknown_number_is_kept_as_a_dead_letter_and_acknowledged(
 }
 
 #[rstest]
+#[case::sqlite(Backend::Sqlite)]
+#[cfg_attr(not(postgres_tests), ignore = "TEST_DATABASE_URL is not set")]
+#[case::postgres(Backend::Postgres)]
 #[tokio::test]
-async fn media_gets_a_polite_request_to_type_and_is_kept(
-    #[values(Backend::Sqlite, Backend::Postgres)] backend: Backend,
-) {
+async fn media_gets_a_polite_request_to_type_and_is_kept(#[case] backend: Backend) {
     let Some((app, fake)) = meta_app(backend, false).await else {
         return;
     };
@@ -788,9 +804,12 @@ async fn media_gets_a_polite_request_to_type_and_is_kept(
 }
 
 #[rstest]
+#[case::sqlite(Backend::Sqlite)]
+#[cfg_attr(not(postgres_tests), ignore = "TEST_DATABASE_URL is not set")]
+#[case::postgres(Backend::Postgres)]
 #[tokio::test]
 async fn the_verification_handshake_echoes_the_challenge_for_a_known_token(
-    #[values(Backend::Sqlite, Backend::Postgres)] backend: Backend,
+    #[case] backend: Backend,
 ) {
     let Some((app, _fake)) = meta_app(backend, false).await else {
         return;
@@ -817,9 +836,12 @@ async fn the_verification_handshake_echoes_the_challenge_for_a_known_token(
 }
 
 #[rstest]
+#[case::sqlite(Backend::Sqlite)]
+#[cfg_attr(not(postgres_tests), ignore = "TEST_DATABASE_URL is not set")]
+#[case::postgres(Backend::Postgres)]
 #[tokio::test]
 async fn a_message_meta_refuses_for_good_is_marked_failed_and_the_next_goes_out(
-    #[values(Backend::Sqlite, Backend::Postgres)] backend: Backend,
+    #[case] backend: Backend,
 ) {
     let Some((app, fake)) = meta_app(backend, false).await else {
         return;
@@ -845,10 +867,11 @@ async fn a_message_meta_refuses_for_good_is_marked_failed_and_the_next_goes_out(
 }
 
 #[rstest]
+#[case::sqlite(Backend::Sqlite)]
+#[cfg_attr(not(postgres_tests), ignore = "TEST_DATABASE_URL is not set")]
+#[case::postgres(Backend::Postgres)]
 #[tokio::test]
-async fn a_send_claimed_by_an_instance_that_died_is_taken_over(
-    #[values(Backend::Sqlite, Backend::Postgres)] backend: Backend,
-) {
+async fn a_send_claimed_by_an_instance_that_died_is_taken_over(#[case] backend: Backend) {
     let Some((app, fake)) = meta_app(backend, false).await else {
         return;
     };
@@ -894,9 +917,12 @@ async fn all_sent_or_failed(app: &TestApp) {
 }
 
 #[rstest]
+#[case::sqlite(Backend::Sqlite)]
+#[cfg_attr(not(postgres_tests), ignore = "TEST_DATABASE_URL is not set")]
+#[case::postgres(Backend::Postgres)]
 #[tokio::test]
 async fn an_account_without_a_token_keeps_its_replies_waiting_and_says_why(
-    #[values(Backend::Sqlite, Backend::Postgres)] backend: Backend,
+    #[case] backend: Backend,
 ) {
     let Some((app, fake)) = meta_app(backend, false).await else {
         return;
@@ -934,10 +960,11 @@ async fn an_account_without_a_token_keeps_its_replies_waiting_and_says_why(
 }
 
 #[rstest]
+#[case::sqlite(Backend::Sqlite)]
+#[cfg_attr(not(postgres_tests), ignore = "TEST_DATABASE_URL is not set")]
+#[case::postgres(Backend::Postgres)]
 #[tokio::test]
-async fn messages_redelivered_days_late_are_kept_but_not_answered(
-    #[values(Backend::Sqlite, Backend::Postgres)] backend: Backend,
-) {
+async fn messages_redelivered_days_late_are_kept_but_not_answered(#[case] backend: Backend) {
     let Some((app, fake)) = meta_app(backend, false).await else {
         return;
     };

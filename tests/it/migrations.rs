@@ -87,10 +87,11 @@ mod privacy_upgrade {
     }
 
     #[rstest]
+    #[case::sqlite(Backend::Sqlite)]
+    #[cfg_attr(not(postgres_tests), ignore = "TEST_DATABASE_URL is not set")]
+    #[case::postgres(Backend::Postgres)]
     #[tokio::test]
-    async fn data_stored_before_privacy_at_rest_is_brought_in_line(
-        #[values(Backend::Sqlite, Backend::Postgres)] backend: Backend,
-    ) {
+    async fn data_stored_before_privacy_at_rest_is_brought_in_line(#[case] backend: Backend) {
         let dir = tempfile::tempdir().unwrap();
         let Some(db) = database(backend, &dir).await else {
             return;

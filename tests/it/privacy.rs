@@ -4,10 +4,11 @@ use crate::helpers::*;
 use rstest::rstest;
 
 #[rstest]
+#[case::sqlite(Backend::Sqlite)]
+#[cfg_attr(not(postgres_tests), ignore = "TEST_DATABASE_URL is not set")]
+#[case::postgres(Backend::Postgres)]
 #[tokio::test]
-async fn full_names_typed_in_a_conversation_are_nowhere_in_the_database(
-    #[values(Backend::Sqlite, Backend::Postgres)] backend: Backend,
-) {
+async fn full_names_typed_in_a_conversation_are_nowhere_in_the_database(#[case] backend: Backend) {
     let Some(app) = spawn_app(backend).await else {
         return;
     };
@@ -61,9 +62,12 @@ fn kept(form: &str, body: &str, chars: Option<i32>) -> (String, String, Option<i
 }
 
 #[rstest]
+#[case::sqlite(Backend::Sqlite)]
+#[cfg_attr(not(postgres_tests), ignore = "TEST_DATABASE_URL is not set")]
+#[case::postgres(Backend::Postgres)]
 #[tokio::test]
 async fn text_typed_to_the_bot_keeps_a_command_word_or_its_length_and_staff_see_it_as_written(
-    #[values(Backend::Sqlite, Backend::Postgres)] backend: Backend,
+    #[case] backend: Backend,
 ) {
     let Some(app) = spawn_app(backend).await else {
         return;
@@ -124,9 +128,12 @@ async fn audit_details(app: &TestApp, action: &str) -> Vec<String> {
 }
 
 #[rstest]
+#[case::sqlite(Backend::Sqlite)]
+#[cfg_attr(not(postgres_tests), ignore = "TEST_DATABASE_URL is not set")]
+#[case::postgres(Backend::Postgres)]
 #[tokio::test]
 async fn profile_names_are_kept_only_while_the_tenant_says_so_and_erased_when_it_stops(
-    #[values(Backend::Sqlite, Backend::Postgres)] backend: Backend,
+    #[case] backend: Backend,
 ) {
     let Some(app) = spawn_app(backend).await else {
         return;
@@ -224,9 +231,12 @@ async fn profile_names_are_kept_only_while_the_tenant_says_so_and_erased_when_it
 }
 
 #[rstest]
+#[case::sqlite(Backend::Sqlite)]
+#[cfg_attr(not(postgres_tests), ignore = "TEST_DATABASE_URL is not set")]
+#[case::postgres(Backend::Postgres)]
 #[tokio::test]
 async fn the_daily_job_redacts_text_older_than_the_retention_keeps_the_rest_and_audits_once(
-    #[values(Backend::Sqlite, Backend::Postgres)] backend: Backend,
+    #[case] backend: Backend,
 ) {
     let Some(app) = spawn_app(backend).await else {
         return;
@@ -319,9 +329,12 @@ async fn the_daily_job_redacts_text_older_than_the_retention_keeps_the_rest_and_
 }
 
 #[rstest]
+#[case::sqlite(Backend::Sqlite)]
+#[cfg_attr(not(postgres_tests), ignore = "TEST_DATABASE_URL is not set")]
+#[case::postgres(Backend::Postgres)]
 #[tokio::test]
 async fn sandbox_codes_are_test_data_never_a_collision_with_a_real_person_nor_listed(
-    #[values(Backend::Sqlite, Backend::Postgres)] backend: Backend,
+    #[case] backend: Backend,
 ) {
     let Some(app) = spawn_app(backend).await else {
         return;
@@ -372,10 +385,11 @@ async fn sandbox_codes_are_test_data_never_a_collision_with_a_real_person_nor_li
 }
 
 #[rstest]
+#[case::sqlite(Backend::Sqlite)]
+#[cfg_attr(not(postgres_tests), ignore = "TEST_DATABASE_URL is not set")]
+#[case::postgres(Backend::Postgres)]
 #[tokio::test]
-async fn the_simulator_is_in_the_menu_only_for_those_who_may_use_it(
-    #[values(Backend::Sqlite, Backend::Postgres)] backend: Backend,
-) {
+async fn the_simulator_is_in_the_menu_only_for_those_who_may_use_it(#[case] backend: Backend) {
     use uic_inbox::auth::BuiltinRole::*;
     let Some(app) = spawn_app(backend).await else {
         return;
@@ -434,10 +448,11 @@ async fn the_sqlite_database_its_wal_and_shm_and_the_salt_are_private_files_in_a
 }
 
 #[rstest]
+#[case::sqlite(Backend::Sqlite)]
+#[cfg_attr(not(postgres_tests), ignore = "TEST_DATABASE_URL is not set")]
+#[case::postgres(Backend::Postgres)]
 #[tokio::test]
-async fn the_server_runs_the_maintenance_job_when_it_starts(
-    #[values(Backend::Sqlite, Backend::Postgres)] backend: Backend,
-) {
+async fn the_server_runs_the_maintenance_job_when_it_starts(#[case] backend: Backend) {
     let Some(app) = spawn_app(backend).await else {
         return;
     };

@@ -11,10 +11,11 @@ fn sid(n: usize) -> String {
 }
 
 #[rstest]
+#[case::sqlite(Backend::Sqlite)]
+#[cfg_attr(not(postgres_tests), ignore = "TEST_DATABASE_URL is not set")]
+#[case::postgres(Backend::Postgres)]
 #[tokio::test]
-async fn a_full_five_question_conversation_ends_with_the_code(
-    #[values(Backend::Sqlite, Backend::Postgres)] backend: Backend,
-) {
+async fn a_full_five_question_conversation_ends_with_the_code(#[case] backend: Backend) {
     let Some(app) = spawn_app(backend).await else {
         return;
     };
@@ -51,10 +52,11 @@ async fn a_full_five_question_conversation_ends_with_the_code(
 }
 
 #[rstest]
+#[case::sqlite(Backend::Sqlite)]
+#[cfg_attr(not(postgres_tests), ignore = "TEST_DATABASE_URL is not set")]
+#[case::postgres(Backend::Postgres)]
 #[tokio::test]
-async fn a_tampered_body_is_refused_and_nothing_is_stored(
-    #[values(Backend::Sqlite, Backend::Postgres)] backend: Backend,
-) {
+async fn a_tampered_body_is_refused_and_nothing_is_stored(#[case] backend: Backend) {
     let Some(app) = spawn_app(backend).await else {
         return;
     };
@@ -94,10 +96,11 @@ async fn a_tampered_body_is_refused_and_nothing_is_stored(
 }
 
 #[rstest]
+#[case::sqlite(Backend::Sqlite)]
+#[cfg_attr(not(postgres_tests), ignore = "TEST_DATABASE_URL is not set")]
+#[case::postgres(Backend::Postgres)]
 #[tokio::test]
-async fn a_retried_message_sid_is_stored_and_answered_once(
-    #[values(Backend::Sqlite, Backend::Postgres)] backend: Backend,
-) {
+async fn a_retried_message_sid_is_stored_and_answered_once(#[case] backend: Backend) {
     let Some(app) = spawn_app(backend).await else {
         return;
     };
@@ -171,10 +174,11 @@ fn answers_for(i: usize) -> ([String; 5], String) {
 }
 
 #[rstest]
+#[case::sqlite(Backend::Sqlite)]
+#[cfg_attr(not(postgres_tests), ignore = "TEST_DATABASE_URL is not set")]
+#[case::postgres(Backend::Postgres)]
 #[tokio::test]
-async fn fifty_concurrent_conversations_all_get_their_own_code(
-    #[values(Backend::Sqlite, Backend::Postgres)] backend: Backend,
-) {
+async fn fifty_concurrent_conversations_all_get_their_own_code(#[case] backend: Backend) {
     let Some(app) = spawn_app(backend).await else {
         return;
     };
@@ -204,10 +208,11 @@ async fn fifty_concurrent_conversations_all_get_their_own_code(
 }
 
 #[rstest]
+#[case::sqlite(Backend::Sqlite)]
+#[cfg_attr(not(postgres_tests), ignore = "TEST_DATABASE_URL is not set")]
+#[case::postgres(Backend::Postgres)]
 #[tokio::test]
-async fn two_messages_of_one_conversation_at_the_same_moment_both_count(
-    #[values(Backend::Sqlite, Backend::Postgres)] backend: Backend,
-) {
+async fn two_messages_of_one_conversation_at_the_same_moment_both_count(#[case] backend: Backend) {
     let Some(app) = spawn_app(backend).await else {
         return;
     };
@@ -230,10 +235,11 @@ async fn two_messages_of_one_conversation_at_the_same_moment_both_count(
 }
 
 #[rstest]
+#[case::sqlite(Backend::Sqlite)]
+#[cfg_attr(not(postgres_tests), ignore = "TEST_DATABASE_URL is not set")]
+#[case::postgres(Backend::Postgres)]
 #[tokio::test]
-async fn a_restart_mid_conversation_continues_where_it_stopped(
-    #[values(Backend::Sqlite, Backend::Postgres)] backend: Backend,
-) {
+async fn a_restart_mid_conversation_continues_where_it_stopped(#[case] backend: Backend) {
     let Some(app) = spawn_app(backend).await else {
         return;
     };
@@ -249,9 +255,12 @@ async fn a_restart_mid_conversation_continues_where_it_stopped(
 }
 
 #[rstest]
+#[case::sqlite(Backend::Sqlite)]
+#[cfg_attr(not(postgres_tests), ignore = "TEST_DATABASE_URL is not set")]
+#[case::postgres(Backend::Postgres)]
 #[tokio::test]
 async fn the_same_answers_again_are_seen_again_and_from_another_phone_flag_a_collision(
-    #[values(Backend::Sqlite, Backend::Postgres)] backend: Backend,
+    #[case] backend: Backend,
 ) {
     let Some(app) = spawn_app(backend).await else {
         return;
@@ -308,9 +317,12 @@ async fn the_same_answers_again_are_seen_again_and_from_another_phone_flag_a_col
 }
 
 #[rstest]
+#[case::sqlite(Backend::Sqlite)]
+#[cfg_attr(not(postgres_tests), ignore = "TEST_DATABASE_URL is not set")]
+#[case::postgres(Backend::Postgres)]
 #[tokio::test]
 async fn each_number_routes_to_its_own_account_checked_with_its_own_token(
-    #[values(Backend::Sqlite, Backend::Postgres)] backend: Backend,
+    #[case] backend: Backend,
 ) {
     let Some(app) = spawn_app(backend).await else {
         return;
@@ -359,9 +371,12 @@ async fn each_number_routes_to_its_own_account_checked_with_its_own_token(
 }
 
 #[rstest]
+#[case::sqlite(Backend::Sqlite)]
+#[cfg_attr(not(postgres_tests), ignore = "TEST_DATABASE_URL is not set")]
+#[case::postgres(Backend::Postgres)]
 #[tokio::test]
 async fn two_server_instances_take_turns_on_one_conversation_without_losing_a_step(
-    #[values(Backend::Sqlite, Backend::Postgres)] backend: Backend,
+    #[case] backend: Backend,
 ) {
     let Some(a) = spawn_app(backend).await else {
         return;

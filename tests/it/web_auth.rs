@@ -9,6 +9,7 @@ use uic_inbox::auth::BuiltinRole;
 
 #[rstest]
 #[case::sqlite(Backend::Sqlite)]
+#[cfg_attr(not(postgres_tests), ignore = "TEST_DATABASE_URL is not set")]
 #[case::postgres(Backend::Postgres)]
 #[tokio::test]
 async fn first_administrator_sets_up_through_a_one_time_link(#[case] backend: Backend) {
@@ -81,6 +82,7 @@ async fn first_administrator_sets_up_through_a_one_time_link(#[case] backend: Ba
 
 #[rstest]
 #[case::sqlite(Backend::Sqlite)]
+#[cfg_attr(not(postgres_tests), ignore = "TEST_DATABASE_URL is not set")]
 #[case::postgres(Backend::Postgres)]
 #[tokio::test]
 async fn twenty_wrong_passwords_are_throttled(#[case] backend: Backend) {
@@ -127,6 +129,7 @@ async fn twenty_wrong_passwords_are_throttled(#[case] backend: Backend) {
 
 #[rstest]
 #[case::sqlite(Backend::Sqlite)]
+#[cfg_attr(not(postgres_tests), ignore = "TEST_DATABASE_URL is not set")]
 #[case::postgres(Backend::Postgres)]
 #[tokio::test]
 async fn state_changes_without_the_csrf_token_are_refused(#[case] backend: Backend) {
@@ -175,6 +178,7 @@ async fn state_changes_without_the_csrf_token_are_refused(#[case] backend: Backe
 
 #[rstest]
 #[case::sqlite(Backend::Sqlite)]
+#[cfg_attr(not(postgres_tests), ignore = "TEST_DATABASE_URL is not set")]
 #[case::postgres(Backend::Postgres)]
 #[tokio::test]
 async fn session_cookie_flags_and_rotation(#[case] backend: Backend) {
@@ -238,6 +242,7 @@ async fn session_cookie_flags_and_rotation(#[case] backend: Backend) {
 
 #[rstest]
 #[case::sqlite(Backend::Sqlite)]
+#[cfg_attr(not(postgres_tests), ignore = "TEST_DATABASE_URL is not set")]
 #[case::postgres(Backend::Postgres)]
 #[tokio::test]
 async fn a_disabled_user_loses_access_at_once(#[case] backend: Backend) {
@@ -287,6 +292,7 @@ async fn a_disabled_user_loses_access_at_once(#[case] backend: Backend) {
 
 #[rstest]
 #[case::sqlite(Backend::Sqlite)]
+#[cfg_attr(not(postgres_tests), ignore = "TEST_DATABASE_URL is not set")]
 #[case::postgres(Backend::Postgres)]
 #[tokio::test]
 async fn script_tags_are_shown_as_text(#[case] backend: Backend) {
@@ -394,6 +400,7 @@ async fn script_tags_are_shown_as_text(#[case] backend: Backend) {
 
 #[rstest]
 #[case::sqlite(Backend::Sqlite)]
+#[cfg_attr(not(postgres_tests), ignore = "TEST_DATABASE_URL is not set")]
 #[case::postgres(Backend::Postgres)]
 #[tokio::test]
 async fn sessions_end_when_idle_and_after_their_maximum_age(#[case] backend: Backend) {
@@ -436,6 +443,7 @@ async fn sessions_end_when_idle_and_after_their_maximum_age(#[case] backend: Bac
 
 #[rstest]
 #[case::sqlite(Backend::Sqlite)]
+#[cfg_attr(not(postgres_tests), ignore = "TEST_DATABASE_URL is not set")]
 #[case::postgres(Backend::Postgres)]
 #[tokio::test]
 async fn an_invited_user_chooses_a_password_through_their_link(#[case] backend: Backend) {
@@ -503,6 +511,7 @@ async fn an_invited_user_chooses_a_password_through_their_link(#[case] backend: 
 
 #[rstest]
 #[case::sqlite(Backend::Sqlite)]
+#[cfg_attr(not(postgres_tests), ignore = "TEST_DATABASE_URL is not set")]
 #[case::postgres(Backend::Postgres)]
 #[tokio::test]
 async fn nobody_hands_out_or_takes_over_more_than_they_hold(#[case] backend: Backend) {
@@ -683,6 +692,7 @@ async fn an_htmx_request_without_a_session_is_sent_to_the_login_page() {
 
 #[rstest]
 #[case::sqlite(Backend::Sqlite)]
+#[cfg_attr(not(postgres_tests), ignore = "TEST_DATABASE_URL is not set")]
 #[case::postgres(Backend::Postgres)]
 #[tokio::test]
 async fn a_new_password_ends_every_other_session(#[case] backend: Backend) {
@@ -736,6 +746,7 @@ async fn a_new_password_ends_every_other_session(#[case] backend: Backend) {
 
 #[rstest]
 #[case::sqlite(Backend::Sqlite)]
+#[cfg_attr(not(postgres_tests), ignore = "TEST_DATABASE_URL is not set")]
 #[case::postgres(Backend::Postgres)]
 #[tokio::test]
 async fn the_last_administrator_stays(#[case] backend: Backend) {
@@ -805,6 +816,7 @@ async fn the_last_administrator_stays(#[case] backend: Backend) {
 
 #[rstest]
 #[case::sqlite(Backend::Sqlite)]
+#[cfg_attr(not(postgres_tests), ignore = "TEST_DATABASE_URL is not set")]
 #[case::postgres(Backend::Postgres)]
 #[tokio::test]
 async fn roles_cannot_be_a_way_to_more_permissions(#[case] backend: Backend) {

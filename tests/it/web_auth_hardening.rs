@@ -10,10 +10,11 @@ use uic_inbox::auth::BuiltinRole;
 use uic_inbox::auth::store as auth_store;
 
 #[rstest]
+#[case::sqlite(Backend::Sqlite)]
+#[cfg_attr(not(postgres_tests), ignore = "TEST_DATABASE_URL is not set")]
+#[case::postgres(Backend::Postgres)]
 #[tokio::test]
-async fn next_with_control_characters_stays_on_this_site(
-    #[values(Backend::Sqlite, Backend::Postgres)] backend: Backend,
-) {
+async fn next_with_control_characters_stays_on_this_site(#[case] backend: Backend) {
     let Some(app) = spawn_app(backend).await else {
         return;
     };
@@ -45,10 +46,11 @@ async fn next_with_control_characters_stays_on_this_site(
 }
 
 #[rstest]
+#[case::sqlite(Backend::Sqlite)]
+#[cfg_attr(not(postgres_tests), ignore = "TEST_DATABASE_URL is not set")]
+#[case::postgres(Backend::Postgres)]
 #[tokio::test]
-async fn a_password_change_ends_sessions_opened_the_same_second(
-    #[values(Backend::Sqlite, Backend::Postgres)] backend: Backend,
-) {
+async fn a_password_change_ends_sessions_opened_the_same_second(#[case] backend: Backend) {
     let Some(app) = spawn_app(backend).await else {
         return;
     };
@@ -87,10 +89,11 @@ async fn a_password_change_ends_sessions_opened_the_same_second(
 }
 
 #[rstest]
+#[case::sqlite(Backend::Sqlite)]
+#[cfg_attr(not(postgres_tests), ignore = "TEST_DATABASE_URL is not set")]
+#[case::postgres(Backend::Postgres)]
 #[tokio::test]
-async fn invitation_links_ignore_the_host_header(
-    #[values(Backend::Sqlite, Backend::Postgres)] backend: Backend,
-) {
+async fn invitation_links_ignore_the_host_header(#[case] backend: Backend) {
     let Some(app) = spawn_app(backend).await else {
         return;
     };
@@ -154,9 +157,12 @@ fn sandbox_request(forwarded_for: Option<&str>) -> axum::http::Request<axum::bod
 }
 
 #[rstest]
+#[case::sqlite(Backend::Sqlite)]
+#[cfg_attr(not(postgres_tests), ignore = "TEST_DATABASE_URL is not set")]
+#[case::postgres(Backend::Postgres)]
 #[tokio::test]
 async fn the_sandbox_answers_only_this_machine_whatever_x_forwarded_for_says(
-    #[values(Backend::Sqlite, Backend::Postgres)] backend: Backend,
+    #[case] backend: Backend,
 ) {
     let Some(app) = spawn_app(backend).await else {
         return;
@@ -176,9 +182,12 @@ async fn the_sandbox_answers_only_this_machine_whatever_x_forwarded_for_says(
 }
 
 #[rstest]
+#[case::sqlite(Backend::Sqlite)]
+#[cfg_attr(not(postgres_tests), ignore = "TEST_DATABASE_URL is not set")]
+#[case::postgres(Backend::Postgres)]
 #[tokio::test]
 async fn x_forwarded_for_from_an_untrusted_peer_does_not_escape_the_throttle(
-    #[values(Backend::Sqlite, Backend::Postgres)] backend: Backend,
+    #[case] backend: Backend,
 ) {
     let Some(app) = spawn_app(backend).await else {
         return;
@@ -229,10 +238,11 @@ async fn login_from(app: &crate::helpers::TestApp, ip: &str, email: &str, pw: &s
 }
 
 #[rstest]
+#[case::sqlite(Backend::Sqlite)]
+#[cfg_attr(not(postgres_tests), ignore = "TEST_DATABASE_URL is not set")]
+#[case::postgres(Backend::Postgres)]
 #[tokio::test]
-async fn strangers_failing_cannot_lock_the_platform_administrator_out(
-    #[values(Backend::Sqlite, Backend::Postgres)] backend: Backend,
-) {
+async fn strangers_failing_cannot_lock_the_platform_administrator_out(#[case] backend: Backend) {
     let Some(app) = spawn_app(backend).await else {
         return;
     };
@@ -278,10 +288,11 @@ async fn strangers_failing_cannot_lock_the_platform_administrator_out(
 }
 
 #[rstest]
+#[case::sqlite(Backend::Sqlite)]
+#[cfg_attr(not(postgres_tests), ignore = "TEST_DATABASE_URL is not set")]
+#[case::postgres(Backend::Postgres)]
 #[tokio::test]
-async fn throttling_counts_per_name_and_address_over_an_injected_clock(
-    #[values(Backend::Sqlite, Backend::Postgres)] backend: Backend,
-) {
+async fn throttling_counts_per_name_and_address_over_an_injected_clock(#[case] backend: Backend) {
     use time::{Duration, OffsetDateTime};
     let Some(app) = spawn_app(backend).await else {
         return;
@@ -392,9 +403,12 @@ fn path_of(link: &str) -> String {
 }
 
 #[rstest]
+#[case::sqlite(Backend::Sqlite)]
+#[cfg_attr(not(postgres_tests), ignore = "TEST_DATABASE_URL is not set")]
+#[case::postgres(Backend::Postgres)]
 #[tokio::test]
 async fn a_setup_that_fails_after_spending_its_link_leaves_the_link_valid(
-    #[values(Backend::Sqlite, Backend::Postgres)] backend: Backend,
+    #[case] backend: Backend,
 ) {
     use auth_store::LinkPurpose;
     let Some(app) = spawn_app(backend).await else {
@@ -475,9 +489,12 @@ async fn a_setup_that_fails_after_spending_its_link_leaves_the_link_valid(
 }
 
 #[rstest]
+#[case::sqlite(Backend::Sqlite)]
+#[cfg_attr(not(postgres_tests), ignore = "TEST_DATABASE_URL is not set")]
+#[case::postgres(Backend::Postgres)]
 #[tokio::test]
 async fn an_invitation_that_fails_after_spending_its_link_leaves_the_link_valid(
-    #[values(Backend::Sqlite, Backend::Postgres)] backend: Backend,
+    #[case] backend: Backend,
 ) {
     use auth_store::LinkPurpose;
     let Some(app) = spawn_app(backend).await else {
@@ -535,9 +552,12 @@ async fn an_invitation_that_fails_after_spending_its_link_leaves_the_link_valid(
 }
 
 #[rstest]
+#[case::sqlite(Backend::Sqlite)]
+#[cfg_attr(not(postgres_tests), ignore = "TEST_DATABASE_URL is not set")]
+#[case::postgres(Backend::Postgres)]
 #[tokio::test]
 async fn two_instances_started_together_on_an_empty_database_both_come_up(
-    #[values(Backend::Sqlite, Backend::Postgres)] backend: Backend,
+    #[case] backend: Backend,
 ) {
     use uic_inbox::Application;
     use uic_inbox::config::{Config, Secret};
@@ -593,10 +613,11 @@ async fn two_instances_started_together_on_an_empty_database_both_come_up(
 }
 
 #[rstest]
+#[case::sqlite(Backend::Sqlite)]
+#[cfg_attr(not(postgres_tests), ignore = "TEST_DATABASE_URL is not set")]
+#[case::postgres(Backend::Postgres)]
 #[tokio::test]
-async fn weak_and_common_passwords_are_refused_with_a_reason(
-    #[values(Backend::Sqlite, Backend::Postgres)] backend: Backend,
-) {
+async fn weak_and_common_passwords_are_refused_with_a_reason(#[case] backend: Backend) {
     let Some(app) = spawn_app(backend).await else {
         return;
     };
@@ -628,9 +649,12 @@ async fn weak_and_common_passwords_are_refused_with_a_reason(
 }
 
 #[rstest]
+#[case::sqlite(Backend::Sqlite)]
+#[cfg_attr(not(postgres_tests), ignore = "TEST_DATABASE_URL is not set")]
+#[case::postgres(Backend::Postgres)]
 #[tokio::test]
 async fn no_change_leaves_a_tenant_without_someone_to_manage_users_and_roles(
-    #[values(Backend::Sqlite, Backend::Postgres)] backend: Backend,
+    #[case] backend: Backend,
 ) {
     use uic_inbox::auth::Permission::*;
     use uic_inbox::auth::Scope;
@@ -729,10 +753,11 @@ async fn sessions(app: &crate::helpers::TestApp) -> i64 {
 }
 
 #[rstest]
+#[case::sqlite(Backend::Sqlite)]
+#[cfg_attr(not(postgres_tests), ignore = "TEST_DATABASE_URL is not set")]
+#[case::postgres(Backend::Postgres)]
 #[tokio::test]
-async fn anonymous_visits_to_the_login_page_store_nothing(
-    #[values(Backend::Sqlite, Backend::Postgres)] backend: Backend,
-) {
+async fn anonymous_visits_to_the_login_page_store_nothing(#[case] backend: Backend) {
     let Some(app) = spawn_app(backend).await else {
         return;
     };
@@ -803,9 +828,12 @@ async fn anonymous_visits_to_the_login_page_store_nothing(
 }
 
 #[rstest]
+#[case::sqlite(Backend::Sqlite)]
+#[cfg_attr(not(postgres_tests), ignore = "TEST_DATABASE_URL is not set")]
+#[case::postgres(Backend::Postgres)]
 #[tokio::test]
 async fn setup_and_invitation_forms_store_no_session_before_they_are_used(
-    #[values(Backend::Sqlite, Backend::Postgres)] backend: Backend,
+    #[case] backend: Backend,
 ) {
     let Some(app) = spawn_app(backend).await else {
         return;

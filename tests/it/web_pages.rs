@@ -9,6 +9,7 @@ use uic_inbox::auth::BuiltinRole;
 
 #[rstest]
 #[case::sqlite(Backend::Sqlite)]
+#[cfg_attr(not(postgres_tests), ignore = "TEST_DATABASE_URL is not set")]
 #[case::postgres(Backend::Postgres)]
 #[tokio::test]
 async fn account_settings_change_what_the_bot_says(#[case] backend: Backend) {
@@ -96,6 +97,7 @@ async fn account_settings_change_what_the_bot_says(#[case] backend: Backend) {
 
 #[rstest]
 #[case::sqlite(Backend::Sqlite)]
+#[cfg_attr(not(postgres_tests), ignore = "TEST_DATABASE_URL is not set")]
 #[case::postgres(Backend::Postgres)]
 #[tokio::test]
 async fn the_audit_log_filters_and_stays_in_its_tenant(#[case] backend: Backend) {
@@ -162,6 +164,7 @@ async fn the_audit_log_filters_and_stays_in_its_tenant(#[case] backend: Backend)
 
 #[rstest]
 #[case::sqlite(Backend::Sqlite)]
+#[cfg_attr(not(postgres_tests), ignore = "TEST_DATABASE_URL is not set")]
 #[case::postgres(Backend::Postgres)]
 #[tokio::test]
 async fn platform_administrators_create_tenants_and_move_between_them(#[case] backend: Backend) {
@@ -253,6 +256,7 @@ async fn scripts_and_pages_are_compressed_for_slow_networks() {
 
 #[rstest]
 #[case::sqlite(Backend::Sqlite)]
+#[cfg_attr(not(postgres_tests), ignore = "TEST_DATABASE_URL is not set")]
 #[case::postgres(Backend::Postgres)]
 #[tokio::test]
 async fn french_first_english_for_who_chooses_it(#[case] backend: Backend) {

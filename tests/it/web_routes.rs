@@ -220,6 +220,7 @@ fn order(method: &str, path: &str) -> u8 {
 
 #[rstest]
 #[case::sqlite(Backend::Sqlite)]
+#[cfg_attr(not(postgres_tests), ignore = "TEST_DATABASE_URL is not set")]
 #[case::postgres(Backend::Postgres)]
 #[tokio::test]
 async fn every_route_answers_as_the_table_says(#[case] backend: Backend) {

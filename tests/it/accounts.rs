@@ -1,8 +1,9 @@
 //! Several WhatsApp accounts: each with its own flow settings, each with
 //! its own conversations; tenants apart; QR codes on request.
 
+use crate::both_backends;
 use crate::helpers::*;
-use rstest::rstest;
+use rstest_reuse::apply;
 use uic_inbox::flow::Language;
 use uic_inbox::on_db;
 use uic_inbox::tenancy::store::{ensure_tenant, update_flow_settings};
@@ -24,10 +25,7 @@ fn texts(answer: &serde_json::Value) -> String {
 
 const ANSWERS: [&str; 6] = ["Hello", "Mbengue", "Ibrahim", "1997", "DA", "1"];
 
-#[rstest]
-#[case::sqlite(Backend::Sqlite)]
-#[cfg_attr(not(postgres_tests), ignore = "TEST_DATABASE_URL is not set")]
-#[case::postgres(Backend::Postgres)]
+#[apply(both_backends)]
 #[tokio::test]
 async fn each_account_speaks_with_its_own_settings_and_keeps_its_own_conversations(
     #[case] backend: Backend,
@@ -90,10 +88,7 @@ async fn each_account_speaks_with_its_own_settings_and_keeps_its_own_conversatio
     assert_eq!(app.get("/qr/nothing.png").await.status(), 404);
 }
 
-#[rstest]
-#[case::sqlite(Backend::Sqlite)]
-#[cfg_attr(not(postgres_tests), ignore = "TEST_DATABASE_URL is not set")]
-#[case::postgres(Backend::Postgres)]
+#[apply(both_backends)]
 #[tokio::test]
 async fn two_tenants_issuing_the_same_code_never_meet(#[case] backend: Backend) {
     let Some(app) = spawn_app(backend).await else {
@@ -146,10 +141,7 @@ async fn two_tenants_issuing_the_same_code_never_meet(#[case] backend: Backend) 
     assert_eq!(b[0].tenant_id, other);
 }
 
-#[rstest]
-#[case::sqlite(Backend::Sqlite)]
-#[cfg_attr(not(postgres_tests), ignore = "TEST_DATABASE_URL is not set")]
-#[case::postgres(Backend::Postgres)]
+#[apply(both_backends)]
 #[tokio::test]
 async fn twilio_gets_the_qr_image_as_an_expiring_link_on_the_last_message(
     #[case] backend: Backend,

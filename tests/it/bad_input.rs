@@ -1,7 +1,8 @@
 //! Bad input gets a clear 4xx, never a 500, and nothing half-written.
 
+use crate::both_backends;
 use crate::helpers::*;
-use rstest::rstest;
+use rstest_reuse::apply;
 
 async fn assert_nothing_stored(app: &TestApp) {
     for table in ["contacts", "conversations", "messages", "uic_registrations"] {
@@ -20,10 +21,7 @@ async fn post_raw(app: &TestApp, content_type: Option<&str>, body: Vec<u8>) -> (
 
 const FORM: Option<&str> = Some("application/x-www-form-urlencoded");
 
-#[rstest]
-#[case::sqlite(Backend::Sqlite)]
-#[cfg_attr(not(postgres_tests), ignore = "TEST_DATABASE_URL is not set")]
-#[case::postgres(Backend::Postgres)]
+#[apply(both_backends)]
 #[tokio::test]
 async fn malformed_webhooks_get_a_clear_client_error(#[case] backend: Backend) {
     let Some(app) = spawn_app(backend).await else {
@@ -82,10 +80,7 @@ async fn malformed_webhooks_get_a_clear_client_error(#[case] backend: Backend) {
     assert_nothing_stored(&app).await;
 }
 
-#[rstest]
-#[case::sqlite(Backend::Sqlite)]
-#[cfg_attr(not(postgres_tests), ignore = "TEST_DATABASE_URL is not set")]
-#[case::postgres(Backend::Postgres)]
+#[apply(both_backends)]
 #[tokio::test]
 async fn malformed_sandbox_messages_get_a_clear_client_error(#[case] backend: Backend) {
     let Some(app) = spawn_app(backend).await else {
@@ -161,10 +156,7 @@ async fn malformed_sandbox_messages_get_a_clear_client_error(#[case] backend: Ba
     assert_nothing_stored(&app).await;
 }
 
-#[rstest]
-#[case::sqlite(Backend::Sqlite)]
-#[cfg_attr(not(postgres_tests), ignore = "TEST_DATABASE_URL is not set")]
-#[case::postgres(Backend::Postgres)]
+#[apply(both_backends)]
 #[tokio::test]
 async fn the_sandbox_talks_like_the_bot(#[case] backend: Backend) {
     let Some(app) = spawn_app(backend).await else {

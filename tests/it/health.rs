@@ -1,10 +1,9 @@
+use crate::both_backends;
 use crate::helpers::{Backend, spawn_app};
 use rstest::rstest;
+use rstest_reuse::apply;
 
-#[rstest]
-#[case::sqlite(Backend::Sqlite)]
-#[cfg_attr(not(postgres_tests), ignore = "TEST_DATABASE_URL is not set")]
-#[case::postgres(Backend::Postgres)]
+#[apply(both_backends)]
 #[tokio::test]
 async fn health_endpoints_answer_with_the_database_up(#[case] backend: Backend) {
     let Some(app) = spawn_app(backend).await else {
@@ -18,10 +17,7 @@ async fn health_endpoints_answer_with_the_database_up(#[case] backend: Backend) 
     assert_eq!(health["version"], env!("CARGO_PKG_VERSION"));
 }
 
-#[rstest]
-#[case::sqlite(Backend::Sqlite)]
-#[cfg_attr(not(postgres_tests), ignore = "TEST_DATABASE_URL is not set")]
-#[case::postgres(Backend::Postgres)]
+#[apply(both_backends)]
 #[tokio::test]
 async fn readiness_fails_when_the_database_is_gone(#[case] backend: Backend) {
     let Some(app) = spawn_app(backend).await else {

@@ -2,11 +2,12 @@
 //! message in a batch, signed input that is still wrong, and clients that
 //! send their requests slowly or never finish them.
 
+use crate::both_backends;
 use crate::fakes::meta::{FakeMeta, WebhookBuilder, signed_webhook};
 use crate::helpers::*;
 use crate::meta::{APP_SECRET, DISPLAY, PNID, all_sent, meta_app};
 use reqwest::StatusCode;
-use rstest::rstest;
+use rstest_reuse::apply;
 use std::time::{Duration, Instant};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
@@ -32,10 +33,7 @@ async fn post_batch(app: &TestApp, fake: &FakeMeta, body: &[u8]) {
     assert_eq!(res.status(), 200, "{}", res.text().await.unwrap());
 }
 
-#[rstest]
-#[case::sqlite(Backend::Sqlite)]
-#[cfg_attr(not(postgres_tests), ignore = "TEST_DATABASE_URL is not set")]
-#[case::postgres(Backend::Postgres)]
+#[apply(both_backends)]
 #[tokio::test]
 async fn a_nul_in_a_meta_batch_holds_back_no_message(#[case] backend: Backend) {
     let Some((app, fake)) = meta_app(backend, false).await else {
@@ -66,10 +64,7 @@ async fn a_nul_in_a_meta_batch_holds_back_no_message(#[case] backend: Backend) {
     assert!(dead_letters(&app).await.is_empty());
 }
 
-#[rstest]
-#[case::sqlite(Backend::Sqlite)]
-#[cfg_attr(not(postgres_tests), ignore = "TEST_DATABASE_URL is not set")]
-#[case::postgres(Backend::Postgres)]
+#[apply(both_backends)]
 #[tokio::test]
 async fn an_escaped_lone_surrogate_is_read_not_refused(#[case] backend: Backend) {
     let Some((app, fake)) = meta_app(backend, false).await else {
@@ -83,10 +78,7 @@ async fn an_escaped_lone_surrogate_is_read_not_refused(#[case] backend: Backend)
     assert_eq!(inbound(&app).await, 1);
 }
 
-#[rstest]
-#[case::sqlite(Backend::Sqlite)]
-#[cfg_attr(not(postgres_tests), ignore = "TEST_DATABASE_URL is not set")]
-#[case::postgres(Backend::Postgres)]
+#[apply(both_backends)]
 #[tokio::test]
 async fn a_message_that_cannot_be_stored_goes_to_the_dead_letters_and_the_rest_are_answered(
     #[case] backend: Backend,
@@ -154,10 +146,7 @@ async fn a_message_that_cannot_be_stored_goes_to_the_dead_letters_and_the_rest_a
     assert!(!kept.contains(PHONES[1]), "the number is masked: {kept}");
 }
 
-#[rstest]
-#[case::sqlite(Backend::Sqlite)]
-#[cfg_attr(not(postgres_tests), ignore = "TEST_DATABASE_URL is not set")]
-#[case::postgres(Backend::Postgres)]
+#[apply(both_backends)]
 #[tokio::test]
 async fn signed_meta_messages_that_break_the_rules_are_refused_and_kept_as_dead_letters(
     #[case] backend: Backend,
@@ -188,10 +177,7 @@ async fn signed_meta_messages_that_break_the_rules_are_refused_and_kept_as_dead_
     }
 }
 
-#[rstest]
-#[case::sqlite(Backend::Sqlite)]
-#[cfg_attr(not(postgres_tests), ignore = "TEST_DATABASE_URL is not set")]
-#[case::postgres(Backend::Postgres)]
+#[apply(both_backends)]
 #[tokio::test]
 async fn twilio_input_is_cleaned_and_bad_signed_fields_refused(#[case] backend: Backend) {
     let Some(app) = spawn_app(backend).await else {
@@ -226,10 +212,7 @@ async fn twilio_input_is_cleaned_and_bad_signed_fields_refused(#[case] backend: 
     assert_eq!(app.count("contacts").await, 1);
 }
 
-#[rstest]
-#[case::sqlite(Backend::Sqlite)]
-#[cfg_attr(not(postgres_tests), ignore = "TEST_DATABASE_URL is not set")]
-#[case::postgres(Backend::Postgres)]
+#[apply(both_backends)]
 #[tokio::test]
 async fn the_sandbox_cleans_text_and_refuses_bad_identifiers(#[case] backend: Backend) {
     let Some(app) = spawn_app(backend).await else {
@@ -276,10 +259,7 @@ async fn the_sandbox_cleans_text_and_refuses_bad_identifiers(#[case] backend: Ba
     assert_eq!(inbound(&app).await, 1);
 }
 
-#[rstest]
-#[case::sqlite(Backend::Sqlite)]
-#[cfg_attr(not(postgres_tests), ignore = "TEST_DATABASE_URL is not set")]
-#[case::postgres(Backend::Postgres)]
+#[apply(both_backends)]
 #[tokio::test]
 async fn control_characters_in_staff_input_get_a_clear_400(#[case] backend: Backend) {
     let Some(app) = spawn_app(backend).await else {

@@ -1,6 +1,19 @@
 //! Integration tests: the real server on a random port, driven over HTTP, on
 //! SQLite and (when `TEST_DATABASE_URL` is set) PostgreSQL.
 
+use rstest_reuse::template;
+
+/// Both backends as rstest cases, for `#[apply(both_backends)]` (defined
+/// before the modules that use it). The PostgreSQL case is reported as
+/// ignored, not passed, when the tests were built without
+/// `TEST_DATABASE_URL` (see build.rs).
+#[template]
+#[rstest::rstest]
+#[case::sqlite(Backend::Sqlite)]
+#[cfg_attr(not(postgres_tests), ignore = "TEST_DATABASE_URL is not set")]
+#[case::postgres(Backend::Postgres)]
+fn both_backends(#[case] backend: Backend) {}
+
 mod accounts;
 mod bad_input;
 mod browser;

@@ -2,9 +2,10 @@
 //! out through the outbox worker to a fake Graph API that follows the
 //! reference (not our client).
 
+use crate::both_backends;
 use crate::fakes::meta::{Failure, FakeMeta, WebhookBuilder, badly_signed_webhook, signed_webhook};
 use crate::helpers::*;
-use rstest::rstest;
+use rstest_reuse::apply;
 use std::time::{Duration, Instant};
 use uic_inbox::config::{MetaEnv, Secret};
 use uic_inbox::on_db;
@@ -98,10 +99,7 @@ fn texts(fake: &FakeMeta, to: &str) -> Vec<String> {
     fake.sent_texts_to(to)
 }
 
-#[rstest]
-#[case::sqlite(Backend::Sqlite)]
-#[cfg_attr(not(postgres_tests), ignore = "TEST_DATABASE_URL is not set")]
-#[case::postgres(Backend::Postgres)]
+#[apply(both_backends)]
 #[tokio::test]
 async fn a_signed_conversation_ends_with_the_code_delivered_through_the_graph_api(
     #[case] backend: Backend,
@@ -173,10 +171,7 @@ async fn a_signed_conversation_ends_with_the_code_delivered_through_the_graph_ap
     .await;
 }
 
-#[rstest]
-#[case::sqlite(Backend::Sqlite)]
-#[cfg_attr(not(postgres_tests), ignore = "TEST_DATABASE_URL is not set")]
-#[case::postgres(Backend::Postgres)]
+#[apply(both_backends)]
 #[tokio::test]
 async fn statuses_move_messages_forward_whatever_their_order(#[case] backend: Backend) {
     let Some((app, fake)) = meta_app(backend, false).await else {
@@ -238,10 +233,7 @@ async fn say_without_opening(app: &TestApp, from: &str, wamid: &str, text: &str)
     assert_eq!(res.status(), 200);
 }
 
-#[rstest]
-#[case::sqlite(Backend::Sqlite)]
-#[cfg_attr(not(postgres_tests), ignore = "TEST_DATABASE_URL is not set")]
-#[case::postgres(Backend::Postgres)]
+#[apply(both_backends)]
 #[tokio::test]
 async fn a_bad_signature_is_refused_and_nothing_is_stored(#[case] backend: Backend) {
     let Some((app, fake)) = meta_app(backend, false).await else {
@@ -300,10 +292,7 @@ async fn a_bad_signature_is_refused_and_nothing_is_stored(#[case] backend: Backe
     assert!(fake.sent().is_empty());
 }
 
-#[rstest]
-#[case::sqlite(Backend::Sqlite)]
-#[cfg_attr(not(postgres_tests), ignore = "TEST_DATABASE_URL is not set")]
-#[case::postgres(Backend::Postgres)]
+#[apply(both_backends)]
 #[tokio::test]
 async fn the_same_wamid_three_times_is_answered_once(#[case] backend: Backend) {
     let Some((app, fake)) = meta_app(backend, false).await else {
@@ -339,10 +328,7 @@ async fn the_same_wamid_three_times_is_answered_once(#[case] backend: Backend) {
     assert_eq!(inbound, 1);
 }
 
-#[rstest]
-#[case::sqlite(Backend::Sqlite)]
-#[cfg_attr(not(postgres_tests), ignore = "TEST_DATABASE_URL is not set")]
-#[case::postgres(Backend::Postgres)]
+#[apply(both_backends)]
 #[tokio::test]
 async fn a_batch_of_twenty_messages_from_five_phones_and_two_accounts_is_routed(
     #[case] backend: Backend,
@@ -423,10 +409,7 @@ async fn a_batch_of_twenty_messages_from_five_phones_and_two_accounts_is_routed(
     assert_eq!(app.count("messages WHERE direction = 'in'").await, 20);
 }
 
-#[rstest]
-#[case::sqlite(Backend::Sqlite)]
-#[cfg_attr(not(postgres_tests), ignore = "TEST_DATABASE_URL is not set")]
-#[case::postgres(Backend::Postgres)]
+#[apply(both_backends)]
 #[tokio::test]
 async fn replies_wait_out_an_outage_and_arrive_once_in_order(#[case] backend: Backend) {
     let Some((app, fake)) = meta_app(backend, false).await else {
@@ -471,10 +454,7 @@ async fn replies_wait_out_an_outage_and_arrive_once_in_order(#[case] backend: Ba
     assert!(attempts > 1, "{attempts}");
 }
 
-#[rstest]
-#[case::sqlite(Backend::Sqlite)]
-#[cfg_attr(not(postgres_tests), ignore = "TEST_DATABASE_URL is not set")]
-#[case::postgres(Backend::Postgres)]
+#[apply(both_backends)]
 #[tokio::test]
 async fn a_rate_limit_pauses_the_account_for_as_long_as_asked(#[case] backend: Backend) {
     let Some((app, fake)) = meta_app(backend, false).await else {
@@ -509,10 +489,7 @@ async fn a_rate_limit_pauses_the_account_for_as_long_as_asked(#[case] backend: B
     );
 }
 
-#[rstest]
-#[case::sqlite(Backend::Sqlite)]
-#[cfg_attr(not(postgres_tests), ignore = "TEST_DATABASE_URL is not set")]
-#[case::postgres(Backend::Postgres)]
+#[apply(both_backends)]
 #[tokio::test]
 async fn an_invalid_token_holds_the_queue_until_a_new_one_is_set(#[case] backend: Backend) {
     let Some((app, fake)) = meta_app(backend, false).await else {
@@ -573,10 +550,7 @@ async fn an_invalid_token_holds_the_queue_until_a_new_one_is_set(#[case] backend
     all_sent(&app).await;
 }
 
-#[rstest]
-#[case::sqlite(Backend::Sqlite)]
-#[cfg_attr(not(postgres_tests), ignore = "TEST_DATABASE_URL is not set")]
-#[case::postgres(Backend::Postgres)]
+#[apply(both_backends)]
 #[tokio::test]
 async fn two_workers_on_one_database_never_send_a_message_twice(#[case] backend: Backend) {
     let Some((app, fake)) = meta_app(backend, false).await else {
@@ -625,10 +599,7 @@ async fn two_workers_on_one_database_never_send_a_message_twice(#[case] backend:
     assert_eq!(workers, 2);
 }
 
-#[rstest]
-#[case::sqlite(Backend::Sqlite)]
-#[cfg_attr(not(postgres_tests), ignore = "TEST_DATABASE_URL is not set")]
-#[case::postgres(Backend::Postgres)]
+#[apply(both_backends)]
 #[tokio::test]
 async fn switching_an_account_from_twilio_to_meta_keeps_the_conversation(#[case] backend: Backend) {
     let Some((app, fake)) = meta_app(backend, false).await else {
@@ -696,10 +667,7 @@ async fn switching_an_account_from_twilio_to_meta_keeps_the_conversation(#[case]
     assert_eq!(app.count("conversations").await, 1);
 }
 
-#[rstest]
-#[case::sqlite(Backend::Sqlite)]
-#[cfg_attr(not(postgres_tests), ignore = "TEST_DATABASE_URL is not set")]
-#[case::postgres(Backend::Postgres)]
+#[apply(both_backends)]
 #[tokio::test]
 async fn an_unknown_number_is_kept_as_a_dead_letter_and_acknowledged(#[case] backend: Backend) {
     let Some((app, fake)) = meta_app(backend, false).await else {
@@ -747,10 +715,7 @@ async fn an_unknown_number_is_kept_as_a_dead_letter_and_acknowledged(#[case] bac
     assert!(fake.sent().is_empty());
 }
 
-#[rstest]
-#[case::sqlite(Backend::Sqlite)]
-#[cfg_attr(not(postgres_tests), ignore = "TEST_DATABASE_URL is not set")]
-#[case::postgres(Backend::Postgres)]
+#[apply(both_backends)]
 #[tokio::test]
 async fn media_gets_a_polite_request_to_type_and_is_kept(#[case] backend: Backend) {
     let Some((app, fake)) = meta_app(backend, false).await else {
@@ -803,10 +768,7 @@ async fn media_gets_a_polite_request_to_type_and_is_kept(#[case] backend: Backen
     .await;
 }
 
-#[rstest]
-#[case::sqlite(Backend::Sqlite)]
-#[cfg_attr(not(postgres_tests), ignore = "TEST_DATABASE_URL is not set")]
-#[case::postgres(Backend::Postgres)]
+#[apply(both_backends)]
 #[tokio::test]
 async fn the_verification_handshake_echoes_the_challenge_for_a_known_token(
     #[case] backend: Backend,
@@ -835,10 +797,7 @@ async fn the_verification_handshake_echoes_the_challenge_for_a_known_token(
     assert_eq!(res.status(), 403);
 }
 
-#[rstest]
-#[case::sqlite(Backend::Sqlite)]
-#[cfg_attr(not(postgres_tests), ignore = "TEST_DATABASE_URL is not set")]
-#[case::postgres(Backend::Postgres)]
+#[apply(both_backends)]
 #[tokio::test]
 async fn a_message_meta_refuses_for_good_is_marked_failed_and_the_next_goes_out(
     #[case] backend: Backend,
@@ -866,10 +825,7 @@ async fn a_message_meta_refuses_for_good_is_marked_failed_and_the_next_goes_out(
     assert_eq!(attempts, 1);
 }
 
-#[rstest]
-#[case::sqlite(Backend::Sqlite)]
-#[cfg_attr(not(postgres_tests), ignore = "TEST_DATABASE_URL is not set")]
-#[case::postgres(Backend::Postgres)]
+#[apply(both_backends)]
 #[tokio::test]
 async fn a_send_claimed_by_an_instance_that_died_is_taken_over(#[case] backend: Backend) {
     let Some((app, fake)) = meta_app(backend, false).await else {
@@ -916,10 +872,7 @@ async fn all_sent_or_failed(app: &TestApp) {
     }
 }
 
-#[rstest]
-#[case::sqlite(Backend::Sqlite)]
-#[cfg_attr(not(postgres_tests), ignore = "TEST_DATABASE_URL is not set")]
-#[case::postgres(Backend::Postgres)]
+#[apply(both_backends)]
 #[tokio::test]
 async fn an_account_without_a_token_keeps_its_replies_waiting_and_says_why(
     #[case] backend: Backend,
@@ -959,10 +912,7 @@ async fn an_account_without_a_token_keeps_its_replies_waiting_and_says_why(
     }
 }
 
-#[rstest]
-#[case::sqlite(Backend::Sqlite)]
-#[cfg_attr(not(postgres_tests), ignore = "TEST_DATABASE_URL is not set")]
-#[case::postgres(Backend::Postgres)]
+#[apply(both_backends)]
 #[tokio::test]
 async fn messages_redelivered_days_late_are_kept_but_not_answered(#[case] backend: Backend) {
     let Some((app, fake)) = meta_app(backend, false).await else {

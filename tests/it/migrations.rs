@@ -31,8 +31,9 @@ fn sqlite_and_postgres_migrations_have_the_same_file_names() {
 /// A database at migration 3 (before privacy at rest), with the data an
 /// earlier version stored, then migrated to the current schema.
 mod privacy_upgrade {
+    use crate::both_backends;
     use crate::helpers::Backend;
-    use rstest::rstest;
+    use rstest_reuse::apply;
     use time::OffsetDateTime;
     use uic_inbox::db::{Db, DbUrl};
     use uic_inbox::on_db;
@@ -86,10 +87,7 @@ mod privacy_upgrade {
             .unwrap_or_else(|e| panic!("{sql}: {e}"));
     }
 
-    #[rstest]
-    #[case::sqlite(Backend::Sqlite)]
-    #[cfg_attr(not(postgres_tests), ignore = "TEST_DATABASE_URL is not set")]
-    #[case::postgres(Backend::Postgres)]
+    #[apply(both_backends)]
     #[tokio::test]
     async fn data_stored_before_privacy_at_rest_is_brought_in_line(#[case] backend: Backend) {
         let dir = tempfile::tempdir().unwrap();

@@ -1,12 +1,10 @@
 //! No typed name is stored anywhere (DESIGN.md section 1).
 
+use crate::both_backends;
 use crate::helpers::*;
-use rstest::rstest;
+use rstest_reuse::apply;
 
-#[rstest]
-#[case::sqlite(Backend::Sqlite)]
-#[cfg_attr(not(postgres_tests), ignore = "TEST_DATABASE_URL is not set")]
-#[case::postgres(Backend::Postgres)]
+#[apply(both_backends)]
 #[tokio::test]
 async fn full_names_typed_in_a_conversation_are_nowhere_in_the_database(#[case] backend: Backend) {
     let Some(app) = spawn_app(backend).await else {
@@ -61,10 +59,7 @@ fn kept(form: &str, body: &str, chars: Option<i32>) -> (String, String, Option<i
     (form.to_string(), body.to_string(), chars)
 }
 
-#[rstest]
-#[case::sqlite(Backend::Sqlite)]
-#[cfg_attr(not(postgres_tests), ignore = "TEST_DATABASE_URL is not set")]
-#[case::postgres(Backend::Postgres)]
+#[apply(both_backends)]
 #[tokio::test]
 async fn text_typed_to_the_bot_keeps_a_command_word_or_its_length_and_staff_see_it_as_written(
     #[case] backend: Backend,
@@ -127,10 +122,7 @@ async fn audit_details(app: &TestApp, action: &str) -> Vec<String> {
         "SELECT detail FROM audit_log WHERE action = $1 ORDER BY id").bind(action).fetch_all(p).await.unwrap())
 }
 
-#[rstest]
-#[case::sqlite(Backend::Sqlite)]
-#[cfg_attr(not(postgres_tests), ignore = "TEST_DATABASE_URL is not set")]
-#[case::postgres(Backend::Postgres)]
+#[apply(both_backends)]
 #[tokio::test]
 async fn profile_names_are_kept_only_while_the_tenant_says_so_and_erased_when_it_stops(
     #[case] backend: Backend,
@@ -230,10 +222,7 @@ async fn profile_names_are_kept_only_while_the_tenant_says_so_and_erased_when_it
     assert_eq!(supervisor.get("/settings").await.status, 403);
 }
 
-#[rstest]
-#[case::sqlite(Backend::Sqlite)]
-#[cfg_attr(not(postgres_tests), ignore = "TEST_DATABASE_URL is not set")]
-#[case::postgres(Backend::Postgres)]
+#[apply(both_backends)]
 #[tokio::test]
 async fn the_daily_job_redacts_text_older_than_the_retention_keeps_the_rest_and_audits_once(
     #[case] backend: Backend,
@@ -328,10 +317,7 @@ async fn the_daily_job_redacts_text_older_than_the_retention_keeps_the_rest_and_
     assert_eq!(app.count("messages WHERE body LIKE '%question%'").await, 0);
 }
 
-#[rstest]
-#[case::sqlite(Backend::Sqlite)]
-#[cfg_attr(not(postgres_tests), ignore = "TEST_DATABASE_URL is not set")]
-#[case::postgres(Backend::Postgres)]
+#[apply(both_backends)]
 #[tokio::test]
 async fn sandbox_codes_are_test_data_never_a_collision_with_a_real_person_nor_listed(
     #[case] backend: Backend,
@@ -384,10 +370,7 @@ async fn sandbox_codes_are_test_data_never_a_collision_with_a_real_person_nor_li
     assert_eq!(found[0].times_seen, 1);
 }
 
-#[rstest]
-#[case::sqlite(Backend::Sqlite)]
-#[cfg_attr(not(postgres_tests), ignore = "TEST_DATABASE_URL is not set")]
-#[case::postgres(Backend::Postgres)]
+#[apply(both_backends)]
 #[tokio::test]
 async fn the_simulator_is_in_the_menu_only_for_those_who_may_use_it(#[case] backend: Backend) {
     use uic_inbox::auth::BuiltinRole::*;
@@ -447,10 +430,7 @@ async fn the_sqlite_database_its_wal_and_shm_and_the_salt_are_private_files_in_a
     }
 }
 
-#[rstest]
-#[case::sqlite(Backend::Sqlite)]
-#[cfg_attr(not(postgres_tests), ignore = "TEST_DATABASE_URL is not set")]
-#[case::postgres(Backend::Postgres)]
+#[apply(both_backends)]
 #[tokio::test]
 async fn the_server_runs_the_maintenance_job_when_it_starts(#[case] backend: Backend) {
     let Some(app) = spawn_app(backend).await else {

@@ -6,9 +6,10 @@
 //!
 //! Nothing sent here makes a webhook dead letter (every number is routed).
 
+use crate::both_backends;
 use crate::fakes::meta::{FakeMeta, WebhookBuilder, signed_webhook};
 use crate::helpers::*;
-use rstest::rstest;
+use rstest_reuse::apply;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use uic_inbox::config::{MetaEnv, Secret};
@@ -182,10 +183,7 @@ async fn dump_text(app: &TestApp) -> Vec<(String, String)> {
     out
 }
 
-#[rstest]
-#[case::sqlite(Backend::Sqlite)]
-#[cfg_attr(not(postgres_tests), ignore = "TEST_DATABASE_URL is not set")]
-#[case::postgres(Backend::Postgres)]
+#[apply(both_backends)]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_dump_after_200_conversations_holds_no_typed_or_profile_name_and_no_number_outside_contacts_and_outbox(
     #[case] backend: Backend,

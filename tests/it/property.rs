@@ -6,13 +6,14 @@
 //! platform administrator and fills in every form it finds, so a form added
 //! later is covered without anyone remembering to add it here.
 
+use crate::both_backends;
 use crate::fakes::meta::{WebhookBuilder, signed_webhook};
 use crate::helpers::*;
 use crate::meta::{APP_SECRET, DISPLAY, PNID, meta_app};
 use crate::staff::Browser;
 use proptest::prelude::*;
 use proptest::test_runner::{Config as RunnerConfig, TestCaseError, TestRunner};
-use rstest::rstest;
+use rstest_reuse::apply;
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use uic_inbox::auth::BuiltinRole;
 use uic_inbox::on_db;
@@ -306,10 +307,7 @@ async fn one_case(w: &World, value: String, broken: bool) -> Result<(), TestCase
     Ok(())
 }
 
-#[rstest]
-#[case::sqlite(Backend::Sqlite)]
-#[cfg_attr(not(postgres_tests), ignore = "TEST_DATABASE_URL is not set")]
-#[case::postgres(Backend::Postgres)]
+#[apply(both_backends)]
 #[test]
 fn arbitrary_strings_in_every_form_and_webhook_never_break_the_server(#[case] backend: Backend) {
     let rt = tokio::runtime::Builder::new_multi_thread()

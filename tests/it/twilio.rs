@@ -1,7 +1,8 @@
 //! The bot over the Twilio channel, end to end.
 
+use crate::both_backends;
 use crate::helpers::*;
-use rstest::rstest;
+use rstest_reuse::apply;
 use uic_inbox::on_db;
 
 const PHONE: &str = "+243990000001";
@@ -10,10 +11,7 @@ fn sid(n: usize) -> String {
     format!("SM{n:032x}")
 }
 
-#[rstest]
-#[case::sqlite(Backend::Sqlite)]
-#[cfg_attr(not(postgres_tests), ignore = "TEST_DATABASE_URL is not set")]
-#[case::postgres(Backend::Postgres)]
+#[apply(both_backends)]
 #[tokio::test]
 async fn a_full_five_question_conversation_ends_with_the_code(#[case] backend: Backend) {
     let Some(app) = spawn_app(backend).await else {
@@ -51,10 +49,7 @@ async fn a_full_five_question_conversation_ends_with_the_code(#[case] backend: B
     assert_eq!(registered[0].collision_status, "none");
 }
 
-#[rstest]
-#[case::sqlite(Backend::Sqlite)]
-#[cfg_attr(not(postgres_tests), ignore = "TEST_DATABASE_URL is not set")]
-#[case::postgres(Backend::Postgres)]
+#[apply(both_backends)]
 #[tokio::test]
 async fn a_tampered_body_is_refused_and_nothing_is_stored(#[case] backend: Backend) {
     let Some(app) = spawn_app(backend).await else {
@@ -95,10 +90,7 @@ async fn a_tampered_body_is_refused_and_nothing_is_stored(#[case] backend: Backe
     assert_eq!(app.count("conversations").await, 0);
 }
 
-#[rstest]
-#[case::sqlite(Backend::Sqlite)]
-#[cfg_attr(not(postgres_tests), ignore = "TEST_DATABASE_URL is not set")]
-#[case::postgres(Backend::Postgres)]
+#[apply(both_backends)]
 #[tokio::test]
 async fn a_retried_message_sid_is_stored_and_answered_once(#[case] backend: Backend) {
     let Some(app) = spawn_app(backend).await else {
@@ -173,10 +165,7 @@ fn answers_for(i: usize) -> ([String; 5], String) {
     ([last, first, year, city, gender], code)
 }
 
-#[rstest]
-#[case::sqlite(Backend::Sqlite)]
-#[cfg_attr(not(postgres_tests), ignore = "TEST_DATABASE_URL is not set")]
-#[case::postgres(Backend::Postgres)]
+#[apply(both_backends)]
 #[tokio::test]
 async fn fifty_concurrent_conversations_all_get_their_own_code(#[case] backend: Backend) {
     let Some(app) = spawn_app(backend).await else {
@@ -207,10 +196,7 @@ async fn fifty_concurrent_conversations_all_get_their_own_code(#[case] backend: 
     assert_eq!(app.count("messages WHERE direction = 'in'").await, 300);
 }
 
-#[rstest]
-#[case::sqlite(Backend::Sqlite)]
-#[cfg_attr(not(postgres_tests), ignore = "TEST_DATABASE_URL is not set")]
-#[case::postgres(Backend::Postgres)]
+#[apply(both_backends)]
 #[tokio::test]
 async fn two_messages_of_one_conversation_at_the_same_moment_both_count(#[case] backend: Backend) {
     let Some(app) = spawn_app(backend).await else {
@@ -234,10 +220,7 @@ async fn two_messages_of_one_conversation_at_the_same_moment_both_count(#[case] 
     assert_eq!(app.count("messages WHERE direction = 'in'").await, 3);
 }
 
-#[rstest]
-#[case::sqlite(Backend::Sqlite)]
-#[cfg_attr(not(postgres_tests), ignore = "TEST_DATABASE_URL is not set")]
-#[case::postgres(Backend::Postgres)]
+#[apply(both_backends)]
 #[tokio::test]
 async fn a_restart_mid_conversation_continues_where_it_stopped(#[case] backend: Backend) {
     let Some(app) = spawn_app(backend).await else {
@@ -254,10 +237,7 @@ async fn a_restart_mid_conversation_continues_where_it_stopped(#[case] backend: 
     assert!(last.contains("MBEIBR7DA1"), "{last}");
 }
 
-#[rstest]
-#[case::sqlite(Backend::Sqlite)]
-#[cfg_attr(not(postgres_tests), ignore = "TEST_DATABASE_URL is not set")]
-#[case::postgres(Backend::Postgres)]
+#[apply(both_backends)]
 #[tokio::test]
 async fn the_same_answers_again_are_seen_again_and_from_another_phone_flag_a_collision(
     #[case] backend: Backend,
@@ -316,10 +296,7 @@ async fn the_same_answers_again_are_seen_again_and_from_another_phone_flag_a_col
     );
 }
 
-#[rstest]
-#[case::sqlite(Backend::Sqlite)]
-#[cfg_attr(not(postgres_tests), ignore = "TEST_DATABASE_URL is not set")]
-#[case::postgres(Backend::Postgres)]
+#[apply(both_backends)]
 #[tokio::test]
 async fn each_number_routes_to_its_own_account_checked_with_its_own_token(
     #[case] backend: Backend,
@@ -370,10 +347,7 @@ async fn each_number_routes_to_its_own_account_checked_with_its_own_token(
     );
 }
 
-#[rstest]
-#[case::sqlite(Backend::Sqlite)]
-#[cfg_attr(not(postgres_tests), ignore = "TEST_DATABASE_URL is not set")]
-#[case::postgres(Backend::Postgres)]
+#[apply(both_backends)]
 #[tokio::test]
 async fn two_server_instances_take_turns_on_one_conversation_without_losing_a_step(
     #[case] backend: Backend,

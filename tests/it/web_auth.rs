@@ -1,16 +1,14 @@
 //! Staff login, sessions, CSRF, throttling and escaping, over HTTP, on both
 //! backends.
 
+use crate::both_backends;
 use crate::helpers::{Backend, spawn_app, spawn_app_with};
 use crate::staff::PASSWORD;
 use reqwest::StatusCode;
-use rstest::rstest;
+use rstest_reuse::apply;
 use uic_inbox::auth::BuiltinRole;
 
-#[rstest]
-#[case::sqlite(Backend::Sqlite)]
-#[cfg_attr(not(postgres_tests), ignore = "TEST_DATABASE_URL is not set")]
-#[case::postgres(Backend::Postgres)]
+#[apply(both_backends)]
 #[tokio::test]
 async fn first_administrator_sets_up_through_a_one_time_link(#[case] backend: Backend) {
     let Some(app) = spawn_app(backend).await else {
@@ -80,10 +78,7 @@ async fn first_administrator_sets_up_through_a_one_time_link(#[case] backend: Ba
     assert!(audit.body.contains("setup.administrator"), "{}", audit.body);
 }
 
-#[rstest]
-#[case::sqlite(Backend::Sqlite)]
-#[cfg_attr(not(postgres_tests), ignore = "TEST_DATABASE_URL is not set")]
-#[case::postgres(Backend::Postgres)]
+#[apply(both_backends)]
 #[tokio::test]
 async fn twenty_wrong_passwords_are_throttled(#[case] backend: Backend) {
     let Some(app) = spawn_app(backend).await else {
@@ -127,10 +122,7 @@ async fn twenty_wrong_passwords_are_throttled(#[case] backend: Backend) {
     );
 }
 
-#[rstest]
-#[case::sqlite(Backend::Sqlite)]
-#[cfg_attr(not(postgres_tests), ignore = "TEST_DATABASE_URL is not set")]
-#[case::postgres(Backend::Postgres)]
+#[apply(both_backends)]
 #[tokio::test]
 async fn state_changes_without_the_csrf_token_are_refused(#[case] backend: Backend) {
     let Some(app) = spawn_app(backend).await else {
@@ -176,10 +168,7 @@ async fn state_changes_without_the_csrf_token_are_refused(#[case] backend: Backe
     assert_eq!(app.count("roles").await, roles_before + 1);
 }
 
-#[rstest]
-#[case::sqlite(Backend::Sqlite)]
-#[cfg_attr(not(postgres_tests), ignore = "TEST_DATABASE_URL is not set")]
-#[case::postgres(Backend::Postgres)]
+#[apply(both_backends)]
 #[tokio::test]
 async fn session_cookie_flags_and_rotation(#[case] backend: Backend) {
     let Some(app) = spawn_app_with(backend, |c| {
@@ -240,10 +229,7 @@ async fn session_cookie_flags_and_rotation(#[case] backend: Backend) {
     assert!(b.get("/").await.is_login_redirect());
 }
 
-#[rstest]
-#[case::sqlite(Backend::Sqlite)]
-#[cfg_attr(not(postgres_tests), ignore = "TEST_DATABASE_URL is not set")]
-#[case::postgres(Backend::Postgres)]
+#[apply(both_backends)]
 #[tokio::test]
 async fn a_disabled_user_loses_access_at_once(#[case] backend: Backend) {
     let Some(app) = spawn_app(backend).await else {
@@ -290,10 +276,7 @@ async fn a_disabled_user_loses_access_at_once(#[case] backend: Backend) {
     assert_eq!(own.status, StatusCode::BAD_REQUEST);
 }
 
-#[rstest]
-#[case::sqlite(Backend::Sqlite)]
-#[cfg_attr(not(postgres_tests), ignore = "TEST_DATABASE_URL is not set")]
-#[case::postgres(Backend::Postgres)]
+#[apply(both_backends)]
 #[tokio::test]
 async fn script_tags_are_shown_as_text(#[case] backend: Backend) {
     let Some(app) = spawn_app(backend).await else {
@@ -398,10 +381,7 @@ async fn script_tags_are_shown_as_text(#[case] backend: Backend) {
     }
 }
 
-#[rstest]
-#[case::sqlite(Backend::Sqlite)]
-#[cfg_attr(not(postgres_tests), ignore = "TEST_DATABASE_URL is not set")]
-#[case::postgres(Backend::Postgres)]
+#[apply(both_backends)]
 #[tokio::test]
 async fn sessions_end_when_idle_and_after_their_maximum_age(#[case] backend: Backend) {
     use std::time::Duration;
@@ -441,10 +421,7 @@ async fn sessions_end_when_idle_and_after_their_maximum_age(#[case] backend: Bac
     );
 }
 
-#[rstest]
-#[case::sqlite(Backend::Sqlite)]
-#[cfg_attr(not(postgres_tests), ignore = "TEST_DATABASE_URL is not set")]
-#[case::postgres(Backend::Postgres)]
+#[apply(both_backends)]
 #[tokio::test]
 async fn an_invited_user_chooses_a_password_through_their_link(#[case] backend: Backend) {
     let Some(app) = spawn_app(backend).await else {
@@ -509,10 +486,7 @@ async fn an_invited_user_chooses_a_password_through_their_link(#[case] backend: 
     assert_eq!(again.get("/users").await.status, StatusCode::FORBIDDEN);
 }
 
-#[rstest]
-#[case::sqlite(Backend::Sqlite)]
-#[cfg_attr(not(postgres_tests), ignore = "TEST_DATABASE_URL is not set")]
-#[case::postgres(Backend::Postgres)]
+#[apply(both_backends)]
 #[tokio::test]
 async fn nobody_hands_out_or_takes_over_more_than_they_hold(#[case] backend: Backend) {
     use uic_inbox::auth::Permission::*;
@@ -690,10 +664,7 @@ async fn an_htmx_request_without_a_session_is_sent_to_the_login_page() {
     assert_eq!(res.headers()["location"], "/login?next=%2Faccounts");
 }
 
-#[rstest]
-#[case::sqlite(Backend::Sqlite)]
-#[cfg_attr(not(postgres_tests), ignore = "TEST_DATABASE_URL is not set")]
-#[case::postgres(Backend::Postgres)]
+#[apply(both_backends)]
 #[tokio::test]
 async fn a_new_password_ends_every_other_session(#[case] backend: Backend) {
     let Some(app) = spawn_app(backend).await else {
@@ -744,10 +715,7 @@ async fn a_new_password_ends_every_other_session(#[case] backend: Backend) {
     );
 }
 
-#[rstest]
-#[case::sqlite(Backend::Sqlite)]
-#[cfg_attr(not(postgres_tests), ignore = "TEST_DATABASE_URL is not set")]
-#[case::postgres(Backend::Postgres)]
+#[apply(both_backends)]
 #[tokio::test]
 async fn the_last_administrator_stays(#[case] backend: Backend) {
     use uic_inbox::auth::store as auth_store;
@@ -814,10 +782,7 @@ async fn the_last_administrator_stays(#[case] backend: Backend) {
     );
 }
 
-#[rstest]
-#[case::sqlite(Backend::Sqlite)]
-#[cfg_attr(not(postgres_tests), ignore = "TEST_DATABASE_URL is not set")]
-#[case::postgres(Backend::Postgres)]
+#[apply(both_backends)]
 #[tokio::test]
 async fn roles_cannot_be_a_way_to_more_permissions(#[case] backend: Backend) {
     use uic_inbox::auth::Permission::*;

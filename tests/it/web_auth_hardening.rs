@@ -2,17 +2,15 @@
 //! than a password, links built from forged headers, proxies, throttling,
 //! one-time links spent atomically, several instances on one database.
 
+use crate::both_backends;
 use crate::helpers::{Backend, spawn_app};
 use crate::staff::PASSWORD;
 use reqwest::StatusCode;
-use rstest::rstest;
+use rstest_reuse::apply;
 use uic_inbox::auth::BuiltinRole;
 use uic_inbox::auth::store as auth_store;
 
-#[rstest]
-#[case::sqlite(Backend::Sqlite)]
-#[cfg_attr(not(postgres_tests), ignore = "TEST_DATABASE_URL is not set")]
-#[case::postgres(Backend::Postgres)]
+#[apply(both_backends)]
 #[tokio::test]
 async fn next_with_control_characters_stays_on_this_site(#[case] backend: Backend) {
     let Some(app) = spawn_app(backend).await else {
@@ -45,10 +43,7 @@ async fn next_with_control_characters_stays_on_this_site(#[case] backend: Backen
     }
 }
 
-#[rstest]
-#[case::sqlite(Backend::Sqlite)]
-#[cfg_attr(not(postgres_tests), ignore = "TEST_DATABASE_URL is not set")]
-#[case::postgres(Backend::Postgres)]
+#[apply(both_backends)]
 #[tokio::test]
 async fn a_password_change_ends_sessions_opened_the_same_second(#[case] backend: Backend) {
     let Some(app) = spawn_app(backend).await else {
@@ -88,10 +83,7 @@ async fn a_password_change_ends_sessions_opened_the_same_second(#[case] backend:
     );
 }
 
-#[rstest]
-#[case::sqlite(Backend::Sqlite)]
-#[cfg_attr(not(postgres_tests), ignore = "TEST_DATABASE_URL is not set")]
-#[case::postgres(Backend::Postgres)]
+#[apply(both_backends)]
 #[tokio::test]
 async fn invitation_links_ignore_the_host_header(#[case] backend: Backend) {
     let Some(app) = spawn_app(backend).await else {
@@ -156,10 +148,7 @@ fn sandbox_request(forwarded_for: Option<&str>) -> axum::http::Request<axum::bod
     .unwrap()
 }
 
-#[rstest]
-#[case::sqlite(Backend::Sqlite)]
-#[cfg_attr(not(postgres_tests), ignore = "TEST_DATABASE_URL is not set")]
-#[case::postgres(Backend::Postgres)]
+#[apply(both_backends)]
 #[tokio::test]
 async fn the_sandbox_answers_only_this_machine_whatever_x_forwarded_for_says(
     #[case] backend: Backend,
@@ -181,10 +170,7 @@ async fn the_sandbox_answers_only_this_machine_whatever_x_forwarded_for_says(
     assert_eq!(status, StatusCode::OK, "{body}");
 }
 
-#[rstest]
-#[case::sqlite(Backend::Sqlite)]
-#[cfg_attr(not(postgres_tests), ignore = "TEST_DATABASE_URL is not set")]
-#[case::postgres(Backend::Postgres)]
+#[apply(both_backends)]
 #[tokio::test]
 async fn x_forwarded_for_from_an_untrusted_peer_does_not_escape_the_throttle(
     #[case] backend: Backend,
@@ -237,10 +223,7 @@ async fn login_from(app: &crate::helpers::TestApp, ip: &str, email: &str, pw: &s
     req.send().await.unwrap().status()
 }
 
-#[rstest]
-#[case::sqlite(Backend::Sqlite)]
-#[cfg_attr(not(postgres_tests), ignore = "TEST_DATABASE_URL is not set")]
-#[case::postgres(Backend::Postgres)]
+#[apply(both_backends)]
 #[tokio::test]
 async fn strangers_failing_cannot_lock_the_platform_administrator_out(#[case] backend: Backend) {
     let Some(app) = spawn_app(backend).await else {
@@ -287,10 +270,7 @@ async fn strangers_failing_cannot_lock_the_platform_administrator_out(#[case] ba
     );
 }
 
-#[rstest]
-#[case::sqlite(Backend::Sqlite)]
-#[cfg_attr(not(postgres_tests), ignore = "TEST_DATABASE_URL is not set")]
-#[case::postgres(Backend::Postgres)]
+#[apply(both_backends)]
 #[tokio::test]
 async fn throttling_counts_per_name_and_address_over_an_injected_clock(#[case] backend: Backend) {
     use time::{Duration, OffsetDateTime};
@@ -402,10 +382,7 @@ fn path_of(link: &str) -> String {
     rest[rest.find('/').unwrap()..].to_string()
 }
 
-#[rstest]
-#[case::sqlite(Backend::Sqlite)]
-#[cfg_attr(not(postgres_tests), ignore = "TEST_DATABASE_URL is not set")]
-#[case::postgres(Backend::Postgres)]
+#[apply(both_backends)]
 #[tokio::test]
 async fn a_setup_that_fails_after_spending_its_link_leaves_the_link_valid(
     #[case] backend: Backend,
@@ -488,10 +465,7 @@ async fn a_setup_that_fails_after_spending_its_link_leaves_the_link_valid(
     );
 }
 
-#[rstest]
-#[case::sqlite(Backend::Sqlite)]
-#[cfg_attr(not(postgres_tests), ignore = "TEST_DATABASE_URL is not set")]
-#[case::postgres(Backend::Postgres)]
+#[apply(both_backends)]
 #[tokio::test]
 async fn an_invitation_that_fails_after_spending_its_link_leaves_the_link_valid(
     #[case] backend: Backend,
@@ -551,10 +525,7 @@ async fn an_invitation_that_fails_after_spending_its_link_leaves_the_link_valid(
     assert_eq!(done.status, StatusCode::SEE_OTHER, "{}", done.body);
 }
 
-#[rstest]
-#[case::sqlite(Backend::Sqlite)]
-#[cfg_attr(not(postgres_tests), ignore = "TEST_DATABASE_URL is not set")]
-#[case::postgres(Backend::Postgres)]
+#[apply(both_backends)]
 #[tokio::test]
 async fn two_instances_started_together_on_an_empty_database_both_come_up(
     #[case] backend: Backend,
@@ -612,10 +583,7 @@ async fn two_instances_started_together_on_an_empty_database_both_come_up(
     }
 }
 
-#[rstest]
-#[case::sqlite(Backend::Sqlite)]
-#[cfg_attr(not(postgres_tests), ignore = "TEST_DATABASE_URL is not set")]
-#[case::postgres(Backend::Postgres)]
+#[apply(both_backends)]
 #[tokio::test]
 async fn weak_and_common_passwords_are_refused_with_a_reason(#[case] backend: Backend) {
     let Some(app) = spawn_app(backend).await else {
@@ -648,10 +616,7 @@ async fn weak_and_common_passwords_are_refused_with_a_reason(#[case] backend: Ba
     );
 }
 
-#[rstest]
-#[case::sqlite(Backend::Sqlite)]
-#[cfg_attr(not(postgres_tests), ignore = "TEST_DATABASE_URL is not set")]
-#[case::postgres(Backend::Postgres)]
+#[apply(both_backends)]
 #[tokio::test]
 async fn no_change_leaves_a_tenant_without_someone_to_manage_users_and_roles(
     #[case] backend: Backend,
@@ -752,10 +717,7 @@ async fn sessions(app: &crate::helpers::TestApp) -> i64 {
     }
 }
 
-#[rstest]
-#[case::sqlite(Backend::Sqlite)]
-#[cfg_attr(not(postgres_tests), ignore = "TEST_DATABASE_URL is not set")]
-#[case::postgres(Backend::Postgres)]
+#[apply(both_backends)]
 #[tokio::test]
 async fn anonymous_visits_to_the_login_page_store_nothing(#[case] backend: Backend) {
     let Some(app) = spawn_app(backend).await else {
@@ -827,10 +789,7 @@ async fn anonymous_visits_to_the_login_page_store_nothing(#[case] backend: Backe
     assert_eq!(v.get("/").await.status, StatusCode::OK);
 }
 
-#[rstest]
-#[case::sqlite(Backend::Sqlite)]
-#[cfg_attr(not(postgres_tests), ignore = "TEST_DATABASE_URL is not set")]
-#[case::postgres(Backend::Postgres)]
+#[apply(both_backends)]
 #[tokio::test]
 async fn setup_and_invitation_forms_store_no_session_before_they_are_used(
     #[case] backend: Backend,

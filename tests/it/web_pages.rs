@@ -2,15 +2,13 @@
 //! audit log filters and stays within its tenant, platform administrators
 //! create tenants and move between them.
 
+use crate::both_backends;
 use crate::helpers::{Backend, spawn_app};
 use reqwest::StatusCode;
-use rstest::rstest;
+use rstest_reuse::apply;
 use uic_inbox::auth::BuiltinRole;
 
-#[rstest]
-#[case::sqlite(Backend::Sqlite)]
-#[cfg_attr(not(postgres_tests), ignore = "TEST_DATABASE_URL is not set")]
-#[case::postgres(Backend::Postgres)]
+#[apply(both_backends)]
 #[tokio::test]
 async fn account_settings_change_what_the_bot_says(#[case] backend: Backend) {
     let Some(app) = spawn_app(backend).await else {
@@ -95,10 +93,7 @@ async fn account_settings_change_what_the_bot_says(#[case] backend: Backend) {
     assert!(audit.body.contains("account.flow_update"), "{}", audit.body);
 }
 
-#[rstest]
-#[case::sqlite(Backend::Sqlite)]
-#[cfg_attr(not(postgres_tests), ignore = "TEST_DATABASE_URL is not set")]
-#[case::postgres(Backend::Postgres)]
+#[apply(both_backends)]
 #[tokio::test]
 async fn the_audit_log_filters_and_stays_in_its_tenant(#[case] backend: Backend) {
     let Some(app) = spawn_app(backend).await else {
@@ -162,10 +157,7 @@ async fn the_audit_log_filters_and_stays_in_its_tenant(#[case] backend: Backend)
     assert_eq!(agent.get("/audit").await.status, StatusCode::FORBIDDEN);
 }
 
-#[rstest]
-#[case::sqlite(Backend::Sqlite)]
-#[cfg_attr(not(postgres_tests), ignore = "TEST_DATABASE_URL is not set")]
-#[case::postgres(Backend::Postgres)]
+#[apply(both_backends)]
 #[tokio::test]
 async fn platform_administrators_create_tenants_and_move_between_them(#[case] backend: Backend) {
     let Some(app) = spawn_app(backend).await else {
@@ -254,10 +246,7 @@ async fn scripts_and_pages_are_compressed_for_slow_networks() {
     assert_eq!(login.headers()["content-encoding"], "gzip");
 }
 
-#[rstest]
-#[case::sqlite(Backend::Sqlite)]
-#[cfg_attr(not(postgres_tests), ignore = "TEST_DATABASE_URL is not set")]
-#[case::postgres(Backend::Postgres)]
+#[apply(both_backends)]
 #[tokio::test]
 async fn french_first_english_for_who_chooses_it(#[case] backend: Backend) {
     let Some(app) = spawn_app(backend).await else {

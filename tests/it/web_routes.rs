@@ -3,10 +3,11 @@
 //! administrator of another tenant and as nobody. A route the app serves
 //! that is missing here fails the test.
 
+use crate::both_backends;
 use crate::helpers::{Backend, TestApp, spawn_app};
 use crate::staff::Browser;
 use reqwest::StatusCode;
-use rstest::rstest;
+use rstest_reuse::apply;
 use uic_inbox::auth::store as auth_store;
 use uic_inbox::auth::{BuiltinRole, Permission, Permission::*};
 
@@ -218,10 +219,7 @@ fn order(method: &str, path: &str) -> u8 {
     }
 }
 
-#[rstest]
-#[case::sqlite(Backend::Sqlite)]
-#[cfg_attr(not(postgres_tests), ignore = "TEST_DATABASE_URL is not set")]
-#[case::postgres(Backend::Postgres)]
+#[apply(both_backends)]
 #[tokio::test]
 async fn every_route_answers_as_the_table_says(#[case] backend: Backend) {
     let Some(app) = spawn_app(backend).await else {

@@ -74,13 +74,16 @@ fn day(s: Option<&str>) -> Option<Date> {
     Date::parse(s, time::macros::format_description!("[year]-[month]-[day]")).ok()
 }
 
-/// A tenant's entries, newest first, at most `limit`.
+/// The access's tenant's entries (`audit.view` tenant-wide), newest first,
+/// at most `limit`.
 pub async fn list(
     db: &Db,
-    tenant_id: i64,
+    access: &crate::auth::Access,
     f: &Filter,
     limit: i64,
-) -> Result<Vec<Row>, sqlx::Error> {
+) -> Result<Vec<Row>, crate::auth::AccessError> {
+    access.tenant_wide(crate::auth::Permission::AuditView)?;
+    let tenant_id = access.tenant_id();
     let like = |s: &Option<String>| {
         s.as_deref()
             .map(str::trim)
@@ -104,7 +107,7 @@ pub async fn list(
     let from = day(f.from.as_deref()).map(|d| d.with_time(Time::MIDNIGHT).assume_utc());
     let to = day(f.to.as_deref())
         .map(|d| d.with_time(Time::MIDNIGHT).assume_utc() + time::Duration::days(1));
-    on_db_read!(db, p => sqlx::query_as::<_, Row>(
+    Ok(on_db_read!(db, p => sqlx::query_as::<_, Row>(
         "SELECT id, actor, action, target, detail, ip, at FROM audit_log
          WHERE tenant_id = $1
            AND ($2 IS NULL OR LOWER(actor) LIKE LOWER($2) ESCAPE '\\')
@@ -116,5 +119,5 @@ pub async fn list(
          ORDER BY id DESC LIMIT $9")
         .bind(tenant_id).bind(like(&f.actor)).bind(&action).bind(&action_prefix)
         .bind(like(&f.target)).bind(from).bind(to).bind(f.before).bind(limit)
-        .fetch_all(p).await)
+        .fetch_all(p).await)?)
 }

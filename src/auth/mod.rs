@@ -4,13 +4,16 @@
 //! built-in ones created with the tenant). A role is given tenant-wide or for
 //! one WhatsApp account, and per-user overrides allow or deny one permission
 //! (a deny wins). Every handler asks one question, [`Grants::can`], through
-//! `web::Staff::require(permission, scope)`.
+//! [`Actor::require`], which returns the [`Access`] that storage functions
+//! take (see `access`).
 
+pub mod access;
 pub mod csrf;
 pub mod password;
 pub mod session;
 pub mod store;
 
+pub use access::{Access, AccessError, Accounts, Actor, Denied};
 use std::collections::{BTreeMap, BTreeSet};
 
 /// What a user may do. The key (`accounts.view`) is what the database holds.
@@ -317,6 +320,35 @@ impl Grants {
 
     pub fn is_platform_admin(&self) -> bool {
         self.platform_admin
+    }
+
+    /// The accounts for which `p` holds (see [`Grants::can`]).
+    pub fn accounts_for(&self, p: Permission) -> Accounts {
+        let with_p = |map: &BTreeMap<i64, BTreeSet<Permission>>| -> BTreeSet<i64> {
+            map.iter()
+                .filter(|(_, set)| set.contains(&p))
+                .map(|(a, _)| *a)
+                .collect()
+        };
+        if self.platform_admin {
+            return Accounts::All {
+                except: BTreeSet::new(),
+            };
+        }
+        if self.deny_tenant.contains(&p) {
+            return Accounts::Only(BTreeSet::new());
+        }
+        let denied = with_p(&self.deny_accounts);
+        if self.tenant.contains(&p) {
+            Accounts::All { except: denied }
+        } else {
+            Accounts::Only(
+                with_p(&self.accounts)
+                    .difference(&denied)
+                    .copied()
+                    .collect(),
+            )
+        }
     }
 
     /// The one permission check.

@@ -1,8 +1,16 @@
 //! SQL for tenants and WhatsApp accounts.
+//!
+//! Staff reach accounts and tenant settings through an `Access` (see
+//! `auth::access`): `list_accounts`, `find_account`, `create_account`,
+//! `update_channel`, `update_flow_settings`, the privacy settings. The
+//! message path finds an account by what a verified webhook names (its
+//! number, Meta phone number id or slug) and the outbox by the id on its
+//! row; the program's first start creates the configured ones.
 
 use super::{
     Account, DEFAULT_TENANT, FlowSettings, META_ACCOUNT, Provider, SANDBOX_ACCOUNT, TWILIO_ACCOUNT,
 };
+use crate::auth::{Access, AccessError, Permission};
 use crate::config::Config;
 use crate::db::Db;
 use crate::{on_db, on_db_read, on_tx};
@@ -59,8 +67,11 @@ pub struct NewAccount {
 }
 
 /// Creates the account, or updates its provider settings (not its flow
-/// settings, which staff may have edited) when the slug exists. A new
-/// access token clears an earlier "invalid token" flag.
+/// settings, which staff may have edited) when the slug exists in the same
+/// tenant. A new access token clears an earlier "invalid token" flag. For
+/// the program's first start (the accounts the environment describes);
+/// staff create accounts with `create_account`. A slug another tenant holds
+/// is an error: that account is never overwritten.
 pub async fn upsert_account(db: &Db, a: &NewAccount) -> anyhow::Result<Account> {
     let now = OffsetDateTime::now_utc();
     let sql = format!(
@@ -78,6 +89,7 @@ pub async fn upsert_account(db: &Db, a: &NewAccount) -> anyhow::Result<Account> 
             token_error = CASE WHEN whatsapp_accounts.meta_access_token IS DISTINCT FROM excluded.meta_access_token
                 THEN NULL ELSE whatsapp_accounts.token_error END,
             meta_access_token = excluded.meta_access_token
+         WHERE whatsapp_accounts.tenant_id = excluded.tenant_id
          RETURNING {ACCOUNT_COLUMNS}"
     );
     let c = &a.channel;
@@ -88,21 +100,59 @@ pub async fn upsert_account(db: &Db, a: &NewAccount) -> anyhow::Result<Account> 
         .bind(Json(&a.flow)).bind(now)
         .bind(&c.meta_waba_id).bind(&c.meta_app_id).bind(&c.meta_app_secret)
         .bind(&c.meta_verify_token).bind(&c.meta_access_token)
-        .fetch_one(p).await)
+        .fetch_optional(p).await)
     .with_context(|| format!("saving WhatsApp account {}", a.slug))?;
-    Ok(account)
+    account.with_context(|| {
+        format!(
+            "the WhatsApp account slug {} belongs to another organisation: choose another",
+            a.slug
+        )
+    })
 }
 
-/// Changes an account's provider and credentials (the accounts settings
-/// page). Its conversations, registrations and flow settings stay as they
-/// are. A new access token clears an "invalid token" flag and so releases
-/// the messages held for it.
+/// Creates a sandbox account in the access's tenant (`accounts.manage`
+/// tenant-wide): it answers in the simulator until its WhatsApp credentials
+/// are set. `Ok(None)` when the slug is taken (by any tenant: slugs name
+/// webhook URLs); two tenants asking for one slug at once get one account
+/// between them, never one overwritten.
+pub async fn create_account(
+    db: &Db,
+    access: &Access,
+    slug: &str,
+    name: &str,
+) -> Result<Option<Account>, AccessError> {
+    access.tenant_wide(Permission::AccountsManage)?;
+    let now = OffsetDateTime::now_utc();
+    let sql = format!(
+        "INSERT INTO whatsapp_accounts (tenant_id, slug, name, provider, flow_config, enabled, created_at, updated_at)
+         VALUES ($1, $2, $3, $4, $5, TRUE, $6, $6)
+         ON CONFLICT (slug) DO NOTHING
+         RETURNING {ACCOUNT_COLUMNS}"
+    );
+    Ok(on_db!(db, p => sqlx::query_as::<_, Account>(&sql)
+        .bind(access.tenant_id()).bind(slug).bind(name).bind(Provider::Sandbox.as_str())
+        .bind(Json(FlowSettings::default())).bind(now)
+        .fetch_optional(p).await)?)
+}
+
+/// Changes an account's provider and credentials (`tokens.manage` on the
+/// account). Its conversations, registrations and flow settings stay as
+/// they are. A new access token clears an "invalid token" flag and so
+/// releases the messages held for it. `None`: not an account the access
+/// covers.
 pub async fn update_channel(
     db: &Db,
+    access: &Access,
     account_id: i64,
     provider: Provider,
     c: &ChannelSettings,
-) -> Result<Option<Account>, sqlx::Error> {
+) -> Result<Option<Account>, AccessError> {
+    if access.permission() != Permission::TokensManage {
+        return Err(crate::auth::Denied(Permission::TokensManage).into());
+    }
+    if !access.covers(account_id) {
+        return Ok(None);
+    }
     let now = OffsetDateTime::now_utc();
     let sql = format!(
         "UPDATE whatsapp_accounts SET provider = $2, phone_number = $3, meta_phone_number_id = $4,
@@ -111,28 +161,37 @@ pub async fn update_channel(
             token_status = CASE WHEN meta_access_token IS DISTINCT FROM $11 THEN 'ok' ELSE token_status END,
             token_error = CASE WHEN meta_access_token IS DISTINCT FROM $11 THEN NULL ELSE token_error END,
             meta_access_token = $11, updated_at = $12
-         WHERE id = $1
+         WHERE id = $1 AND tenant_id = $13
          RETURNING {ACCOUNT_COLUMNS}"
     );
-    on_db!(db, p => sqlx::query_as::<_, Account>(&sql)
+    Ok(on_db!(db, p => sqlx::query_as::<_, Account>(&sql)
         .bind(account_id).bind(provider.as_str()).bind(&c.phone_number).bind(&c.meta_phone_number_id)
         .bind(&c.twilio_account_sid).bind(&c.twilio_auth_token).bind(&c.meta_waba_id).bind(&c.meta_app_id)
         .bind(&c.meta_app_secret).bind(&c.meta_verify_token).bind(&c.meta_access_token).bind(now)
-        .fetch_optional(p).await)
+        .bind(access.tenant_id())
+        .fetch_optional(p).await)?)
 }
 
-/// Replaces an account's flow settings (texts, language, cities, QR): the
-/// next message of every conversation uses them.
+/// Replaces an account's flow settings (texts, language, cities, QR;
+/// `accounts.manage` on the account): the next message of every
+/// conversation uses them. `false`: not an account the access covers.
 pub async fn update_flow_settings(
     db: &Db,
+    access: &Access,
     account_id: i64,
     flow: &FlowSettings,
-) -> Result<bool, sqlx::Error> {
+) -> Result<bool, AccessError> {
+    if access.permission() != Permission::AccountsManage {
+        return Err(crate::auth::Denied(Permission::AccountsManage).into());
+    }
+    if !access.covers(account_id) {
+        return Ok(false);
+    }
     let now = OffsetDateTime::now_utc();
-    on_db!(db, p => sqlx::query(
-        "UPDATE whatsapp_accounts SET flow_config = $2, updated_at = $3 WHERE id = $1")
-        .bind(account_id).bind(Json(flow)).bind(now)
-        .execute(p).await.map(|r| r.rows_affected() > 0))
+    Ok(on_db!(db, p => sqlx::query(
+        "UPDATE whatsapp_accounts SET flow_config = $2, updated_at = $3 WHERE id = $1 AND tenant_id = $4")
+        .bind(account_id).bind(Json(flow)).bind(now).bind(access.tenant_id())
+        .execute(p).await.map(|r| r.rows_affected() > 0))?)
 }
 
 /// The enabled Meta account sending from this phone number id.
@@ -285,27 +344,63 @@ pub async fn find_tenant(db: &Db, id: i64) -> Result<Option<Tenant>, sqlx::Error
         "SELECT id, slug, name, created_at FROM tenants WHERE id = $1").bind(id).fetch_optional(p).await)
 }
 
-/// `Ok(None)` when the slug is taken.
-pub async fn create_tenant(db: &Db, slug: &str, name: &str) -> Result<Option<i64>, sqlx::Error> {
-    on_db!(db, p => sqlx::query_scalar(
+/// A new tenant (a platform administrator's act), with its built-in roles
+/// and a sandbox account `{slug}-sandbox` so its first users can try the
+/// bot at once: all or nothing, in one transaction. `Ok(None)` when the
+/// slug, or its sandbox's, is taken.
+pub async fn create_tenant(
+    db: &Db,
+    slug: &str,
+    name: &str,
+    sandbox_name: &str,
+) -> anyhow::Result<Option<i64>> {
+    let now = OffsetDateTime::now_utc();
+    let mut tx = db.begin().await?;
+    let id: Option<i64> = on_tx!(&mut tx, c => sqlx::query_scalar(
         "INSERT INTO tenants (slug, name, created_at) VALUES ($1, $2, $3)
          ON CONFLICT (slug) DO NOTHING RETURNING id")
-        .bind(slug).bind(name.trim()).bind(OffsetDateTime::now_utc()).fetch_optional(p).await)
+        .bind(slug).bind(name.trim()).bind(now).fetch_optional(c).await)?;
+    let Some(id) = id else {
+        tx.rollback().await?;
+        return Ok(None);
+    };
+    crate::auth::store::ensure_builtin_roles_in(&mut tx, id).await?;
+    let sandbox: Option<i64> = on_tx!(&mut tx, c => sqlx::query_scalar(
+        "INSERT INTO whatsapp_accounts (tenant_id, slug, name, provider, flow_config, enabled, created_at, updated_at)
+         VALUES ($1, $2, $3, $4, $5, TRUE, $6, $6)
+         ON CONFLICT (slug) DO NOTHING RETURNING id")
+        .bind(id).bind(format!("{slug}-sandbox")).bind(sandbox_name).bind(Provider::Sandbox.as_str())
+        .bind(Json(FlowSettings::default())).bind(now).fetch_optional(c).await)?;
+    if sandbox.is_none() {
+        tx.rollback().await?;
+        return Ok(None);
+    }
+    tx.commit().await?;
+    Ok(Some(id))
 }
 
-/// A tenant's accounts, by name.
-pub async fn accounts_of(db: &Db, tenant_id: i64) -> Result<Vec<Account>, sqlx::Error> {
+/// The accounts of the access's tenant it covers, by name.
+pub async fn list_accounts(db: &Db, access: &Access) -> Result<Vec<Account>, sqlx::Error> {
     let sql = format!(
         "SELECT {ACCOUNT_COLUMNS} FROM whatsapp_accounts WHERE tenant_id = $1 ORDER BY name, id"
     );
-    on_db!(db, p => sqlx::query_as::<_, Account>(&sql).bind(tenant_id).fetch_all(p).await)
+    let all = on_db!(db, p => sqlx::query_as::<_, Account>(&sql).bind(access.tenant_id()).fetch_all(p).await)?;
+    Ok(all.into_iter().filter(|a| access.covers(a.id)).collect())
 }
 
-/// One of a tenant's accounts (another tenant's: `None`).
-pub async fn account_in(db: &Db, tenant_id: i64, id: i64) -> Result<Option<Account>, sqlx::Error> {
+/// One account the access covers (another tenant's, or one outside the
+/// access: `None`).
+pub async fn find_account(
+    db: &Db,
+    access: &Access,
+    id: i64,
+) -> Result<Option<Account>, sqlx::Error> {
+    if !access.covers(id) {
+        return Ok(None);
+    }
     Ok(find_by_id(db, id)
         .await?
-        .filter(|a| a.tenant_id == tenant_id))
+        .filter(|a| a.tenant_id == access.tenant_id()))
 }
 
 /// Whether a slug is free for a new account.
@@ -318,14 +413,18 @@ pub fn valid_slug(slug: &str) -> bool {
         && !slug.ends_with('-')
 }
 
-/// A tenant's privacy settings (`None`: no such tenant).
+/// The access's tenant's privacy settings (`settings.manage` tenant-wide;
+/// `None`: no such tenant).
 pub async fn privacy_settings(
     db: &Db,
-    tenant_id: i64,
-) -> Result<Option<super::PrivacySettings>, sqlx::Error> {
-    on_db_read!(db, p => sqlx::query_as::<_, super::PrivacySettings>(
+    access: &Access,
+) -> Result<Option<super::PrivacySettings>, AccessError> {
+    access.tenant_wide(Permission::SettingsManage)?;
+    Ok(
+        on_db_read!(db, p => sqlx::query_as::<_, super::PrivacySettings>(
         "SELECT keep_profile_names, retention_days FROM tenants WHERE id = $1")
-        .bind(tenant_id).fetch_optional(p).await)
+        .bind(access.tenant_id()).fetch_optional(p).await)?,
+    )
 }
 
 /// Saves a tenant's privacy settings. Turning profile names off erases the
@@ -333,9 +432,11 @@ pub async fn privacy_settings(
 /// Returns how many contacts' names were erased.
 pub async fn set_privacy_settings(
     db: &Db,
-    tenant_id: i64,
+    access: &Access,
     settings: super::PrivacySettings,
-) -> Result<u64, sqlx::Error> {
+) -> Result<u64, AccessError> {
+    access.tenant_wide(Permission::SettingsManage)?;
+    let tenant_id = access.tenant_id();
     let mut tx = db.begin().await?;
     on_tx!(&mut tx, c => sqlx::query(
         "UPDATE tenants SET keep_profile_names = $2, retention_days = $3 WHERE id = $1")

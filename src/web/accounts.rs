@@ -8,8 +8,8 @@ use crate::AppState;
 use crate::auth::{Permission, Scope};
 use crate::flow::Language;
 use crate::flow::texts::TextKey;
-use crate::tenancy::store::{self as accounts, ChannelSettings, NewAccount};
-use crate::tenancy::{Account, FlowSettings, Provider};
+use crate::tenancy::store as accounts;
+use crate::tenancy::{Account, FlowSettings};
 use crate::uic::City;
 use askama::Template;
 use axum::Form;
@@ -42,11 +42,8 @@ async fn list_page(
     name: &str,
     error: Option<String>,
 ) -> WebResult {
-    let accounts = accounts::accounts_of(&state.db, staff.tenant_id)
-        .await?
-        .into_iter()
-        .filter(|a| staff.can(Permission::AccountsView, Scope::Account(a.id)))
-        .collect();
+    let access = staff.require(Permission::AccountsView, Scope::AnyAccount)?;
+    let accounts = accounts::list_accounts(&state.db, &access).await?;
     let failed = error.is_some();
     form_page(
         ListPage {
@@ -69,7 +66,7 @@ async fn list(State(state): State<AppState>, staff: Staff) -> WebResult {
 /// A new account starts as a sandbox: it answers in the simulator until
 /// its WhatsApp credentials are set.
 async fn create(State(state): State<AppState>, staff: Staff, Form(f): Pairs) -> WebResult {
-    staff.require(Permission::AccountsManage, Scope::Tenant)?;
+    let access = staff.require(Permission::AccountsManage, Scope::Tenant)?;
     let t = staff.t();
     let slug = form_value(&f, "slug").unwrap_or("").trim().to_lowercase();
     let name = form_value(&f, "name").unwrap_or("").trim().to_string();
@@ -79,21 +76,9 @@ async fn create(State(state): State<AppState>, staff: Staff, Form(f): Pairs) -> 
     if name.is_empty() || name.chars().count() > 80 {
         return list_page(&state, &staff, &slug, &name, Some(t.name_missing.into())).await;
     }
-    if accounts::find_by_slug(&state.db, &slug).await?.is_some() {
+    let Some(account) = accounts::create_account(&state.db, &access, &slug, &name).await? else {
         return list_page(&state, &staff, &slug, &name, Some(t.slug_taken.into())).await;
-    }
-    let account = accounts::upsert_account(
-        &state.db,
-        &NewAccount {
-            tenant_id: staff.tenant_id,
-            slug: slug.clone(),
-            name: name.clone(),
-            provider: Provider::Sandbox,
-            channel: ChannelSettings::default(),
-            flow: FlowSettings::default(),
-        },
-    )
-    .await?;
+    };
     state.accounts.clear();
     staff
         .audit(
@@ -133,8 +118,8 @@ struct ShowPage {
 }
 
 async fn load(state: &AppState, staff: &Staff, id: i64) -> WebResult<Account> {
-    staff.require(Permission::AccountsView, Scope::Account(id))?;
-    accounts::account_in(&state.db, staff.tenant_id, id)
+    let access = staff.require(Permission::AccountsView, Scope::Account(id))?;
+    accounts::find_account(&state.db, &access, id)
         .await?
         .ok_or_else(|| staff.not_found())
 }
@@ -273,7 +258,7 @@ async fn update_flow(
     Form(f): Pairs,
 ) -> WebResult {
     let account = load(&state, &staff, id).await?;
-    staff.require(Permission::AccountsManage, Scope::Account(id))?;
+    let access = staff.require(Permission::AccountsManage, Scope::Account(id))?;
     let flow = match read_flow(&staff, &f, &account.flow_config.0) {
         Ok(flow) => flow,
         Err(e) => {
@@ -281,7 +266,9 @@ async fn update_flow(
             return render(&state, &staff, account, &before, Some(e));
         }
     };
-    accounts::update_flow_settings(&state.db, id, &flow).await?;
+    if !accounts::update_flow_settings(&state.db, &access, id, &flow).await? {
+        return Err(staff.not_found());
+    }
     state.accounts.clear();
     staff
         .audit(

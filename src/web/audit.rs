@@ -25,8 +25,8 @@ struct AuditPage {
 }
 
 async fn list(State(state): State<AppState>, staff: Staff, Query(f): Query<Filter>) -> WebResult {
-    staff.require(Permission::AuditView, Scope::Tenant)?;
-    let mut rows = audit::list(&state.db, staff.tenant_id, &f, PAGE + 1).await?;
+    let access = staff.require(Permission::AuditView, Scope::Tenant)?;
+    let mut rows = audit::list(&state.db, &access, &f, PAGE + 1).await?;
     let older = if rows.len() as i64 > PAGE {
         rows.truncate(PAGE as usize);
         rows.last().map(|last| {

@@ -32,7 +32,24 @@ impl From<sqlx::Error> for WebError {
 
 impl From<anyhow::Error> for WebError {
     fn from(e: anyhow::Error) -> Self {
-        WebError::Internal(e)
+        match e.downcast_ref::<crate::auth::Denied>() {
+            Some(_) => WebError::Forbidden(Lang::default()),
+            None => WebError::Internal(e),
+        }
+    }
+}
+
+impl From<crate::auth::AccessError> for WebError {
+    fn from(e: crate::auth::AccessError) -> Self {
+        match e {
+            // A storage function refused the access it was given: a
+            // mistake of the page, refused rather than trusted.
+            crate::auth::AccessError::Denied(d) => {
+                tracing::error!(error = %d, "a page passed the wrong access to storage");
+                WebError::Forbidden(Lang::default())
+            }
+            crate::auth::AccessError::Database(e) => WebError::Internal(e.into()),
+        }
     }
 }
 

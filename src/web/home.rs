@@ -26,11 +26,14 @@ struct HomePage {
 }
 
 async fn home(State(state): State<AppState>, staff: Staff) -> WebResult {
-    let accounts: Vec<Account> = accounts::accounts_of(&state.db, staff.tenant_id)
-        .await?
-        .into_iter()
-        .filter(|a| staff.can(Permission::AccountsView, Scope::Account(a.id)))
-        .collect();
+    // Everyone logged in has a home page; its list only for those who may.
+    let accounts: Vec<Account> = match staff
+        .actor
+        .require(Permission::AccountsView, Scope::AnyAccount)
+    {
+        Ok(access) => accounts::list_accounts(&state.db, &access).await?,
+        Err(_) => Vec::new(),
+    };
     let can_simulate = accounts.iter().any(|a| {
         a.provider() == crate::tenancy::Provider::Sandbox
             && staff.can(Permission::SimulatorUse, Scope::Account(a.id))
@@ -88,7 +91,7 @@ async fn update_me(
         return me(&staff, Some(staff.t().name_missing.to_string()));
     }
     let lang = Lang::parse(&f.lang).unwrap_or(staff.lang);
-    auth_store::update_profile(&state.db, staff.user.id, name, lang).await?;
+    auth_store::update_profile(&state.db, &staff.actor, name, lang).await?;
     staff
         .audit(
             &state,
@@ -124,7 +127,7 @@ async fn change_password(
         return me(&staff, Some(e));
     }
     let hash = password::hash(&f.password).await?;
-    auth_store::set_password(&state.db, staff.user.id, &hash).await?;
+    auth_store::set_own_password(&state.db, &staff.actor, &hash).await?;
     // Every other session of this user ends; this one starts afresh.
     crate::auth::session::log_in(&staff.session, staff.user.id).await?;
     staff

@@ -6,7 +6,7 @@ use super::{
 };
 use crate::AppState;
 use crate::auth::store::{self as auth_store, Role, RoleChange};
-use crate::auth::{Permission, Scope};
+use crate::auth::{Access, Permission, Scope};
 use askama::Template;
 use axum::Form;
 use axum::extract::{Path, State};
@@ -31,10 +31,10 @@ struct ListPage {
 }
 
 async fn list(State(state): State<AppState>, staff: Staff) -> WebResult {
-    staff.require(Permission::RolesManage, Scope::Tenant)?;
+    let access = staff.require(Permission::RolesManage, Scope::Tenant)?;
     page(ListPage {
         p: staff.layout(staff.t().nav_roles, "/roles"),
-        roles: auth_store::list_roles(&state.db, staff.tenant_id).await?,
+        roles: auth_store::list_roles(&state.db, &access).await?,
         total: Permission::ALL.len(),
     })
 }
@@ -119,27 +119,35 @@ fn read(f: &[(String, String)]) -> RoleForm {
     }
 }
 
-/// The first problem with the form; `before` is what the role held (a
-/// permission added must be one the staff member holds tenant-wide, or
-/// roles would be a way to hand out more than one has).
-fn check(staff: &Staff, r: &RoleForm, before: &[Permission]) -> Option<String> {
+/// The first problem with the form's fields (what may be given is the
+/// store's rule: `RoleChange::CannotGiveMore`).
+fn check(staff: &Staff, r: &RoleForm) -> Option<String> {
     if r.name.is_empty() || r.name.chars().count() > 60 {
         return Some(staff.t().role_name_missing.to_string());
     }
     if r.description.chars().count() > 300 {
         return Some(staff.t().too_long.to_string());
     }
-    let added = r.permissions.iter().filter(|p| !before.contains(p));
-    if added.into_iter().any(|p| !staff.can(*p, Scope::Tenant)) {
-        return Some(staff.t().cannot_give_more.to_string());
-    }
     None
 }
 
+/// What a refused change says.
+fn refusal(staff: &Staff, change: RoleChange) -> String {
+    let t = staff.t();
+    match change {
+        RoleChange::Builtin => t.role_builtin,
+        RoleChange::NameTaken => t.role_name_taken,
+        RoleChange::CannotGiveMore => t.cannot_give_more,
+        RoleChange::LastManager => t.last_administrator,
+        RoleChange::Done | RoleChange::NotFound => t.error_not_found,
+    }
+    .to_string()
+}
+
 async fn create(State(state): State<AppState>, staff: Staff, Form(f): Pairs) -> WebResult {
-    staff.require(Permission::RolesManage, Scope::Tenant)?;
+    let access = staff.require(Permission::RolesManage, Scope::Tenant)?;
     let r = read(&f);
-    if let Some(e) = check(&staff, &r, &[]) {
+    if let Some(e) = check(&staff, &r) {
         return edit_page(
             &staff,
             None,
@@ -149,24 +157,22 @@ async fn create(State(state): State<AppState>, staff: Staff, Form(f): Pairs) -> 
             Some(e),
         );
     }
-    let Some(id) = auth_store::create_role(
-        &state.db,
-        staff.tenant_id,
-        &r.name,
-        &r.description,
-        &r.permissions,
-    )
-    .await?
-    else {
-        let e = staff.t().role_name_taken.to_string();
-        return edit_page(
-            &staff,
-            None,
-            &r.name,
-            &r.description,
-            &r.permissions,
-            Some(e),
-        );
+    let created =
+        auth_store::create_role(&state.db, &access, &r.name, &r.description, &r.permissions)
+            .await?;
+    let id = match created {
+        Ok(id) => id,
+        Err(refused) => {
+            let e = refusal(&staff, refused);
+            return edit_page(
+                &staff,
+                None,
+                &r.name,
+                &r.description,
+                &r.permissions,
+                Some(e),
+            );
+        }
     };
     let keys: Vec<&str> = r.permissions.iter().map(|p| p.key()).collect();
     staff
@@ -181,15 +187,17 @@ async fn create(State(state): State<AppState>, staff: Staff, Form(f): Pairs) -> 
     see_other("/roles")
 }
 
-async fn load(state: &AppState, staff: &Staff, id: i64) -> WebResult<Role> {
-    staff.require(Permission::RolesManage, Scope::Tenant)?;
-    auth_store::find_role(&state.db, staff.tenant_id, id)
+/// The role, with the access that found it.
+async fn load(state: &AppState, staff: &Staff, id: i64) -> WebResult<(Access, Role)> {
+    let access = staff.require(Permission::RolesManage, Scope::Tenant)?;
+    let role = auth_store::find_role(&state.db, &access, id)
         .await?
-        .ok_or_else(|| staff.not_found())
+        .ok_or_else(|| staff.not_found())?;
+    Ok((access, role))
 }
 
 async fn show(State(state): State<AppState>, staff: Staff, Path(id): Path<i64>) -> WebResult {
-    let role = load(&state, &staff, id).await?;
+    let (_, role) = load(&state, &staff, id).await?;
     edit_page(
         &staff,
         Some(&role),
@@ -206,9 +214,9 @@ async fn update(
     Path(id): Path<i64>,
     Form(f): Pairs,
 ) -> WebResult {
-    let role = load(&state, &staff, id).await?;
+    let (access, role) = load(&state, &staff, id).await?;
     let r = read(&f);
-    if let Some(e) = check(&staff, &r, &role.permissions) {
+    if let Some(e) = check(&staff, &r) {
         return edit_page(
             &staff,
             Some(&role),
@@ -221,7 +229,7 @@ async fn update(
     let t = staff.t();
     match auth_store::update_role(
         &state.db,
-        staff.tenant_id,
+        &access,
         id,
         &r.name,
         &r.description,
@@ -241,24 +249,15 @@ async fn update(
                 Some(t.role_builtin.into()),
             );
         }
-        RoleChange::NameTaken => {
+        refused => {
+            let e = refusal(&staff, refused);
             return edit_page(
                 &staff,
                 Some(&role),
                 &r.name,
                 &r.description,
                 &r.permissions,
-                Some(t.role_name_taken.into()),
-            );
-        }
-        RoleChange::LastManager => {
-            return edit_page(
-                &staff,
-                Some(&role),
-                &r.name,
-                &r.description,
-                &r.permissions,
-                Some(t.last_administrator.into()),
+                Some(e),
             );
         }
     }
@@ -276,24 +275,19 @@ async fn update(
 }
 
 async fn delete(State(state): State<AppState>, staff: Staff, Path(id): Path<i64>) -> WebResult {
-    let role = load(&state, &staff, id).await?;
-    match auth_store::delete_role(&state.db, staff.tenant_id, id).await? {
+    let (access, role) = load(&state, &staff, id).await?;
+    match auth_store::delete_role(&state.db, &access, id).await? {
         RoleChange::Done => {}
         RoleChange::NotFound => return Err(staff.not_found()),
         refused => {
-            let t = staff.t();
-            let e = if refused == RoleChange::LastManager {
-                t.last_administrator
-            } else {
-                t.role_builtin
-            };
+            let e = refusal(&staff, refused);
             return edit_page(
                 &staff,
                 Some(&role),
                 &role.name,
                 &role.description,
                 &role.permissions,
-                Some(e.into()),
+                Some(e),
             );
         }
     }

@@ -4,7 +4,7 @@
 
 use super::{Layout, Routes, Staff, WebResult, form_page, form_value, see_other};
 use crate::AppState;
-use crate::auth::{Permission, Scope};
+use crate::auth::{Access, Permission, Scope};
 use crate::tenancy::{PrivacySettings, store as tenancy};
 use askama::Template;
 use axum::Form;
@@ -41,15 +41,15 @@ fn settings_page(
     )
 }
 
-async fn current(state: &AppState, staff: &Staff) -> WebResult<PrivacySettings> {
-    tenancy::privacy_settings(&state.db, staff.tenant_id)
+async fn current(state: &AppState, staff: &Staff, access: &Access) -> WebResult<PrivacySettings> {
+    tenancy::privacy_settings(&state.db, access)
         .await?
         .ok_or_else(|| staff.not_found())
 }
 
 async fn show(State(state): State<AppState>, staff: Staff) -> WebResult {
-    staff.require(Permission::SettingsManage, Scope::Tenant)?;
-    let s = current(&state, &staff).await?;
+    let access = staff.require(Permission::SettingsManage, Scope::Tenant)?;
+    let s = current(&state, &staff, &access).await?;
     settings_page(
         &staff,
         s.keep_profile_names,
@@ -63,8 +63,8 @@ async fn save(
     staff: Staff,
     Form(f): Form<Vec<(String, String)>>,
 ) -> WebResult {
-    staff.require(Permission::SettingsManage, Scope::Tenant)?;
-    let before = current(&state, &staff).await?;
+    let access = staff.require(Permission::SettingsManage, Scope::Tenant)?;
+    let before = current(&state, &staff, &access).await?;
     // An unchecked checkbox is absent from the form.
     let keep_profile_names = form_value(&f, "keep_profile_names").is_some();
     let typed = form_value(&f, "retention_days").unwrap_or("");
@@ -81,7 +81,7 @@ async fn save(
         retention_days,
     };
     if after != before {
-        let erased = tenancy::set_privacy_settings(&state.db, staff.tenant_id, after).await?;
+        let erased = tenancy::set_privacy_settings(&state.db, &access, after).await?;
         // The webhooks read the setting with the account: seen at once here.
         state.accounts.clear();
         staff

@@ -9,7 +9,7 @@
 
 use super::{Layout, Routes, Staff, WebResult, form_value, page, see_other};
 use crate::AppState;
-use crate::auth::{Permission, Scope};
+use crate::auth::{Access, Permission, Scope};
 use crate::channel::sandbox;
 use crate::flow::Reply;
 use crate::inbox::NewInbound;
@@ -30,12 +30,11 @@ pub fn routes(r: Routes) -> Routes {
 /// Longest message (WhatsApp's limit).
 const MAX_TEXT: usize = 4096;
 
-async fn sandboxes(state: &AppState, staff: &Staff) -> WebResult<Vec<Account>> {
-    Ok(accounts::accounts_of(&state.db, staff.tenant_id)
+async fn sandboxes(state: &AppState, access: &Access) -> WebResult<Vec<Account>> {
+    Ok(accounts::list_accounts(&state.db, access)
         .await?
         .into_iter()
         .filter(|a| a.provider() == Provider::Sandbox && a.enabled)
-        .filter(|a| staff.can(Permission::SimulatorUse, Scope::Account(a.id)))
         .collect())
 }
 
@@ -47,8 +46,8 @@ struct ListPage {
 }
 
 async fn list(State(state): State<AppState>, staff: Staff) -> WebResult {
-    staff.require(Permission::SimulatorUse, Scope::AnyAccount)?;
-    let accounts = sandboxes(&state, &staff).await?;
+    let access = staff.require(Permission::SimulatorUse, Scope::AnyAccount)?;
+    let accounts = sandboxes(&state, &access).await?;
     if let [only] = accounts.as_slice() {
         return see_other(&format!("/simulator/{}", only.id));
     }
@@ -59,8 +58,8 @@ async fn list(State(state): State<AppState>, staff: Staff) -> WebResult {
 }
 
 async fn load(state: &AppState, staff: &Staff, id: i64) -> WebResult<Account> {
-    staff.require(Permission::SimulatorUse, Scope::Account(id))?;
-    accounts::account_in(&state.db, staff.tenant_id, id)
+    let access = staff.require(Permission::SimulatorUse, Scope::Account(id))?;
+    accounts::find_account(&state.db, &access, id)
         .await?
         .filter(|a| a.provider() == Provider::Sandbox && a.enabled)
         .ok_or_else(|| staff.not_found())

@@ -7,7 +7,7 @@ use super::{WebError, WebResult, assets, client_ip, login, texts};
 use crate::AppState;
 use crate::auth::session::{self, keys};
 use crate::auth::store::{self as auth_store, User};
-use crate::auth::{Grants, Lang, Permission, Scope};
+use crate::auth::{Access, Actor, Lang, Permission, Scope};
 use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
 use tower_sessions::Session;
@@ -18,7 +18,9 @@ pub struct Staff {
     /// The tenant being worked in (a platform administrator may switch).
     pub tenant_id: i64,
     pub tenant_name: String,
-    pub grants: Grants,
+    /// Who acts, in which tenant, with what grants: `require` turns it
+    /// into the `Access` storage functions take.
+    pub actor: Actor,
     pub csrf: String,
     pub lang: Lang,
     pub ip: String,
@@ -72,16 +74,12 @@ impl FromRequestParts<AppState> for Staff {
         if now - seen >= every {
             session.insert(keys::SEEN, now).await?;
         }
-        let mut tenant_id = user.tenant_id;
-        if user.platform_admin
-            && let Some(t) = session.get::<i64>(keys::TENANT).await?
-        {
-            tenant_id = t;
-        }
+        let switched_to = session.get::<i64>(keys::TENANT).await?;
+        let actor = auth_store::actor(&state.db, &user, switched_to).await?;
+        let tenant_id = actor.tenant_id();
         let tenant_name = crate::tenancy::store::tenant_name(&state.db, tenant_id)
             .await?
             .unwrap_or_default();
-        let grants = auth_store::grants(&state.db, &user).await?;
         let csrf = session::csrf_token(&session).await?;
         let flash = session.remove::<String>(keys::FLASH).await?;
         let lang = user.lang();
@@ -91,7 +89,7 @@ impl FromRequestParts<AppState> for Staff {
             user,
             tenant_id,
             tenant_name,
-            grants,
+            actor,
             csrf,
             lang,
             session,
@@ -101,17 +99,16 @@ impl FromRequestParts<AppState> for Staff {
 }
 
 impl Staff {
-    /// The one permission check: `Err(403)` unless the user may.
-    pub fn require(&self, p: Permission, scope: Scope) -> WebResult<()> {
-        if self.grants.can(p, scope) {
-            Ok(())
-        } else {
-            Err(WebError::Forbidden(self.lang))
-        }
+    /// The one permission check: the access storage functions take, or
+    /// `Err(403)` unless the user may.
+    pub fn require(&self, p: Permission, scope: Scope) -> WebResult<Access> {
+        self.actor
+            .require(p, scope)
+            .map_err(|_| WebError::Forbidden(self.lang))
     }
 
     pub fn can(&self, p: Permission, scope: Scope) -> bool {
-        self.grants.can(p, scope)
+        self.actor.can(p, scope)
     }
 
     pub fn t(&self) -> &'static Texts {

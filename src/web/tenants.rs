@@ -5,8 +5,7 @@
 use super::{Layout, Routes, Staff, WebResult, form_page, form_value, see_other};
 use crate::AppState;
 use crate::auth::session::keys;
-use crate::tenancy::store::{self as tenants, ChannelSettings, NewAccount, Tenant};
-use crate::tenancy::{FlowSettings, Provider};
+use crate::tenancy::store::{self as tenants, Tenant};
 use askama::Template;
 use axum::Form;
 use axum::extract::{Path, State};
@@ -77,29 +76,10 @@ async fn create(State(state): State<AppState>, staff: Staff, Form(f): Pairs) -> 
     if name.is_empty() || name.chars().count() > 100 {
         return list_page(&state, &staff, &slug, &name, Some(t.name_missing.into())).await;
     }
-    let sandbox_slug = format!("{slug}-sandbox");
-    if tenants::find_by_slug(&state.db, &sandbox_slug)
-        .await?
-        .is_some()
-    {
-        return list_page(&state, &staff, &slug, &name, Some(t.slug_taken.into())).await;
-    }
-    let Some(id) = tenants::create_tenant(&state.db, &slug, &name).await? else {
+    // The tenant, its roles and its sandbox account: one transaction.
+    let Some(id) = tenants::create_tenant(&state.db, &slug, &name, t.sandbox_name).await? else {
         return list_page(&state, &staff, &slug, &name, Some(t.slug_taken.into())).await;
     };
-    crate::auth::store::ensure_builtin_roles(&state.db, id).await?;
-    tenants::upsert_account(
-        &state.db,
-        &NewAccount {
-            tenant_id: id,
-            slug: sandbox_slug,
-            name: t.sandbox_name.to_string(),
-            provider: Provider::Sandbox,
-            channel: ChannelSettings::default(),
-            flow: FlowSettings::default(),
-        },
-    )
-    .await?;
     staff
         .audit(
             &state,

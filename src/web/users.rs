@@ -8,9 +8,10 @@
 use super::{Layout, Routes, Staff, WebResult, form_page, form_value, page, see_other};
 use crate::AppState;
 use crate::auth::store::{
-    self as auth_store, Assignment, NewUser, Override, Role, User, UserChange,
+    self as auth_store, Assignment, AuditBy, NewUser, NewUserRefusal, Override, Role, User,
+    UserChange,
 };
-use crate::auth::{Lang, Permission, Scope, password};
+use crate::auth::{Access, Lang, Permission, Scope, password};
 use crate::tenancy::{Account, store as accounts};
 use askama::Template;
 use axum::Form;
@@ -43,8 +44,8 @@ struct ListPage {
 }
 
 async fn list(State(state): State<AppState>, staff: Staff) -> WebResult {
-    staff.require(Permission::UsersManage, Scope::Tenant)?;
-    let users = auth_store::list_users(&state.db, staff.tenant_id).await?;
+    let access = staff.require(Permission::UsersManage, Scope::Tenant)?;
+    let users = auth_store::list_users(&state.db, &access).await?;
     page(ListPage {
         p: staff.layout(staff.t().nav_users, "/users"),
         users,
@@ -65,6 +66,7 @@ struct NewPage {
 async fn new_form(
     state: &AppState,
     staff: &Staff,
+    access: &Access,
     email: &str,
     name: &str,
     error: Option<String>,
@@ -73,8 +75,8 @@ async fn new_form(
     form_page(
         NewPage {
             p: staff.layout(staff.t().user_new_title, "/users"),
-            roles: auth_store::list_roles(&state.db, staff.tenant_id).await?,
-            accounts: accounts::accounts_of(&state.db, staff.tenant_id).await?,
+            roles: auth_store::list_roles(&state.db, access).await?,
+            accounts: accounts::list_accounts(&state.db, access).await?,
             email: email.to_string(),
             name: name.to_string(),
             error,
@@ -84,29 +86,16 @@ async fn new_form(
 }
 
 async fn new_page(State(state): State<AppState>, staff: Staff) -> WebResult {
-    staff.require(Permission::UsersManage, Scope::Tenant)?;
-    new_form(&state, &staff, "", "", None).await
+    let access = staff.require(Permission::UsersManage, Scope::Tenant)?;
+    new_form(&state, &staff, &access, "", "", None).await
 }
 
-/// `""` or `"tenant"`: tenant-wide; a number: that account (the tenant's).
-async fn parse_scope(
-    state: &AppState,
-    staff: &Staff,
-    raw: Option<&str>,
-) -> WebResult<Result<Option<i64>, ()>> {
+/// `""` or `"tenant"`: tenant-wide; a number: that account (whether it is
+/// the tenant's is checked where it is used, by the storage function).
+fn parse_scope(raw: Option<&str>) -> Result<Option<i64>, ()> {
     match raw.map(str::trim) {
-        None | Some("") | Some("tenant") => Ok(Ok(None)),
-        Some(id) => {
-            let Ok(id) = id.parse::<i64>() else {
-                return Ok(Err(()));
-            };
-            Ok(
-                match accounts::account_in(&state.db, staff.tenant_id, id).await? {
-                    Some(a) => Ok(Some(a.id)),
-                    None => Err(()),
-                },
-            )
-        }
+        None | Some("") | Some("tenant") => Ok(None),
+        Some(id) => id.parse::<i64>().map(Some).map_err(|_| ()),
     }
 }
 
@@ -115,21 +104,12 @@ fn scope_label(account: Option<i64>) -> String {
     account.map_or("tenant".to_string(), |a| format!("account:{a}"))
 }
 
-fn scope_of(account: Option<i64>) -> Scope {
-    account.map_or(Scope::Tenant, Scope::Account)
-}
-
-/// The staff member may give each of these permissions in that scope.
-fn may_give(staff: &Staff, permissions: &[Permission], account: Option<i64>) -> bool {
-    permissions.iter().all(|p| staff.can(*p, scope_of(account)))
-}
-
 async fn create(State(state): State<AppState>, staff: Staff, Form(f): Pairs) -> WebResult {
-    staff.require(Permission::UsersManage, Scope::Tenant)?;
+    let access = staff.require(Permission::UsersManage, Scope::Tenant)?;
     let t = staff.t();
     let email = form_value(&f, "email").unwrap_or("").trim().to_string();
     let name = form_value(&f, "name").unwrap_or("").trim().to_string();
-    let again = |e: &str| new_form(&state, &staff, &email, &name, Some(e.to_string()));
+    let again = |e: &str| new_form(&state, &staff, &access, &email, &name, Some(e.to_string()));
     if !auth_store::valid_email(&email) {
         return again(t.email_invalid).await;
     }
@@ -141,16 +121,16 @@ async fn create(State(state): State<AppState>, staff: Staff, Form(f): Pairs) -> 
         .unwrap_or_default();
     let role_id = form_value(&f, "role").and_then(|r| r.parse::<i64>().ok());
     let role = match role_id {
-        Some(id) => auth_store::find_role(&state.db, staff.tenant_id, id).await?,
+        Some(id) => auth_store::find_role(&state.db, &access, id).await?,
         None => None,
     };
     let Some(role) = role else {
         return again(t.role_missing).await;
     };
-    let Ok(account) = parse_scope(&state, &staff, form_value(&f, "account")).await? else {
+    let Ok(account) = parse_scope(form_value(&f, "account")) else {
         return again(t.account_unknown).await;
     };
-    if !may_give(&staff, &role.permissions, account) {
+    if !access.may_give(&role.permissions, account) {
         return again(t.cannot_give_more).await;
     }
     let pw = form_value(&f, "password").unwrap_or("");
@@ -163,8 +143,10 @@ async fn create(State(state): State<AppState>, staff: Staff, Form(f): Pairs) -> 
         }
         Some(password::hash(pw).await?)
     };
-    let Some(user) = auth_store::create_user(
+    // The user, their role and the audit entry: one transaction.
+    let created = auth_store::create_staff(
         &state.db,
+        &access,
         &NewUser {
             tenant_id: staff.tenant_id,
             email: &email,
@@ -173,22 +155,22 @@ async fn create(State(state): State<AppState>, staff: Staff, Form(f): Pairs) -> 
             lang,
             platform_admin: false,
         },
+        role.id,
+        account,
+        &AuditBy {
+            email: &staff.user.email,
+            ip: &staff.ip,
+        },
     )
-    .await?
-    else {
-        return again(t.email_taken).await;
+    .await?;
+    let user = match created {
+        Ok(user) => user,
+        Err(NewUserRefusal::EmailTaken) => return again(t.email_taken).await,
+        Err(NewUserRefusal::NotFound) => return again(t.account_unknown).await,
+        Err(NewUserRefusal::CannotGiveMore) => return again(t.cannot_give_more).await,
     };
-    auth_store::assign(&state.db, user.id, role.id, account).await?;
-    staff
-        .audit(
-            &state,
-            "user.create",
-            format!("user:{}", user.id),
-            format!("{} · {} · {}", user.email, role.name, scope_label(account)),
-        )
-        .await?;
     if hash.is_none() {
-        return link_page(&state, &staff, &user).await;
+        return link_page(&state, &staff, &access, &user).await;
     }
     staff.flash(t.user_created).await;
     see_other(&format!("/users/{}", user.id))
@@ -213,16 +195,19 @@ struct ShowPage {
     error: Option<String>,
 }
 
-async fn load(state: &AppState, staff: &Staff, id: i64) -> WebResult<User> {
-    staff.require(Permission::UsersManage, Scope::Tenant)?;
-    auth_store::find_user_in(&state.db, staff.tenant_id, id)
+/// The user, with the access that found them.
+async fn load(state: &AppState, staff: &Staff, id: i64) -> WebResult<(Access, User)> {
+    let access = staff.require(Permission::UsersManage, Scope::Tenant)?;
+    let user = auth_store::find_user_in(&state.db, &access, id)
         .await?
-        .ok_or_else(|| staff.not_found())
+        .ok_or_else(|| staff.not_found())?;
+    Ok((access, user))
 }
 
 async fn render(
     state: &AppState,
     staff: &Staff,
+    access: &Access,
     user: User,
     link: Option<String>,
     error: Option<String>,
@@ -235,12 +220,12 @@ async fn render(
     form_page(
         ShowPage {
             p: staff.layout(user.display_name.clone(), "/users"),
-            can_change: may_change(state, staff, &user).await?,
+            can_change: may_change(state, staff, access, &user).await?,
             is_self: user.id == staff.user.id,
-            assignments: auth_store::assignments_of(&state.db, user.id).await?,
-            overrides: auth_store::overrides_of(&state.db, user.id).await?,
-            roles: auth_store::list_roles(&state.db, staff.tenant_id).await?,
-            accounts: accounts::accounts_of(&state.db, staff.tenant_id).await?,
+            assignments: auth_store::assignments_of(&state.db, access, user.id).await?,
+            overrides: auth_store::overrides_of(&state.db, access, user.id).await?,
+            roles: auth_store::list_roles(&state.db, access).await?,
+            accounts: accounts::list_accounts(&state.db, access).await?,
             permissions,
             user,
             link,
@@ -250,56 +235,45 @@ async fn render(
     )
 }
 
-/// Whether the staff member may change this user: one who can do nothing
-/// the staff member cannot (otherwise a reset link or a new role would hand
-/// over more than they hold). Anyone may change their own.
-async fn may_change(state: &AppState, staff: &Staff, user: &User) -> WebResult<bool> {
+/// Whether the staff member may change this user (see
+/// `Access::may_change`). Anyone may change their own.
+async fn may_change(
+    state: &AppState,
+    staff: &Staff,
+    access: &Access,
+    user: &User,
+) -> WebResult<bool> {
     if user.id == staff.user.id {
         return Ok(true);
     }
     let theirs = auth_store::grants(&state.db, user).await?;
-    let accounts = accounts::accounts_of(&state.db, staff.tenant_id).await?;
-    let scopes: Vec<Scope> = std::iter::once(Scope::Tenant)
-        .chain(accounts.iter().map(|a| Scope::Account(a.id)))
+    let accounts: Vec<i64> = accounts::list_accounts(&state.db, access)
+        .await?
+        .iter()
+        .map(|a| a.id)
         .collect();
-    Ok(
-        theirs.is_platform_admin() <= staff.grants.is_platform_admin()
-            && Permission::ALL.iter().all(|p| {
-                scopes
-                    .iter()
-                    .all(|scope| !theirs.can(*p, *scope) || staff.can(*p, *scope))
-            }),
-    )
+    Ok(access.may_change(&theirs, &accounts))
 }
 
-async fn load_to_change(state: &AppState, staff: &Staff, id: i64) -> WebResult<User> {
-    let user = load(state, staff, id).await?;
-    if may_change(state, staff, &user).await? {
-        Ok(user)
+async fn load_to_change(state: &AppState, staff: &Staff, id: i64) -> WebResult<(Access, User)> {
+    let (access, user) = load(state, staff, id).await?;
+    if may_change(state, staff, &access, &user).await? {
+        Ok((access, user))
     } else {
         Err(super::WebError::Forbidden(staff.lang))
     }
 }
 
 async fn show(State(state): State<AppState>, staff: Staff, Path(id): Path<i64>) -> WebResult {
-    let user = load(&state, &staff, id).await?;
-    render(&state, &staff, user, None, None).await
+    let (access, user) = load(&state, &staff, id).await?;
+    render(&state, &staff, &access, user, None, None).await
 }
 
-async fn link_page(state: &AppState, staff: &Staff, user: &User) -> WebResult {
-    let purpose = if user.is_pending() {
-        auth_store::LinkPurpose::Invite
-    } else {
-        auth_store::LinkPurpose::Reset
-    };
-    let token = auth_store::create_link(
-        &state.db,
-        purpose,
-        Some(staff.tenant_id),
-        Some(user.id),
-        super::login::INVITE_LINK_VALID,
-    )
-    .await?;
+async fn link_page(state: &AppState, staff: &Staff, access: &Access, user: &User) -> WebResult {
+    let (_, token) =
+        auth_store::user_link(&state.db, access, user.id, super::login::INVITE_LINK_VALID)
+            .await?
+            .ok_or_else(|| staff.not_found())?;
     staff
         .audit(
             state,
@@ -309,30 +283,51 @@ async fn link_page(state: &AppState, staff: &Staff, user: &User) -> WebResult {
         )
         .await?;
     let link = format!("{}/invite/{token}", staff.origin);
-    render(state, staff, user.clone(), Some(link), None).await
+    render(state, staff, access, user.clone(), Some(link), None).await
 }
 
 async fn new_link(State(state): State<AppState>, staff: Staff, Path(id): Path<i64>) -> WebResult {
-    let user = load_to_change(&state, &staff, id).await?;
-    link_page(&state, &staff, &user).await
+    let (access, user) = load_to_change(&state, &staff, id).await?;
+    link_page(&state, &staff, &access, &user).await
+}
+
+/// What a refused change shows on the user's page (`None`: it was done).
+async fn refused(
+    state: &AppState,
+    staff: &Staff,
+    access: &Access,
+    user: User,
+    change: UserChange,
+) -> WebResult<Option<axum::response::Response>> {
+    let t = staff.t();
+    let e = match change {
+        UserChange::Done | UserChange::Unchanged => return Ok(None),
+        UserChange::NotFound => return Err(staff.not_found()),
+        UserChange::CannotGiveMore => t.cannot_give_more,
+        // Nobody could manage users and roles after it.
+        UserChange::LastManager => t.last_administrator,
+    };
+    Ok(Some(
+        render(state, staff, access, user, None, Some(e.to_string())).await?,
+    ))
 }
 
 async fn set_disabled(state: AppState, staff: Staff, id: i64, disabled: bool) -> WebResult {
-    let user = load_to_change(&state, &staff, id).await?;
+    let (access, user) = load_to_change(&state, &staff, id).await?;
     if user.id == staff.user.id {
         return render(
             &state,
             &staff,
+            &access,
             user,
             None,
             Some(staff.t().cannot_disable_self.to_string()),
         )
         .await;
     }
-    match auth_store::set_disabled(&state.db, staff.tenant_id, id, disabled).await? {
-        UserChange::Done => {}
-        UserChange::NotFound => return Err(staff.not_found()),
-        UserChange::LastManager => return last_manager(&state, &staff, user).await,
+    let change = auth_store::set_disabled(&state.db, &access, id, disabled).await?;
+    if let Some(page) = refused(&state, &staff, &access, user.clone(), change).await? {
+        return Ok(page);
     }
     let action = if disabled {
         "user.disable"
@@ -343,12 +338,6 @@ async fn set_disabled(state: AppState, staff: Staff, id: i64, disabled: bool) ->
         .audit(&state, action, format!("user:{id}"), user.email)
         .await?;
     see_other(&format!("/users/{id}"))
-}
-
-/// The change was refused: nobody could manage users and roles after it.
-async fn last_manager(state: &AppState, staff: &Staff, user: User) -> WebResult {
-    let e = staff.t().last_administrator.to_string();
-    render(state, staff, user, None, Some(e)).await
 }
 
 async fn disable(State(state): State<AppState>, staff: Staff, Path(id): Path<i64>) -> WebResult {
@@ -365,22 +354,50 @@ async fn add_role(
     Path(id): Path<i64>,
     Form(f): Pairs,
 ) -> WebResult {
-    let user = load_to_change(&state, &staff, id).await?;
+    let (access, user) = load_to_change(&state, &staff, id).await?;
     let t = staff.t();
     let role = match form_value(&f, "role").and_then(|r| r.parse::<i64>().ok()) {
-        Some(r) => auth_store::find_role(&state.db, staff.tenant_id, r).await?,
+        Some(r) => auth_store::find_role(&state.db, &access, r).await?,
         None => None,
     };
     let Some(role) = role else {
-        return render(&state, &staff, user, None, Some(t.role_missing.into())).await;
+        return render(
+            &state,
+            &staff,
+            &access,
+            user,
+            None,
+            Some(t.role_missing.into()),
+        )
+        .await;
     };
-    let Ok(account) = parse_scope(&state, &staff, form_value(&f, "account")).await? else {
-        return render(&state, &staff, user, None, Some(t.account_unknown.into())).await;
+    let Ok(account) = parse_scope(form_value(&f, "account")) else {
+        return render(
+            &state,
+            &staff,
+            &access,
+            user,
+            None,
+            Some(t.account_unknown.into()),
+        )
+        .await;
     };
-    if !may_give(&staff, &role.permissions, account) {
-        return render(&state, &staff, user, None, Some(t.cannot_give_more.into())).await;
+    let change = auth_store::assign(&state.db, &access, id, role.id, account).await?;
+    if change == UserChange::NotFound {
+        return render(
+            &state,
+            &staff,
+            &access,
+            user,
+            None,
+            Some(t.account_unknown.into()),
+        )
+        .await;
     }
-    if auth_store::assign(&state.db, id, role.id, account).await? {
+    if let Some(page) = refused(&state, &staff, &access, user, change).await? {
+        return Ok(page);
+    }
+    if change == UserChange::Done {
         staff
             .audit(
                 &state,
@@ -398,30 +415,15 @@ async fn remove_role(
     staff: Staff,
     Path((id, assignment)): Path<(i64, i64)>,
 ) -> WebResult {
-    let user = load_to_change(&state, &staff, id).await?;
-    let found = auth_store::assignments_of(&state.db, id)
+    let (access, user) = load_to_change(&state, &staff, id).await?;
+    let found = auth_store::assignments_of(&state.db, &access, id)
         .await?
         .into_iter()
         .find(|a| a.id == assignment)
         .ok_or_else(|| staff.not_found())?;
-    // Taking a role away is giving less: allowed only for roles one could give.
-    let role = auth_store::find_role(&state.db, staff.tenant_id, found.role_id).await?;
-    if let Some(role) = role
-        && !may_give(&staff, &role.permissions, found.account_id)
-    {
-        return render(
-            &state,
-            &staff,
-            user,
-            None,
-            Some(staff.t().cannot_give_more.into()),
-        )
-        .await;
-    }
-    match auth_store::unassign(&state.db, id, assignment).await? {
-        UserChange::Done => {}
-        UserChange::NotFound => return Err(staff.not_found()),
-        UserChange::LastManager => return last_manager(&state, &staff, user).await,
+    let change = auth_store::unassign(&state.db, &access, id, assignment).await?;
+    if let Some(page) = refused(&state, &staff, &access, user, change).await? {
+        return Ok(page);
     }
     staff
         .audit(
@@ -440,29 +442,39 @@ async fn add_override(
     Path(id): Path<i64>,
     Form(f): Pairs,
 ) -> WebResult {
-    let user = load_to_change(&state, &staff, id).await?;
+    let (access, user) = load_to_change(&state, &staff, id).await?;
     let t = staff.t();
     let Some(permission) = form_value(&f, "permission").and_then(Permission::parse) else {
+        let e = Some(t.permission_unknown.into());
+        return render(&state, &staff, &access, user, None, e).await;
+    };
+    let Ok(account) = parse_scope(form_value(&f, "account")) else {
         return render(
             &state,
             &staff,
+            &access,
             user,
             None,
-            Some(t.permission_unknown.into()),
+            Some(t.account_unknown.into()),
         )
         .await;
     };
-    let Ok(account) = parse_scope(&state, &staff, form_value(&f, "account")).await? else {
-        return render(&state, &staff, user, None, Some(t.account_unknown.into())).await;
-    };
     let allow = form_value(&f, "effect") != Some("deny");
-    if allow && !may_give(&staff, &[permission], account) {
-        return render(&state, &staff, user, None, Some(t.cannot_give_more.into())).await;
+    let change =
+        auth_store::set_override(&state.db, &access, id, permission, account, allow).await?;
+    if change == UserChange::NotFound {
+        return render(
+            &state,
+            &staff,
+            &access,
+            user,
+            None,
+            Some(t.account_unknown.into()),
+        )
+        .await;
     }
-    match auth_store::set_override(&state.db, id, permission, account, allow).await? {
-        UserChange::Done => {}
-        UserChange::NotFound => return Err(staff.not_found()),
-        UserChange::LastManager => return last_manager(&state, &staff, user).await,
+    if let Some(page) = refused(&state, &staff, &access, user, change).await? {
+        return Ok(page);
     }
     staff
         .audit(
@@ -485,30 +497,15 @@ async fn remove_override(
     staff: Staff,
     Path((id, override_id)): Path<(i64, i64)>,
 ) -> WebResult {
-    let user = load_to_change(&state, &staff, id).await?;
-    let found = auth_store::overrides_of(&state.db, id)
+    let (access, user) = load_to_change(&state, &staff, id).await?;
+    let found = auth_store::overrides_of(&state.db, &access, id)
         .await?
         .into_iter()
         .find(|o| o.id == override_id)
         .ok_or_else(|| staff.not_found())?;
-    // Lifting a deny gives the permission back: only for one's own.
-    if !found.allow
-        && let Some(p) = Permission::parse(&found.permission)
-        && !may_give(&staff, &[p], found.account_id)
-    {
-        return render(
-            &state,
-            &staff,
-            user,
-            None,
-            Some(staff.t().cannot_give_more.into()),
-        )
-        .await;
-    }
-    match auth_store::remove_override(&state.db, id, override_id).await? {
-        UserChange::Done => {}
-        UserChange::NotFound => return Err(staff.not_found()),
-        UserChange::LastManager => return last_manager(&state, &staff, user).await,
+    let change = auth_store::remove_override(&state.db, &access, id, override_id).await?;
+    if let Some(page) = refused(&state, &staff, &access, user, change).await? {
+        return Ok(page);
     }
     staff
         .audit(

@@ -39,6 +39,10 @@ async fn each_account_speaks_with_its_own_settings_and_keeps_its_own_conversatio
         .await;
     update_flow_settings(
         &app.state.db,
+        &crate::helpers::access(
+            english.tenant_id,
+            uic_inbox::auth::Permission::AccountsManage,
+        ),
         english.id,
         &FlowSettings {
             language: Language::En,

@@ -114,6 +114,7 @@ async fn setup_then_an_agent_sees_only_their_account_and_chats_with_the_bot() {
         .unwrap();
     auth_store::set_override(
         &app.state.db,
+        &crate::helpers::access(agent.tenant_id, uic_inbox::auth::Permission::UsersManage),
         agent.id,
         uic_inbox::auth::Permission::SimulatorUse,
         Some(sandbox.id),

@@ -36,6 +36,15 @@ pub struct TestApp {
 
 /// Where PostgreSQL tests connect (`TEST_DATABASE_URL`, a database the
 /// tests may create other databases from).
+/// What the program itself may do in a tenant, to prepare a test's data:
+/// the access storage functions take (request handlers get theirs from the
+/// permission check).
+pub fn access(tenant_id: i64, p: uic_inbox::auth::Permission) -> uic_inbox::auth::Access {
+    uic_inbox::auth::Actor::operator(tenant_id)
+        .require(p, uic_inbox::auth::Scope::Tenant)
+        .expect("the operator may do everything")
+}
+
 pub fn postgres_admin_url() -> Option<String> {
     std::env::var("TEST_DATABASE_URL")
         .ok()

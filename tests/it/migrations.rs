@@ -164,10 +164,13 @@ mod privacy_upgrade {
             [1, 2],
             "administrators and supervisors of existing tenants"
         );
-        let settings = uic_inbox::tenancy::store::privacy_settings(&db, 1)
-            .await
-            .unwrap()
-            .unwrap();
+        let settings = uic_inbox::tenancy::store::privacy_settings(
+            &db,
+            &crate::helpers::access(1, uic_inbox::auth::Permission::SettingsManage),
+        )
+        .await
+        .unwrap()
+        .unwrap();
         assert_eq!(settings, uic_inbox::tenancy::PrivacySettings::default());
         if let Db::Sqlite(p) = &db {
             let broken: Vec<(String,)> = sqlx::query_as("PRAGMA foreign_key_check")

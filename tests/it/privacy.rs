@@ -196,11 +196,16 @@ async fn profile_names_are_kept_only_while_the_tenant_says_so_and_erased_when_it
     )
     .await;
     assert_eq!(profile_names(&app).await, [None, None, None]);
-    let settings =
-        uic_inbox::tenancy::store::privacy_settings(&app.state.db, app.default_tenant().await)
-            .await
-            .unwrap()
-            .unwrap();
+    let settings = uic_inbox::tenancy::store::privacy_settings(
+        &app.state.db,
+        &crate::helpers::access(
+            app.default_tenant().await,
+            uic_inbox::auth::Permission::SettingsManage,
+        ),
+    )
+    .await
+    .unwrap()
+    .unwrap();
     assert_eq!(settings.retention_days, 90);
     assert!(!settings.keep_profile_names);
 
@@ -241,7 +246,7 @@ async fn the_daily_job_redacts_text_older_than_the_retention_keeps_the_rest_and_
     let messages = app.count("messages").await;
     uic_inbox::tenancy::store::set_privacy_settings(
         db,
-        tenant,
+        &crate::helpers::access(tenant, uic_inbox::auth::Permission::SettingsManage),
         uic_inbox::tenancy::PrivacySettings {
             keep_profile_names: false,
             retention_days: 7,

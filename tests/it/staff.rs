@@ -51,9 +51,15 @@ impl TestApp {
                 .await
                 .unwrap()
                 .unwrap();
-            auth_store::assign(db, user.id, role_id, account)
-                .await
-                .unwrap();
+            auth_store::assign(
+                db,
+                &crate::helpers::access(user.tenant_id, uic_inbox::auth::Permission::UsersManage),
+                user.id,
+                role_id,
+                account,
+            )
+            .await
+            .unwrap();
         }
         user
     }

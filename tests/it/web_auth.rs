@@ -340,13 +340,19 @@ async fn script_tags_are_shown_as_text(#[case] backend: Backend) {
         .unwrap()
         .unwrap()
         .id;
-    let evil_role = uic_inbox::auth::store::list_roles(&app.state.db, app.default_tenant().await)
-        .await
-        .unwrap()
-        .into_iter()
-        .find(|r| r.name == evil)
-        .unwrap()
-        .id;
+    let evil_role = uic_inbox::auth::store::list_roles(
+        &app.state.db,
+        &crate::helpers::access(
+            app.default_tenant().await,
+            uic_inbox::auth::Permission::RolesManage,
+        ),
+    )
+    .await
+    .unwrap()
+    .into_iter()
+    .find(|r| r.name == evil)
+    .unwrap()
+    .id;
     let mut seen = 0;
     for (method, path) in uic_inbox::route_table() {
         if method != "GET" {
@@ -499,7 +505,7 @@ async fn nobody_hands_out_or_takes_over_more_than_they_hold(#[case] backend: Bac
     // A user manager who may not manage tokens.
     let role = auth_store::create_role(
         db,
-        tenant,
+        &crate::helpers::access(tenant, uic_inbox::auth::Permission::RolesManage),
         "Gestion des comptes",
         "",
         &[UsersManage, AccountsView, ConversationsView, Dhis2View],
@@ -510,9 +516,15 @@ async fn nobody_hands_out_or_takes_over_more_than_they_hold(#[case] backend: Bac
     let manager = app
         .staff_user(tenant, "manager@ngo.example", None, None)
         .await;
-    auth_store::assign(db, manager.id, role, None)
-        .await
-        .unwrap();
+    auth_store::assign(
+        db,
+        &crate::helpers::access(manager.tenant_id, uic_inbox::auth::Permission::UsersManage),
+        manager.id,
+        role,
+        None,
+    )
+    .await
+    .unwrap();
     let admin = app
         .staff_user(
             tenant,
@@ -592,10 +604,14 @@ async fn nobody_hands_out_or_takes_over_more_than_they_hold(#[case] backend: Bac
     let grants = auth_store::grants(db, &observer).await.unwrap();
     assert!(!grants.can(TokensManage, uic_inbox::auth::Scope::Tenant));
     assert_eq!(
-        auth_store::assignments_of(db, observer.id)
-            .await
-            .unwrap()
-            .len(),
+        auth_store::assignments_of(
+            db,
+            &crate::helpers::access(observer.tenant_id, uic_inbox::auth::Permission::UsersManage),
+            observer.id
+        )
+        .await
+        .unwrap()
+        .len(),
         1
     );
     // Denying is always possible.
@@ -613,25 +629,57 @@ async fn nobody_hands_out_or_takes_over_more_than_they_hold(#[case] backend: Bac
     let grants = auth_store::grants(db, &observer).await.unwrap();
     assert!(!grants.can(ConversationsView, uic_inbox::auth::Scope::Tenant));
     // Lifting a deny of a permission the manager lacks would hand it over.
-    let tokens_role =
-        auth_store::create_role(db, tenant, "Jetons", "", &[AccountsView, TokensManage])
-            .await
-            .unwrap()
-            .unwrap();
+    let tokens_role = auth_store::create_role(
+        db,
+        &crate::helpers::access(tenant, uic_inbox::auth::Permission::RolesManage),
+        "Jetons",
+        "",
+        &[AccountsView, TokensManage],
+    )
+    .await
+    .unwrap()
+    .unwrap();
     let held = app.staff_user(tenant, "held@ngo.example", None, None).await;
-    auth_store::assign(db, held.id, tokens_role, None)
-        .await
-        .unwrap();
-    auth_store::set_override(db, held.id, TokensManage, None, false)
-        .await
-        .unwrap();
-    let deny = auth_store::overrides_of(db, held.id).await.unwrap()[0].id;
+    auth_store::assign(
+        db,
+        &crate::helpers::access(held.tenant_id, uic_inbox::auth::Permission::UsersManage),
+        held.id,
+        tokens_role,
+        None,
+    )
+    .await
+    .unwrap();
+    auth_store::set_override(
+        db,
+        &crate::helpers::access(held.tenant_id, uic_inbox::auth::Permission::UsersManage),
+        held.id,
+        TokensManage,
+        None,
+        false,
+    )
+    .await
+    .unwrap();
+    let deny = auth_store::overrides_of(
+        db,
+        &crate::helpers::access(held.tenant_id, uic_inbox::auth::Permission::UsersManage),
+        held.id,
+    )
+    .await
+    .unwrap()[0]
+        .id;
     let lift = m
         .post(&format!("/users/{}/overrides/{deny}/delete", held.id), &[])
         .await;
     assert_eq!(lift.status, StatusCode::BAD_REQUEST, "{}", lift.body);
     assert_eq!(
-        auth_store::overrides_of(db, held.id).await.unwrap().len(),
+        auth_store::overrides_of(
+            db,
+            &crate::helpers::access(held.tenant_id, uic_inbox::auth::Permission::UsersManage),
+            held.id
+        )
+        .await
+        .unwrap()
+        .len(),
         1
     );
 }
@@ -732,9 +780,13 @@ async fn the_last_administrator_stays(#[case] backend: Backend) {
         )
         .await;
     let mut ba = app.login("a@ngo.example").await;
-    let own = auth_store::assignments_of(&app.state.db, a.id)
-        .await
-        .unwrap()[0]
+    let own = auth_store::assignments_of(
+        &app.state.db,
+        &crate::helpers::access(a.tenant_id, uic_inbox::auth::Permission::UsersManage),
+        a.id,
+    )
+    .await
+    .unwrap()[0]
         .id;
     let refused = ba
         .post(&format!("/users/{}/roles/{own}/delete", a.id), &[])
@@ -746,10 +798,14 @@ async fn the_last_administrator_stays(#[case] backend: Backend) {
         refused.body
     );
     assert_eq!(
-        auth_store::assignments_of(&app.state.db, a.id)
-            .await
-            .unwrap()
-            .len(),
+        auth_store::assignments_of(
+            &app.state.db,
+            &crate::helpers::access(a.tenant_id, uic_inbox::auth::Permission::UsersManage),
+            a.id
+        )
+        .await
+        .unwrap()
+        .len(),
         1
     );
     // With a second administrator, either may step down, not both.
@@ -766,9 +822,13 @@ async fn the_last_administrator_stays(#[case] backend: Backend) {
         .await;
     assert_eq!(done.status, StatusCode::SEE_OTHER, "{}", done.body);
     let mut bb = app.login("b@ngo.example").await;
-    let theirs = auth_store::assignments_of(&app.state.db, b.id)
-        .await
-        .unwrap()[0]
+    let theirs = auth_store::assignments_of(
+        &app.state.db,
+        &crate::helpers::access(b.tenant_id, uic_inbox::auth::Permission::UsersManage),
+        b.id,
+    )
+    .await
+    .unwrap()[0]
         .id;
     let refused = bb
         .post(&format!("/users/{}/roles/{theirs}/delete", b.id), &[])
@@ -792,14 +852,28 @@ async fn roles_cannot_be_a_way_to_more_permissions(#[case] backend: Backend) {
     };
     let tenant = app.default_tenant().await;
     let db = &app.state.db;
-    let own = auth_store::create_role(db, tenant, "Rôles", "", &[RolesManage, AccountsView])
-        .await
-        .unwrap()
-        .unwrap();
+    let own = auth_store::create_role(
+        db,
+        &crate::helpers::access(tenant, uic_inbox::auth::Permission::RolesManage),
+        "Rôles",
+        "",
+        &[RolesManage, AccountsView],
+    )
+    .await
+    .unwrap()
+    .unwrap();
     let editor = app
         .staff_user(tenant, "roles@ngo.example", None, None)
         .await;
-    auth_store::assign(db, editor.id, own, None).await.unwrap();
+    auth_store::assign(
+        db,
+        &crate::helpers::access(editor.tenant_id, uic_inbox::auth::Permission::UsersManage),
+        editor.id,
+        own,
+        None,
+    )
+    .await
+    .unwrap();
     let mut b = app.login("roles@ngo.example").await;
     let roles = app.count("roles").await;
     let more = b
@@ -827,10 +901,14 @@ async fn roles_cannot_be_a_way_to_more_permissions(#[case] backend: Backend) {
         )
         .await;
     assert_eq!(grow.status, StatusCode::BAD_REQUEST);
-    let role = auth_store::find_role(db, tenant, own)
-        .await
-        .unwrap()
-        .unwrap();
+    let role = auth_store::find_role(
+        db,
+        &crate::helpers::access(tenant, uic_inbox::auth::Permission::RolesManage),
+        own,
+    )
+    .await
+    .unwrap()
+    .unwrap();
     assert!(!role.has(&TokensManage));
     // Within what it holds, it works.
     let ok = b

@@ -457,10 +457,14 @@ async fn a_setup_that_fails_after_spending_its_link_leaves_the_link_valid(
         .unwrap();
     assert!(admin.platform_admin);
     assert_eq!(
-        auth_store::assignments_of(&app.state.db, admin.id)
-            .await
-            .unwrap()
-            .len(),
+        auth_store::assignments_of(
+            &app.state.db,
+            &crate::helpers::access(admin.tenant_id, uic_inbox::auth::Permission::UsersManage),
+            admin.id
+        )
+        .await
+        .unwrap()
+        .len(),
         1
     );
 }
@@ -656,7 +660,7 @@ async fn no_change_leaves_a_tenant_without_someone_to_manage_users_and_roles(
     // nor be deleted, while nobody else manages.
     let role = auth_store::create_role(
         db,
-        tenant,
+        &crate::helpers::access(tenant, uic_inbox::auth::Permission::RolesManage),
         "Gestion",
         "",
         &[UsersManage, RolesManage, AccountsView],
@@ -665,8 +669,23 @@ async fn no_change_leaves_a_tenant_without_someone_to_manage_users_and_roles(
     .unwrap()
     .unwrap();
     let m = app.staff_user(tenant, "m@ngo.example", None, None).await;
-    auth_store::assign(db, m.id, role, None).await.unwrap();
-    let own = auth_store::assignments_of(db, admin.id).await.unwrap()[0].id;
+    auth_store::assign(
+        db,
+        &crate::helpers::access(m.tenant_id, uic_inbox::auth::Permission::UsersManage),
+        m.id,
+        role,
+        None,
+    )
+    .await
+    .unwrap();
+    let own = auth_store::assignments_of(
+        db,
+        &crate::helpers::access(admin.tenant_id, uic_inbox::auth::Permission::UsersManage),
+        admin.id,
+    )
+    .await
+    .unwrap()[0]
+        .id;
     // With the second manager, the administrator may step down.
     let down = a
         .post(&format!("/users/{}/roles/{own}/delete", admin.id), &[])
@@ -686,25 +705,39 @@ async fn no_change_leaves_a_tenant_without_someone_to_manage_users_and_roles(
     assert_eq!(shrink.status, StatusCode::BAD_REQUEST, "{}", shrink.body);
     let delete = bm.post(&format!("/roles/{role}/delete"), &[]).await;
     assert_eq!(delete.status, StatusCode::BAD_REQUEST, "{}", delete.body);
-    let kept = auth_store::find_role(db, tenant, role)
-        .await
-        .unwrap()
-        .unwrap();
+    let kept = auth_store::find_role(
+        db,
+        &crate::helpers::access(tenant, uic_inbox::auth::Permission::RolesManage),
+        role,
+    )
+    .await
+    .unwrap()
+    .unwrap();
     assert!(kept.has(&RolesManage));
     // Disabling, directly in the domain: refused as well.
     let other = app
         .staff_user(tenant, "obs@ngo.example", Some(BuiltinRole::Observer), None)
         .await;
     assert_eq!(
-        auth_store::set_disabled(db, tenant, m.id, true)
-            .await
-            .unwrap(),
+        auth_store::set_disabled(
+            db,
+            &crate::helpers::access(tenant, uic_inbox::auth::Permission::UsersManage),
+            m.id,
+            true
+        )
+        .await
+        .unwrap(),
         auth_store::UserChange::LastManager
     );
     assert_eq!(
-        auth_store::set_disabled(db, tenant, other.id, true)
-            .await
-            .unwrap(),
+        auth_store::set_disabled(
+            db,
+            &crate::helpers::access(tenant, uic_inbox::auth::Permission::UsersManage),
+            other.id,
+            true
+        )
+        .await
+        .unwrap(),
         auth_store::UserChange::Done
     );
 }

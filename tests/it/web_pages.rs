@@ -194,10 +194,13 @@ async fn platform_administrators_create_tenants_and_move_between_them(#[case] ba
         .id;
     // Its own roles and sandbox are there.
     assert_eq!(
-        uic_inbox::auth::store::list_roles(&app.state.db, new_id)
-            .await
-            .unwrap()
-            .len(),
+        uic_inbox::auth::store::list_roles(
+            &app.state.db,
+            &crate::helpers::access(new_id, uic_inbox::auth::Permission::RolesManage)
+        )
+        .await
+        .unwrap()
+        .len(),
         4
     );
     let switched = b.post(&format!("/tenants/{new_id}/switch"), &[]).await;

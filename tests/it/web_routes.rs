@@ -147,16 +147,42 @@ async fn fixtures(app: &TestApp, tenant: i64, n: usize) -> Fixtures {
             None,
         )
         .await;
-    let assignment = auth_store::assignments_of(db, user.id).await.unwrap()[0].id;
-    auth_store::set_override(db, user.id, Permission::UicLookup, None, false)
-        .await
-        .unwrap();
-    let override_id = auth_store::overrides_of(db, user.id).await.unwrap()[0].id;
-    let role =
-        auth_store::create_role(db, tenant, &format!("Relais {n}"), "", &[ConversationsView])
-            .await
-            .unwrap()
-            .unwrap();
+    let assignment = auth_store::assignments_of(
+        db,
+        &crate::helpers::access(user.tenant_id, uic_inbox::auth::Permission::UsersManage),
+        user.id,
+    )
+    .await
+    .unwrap()[0]
+        .id;
+    auth_store::set_override(
+        db,
+        &crate::helpers::access(user.tenant_id, uic_inbox::auth::Permission::UsersManage),
+        user.id,
+        Permission::UicLookup,
+        None,
+        false,
+    )
+    .await
+    .unwrap();
+    let override_id = auth_store::overrides_of(
+        db,
+        &crate::helpers::access(user.tenant_id, uic_inbox::auth::Permission::UsersManage),
+        user.id,
+    )
+    .await
+    .unwrap()[0]
+        .id;
+    let role = auth_store::create_role(
+        db,
+        &crate::helpers::access(tenant, uic_inbox::auth::Permission::RolesManage),
+        &format!("Relais {n}"),
+        "",
+        &[ConversationsView],
+    )
+    .await
+    .unwrap()
+    .unwrap();
     let account = uic_inbox::tenancy::store::find_by_slug(db, "sandbox")
         .await
         .unwrap()

@@ -1,12 +1,16 @@
 //! Who may do what: role assignments, permission overrides, grants, the keep-a-manager rule.
 
 use super::users::User;
-use crate::auth::{GrantRow, Grants, Permission};
+use crate::auth::{Access, AccessError, Actor, GrantRow, Grants, Permission};
 use crate::db::Db;
 use crate::{on_db, on_tx};
 use time::OffsetDateTime;
 
 // ---- assignments and overrides ----
+//
+// Every function here takes an `Access` for `users.manage` over the whole
+// tenant and finds only that tenant's users, roles and accounts: an id of
+// another tenant's is not found.
 
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct Assignment {
@@ -17,64 +21,118 @@ pub struct Assignment {
     pub account_name: Option<String>,
 }
 
-pub async fn assignments_of(db: &Db, user_id: i64) -> Result<Vec<Assignment>, sqlx::Error> {
-    on_db!(db, p => sqlx::query_as::<_, Assignment>(
+/// A user's roles.
+pub async fn assignments_of(
+    db: &Db,
+    access: &Access,
+    user_id: i64,
+) -> Result<Vec<Assignment>, AccessError> {
+    access.tenant_wide(Permission::UsersManage)?;
+    Ok(on_db!(db, p => sqlx::query_as::<_, Assignment>(
         "SELECT a.id, a.role_id, r.name AS role_name, a.account_id, w.name AS account_name
          FROM role_assignments a JOIN roles r ON r.id = a.role_id
+         JOIN users u ON u.id = a.user_id
          LEFT JOIN whatsapp_accounts w ON w.id = a.account_id
-         WHERE a.user_id = $1 ORDER BY a.account_id IS NOT NULL, w.name, r.name")
-        .bind(user_id).fetch_all(p).await)
+         WHERE a.user_id = $1 AND u.tenant_id = $2
+         ORDER BY a.account_id IS NOT NULL, w.name, r.name")
+        .bind(user_id).bind(access.tenant_id()).fetch_all(p).await)?)
 }
 
-/// Gives a role (tenant-wide when `account_id` is `None`); giving it twice
-/// changes nothing. The caller checked that role and account are the
-/// user's tenant's.
+/// Gives a role (tenant-wide when `account_id` is `None`). The user, the
+/// role and the account must be the access's tenant's (`NotFound`), and
+/// the actor must hold each of the role's permissions in that scope
+/// (`CannotGiveMore`). Giving it twice changes nothing (`Unchanged`).
 pub async fn assign(
     db: &Db,
+    access: &Access,
     user_id: i64,
     role_id: i64,
     account_id: Option<i64>,
-) -> Result<bool, sqlx::Error> {
+) -> Result<UserChange, AccessError> {
+    access.tenant_wide(Permission::UsersManage)?;
     let mut tx = db.begin().await?;
-    let added = assign_in(&mut tx, user_id, role_id, account_id).await?;
+    let change = assign_in(&mut tx, access, user_id, role_id, account_id).await?;
     tx.commit().await?;
-    Ok(added)
+    Ok(change)
 }
 
 /// `assign` inside a transaction.
 pub async fn assign_in(
     tx: &mut crate::db::Tx,
+    access: &Access,
     user_id: i64,
     role_id: i64,
     account_id: Option<i64>,
-) -> Result<bool, sqlx::Error> {
-    let exists: Option<i64> = on_tx!(&mut *tx, c => sqlx::query_scalar(
-        "SELECT id FROM role_assignments WHERE user_id = $1 AND role_id = $2
-         AND ((account_id IS NULL AND $3 IS NULL) OR account_id = $3)")
-        .bind(user_id).bind(role_id).bind(account_id).fetch_optional(c).await)?;
-    if exists.is_none() {
-        on_tx!(&mut *tx, c => sqlx::query(
-            "INSERT INTO role_assignments (user_id, role_id, account_id, created_at) VALUES ($1, $2, $3, $4)")
-            .bind(user_id).bind(role_id).bind(account_id).bind(OffsetDateTime::now_utc()).execute(c).await.map(|r| r.rows_affected()))?;
+) -> Result<UserChange, AccessError> {
+    access.tenant_wide(Permission::UsersManage)?;
+    let tenant_id = access.tenant_id();
+    let Some(permissions) = super::roles::permissions_in(tx, tenant_id, role_id).await? else {
+        return Ok(UserChange::NotFound);
+    };
+    if !in_tenant(tx, tenant_id, user_id, account_id).await? {
+        return Ok(UserChange::NotFound);
     }
-    Ok(exists.is_none())
+    if !access.may_give(&permissions, account_id) {
+        return Ok(UserChange::CannotGiveMore);
+    }
+    // The unique index on (user, role, account) makes two at once one.
+    let added = on_tx!(&mut *tx, c => sqlx::query(
+        "INSERT INTO role_assignments (user_id, role_id, account_id, created_at) VALUES ($1, $2, $3, $4)
+         ON CONFLICT DO NOTHING")
+        .bind(user_id).bind(role_id).bind(account_id).bind(OffsetDateTime::now_utc())
+        .execute(c).await.map(|r| r.rows_affected()))?;
+    Ok(if added == 1 {
+        UserChange::Done
+    } else {
+        UserChange::Unchanged
+    })
+}
+
+/// Whether the user, and the account if any, are the tenant's.
+async fn in_tenant(
+    tx: &mut crate::db::Tx,
+    tenant_id: i64,
+    user_id: i64,
+    account_id: Option<i64>,
+) -> Result<bool, sqlx::Error> {
+    let found: i64 = on_tx!(&mut *tx, c => sqlx::query_scalar(
+        "SELECT (SELECT COUNT(*) FROM users WHERE id = $1 AND tenant_id = $2)
+              + (SELECT COUNT(*) FROM whatsapp_accounts WHERE id = $3 AND tenant_id = $2)")
+        .bind(user_id).bind(tenant_id).bind(account_id).fetch_one(c).await)?;
+    Ok(found == 1 + i64::from(account_id.is_some()))
 }
 
 /// Takes a role away, unless that leaves the tenant without a manager.
+/// Taking a role away is giving less, but only for roles the actor could
+/// give (`CannotGiveMore` otherwise).
 pub async fn unassign(
     db: &Db,
+    access: &Access,
     user_id: i64,
     assignment_id: i64,
-) -> Result<UserChange, sqlx::Error> {
+) -> Result<UserChange, AccessError> {
+    access.tenant_wide(Permission::UsersManage)?;
+    let tenant_id = access.tenant_id();
     let mut tx = db.begin().await?;
-    let Some(tenant_id) = tenant_of(&mut tx, user_id).await? else {
+    let before = managers_in(&mut tx, tenant_id).await?;
+    let found: Option<(i64, Option<i64>)> = on_tx!(&mut tx, c => sqlx::query_as(
+        "SELECT a.role_id, a.account_id FROM role_assignments a JOIN users u ON u.id = a.user_id
+         WHERE a.id = $1 AND a.user_id = $2 AND u.tenant_id = $3")
+        .bind(assignment_id).bind(user_id).bind(tenant_id).fetch_optional(c).await)?;
+    let Some((role_id, account_id)) = found else {
         tx.rollback().await?;
         return Ok(UserChange::NotFound);
     };
-    let before = managers_in(&mut tx, tenant_id).await?;
+    let permissions = super::roles::permissions_in(&mut tx, tenant_id, role_id)
+        .await?
+        .unwrap_or_default();
+    if !access.may_give(&permissions, account_id) {
+        tx.rollback().await?;
+        return Ok(UserChange::CannotGiveMore);
+    }
     let done = on_tx!(&mut tx, c => sqlx::query("DELETE FROM role_assignments WHERE id = $1 AND user_id = $2")
         .bind(assignment_id).bind(user_id).execute(c).await.map(|r| r.rows_affected()))?;
-    finish(tx, tenant_id, before, done == 1).await
+    Ok(finish(tx, tenant_id, before, done == 1).await?)
 }
 
 #[derive(Debug, Clone, sqlx::FromRow)]
@@ -86,29 +144,44 @@ pub struct Override {
     pub allow: bool,
 }
 
-pub async fn overrides_of(db: &Db, user_id: i64) -> Result<Vec<Override>, sqlx::Error> {
-    on_db!(db, p => sqlx::query_as::<_, Override>(
+/// A user's permission overrides.
+pub async fn overrides_of(
+    db: &Db,
+    access: &Access,
+    user_id: i64,
+) -> Result<Vec<Override>, AccessError> {
+    access.tenant_wide(Permission::UsersManage)?;
+    Ok(on_db!(db, p => sqlx::query_as::<_, Override>(
         "SELECT o.id, o.permission, o.account_id, w.name AS account_name, o.allow
-         FROM permission_overrides o LEFT JOIN whatsapp_accounts w ON w.id = o.account_id
-         WHERE o.user_id = $1 ORDER BY o.permission, o.account_id")
-        .bind(user_id).fetch_all(p).await)
+         FROM permission_overrides o JOIN users u ON u.id = o.user_id
+         LEFT JOIN whatsapp_accounts w ON w.id = o.account_id
+         WHERE o.user_id = $1 AND u.tenant_id = $2 ORDER BY o.permission, o.account_id")
+        .bind(user_id).bind(access.tenant_id()).fetch_all(p).await)?)
 }
 
 /// Sets an override, replacing one for the same permission and account,
-/// unless that leaves the tenant without a manager.
+/// unless that leaves the tenant without a manager. An allow is given only
+/// by an actor who holds the permission in that scope (`CannotGiveMore`);
+/// anyone with the access may deny.
 pub async fn set_override(
     db: &Db,
+    access: &Access,
     user_id: i64,
     permission: Permission,
     account_id: Option<i64>,
     allow: bool,
-) -> Result<UserChange, sqlx::Error> {
+) -> Result<UserChange, AccessError> {
+    access.tenant_wide(Permission::UsersManage)?;
+    let tenant_id = access.tenant_id();
+    if allow && !access.may_give(&[permission], account_id) {
+        return Ok(UserChange::CannotGiveMore);
+    }
     let mut tx = db.begin().await?;
-    let Some(tenant_id) = tenant_of(&mut tx, user_id).await? else {
+    let before = managers_in(&mut tx, tenant_id).await?;
+    if !in_tenant(&mut tx, tenant_id, user_id, account_id).await? {
         tx.rollback().await?;
         return Ok(UserChange::NotFound);
-    };
-    let before = managers_in(&mut tx, tenant_id).await?;
+    }
     on_tx!(&mut tx, c => sqlx::query(
         "DELETE FROM permission_overrides WHERE user_id = $1 AND permission = $2
          AND ((account_id IS NULL AND $3 IS NULL) OR account_id = $3)")
@@ -118,21 +191,40 @@ pub async fn set_override(
          VALUES ($1, $2, $3, $4, $5)")
         .bind(user_id).bind(permission.key()).bind(account_id).bind(allow)
         .bind(OffsetDateTime::now_utc()).execute(c).await.map(|r| r.rows_affected()))?;
-    finish(tx, tenant_id, before, true).await
+    Ok(finish(tx, tenant_id, before, true).await?)
 }
 
 /// Removes an override, unless that leaves the tenant without a manager
-/// (an allow override may be what makes someone one).
-pub async fn remove_override(db: &Db, user_id: i64, id: i64) -> Result<UserChange, sqlx::Error> {
+/// (an allow override may be what makes someone one). Lifting a deny gives
+/// the permission back: only an actor holding it may (`CannotGiveMore`).
+pub async fn remove_override(
+    db: &Db,
+    access: &Access,
+    user_id: i64,
+    id: i64,
+) -> Result<UserChange, AccessError> {
+    access.tenant_wide(Permission::UsersManage)?;
+    let tenant_id = access.tenant_id();
     let mut tx = db.begin().await?;
-    let Some(tenant_id) = tenant_of(&mut tx, user_id).await? else {
+    let before = managers_in(&mut tx, tenant_id).await?;
+    let found: Option<(String, Option<i64>, bool)> = on_tx!(&mut tx, c => sqlx::query_as(
+        "SELECT o.permission, o.account_id, o.allow FROM permission_overrides o
+         JOIN users u ON u.id = o.user_id WHERE o.id = $1 AND o.user_id = $2 AND u.tenant_id = $3")
+        .bind(id).bind(user_id).bind(tenant_id).fetch_optional(c).await)?;
+    let Some((key, account_id, allow)) = found else {
         tx.rollback().await?;
         return Ok(UserChange::NotFound);
     };
-    let before = managers_in(&mut tx, tenant_id).await?;
+    if !allow
+        && let Some(p) = Permission::parse(&key)
+        && !access.may_give(&[p], account_id)
+    {
+        tx.rollback().await?;
+        return Ok(UserChange::CannotGiveMore);
+    }
     let done = on_tx!(&mut tx, c => sqlx::query("DELETE FROM permission_overrides WHERE id = $1 AND user_id = $2")
         .bind(id).bind(user_id).execute(c).await.map(|r| r.rows_affected()))?;
-    finish(tx, tenant_id, before, done == 1).await
+    Ok(finish(tx, tenant_id, before, done == 1).await?)
 }
 
 // ---- the tenant keeps a manager ----
@@ -150,7 +242,11 @@ pub async fn remove_override(db: &Db, user_id: i64, id: i64) -> Result<UserChang
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum UserChange {
     Done,
+    /// Nothing to do: it was so already.
+    Unchanged,
     NotFound,
+    /// Refused: the actor would give more than they hold.
+    CannotGiveMore,
     /// Refused: nobody active in the tenant could manage users and roles
     /// any more.
     LastManager,
@@ -158,11 +254,6 @@ pub enum UserChange {
 
 /// Base of the per-tenant PostgreSQL advisory lock keys.
 const ACCESS_LOCK_BASE: i64 = 0x7569_6300_0000_0000;
-
-async fn tenant_of(tx: &mut crate::db::Tx, user_id: i64) -> Result<Option<i64>, sqlx::Error> {
-    on_tx!(tx, c => sqlx::query_scalar("SELECT tenant_id FROM users WHERE id = $1")
-        .bind(user_id).fetch_optional(c).await)
-}
 
 /// Active users of the tenant who may manage users and roles tenant-wide;
 /// on PostgreSQL it first takes the tenant's access lock.
@@ -232,7 +323,18 @@ pub(super) async fn finish(
     Ok(UserChange::Done)
 }
 
-/// What the user may do in their own tenant (platform administrators: everything).
+/// The actor a logged-in user is: in their own tenant, or for a platform
+/// administrator in `switched_to` if set (the tenant they switched into).
+pub async fn actor(db: &Db, user: &User, switched_to: Option<i64>) -> Result<Actor, sqlx::Error> {
+    let tenant_id = match switched_to {
+        Some(t) if user.platform_admin => t,
+        _ => user.tenant_id,
+    };
+    Ok(Actor::user(tenant_id, user.id, grants(db, user).await?))
+}
+
+/// What the user may do in their own tenant (platform administrators:
+/// everything). For showing and comparing; acting goes through `actor`.
 pub async fn grants(db: &Db, user: &User) -> Result<Grants, sqlx::Error> {
     if user.platform_admin {
         return Ok(Grants::platform_admin());

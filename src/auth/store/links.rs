@@ -3,7 +3,7 @@
 use super::grants::assign_in;
 use super::roles::ensure_builtin_roles_in;
 use super::users::{NewUser, User, create_user_in, set_password_in};
-use crate::auth::{BuiltinRole, Lang};
+use crate::auth::{Access, AccessError, Actor, BuiltinRole, Lang};
 use crate::db::Db;
 use crate::{on_db, on_tx};
 use sha2::{Digest, Sha256};
@@ -40,7 +40,35 @@ fn token_hash(token: &str) -> String {
     hex::encode(Sha256::digest(token.as_bytes()))
 }
 
-/// A new one-time link token (only its hash is stored).
+/// An invitation (for a user who has no password yet) or a reset link for
+/// one of the access's tenant's users (`None`: not the tenant's).
+pub async fn user_link(
+    db: &Db,
+    access: &Access,
+    user_id: i64,
+    valid_for: Duration,
+) -> Result<Option<(LinkPurpose, String)>, AccessError> {
+    let Some(user) = super::users::find_user_in(db, access, user_id).await? else {
+        return Ok(None);
+    };
+    let purpose = if user.is_pending() {
+        LinkPurpose::Invite
+    } else {
+        LinkPurpose::Reset
+    };
+    let token = create_link(
+        db,
+        purpose,
+        Some(access.tenant_id()),
+        Some(user.id),
+        valid_for,
+    )
+    .await?;
+    Ok(Some((purpose, token)))
+}
+
+/// A new one-time link token (only its hash is stored). Staff pages make
+/// users' links with `user_link`; this is for setup links and for it.
 pub async fn create_link(
     db: &Db,
     purpose: LinkPurpose,
@@ -202,7 +230,12 @@ pub async fn redeem_setup(
         "SELECT id FROM roles WHERE tenant_id = $1 AND builtin = $2")
         .bind(tenant_id).bind(BuiltinRole::Administrator.key()).fetch_optional(c).await)?;
     if let Some(role) = role {
-        assign_in(&mut tx, user.id, role, None).await?;
+        // The setup link is the proof: the program gives the role.
+        let access = Actor::operator(tenant_id).require(
+            crate::auth::Permission::UsersManage,
+            crate::auth::Scope::Tenant,
+        )?;
+        assign_in(&mut tx, &access, user.id, role, None).await?;
     }
     audit_own_in(&mut tx, &user, "setup.administrator", ip).await?;
     tx.commit().await?;

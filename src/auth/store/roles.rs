@@ -1,7 +1,7 @@
 //! Roles and their permissions: the built-in ones, a tenant's own (create, update, delete).
 
 use super::grants::{UserChange, finish, managers_in};
-use crate::auth::{BuiltinRole, Permission};
+use crate::auth::{Access, AccessError, BuiltinRole, Permission};
 use crate::db::Db;
 use crate::{on_db, on_tx};
 use time::OffsetDateTime;
@@ -105,8 +105,14 @@ const ROLE_SELECT: &str = "SELECT r.id, r.tenant_id, r.builtin, r.name, r.descri
         (SELECT COUNT(*) FROM role_assignments a WHERE a.role_id = r.id) AS users
      FROM roles r";
 
+/// Who may read a tenant's roles: their editors, and user managers who
+/// give them.
+const READ_ROLES: [Permission; 2] = [Permission::RolesManage, Permission::UsersManage];
+
 /// The tenant's roles, built-in ones first.
-pub async fn list_roles(db: &Db, tenant_id: i64) -> Result<Vec<Role>, sqlx::Error> {
+pub async fn list_roles(db: &Db, access: &Access) -> Result<Vec<Role>, AccessError> {
+    access.tenant_wide_any(&READ_ROLES)?;
+    let tenant_id = access.tenant_id();
     let sql = format!(
         "{ROLE_SELECT} WHERE r.tenant_id = $1
          ORDER BY CASE WHEN r.builtin IS NULL THEN 1 ELSE 0 END, r.id"
@@ -118,21 +124,52 @@ pub async fn list_roles(db: &Db, tenant_id: i64) -> Result<Vec<Role>, sqlx::Erro
     Ok(assemble(rows, perms))
 }
 
-pub async fn find_role(db: &Db, tenant_id: i64, id: i64) -> Result<Option<Role>, sqlx::Error> {
+/// One of the tenant's roles (another tenant's: `None`).
+pub async fn find_role(db: &Db, access: &Access, id: i64) -> Result<Option<Role>, AccessError> {
+    access.tenant_wide_any(&READ_ROLES)?;
+    let tenant_id = access.tenant_id();
     let sql = format!("{ROLE_SELECT} WHERE r.tenant_id = $1 AND r.id = $2");
     let rows = on_db!(db, p => sqlx::query_as::<_, RoleRow>(&sql).bind(tenant_id).bind(id).fetch_all(p).await)?;
     let perms = role_permissions(db, &[id]).await?;
     Ok(assemble(rows, perms).pop())
 }
 
-/// `Ok(None)` when the name is taken in the tenant.
+/// A role's permissions, read in a transaction (`None`: not the tenant's).
+pub(super) async fn permissions_in(
+    tx: &mut crate::db::Tx,
+    tenant_id: i64,
+    role_id: i64,
+) -> Result<Option<Vec<Permission>>, sqlx::Error> {
+    let found: Option<i64> = on_tx!(&mut *tx, c => sqlx::query_scalar(
+        "SELECT id FROM roles WHERE id = $1 AND tenant_id = $2")
+        .bind(role_id).bind(tenant_id).fetch_optional(c).await)?;
+    if found.is_none() {
+        return Ok(None);
+    }
+    let keys: Vec<String> = on_tx!(&mut *tx, c => sqlx::query_scalar(
+        "SELECT permission FROM role_permissions WHERE role_id = $1")
+        .bind(role_id).fetch_all(c).await)?;
+    Ok(Some(
+        keys.iter().filter_map(|k| Permission::parse(k)).collect(),
+    ))
+}
+
+/// Creates a role of the tenant: `Err(NameTaken)` when the name is
+/// taken, `Err(CannotGiveMore)` when the actor does not hold each of its
+/// permissions tenant-wide (or roles would be a way to hand out more than
+/// one has).
 pub async fn create_role(
     db: &Db,
-    tenant_id: i64,
+    access: &Access,
     name: &str,
     description: &str,
     permissions: &[Permission],
-) -> anyhow::Result<Option<i64>> {
+) -> Result<Result<i64, RoleChange>, AccessError> {
+    access.tenant_wide(Permission::RolesManage)?;
+    let tenant_id = access.tenant_id();
+    if !access.may_give(permissions, None) {
+        return Ok(Err(RoleChange::CannotGiveMore));
+    }
     let now = OffsetDateTime::now_utc();
     let mut tx = db.begin().await?;
     let id: Option<i64> = on_tx!(&mut tx, c => sqlx::query_scalar(
@@ -141,14 +178,14 @@ pub async fn create_role(
         .bind(tenant_id).bind(name.trim()).bind(description.trim()).bind(now).fetch_optional(c).await)?;
     let Some(id) = id else {
         tx.rollback().await?;
-        return Ok(None);
+        return Ok(Err(RoleChange::NameTaken));
     };
     for p in permissions {
         on_tx!(&mut tx, c => sqlx::query("INSERT INTO role_permissions (role_id, permission) VALUES ($1, $2)")
             .bind(id).bind(p.key()).execute(c).await.map(|r| r.rows_affected()))?;
     }
     tx.commit().await?;
-    Ok(Some(id))
+    Ok(Ok(id))
 }
 
 /// Why a role could not be changed.
@@ -158,22 +195,29 @@ pub enum RoleChange {
     NotFound,
     Builtin,
     NameTaken,
+    /// Refused: a permission added is one the actor does not hold
+    /// tenant-wide.
+    CannotGiveMore,
     /// Refused: nobody active in the tenant could manage users and roles
     /// any more.
     LastManager,
 }
 
 /// Renames a tenant's own role and replaces its permissions (built-in roles
-/// keep what the code gives them).
+/// keep what the code gives them). A permission added must be one the
+/// actor holds tenant-wide (`CannotGiveMore`); read and changed in one
+/// transaction.
 pub async fn update_role(
     db: &Db,
-    tenant_id: i64,
+    access: &Access,
     id: i64,
     name: &str,
     description: &str,
     permissions: &[Permission],
-) -> anyhow::Result<RoleChange> {
-    let Some(role) = find_role(db, tenant_id, id).await? else {
+) -> Result<RoleChange, AccessError> {
+    access.tenant_wide(Permission::RolesManage)?;
+    let tenant_id = access.tenant_id();
+    let Some(role) = find_role(db, access, id).await? else {
         return Ok(RoleChange::NotFound);
     };
     if role.builtin.is_some() {
@@ -181,6 +225,19 @@ pub async fn update_role(
     }
     let mut tx = db.begin().await?;
     let before = managers_in(&mut tx, tenant_id).await?;
+    let Some(held) = permissions_in(&mut tx, tenant_id, id).await? else {
+        tx.rollback().await?;
+        return Ok(RoleChange::NotFound);
+    };
+    let added: Vec<Permission> = permissions
+        .iter()
+        .filter(|p| !held.contains(p))
+        .copied()
+        .collect();
+    if !access.may_give(&added, None) {
+        tx.rollback().await?;
+        return Ok(RoleChange::CannotGiveMore);
+    }
     let taken: Option<i64> = on_tx!(&mut tx, c => sqlx::query_scalar(
         "SELECT id FROM roles WHERE tenant_id = $1 AND name = $2 AND id <> $3")
         .bind(tenant_id).bind(name.trim()).bind(id).fetch_optional(c).await)?;
@@ -202,15 +259,18 @@ pub async fn update_role(
 
 fn role_change(c: UserChange) -> RoleChange {
     match c {
-        UserChange::Done => RoleChange::Done,
+        UserChange::Done | UserChange::Unchanged => RoleChange::Done,
         UserChange::NotFound => RoleChange::NotFound,
+        UserChange::CannotGiveMore => RoleChange::CannotGiveMore,
         UserChange::LastManager => RoleChange::LastManager,
     }
 }
 
 /// Deletes a tenant's own role and its assignments.
-pub async fn delete_role(db: &Db, tenant_id: i64, id: i64) -> anyhow::Result<RoleChange> {
-    let Some(role) = find_role(db, tenant_id, id).await? else {
+pub async fn delete_role(db: &Db, access: &Access, id: i64) -> Result<RoleChange, AccessError> {
+    access.tenant_wide(Permission::RolesManage)?;
+    let tenant_id = access.tenant_id();
+    let Some(role) = find_role(db, access, id).await? else {
         return Ok(RoleChange::NotFound);
     };
     if role.builtin.is_some() {

@@ -1,7 +1,7 @@
 //! Users: create, find, list, passwords, profile, disabling, logins.
 
-use super::grants::{UserChange, finish, managers_in};
-use crate::auth::Lang;
+use super::grants::{UserChange, assign_in, finish, managers_in};
+use crate::auth::{Access, AccessError, Actor, Lang, Permission};
 use crate::db::Db;
 use crate::{on_db, on_db_read, on_tx};
 use time::OffsetDateTime;
@@ -71,6 +71,7 @@ pub fn valid_email(email: &str) -> bool {
         && !domain.contains('@')
 }
 
+#[derive(Clone, Copy)]
 pub struct NewUser<'a> {
     pub tenant_id: i64,
     pub email: &'a str,
@@ -90,7 +91,79 @@ fn insert_user_sql() -> String {
     )
 }
 
-/// `Ok(None)` when the e-mail address is taken (in any tenant).
+/// Who did a change, for the audit entry written with it.
+pub struct AuditBy<'a> {
+    pub email: &'a str,
+    pub ip: &'a str,
+}
+
+/// Why a new user was not created.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NewUserRefusal {
+    /// The e-mail address is taken (in any tenant).
+    EmailTaken,
+    /// The role or the account is not the tenant's.
+    NotFound,
+    /// The actor does not hold each of the role's permissions in that scope.
+    CannotGiveMore,
+}
+
+/// Creates a user of the access's tenant with one role (tenant-wide when
+/// `account_id` is `None`) and its audit entry, in one transaction: either
+/// all three are written or none.
+pub async fn create_staff(
+    db: &Db,
+    access: &Access,
+    u: &NewUser<'_>,
+    role_id: i64,
+    account_id: Option<i64>,
+    by: &AuditBy<'_>,
+) -> Result<Result<User, NewUserRefusal>, AccessError> {
+    access.tenant_wide(Permission::UsersManage)?;
+    let u = NewUser {
+        tenant_id: access.tenant_id(),
+        platform_admin: false,
+        ..*u
+    };
+    let mut tx = db.begin().await?;
+    let Some(user) = create_user_in(&mut tx, &u).await? else {
+        tx.rollback().await?;
+        return Ok(Err(NewUserRefusal::EmailTaken));
+    };
+    match assign_in(&mut tx, access, user.id, role_id, account_id).await? {
+        UserChange::Done | UserChange::Unchanged => {}
+        UserChange::CannotGiveMore => {
+            tx.rollback().await?;
+            return Ok(Err(NewUserRefusal::CannotGiveMore));
+        }
+        UserChange::NotFound | UserChange::LastManager => {
+            tx.rollback().await?;
+            return Ok(Err(NewUserRefusal::NotFound));
+        }
+    }
+    let role_name: String = on_tx!(&mut tx, c => sqlx::query_scalar("SELECT name FROM roles WHERE id = $1")
+        .bind(role_id).fetch_one(c).await)?;
+    let scope = account_id.map_or("tenant".to_string(), |a| format!("account:{a}"));
+    crate::audit::record_in(
+        &mut tx,
+        &crate::audit::Entry {
+            tenant_id: Some(access.tenant_id()),
+            user_id: access.actor().user_id(),
+            actor: by.email,
+            action: "user.create",
+            target: format!("user:{}", user.id),
+            detail: format!("{} · {} · {}", user.email, role_name, scope),
+            ip: Some(by.ip),
+        },
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(Ok(user))
+}
+
+/// `Ok(None)` when the e-mail address is taken (in any tenant). For the
+/// program itself (first administrator, command line); staff create users
+/// with `create_staff`.
 pub async fn create_user(db: &Db, u: &NewUser<'_>) -> Result<Option<User>, sqlx::Error> {
     let now = OffsetDateTime::now_utc();
     let sql = insert_user_sql();
@@ -117,14 +190,20 @@ pub async fn count_users(db: &Db) -> Result<i64, sqlx::Error> {
     on_db_read!(db, p => sqlx::query_scalar("SELECT COUNT(*) FROM users").fetch_one(p).await)
 }
 
+/// The user a session or a one-time link names: the authentication, before
+/// any access exists. Anything else finds users with `find_user_in`.
 pub async fn find_user(db: &Db, id: i64) -> Result<Option<User>, sqlx::Error> {
     let sql = format!("SELECT {USER_COLUMNS} FROM users WHERE id = $1");
     on_db!(db, p => sqlx::query_as::<_, User>(&sql).bind(id).fetch_optional(p).await)
 }
 
-pub async fn find_user_in(db: &Db, tenant_id: i64, id: i64) -> Result<Option<User>, sqlx::Error> {
+/// One of the tenant's users (another tenant's: `None`).
+pub async fn find_user_in(db: &Db, access: &Access, id: i64) -> Result<Option<User>, AccessError> {
+    access.tenant_wide(Permission::UsersManage)?;
     let sql = format!("SELECT {USER_COLUMNS} FROM users WHERE id = $1 AND tenant_id = $2");
-    on_db!(db, p => sqlx::query_as::<_, User>(&sql).bind(id).bind(tenant_id).fetch_optional(p).await)
+    Ok(
+        on_db!(db, p => sqlx::query_as::<_, User>(&sql).bind(id).bind(access.tenant_id()).fetch_optional(p).await)?,
+    )
 }
 
 pub async fn find_by_email(db: &Db, email: &str) -> Result<Option<User>, sqlx::Error> {
@@ -132,10 +211,14 @@ pub async fn find_by_email(db: &Db, email: &str) -> Result<Option<User>, sqlx::E
     on_db!(db, p => sqlx::query_as::<_, User>(&sql).bind(normalize_email(email)).fetch_optional(p).await)
 }
 
-pub async fn list_users(db: &Db, tenant_id: i64) -> Result<Vec<User>, sqlx::Error> {
+/// The tenant's users.
+pub async fn list_users(db: &Db, access: &Access) -> Result<Vec<User>, AccessError> {
+    access.tenant_wide(Permission::UsersManage)?;
     let sql =
         format!("SELECT {USER_COLUMNS} FROM users WHERE tenant_id = $1 ORDER BY display_name, id");
-    on_db!(db, p => sqlx::query_as::<_, User>(&sql).bind(tenant_id).fetch_all(p).await)
+    Ok(
+        on_db!(db, p => sqlx::query_as::<_, User>(&sql).bind(access.tenant_id()).fetch_all(p).await)?,
+    )
 }
 
 /// `set_password` inside a transaction.
@@ -150,22 +233,28 @@ pub async fn set_password_in(
     Ok(())
 }
 
-/// Sets a new password; every session logged in before now ends.
-pub async fn set_password(db: &Db, user_id: i64, phc: &str) -> Result<(), sqlx::Error> {
+/// Sets the actor's own new password; every session logged in before now
+/// ends.
+pub async fn set_own_password(db: &Db, me: &Actor, phc: &str) -> Result<(), sqlx::Error> {
+    let Some(user_id) = me.user_id() else {
+        return Ok(());
+    };
     on_db!(db, p => sqlx::query(
         "UPDATE users SET password_hash = $1, password_changed_at = $2, updated_at = $2 WHERE id = $3")
         .bind(phc).bind(OffsetDateTime::now_utc()).bind(user_id).execute(p).await.map(|r| r.rows_affected()))?;
     Ok(())
 }
 
-/// Disables or enables a user, unless that leaves the tenant without a
-/// manager (see `grants::managers_in`).
+/// Disables or enables one of the tenant's users, unless that leaves the
+/// tenant without a manager (see `grants::managers_in`).
 pub async fn set_disabled(
     db: &Db,
-    tenant_id: i64,
+    access: &Access,
     user_id: i64,
     disabled: bool,
-) -> Result<UserChange, sqlx::Error> {
+) -> Result<UserChange, AccessError> {
+    access.tenant_wide(Permission::UsersManage)?;
+    let tenant_id = access.tenant_id();
     let now = OffsetDateTime::now_utc();
     let at = disabled.then_some(now);
     let mut tx = db.begin().await?;
@@ -173,15 +262,19 @@ pub async fn set_disabled(
     let done = on_tx!(&mut tx, c => sqlx::query(
         "UPDATE users SET disabled_at = $1, updated_at = $2 WHERE id = $3 AND tenant_id = $4")
         .bind(at).bind(now).bind(user_id).bind(tenant_id).execute(c).await.map(|r| r.rows_affected()))?;
-    finish(tx, tenant_id, before, done == 1).await
+    Ok(finish(tx, tenant_id, before, done == 1).await?)
 }
 
+/// Changes the actor's own name and language.
 pub async fn update_profile(
     db: &Db,
-    user_id: i64,
+    me: &Actor,
     display_name: &str,
     lang: Lang,
 ) -> Result<(), sqlx::Error> {
+    let Some(user_id) = me.user_id() else {
+        return Ok(());
+    };
     on_db!(db, p => sqlx::query(
         "UPDATE users SET display_name = $1, locale = $2, updated_at = $3 WHERE id = $4")
         .bind(display_name.trim()).bind(lang.code()).bind(OffsetDateTime::now_utc()).bind(user_id)

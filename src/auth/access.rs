@@ -95,6 +95,7 @@ impl Actor {
         Ok(Access {
             actor: self.clone(),
             permission: p,
+            scope,
             accounts,
         })
     }
@@ -123,6 +124,8 @@ impl Accounts {
 pub struct Access {
     actor: Actor,
     permission: Permission,
+    /// What the check was asked for.
+    scope: Scope,
     accounts: Accounts,
 }
 
@@ -154,7 +157,7 @@ impl Access {
     /// require, so that an access checked for something else cannot be
     /// passed to them by mistake.
     pub fn is_tenant_wide(&self, p: Permission) -> bool {
-        self.permission == p && self.actor.grants.can(p, Scope::Tenant)
+        self.permission == p && self.scope == Scope::Tenant
     }
 
     /// `Err(Denied)` unless the access is for `p` over the whole tenant.
@@ -262,6 +265,12 @@ mod tests {
         assert!(users.tenant_wide(RolesManage).is_err());
         let accounts = a.require(AccountsView, Scope::Account(7)).unwrap();
         assert!(accounts.tenant_wide(AccountsView).is_err());
+        // Even for one who holds it tenant-wide: the check asked for one
+        // account.
+        let one = Actor::operator(1)
+            .require(UsersManage, Scope::Account(7))
+            .unwrap();
+        assert!(one.tenant_wide(UsersManage).is_err());
     }
 
     #[test]

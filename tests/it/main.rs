@@ -14,6 +14,7 @@ use rstest_reuse::template;
 #[case::postgres(Backend::Postgres)]
 fn both_backends(#[case] backend: Backend) {}
 
+mod access;
 mod accounts;
 mod bad_input;
 mod browser;

@@ -3,17 +3,18 @@
 //! `accounts.manage` on it; creating one needs `accounts.manage` tenant-wide.
 //! Provider credentials are managed on the tokens pages (`tokens.manage`).
 
-use super::{Layout, Routes, Staff, WebResult, form_page, form_value, see_other};
+use super::{Form, Layout, Routes, Staff, WebResult, form_page, see_other};
 use crate::AppState;
 use crate::auth::{Permission, Scope};
 use crate::flow::Language;
 use crate::flow::texts::TextKey;
+use crate::tenancy::flow_input::{self, FlowInput, FlowInputError};
 use crate::tenancy::store as accounts;
 use crate::tenancy::{Account, FlowSettings};
-use crate::uic::City;
 use askama::Template;
-use axum::Form;
 use axum::extract::{Path, State};
+use serde::Deserialize;
+use std::collections::BTreeMap;
 
 pub fn routes(r: Routes) -> Routes {
     r.get("/accounts", list)
@@ -22,7 +23,13 @@ pub fn routes(r: Routes) -> Routes {
         .post("/accounts/{id}/flow", update_flow)
 }
 
-type Pairs = Form<Vec<(String, String)>>;
+/// The creation form: a slug and a name.
+#[derive(Deserialize, Default)]
+#[serde(default)]
+struct NewForm {
+    slug: String,
+    name: String,
+}
 
 #[derive(Template)]
 #[template(path = "accounts.html")]
@@ -65,11 +72,11 @@ async fn list(State(state): State<AppState>, staff: Staff) -> WebResult {
 
 /// A new account starts as a sandbox: it answers in the simulator until
 /// its WhatsApp credentials are set.
-async fn create(State(state): State<AppState>, staff: Staff, Form(f): Pairs) -> WebResult {
+async fn create(State(state): State<AppState>, staff: Staff, Form(f): Form<NewForm>) -> WebResult {
     let access = staff.require(Permission::AccountsManage, Scope::Tenant)?;
     let t = staff.t();
-    let slug = form_value(&f, "slug").unwrap_or("").trim().to_lowercase();
-    let name = form_value(&f, "name").unwrap_or("").trim().to_string();
+    let slug = f.slug.trim().to_lowercase();
+    let name = f.name.trim().to_string();
     if !accounts::valid_slug(&slug) {
         return list_page(&state, &staff, &slug, &name, Some(t.slug_invalid.into())).await;
     }
@@ -183,71 +190,37 @@ async fn show(State(state): State<AppState>, staff: Staff, Path(id): Path<i64>) 
     render(&state, &staff, account, &flow, None)
 }
 
-/// Reads the settings form; `Err` names the first problem.
-fn read_flow(
-    staff: &Staff,
-    f: &[(String, String)],
-    before: &FlowSettings,
-) -> Result<FlowSettings, String> {
+/// The settings form as sent: its texts are the fields `text.{key}`.
+#[derive(Deserialize, Default)]
+#[serde(default)]
+struct FlowForm {
+    language: String,
+    qr: String,
+    timeout: String,
+    cities: String,
+    #[serde(flatten)]
+    others: BTreeMap<String, String>,
+}
+
+/// Reads the settings form (see `tenancy::flow_input`); `Err` names the
+/// first problem in the staff member's language.
+fn read_flow(staff: &Staff, f: &FlowForm, before: &FlowSettings) -> Result<FlowSettings, String> {
+    let input = FlowInput {
+        language: &f.language,
+        qr: &f.qr,
+        timeout: &f.timeout,
+        cities: &f.cities,
+        texts: f
+            .others
+            .iter()
+            .filter_map(|(k, v)| Some((k.strip_prefix("text.")?, v.as_str())))
+            .collect(),
+    };
     let t = staff.t();
-    let language = match form_value(f, "language") {
-        Some("en") => Language::En,
-        _ => Language::Fr,
-    };
-    let qr_enabled = match form_value(f, "qr") {
-        Some("on") => Some(true),
-        Some("off") => Some(false),
-        _ => None,
-    };
-    let session_timeout_minutes = match form_value(f, "timeout")
-        .map(str::trim)
-        .filter(|s| !s.is_empty())
-    {
-        None => None,
-        Some(s) => match s.parse::<u32>() {
-            Ok(m) if (1..=10_080).contains(&m) => Some(m),
-            _ => return Err(t.timeout_invalid.to_string()),
-        },
-    };
-    let mut cities = Vec::new();
-    for line in form_value(f, "cities")
-        .unwrap_or("")
-        .lines()
-        .map(str::trim)
-        .filter(|l| !l.is_empty())
-    {
-        let (code, name) = line.split_once(char::is_whitespace).unwrap_or((line, ""));
-        let code = code.trim().to_uppercase();
-        let name = name.trim();
-        if code.len() != 2 || !code.bytes().all(|b| b.is_ascii_uppercase()) || name.is_empty() {
-            return Err(format!("{} « {line} »", t.city_invalid));
-        }
-        cities.push(City {
-            code,
-            name: name.to_string(),
-        });
-    }
-    let mut texts = before.texts.clone();
-    for k in TextKey::ALL {
-        let field = format!("text.{}", k.name());
-        if let Some(v) = form_value(f, &field) {
-            let v = v.trim();
-            if v.chars().count() > 4096 {
-                return Err(t.too_long.to_string());
-            }
-            if v.is_empty() {
-                texts.remove(k.name());
-            } else {
-                texts.insert(k.name().to_string(), v.replace("\r\n", "\n"));
-            }
-        }
-    }
-    Ok(FlowSettings {
-        language,
-        texts,
-        cities,
-        qr_enabled,
-        session_timeout_minutes,
+    flow_input::parse(&input, before).map_err(|e| match e {
+        FlowInputError::Timeout => t.timeout_invalid.to_string(),
+        FlowInputError::City(line) => format!("{} « {line} »", t.city_invalid),
+        FlowInputError::TooLong => t.too_long.to_string(),
     })
 }
 
@@ -255,7 +228,7 @@ async fn update_flow(
     State(state): State<AppState>,
     staff: Staff,
     Path(id): Path<i64>,
-    Form(f): Pairs,
+    Form(f): Form<FlowForm>,
 ) -> WebResult {
     let account = load(&state, &staff, id).await?;
     let access = staff.require(Permission::AccountsManage, Scope::Account(id))?;

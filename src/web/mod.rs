@@ -33,7 +33,7 @@ pub mod users;
 
 pub use client::{client_ip, peer_ip, secure_cookies, visitor_lang};
 pub use error::{WebError, WebResult};
-pub use forms::{form_value, form_values};
+pub use forms::{Form, form_value};
 pub use layers::layered;
 pub use layout::{Layout, NavItem, form_page, page, see_other};
 pub use routes::{Routes, routes};

@@ -1,15 +1,13 @@
 //! Roles of a tenant: the four built-in ones (read-only) and the tenant's
 //! own, made of any permissions. Needs `roles.manage` (tenant-wide).
 
-use super::{
-    Layout, Routes, Staff, WebResult, form_page, form_value, form_values, page, see_other,
-};
+use super::{Form, Layout, Routes, Staff, WebResult, form_page, page, see_other};
 use crate::AppState;
 use crate::auth::store::{self as auth_store, Role, RoleChange};
 use crate::auth::{Access, Permission, Scope};
 use askama::Template;
-use axum::Form;
 use axum::extract::{Path, State};
+use serde::Deserialize;
 
 pub fn routes(r: Routes) -> Routes {
     r.get("/roles", list)
@@ -20,7 +18,14 @@ pub fn routes(r: Routes) -> Routes {
         .post("/roles/{id}/delete", delete)
 }
 
-type Pairs = Form<Vec<(String, String)>>;
+/// The role form as sent (each checked permission repeats `permission`).
+#[derive(Deserialize, Default)]
+#[serde(default)]
+struct RoleFields {
+    name: String,
+    description: String,
+    permission: Vec<String>,
+}
 
 #[derive(Template)]
 #[template(path = "roles.html")]
@@ -106,15 +111,14 @@ struct RoleForm {
     permissions: Vec<Permission>,
 }
 
-fn read(f: &[(String, String)]) -> RoleForm {
+fn read(f: &RoleFields) -> RoleForm {
     RoleForm {
-        name: form_value(f, "name").unwrap_or("").trim().to_string(),
-        description: form_value(f, "description")
-            .unwrap_or("")
-            .trim()
-            .to_string(),
-        permissions: form_values(f, "permission")
-            .filter_map(Permission::parse)
+        name: f.name.trim().to_string(),
+        description: f.description.trim().to_string(),
+        permissions: f
+            .permission
+            .iter()
+            .filter_map(|k| Permission::parse(k))
             .collect(),
     }
 }
@@ -144,7 +148,11 @@ fn refusal(staff: &Staff, change: RoleChange) -> String {
     .to_string()
 }
 
-async fn create(State(state): State<AppState>, staff: Staff, Form(f): Pairs) -> WebResult {
+async fn create(
+    State(state): State<AppState>,
+    staff: Staff,
+    Form(f): Form<RoleFields>,
+) -> WebResult {
     let access = staff.require(Permission::RolesManage, Scope::Tenant)?;
     let r = read(&f);
     if let Some(e) = check(&staff, &r) {
@@ -212,7 +220,7 @@ async fn update(
     State(state): State<AppState>,
     staff: Staff,
     Path(id): Path<i64>,
-    Form(f): Pairs,
+    Form(f): Form<RoleFields>,
 ) -> WebResult {
     let (access, role) = load(&state, &staff, id).await?;
     let r = read(&f);

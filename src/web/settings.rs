@@ -2,12 +2,21 @@
 //! kept, and how long message text kept as written is kept. For those who
 //! hold `settings.manage`; every change is audited.
 
-use super::{Layout, Routes, Staff, WebResult, form_page, form_value, see_other};
+use super::{Form, Layout, Routes, Staff, WebResult, form_page, see_other};
 use crate::AppState;
 use crate::auth::{Access, Permission, Scope};
 use crate::tenancy::{PrivacySettings, store as tenancy};
 use askama::Template;
-use axum::Form;
+use serde::Deserialize;
+
+/// The privacy form.
+#[derive(Deserialize, Default)]
+#[serde(default)]
+struct PrivacyForm {
+    /// A checkbox: absent when unchecked.
+    keep_profile_names: Option<String>,
+    retention_days: String,
+}
 use axum::extract::State;
 
 pub fn routes(r: Routes) -> Routes {
@@ -61,13 +70,13 @@ async fn show(State(state): State<AppState>, staff: Staff) -> WebResult {
 async fn save(
     State(state): State<AppState>,
     staff: Staff,
-    Form(f): Form<Vec<(String, String)>>,
+    Form(f): Form<PrivacyForm>,
 ) -> WebResult {
     let access = staff.require(Permission::SettingsManage, Scope::Tenant)?;
     let before = current(&state, &staff, &access).await?;
     // An unchecked checkbox is absent from the form.
-    let keep_profile_names = form_value(&f, "keep_profile_names").is_some();
-    let typed = form_value(&f, "retention_days").unwrap_or("");
+    let keep_profile_names = f.keep_profile_names.is_some();
+    let typed = f.retention_days.as_str();
     let Ok(retention_days) = PrivacySettings::parse_retention_days(typed) else {
         return settings_page(
             &staff,

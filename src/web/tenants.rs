@@ -2,13 +2,13 @@
 //! and switch the tenant one works in. Everyone else only ever sees their
 //! own tenant.
 
-use super::{Layout, Routes, Staff, WebResult, form_page, form_value, see_other};
+use super::{Form, Layout, Routes, Staff, WebResult, form_page, see_other};
 use crate::AppState;
 use crate::auth::session::keys;
 use crate::tenancy::store::{self as tenants, Tenant};
 use askama::Template;
-use axum::Form;
 use axum::extract::{Path, State};
+use serde::Deserialize;
 
 pub fn routes(r: Routes) -> Routes {
     r.get("/tenants", list)
@@ -16,7 +16,13 @@ pub fn routes(r: Routes) -> Routes {
         .post("/tenants/{id}/switch", switch)
 }
 
-type Pairs = Form<Vec<(String, String)>>;
+/// The creation form: a slug and a name.
+#[derive(Deserialize, Default)]
+#[serde(default)]
+struct NewForm {
+    slug: String,
+    name: String,
+}
 
 fn require_platform_admin(staff: &Staff) -> WebResult<()> {
     if staff.user.platform_admin {
@@ -65,11 +71,11 @@ async fn list(State(state): State<AppState>, staff: Staff) -> WebResult {
 
 /// A new tenant gets its built-in roles and a sandbox account, so its first
 /// users can try the bot at once.
-async fn create(State(state): State<AppState>, staff: Staff, Form(f): Pairs) -> WebResult {
+async fn create(State(state): State<AppState>, staff: Staff, Form(f): Form<NewForm>) -> WebResult {
     require_platform_admin(&staff)?;
     let t = staff.t();
-    let slug = form_value(&f, "slug").unwrap_or("").trim().to_lowercase();
-    let name = form_value(&f, "name").unwrap_or("").trim().to_string();
+    let slug = f.slug.trim().to_lowercase();
+    let name = f.name.trim().to_string();
     if !tenants::valid_slug(&slug) {
         return list_page(&state, &staff, &slug, &name, Some(t.slug_invalid.into())).await;
     }

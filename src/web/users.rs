@@ -5,7 +5,7 @@
 //! given only when the staff member has each of its permissions in the same
 //! scope.
 
-use super::{Layout, Routes, Staff, WebResult, form_page, form_value, page, see_other};
+use super::{Form, Layout, Routes, Staff, WebResult, form_page, page, see_other};
 use crate::AppState;
 use crate::auth::store::{
     self as auth_store, Assignment, AuditBy, NewUser, NewUserRefusal, Override, Role, User,
@@ -14,8 +14,8 @@ use crate::auth::store::{
 use crate::auth::{Access, Lang, Permission, Scope, password};
 use crate::tenancy::{Account, store as accounts};
 use askama::Template;
-use axum::Form;
 use axum::extract::{Path, State};
+use serde::Deserialize;
 
 pub fn routes(r: Routes) -> Routes {
     r.get("/users", list)
@@ -34,7 +34,36 @@ pub fn routes(r: Routes) -> Routes {
         )
 }
 
-type Pairs = Form<Vec<(String, String)>>;
+/// The new user form.
+#[derive(Deserialize, Default)]
+#[serde(default)]
+struct NewUserForm {
+    email: String,
+    name: String,
+    lang: String,
+    role: String,
+    account: String,
+    password: String,
+    confirm: String,
+}
+
+/// Giving a role.
+#[derive(Deserialize, Default)]
+#[serde(default)]
+struct RoleForm {
+    role: String,
+    account: String,
+}
+
+/// Setting an override.
+#[derive(Deserialize, Default)]
+#[serde(default)]
+struct OverrideForm {
+    permission: String,
+    account: String,
+    /// "deny", or anything else for allow.
+    effect: String,
+}
 
 #[derive(Template)]
 #[template(path = "users.html")]
@@ -92,10 +121,10 @@ async fn new_page(State(state): State<AppState>, staff: Staff) -> WebResult {
 
 /// `""` or `"tenant"`: tenant-wide; a number: that account (whether it is
 /// the tenant's is checked where it is used, by the storage function).
-fn parse_scope(raw: Option<&str>) -> Result<Option<i64>, ()> {
-    match raw.map(str::trim) {
-        None | Some("") | Some("tenant") => Ok(None),
-        Some(id) => id.parse::<i64>().map(Some).map_err(|_| ()),
+fn parse_scope(raw: &str) -> Result<Option<i64>, ()> {
+    match raw.trim() {
+        "" | "tenant" => Ok(None),
+        id => id.parse::<i64>().map(Some).map_err(|_| ()),
     }
 }
 
@@ -104,11 +133,15 @@ fn scope_label(account: Option<i64>) -> String {
     account.map_or("tenant".to_string(), |a| format!("account:{a}"))
 }
 
-async fn create(State(state): State<AppState>, staff: Staff, Form(f): Pairs) -> WebResult {
+async fn create(
+    State(state): State<AppState>,
+    staff: Staff,
+    Form(f): Form<NewUserForm>,
+) -> WebResult {
     let access = staff.require(Permission::UsersManage, Scope::Tenant)?;
     let t = staff.t();
-    let email = form_value(&f, "email").unwrap_or("").trim().to_string();
-    let name = form_value(&f, "name").unwrap_or("").trim().to_string();
+    let email = f.email.trim().to_string();
+    let name = f.name.trim().to_string();
     let again = |e: &str| new_form(&state, &staff, &access, &email, &name, Some(e.to_string()));
     if !auth_store::valid_email(&email) {
         return again(t.email_invalid).await;
@@ -116,10 +149,8 @@ async fn create(State(state): State<AppState>, staff: Staff, Form(f): Pairs) -> 
     if name.is_empty() || name.chars().count() > 100 {
         return again(t.name_missing).await;
     }
-    let lang = form_value(&f, "lang")
-        .and_then(Lang::parse)
-        .unwrap_or_default();
-    let role_id = form_value(&f, "role").and_then(|r| r.parse::<i64>().ok());
+    let lang = Lang::parse(&f.lang).unwrap_or_default();
+    let role_id = f.role.trim().parse::<i64>().ok();
     let role = match role_id {
         Some(id) => auth_store::find_role(&state.db, &access, id).await?,
         None => None,
@@ -127,17 +158,17 @@ async fn create(State(state): State<AppState>, staff: Staff, Form(f): Pairs) -> 
     let Some(role) = role else {
         return again(t.role_missing).await;
     };
-    let Ok(account) = parse_scope(form_value(&f, "account")) else {
+    let Ok(account) = parse_scope(&f.account) else {
         return again(t.account_unknown).await;
     };
     if !access.may_give(&role.permissions, account) {
         return again(t.cannot_give_more).await;
     }
-    let pw = form_value(&f, "password").unwrap_or("");
+    let pw = f.password.as_str();
     let hash = if pw.is_empty() {
         None
     } else {
-        let confirm = form_value(&f, "confirm").unwrap_or("");
+        let confirm = f.confirm.as_str();
         if let Err(e) = password::check_new(pw, confirm, staff.lang, &[&email, &name]) {
             return again(&e).await;
         }
@@ -352,11 +383,11 @@ async fn add_role(
     State(state): State<AppState>,
     staff: Staff,
     Path(id): Path<i64>,
-    Form(f): Pairs,
+    Form(f): Form<RoleForm>,
 ) -> WebResult {
     let (access, user) = load_to_change(&state, &staff, id).await?;
     let t = staff.t();
-    let role = match form_value(&f, "role").and_then(|r| r.parse::<i64>().ok()) {
+    let role = match f.role.trim().parse::<i64>().ok() {
         Some(r) => auth_store::find_role(&state.db, &access, r).await?,
         None => None,
     };
@@ -371,7 +402,7 @@ async fn add_role(
         )
         .await;
     };
-    let Ok(account) = parse_scope(form_value(&f, "account")) else {
+    let Ok(account) = parse_scope(&f.account) else {
         return render(
             &state,
             &staff,
@@ -440,15 +471,15 @@ async fn add_override(
     State(state): State<AppState>,
     staff: Staff,
     Path(id): Path<i64>,
-    Form(f): Pairs,
+    Form(f): Form<OverrideForm>,
 ) -> WebResult {
     let (access, user) = load_to_change(&state, &staff, id).await?;
     let t = staff.t();
-    let Some(permission) = form_value(&f, "permission").and_then(Permission::parse) else {
+    let Some(permission) = Permission::parse(&f.permission) else {
         let e = Some(t.permission_unknown.into());
         return render(&state, &staff, &access, user, None, e).await;
     };
-    let Ok(account) = parse_scope(form_value(&f, "account")) else {
+    let Ok(account) = parse_scope(&f.account) else {
         return render(
             &state,
             &staff,
@@ -459,7 +490,7 @@ async fn add_override(
         )
         .await;
     };
-    let allow = form_value(&f, "effect") != Some("deny");
+    let allow = f.effect != "deny";
     let change =
         auth_store::set_override(&state.db, &access, id, permission, account, allow).await?;
     if change == UserChange::NotFound {

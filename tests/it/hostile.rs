@@ -304,6 +304,35 @@ async fn control_characters_in_staff_input_get_a_clear_400(#[case] backend: Back
     assert_eq!(app.get("/healthz").await.status(), 200);
 }
 
+#[apply(both_backends)]
+#[tokio::test]
+async fn a_form_that_cannot_be_read_gets_our_error_page_and_changes_nothing(
+    #[case] backend: Backend,
+) {
+    let Some(app) = spawn_app(backend).await else {
+        return;
+    };
+    let mut admin = app
+        .logged_in("admin@ngo.example", BuiltinRole::Administrator)
+        .await;
+    let before = app.count("roles").await;
+    // One name sent twice: which one was meant is not guessed.
+    let role = admin
+        .post(
+            "/roles",
+            &[
+                ("name", "Relais"),
+                ("name", "Autre"),
+                ("permission", "conversations.view"),
+            ],
+        )
+        .await;
+    assert_eq!(role.status, StatusCode::BAD_REQUEST, "{}", role.body);
+    assert!(role.body.contains("Formulaire illisible"), "{}", role.body);
+    assert!(role.body.contains("<html"), "an HTML page: {}", role.body);
+    assert_eq!(app.count("roles").await, before);
+}
+
 /// Sends `head` and waits (up to `patience`) for the server to answer or
 /// close; the time it took, `None` if it kept waiting.
 async fn held_for(address: &str, head: &[u8], patience: Duration) -> Option<Duration> {

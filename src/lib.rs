@@ -61,6 +61,19 @@ pub struct Inner {
     pub listen_port: std::sync::OnceLock<u16>,
 }
 
+impl Inner {
+    /// What the inbox needs of the state to process a message.
+    pub fn inbox(&self) -> inbox::Inputs<'_> {
+        inbox::Inputs {
+            db: &self.db,
+            salt: &self.salt,
+            recent: &self.recent,
+            outbox: &self.outbox,
+            config: &self.config,
+        }
+    }
+}
+
 impl std::ops::Deref for AppState {
     type Target = Inner;
     fn deref(&self) -> &Inner {
@@ -109,16 +122,13 @@ pub fn route_table() -> Vec<(&'static str, &'static str)> {
 
 fn all_routes() -> web::Routes {
     let r = web::Routes::default()
-        .open_get("/healthz", health::alive)
-        .open_get("/readyz", health::ready)
-        .open_get("/whatsapp/health", health::whatsapp)
-        .open_post("/whatsapp/webhook", channel::webhook::receive)
-        .open_get("/whatsapp/webhook", channel::meta_webhook::verify)
-        .open_get("/qr/{token}", qr::image)
-        .open_post(
-            "/sandbox/{account}/messages",
-            channel::sandbox::post_message,
-        )
+        .open_get("/healthz", web::health::alive)
+        .open_get("/readyz", web::health::ready)
+        .open_get("/whatsapp/health", web::health::whatsapp)
+        .open_post("/whatsapp/webhook", web::webhooks::receive)
+        .open_get("/whatsapp/webhook", web::webhooks::verify)
+        .open_get("/qr/{token}", web::qr::image)
+        .open_post("/sandbox/{account}/messages", web::sandbox::post_message)
         .assets();
     web::routes(r)
 }
@@ -129,7 +139,7 @@ pub fn router(state: AppState) -> Router {
     let ui = web::layered(ui, &state);
     open.layer(axum::middleware::from_fn(web::clean::open))
         .merge(ui)
-        .fallback(health::not_found)
+        .fallback(web::health::not_found)
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
         .layer(tower_http::timeout::RequestBodyTimeoutLayer::new(
             state.config.limits.body_timeout,

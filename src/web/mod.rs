@@ -17,6 +17,7 @@ pub mod assets;
 pub mod audit;
 pub mod clean;
 mod client;
+mod csrf;
 mod error;
 mod forms;
 pub mod health;

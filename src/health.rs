@@ -1,6 +1,6 @@
 //! What liveness and readiness report: whether the database answers, and
 //! which one it is. The routes (`/healthz`, `/readyz`, the seed's
-//! `/whatsapp/health`) are `web::health`.
+//! `/whatsapp/health`) are in the web layer.
 
 use crate::db::Db;
 

@@ -1,6 +1,6 @@
 //! QR codes of issued codes: rendered on demand as PNG, never stored as
 //! files. Twilio fetches the image from a signed link that expires; Meta
-//! gets it uploaded by the outbox worker. The image's route is `web::qr`.
+//! gets it uploaded by the outbox worker. The image's route is in the web layer.
 
 use crate::config::Secret;
 use base64::Engine;
@@ -72,7 +72,7 @@ impl LinkSigner {
     }
 
     /// The path of a link to `uic`'s QR image, valid for `LINK_LIFETIME`
-    /// from `now` (served by `web::qr`).
+    /// from `now` (served by the web layer).
     pub fn path(&self, uic: &Uic, now: OffsetDateTime) -> String {
         format!("/qr/{}.png", self.token(uic, now + LINK_LIFETIME))
     }

@@ -4,11 +4,12 @@
 //! built-in ones created with the tenant). A role is given tenant-wide or for
 //! one WhatsApp account, and per-user overrides allow or deny one permission
 //! (a deny wins). Every handler asks one question, [`Grants::can`], through
-//! `web::Staff::require(permission, scope)`.
+//! the web layer's `Staff::require(permission, scope)`.
 
 pub mod csrf;
 pub mod password;
 pub mod session;
+pub mod setup;
 pub mod store;
 
 use std::collections::{BTreeMap, BTreeSet};

@@ -1,4 +1,4 @@
-//! Meta Cloud API webhooks, past the HTTP layer (`web::webhooks` checks the
+//! Meta Cloud API webhooks, past the HTTP layer (the web layer checks the
 //! signatures and answers): each event of a notification batch handled on
 //! its own, messages through the inbox, statuses onto their messages, and
 //! what cannot be handled kept as a dead letter.

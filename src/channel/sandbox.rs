@@ -1,6 +1,6 @@
 //! The sandbox provider: messages go nowhere, replies come back in the HTTP
 //! answer. Lets a newcomer talk to the bot with no WhatsApp account. The
-//! route, `POST /sandbox/{account}/messages`, is `web::sandbox`; the phone
+//! route, `POST /sandbox/{account}/messages`, is in the web layer; the phone
 //! simulator of the staff pages goes through [`exchange`] too.
 
 use crate::config::is_e164;

@@ -1,7 +1,7 @@
 //! What the one inbound endpoint, `POST /whatsapp/webhook` (the seed's
 //! URL), needs of the channels beyond parsing: a Twilio message as the
 //! inbox's input, the code a message issued, numbers masked for logs. The
-//! handler itself is `web::webhooks`.
+//! handler itself is in the web layer.
 
 use crate::channel::twilio;
 use crate::inbox::NewInbound;

@@ -450,6 +450,39 @@ pub fn sqlite_dir(url: &DbUrl) -> Option<&Path> {
     }
 }
 
+/// Whether trying the same statement again later may succeed: the database
+/// unreachable, busy or in a serialisation conflict. A database that refuses
+/// the data itself (a constraint, a value it cannot hold) is not, nor is a
+/// row that is not there. Shared by the domains' error types and the HTTP
+/// one, so a webhook is retried (503) for the same reasons everywhere.
+pub fn is_transient(e: &sqlx::Error) -> bool {
+    match e {
+        sqlx::Error::Database(db) => {
+            let postgres = db
+                .try_downcast_ref::<sqlx::postgres::PgDatabaseError>()
+                .is_some();
+            db.code().is_some_and(|c| is_transient_code(&c, postgres))
+        }
+        sqlx::Error::RowNotFound => false,
+        // The pool, the connection, the protocol: not the data.
+        _ => true,
+    }
+}
+
+/// SQLSTATE codes (PostgreSQL) and result codes (SQLite) worth a retry.
+fn is_transient_code(code: &str, postgres: bool) -> bool {
+    if postgres {
+        // Serialisation failure, deadlock, lock not available, too many
+        // connections, connection exceptions, shutting down.
+        matches!(code, "40001" | "40P01" | "55P03" | "53300")
+            || code.starts_with("08")
+            || code.starts_with("57P")
+    } else {
+        // SQLITE_BUSY (5) and SQLITE_LOCKED (6), with their extended codes.
+        code.parse::<i64>().is_ok_and(|c| matches!(c & 0xff, 5 | 6))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -505,5 +538,19 @@ mod tests {
     fn passwords_never_show_in_a_printed_database_url() {
         let url = DbUrl::parse("postgres://app:s3cret@db/uic").unwrap();
         assert!(!format!("{url:?}").contains("s3cret"));
+    }
+
+    #[test]
+    fn busy_and_unreachable_databases_are_transient_bad_data_is_not() {
+        assert!(is_transient_code("5", false));
+        assert!(is_transient_code("517", false));
+        assert!(!is_transient_code("19", false), "SQLite constraint");
+        assert!(is_transient_code("40001", true));
+        assert!(is_transient_code("08006", true));
+        assert!(!is_transient_code("22021", true), "invalid byte sequence");
+        assert!(!is_transient_code("23505", true), "unique violation");
+        assert!(is_transient(&sqlx::Error::PoolClosed));
+        assert!(is_transient(&sqlx::Error::PoolTimedOut));
+        assert!(!is_transient(&sqlx::Error::RowNotFound));
     }
 }

@@ -37,21 +37,15 @@ impl From<sqlx::Error> for AppError {
 
 impl AppError {
     /// Whether trying the same thing again later may succeed: the database
-    /// unreachable, busy or in a serialisation conflict. A database that
-    /// refuses the data itself (a constraint, a value it cannot hold) is not.
+    /// unreachable, busy or in a serialisation conflict (see
+    /// [`crate::db::is_transient`]). A database that refuses the data itself
+    /// (a constraint, a value it cannot hold) is not.
     pub fn is_transient(&self) -> bool {
         match self {
             AppError::Unavailable(_) => true,
-            AppError::Internal(e) => match e.downcast_ref::<sqlx::Error>() {
-                Some(sqlx::Error::Database(db)) => {
-                    let postgres = db
-                        .try_downcast_ref::<sqlx::postgres::PgDatabaseError>()
-                        .is_some();
-                    db.code().is_some_and(|c| is_transient_code(&c, postgres))
-                }
-                Some(_) => true,
-                None => false,
-            },
+            AppError::Internal(e) => e
+                .downcast_ref::<sqlx::Error>()
+                .is_some_and(crate::db::is_transient),
             _ => false,
         }
     }
@@ -90,17 +84,15 @@ impl IntoResponse for AppError {
 
 pub type AppResult<T> = Result<T, AppError>;
 
-/// SQLSTATE codes (PostgreSQL) and result codes (SQLite) worth a retry.
-fn is_transient_code(code: &str, postgres: bool) -> bool {
-    if postgres {
-        // Serialisation failure, deadlock, lock not available, too many
-        // connections, connection exceptions, shutting down.
-        matches!(code, "40001" | "40P01" | "55P03" | "53300")
-            || code.starts_with("08")
-            || code.starts_with("57P")
-    } else {
-        // SQLITE_BUSY (5) and SQLITE_LOCKED (6), with their extended codes.
-        code.parse::<i64>().is_ok_and(|c| matches!(c & 0xff, 5 | 6))
+/// The inbox's refusals: a database error keeps its own mapping (a busy
+/// pool is 503, anything else internal), and a conversation receiving too
+/// many messages at once is 503 too, so that a provider retries.
+impl From<crate::inbox::Error> for AppError {
+    fn from(e: crate::inbox::Error) -> Self {
+        match e {
+            crate::inbox::Error::Database(e) => e.into(),
+            busy @ crate::inbox::Error::Busy => AppError::Unavailable(busy.to_string()),
+        }
     }
 }
 
@@ -110,15 +102,13 @@ mod tests {
 
     #[test]
     fn busy_and_unreachable_databases_are_transient_bad_data_is_not() {
-        assert!(is_transient_code("5", false));
-        assert!(is_transient_code("517", false));
-        assert!(!is_transient_code("19", false), "SQLite constraint");
-        assert!(is_transient_code("40001", true));
-        assert!(is_transient_code("08006", true));
-        assert!(!is_transient_code("22021", true), "invalid byte sequence");
-        assert!(!is_transient_code("23505", true), "unique violation");
         assert!(AppError::Unavailable("busy".into()).is_transient());
         assert!(AppError::Internal(sqlx::Error::PoolClosed.into()).is_transient());
+        assert!(!AppError::Internal(anyhow::anyhow!("a bug")).is_transient());
         assert!(!AppError::BadRequest("x".into()).is_transient());
+        assert!(AppError::from(crate::inbox::Error::Busy).is_transient());
+        assert!(
+            AppError::from(crate::inbox::Error::Database(sqlx::Error::PoolClosed)).is_transient()
+        );
     }
 }

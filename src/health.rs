@@ -1,46 +1,21 @@
-//! Liveness, readiness and the seed's `/whatsapp/health`.
+//! What liveness and readiness report: whether the database answers, and
+//! which one it is. The routes (`/healthz`, `/readyz`, the seed's
+//! `/whatsapp/health`) are in the web layer.
 
-use crate::AppState;
-use crate::error::AppError;
-use axum::Json;
-use axum::extract::State;
-use axum::http::StatusCode;
-use serde_json::{Value, json};
+use crate::db::Db;
 
-/// `GET /healthz`: the process answers.
-pub async fn alive() -> &'static str {
-    "ok"
+/// The state of what the service depends on.
+#[derive(Debug, Clone, Copy)]
+pub struct Report {
+    pub database_ok: bool,
+    /// "sqlite" or "postgres".
+    pub database: &'static str,
 }
 
-/// `GET /readyz`: the database answers.
-pub async fn ready(State(state): State<AppState>) -> (StatusCode, &'static str) {
-    if state.db.ping().await {
-        (StatusCode::OK, "ready")
-    } else {
-        (StatusCode::SERVICE_UNAVAILABLE, "database unreachable")
+/// Asks the database now (nothing is cached: a load balancer polls this).
+pub async fn report(db: &Db) -> Report {
+    Report {
+        database_ok: db.ping().await,
+        database: db.backend_name(),
     }
-}
-
-/// `GET /whatsapp/health`: the seed's JSON.
-pub async fn whatsapp(State(state): State<AppState>) -> (StatusCode, Json<Value>) {
-    let db_ok = state.db.ping().await;
-    let status = if db_ok {
-        StatusCode::OK
-    } else {
-        StatusCode::SERVICE_UNAVAILABLE
-    };
-    (
-        status,
-        Json(json!({
-            "status": if db_ok { "healthy" } else { "unhealthy" },
-            "service": "uic-inbox",
-            "version": env!("CARGO_PKG_VERSION"),
-            "database": state.db.backend_name(),
-        })),
-    )
-}
-
-/// Any unknown path.
-pub async fn not_found() -> AppError {
-    AppError::NotFound("no such page".into())
 }

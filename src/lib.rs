@@ -4,25 +4,45 @@
 //! `Application::build` assembles the server (configuration, database,
 //! migrations, salt, first-start data, router) for `main` and for tests.
 
-pub mod audit;
-pub mod auth;
+// Read in the data's order: a message arrives on a channel, the inbox
+// stores it and runs the flow, the outbox sends the replies back out.
+// (rustfmt sorts modules within a group; one comment each keeps this order.)
+
+// Arrival: the providers' webhooks and the sandbox.
 pub mod channel;
+// The inbox: contacts, conversations, messages; one inbound message processed.
+pub mod inbox;
+// The conversation flow (pure): state and message in, replies and events out.
+pub mod flow;
+// The codes the flow issues.
+pub mod uic;
+// Where issued codes are recorded.
+pub mod registry;
+// The QR images of issued codes.
+pub mod qr;
+// Departure: the replies, sent back through the channel by the worker.
+pub mod outbox;
+
+// Who owns what: tenants and their accounts, then staff access and the audit log.
+pub mod tenancy;
+// Staff: users, roles, sessions, CSRF tokens, setup links.
+pub mod auth;
+// What staff did.
+pub mod audit;
+
+// HTTP: the staff pages and the open endpoints.
+pub mod web;
+// The server, its request log and health report.
+pub mod health;
+pub mod request_log;
+pub mod server;
+
+// Underneath: configuration, storage, errors, input checks, daily jobs.
 pub mod config;
 pub mod db;
 pub mod error;
-pub mod flow;
-pub mod health;
-pub mod inbox;
 pub mod input;
 pub mod maintenance;
-pub mod outbox;
-pub mod qr;
-pub mod registry;
-pub mod request_log;
-pub mod server;
-pub mod tenancy;
-pub mod uic;
-pub mod web;
 
 use anyhow::Context;
 use axum::Router;
@@ -59,6 +79,19 @@ pub struct Inner {
     /// header is never used for them, so a forged header cannot make an
     /// administrator hand out a link to another site.
     pub listen_port: std::sync::OnceLock<u16>,
+}
+
+impl Inner {
+    /// What the inbox needs of the state to process a message.
+    pub fn inbox(&self) -> inbox::Inputs<'_> {
+        inbox::Inputs {
+            db: &self.db,
+            salt: &self.salt,
+            recent: &self.recent,
+            outbox: &self.outbox,
+            config: &self.config,
+        }
+    }
 }
 
 impl std::ops::Deref for AppState {
@@ -109,16 +142,13 @@ pub fn route_table() -> Vec<(&'static str, &'static str)> {
 
 fn all_routes() -> web::Routes {
     let r = web::Routes::default()
-        .open_get("/healthz", health::alive)
-        .open_get("/readyz", health::ready)
-        .open_get("/whatsapp/health", health::whatsapp)
-        .open_post("/whatsapp/webhook", channel::webhook::receive)
-        .open_get("/whatsapp/webhook", channel::meta_webhook::verify)
-        .open_get("/qr/{token}", qr::image)
-        .open_post(
-            "/sandbox/{account}/messages",
-            channel::sandbox::post_message,
-        )
+        .open_get("/healthz", web::health::alive)
+        .open_get("/readyz", web::health::ready)
+        .open_get("/whatsapp/health", web::health::whatsapp)
+        .open_post("/whatsapp/webhook", web::webhooks::receive)
+        .open_get("/whatsapp/webhook", web::webhooks::verify)
+        .open_get("/qr/{token}", web::qr::image)
+        .open_post("/sandbox/{account}/messages", web::sandbox::post_message)
         .assets();
     web::routes(r)
 }
@@ -129,7 +159,7 @@ pub fn router(state: AppState) -> Router {
     let ui = web::layered(ui, &state);
     open.layer(axum::middleware::from_fn(web::clean::open))
         .merge(ui)
-        .fallback(health::not_found)
+        .fallback(web::health::not_found)
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
         .layer(tower_http::timeout::RequestBodyTimeoutLayer::new(
             state.config.limits.body_timeout,
@@ -186,7 +216,8 @@ impl Application {
     /// started together on an empty database, only the one that creates the
     /// link prints it; the others say where to find it.
     async fn announce_first_admin(&self) -> anyhow::Result<Option<String>> {
-        let link = web::login::first_start_link(&self.state, self.port()).await?;
+        let link =
+            auth::setup::first_start_link(&self.state.db, &self.state.config, self.port()).await?;
         match &link {
             Some(link) => tracing::warn!(
                 "no staff account yet: open {link} to create the first administrator (valid 24 hours, usable once; `uic-inbox admin create` prints a new one)"

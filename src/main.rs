@@ -131,7 +131,12 @@ async fn run(command: Command, config: Config) -> anyhow::Result<()> {
             command: AdminCommand::Create,
         } => {
             let state = uic_inbox::prepare(config).await?;
-            let link = uic_inbox::web::login::first_admin_link(&state, state.config.port).await?;
+            let link = uic_inbox::auth::setup::first_admin_link(
+                &state.db,
+                &state.config,
+                state.config.port,
+            )
+            .await?;
             println!("Open this link to create an administrator (valid 24 hours, usable once):");
             println!("{link}");
             state.db.close().await;

@@ -1,6 +1,6 @@
 //! QR codes of issued codes: rendered on demand as PNG, never stored as
 //! files. Twilio fetches the image from a signed link that expires; Meta
-//! gets it uploaded by the outbox worker.
+//! gets it uploaded by the outbox worker. The image's route is in the web layer.
 
 use crate::config::Secret;
 use base64::Engine;
@@ -71,6 +71,12 @@ impl LinkSigner {
         )
     }
 
+    /// The path of a link to `uic`'s QR image, valid for `LINK_LIFETIME`
+    /// from `now` (served by the web layer).
+    pub fn path(&self, uic: &Uic, now: OffsetDateTime) -> String {
+        format!("/qr/{}.png", self.token(uic, now + LINK_LIFETIME))
+    }
+
     /// The code a token stands for, if its signature holds and it has not
     /// expired at `now`.
     pub fn verify(&self, token: &str, now: OffsetDateTime) -> Result<Uic, LinkError> {
@@ -103,30 +109,6 @@ pub enum LinkError {
     BadSignature,
     #[error("this QR link has expired; ask the bot for your code again")]
     Expired,
-}
-
-/// `GET /qr/{token}.png`: the QR image of a signed link (Twilio fetches it
-/// to attach it to the final message). Not cached anywhere.
-pub async fn image(
-    axum::extract::State(state): axum::extract::State<crate::AppState>,
-    axum::extract::Path(token): axum::extract::Path<String>,
-) -> crate::error::AppResult<axum::response::Response> {
-    use axum::http::header;
-    use axum::response::IntoResponse;
-    let token = token.strip_suffix(".png").unwrap_or(&token);
-    let uic = state
-        .qr_links
-        .verify(token, OffsetDateTime::now_utc())
-        .map_err(|e| crate::error::AppError::NotFound(e.to_string()))?;
-    let png = render_png(&uic).map_err(|e| crate::error::AppError::Internal(anyhow::anyhow!(e)))?;
-    Ok((
-        [
-            (header::CONTENT_TYPE, "image/png"),
-            (header::CACHE_CONTROL, "no-store"),
-        ],
-        png,
-    )
-        .into_response())
 }
 
 #[cfg(test)]

@@ -12,15 +12,13 @@
 //! from the UIC salt (shared by every instance): a double-submit token that
 //! another site can neither read nor forge. The row is created at a
 //! successful login, under a new id.
+//!
+//! The check itself, a middleware, is in the web layer.
 
-use super::session::keys;
-use axum::body::{Body, to_bytes};
 use axum::extract::Request;
-use axum::http::{HeaderMap, Method, StatusCode, header};
+use axum::http::{HeaderMap, header};
 use axum::middleware::Next;
-use axum::response::{Html, IntoResponse, Response};
-use subtle::ConstantTimeEq;
-use tower_sessions::Session;
+use axum::response::Response;
 
 pub const FIELD: &str = "_csrf";
 pub const HEADER: &str = "x-csrf-token";
@@ -138,83 +136,6 @@ pub async fn visitor_cookie(mut req: Request, next: Next) -> Response {
     }
     req.extensions_mut().insert(VisitorCookie(visitor));
     next.run(req).await
-}
-
-/// The middleware.
-pub async fn check(
-    axum::extract::State(state): axum::extract::State<crate::AppState>,
-    session: Session,
-    req: Request,
-    next: Next,
-) -> Response {
-    if matches!(*req.method(), Method::GET | Method::HEAD | Method::OPTIONS) {
-        return next.run(req).await;
-    }
-    let lang = crate::web::visitor_lang(&session, Visitor::of(req.extensions())).await;
-    // A browser says when a request comes from another site.
-    if req
-        .headers()
-        .get("sec-fetch-site")
-        .is_some_and(|v| v.as_bytes() == b"cross-site")
-    {
-        return refused(lang);
-    }
-    // A visitor without a session: the signed visitor value's token.
-    let mut expected = session.get::<String>(keys::CSRF).await.ok().flatten();
-    if expected.is_none() {
-        expected = Visitor::of(req.extensions()).map(|v| v.token(&state.salt));
-    }
-    let Some(expected) = expected else {
-        return refused(lang);
-    };
-    let (parts, body) = req.into_parts();
-    let (given, body) = if let Some(h) = header_token(&parts.headers) {
-        (Some(h), body)
-    } else if is_form(&parts.headers) {
-        let Ok(bytes) = to_bytes(body, FORM_LIMIT).await else {
-            return (StatusCode::PAYLOAD_TOO_LARGE, "form too large").into_response();
-        };
-        let token = form_urlencoded::parse(&bytes)
-            .find(|(k, _)| k == FIELD)
-            .map(|(_, v)| v.into_owned());
-        (token, Body::from(bytes))
-    } else {
-        (None, body)
-    };
-    match given {
-        Some(g) if bool::from(g.as_bytes().ct_eq(expected.as_bytes())) => {
-            next.run(Request::from_parts(parts, body)).await
-        }
-        _ => refused(lang),
-    }
-}
-
-fn header_token(headers: &HeaderMap) -> Option<String> {
-    headers
-        .get(HEADER)
-        .and_then(|v| v.to_str().ok())
-        .map(str::to_owned)
-}
-
-fn is_form(headers: &HeaderMap) -> bool {
-    headers
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|ct| ct.starts_with("application/x-www-form-urlencoded"))
-}
-
-fn refused(lang: super::Lang) -> Response {
-    let text = lang.pick(
-        "Cette page a expiré ou ne vient pas de ce site. Rechargez-la puis réessayez.",
-        "This page has expired or does not come from this site. Reload it and try again.",
-    );
-    (
-        StatusCode::FORBIDDEN,
-        Html(format!(
-            "<!doctype html><meta charset=utf-8><title>403</title><p>{text}</p><p><a href=\"/\">OK</a></p>"
-        )),
-    )
-        .into_response()
 }
 
 #[cfg(test)]

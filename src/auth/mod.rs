@@ -11,6 +11,7 @@ pub mod access;
 pub mod csrf;
 pub mod password;
 pub mod session;
+pub mod setup;
 pub mod store;
 
 pub use access::{Access, AccessError, Accounts, Actor, Denied};

@@ -50,9 +50,9 @@ pub fn check_new(
 }
 
 /// Refuses a password zxcvbn scores below `MIN_SCORE`, with its warning in
-/// the user's language and a summary of its suggestions.
+/// the user's language (zxcvbn's feedback, translated) and a summary of its
+/// suggestions.
 fn strength(password: &str, lang: super::Lang, user_inputs: &[&str]) -> Result<(), String> {
-    use zxcvbn::feedback::Warning as W;
     // The e-mail address counts by its parts too (alice.mbuyi@ngo.cd).
     let mut inputs: Vec<String> = Vec::new();
     for input in user_inputs {
@@ -70,35 +70,24 @@ fn strength(password: &str, lang: super::Lang, user_inputs: &[&str]) -> Result<(
     if u8::from(estimate.score()) >= MIN_SCORE {
         return Ok(());
     }
-    let t = crate::web::texts(lang);
     let lowered = password.to_lowercase();
     let personal = inputs
         .iter()
         .any(|i| i.chars().count() >= 3 && lowered.contains(i.as_str()));
-    let warning = estimate
-        .feedback()
-        .and_then(|f| f.warning())
-        .map(|w| match w {
-            W::StraightRowsOfKeysAreEasyToGuess => t.pw_w_straight_rows,
-            W::ShortKeyboardPatternsAreEasyToGuess => t.pw_w_keyboard,
-            W::RepeatsLikeAaaAreEasyToGuess => t.pw_w_repeats,
-            W::RepeatsLikeAbcAbcAreOnlySlightlyHarderToGuess => t.pw_w_repeats_abc,
-            W::ThisIsATop10Password => t.pw_w_top10,
-            W::ThisIsATop100Password => t.pw_w_top100,
-            W::ThisIsACommonPassword => t.pw_w_common,
-            W::ThisIsSimilarToACommonlyUsedPassword => t.pw_w_similar,
-            W::SequencesLikeAbcAreEasyToGuess => t.pw_w_sequences,
-            W::RecentYearsAreEasyToGuess => t.pw_w_years,
-            W::AWordByItselfIsEasyToGuess => t.pw_w_word,
-            W::DatesAreOftenEasyToGuess => t.pw_w_dates,
-            W::NamesAndSurnamesByThemselvesAreEasyToGuess => t.pw_w_names,
-            W::CommonNamesAndSurnamesAreEasyToGuess => t.pw_w_common_names,
-        });
-    let mut message = t.pw_weak.to_string();
+    let warning = estimate.feedback().and_then(|f| f.warning()).map(|w| {
+        let (fr, en) = warning_text(w);
+        lang.pick(fr, en)
+    });
+    let mut message = lang
+        .pick(
+            "Ce mot de passe est trop facile à deviner.",
+            "This password is too easy to guess.",
+        )
+        .to_string();
     for part in [
-        personal.then_some(t.pw_w_personal),
+        personal.then_some(lang.pick(PERSONAL.0, PERSONAL.1)),
         warning,
-        Some(t.pw_advice),
+        Some(lang.pick(ADVICE.0, ADVICE.1)),
     ]
     .into_iter()
     .flatten()
@@ -107,6 +96,82 @@ fn strength(password: &str, lang: super::Lang, user_inputs: &[&str]) -> Result<(
         message.push_str(part);
     }
     Err(message)
+}
+
+/// What a password built from the user's e-mail address or name is told
+/// (French, English).
+const PERSONAL: (&str, &str) = (
+    "Il reprend votre adresse e-mail ou votre nom.",
+    "It contains your e-mail address or your name.",
+);
+
+/// What every refused password is advised (French, English).
+const ADVICE: (&str, &str) = (
+    "Prenez plutôt quelques mots peu courants, sans lien avec vous (une phrase que vous êtes seul à connaître).",
+    "Use a few uncommon words instead, unrelated to you (a phrase only you know).",
+);
+
+/// zxcvbn's warning, translated (French, English).
+fn warning_text(w: zxcvbn::feedback::Warning) -> (&'static str, &'static str) {
+    use zxcvbn::feedback::Warning as W;
+    match w {
+        W::StraightRowsOfKeysAreEasyToGuess => (
+            "Les rangées de touches du clavier se devinent facilement.",
+            "Straight rows of keys are easy to guess.",
+        ),
+        W::ShortKeyboardPatternsAreEasyToGuess => (
+            "Les courts motifs de clavier se devinent facilement.",
+            "Short keyboard patterns are easy to guess.",
+        ),
+        W::RepeatsLikeAaaAreEasyToGuess => (
+            "Les répétitions comme « aaa » se devinent facilement.",
+            "Repeats like \"aaa\" are easy to guess.",
+        ),
+        W::RepeatsLikeAbcAbcAreOnlySlightlyHarderToGuess => (
+            "Les répétitions comme « abcabcabc » ne sont guère plus difficiles à deviner que « abc ».",
+            "Repeats like \"abcabcabc\" are only slightly harder to guess than \"abc\".",
+        ),
+        W::ThisIsATop10Password => (
+            "C'est l'un des 10 mots de passe les plus courants.",
+            "This is a top-10 common password.",
+        ),
+        W::ThisIsATop100Password => (
+            "C'est l'un des 100 mots de passe les plus courants.",
+            "This is a top-100 common password.",
+        ),
+        W::ThisIsACommonPassword => (
+            "C'est un mot de passe très courant.",
+            "This is a very common password.",
+        ),
+        W::ThisIsSimilarToACommonlyUsedPassword => (
+            "Il ressemble à un mot de passe très utilisé.",
+            "This is similar to a commonly used password.",
+        ),
+        W::SequencesLikeAbcAreEasyToGuess => (
+            "Les suites comme abc ou 6543 se devinent facilement.",
+            "Sequences like abc or 6543 are easy to guess.",
+        ),
+        W::RecentYearsAreEasyToGuess => (
+            "Les années récentes se devinent facilement.",
+            "Recent years are easy to guess.",
+        ),
+        W::AWordByItselfIsEasyToGuess => (
+            "Un mot seul se devine facilement.",
+            "A word by itself is easy to guess.",
+        ),
+        W::DatesAreOftenEasyToGuess => (
+            "Les dates se devinent souvent facilement.",
+            "Dates are often easy to guess.",
+        ),
+        W::NamesAndSurnamesByThemselvesAreEasyToGuess => (
+            "Les noms et prénoms seuls se devinent facilement.",
+            "Names and surnames by themselves are easy to guess.",
+        ),
+        W::CommonNamesAndSurnamesAreEasyToGuess => (
+            "Les noms et prénoms courants se devinent facilement.",
+            "Common names and surnames are easy to guess.",
+        ),
+    }
 }
 
 /// The PHC string (`$argon2id$v=19$…`) of a new password.

@@ -1,107 +1,14 @@
-//! `POST /whatsapp/webhook`: the one inbound endpoint (the seed's URL).
+//! What the one inbound endpoint, `POST /whatsapp/webhook` (the seed's
+//! URL), needs of the channels beyond parsing: a Twilio message as the
+//! inbox's input, the code a message issued, numbers masked for logs. The
+//! handler itself is in the web layer.
 
-use crate::AppState;
-use crate::channel::{meta_webhook, twilio};
-use crate::error::{AppError, AppResult};
-use crate::inbox::{self, Handled, NewInbound};
-use crate::tenancy::{Provider, store as accounts};
-use axum::body::Bytes;
-use axum::extract::State;
-use axum::http::{HeaderMap, StatusCode, Uri, header};
-use axum::response::{IntoResponse, Response};
+use crate::channel::twilio;
+use crate::inbox::NewInbound;
 
-/// Dispatches on the content type: form (Twilio) or JSON (Meta).
-pub async fn receive(
-    State(state): State<AppState>,
-    uri: Uri,
-    headers: HeaderMap,
-    body: Bytes,
-) -> AppResult<Response> {
-    let content_type = headers
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .map(|v| {
-            v.split(';')
-                .next()
-                .unwrap_or("")
-                .trim()
-                .to_ascii_lowercase()
-        })
-        .unwrap_or_default();
-    match content_type.as_str() {
-        "application/x-www-form-urlencoded" => receive_twilio(&state, &uri, &headers, &body).await,
-        "application/json" => meta_webhook::receive(&state, &headers, &body).await,
-        "" => Err(AppError::UnsupportedMediaType(
-            "missing Content-Type: expected application/x-www-form-urlencoded (Twilio) or application/json (Meta)".into(),
-        )),
-        other => Err(AppError::UnsupportedMediaType(format!(
-            "unsupported Content-Type {other:?}: expected application/x-www-form-urlencoded (Twilio) or application/json (Meta)"
-        ))),
-    }
-}
-
-async fn receive_twilio(
-    state: &AppState,
-    uri: &Uri,
-    headers: &HeaderMap,
-    body: &[u8],
-) -> AppResult<Response> {
-    let params = twilio::parse_form(body)
-        .map_err(|e| AppError::BadRequest(format!("Twilio webhook: {e}")))?;
-    if twilio::is_status_callback(&params) {
-        // Replies go out in TwiML, without a status callback URL; a callback
-        // here is for a number configured elsewhere. Acknowledge it.
-        return Ok(StatusCode::NO_CONTENT.into_response());
-    }
-    // What a WhatsApp message must carry is checked first (nothing is
-    // stored before the signature is, below): a clear 400, logged.
-    let inbound = twilio::parse_inbound(&params).map_err(|e| {
-        tracing::warn!(error = %e, "Twilio message refused");
-        AppError::BadRequest(format!("Twilio webhook: {e}"))
-    })?;
-    let to = twilio::bare_number(&inbound.to);
-    let account = state
-        .accounts
-        .get_or_load(
-            format!("twilio:{to}"),
-            accounts::find_by_number(&state.db, Provider::Twilio, to),
-        )
-        .await?
-        .ok_or_else(|| {
-            AppError::NotFound(format!(
-                "no Twilio WhatsApp account is configured for the number {}",
-                mask_phone(to)
-            ))
-        })?;
-
-    // The signature is checked before anything is stored.
-    let token = account.twilio_auth_token.as_deref().ok_or_else(|| {
-        AppError::Forbidden("this Twilio account has no auth token configured".into())
-    })?;
-    let header_value = headers
-        .get("x-twilio-signature")
-        .and_then(|v| v.to_str().ok());
-    let path_and_query = uri
-        .path_and_query()
-        .map(|pq| pq.as_str())
-        .unwrap_or("/whatsapp/webhook");
-    let header_str = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
-    let url = twilio::public_url(
-        state.config.public_url.as_deref(),
-        header_str("host"),
-        header_str("x-forwarded-proto"),
-        header_str("x-forwarded-host"),
-        path_and_query,
-    );
-    let valid = header_value.is_some_and(|sig| twilio::verify_signature(token, &url, &params, sig));
-    if !valid {
-        tracing::warn!(account = %account.slug, "Twilio webhook rejected: missing or invalid X-Twilio-Signature");
-        return Err(AppError::Forbidden(
-            "invalid or missing X-Twilio-Signature".into(),
-        ));
-    }
-
-    let message = NewInbound {
+/// A Twilio WhatsApp message as the inbox reads it.
+pub fn twilio_message(inbound: &twilio::Inbound) -> NewInbound {
+    NewInbound {
         provider_message_id: inbound.message_sid.clone(),
         from: twilio::bare_number(&inbound.from).to_string(),
         profile_name: inbound.profile_name.clone(),
@@ -119,42 +26,7 @@ async fn receive_twilio(
         },
         media_ref: inbound.media.first().map(|(url, _)| url.clone()),
         sent_at: None,
-    };
-    let (replies, events) = match inbox::handle_inbound(state, &account, &message).await? {
-        Handled::Duplicate => (Vec::new(), Vec::new()),
-        Handled::Processed {
-            replies, events, ..
-        } => (replies, events),
-    };
-    let mut messages: Vec<twilio::OutboundTwiml> = replies
-        .into_iter()
-        .map(|r| twilio::OutboundTwiml {
-            body: r.text,
-            media_urls: Vec::new(),
-        })
-        .collect();
-    // The QR image rides on the last message, as a signed link that expires.
-    if let Some(uic) = issued(&events)
-        && account.flow_config(&state.config).qr_enabled
-        && let Some(last) = messages.last_mut()
-    {
-        let token = state.qr_links.token(
-            uic,
-            time::OffsetDateTime::now_utc() + crate::qr::LINK_LIFETIME,
-        );
-        last.media_urls.push(twilio::public_url(
-            state.config.public_url.as_deref(),
-            header_str("host"),
-            header_str("x-forwarded-proto"),
-            header_str("x-forwarded-host"),
-            &format!("/qr/{token}.png"),
-        ));
     }
-    Ok((
-        [(header::CONTENT_TYPE, "text/xml; charset=utf-8")],
-        twilio::twiml(&messages),
-    )
-        .into_response())
 }
 
 /// The code an inbound message issued, if any.

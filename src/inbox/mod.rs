@@ -20,12 +20,48 @@ pub mod store;
 use std::collections::HashMap;
 use std::sync::Mutex;
 
-use crate::AppState;
-use crate::error::{AppError, AppResult};
+use crate::config::{Config, Secret};
+use crate::db::Db;
 use crate::flow::{self, Event, Inbound, Reply, Transcript};
 use crate::registry;
 use crate::tenancy::{Account, Provider};
 use time::OffsetDateTime;
+
+/// What processing an inbound message needs besides the message: the
+/// inbox's own inputs, not the whole server state.
+#[derive(Clone, Copy)]
+pub struct Inputs<'a> {
+    pub db: &'a Db,
+    /// Keys the hash of a sender's number in the registry.
+    pub salt: &'a Secret,
+    pub recent: &'a Recent,
+    /// Woken when replies were queued for the outbox worker.
+    pub outbox: &'a crate::outbox::Signal,
+    /// The defaults of an account's flow settings.
+    pub config: &'a Config,
+}
+
+/// Why an inbound message could not be processed.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error(transparent)]
+    Database(#[from] sqlx::Error),
+    /// Its conversation kept changing under it (`MAX_ATTEMPTS` times).
+    #[error("this conversation is receiving too many messages at once; try again")]
+    Busy,
+}
+
+impl Error {
+    /// Whether the same message may go through if sent again later (a
+    /// provider's retry): the database busy or unreachable, or the
+    /// conversation crowded. Bad data is not.
+    pub fn is_transient(&self) -> bool {
+        match self {
+            Error::Database(e) => crate::db::is_transient(e),
+            Error::Busy => true,
+        }
+    }
+}
 
 /// An inbound message, as a channel parsed it.
 #[derive(Debug, Clone)]
@@ -217,11 +253,11 @@ pub fn describe(kind: &str, chars: i32, lang: crate::auth::Lang) -> String {
 
 /// Processes one inbound message (see the module header).
 pub async fn handle_inbound(
-    state: &AppState,
+    inputs: &Inputs<'_>,
     account: &Account,
     msg: &NewInbound,
-) -> AppResult<Handled> {
-    let flow_config = account.flow_config(&state.config);
+) -> Result<Handled, Error> {
+    let flow_config = account.flow_config(inputs.config);
     for attempt in 0..MAX_ATTEMPTS {
         if attempt > 0 {
             tokio::task::yield_now().await;
@@ -231,20 +267,20 @@ pub async fn handle_inbound(
         // fails its write on the unique provider id and comes back here to
         // read, where it is seen as a duplicate.
         let remembered = if attempt == 0 {
-            state.recent.get(account.id, &msg.from)
+            inputs.recent.get(account.id, &msg.from)
         } else {
             None
         };
         let current = match remembered {
             Some(c) => c,
-            None => match store::load(&state.db, account.id, &msg.from, &msg.provider_message_id)
+            None => match store::load(inputs.db, account.id, &msg.from, &msg.provider_message_id)
                 .await?
             {
                 Some(c) if c.duplicate => return Ok(Handled::Duplicate),
                 Some(c) => c,
                 None => {
                     store::create(
-                        &state.db,
+                        inputs.db,
                         account.tenant_id,
                         account.id,
                         &msg.from,
@@ -262,7 +298,7 @@ pub async fn handle_inbound(
             && let Some(name) = msg.profile_name.as_deref()
             && current.profile_name.as_deref() != Some(name)
         {
-            store::set_profile_name(&state.db, account.id, &msg.from, name).await?;
+            store::set_profile_name(inputs.db, account.id, &msg.from, name).await?;
         }
 
         let mut mode = current.mode.as_str();
@@ -306,7 +342,7 @@ pub async fn handle_inbound(
                     issue = Some(store::Issue {
                         uic: uic.clone(),
                         parts: parts.clone(),
-                        phone_hash: registry::salt::hash_phone(&state.salt, &msg.from),
+                        phone_hash: registry::salt::hash_phone(inputs.salt, &msg.from),
                         // The simulator and every sandbox account are trials.
                         test_data: provider == Provider::Sandbox,
                     });
@@ -342,16 +378,16 @@ pub async fn handle_inbound(
             issue,
             now,
         };
-        match store::apply(&state.db, &write).await? {
+        match store::apply(inputs.db, &write).await? {
             store::Applied::Stale => {
-                state.recent.forget(account.id, &msg.from);
+                inputs.recent.forget(account.id, &msg.from);
                 continue;
             }
             store::Applied::Done => {
                 if provider == Provider::Meta && !replies.is_empty() {
-                    state.outbox.wake();
+                    inputs.outbox.wake();
                 }
-                state.recent.put(
+                inputs.recent.put(
                     account.id,
                     &msg.from,
                     store::Current {
@@ -384,9 +420,7 @@ pub async fn handle_inbound(
             }
         }
     }
-    Err(AppError::Unavailable(
-        "this conversation is receiving too many messages at once; try again".into(),
-    ))
+    Err(Error::Busy)
 }
 
 #[cfg(test)]

@@ -26,7 +26,7 @@ const SECURITY_HEADERS: [(HeaderName, &str); 4] = [
 /// input check).
 pub fn layered(ui: Router<AppState>, state: &AppState) -> Router<AppState> {
     let ui = ui.layer(axum::middleware::from_fn(clean::staff)).layer(
-        axum::middleware::from_fn_with_state(state.clone(), crate::auth::csrf::check),
+        axum::middleware::from_fn_with_state(state.clone(), super::csrf::check),
     );
     let timeouts = session::Timeouts {
         idle: state.config.staff_session_idle,

@@ -27,63 +27,12 @@ pub fn routes(r: Routes) -> Routes {
         .post("/invite/{token}", invite)
 }
 
-/// How long a first-administrator link works.
-pub const SETUP_LINK_VALID: Duration = Duration::hours(24);
 /// How long an invitation or reset link works.
 pub const INVITE_LINK_VALID: Duration = Duration::days(7);
 
-/// A new one-time link to create an administrator who may manage every
-/// tenant (printed in the log on an empty database and by
-/// `uic-inbox admin create`).
-pub async fn first_admin_link(state: &AppState, port: u16) -> anyhow::Result<String> {
-    let tenant_id = crate::tenancy::store::default_tenant(&state.db).await?;
-    let token = auth_store::create_link(
-        &state.db,
-        LinkPurpose::Setup,
-        Some(tenant_id),
-        None,
-        SETUP_LINK_VALID,
-    )
-    .await?;
-    Ok(format!("{}/setup/{token}", server_url(state, port)))
-}
-
-/// The first start's setup link: created only when there is no user and no
-/// valid setup link yet, atomically, so that of instances starting together
-/// exactly one creates (and prints) it.
-pub async fn first_start_link(state: &AppState, port: u16) -> anyhow::Result<Option<String>> {
-    let tenant_id = crate::tenancy::store::default_tenant(&state.db).await?;
-    let token = auth_store::create_first_setup_link(&state.db, tenant_id, SETUP_LINK_VALID).await?;
-    Ok(token.map(|token| format!("{}/setup/{token}", server_url(state, port))))
-}
-
-/// Where staff reach the server: `PUBLIC_URL`, else this machine's address
-/// and the port it listens on.
-pub fn server_url(state: &AppState, port: u16) -> String {
-    match &state.config.public_url {
-        Some(u) => u.trim_end_matches('/').to_string(),
-        None => {
-            let host = if state.config.host.is_unspecified() {
-                "localhost".to_string()
-            } else {
-                state.config.host.to_string()
-            };
-            format!("http://{host}:{port}")
-        }
-    }
-}
-
-/// The base of links staff pass on: `PUBLIC_URL`, else the address and
-/// port this server listens on. Never the request's `Host` header: anyone can
-/// send one, and a link built from it would send the invited user's new
-/// password to whatever site the header names.
+/// The base of links staff pass on (see `auth::setup::links_url`).
 pub fn links_url(state: &AppState) -> String {
-    let port = state
-        .listen_port
-        .get()
-        .copied()
-        .unwrap_or(state.config.port);
-    server_url(state, port)
+    crate::auth::setup::links_url(&state.config, state.listen_port.get().copied())
 }
 
 #[derive(Template)]

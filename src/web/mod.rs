@@ -10,26 +10,32 @@
 //! wraps the staff pages), `staff` (the logged-in member and the permission
 //! check), `error`, `layout` (the frame of every page), `client` (address
 //! and language of whoever asks), `forms`, `clean` (the input check).
+//! The open endpoints are here too: `webhooks`, `sandbox`, `qr`, `health`.
 
 pub mod accounts;
 pub mod assets;
 pub mod audit;
 pub mod clean;
 mod client;
+mod csrf;
 mod error;
 mod forms;
+pub mod health;
 pub mod home;
 mod layers;
 mod layout;
 pub mod login;
+pub mod qr;
 pub mod roles;
 mod routes;
+pub mod sandbox;
 pub mod settings;
 pub mod simulator;
 mod staff;
 pub mod tenants;
 pub mod texts;
 pub mod users;
+pub mod webhooks;
 
 pub use client::{client_ip, peer_ip, secure_cookies, visitor_lang};
 pub use error::{WebError, WebResult};

@@ -178,22 +178,4 @@ texts! {
     retention_days: "Durée de conservation des messages (jours)", "How long message text is kept (days)";
     retention_days_help: "Le texte des messages gardés tels quels (conversations confiées au personnel) est effacé après cette durée ; la date et le sens du message restent.", "The text of messages kept as written (conversations handed to staff) is erased after this time; the message's date and direction stay.";
     retention_days_invalid: "La durée de conservation doit être un nombre de jours entre 7 et 3650.", "The retention period must be a number of days between 7 and 3650.";
-    // Password strength (zxcvbn's feedback, translated).
-    pw_weak: "Ce mot de passe est trop facile à deviner.", "This password is too easy to guess.";
-    pw_advice: "Prenez plutôt quelques mots peu courants, sans lien avec vous (une phrase que vous êtes seul à connaître).", "Use a few uncommon words instead, unrelated to you (a phrase only you know).";
-    pw_w_straight_rows: "Les rangées de touches du clavier se devinent facilement.", "Straight rows of keys are easy to guess.";
-    pw_w_keyboard: "Les courts motifs de clavier se devinent facilement.", "Short keyboard patterns are easy to guess.";
-    pw_w_repeats: "Les répétitions comme « aaa » se devinent facilement.", "Repeats like \"aaa\" are easy to guess.";
-    pw_w_repeats_abc: "Les répétitions comme « abcabcabc » ne sont guère plus difficiles à deviner que « abc ».", "Repeats like \"abcabcabc\" are only slightly harder to guess than \"abc\".";
-    pw_w_top10: "C'est l'un des 10 mots de passe les plus courants.", "This is a top-10 common password.";
-    pw_w_top100: "C'est l'un des 100 mots de passe les plus courants.", "This is a top-100 common password.";
-    pw_w_common: "C'est un mot de passe très courant.", "This is a very common password.";
-    pw_w_similar: "Il ressemble à un mot de passe très utilisé.", "This is similar to a commonly used password.";
-    pw_w_sequences: "Les suites comme abc ou 6543 se devinent facilement.", "Sequences like abc or 6543 are easy to guess.";
-    pw_w_years: "Les années récentes se devinent facilement.", "Recent years are easy to guess.";
-    pw_w_word: "Un mot seul se devine facilement.", "A word by itself is easy to guess.";
-    pw_w_dates: "Les dates se devinent souvent facilement.", "Dates are often easy to guess.";
-    pw_w_names: "Les noms et prénoms seuls se devinent facilement.", "Names and surnames by themselves are easy to guess.";
-    pw_w_common_names: "Les noms et prénoms courants se devinent facilement.", "Common names and surnames are easy to guess.";
-    pw_w_personal: "Il reprend votre adresse e-mail ou votre nom.", "It contains your e-mail address or your name.";
 }

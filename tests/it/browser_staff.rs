@@ -22,9 +22,10 @@ async fn setup_then_an_agent_sees_only_their_account_and_chats_with_the_bot() {
     let browser = Browser::start().await;
 
     // 1. The first administrator, from the one-time link.
-    let link = uic_inbox::web::login::first_admin_link(&app.state, app.port())
-        .await
-        .unwrap();
+    let link =
+        uic_inbox::auth::setup::first_admin_link(&app.state.db, &app.state.config, app.port())
+            .await
+            .unwrap();
     let path = &link[link.find("/setup/").unwrap()..];
     browser.goto(&format!("{}{path}", app.address)).await;
     browser

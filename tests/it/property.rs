@@ -153,9 +153,10 @@ async fn world(backend: Backend) -> Option<World> {
     }
     assert!(forms.iter().any(|f| f.action.starts_with("/simulator/")));
     assert!(forms.iter().any(|f| f.action.ends_with("/flow")));
-    let link = uic_inbox::web::login::first_admin_link(&app.state, app.port())
-        .await
-        .unwrap();
+    let link =
+        uic_inbox::auth::setup::first_admin_link(&app.state.db, &app.state.config, app.port())
+            .await
+            .unwrap();
     let setup_path = link[link.find("/setup/").unwrap()..].to_string();
     Some(World {
         app,

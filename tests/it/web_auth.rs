@@ -15,9 +15,10 @@ async fn first_administrator_sets_up_through_a_one_time_link(#[case] backend: Ba
         return;
     };
     assert_eq!(app.count("users").await, 0, "no default account exists");
-    let link = uic_inbox::web::login::first_admin_link(&app.state, app.port())
-        .await
-        .unwrap();
+    let link =
+        uic_inbox::auth::setup::first_admin_link(&app.state.db, &app.state.config, app.port())
+            .await
+            .unwrap();
     let path = link.split_once("://").unwrap().1;
     let path = &path[path.find('/').unwrap()..];
     let mut b = app.browser();

@@ -391,9 +391,10 @@ async fn a_setup_that_fails_after_spending_its_link_leaves_the_link_valid(
     let Some(app) = spawn_app(backend).await else {
         return;
     };
-    let link = uic_inbox::web::login::first_admin_link(&app.state, app.port())
-        .await
-        .unwrap();
+    let link =
+        uic_inbox::auth::setup::first_admin_link(&app.state.db, &app.state.config, app.port())
+            .await
+            .unwrap();
     let path = path_of(&link);
     let token = path.trim_start_matches("/setup/").to_string();
     let form = [
@@ -830,9 +831,10 @@ async fn setup_and_invitation_forms_store_no_session_before_they_are_used(
     let Some(app) = spawn_app(backend).await else {
         return;
     };
-    let link = uic_inbox::web::login::first_admin_link(&app.state, app.port())
-        .await
-        .unwrap();
+    let link =
+        uic_inbox::auth::setup::first_admin_link(&app.state.db, &app.state.config, app.port())
+            .await
+            .unwrap();
     let path = path_of(&link);
     let before = sessions(&app).await;
     let mut b = app.browser();

@@ -1,0 +1,300 @@
+//! The WhatsApp webhooks: `POST /whatsapp/webhook`, the one inbound endpoint
+//! (the seed's URL), which dispatches on the content type (form-encoded is
+//! Twilio, JSON is Meta's Cloud API), and Meta's verification handshake
+//! (`GET`). What is not HTTP (parsing, signatures, the handling of each
+//! event) is in `channel`.
+
+use crate::AppState;
+use crate::channel::meta::{self, Event};
+use crate::channel::meta_webhook::{self, EventError};
+use crate::channel::twilio;
+use crate::channel::webhook::{issued, mask_phone, twilio_message};
+use crate::error::{AppError, AppResult};
+use crate::inbox::{self, Handled};
+use crate::tenancy::{Account, Provider, store as accounts};
+use axum::body::Bytes;
+use axum::extract::{Query, State};
+use axum::http::{HeaderMap, StatusCode, Uri, header};
+use axum::response::{IntoResponse, Response};
+use std::collections::{BTreeSet, HashMap};
+use time::OffsetDateTime;
+
+/// Dispatches on the content type: form (Twilio) or JSON (Meta).
+pub async fn receive(
+    State(state): State<AppState>,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> AppResult<Response> {
+    let content_type = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .map(|v| {
+            v.split(';')
+                .next()
+                .unwrap_or("")
+                .trim()
+                .to_ascii_lowercase()
+        })
+        .unwrap_or_default();
+    match content_type.as_str() {
+        "application/x-www-form-urlencoded" => receive_twilio(&state, &uri, &headers, &body).await,
+        "application/json" => receive_meta(&state, &headers, &body).await,
+        "" => Err(AppError::UnsupportedMediaType(
+            "missing Content-Type: expected application/x-www-form-urlencoded (Twilio) or application/json (Meta)".into(),
+        )),
+        other => Err(AppError::UnsupportedMediaType(format!(
+            "unsupported Content-Type {other:?}: expected application/x-www-form-urlencoded (Twilio) or application/json (Meta)"
+        ))),
+    }
+}
+
+async fn receive_twilio(
+    state: &AppState,
+    uri: &Uri,
+    headers: &HeaderMap,
+    body: &[u8],
+) -> AppResult<Response> {
+    let params = twilio::parse_form(body)
+        .map_err(|e| AppError::BadRequest(format!("Twilio webhook: {e}")))?;
+    if twilio::is_status_callback(&params) {
+        // Replies go out in TwiML, without a status callback URL; a callback
+        // here is for a number configured elsewhere. Acknowledge it.
+        return Ok(StatusCode::NO_CONTENT.into_response());
+    }
+    // What a WhatsApp message must carry is checked first (nothing is
+    // stored before the signature is, below): a clear 400, logged.
+    let inbound = twilio::parse_inbound(&params).map_err(|e| {
+        tracing::warn!(error = %e, "Twilio message refused");
+        AppError::BadRequest(format!("Twilio webhook: {e}"))
+    })?;
+    let to = twilio::bare_number(&inbound.to);
+    let account = state
+        .accounts
+        .get_or_load(
+            format!("twilio:{to}"),
+            accounts::find_by_number(&state.db, Provider::Twilio, to),
+        )
+        .await?
+        .ok_or_else(|| {
+            AppError::NotFound(format!(
+                "no Twilio WhatsApp account is configured for the number {}",
+                mask_phone(to)
+            ))
+        })?;
+
+    // The signature is checked before anything is stored.
+    let token = account.twilio_auth_token.as_deref().ok_or_else(|| {
+        AppError::Forbidden("this Twilio account has no auth token configured".into())
+    })?;
+    let header_value = headers
+        .get("x-twilio-signature")
+        .and_then(|v| v.to_str().ok());
+    let path_and_query = uri
+        .path_and_query()
+        .map(|pq| pq.as_str())
+        .unwrap_or("/whatsapp/webhook");
+    let header_str = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
+    let url = twilio::public_url(
+        state.config.public_url.as_deref(),
+        header_str("host"),
+        header_str("x-forwarded-proto"),
+        header_str("x-forwarded-host"),
+        path_and_query,
+    );
+    let valid = header_value.is_some_and(|sig| twilio::verify_signature(token, &url, &params, sig));
+    if !valid {
+        tracing::warn!(account = %account.slug, "Twilio webhook rejected: missing or invalid X-Twilio-Signature");
+        return Err(AppError::Forbidden(
+            "invalid or missing X-Twilio-Signature".into(),
+        ));
+    }
+
+    let message = twilio_message(&inbound);
+    let (replies, events) = match inbox::handle_inbound(&state.inbox(), &account, &message).await? {
+        Handled::Duplicate => (Vec::new(), Vec::new()),
+        Handled::Processed {
+            replies, events, ..
+        } => (replies, events),
+    };
+    let mut messages: Vec<twilio::OutboundTwiml> = replies
+        .into_iter()
+        .map(|r| twilio::OutboundTwiml {
+            body: r.text,
+            media_urls: Vec::new(),
+        })
+        .collect();
+    // The QR image rides on the last message, as a signed link that expires.
+    if let Some(uic) = issued(&events)
+        && account.flow_config(&state.config).qr_enabled
+        && let Some(last) = messages.last_mut()
+    {
+        last.media_urls.push(twilio::public_url(
+            state.config.public_url.as_deref(),
+            header_str("host"),
+            header_str("x-forwarded-proto"),
+            header_str("x-forwarded-host"),
+            &state.qr_links.path(uic, OffsetDateTime::now_utc()),
+        ));
+    }
+    Ok((
+        [(header::CONTENT_TYPE, "text/xml; charset=utf-8")],
+        twilio::twiml(&messages),
+    )
+        .into_response())
+}
+
+/// `GET /whatsapp/webhook?hub.mode=subscribe&hub.verify_token=…&hub.challenge=…`:
+/// answered with the challenge as plain text when the token is one of the
+/// Meta accounts' verify tokens, 403 otherwise.
+pub async fn verify(
+    State(state): State<AppState>,
+    Query(params): Query<HashMap<String, String>>,
+) -> AppResult<Response> {
+    let get = |k: &str| params.get(k).map(String::as_str);
+    let known = accounts::meta_accounts(&state.db).await?;
+    let is_known = |token: &str| {
+        known.iter().any(|a| {
+            a.meta_verify_token
+                .as_deref()
+                .is_some_and(|t| meta::tokens_equal(t, token))
+        })
+    };
+    match meta::verify_challenge(
+        get("hub.mode"),
+        get("hub.verify_token"),
+        get("hub.challenge"),
+        is_known,
+    ) {
+        Ok(challenge) => Ok((
+            [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
+            challenge.to_string(),
+        )
+            .into_response()),
+        Err(e) => {
+            tracing::warn!(error = %e, "Meta verification handshake refused");
+            Err(AppError::Forbidden(format!(
+                "webhook verification refused: {e}"
+            )))
+        }
+    }
+}
+
+/// `POST /whatsapp/webhook` with JSON. The signature is checked, with the
+/// app secret of every account the body names, before anything is stored;
+/// then each message goes through the inbox in order, each status updates
+/// its message. Numbers no account has are kept as dead letters and
+/// answered 200, so Meta does not retry them for a week.
+async fn receive_meta(state: &AppState, headers: &HeaderMap, body: &[u8]) -> AppResult<Response> {
+    let events = meta::parse_notification(body)
+        .map_err(|e| AppError::BadRequest(format!("Meta webhook: {e}")))?;
+    let signature = headers
+        .get("x-hub-signature-256")
+        .and_then(|v| v.to_str().ok());
+    let Some(signature) = signature else {
+        return Err(AppError::Unauthorized(
+            "missing X-Hub-Signature-256 header".into(),
+        ));
+    };
+
+    let named: BTreeSet<&str> = events.iter().map(Event::phone_number_id).collect();
+    let mut known: HashMap<&str, Account> = HashMap::new();
+    let mut unknown: Vec<&str> = Vec::new();
+    for id in named {
+        let found = state
+            .accounts
+            .get_or_load(
+                format!("meta:{id}"),
+                accounts::find_by_meta_phone_number_id(&state.db, id),
+            )
+            .await?;
+        match found {
+            Some(account) => {
+                known.insert(id, account);
+            }
+            None => unknown.push(id),
+        }
+    }
+    // Every account named must have signed the body: one programme's app
+    // secret cannot speak for another's number.
+    for account in known.values() {
+        let Some(secret) = account.meta_app_secret.as_deref() else {
+            tracing::warn!(account = %account.slug, "Meta webhook refused: the account has no app secret");
+            return Err(AppError::Forbidden(format!(
+                "the WhatsApp account {} has no Meta app secret configured: its webhooks cannot be checked",
+                account.slug
+            )));
+        };
+        if !meta::verify_signature(secret, body, Some(signature)) {
+            tracing::warn!(account = %account.slug, "Meta webhook refused: invalid X-Hub-Signature-256");
+            return Err(AppError::Forbidden("invalid X-Hub-Signature-256".into()));
+        }
+    }
+    if known.is_empty() {
+        // Only numbers we do not serve (or nothing we handle): it must come
+        // from one of our apps to be kept.
+        let all = accounts::meta_accounts(&state.db).await?;
+        let signed = all.iter().any(|a| {
+            a.meta_app_secret
+                .as_deref()
+                .is_some_and(|s| meta::verify_signature(s, body, Some(signature)))
+        });
+        if !signed {
+            tracing::warn!("Meta webhook refused: its signature matches no configured app secret");
+            return Err(AppError::Forbidden("invalid X-Hub-Signature-256".into()));
+        }
+    }
+
+    let now = OffsetDateTime::now_utc();
+    if !unknown.is_empty() {
+        tracing::warn!(
+            phone_number_ids = ?unknown,
+            "Meta webhook for numbers no account has: kept as a dead letter"
+        );
+        let theirs: Vec<&Event> = events
+            .iter()
+            .filter(|e| !known.contains_key(e.phone_number_id()))
+            .collect();
+        meta_webhook::dead_letter(
+            &state.db,
+            "no WhatsApp account has this phone_number_id",
+            &unknown.join(","),
+            &theirs,
+            now,
+        )
+        .await?;
+    }
+
+    // Each event on its own: one that cannot be stored goes to the dead
+    // letters and the others are still answered. Only a failure that a
+    // retry may mend (the database unreachable or busy) fails the request,
+    // so that Meta delivers the batch again; what was stored is then seen
+    // as a duplicate, never answered twice.
+    for event in &events {
+        let Some(account) = known.get(event.phone_number_id()) else {
+            continue;
+        };
+        let handled = meta_webhook::handle_event(&state.inbox(), account, event, now).await;
+        if let Err(e) = handled.map_err(event_error) {
+            if e.is_transient() {
+                return Err(e);
+            }
+            let reason = match &e {
+                AppError::Internal(_) => "could not be stored".to_string(),
+                other => other.to_string(),
+            };
+            tracing::error!(account = %account.slug, error = %e, "Meta webhook: an event could not be handled; kept as a dead letter");
+            meta_webhook::dead_letter(&state.db, &reason, &account.slug, &[event], now).await?;
+        }
+    }
+    Ok(StatusCode::OK.into_response())
+}
+
+/// An event's failure as the answer to Meta: a database error keeps its
+/// own mapping (see `AppError`), so that only what a retry may mend is 503.
+fn event_error(e: EventError) -> AppError {
+    match e {
+        EventError::Inbox(e) => e.into(),
+        EventError::Database(e) => e.into(),
+    }
+}

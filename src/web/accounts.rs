@@ -25,7 +25,7 @@ pub fn routes(r: Routes) -> Routes {
 type Pairs = Form<Vec<(String, String)>>;
 
 #[derive(Template)]
-#[template(path = "accounts.html")]
+#[template(path = "accounts/list.html")]
 struct ListPage {
     p: Layout,
     accounts: Vec<Account>,
@@ -114,7 +114,7 @@ struct TextLine {
 }
 
 #[derive(Template)]
-#[template(path = "account.html")]
+#[template(path = "accounts/show.html")]
 struct ShowPage {
     p: Layout,
     account: Account,

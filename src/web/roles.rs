@@ -23,7 +23,7 @@ pub fn routes(r: Routes) -> Routes {
 type Pairs = Form<Vec<(String, String)>>;
 
 #[derive(Template)]
-#[template(path = "roles.html")]
+#[template(path = "roles/list.html")]
 struct ListPage {
     p: Layout,
     roles: Vec<Role>,
@@ -48,7 +48,7 @@ struct PermissionLine {
 }
 
 #[derive(Template)]
-#[template(path = "role.html")]
+#[template(path = "roles/show.html")]
 struct EditPage {
     p: Layout,
     /// `None`: a new role.

@@ -40,7 +40,7 @@ async fn sandboxes(state: &AppState, staff: &Staff) -> WebResult<Vec<Account>> {
 }
 
 #[derive(Template)]
-#[template(path = "simulator_list.html")]
+#[template(path = "simulator/list.html")]
 struct ListPage {
     p: Layout,
     accounts: Vec<Account>,
@@ -93,7 +93,7 @@ pub struct Bubble {
 }
 
 #[derive(Template)]
-#[template(path = "simulator.html")]
+#[template(path = "simulator/page.html")]
 struct ChatPage {
     p: Layout,
     account_id: i64,
@@ -104,7 +104,7 @@ struct ChatPage {
 }
 
 #[derive(Template)]
-#[template(path = "simulator_bubbles.html")]
+#[template(path = "simulator/_bubbles.html")]
 struct Bubbles {
     account_id: i64,
     csrf: String,

@@ -36,7 +36,7 @@ pub fn routes(r: Routes) -> Routes {
 type Pairs = Form<Vec<(String, String)>>;
 
 #[derive(Template)]
-#[template(path = "users.html")]
+#[template(path = "users/list.html")]
 struct ListPage {
     p: Layout,
     users: Vec<User>,
@@ -52,7 +52,7 @@ async fn list(State(state): State<AppState>, staff: Staff) -> WebResult {
 }
 
 #[derive(Template)]
-#[template(path = "user_new.html")]
+#[template(path = "users/new.html")]
 struct NewPage {
     p: Layout,
     roles: Vec<Role>,
@@ -195,7 +195,7 @@ async fn create(State(state): State<AppState>, staff: Staff, Form(f): Pairs) -> 
 }
 
 #[derive(Template)]
-#[template(path = "user.html")]
+#[template(path = "users/show.html")]
 struct ShowPage {
     p: Layout,
     user: User,

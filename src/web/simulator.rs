@@ -101,15 +101,18 @@ struct ChatPage {
     account: Account,
     phone: String,
     bubbles: Vec<Bubble>,
+    /// Only in htmx's answer (`Bubbles`): the page has its own message box.
+    swap_compose: Option<&'static str>,
 }
 
 #[derive(Template)]
-#[template(path = "simulator/_bubbles.html")]
+#[template(path = "simulator/page.html", block = "thread")]
 struct Bubbles {
     account_id: i64,
     csrf: String,
-    placeholder: &'static str,
     bubbles: Vec<Bubble>,
+    /// The emptied message box, swapped in out of band (its placeholder).
+    swap_compose: Option<&'static str>,
 }
 
 async fn chat(State(state): State<AppState>, staff: Staff, Path(id): Path<i64>) -> WebResult {
@@ -127,6 +130,7 @@ async fn chat_page(staff: &Staff, account: Account, bubbles: Vec<Bubble>) -> Web
         account,
         phone,
         bubbles,
+        swap_compose: None,
     })
 }
 
@@ -197,8 +201,8 @@ async fn send(
         return page(Bubbles {
             account_id: id,
             csrf: staff.csrf.clone(),
-            placeholder: staff.t().simulator_placeholder,
             bubbles,
+            swap_compose: Some(staff.t().simulator_placeholder),
         });
     }
     chat_page(&staff, account, bubbles).await

@@ -4,29 +4,42 @@
 //! `.env` works unchanged. Every problem is reported on its own line.
 
 use crate::db::DbUrl;
+use secrecy::{ExposeSecret, SecretString};
 use std::collections::HashMap;
 use std::fmt;
 use std::net::IpAddr;
 
-/// A secret value: its `Debug` and `Display` never show it.
-#[derive(Clone, PartialEq, Eq)]
-pub struct Secret(String);
+/// A secret value (a token, the salt): `secrecy`'s string, which prints
+/// only a redaction in `Debug`, has no `Display` nor `Serialize`, and is
+/// wiped from memory when dropped. A newtype rather than an alias so that
+/// the settings holding secrets can still be compared (tests, reloads):
+/// `SecretString` has no `PartialEq`.
+#[derive(Clone)]
+pub struct Secret(SecretString);
 
 impl Secret {
     pub fn new(s: impl Into<String>) -> Secret {
-        Secret(s.into())
+        Secret(SecretString::from(s.into()))
     }
     /// The secret itself, for the one place that needs it.
-    pub fn expose(&self) -> &str {
-        &self.0
+    pub fn expose_secret(&self) -> &str {
+        self.0.expose_secret()
     }
 }
 
 impl fmt::Debug for Secret {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("***")
+        self.0.fmt(f)
     }
 }
+
+impl PartialEq for Secret {
+    fn eq(&self, other: &Secret) -> bool {
+        self.expose_secret() == other.expose_secret()
+    }
+}
+
+impl Eq for Secret {}
 
 /// Log line format.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -131,7 +144,7 @@ impl Config {
         };
         let uic_salt = get("UIC_SALT").map(Secret::new);
         if let Some(salt) = &uic_salt
-            && salt.expose().len() < 16
+            && salt.expose_secret().len() < 16
         {
             problems.push(
                 "UIC_SALT: too short (at least 16 characters; `uic-inbox salt` makes a good one)"
@@ -551,7 +564,7 @@ mod tests {
         .unwrap();
         let m = c.meta.unwrap();
         assert_eq!(m.phone_number_id, "106540352242922");
-        assert_eq!(m.access_token.expose(), "EAAG-token");
+        assert_eq!(m.access_token.expose_secret(), "EAAG-token");
         assert_eq!(m.app_id.as_deref(), Some("123456789012345"));
         assert_eq!(c.meta_graph_url, "https://graph.facebook.com");
         assert_eq!(c.meta_api_version, "v21.0");
@@ -566,8 +579,8 @@ mod tests {
         ]))
         .unwrap();
         let m = c.meta.unwrap();
-        assert_eq!(m.access_token.expose(), "other-token");
-        assert_eq!(m.verify_token.expose(), "v");
+        assert_eq!(m.access_token.expose_secret(), "other-token");
+        assert_eq!(m.verify_token.expose_secret(), "v");
         assert_eq!(c.meta_graph_url, "http://127.0.0.1:9");
         assert_eq!(c.meta_api_version, "v23.0");
 
@@ -578,7 +591,7 @@ mod tests {
             ("META_APP_SECRET", "s"),
         ]))
         .unwrap();
-        assert_eq!(c.meta.unwrap().verify_token.expose(), "v2");
+        assert_eq!(c.meta.unwrap().verify_token.expose_secret(), "v2");
     }
 
     #[test]
@@ -620,5 +633,7 @@ mod tests {
         assert!(!printed.contains("super-secret-salt-value"));
         assert!(!printed.contains("twilio-secret-token"));
         assert!(!printed.contains("meta-secret"), "{printed}");
+        // What is printed instead: the redaction, once per secret.
+        assert_eq!(printed.matches("[REDACTED]").count(), 5, "{printed}");
     }
 }

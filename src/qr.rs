@@ -45,7 +45,7 @@ pub struct LinkSigner {
 
 impl LinkSigner {
     pub fn new(salt: &Secret) -> LinkSigner {
-        let mut mac = <Hmac<Sha256> as KeyInit>::new_from_slice(salt.expose().as_bytes())
+        let mut mac = <Hmac<Sha256> as KeyInit>::new_from_slice(salt.expose_secret().as_bytes())
             .expect("HMAC accepts keys of any length");
         mac.update(b"uic-inbox qr link key v1");
         LinkSigner {

@@ -77,7 +77,8 @@ impl Visitor {
     /// The login form's token for this visitor.
     pub fn token(&self, salt: &crate::config::Secret) -> String {
         use hmac::{Hmac, KeyInit, Mac};
-        let Ok(mut mac) = Hmac::<sha2::Sha256>::new_from_slice(salt.expose().as_bytes()) else {
+        let Ok(mut mac) = Hmac::<sha2::Sha256>::new_from_slice(salt.expose_secret().as_bytes())
+        else {
             // HMAC takes keys of any length; were it ever to refuse, a token
             // nobody can match (never an empty one, which a form could send).
             return Visitor::new(None).nonce;

@@ -27,7 +27,7 @@ pub fn generate() -> String {
 /// Salted SHA-256 of a phone number, hex.
 pub fn hash_phone(salt: &Secret, phone: &str) -> String {
     let mut h = Sha256::new();
-    h.update(salt.expose().as_bytes());
+    h.update(salt.expose_secret().as_bytes());
     h.update(phone.as_bytes());
     hex::encode(h.finalize())
 }
@@ -36,7 +36,7 @@ pub fn hash_phone(salt: &Secret, phone: &str) -> String {
 pub fn fingerprint(salt: &Secret) -> String {
     let mut h = Sha256::new();
     h.update(b"uic-inbox salt fingerprint v1\0");
-    h.update(salt.expose().as_bytes());
+    h.update(salt.expose_secret().as_bytes());
     hex::encode(&h.finalize()[..16])
 }
 

@@ -288,7 +288,7 @@ pub async fn bootstrap(db: &Db, config: &Config) -> anyhow::Result<()> {
                 channel: ChannelSettings {
                     phone_number: Some(t.whatsapp_number.clone()),
                     twilio_account_sid: Some(t.account_sid.clone()),
-                    twilio_auth_token: Some(t.auth_token.expose().to_string()),
+                    twilio_auth_token: Some(t.auth_token.expose_secret().to_string()),
                     ..ChannelSettings::default()
                 },
                 flow: FlowSettings::default(),
@@ -307,9 +307,9 @@ pub async fn bootstrap(db: &Db, config: &Config) -> anyhow::Result<()> {
                 channel: ChannelSettings {
                     meta_phone_number_id: Some(m.phone_number_id.clone()),
                     meta_app_id: m.app_id.clone(),
-                    meta_app_secret: Some(m.app_secret.expose().to_string()),
-                    meta_verify_token: Some(m.verify_token.expose().to_string()),
-                    meta_access_token: Some(m.access_token.expose().to_string()),
+                    meta_app_secret: Some(m.app_secret.expose_secret().to_string()),
+                    meta_verify_token: Some(m.verify_token.expose_secret().to_string()),
+                    meta_access_token: Some(m.access_token.expose_secret().to_string()),
                     ..ChannelSettings::default()
                 },
                 flow: FlowSettings::default(),

@@ -32,7 +32,7 @@ struct NewForm {
 }
 
 #[derive(Template)]
-#[template(path = "accounts.html")]
+#[template(path = "accounts/list.html")]
 struct ListPage {
     p: Layout,
     accounts: Vec<Account>,
@@ -106,7 +106,7 @@ struct TextLine {
 }
 
 #[derive(Template)]
-#[template(path = "account.html")]
+#[template(path = "accounts/show.html")]
 struct ShowPage {
     p: Layout,
     account: Account,

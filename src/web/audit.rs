@@ -15,7 +15,7 @@ pub fn routes(r: Routes) -> Routes {
 const PAGE: i64 = 100;
 
 #[derive(Template)]
-#[template(path = "audit.html")]
+#[template(path = "audit/list.html")]
 struct AuditPage {
     p: Layout,
     rows: Vec<Row>,

@@ -46,7 +46,7 @@ async fn home(State(state): State<AppState>, staff: Staff) -> WebResult {
 }
 
 #[derive(Template)]
-#[template(path = "me.html")]
+#[template(path = "auth/me.html")]
 struct MePage {
     p: Layout,
     name: String,

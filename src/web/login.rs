@@ -36,7 +36,7 @@ pub fn links_url(state: &AppState) -> String {
 }
 
 #[derive(Template)]
-#[template(path = "login.html")]
+#[template(path = "auth/login.html")]
 struct LoginPage {
     p: Layout,
     next: String,
@@ -238,7 +238,7 @@ async fn logout(
 }
 
 #[derive(Template)]
-#[template(path = "setup.html")]
+#[template(path = "auth/setup.html")]
 struct SetupPage {
     p: Layout,
     /// Invitation: the user's address, fixed.

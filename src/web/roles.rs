@@ -28,7 +28,7 @@ struct RoleFields {
 }
 
 #[derive(Template)]
-#[template(path = "roles.html")]
+#[template(path = "roles/list.html")]
 struct ListPage {
     p: Layout,
     roles: Vec<Role>,
@@ -53,7 +53,7 @@ struct PermissionLine {
 }
 
 #[derive(Template)]
-#[template(path = "role.html")]
+#[template(path = "roles/show.html")]
 struct EditPage {
     p: Layout,
     /// `None`: a new role.

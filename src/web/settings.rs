@@ -24,7 +24,7 @@ pub fn routes(r: Routes) -> Routes {
 }
 
 #[derive(Template)]
-#[template(path = "settings.html")]
+#[template(path = "settings/privacy.html")]
 struct SettingsPage {
     p: Layout,
     keep_profile_names: bool,

@@ -39,7 +39,7 @@ async fn sandboxes(state: &AppState, access: &Access) -> WebResult<Vec<Account>>
 }
 
 #[derive(Template)]
-#[template(path = "simulator_list.html")]
+#[template(path = "simulator/list.html")]
 struct ListPage {
     p: Layout,
     accounts: Vec<Account>,
@@ -92,7 +92,7 @@ pub struct Bubble {
 }
 
 #[derive(Template)]
-#[template(path = "simulator.html")]
+#[template(path = "simulator/page.html")]
 struct ChatPage {
     p: Layout,
     account_id: i64,
@@ -100,15 +100,18 @@ struct ChatPage {
     account: Account,
     phone: String,
     bubbles: Vec<Bubble>,
+    /// Only in htmx's answer (`Bubbles`): the page has its own message box.
+    swap_compose: Option<&'static str>,
 }
 
 #[derive(Template)]
-#[template(path = "simulator_bubbles.html")]
+#[template(path = "simulator/page.html", block = "thread")]
 struct Bubbles {
     account_id: i64,
     csrf: String,
-    placeholder: &'static str,
     bubbles: Vec<Bubble>,
+    /// The emptied message box, swapped in out of band (its placeholder).
+    swap_compose: Option<&'static str>,
 }
 
 async fn chat(State(state): State<AppState>, staff: Staff, Path(id): Path<i64>) -> WebResult {
@@ -126,6 +129,7 @@ async fn chat_page(staff: &Staff, account: Account, bubbles: Vec<Bubble>) -> Web
         account,
         phone,
         bubbles,
+        swap_compose: None,
     })
 }
 
@@ -197,8 +201,8 @@ async fn send(
         return page(Bubbles {
             account_id: id,
             csrf: staff.csrf.clone(),
-            placeholder: staff.t().simulator_placeholder,
             bubbles,
+            swap_compose: Some(staff.t().simulator_placeholder),
         });
     }
     chat_page(&staff, account, bubbles).await

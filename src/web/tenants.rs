@@ -33,7 +33,7 @@ fn require_platform_admin(staff: &Staff) -> WebResult<()> {
 }
 
 #[derive(Template)]
-#[template(path = "tenants.html")]
+#[template(path = "tenants/list.html")]
 struct ListPage {
     p: Layout,
     tenants: Vec<Tenant>,

@@ -66,7 +66,7 @@ struct OverrideForm {
 }
 
 #[derive(Template)]
-#[template(path = "users.html")]
+#[template(path = "users/list.html")]
 struct ListPage {
     p: Layout,
     users: Vec<User>,
@@ -82,7 +82,7 @@ async fn list(State(state): State<AppState>, staff: Staff) -> WebResult {
 }
 
 #[derive(Template)]
-#[template(path = "user_new.html")]
+#[template(path = "users/new.html")]
 struct NewPage {
     p: Layout,
     roles: Vec<Role>,
@@ -208,7 +208,7 @@ async fn create(
 }
 
 #[derive(Template)]
-#[template(path = "user.html")]
+#[template(path = "users/show.html")]
 struct ShowPage {
     p: Layout,
     user: User,

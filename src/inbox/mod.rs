@@ -23,6 +23,7 @@ use std::sync::Mutex;
 use crate::config::{Config, Secret};
 use crate::db::Db;
 use crate::flow::{self, Event, Inbound, Reply, Transcript};
+use crate::outbox::Payload;
 use crate::registry;
 use crate::tenancy::{Account, Provider};
 use time::OffsetDateTime;
@@ -185,9 +186,11 @@ fn outgoing(
                 "interactive"
             },
             body: reply.text.clone(),
-            outbox_payload: meta.then(
-                || serde_json::json!({ "to": to, "reply": reply, "list_button": list_button }),
-            ),
+            outbox_payload: meta.then(|| Payload::Reply {
+                to: to.to_string(),
+                reply: reply.clone(),
+                list_button: list_button.to_string(),
+            }),
         })
         .collect();
     if meta && flow_config.qr_enabled {
@@ -196,9 +199,11 @@ fn outgoing(
                 out.push(store::Outgoing {
                     kind: "image",
                     body: format!("QR {}", uic.as_str()),
-                    outbox_payload: Some(serde_json::json!({
-                        "to": to, "qr": uic.as_str(), "caption": uic.as_str()
-                    })),
+                    outbox_payload: Some(Payload::Qr {
+                        to: to.to_string(),
+                        uic: uic.as_str().to_string(),
+                        caption: Some(uic.as_str().to_string()),
+                    }),
                 });
             }
         }

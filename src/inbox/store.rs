@@ -13,6 +13,7 @@
 
 use crate::db::{Db, Tx};
 use crate::flow::FlowState;
+use crate::outbox::Payload;
 use crate::registry;
 use crate::uic::{Uic, UicParts};
 use crate::{on_db, on_db_read, on_tx};
@@ -140,7 +141,7 @@ pub struct Outgoing {
     pub body: String,
     /// What the outbox worker sends; `None` when the channel delivers the
     /// reply itself (TwiML, sandbox).
-    pub outbox_payload: Option<serde_json::Value>,
+    pub outbox_payload: Option<Payload>,
 }
 
 /// A code issued by this message.
@@ -378,7 +379,7 @@ fn postgres_write(outbox: bool, registry: bool) -> &'static str {
 async fn apply_postgres(pool: &sqlx::PgPool, w: &Write<'_>) -> Result<Applied, sqlx::Error> {
     let bodies: Vec<&str> = w.replies.iter().map(|r| r.body.as_str()).collect();
     let kinds: Vec<&str> = w.replies.iter().map(|r| r.kind).collect();
-    let payloads: Vec<&serde_json::Value> = w
+    let payloads: Vec<&Payload> = w
         .replies
         .iter()
         .filter_map(|r| r.outbox_payload.as_ref())

@@ -21,7 +21,10 @@
 //! Replies of one conversation go out in order: a row is only claimed when
 //! no older row of its conversation is still waiting.
 
+pub mod payload;
 pub mod store;
+
+pub use payload::Payload;
 
 use crate::AppState;
 use crate::channel::meta::{self, ErrorClass, GraphClient, SendError};
@@ -63,50 +66,31 @@ impl Signal {
 }
 
 /// The Graph API message for an outbox payload; `media_id` is the uploaded
-/// QR image of a `qr` payload.
-fn build_payload(
-    payload: &serde_json::Value,
-    media_id: Option<&str>,
-) -> Result<serde_json::Value, String> {
-    let to = payload
-        .get("to")
-        .and_then(|v| v.as_str())
-        .ok_or("outbox payload without a recipient")?;
-    if let Some(reply) = payload.get("reply") {
-        let text = reply.get("text").and_then(|v| v.as_str()).unwrap_or("");
-        let choices: Vec<(String, String)> = reply
-            .get("choices")
-            .and_then(|c| c.as_array())
-            .map(|cs| {
-                cs.iter()
-                    .filter_map(|c| {
-                        Some((
-                            c.get("id")?.as_str()?.to_string(),
-                            c.get("title")?.as_str()?.to_string(),
-                        ))
-                    })
-                    .collect()
-            })
-            .unwrap_or_default();
-        let label = payload
-            .get("list_button")
-            .and_then(|v| v.as_str())
-            .unwrap_or("Choisir");
-        return Ok(if choices.is_empty() {
-            meta::text_message(to, text)
-        } else {
-            meta::choice_message(to, text, &choices, label)
-        });
-    }
-    if payload.get("qr").is_some() {
-        let media_id = media_id.ok_or("QR image not uploaded")?;
-        let caption = payload.get("caption").and_then(|v| v.as_str());
-        return Ok(meta::image_message(to, media_id, caption));
-    }
-    if let Some(text) = payload.get("text").and_then(|v| v.as_str()) {
-        return Ok(meta::text_message(to, text));
-    }
-    Err("outbox payload of an unknown kind".into())
+/// QR image of a `Qr` payload.
+fn graph_message(payload: &Payload, media_id: Option<&str>) -> Result<serde_json::Value, String> {
+    Ok(match payload {
+        Payload::Reply {
+            to,
+            reply,
+            list_button,
+        } => {
+            if reply.choices.is_empty() {
+                meta::text_message(to, &reply.text)
+            } else {
+                let choices: Vec<(String, String)> = reply
+                    .choices
+                    .iter()
+                    .map(|c| (c.id.clone(), c.title.clone()))
+                    .collect();
+                meta::choice_message(to, &reply.text, &choices, list_button)
+            }
+        }
+        Payload::Qr { to, caption, .. } => {
+            let media_id = media_id.ok_or("QR image not uploaded")?;
+            meta::image_message(to, media_id, caption.as_deref())
+        }
+        Payload::Text { to, text } => meta::text_message(to, text),
+    })
 }
 
 /// Per-account pacing: a send may start only once the account's previous
@@ -319,10 +303,10 @@ impl Worker {
         token: &str,
         row: &Claimed,
     ) -> Result<String, Failure> {
-        let payload = &row.payload.0;
+        let payload = Payload::decode(&row.payload.0).map_err(Failure::Payload)?;
         // A QR code is uploaded first, then sent by its media id.
         let mut media_id = None;
-        if let Some(uic) = payload.get("qr").and_then(|v| v.as_str()) {
+        if let Payload::Qr { uic, .. } = &payload {
             let uic =
                 Uic::parse(uic).map_err(|e| Failure::Payload(format!("outbox QR payload: {e}")))?;
             let png = crate::qr::render_png(&uic).map_err(Failure::Payload)?;
@@ -333,7 +317,7 @@ impl Worker {
                 .map_err(Failure::Send)?;
             media_id = Some(id);
         }
-        let body = build_payload(payload, media_id.as_deref()).map_err(Failure::Payload)?;
+        let body = graph_message(&payload, media_id.as_deref()).map_err(Failure::Payload)?;
         // Echoed back on status webhooks: finds the message even when a
         // status arrives before this send's answer is recorded.
         let body = meta::with_callback_data(body, &format!("outbox:{}", row.id));
@@ -443,6 +427,14 @@ mod tests {
         assert_eq!(pair_backoff(1), Duration::seconds(1));
         assert_eq!(pair_backoff(3), Duration::seconds(16));
         assert_eq!(pair_backoff(9), MAX_BACKOFF);
+    }
+
+    /// A stored payload as the worker reads it.
+    fn build_payload(
+        payload: &serde_json::Value,
+        media_id: Option<&str>,
+    ) -> Result<serde_json::Value, String> {
+        graph_message(&Payload::decode(payload)?, media_id)
     }
 
     #[test]

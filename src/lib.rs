@@ -37,10 +37,9 @@ pub mod health;
 pub mod request_log;
 pub mod server;
 
-// Underneath: configuration, storage, errors, input checks, daily jobs.
+// Underneath: configuration, storage, input checks, daily jobs.
 pub mod config;
 pub mod db;
-pub mod error;
 pub mod input;
 pub mod maintenance;
 
@@ -157,7 +156,8 @@ fn all_routes() -> web::Routes {
 pub fn router(state: AppState) -> Router {
     let (ui, open) = all_routes().into_parts();
     let ui = web::layered(ui, &state);
-    open.layer(axum::middleware::from_fn(web::clean::open))
+    open.layer(axum::middleware::from_fn(web::open_errors))
+        .layer(axum::middleware::from_fn(web::clean::open))
         .merge(ui)
         .fallback(web::health::not_found)
         .layer(DefaultBodyLimit::max(BODY_LIMIT))

@@ -7,15 +7,14 @@
 //! only: their bodies are read by their parsers, which clean what a person
 //! typed and refuse bad identifiers themselves.
 
-use super::{WebError, visitor_lang};
+use super::{Format, WebError, visitor_lang};
 use crate::auth::csrf::FORM_LIMIT;
-use crate::error::AppError;
 use crate::input::{describe, first_forbidden};
 use axum::body::{Body, to_bytes};
 use axum::extract::Request;
-use axum::http::{HeaderMap, StatusCode, header};
+use axum::http::{HeaderMap, header};
 use axum::middleware::Next;
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use percent_encoding::percent_decode_str;
 use tower_sessions::Session;
 
@@ -79,17 +78,17 @@ fn is_form(headers: &HeaderMap) -> bool {
 pub async fn staff(session: Session, req: Request, next: Next) -> Response {
     let lang = visitor_lang(&session, crate::auth::csrf::Visitor::of(req.extensions())).await;
     if let Err(r) = check_target(req.uri()) {
-        return WebError::BadRequest(lang, r.message()).into_response();
+        return WebError::BadRequest(r.message()).respond(req.headers(), Format::Html, lang);
     }
     if !is_form(req.headers()) {
         return next.run(req).await;
     }
     let (parts, body) = req.into_parts();
     let Ok(bytes) = to_bytes(body, FORM_LIMIT).await else {
-        return (StatusCode::PAYLOAD_TOO_LARGE, "form too large").into_response();
+        return super::error::form_too_large().respond(&parts.headers, Format::Html, lang);
     };
     if let Err(r) = check_pairs(&bytes) {
-        return WebError::BadRequest(lang, r.message()).into_response();
+        return WebError::BadRequest(r.message()).respond(&parts.headers, Format::Html, lang);
     }
     next.run(Request::from_parts(parts, Body::from(bytes)))
         .await
@@ -99,7 +98,11 @@ pub async fn staff(session: Session, req: Request, next: Next) -> Response {
 pub async fn open(req: Request, next: Next) -> Response {
     match check_target(req.uri()) {
         Ok(()) => next.run(req).await,
-        Err(r) => AppError::BadRequest(r.message()).into_response(),
+        Err(r) => WebError::BadRequest(r.message()).respond(
+            req.headers(),
+            Format::Json,
+            crate::auth::Lang::default(),
+        ),
     }
 }
 

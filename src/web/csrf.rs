@@ -7,9 +7,9 @@ use crate::auth::csrf::{FIELD, FORM_LIMIT, HEADER, Visitor};
 use crate::auth::session::keys;
 use axum::body::{Body, to_bytes};
 use axum::extract::Request;
-use axum::http::{HeaderMap, Method, StatusCode, header};
+use axum::http::{HeaderMap, Method, header};
 use axum::middleware::Next;
-use axum::response::{Html, IntoResponse, Response};
+use axum::response::Response;
 use subtle::ConstantTimeEq;
 use tower_sessions::Session;
 
@@ -30,7 +30,7 @@ pub async fn check(
         .get("sec-fetch-site")
         .is_some_and(|v| v.as_bytes() == b"cross-site")
     {
-        return refused(lang);
+        return refused(req.headers(), lang);
     }
     // A visitor without a session: the signed visitor value's token.
     let mut expected = session.get::<String>(keys::CSRF).await.ok().flatten();
@@ -38,14 +38,18 @@ pub async fn check(
         expected = Visitor::of(req.extensions()).map(|v| v.token(&state.salt));
     }
     let Some(expected) = expected else {
-        return refused(lang);
+        return refused(req.headers(), lang);
     };
     let (parts, body) = req.into_parts();
     let (given, body) = if let Some(h) = header_token(&parts.headers) {
         (Some(h), body)
     } else if is_form(&parts.headers) {
         let Ok(bytes) = to_bytes(body, FORM_LIMIT).await else {
-            return (StatusCode::PAYLOAD_TOO_LARGE, "form too large").into_response();
+            return super::error::form_too_large().respond(
+                &parts.headers,
+                super::Format::Html,
+                lang,
+            );
         };
         let token = form_urlencoded::parse(&bytes)
             .find(|(k, _)| k == FIELD)
@@ -58,7 +62,7 @@ pub async fn check(
         Some(g) if bool::from(g.as_bytes().ct_eq(expected.as_bytes())) => {
             next.run(Request::from_parts(parts, body)).await
         }
-        _ => refused(lang),
+        _ => refused(&parts.headers, lang),
     }
 }
 
@@ -76,16 +80,10 @@ fn is_form(headers: &HeaderMap) -> bool {
         .is_some_and(|ct| ct.starts_with("application/x-www-form-urlencoded"))
 }
 
-fn refused(lang: crate::auth::Lang) -> Response {
+fn refused(headers: &HeaderMap, lang: crate::auth::Lang) -> Response {
     let text = lang.pick(
         "Cette page a expiré ou ne vient pas de ce site. Rechargez-la puis réessayez.",
         "This page has expired or does not come from this site. Reload it and try again.",
     );
-    (
-        StatusCode::FORBIDDEN,
-        Html(format!(
-            "<!doctype html><meta charset=utf-8><title>403</title><p>{text}</p><p><a href=\"/\">OK</a></p>"
-        )),
-    )
-        .into_response()
+    super::WebError::forbidden(text).respond(headers, super::Format::Html, lang)
 }

@@ -7,7 +7,6 @@
 //! wrong value gets the page's own message.
 
 use super::WebError;
-use crate::auth::Lang;
 use axum::extract::{FromRequest, Request};
 use serde::de::DeserializeOwned;
 
@@ -24,10 +23,10 @@ where
     async fn from_request(req: Request, state: &S) -> Result<Self, WebError> {
         match axum_extra::extract::Form::<T>::from_request(req, state).await {
             Ok(axum_extra::extract::Form(value)) => Ok(Form(value)),
-            Err(e) => Err(WebError::BadRequest(
-                Lang::default(),
-                format!("Formulaire illisible / unreadable form: {}", e.body_text()),
-            )),
+            Err(e) => Err(WebError::BadRequest(format!(
+                "Formulaire illisible / unreadable form: {}",
+                e.body_text()
+            ))),
         }
     }
 }

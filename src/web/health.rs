@@ -1,8 +1,8 @@
 //! Liveness, readiness and the seed's `/whatsapp/health`, and the answer to
 //! an unknown path. What they report is `crate::health`'s.
 
+use super::WebError;
 use crate::AppState;
-use crate::error::AppError;
 use crate::health;
 use axum::Json;
 use axum::extract::State;
@@ -42,7 +42,7 @@ pub async fn whatsapp(State(state): State<AppState>) -> (StatusCode, Json<Value>
     )
 }
 
-/// Any unknown path.
-pub async fn not_found() -> AppError {
-    AppError::NotFound("no such page".into())
+/// Any unknown path: JSON, or a page for a browser.
+pub async fn not_found(headers: axum::http::HeaderMap) -> axum::response::Response {
+    WebError::NotFound(None).respond(&headers, super::Format::Json, crate::auth::Lang::default())
 }

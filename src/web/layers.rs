@@ -25,9 +25,13 @@ const SECURITY_HEADERS: [(HeaderName, &str); 4] = [
 /// Wraps the staff router in its layers (CSRF inside the session, then the
 /// input check).
 pub fn layered(ui: Router<AppState>, state: &AppState) -> Router<AppState> {
-    let ui = ui.layer(axum::middleware::from_fn(clean::staff)).layer(
-        axum::middleware::from_fn_with_state(state.clone(), super::csrf::check),
-    );
+    let ui = ui
+        .layer(axum::middleware::from_fn(super::error::staff_errors))
+        .layer(axum::middleware::from_fn(clean::staff))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            super::csrf::check,
+        ));
     let timeouts = session::Timeouts {
         idle: state.config.staff_session_idle,
         absolute: state.config.staff_session_max,

@@ -250,7 +250,7 @@ struct SetupPage {
 }
 
 fn link_gone(lang: Lang) -> WebError {
-    WebError::BadRequest(lang, texts(lang).link_gone.to_string())
+    WebError::BadRequest(texts(lang).link_gone.to_string())
 }
 
 async fn setup_page(

@@ -38,7 +38,7 @@ pub mod users;
 pub mod webhooks;
 
 pub use client::{client_ip, peer_ip, secure_cookies, visitor_lang};
-pub use error::{WebError, WebResult};
+pub use error::{Format, WebError, WebResult, open_errors};
 pub use forms::{Form, form_value};
 pub use layers::layered;
 pub use layout::{Layout, NavItem, form_page, page, see_other};

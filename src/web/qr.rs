@@ -2,8 +2,8 @@
 //! to attach it to the final message). The signing and the rendering are
 //! `crate::qr`'s.
 
+use super::{WebError, WebResult};
 use crate::AppState;
-use crate::error::{AppError, AppResult};
 use crate::qr::render_png;
 use axum::extract::{Path, State};
 use axum::http::header;
@@ -14,13 +14,13 @@ use time::OffsetDateTime;
 pub async fn image(
     State(state): State<AppState>,
     Path(token): Path<String>,
-) -> AppResult<Response> {
+) -> WebResult<Response> {
     let token = token.strip_suffix(".png").unwrap_or(&token);
     let uic = state
         .qr_links
         .verify(token, OffsetDateTime::now_utc())
-        .map_err(|e| AppError::NotFound(e.to_string()))?;
-    let png = render_png(&uic).map_err(|e| AppError::Internal(anyhow::anyhow!(e)))?;
+        .map_err(|e| WebError::not_found(e.to_string()))?;
+    let png = render_png(&uic).map_err(|e| WebError::Internal(anyhow::anyhow!(e)))?;
     Ok((
         [
             (header::CONTENT_TYPE, "image/png"),

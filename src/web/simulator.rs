@@ -183,13 +183,7 @@ async fn send(
         media_ref: None,
         sent_at: None,
     };
-    let answer = sandbox::exchange(&state.inbox(), &state.qr_links, &account, &inbound)
-        .await
-        .map_err(crate::error::AppError::from)
-        .map_err(|e| match e {
-            crate::error::AppError::Internal(e) => super::WebError::Internal(e),
-            other => staff.bad_request(other.to_string()),
-        })?;
+    let answer = sandbox::exchange(&state.inbox(), &state.qr_links, &account, &inbound).await?;
     let mut bubbles = vec![Bubble {
         mine: true,
         text,

@@ -1,6 +1,7 @@
 //! The logged-in staff member: read from the session on every request, with
 //! their tenant, grants, language and CSRF token; the one permission check.
 
+use super::error::LangSlot;
 use super::layout::{Layout, NavItem};
 use super::texts::Texts;
 use super::{WebError, WebResult, assets, client_ip, login, texts};
@@ -40,11 +41,7 @@ impl FromRequestParts<AppState> for Staff {
             .path_and_query()
             .map(|p| p.as_str().to_string())
             .unwrap_or_default();
-        let htmx = parts.headers.contains_key(axum_htmx::HX_REQUEST);
-        let login = || WebError::LoginRequired {
-            next: next.clone(),
-            htmx,
-        };
+        let login = || WebError::LoginRequired { next: next.clone() };
         let session =
             parts.extensions.get::<Session>().cloned().ok_or_else(|| {
                 WebError::Internal(anyhow::anyhow!("no session layer on this route"))
@@ -83,6 +80,9 @@ impl FromRequestParts<AppState> for Staff {
         let csrf = session::csrf_token(&session).await?;
         let flash = session.remove::<String>(keys::FLASH).await?;
         let lang = user.lang();
+        if let Some(slot) = parts.extensions.get::<LangSlot>() {
+            slot.set(lang);
+        }
         Ok(Staff {
             ip: client_ip(parts, &state.config.trusted_proxies),
             origin: login::links_url(state),
@@ -104,7 +104,7 @@ impl Staff {
     pub fn require(&self, p: Permission, scope: Scope) -> WebResult<Access> {
         self.actor
             .require(p, scope)
-            .map_err(|_| WebError::Forbidden(self.lang))
+            .map_err(|_| WebError::Forbidden(None))
     }
 
     pub fn can(&self, p: Permission, scope: Scope) -> bool {
@@ -116,11 +116,11 @@ impl Staff {
     }
 
     pub fn not_found(&self) -> WebError {
-        WebError::NotFound(self.lang)
+        WebError::NotFound(None)
     }
 
     pub fn bad_request(&self, message: impl Into<String>) -> WebError {
-        WebError::BadRequest(self.lang, message.into())
+        WebError::BadRequest(message.into())
     }
 
     /// Writes an audit entry in the current tenant.

@@ -28,7 +28,7 @@ fn require_platform_admin(staff: &Staff) -> WebResult<()> {
     if staff.user.platform_admin {
         Ok(())
     } else {
-        Err(super::WebError::Forbidden(staff.lang))
+        Err(super::WebError::Forbidden(None))
     }
 }
 

@@ -57,6 +57,7 @@ texts! {
     slug_taken: "Cet identifiant est déjà pris.", "This identifier is already taken.";
     name_missing: "Indiquez un nom (100 caractères au plus).", "Enter a name (at most 100 characters).";
     error_forbidden: "Vous n'avez pas la permission de faire ceci. Demandez-la à un administrateur.", "You do not have permission to do this. Ask an administrator.";
+    error_busy: "Le serveur est très occupé : réessayez dans un instant.", "The server is very busy: try again in a moment.";
     error_not_found: "Cette page n'existe pas ou n'est pas accessible depuis votre organisation.", "This page does not exist or is not available to your organisation.";
 
     // Login, setup, invitations, own account.

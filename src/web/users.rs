@@ -291,7 +291,7 @@ async fn load_to_change(state: &AppState, staff: &Staff, id: i64) -> WebResult<(
     if may_change(state, staff, &access, &user).await? {
         Ok((access, user))
     } else {
-        Err(super::WebError::Forbidden(staff.lang))
+        Err(super::WebError::Forbidden(None))
     }
 }
 

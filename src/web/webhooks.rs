@@ -4,12 +4,12 @@
 //! (`GET`). What is not HTTP (parsing, signatures, the handling of each
 //! event) is in `channel`.
 
+use super::{WebError, WebResult};
 use crate::AppState;
 use crate::channel::meta::{self, Event};
 use crate::channel::meta_webhook::{self, EventError};
 use crate::channel::twilio;
 use crate::channel::webhook::{issued, mask_phone, twilio_message};
-use crate::error::{AppError, AppResult};
 use crate::inbox::{self, Handled};
 use crate::tenancy::{Account, Provider, store as accounts};
 use axum::body::Bytes;
@@ -25,7 +25,7 @@ pub async fn receive(
     uri: Uri,
     headers: HeaderMap,
     body: Bytes,
-) -> AppResult<Response> {
+) -> WebResult<Response> {
     let content_type = headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
@@ -40,10 +40,10 @@ pub async fn receive(
     match content_type.as_str() {
         "application/x-www-form-urlencoded" => receive_twilio(&state, &uri, &headers, &body).await,
         "application/json" => receive_meta(&state, &headers, &body).await,
-        "" => Err(AppError::UnsupportedMediaType(
+        "" => Err(WebError::UnsupportedMediaType(
             "missing Content-Type: expected application/x-www-form-urlencoded (Twilio) or application/json (Meta)".into(),
         )),
-        other => Err(AppError::UnsupportedMediaType(format!(
+        other => Err(WebError::UnsupportedMediaType(format!(
             "unsupported Content-Type {other:?}: expected application/x-www-form-urlencoded (Twilio) or application/json (Meta)"
         ))),
     }
@@ -54,9 +54,9 @@ async fn receive_twilio(
     uri: &Uri,
     headers: &HeaderMap,
     body: &[u8],
-) -> AppResult<Response> {
+) -> WebResult<Response> {
     let params = twilio::parse_form(body)
-        .map_err(|e| AppError::BadRequest(format!("Twilio webhook: {e}")))?;
+        .map_err(|e| WebError::BadRequest(format!("Twilio webhook: {e}")))?;
     if twilio::is_status_callback(&params) {
         // Replies go out in TwiML, without a status callback URL; a callback
         // here is for a number configured elsewhere. Acknowledge it.
@@ -66,7 +66,7 @@ async fn receive_twilio(
     // stored before the signature is, below): a clear 400, logged.
     let inbound = twilio::parse_inbound(&params).map_err(|e| {
         tracing::warn!(error = %e, "Twilio message refused");
-        AppError::BadRequest(format!("Twilio webhook: {e}"))
+        WebError::BadRequest(format!("Twilio webhook: {e}"))
     })?;
     let to = twilio::bare_number(&inbound.to);
     let account = state
@@ -77,16 +77,17 @@ async fn receive_twilio(
         )
         .await?
         .ok_or_else(|| {
-            AppError::NotFound(format!(
+            WebError::not_found(format!(
                 "no Twilio WhatsApp account is configured for the number {}",
                 mask_phone(to)
             ))
         })?;
 
     // The signature is checked before anything is stored.
-    let token = account.twilio_auth_token.as_deref().ok_or_else(|| {
-        AppError::Forbidden("this Twilio account has no auth token configured".into())
-    })?;
+    let token = account
+        .twilio_auth_token
+        .as_deref()
+        .ok_or_else(|| WebError::forbidden("this Twilio account has no auth token configured"))?;
     let header_value = headers
         .get("x-twilio-signature")
         .and_then(|v| v.to_str().ok());
@@ -105,9 +106,7 @@ async fn receive_twilio(
     let valid = header_value.is_some_and(|sig| twilio::verify_signature(token, &url, &params, sig));
     if !valid {
         tracing::warn!(account = %account.slug, "Twilio webhook rejected: missing or invalid X-Twilio-Signature");
-        return Err(AppError::Forbidden(
-            "invalid or missing X-Twilio-Signature".into(),
-        ));
+        return Err(WebError::forbidden("invalid or missing X-Twilio-Signature"));
     }
 
     let message = twilio_message(&inbound);
@@ -150,7 +149,7 @@ async fn receive_twilio(
 pub async fn verify(
     State(state): State<AppState>,
     Query(params): Query<HashMap<String, String>>,
-) -> AppResult<Response> {
+) -> WebResult<Response> {
     let get = |k: &str| params.get(k).map(String::as_str);
     let known = accounts::meta_accounts(&state.db).await?;
     let is_known = |token: &str| {
@@ -173,7 +172,7 @@ pub async fn verify(
             .into_response()),
         Err(e) => {
             tracing::warn!(error = %e, "Meta verification handshake refused");
-            Err(AppError::Forbidden(format!(
+            Err(WebError::forbidden(format!(
                 "webhook verification refused: {e}"
             )))
         }
@@ -185,14 +184,14 @@ pub async fn verify(
 /// then each message goes through the inbox in order, each status updates
 /// its message. Numbers no account has are kept as dead letters and
 /// answered 200, so Meta does not retry them for a week.
-async fn receive_meta(state: &AppState, headers: &HeaderMap, body: &[u8]) -> AppResult<Response> {
+async fn receive_meta(state: &AppState, headers: &HeaderMap, body: &[u8]) -> WebResult<Response> {
     let events = meta::parse_notification(body)
-        .map_err(|e| AppError::BadRequest(format!("Meta webhook: {e}")))?;
+        .map_err(|e| WebError::BadRequest(format!("Meta webhook: {e}")))?;
     let signature = headers
         .get("x-hub-signature-256")
         .and_then(|v| v.to_str().ok());
     let Some(signature) = signature else {
-        return Err(AppError::Unauthorized(
+        return Err(WebError::Unauthorized(
             "missing X-Hub-Signature-256 header".into(),
         ));
     };
@@ -220,14 +219,14 @@ async fn receive_meta(state: &AppState, headers: &HeaderMap, body: &[u8]) -> App
     for account in known.values() {
         let Some(secret) = account.meta_app_secret.as_deref() else {
             tracing::warn!(account = %account.slug, "Meta webhook refused: the account has no app secret");
-            return Err(AppError::Forbidden(format!(
+            return Err(WebError::forbidden(format!(
                 "the WhatsApp account {} has no Meta app secret configured: its webhooks cannot be checked",
                 account.slug
             )));
         };
         if !meta::verify_signature(secret, body, Some(signature)) {
             tracing::warn!(account = %account.slug, "Meta webhook refused: invalid X-Hub-Signature-256");
-            return Err(AppError::Forbidden("invalid X-Hub-Signature-256".into()));
+            return Err(WebError::forbidden("invalid X-Hub-Signature-256"));
         }
     }
     if known.is_empty() {
@@ -241,7 +240,7 @@ async fn receive_meta(state: &AppState, headers: &HeaderMap, body: &[u8]) -> App
         });
         if !signed {
             tracing::warn!("Meta webhook refused: its signature matches no configured app secret");
-            return Err(AppError::Forbidden("invalid X-Hub-Signature-256".into()));
+            return Err(WebError::forbidden("invalid X-Hub-Signature-256"));
         }
     }
 
@@ -280,7 +279,7 @@ async fn receive_meta(state: &AppState, headers: &HeaderMap, body: &[u8]) -> App
                 return Err(e);
             }
             let reason = match &e {
-                AppError::Internal(_) => "could not be stored".to_string(),
+                WebError::Internal(_) => "could not be stored".to_string(),
                 other => other.to_string(),
             };
             tracing::error!(account = %account.slug, error = %e, "Meta webhook: an event could not be handled; kept as a dead letter");
@@ -291,8 +290,8 @@ async fn receive_meta(state: &AppState, headers: &HeaderMap, body: &[u8]) -> App
 }
 
 /// An event's failure as the answer to Meta: a database error keeps its
-/// own mapping (see `AppError`), so that only what a retry may mend is 503.
-fn event_error(e: EventError) -> AppError {
+/// own mapping (see `WebError`), so that only what a retry may mend is 503.
+fn event_error(e: EventError) -> WebError {
     match e {
         EventError::Inbox(e) => e.into(),
         EventError::Database(e) => e.into(),

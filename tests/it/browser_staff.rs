@@ -153,6 +153,27 @@ async fn setup_then_an_agent_sees_only_their_account_and_chats_with_the_bot() {
         "{thread}"
     );
     browser.screenshot("simulator-mobile").await;
+    // The permission is taken back while the page is open: the next message
+    // is refused, and the refusal shows in the page's error area (htmx's
+    // fragment), not as a bubble of the thread.
+    auth_store::set_override(
+        &app.state.db,
+        &crate::helpers::access(agent.tenant_id, uic_inbox::auth::Permission::UsersManage),
+        agent.id,
+        uic_inbox::auth::Permission::SimulatorUse,
+        Some(sandbox.id),
+        false,
+    )
+    .await
+    .unwrap();
+    browser.fill("#compose-text", "1990").await;
+    browser.click("form.compose button").await;
+    browser
+        .wait_for_text("#errors", "pas la permission", WAIT)
+        .await;
+    let thread = browser.text("#thread").await;
+    assert!(!thread.contains("permission"), "{thread}");
+    browser.screenshot("simulator-refused").await;
     // The agent's pages on a small phone: nothing wider than the screen.
     for path in [
         "/".to_string(),

@@ -20,6 +20,7 @@ mod bad_input;
 mod browser;
 mod browser_staff;
 mod cli;
+mod errors;
 mod fakes;
 mod health;
 mod helpers;

@@ -167,6 +167,19 @@ impl Browser {
         self.finish(res).await
     }
 
+    /// GETs with these extra request headers (`Accept`, `HX-Request`).
+    pub async fn get_with(&mut self, path: &str, headers: &[(&str, &str)]) -> Page {
+        let mut req = self.client.get(format!("{}{path}", self.base));
+        if let Some(c) = &self.cookie {
+            req = req.header(COOKIE, c);
+        }
+        for (k, v) in headers {
+            req = req.header(*k, *v);
+        }
+        let res = req.send().await.unwrap();
+        self.finish(res).await
+    }
+
     /// POSTs a form with the CSRF token of the last page seen (fetching `/`
     /// or `/login` first when none was seen yet).
     pub async fn post(&mut self, path: &str, form: &[(&str, &str)]) -> Page {

@@ -207,15 +207,8 @@ impl Access {
 mod tests {
     use super::*;
     use crate::auth::GrantRow;
+    use crate::auth::tests::row;
     use Permission::*;
-
-    fn row(p: Permission, account: Option<i64>, allow: bool) -> GrantRow {
-        GrantRow {
-            permission: p,
-            account_id: account,
-            allow,
-        }
-    }
 
     fn actor(rows: Vec<GrantRow>) -> Actor {
         Actor::user(1, 10, Grants::from_rows(rows))

@@ -383,7 +383,8 @@ impl Grants {
 mod tests {
     use super::*;
 
-    fn row(p: Permission, account: Option<i64>, allow: bool) -> GrantRow {
+    /// A grant row as the database gives it (the access tests use it too).
+    pub(in crate::auth) fn row(p: Permission, account: Option<i64>, allow: bool) -> GrantRow {
         GrantRow {
             permission: p,
             account_id: account,

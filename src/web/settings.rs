@@ -97,7 +97,7 @@ async fn save(
             .audit(
                 &state,
                 "settings.privacy",
-                format!("tenant:{}", staff.tenant_id),
+                format!("tenant:{}", staff.tenant_id()),
                 format!(
                     "keep_profile_names: {} -> {}; retention_days: {} -> {}; profile names erased: {erased}",
                     before.keep_profile_names,

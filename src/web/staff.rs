@@ -16,8 +16,6 @@ use tower_sessions::Session;
 /// The staff member making the request.
 pub struct Staff {
     pub user: User,
-    /// The tenant being worked in (a platform administrator may switch).
-    pub tenant_id: i64,
     pub tenant_name: String,
     /// Who acts, in which tenant, with what grants: `require` turns it
     /// into the `Access` storage functions take.
@@ -87,7 +85,6 @@ impl FromRequestParts<AppState> for Staff {
             ip: client_ip(parts, &state.config.trusted_proxies),
             origin: login::links_url(state),
             user,
-            tenant_id,
             tenant_name,
             actor,
             csrf,
@@ -105,6 +102,11 @@ impl Staff {
         self.actor
             .require(p, scope)
             .map_err(|_| WebError::Forbidden(None))
+    }
+
+    /// The tenant being worked in (a platform administrator may switch).
+    pub fn tenant_id(&self) -> i64 {
+        self.actor.tenant_id()
     }
 
     pub fn can(&self, p: Permission, scope: Scope) -> bool {
@@ -134,7 +136,7 @@ impl Staff {
         crate::audit::record(
             &state.db,
             &crate::audit::Entry {
-                tenant_id: Some(self.tenant_id),
+                tenant_id: Some(self.tenant_id()),
                 user_id: Some(self.user.id),
                 actor: &self.user.email,
                 action,

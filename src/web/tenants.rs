@@ -55,7 +55,7 @@ async fn list_page(
         ListPage {
             p: staff.layout(staff.t().nav_tenants, "/tenants"),
             tenants: tenants::list_tenants(&state.db).await?,
-            current: staff.tenant_id,
+            current: staff.tenant_id(),
             slug: slug.into(),
             name: name.into(),
             error,

@@ -179,7 +179,7 @@ async fn create(
         &state.db,
         &access,
         &NewUser {
-            tenant_id: staff.tenant_id,
+            tenant_id: staff.tenant_id(),
             email: &email,
             display_name: &name,
             password_hash: hash.as_deref(),

@@ -113,16 +113,18 @@ async fn setup_then_an_agent_sees_only_their_account_and_chats_with_the_bot() {
         .await
         .unwrap()
         .unwrap();
-    auth_store::set_override(
-        &app.state.db,
-        &crate::helpers::access(agent.tenant_id, uic_inbox::auth::Permission::UsersManage),
-        agent.id,
-        uic_inbox::auth::Permission::SimulatorUse,
-        Some(sandbox.id),
-        true,
-    )
-    .await
-    .unwrap();
+    let manager = crate::helpers::access(agent.tenant_id, uic_inbox::auth::Permission::UsersManage);
+    let simulator_for_agent = |allow: bool| {
+        auth_store::set_override(
+            &app.state.db,
+            &manager,
+            agent.id,
+            uic_inbox::auth::Permission::SimulatorUse,
+            Some(sandbox.id),
+            allow,
+        )
+    };
+    simulator_for_agent(true).await.unwrap();
     browser.set_mobile_width().await;
     browser.goto(&format!("{}/simulator", app.address)).await;
     browser.wait_for_text("h1", "Simulateur", WAIT).await;
@@ -156,16 +158,7 @@ async fn setup_then_an_agent_sees_only_their_account_and_chats_with_the_bot() {
     // The permission is taken back while the page is open: the next message
     // is refused, and the refusal shows in the page's error area (htmx's
     // fragment), not as a bubble of the thread.
-    auth_store::set_override(
-        &app.state.db,
-        &crate::helpers::access(agent.tenant_id, uic_inbox::auth::Permission::UsersManage),
-        agent.id,
-        uic_inbox::auth::Permission::SimulatorUse,
-        Some(sandbox.id),
-        false,
-    )
-    .await
-    .unwrap();
+    simulator_for_agent(false).await.unwrap();
     browser.fill("#compose-text", "1990").await;
     browser.click("form.compose button").await;
     browser

@@ -66,12 +66,12 @@ struct EditPage {
     error: Option<String>,
 }
 
+/// The role editor: a new role (`role` is `None`) or a stored one, showing
+/// `shown` (what was typed, or what is stored).
 fn edit_page(
     staff: &Staff,
     role: Option<&Role>,
-    name: &str,
-    description: &str,
-    checked: &[Permission],
+    shown: &RoleForm,
     error: Option<String>,
 ) -> WebResult {
     let lines = Permission::ALL
@@ -79,7 +79,7 @@ fn edit_page(
         .map(|p| PermissionLine {
             key: p.key(),
             label: p.label(staff.lang),
-            checked: checked.contains(p),
+            checked: shown.permissions.contains(p),
             tenant_only: p.tenant_only(),
         })
         .collect();
@@ -90,8 +90,8 @@ fn edit_page(
             p: staff.layout(title, "/roles"),
             id: role.map(|r| r.id),
             builtin: role.is_some_and(|r| r.builtin.is_some()),
-            name: name.to_string(),
-            description: description.to_string(),
+            name: shown.name.clone(),
+            description: shown.description.clone(),
             lines,
             users: role.map_or(0, |r| r.users),
             error,
@@ -102,13 +102,25 @@ fn edit_page(
 
 async fn new_page(staff: Staff) -> WebResult {
     staff.require(Permission::RolesManage, Scope::Tenant)?;
-    edit_page(&staff, None, "", "", &[], None)
+    edit_page(&staff, None, &RoleForm::default(), None)
 }
 
+/// A role's fields, as typed or as stored.
+#[derive(Default)]
 struct RoleForm {
     name: String,
     description: String,
     permissions: Vec<Permission>,
+}
+
+impl RoleForm {
+    fn of(role: &Role) -> RoleForm {
+        RoleForm {
+            name: role.name.clone(),
+            description: role.description.clone(),
+            permissions: role.permissions.clone(),
+        }
+    }
 }
 
 fn read(f: &RoleFields) -> RoleForm {
@@ -156,14 +168,7 @@ async fn create(
     let access = staff.require(Permission::RolesManage, Scope::Tenant)?;
     let r = read(&f);
     if let Some(e) = check(&staff, &r) {
-        return edit_page(
-            &staff,
-            None,
-            &r.name,
-            &r.description,
-            &r.permissions,
-            Some(e),
-        );
+        return edit_page(&staff, None, &r, Some(e));
     }
     let created =
         auth_store::create_role(&state.db, &access, &r.name, &r.description, &r.permissions)
@@ -172,14 +177,7 @@ async fn create(
         Ok(id) => id,
         Err(refused) => {
             let e = refusal(&staff, refused);
-            return edit_page(
-                &staff,
-                None,
-                &r.name,
-                &r.description,
-                &r.permissions,
-                Some(e),
-            );
+            return edit_page(&staff, None, &r, Some(e));
         }
     };
     let keys: Vec<&str> = r.permissions.iter().map(|p| p.key()).collect();
@@ -206,14 +204,7 @@ async fn load(state: &AppState, staff: &Staff, id: i64) -> WebResult<(Access, Ro
 
 async fn show(State(state): State<AppState>, staff: Staff, Path(id): Path<i64>) -> WebResult {
     let (_, role) = load(&state, &staff, id).await?;
-    edit_page(
-        &staff,
-        Some(&role),
-        &role.name,
-        &role.description,
-        &role.permissions,
-        None,
-    )
+    edit_page(&staff, Some(&role), &RoleForm::of(&role), None)
 }
 
 async fn update(
@@ -225,14 +216,7 @@ async fn update(
     let (access, role) = load(&state, &staff, id).await?;
     let r = read(&f);
     if let Some(e) = check(&staff, &r) {
-        return edit_page(
-            &staff,
-            Some(&role),
-            &r.name,
-            &r.description,
-            &r.permissions,
-            Some(e),
-        );
+        return edit_page(&staff, Some(&role), &r, Some(e));
     }
     let t = staff.t();
     match auth_store::update_role(
@@ -251,22 +235,13 @@ async fn update(
             return edit_page(
                 &staff,
                 Some(&role),
-                &role.name,
-                &role.description,
-                &role.permissions,
+                &RoleForm::of(&role),
                 Some(t.role_builtin.into()),
             );
         }
         refused => {
             let e = refusal(&staff, refused);
-            return edit_page(
-                &staff,
-                Some(&role),
-                &r.name,
-                &r.description,
-                &r.permissions,
-                Some(e),
-            );
+            return edit_page(&staff, Some(&role), &r, Some(e));
         }
     }
     let keys: Vec<&str> = r.permissions.iter().map(|p| p.key()).collect();
@@ -289,14 +264,7 @@ async fn delete(State(state): State<AppState>, staff: Staff, Path(id): Path<i64>
         RoleChange::NotFound => return Err(staff.not_found()),
         refused => {
             let e = refusal(&staff, refused);
-            return edit_page(
-                &staff,
-                Some(&role),
-                &role.name,
-                &role.description,
-                &role.permissions,
-                Some(e),
-            );
+            return edit_page(&staff, Some(&role), &RoleForm::of(&role), Some(e));
         }
     }
     staff

@@ -201,7 +201,13 @@ async fn create(
         Err(NewUserRefusal::CannotGiveMore) => return again(t.cannot_give_more).await,
     };
     if hash.is_none() {
-        return link_page(&state, &staff, &access, &user).await;
+        let page = UserPage {
+            state: &state,
+            staff: &staff,
+            access,
+            user,
+        };
+        return page.with_link().await;
     }
     staff.flash(t.user_created).await;
     see_other(&format!("/users/{}", user.id))
@@ -226,139 +232,143 @@ struct ShowPage {
     error: Option<String>,
 }
 
+/// A user's page being worked on: who looks, with which access, at whom.
+struct UserPage<'a> {
+    state: &'a AppState,
+    staff: &'a Staff,
+    access: Access,
+    user: User,
+}
+
 /// The user, with the access that found them.
-async fn load(state: &AppState, staff: &Staff, id: i64) -> WebResult<(Access, User)> {
+async fn load<'a>(state: &'a AppState, staff: &'a Staff, id: i64) -> WebResult<UserPage<'a>> {
     let access = staff.require(Permission::UsersManage, Scope::Tenant)?;
     let user = auth_store::find_user_in(&state.db, &access, id)
         .await?
         .ok_or_else(|| staff.not_found())?;
-    Ok((access, user))
+    Ok(UserPage {
+        state,
+        staff,
+        access,
+        user,
+    })
 }
 
-async fn render(
-    state: &AppState,
-    staff: &Staff,
-    access: &Access,
-    user: User,
-    link: Option<String>,
-    error: Option<String>,
-) -> WebResult {
-    let permissions = Permission::ALL
-        .iter()
-        .map(|p| (p.key(), p.label(staff.lang)))
-        .collect();
-    let failed = error.is_some();
-    form_page(
-        ShowPage {
-            p: staff.layout(user.display_name.clone(), "/users"),
-            can_change: may_change(state, staff, access, &user).await?,
-            is_self: user.id == staff.user.id,
-            assignments: auth_store::assignments_of(&state.db, access, user.id).await?,
-            overrides: auth_store::overrides_of(&state.db, access, user.id).await?,
-            roles: auth_store::list_roles(&state.db, access).await?,
-            accounts: accounts::list_accounts(&state.db, access).await?,
-            permissions,
-            user,
-            link,
-            error,
-        },
-        failed,
-    )
-}
-
-/// Whether the staff member may change this user (see
-/// `Access::may_change`). Anyone may change their own.
-async fn may_change(
-    state: &AppState,
-    staff: &Staff,
-    access: &Access,
-    user: &User,
-) -> WebResult<bool> {
-    if user.id == staff.user.id {
-        return Ok(true);
-    }
-    let theirs = auth_store::grants(&state.db, user).await?;
-    let accounts: Vec<i64> = accounts::list_accounts(&state.db, access)
-        .await?
-        .iter()
-        .map(|a| a.id)
-        .collect();
-    Ok(access.may_change(&theirs, &accounts))
-}
-
-async fn load_to_change(state: &AppState, staff: &Staff, id: i64) -> WebResult<(Access, User)> {
-    let (access, user) = load(state, staff, id).await?;
-    if may_change(state, staff, &access, &user).await? {
-        Ok((access, user))
+/// The user, if the staff member may change them (see
+/// `Access::may_change`); 403 otherwise.
+async fn load_to_change<'a>(
+    state: &'a AppState,
+    staff: &'a Staff,
+    id: i64,
+) -> WebResult<UserPage<'a>> {
+    let page = load(state, staff, id).await?;
+    if page.may_change().await? {
+        Ok(page)
     } else {
         Err(super::WebError::Forbidden(None))
     }
 }
 
-async fn show(State(state): State<AppState>, staff: Staff, Path(id): Path<i64>) -> WebResult {
-    let (access, user) = load(&state, &staff, id).await?;
-    render(&state, &staff, &access, user, None, None).await
+impl UserPage<'_> {
+    /// The page, with a fresh link or a problem to show (then 400).
+    async fn render(&self, link: Option<String>, error: Option<String>) -> WebResult {
+        let (state, staff, access) = (self.state, self.staff, &self.access);
+        let permissions = Permission::ALL
+            .iter()
+            .map(|p| (p.key(), p.label(staff.lang)))
+            .collect();
+        let failed = error.is_some();
+        form_page(
+            ShowPage {
+                p: staff.layout(self.user.display_name.clone(), "/users"),
+                can_change: self.may_change().await?,
+                is_self: self.user.id == staff.user.id,
+                assignments: auth_store::assignments_of(&state.db, access, self.user.id).await?,
+                overrides: auth_store::overrides_of(&state.db, access, self.user.id).await?,
+                roles: auth_store::list_roles(&state.db, access).await?,
+                accounts: accounts::list_accounts(&state.db, access).await?,
+                permissions,
+                user: self.user.clone(),
+                link,
+                error,
+            },
+            failed,
+        )
+    }
+
+    /// The page saying what was wrong with the request.
+    async fn error(&self, message: &str) -> WebResult {
+        self.render(None, Some(message.to_string())).await
+    }
+
+    /// Whether the staff member may change this user (see
+    /// `Access::may_change`). Anyone may change their own.
+    async fn may_change(&self) -> WebResult<bool> {
+        if self.user.id == self.staff.user.id {
+            return Ok(true);
+        }
+        let theirs = auth_store::grants(&self.state.db, &self.user).await?;
+        let accounts: Vec<i64> = accounts::list_accounts(&self.state.db, &self.access)
+            .await?
+            .iter()
+            .map(|a| a.id)
+            .collect();
+        Ok(self.access.may_change(&theirs, &accounts))
+    }
+
+    /// A fresh invitation (or reset) link, audited and shown once.
+    async fn with_link(&self) -> WebResult {
+        let (state, staff, user) = (self.state, self.staff, &self.user);
+        let (_, token) = auth_store::user_link(
+            &state.db,
+            &self.access,
+            user.id,
+            super::login::INVITE_LINK_VALID,
+        )
+        .await?
+        .ok_or_else(|| staff.not_found())?;
+        staff
+            .audit(
+                state,
+                "user.link",
+                format!("user:{}", user.id),
+                user.email.clone(),
+            )
+            .await?;
+        let link = format!("{}/invite/{token}", staff.origin);
+        self.render(Some(link), None).await
+    }
+
+    /// What a refused change shows (`None`: it was done).
+    async fn refused(&self, change: UserChange) -> WebResult<Option<axum::response::Response>> {
+        let t = self.staff.t();
+        let e = match change {
+            UserChange::Done | UserChange::Unchanged => return Ok(None),
+            UserChange::NotFound => return Err(self.staff.not_found()),
+            UserChange::CannotGiveMore => t.cannot_give_more,
+            // Nobody could manage users and roles after it.
+            UserChange::LastManager => t.last_administrator,
+        };
+        Ok(Some(self.error(e).await?))
+    }
 }
 
-async fn link_page(state: &AppState, staff: &Staff, access: &Access, user: &User) -> WebResult {
-    let (_, token) =
-        auth_store::user_link(&state.db, access, user.id, super::login::INVITE_LINK_VALID)
-            .await?
-            .ok_or_else(|| staff.not_found())?;
-    staff
-        .audit(
-            state,
-            "user.link",
-            format!("user:{}", user.id),
-            user.email.clone(),
-        )
-        .await?;
-    let link = format!("{}/invite/{token}", staff.origin);
-    render(state, staff, access, user.clone(), Some(link), None).await
+async fn show(State(state): State<AppState>, staff: Staff, Path(id): Path<i64>) -> WebResult {
+    load(&state, &staff, id).await?.render(None, None).await
 }
 
 async fn new_link(State(state): State<AppState>, staff: Staff, Path(id): Path<i64>) -> WebResult {
-    let (access, user) = load_to_change(&state, &staff, id).await?;
-    link_page(&state, &staff, &access, &user).await
-}
-
-/// What a refused change shows on the user's page (`None`: it was done).
-async fn refused(
-    state: &AppState,
-    staff: &Staff,
-    access: &Access,
-    user: User,
-    change: UserChange,
-) -> WebResult<Option<axum::response::Response>> {
-    let t = staff.t();
-    let e = match change {
-        UserChange::Done | UserChange::Unchanged => return Ok(None),
-        UserChange::NotFound => return Err(staff.not_found()),
-        UserChange::CannotGiveMore => t.cannot_give_more,
-        // Nobody could manage users and roles after it.
-        UserChange::LastManager => t.last_administrator,
-    };
-    Ok(Some(
-        render(state, staff, access, user, None, Some(e.to_string())).await?,
-    ))
+    load_to_change(&state, &staff, id).await?.with_link().await
 }
 
 async fn set_disabled(state: AppState, staff: Staff, id: i64, disabled: bool) -> WebResult {
-    let (access, user) = load_to_change(&state, &staff, id).await?;
-    if user.id == staff.user.id {
-        return render(
-            &state,
-            &staff,
-            &access,
-            user,
-            None,
-            Some(staff.t().cannot_disable_self.to_string()),
-        )
-        .await;
+    let page = load_to_change(&state, &staff, id).await?;
+    if page.user.id == staff.user.id {
+        return page.error(staff.t().cannot_disable_self).await;
     }
-    let change = auth_store::set_disabled(&state.db, &access, id, disabled).await?;
-    if let Some(page) = refused(&state, &staff, &access, user.clone(), change).await? {
-        return Ok(page);
+    let change = auth_store::set_disabled(&state.db, &page.access, id, disabled).await?;
+    if let Some(refusal) = page.refused(change).await? {
+        return Ok(refusal);
     }
     let action = if disabled {
         "user.disable"
@@ -366,7 +376,7 @@ async fn set_disabled(state: AppState, staff: Staff, id: i64, disabled: bool) ->
         "user.enable"
     };
     staff
-        .audit(&state, action, format!("user:{id}"), user.email)
+        .audit(&state, action, format!("user:{id}"), page.user.email)
         .await?;
     see_other(&format!("/users/{id}"))
 }
@@ -385,48 +395,24 @@ async fn add_role(
     Path(id): Path<i64>,
     Form(f): Form<RoleForm>,
 ) -> WebResult {
-    let (access, user) = load_to_change(&state, &staff, id).await?;
+    let page = load_to_change(&state, &staff, id).await?;
     let t = staff.t();
     let role = match f.role.trim().parse::<i64>().ok() {
-        Some(r) => auth_store::find_role(&state.db, &access, r).await?,
+        Some(r) => auth_store::find_role(&state.db, &page.access, r).await?,
         None => None,
     };
     let Some(role) = role else {
-        return render(
-            &state,
-            &staff,
-            &access,
-            user,
-            None,
-            Some(t.role_missing.into()),
-        )
-        .await;
+        return page.error(t.role_missing).await;
     };
     let Ok(account) = parse_scope(&f.account) else {
-        return render(
-            &state,
-            &staff,
-            &access,
-            user,
-            None,
-            Some(t.account_unknown.into()),
-        )
-        .await;
+        return page.error(t.account_unknown).await;
     };
-    let change = auth_store::assign(&state.db, &access, id, role.id, account).await?;
+    let change = auth_store::assign(&state.db, &page.access, id, role.id, account).await?;
     if change == UserChange::NotFound {
-        return render(
-            &state,
-            &staff,
-            &access,
-            user,
-            None,
-            Some(t.account_unknown.into()),
-        )
-        .await;
+        return page.error(t.account_unknown).await;
     }
-    if let Some(page) = refused(&state, &staff, &access, user, change).await? {
-        return Ok(page);
+    if let Some(refusal) = page.refused(change).await? {
+        return Ok(refusal);
     }
     if change == UserChange::Done {
         staff
@@ -446,15 +432,15 @@ async fn remove_role(
     staff: Staff,
     Path((id, assignment)): Path<(i64, i64)>,
 ) -> WebResult {
-    let (access, user) = load_to_change(&state, &staff, id).await?;
-    let found = auth_store::assignments_of(&state.db, &access, id)
+    let page = load_to_change(&state, &staff, id).await?;
+    let found = auth_store::assignments_of(&state.db, &page.access, id)
         .await?
         .into_iter()
         .find(|a| a.id == assignment)
         .ok_or_else(|| staff.not_found())?;
-    let change = auth_store::unassign(&state.db, &access, id, assignment).await?;
-    if let Some(page) = refused(&state, &staff, &access, user, change).await? {
-        return Ok(page);
+    let change = auth_store::unassign(&state.db, &page.access, id, assignment).await?;
+    if let Some(refusal) = page.refused(change).await? {
+        return Ok(refusal);
     }
     staff
         .audit(
@@ -473,39 +459,22 @@ async fn add_override(
     Path(id): Path<i64>,
     Form(f): Form<OverrideForm>,
 ) -> WebResult {
-    let (access, user) = load_to_change(&state, &staff, id).await?;
+    let page = load_to_change(&state, &staff, id).await?;
     let t = staff.t();
     let Some(permission) = Permission::parse(&f.permission) else {
-        let e = Some(t.permission_unknown.into());
-        return render(&state, &staff, &access, user, None, e).await;
+        return page.error(t.permission_unknown).await;
     };
     let Ok(account) = parse_scope(&f.account) else {
-        return render(
-            &state,
-            &staff,
-            &access,
-            user,
-            None,
-            Some(t.account_unknown.into()),
-        )
-        .await;
+        return page.error(t.account_unknown).await;
     };
     let allow = f.effect != "deny";
     let change =
-        auth_store::set_override(&state.db, &access, id, permission, account, allow).await?;
+        auth_store::set_override(&state.db, &page.access, id, permission, account, allow).await?;
     if change == UserChange::NotFound {
-        return render(
-            &state,
-            &staff,
-            &access,
-            user,
-            None,
-            Some(t.account_unknown.into()),
-        )
-        .await;
+        return page.error(t.account_unknown).await;
     }
-    if let Some(page) = refused(&state, &staff, &access, user, change).await? {
-        return Ok(page);
+    if let Some(refusal) = page.refused(change).await? {
+        return Ok(refusal);
     }
     staff
         .audit(
@@ -528,15 +497,15 @@ async fn remove_override(
     staff: Staff,
     Path((id, override_id)): Path<(i64, i64)>,
 ) -> WebResult {
-    let (access, user) = load_to_change(&state, &staff, id).await?;
-    let found = auth_store::overrides_of(&state.db, &access, id)
+    let page = load_to_change(&state, &staff, id).await?;
+    let found = auth_store::overrides_of(&state.db, &page.access, id)
         .await?
         .into_iter()
         .find(|o| o.id == override_id)
         .ok_or_else(|| staff.not_found())?;
-    let change = auth_store::remove_override(&state.db, &access, id, override_id).await?;
-    if let Some(page) = refused(&state, &staff, &access, user, change).await? {
-        return Ok(page);
+    let change = auth_store::remove_override(&state.db, &page.access, id, override_id).await?;
+    if let Some(refusal) = page.refused(change).await? {
+        return Ok(refusal);
     }
     staff
         .audit(

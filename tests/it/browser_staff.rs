@@ -113,7 +113,7 @@ async fn setup_then_an_agent_sees_only_their_account_and_chats_with_the_bot() {
         .await
         .unwrap()
         .unwrap();
-    let manager = crate::helpers::access(agent.tenant_id, uic_inbox::auth::Permission::UsersManage);
+    let manager = crate::helpers::users_manager(agent.tenant_id);
     let simulator_for_agent = |allow: bool| {
         auth_store::set_override(
             &app.state.db,

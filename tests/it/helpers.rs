@@ -45,6 +45,11 @@ pub fn access(tenant_id: i64, p: uic_inbox::auth::Permission) -> uic_inbox::auth
         .expect("the operator may do everything")
 }
 
+/// [`access`] to a tenant's users (`users.manage`), the most common.
+pub fn users_manager(tenant_id: i64) -> uic_inbox::auth::Access {
+    access(tenant_id, uic_inbox::auth::Permission::UsersManage)
+}
+
 pub fn postgres_admin_url() -> Option<String> {
     std::env::var("TEST_DATABASE_URL")
         .ok()

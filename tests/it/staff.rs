@@ -53,7 +53,7 @@ impl TestApp {
                 .unwrap();
             auth_store::assign(
                 db,
-                &crate::helpers::access(user.tenant_id, uic_inbox::auth::Permission::UsersManage),
+                &crate::helpers::users_manager(user.tenant_id),
                 user.id,
                 role_id,
                 account,

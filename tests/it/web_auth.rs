@@ -519,7 +519,7 @@ async fn nobody_hands_out_or_takes_over_more_than_they_hold(#[case] backend: Bac
         .await;
     auth_store::assign(
         db,
-        &crate::helpers::access(manager.tenant_id, uic_inbox::auth::Permission::UsersManage),
+        &crate::helpers::users_manager(manager.tenant_id),
         manager.id,
         role,
         None,
@@ -607,7 +607,7 @@ async fn nobody_hands_out_or_takes_over_more_than_they_hold(#[case] backend: Bac
     assert_eq!(
         auth_store::assignments_of(
             db,
-            &crate::helpers::access(observer.tenant_id, uic_inbox::auth::Permission::UsersManage),
+            &crate::helpers::users_manager(observer.tenant_id),
             observer.id
         )
         .await
@@ -643,7 +643,7 @@ async fn nobody_hands_out_or_takes_over_more_than_they_hold(#[case] backend: Bac
     let held = app.staff_user(tenant, "held@ngo.example", None, None).await;
     auth_store::assign(
         db,
-        &crate::helpers::access(held.tenant_id, uic_inbox::auth::Permission::UsersManage),
+        &crate::helpers::users_manager(held.tenant_id),
         held.id,
         tokens_role,
         None,
@@ -652,7 +652,7 @@ async fn nobody_hands_out_or_takes_over_more_than_they_hold(#[case] backend: Bac
     .unwrap();
     auth_store::set_override(
         db,
-        &crate::helpers::access(held.tenant_id, uic_inbox::auth::Permission::UsersManage),
+        &crate::helpers::users_manager(held.tenant_id),
         held.id,
         TokensManage,
         None,
@@ -660,27 +660,20 @@ async fn nobody_hands_out_or_takes_over_more_than_they_hold(#[case] backend: Bac
     )
     .await
     .unwrap();
-    let deny = auth_store::overrides_of(
-        db,
-        &crate::helpers::access(held.tenant_id, uic_inbox::auth::Permission::UsersManage),
-        held.id,
-    )
-    .await
-    .unwrap()[0]
-        .id;
+    let deny =
+        auth_store::overrides_of(db, &crate::helpers::users_manager(held.tenant_id), held.id)
+            .await
+            .unwrap()[0]
+            .id;
     let lift = m
         .post(&format!("/users/{}/overrides/{deny}/delete", held.id), &[])
         .await;
     assert_eq!(lift.status, StatusCode::BAD_REQUEST, "{}", lift.body);
     assert_eq!(
-        auth_store::overrides_of(
-            db,
-            &crate::helpers::access(held.tenant_id, uic_inbox::auth::Permission::UsersManage),
-            held.id
-        )
-        .await
-        .unwrap()
-        .len(),
+        auth_store::overrides_of(db, &crate::helpers::users_manager(held.tenant_id), held.id)
+            .await
+            .unwrap()
+            .len(),
         1
     );
 }
@@ -783,7 +776,7 @@ async fn the_last_administrator_stays(#[case] backend: Backend) {
     let mut ba = app.login("a@ngo.example").await;
     let own = auth_store::assignments_of(
         &app.state.db,
-        &crate::helpers::access(a.tenant_id, uic_inbox::auth::Permission::UsersManage),
+        &crate::helpers::users_manager(a.tenant_id),
         a.id,
     )
     .await
@@ -801,7 +794,7 @@ async fn the_last_administrator_stays(#[case] backend: Backend) {
     assert_eq!(
         auth_store::assignments_of(
             &app.state.db,
-            &crate::helpers::access(a.tenant_id, uic_inbox::auth::Permission::UsersManage),
+            &crate::helpers::users_manager(a.tenant_id),
             a.id
         )
         .await
@@ -825,7 +818,7 @@ async fn the_last_administrator_stays(#[case] backend: Backend) {
     let mut bb = app.login("b@ngo.example").await;
     let theirs = auth_store::assignments_of(
         &app.state.db,
-        &crate::helpers::access(b.tenant_id, uic_inbox::auth::Permission::UsersManage),
+        &crate::helpers::users_manager(b.tenant_id),
         b.id,
     )
     .await
@@ -868,7 +861,7 @@ async fn roles_cannot_be_a_way_to_more_permissions(#[case] backend: Backend) {
         .await;
     auth_store::assign(
         db,
-        &crate::helpers::access(editor.tenant_id, uic_inbox::auth::Permission::UsersManage),
+        &crate::helpers::users_manager(editor.tenant_id),
         editor.id,
         own,
         None,

@@ -460,7 +460,7 @@ async fn a_setup_that_fails_after_spending_its_link_leaves_the_link_valid(
     assert_eq!(
         auth_store::assignments_of(
             &app.state.db,
-            &crate::helpers::access(admin.tenant_id, uic_inbox::auth::Permission::UsersManage),
+            &crate::helpers::users_manager(admin.tenant_id),
             admin.id
         )
         .await
@@ -672,7 +672,7 @@ async fn no_change_leaves_a_tenant_without_someone_to_manage_users_and_roles(
     let m = app.staff_user(tenant, "m@ngo.example", None, None).await;
     auth_store::assign(
         db,
-        &crate::helpers::access(m.tenant_id, uic_inbox::auth::Permission::UsersManage),
+        &crate::helpers::users_manager(m.tenant_id),
         m.id,
         role,
         None,
@@ -681,7 +681,7 @@ async fn no_change_leaves_a_tenant_without_someone_to_manage_users_and_roles(
     .unwrap();
     let own = auth_store::assignments_of(
         db,
-        &crate::helpers::access(admin.tenant_id, uic_inbox::auth::Permission::UsersManage),
+        &crate::helpers::users_manager(admin.tenant_id),
         admin.id,
     )
     .await
@@ -720,25 +720,15 @@ async fn no_change_leaves_a_tenant_without_someone_to_manage_users_and_roles(
         .staff_user(tenant, "obs@ngo.example", Some(BuiltinRole::Observer), None)
         .await;
     assert_eq!(
-        auth_store::set_disabled(
-            db,
-            &crate::helpers::access(tenant, uic_inbox::auth::Permission::UsersManage),
-            m.id,
-            true
-        )
-        .await
-        .unwrap(),
+        auth_store::set_disabled(db, &crate::helpers::users_manager(tenant), m.id, true)
+            .await
+            .unwrap(),
         auth_store::UserChange::LastManager
     );
     assert_eq!(
-        auth_store::set_disabled(
-            db,
-            &crate::helpers::access(tenant, uic_inbox::auth::Permission::UsersManage),
-            other.id,
-            true
-        )
-        .await
-        .unwrap(),
+        auth_store::set_disabled(db, &crate::helpers::users_manager(tenant), other.id, true)
+            .await
+            .unwrap(),
         auth_store::UserChange::Done
     );
 }

@@ -147,17 +147,14 @@ async fn fixtures(app: &TestApp, tenant: i64, n: usize) -> Fixtures {
             None,
         )
         .await;
-    let assignment = auth_store::assignments_of(
-        db,
-        &crate::helpers::access(user.tenant_id, uic_inbox::auth::Permission::UsersManage),
-        user.id,
-    )
-    .await
-    .unwrap()[0]
-        .id;
+    let assignment =
+        auth_store::assignments_of(db, &crate::helpers::users_manager(user.tenant_id), user.id)
+            .await
+            .unwrap()[0]
+            .id;
     auth_store::set_override(
         db,
-        &crate::helpers::access(user.tenant_id, uic_inbox::auth::Permission::UsersManage),
+        &crate::helpers::users_manager(user.tenant_id),
         user.id,
         Permission::UicLookup,
         None,
@@ -165,14 +162,11 @@ async fn fixtures(app: &TestApp, tenant: i64, n: usize) -> Fixtures {
     )
     .await
     .unwrap();
-    let override_id = auth_store::overrides_of(
-        db,
-        &crate::helpers::access(user.tenant_id, uic_inbox::auth::Permission::UsersManage),
-        user.id,
-    )
-    .await
-    .unwrap()[0]
-        .id;
+    let override_id =
+        auth_store::overrides_of(db, &crate::helpers::users_manager(user.tenant_id), user.id)
+            .await
+            .unwrap()[0]
+            .id;
     let role = auth_store::create_role(
         db,
         &crate::helpers::access(tenant, uic_inbox::auth::Permission::RolesManage),

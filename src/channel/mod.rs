@@ -3,8 +3,12 @@
 //! Twilio, JSON is Meta's Cloud API. The sandbox provider delivers nowhere
 //! and backs the phone simulator.
 
+mod error_class;
+pub mod http;
 pub mod meta;
 pub mod meta_webhook;
 pub mod sandbox;
 pub mod twilio;
 pub mod webhook;
+
+pub use error_class::ErrorClass;

@@ -1,6 +1,7 @@
 //! The Graph API client: [`GraphClient`] and the HTTP call it makes.
 
 use super::{SendError, mark_read};
+use crate::channel::http::{describe, error_chain, redact};
 use serde_json::Value;
 use std::time::Duration;
 
@@ -220,39 +221,6 @@ async fn call(request: reqwest::RequestBuilder, token: &str) -> Result<Value, Se
             status.as_u16()
         ))
     })
-}
-
-/// A reqwest error with its causes (`connection refused`, `timed out`…),
-/// which its own text leaves out.
-fn describe(e: &reqwest::Error) -> String {
-    if e.is_timeout() {
-        return format!("timed out: {}", error_chain(e));
-    }
-    error_chain(e)
-}
-
-fn error_chain(e: &dyn std::error::Error) -> String {
-    let mut text = e.to_string();
-    let mut source = e.source();
-    while let Some(s) = source {
-        let part = s.to_string();
-        if !text.contains(&part) {
-            text.push_str(": ");
-            text.push_str(&part);
-        }
-        source = s.source();
-    }
-    text
-}
-
-/// Replaces the token wherever it appears (real tokens are long; a very
-/// short one is not searched for, as it would mangle ordinary words).
-fn redact(text: String, token: &str) -> String {
-    if token.len() >= 8 && text.contains(token) {
-        text.replace(token, "[redacted]")
-    } else {
-        text
-    }
 }
 
 #[cfg(test)]

@@ -1,34 +1,7 @@
 //! What a Graph error means: [`ErrorClass`], [`classify`] and [`SendError`].
 
-use serde::Serialize;
+pub use crate::channel::ErrorClass;
 use std::time::Duration;
-
-/// What a Graph error code means for the sender (Meta: handle on `code`,
-/// not on the HTTP status or the title).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
-pub enum ErrorClass {
-    /// Token expired or lacking a permission: stop sending, alert an admin.
-    Token,
-    /// The account is restricted, locked, unpaid or unregistered: stop.
-    Account,
-    /// Too many messages or calls: retry with back-off.
-    Throughput,
-    /// Too many messages to this user: retry to this user later.
-    PairRate,
-    /// Temporary failure: retry a few times.
-    Transient,
-    /// Outside the 24-hour window: only a template may be sent.
-    Window,
-    /// The recipient cannot receive this message: do not retry.
-    Recipient,
-    /// A bug in the request: do not retry.
-    Request,
-    /// Media could not be uploaded or downloaded.
-    Media,
-    /// The template is wrong, paused or disabled.
-    Template,
-    Unknown,
-}
 
 /// Classifies a Graph error code.
 pub fn classify(code: i64) -> ErrorClass {
@@ -44,17 +17,6 @@ pub fn classify(code: i64) -> ErrorClass {
         131052 | 131053 => ErrorClass::Media,
         132000 | 132001 | 132012 | 132015 | 132016 => ErrorClass::Template,
         _ => ErrorClass::Unknown,
-    }
-}
-
-impl ErrorClass {
-    /// Whether sending the same message again later may succeed. `Unknown`
-    /// is not (a caller may still retry an unknown code answered with 5xx).
-    pub fn retryable(&self) -> bool {
-        matches!(
-            self,
-            ErrorClass::Throughput | ErrorClass::PairRate | ErrorClass::Transient
-        )
     }
 }
 

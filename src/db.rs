@@ -180,7 +180,7 @@ pub struct UnknownValue {
 /// `Display`, `ALL`, and the sqlx encoding on both backends (a TEXT value;
 /// decoding another word is an error).
 ///
-/// ```ignore
+/// ```text
 /// text_enum! {
 ///     /// Who has the conversation.
 ///     pub enum Mode("conversation mode") { Bot = "bot", Human = "human" }

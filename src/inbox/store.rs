@@ -264,9 +264,9 @@ async fn insert_message(
 /// every part hangs off the version-checked UPDATE, so a stale version
 /// writes nothing. The outbox and registry parts are added only when used
 /// (each variant is its own prepared statement): a part that writes no row
-/// still costs its executor set-up.
-/// (The states are written into the text, from their enums: the statement
-/// is built once.)
+/// still costs its executor set-up. The states the statement writes are
+/// put into its text from their enums (it is built once, see
+/// `postgres_write`).
 fn postgres_write_head() -> String {
     format!(
         "

@@ -165,6 +165,136 @@ macro_rules! on_tx {
     };
 }
 
+/// A value a TEXT column holds that is not one of its enum's words: a
+/// decoding error (the row is refused), never a silent default.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("unknown {kind} {value:?}")]
+pub struct UnknownValue {
+    /// What the column holds ("provider", "conversation mode"…).
+    pub kind: &'static str,
+    pub value: String,
+}
+
+/// Declares an enum stored as TEXT, each variant one word: `as_str`,
+/// `parse` (`None` for another word), `FromStr` (an `UnknownValue` error),
+/// `Display`, `ALL`, and the sqlx encoding on both backends (a TEXT value;
+/// decoding another word is an error).
+///
+/// ```text
+/// text_enum! {
+///     /// Who has the conversation.
+///     pub enum Mode("conversation mode") { Bot = "bot", Human = "human" }
+/// }
+/// ```
+#[macro_export]
+macro_rules! text_enum {
+    (
+        $(#[$meta:meta])*
+        $vis:vis enum $name:ident($kind:literal) {
+            $($(#[$vmeta:meta])* $variant:ident = $text:literal),+ $(,)?
+        }
+    ) => {
+        $(#[$meta])*
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+        $vis enum $name {
+            $($(#[$vmeta])* $variant),+
+        }
+
+        impl $name {
+            /// Every variant, in declaration order.
+            pub const ALL: &'static [$name] = &[$($name::$variant),+];
+
+            /// The word stored in the database.
+            pub const fn as_str(self) -> &'static str {
+                match self {
+                    $($name::$variant => $text),+
+                }
+            }
+
+            /// The variant stored as `s`; `None` for any other word.
+            pub fn parse(s: &str) -> ::std::option::Option<$name> {
+                match s {
+                    $($text => ::std::option::Option::Some($name::$variant),)+
+                    _ => ::std::option::Option::None,
+                }
+            }
+        }
+
+        impl ::std::str::FromStr for $name {
+            type Err = $crate::db::UnknownValue;
+
+            fn from_str(s: &str) -> ::std::result::Result<$name, $crate::db::UnknownValue> {
+                $name::parse(s).ok_or_else(|| $crate::db::UnknownValue {
+                    kind: $kind,
+                    value: s.to_string(),
+                })
+            }
+        }
+
+        impl ::std::fmt::Display for $name {
+            fn fmt(&self, f: &mut ::std::fmt::Formatter<'_>) -> ::std::fmt::Result {
+                f.write_str(self.as_str())
+            }
+        }
+
+        impl ::sqlx::Type<::sqlx::Sqlite> for $name {
+            fn type_info() -> ::sqlx::sqlite::SqliteTypeInfo {
+                <str as ::sqlx::Type<::sqlx::Sqlite>>::type_info()
+            }
+
+            fn compatible(ty: &::sqlx::sqlite::SqliteTypeInfo) -> bool {
+                <&str as ::sqlx::Type<::sqlx::Sqlite>>::compatible(ty)
+            }
+        }
+
+        impl ::sqlx::Type<::sqlx::Postgres> for $name {
+            fn type_info() -> ::sqlx::postgres::PgTypeInfo {
+                <str as ::sqlx::Type<::sqlx::Postgres>>::type_info()
+            }
+
+            fn compatible(ty: &::sqlx::postgres::PgTypeInfo) -> bool {
+                <&str as ::sqlx::Type<::sqlx::Postgres>>::compatible(ty)
+            }
+        }
+
+        impl<'q> ::sqlx::Encode<'q, ::sqlx::Sqlite> for $name {
+            fn encode_by_ref(
+                &self,
+                buf: &mut <::sqlx::Sqlite as ::sqlx::Database>::ArgumentBuffer<'q>,
+            ) -> ::std::result::Result<::sqlx::encode::IsNull, ::sqlx::error::BoxDynError> {
+                <&'q str as ::sqlx::Encode<'q, ::sqlx::Sqlite>>::encode(self.as_str(), buf)
+            }
+        }
+
+        impl ::sqlx::Encode<'_, ::sqlx::Postgres> for $name {
+            fn encode_by_ref(
+                &self,
+                buf: &mut ::sqlx::postgres::PgArgumentBuffer,
+            ) -> ::std::result::Result<::sqlx::encode::IsNull, ::sqlx::error::BoxDynError> {
+                <&str as ::sqlx::Encode<'_, ::sqlx::Postgres>>::encode(self.as_str(), buf)
+            }
+        }
+
+        impl<'r> ::sqlx::Decode<'r, ::sqlx::Sqlite> for $name {
+            fn decode(
+                value: ::sqlx::sqlite::SqliteValueRef<'r>,
+            ) -> ::std::result::Result<$name, ::sqlx::error::BoxDynError> {
+                let s = <&str as ::sqlx::Decode<'r, ::sqlx::Sqlite>>::decode(value)?;
+                Ok(s.parse::<$name>()?)
+            }
+        }
+
+        impl<'r> ::sqlx::Decode<'r, ::sqlx::Postgres> for $name {
+            fn decode(
+                value: ::sqlx::postgres::PgValueRef<'r>,
+            ) -> ::std::result::Result<$name, ::sqlx::error::BoxDynError> {
+                let s = <&str as ::sqlx::Decode<'r, ::sqlx::Postgres>>::decode(value)?;
+                Ok(s.parse::<$name>()?)
+            }
+        }
+    };
+}
+
 impl Db {
     /// Connects, creating the SQLite file (and its folder) when missing.
     pub async fn connect(url: &DbUrl) -> anyhow::Result<Db> {

@@ -6,9 +6,10 @@
 use crate::channel::meta::{Content, Event};
 use crate::channel::webhook::mask_phone;
 use crate::db::Db;
+use crate::inbox::MessageStatus;
 use crate::inbox::{self, NewInbound};
 use crate::outbox::store::{self as outbox, StatusReport};
-use crate::tenancy::Account;
+use crate::tenancy::{Account, Provider};
 use time::OffsetDateTime;
 
 /// Why one event of a notification could not be handled.
@@ -32,7 +33,7 @@ pub async fn dead_letter(
     let summary = serde_json::Value::Array(events.iter().map(|e| e.routing_summary()).collect());
     outbox::dead_letter(
         db,
-        "meta",
+        Provider::Meta.as_str(),
         reason,
         Some(reference),
         &summary.to_string(),
@@ -124,7 +125,7 @@ pub async fn handle_event(
                 now,
             )
             .await?;
-            if s.status == "failed" {
+            if MessageStatus::parse(&s.status) == Some(MessageStatus::Failed) {
                 tracing::warn!(
                     account = %account.slug,
                     recipient = %s.recipient_id.as_deref().map(mask_phone).unwrap_or_default(),

@@ -15,6 +15,7 @@
 //!    twice, and no lock is held while the flow runs;
 //! 4. only then does the webhook answer.
 
+pub mod states;
 pub mod store;
 
 use std::collections::HashMap;
@@ -26,6 +27,7 @@ use crate::flow::{self, Event, Inbound, Reply, Transcript};
 use crate::outbox::Payload;
 use crate::registry;
 use crate::tenancy::{Account, Provider};
+pub use states::{BodyForm, Direction, MessageStatus, Mode, Sender};
 use time::OffsetDateTime;
 
 /// What processing an inbound message needs besides the message: the
@@ -306,21 +308,21 @@ pub async fn handle_inbound(
             store::set_profile_name(inputs.db, account.id, &msg.from, name).await?;
         }
 
-        let mut mode = current.mode.as_str();
+        let mut mode = current.mode;
         let mut flow_state = current.flow_state.0.clone();
         // In bot mode only text and choices are read; a caption or a place
         // is not kept (it could hold an answer, such as a name).
-        let input = if mode == "bot" && !msg.is_readable() {
+        let input = if mode == Mode::Bot && !msg.is_readable() {
             ""
         } else {
             msg.text.as_str()
         };
         let too_old = msg.sent_at.is_some_and(|at| now - at > TOO_OLD_TO_ANSWER);
-        let (replies, events, transcript) = if mode == "bot" && too_old {
+        let (replies, events, transcript) = if mode == Mode::Bot && too_old {
             // Not run through the flow, so not known to be no answer (a
             // name): nothing of it is kept.
             (Vec::new(), Vec::new(), Some(Transcript::Redacted))
-        } else if mode == "bot" {
+        } else if mode == Mode::Bot {
             let outcome = flow::step(
                 &flow_state,
                 &Inbound {
@@ -353,7 +355,7 @@ pub async fn handle_inbound(
                     });
                 }
                 Event::Escalated { .. } => {
-                    mode = "human";
+                    mode = Mode::Human;
                     escalated_at = Some(now);
                 }
                 Event::Reset { .. } => {}
@@ -375,9 +377,9 @@ pub async fn handle_inbound(
             media_ref: msg.media_ref.as_deref(),
             reply_status: match provider {
                 // Sent in the webhook's TwiML answer.
-                Provider::Twilio => "sent",
-                Provider::Sandbox => "delivered",
-                Provider::Meta => "queued",
+                Provider::Twilio => MessageStatus::Sent,
+                Provider::Sandbox => MessageStatus::Delivered,
+                Provider::Meta => MessageStatus::Queued,
             },
             replies: outgoing(provider, &flow_config, &msg.from, &replies, &events),
             issue,
@@ -397,7 +399,7 @@ pub async fn handle_inbound(
                     &msg.from,
                     store::Current {
                         id: current.id,
-                        mode: mode.to_string(),
+                        mode,
                         flow_state: sqlx::types::Json(flow_state.clone()),
                         version: current.version + 1,
                         profile_name: if account.keep_profile_names {

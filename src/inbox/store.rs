@@ -20,53 +20,15 @@ use crate::{on_db, on_db_read, on_tx};
 use sqlx::types::Json;
 use time::OffsetDateTime;
 
-/// How a message's text is kept (`messages.body_form`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum BodyForm {
-    /// As written: staff have the conversation, or a reply of the bot or
-    /// of staff.
-    Verbatim,
-    /// An answer understood: only what the code uses ("MBE", "7").
-    Shortened,
-    /// Nothing kept: an answer not understood, a message too old to be
-    /// answered, or text older than the tenant's retention period.
-    Redacted,
-    /// A recognised command, kept as its normalised word ("AIDE").
-    Command,
-    /// Typed to the bot and neither answer nor command: only its kind and
-    /// length in characters (`text_chars`) are kept, the body is empty.
-    Described,
-}
-
-impl BodyForm {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            BodyForm::Verbatim => "verbatim",
-            BodyForm::Shortened => "shortened",
-            BodyForm::Redacted => "redacted",
-            BodyForm::Command => "command",
-            BodyForm::Described => "described",
-        }
-    }
-
-    pub fn parse(s: &str) -> Option<BodyForm> {
-        [
-            BodyForm::Verbatim,
-            BodyForm::Shortened,
-            BodyForm::Redacted,
-            BodyForm::Command,
-            BodyForm::Described,
-        ]
-        .into_iter()
-        .find(|f| f.as_str() == s)
-    }
-}
+pub use super::states::BodyForm;
+use super::states::{Direction, MessageStatus, Mode, Sender};
+use crate::outbox::OutboxStatus;
 
 /// A conversation as read before processing a message.
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct Current {
     pub id: i64,
-    pub mode: String,
+    pub mode: Mode,
     pub flow_state: Json<FlowState>,
     pub version: i64,
     pub profile_name: Option<String>,
@@ -113,9 +75,10 @@ pub async fn create(
         .fetch_one(c).await)?;
     on_tx!(&mut tx, c => sqlx::query(
         "INSERT INTO conversations (tenant_id, account_id, contact_id, mode, flow_state, version, last_message_at, created_at, updated_at)
-         VALUES ($1, $2, $3, 'bot', $4, 0, $5, $5, $5)
+         VALUES ($1, $2, $3, $6, $4, 0, $5, $5, $5)
          ON CONFLICT (contact_id) DO NOTHING")
         .bind(tenant_id).bind(account_id).bind(contact_id).bind(Json(FlowState::default())).bind(now)
+        .bind(Mode::Bot)
         .execute(c).await.map(|_| ()))?;
     tx.commit().await
 }
@@ -163,7 +126,7 @@ pub struct Write<'a> {
     pub conversation_id: i64,
     /// The version read; the write applies only if it is still current.
     pub version: i64,
-    pub mode: &'a str,
+    pub mode: Mode,
     pub flow_state: &'a FlowState,
     pub escalated_at: Option<OffsetDateTime>,
     pub provider_message_id: &'a str,
@@ -174,8 +137,8 @@ pub struct Write<'a> {
     pub text_chars: Option<i32>,
     /// The provider's id of an inbound image, audio, document…
     pub media_ref: Option<&'a str>,
-    /// Status of the bot's replies ("sent" in TwiML, "queued" for the outbox…).
-    pub reply_status: &'a str,
+    /// Status of the bot's replies (sent in TwiML, queued for the outbox…).
+    pub reply_status: MessageStatus,
     pub replies: Vec<Outgoing>,
     pub issue: Option<Issue>,
     pub now: OffsetDateTime,
@@ -219,14 +182,14 @@ async fn apply_in_transaction(db: &Db, w: &Write<'_>) -> Result<Applied, sqlx::E
     insert_message(
         &mut tx,
         w,
-        "in",
-        "contact",
+        Direction::In,
+        Sender::Contact,
         Some(w.provider_message_id),
         w.kind,
         w.body_form,
         w.body,
         w.text_chars,
-        "received",
+        MessageStatus::Received,
         w.media_ref,
     )
     .await?;
@@ -234,8 +197,8 @@ async fn apply_in_transaction(db: &Db, w: &Write<'_>) -> Result<Applied, sqlx::E
         let id = insert_message(
             &mut tx,
             w,
-            "out",
-            "bot",
+            Direction::Out,
+            Sender::Bot,
             None,
             reply.kind,
             BodyForm::Verbatim,
@@ -249,8 +212,9 @@ async fn apply_in_transaction(db: &Db, w: &Write<'_>) -> Result<Applied, sqlx::E
             on_tx!(&mut tx, c => sqlx::query(
                 "INSERT INTO outbox (tenant_id, account_id, conversation_id, message_id, payload, status, attempts,
                     next_attempt_at, created_at, updated_at)
-                 VALUES ($1, $2, $3, $4, $5, 'pending', 0, $6, $6, $6)")
+                 VALUES ($1, $2, $3, $4, $5, $7, 0, $6, $6, $6)")
                 .bind(w.tenant_id).bind(w.account_id).bind(w.conversation_id).bind(id).bind(Json(payload)).bind(w.now)
+                .bind(OutboxStatus::Pending)
                 .execute(c).await.map(|_| ()))?;
         }
     }
@@ -275,14 +239,14 @@ async fn apply_in_transaction(db: &Db, w: &Write<'_>) -> Result<Applied, sqlx::E
 async fn insert_message(
     tx: &mut Tx,
     w: &Write<'_>,
-    direction: &str,
-    sender: &str,
+    direction: Direction,
+    sender: Sender,
     provider_message_id: Option<&str>,
     kind: &str,
     body_form: BodyForm,
     body: &str,
     text_chars: Option<i32>,
-    status: &str,
+    status: MessageStatus,
     media_ref: Option<&str>,
 ) -> Result<i64, sqlx::Error> {
     on_tx!(tx, c => sqlx::query_scalar(
@@ -291,7 +255,7 @@ async fn insert_message(
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $11, $12, $13)
          RETURNING id")
         .bind(w.tenant_id).bind(w.account_id).bind(w.conversation_id).bind(direction).bind(sender)
-        .bind(provider_message_id).bind(kind).bind(body_form.as_str()).bind(body).bind(status).bind(w.now).bind(media_ref)
+        .bind(provider_message_id).bind(kind).bind(body_form).bind(body).bind(status).bind(w.now).bind(media_ref)
         .bind(text_chars)
         .fetch_one(c).await)
 }
@@ -300,8 +264,12 @@ async fn insert_message(
 /// every part hangs off the version-checked UPDATE, so a stale version
 /// writes nothing. The outbox and registry parts are added only when used
 /// (each variant is its own prepared statement): a part that writes no row
-/// still costs its executor set-up.
-const POSTGRES_WRITE_HEAD: &str = "
+/// still costs its executor set-up. The states the statement writes are
+/// put into its text from their enums (it is built once, see
+/// `postgres_write`).
+fn postgres_write_head() -> String {
+    format!(
+        "
 WITH upd AS (
     UPDATE conversations SET mode = $4, flow_state = $5, version = version + 1,
         escalated_at = COALESCE($6, escalated_at), last_inbound_at = $7, last_message_at = $7, updated_at = $7
@@ -310,25 +278,38 @@ WITH upd AS (
 ), inb AS (
     INSERT INTO messages (tenant_id, account_id, conversation_id, direction, sender, provider_message_id, kind,
         body_form, body, status, created_at, updated_at, media_ref, text_chars)
-    SELECT $1, $2, upd.id, 'in', 'contact', $9, $10, $11, $12, 'received', $7, $7, $24, $25 FROM upd
+    SELECT $1, $2, upd.id, '{inbound}', '{contact}', $9, $10, $11, $12, '{received}', $7, $7, $24, $25 FROM upd
     RETURNING id
 ), outb AS (
     INSERT INTO messages (tenant_id, account_id, conversation_id, direction, sender, provider_message_id, kind,
         body_form, body, status, created_at, updated_at)
-    SELECT $1, $2, upd.id, 'out', 'bot', NULL, r.kind, 'verbatim', r.body, $13, $7, $7
+    SELECT $1, $2, upd.id, '{outbound}', '{bot}', NULL, r.kind, '{verbatim}', r.body, $13, $7, $7
     FROM upd CROSS JOIN unnest($14::text[], $15::text[]) WITH ORDINALITY AS r(body, kind, ord)
     ORDER BY r.ord
     RETURNING id
-)";
+)",
+        inbound = Direction::In,
+        contact = Sender::Contact,
+        received = MessageStatus::Received,
+        outbound = Direction::Out,
+        bot = Sender::Bot,
+        verbatim = BodyForm::Verbatim,
+    )
+}
 
-const POSTGRES_WRITE_OUTBOX: &str = ", numbered AS (
+fn postgres_write_outbox() -> String {
+    format!(
+        ", numbered AS (
     SELECT id, row_number() OVER (ORDER BY id) AS ord FROM outb
 ), queued AS (
     INSERT INTO outbox (tenant_id, account_id, conversation_id, message_id, payload, status, attempts,
         next_attempt_at, created_at, updated_at)
-    SELECT $1, $2, $3, n.id, p.payload, 'pending', 0, $7, $7, $7
+    SELECT $1, $2, $3, n.id, p.payload, '{pending}', 0, $7, $7, $7
     FROM numbered n JOIN jsonb_array_elements($16::jsonb) WITH ORDINALITY AS p(payload, ord) ON p.ord = n.ord
-)";
+)",
+        pending = OutboxStatus::Pending,
+    )
+}
 
 /// The registry part; its conflict clauses are the registry's own.
 fn postgres_write_registry() -> String {
@@ -356,9 +337,9 @@ fn postgres_write(outbox: bool, registry: bool) -> &'static str {
     static VARIANTS: std::sync::OnceLock<[String; 4]> = std::sync::OnceLock::new();
     let variants = VARIANTS.get_or_init(|| {
         let build = |o: bool, r: bool| {
-            let mut sql = POSTGRES_WRITE_HEAD.to_string();
+            let mut sql = postgres_write_head();
             if o {
-                sql.push_str(POSTGRES_WRITE_OUTBOX);
+                sql.push_str(&postgres_write_outbox());
             }
             if r {
                 sql.push_str(&postgres_write_registry());
@@ -398,7 +379,7 @@ async fn apply_postgres(pool: &sqlx::PgPool, w: &Write<'_>) -> Result<Applied, s
         .bind(w.version)
         .bind(w.provider_message_id)
         .bind(w.kind)
-        .bind(w.body_form.as_str())
+        .bind(w.body_form)
         .bind(w.body)
         .bind(w.reply_status)
         .bind(&bodies)

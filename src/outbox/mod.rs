@@ -25,6 +25,7 @@ pub mod payload;
 pub mod store;
 
 pub use payload::Payload;
+pub use store::OutboxStatus;
 
 use crate::AppState;
 use crate::channel::meta::{self, ErrorClass, GraphClient, SendError};

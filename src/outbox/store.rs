@@ -2,9 +2,32 @@
 //! to one of them), and recording what became of each send.
 
 use crate::db::Db;
+use crate::inbox::states::{Direction, MessageStatus};
+use crate::tenancy::{Provider, TokenStatus};
 use crate::{on_db, on_tx};
 use sqlx::types::Json;
 use time::OffsetDateTime;
+
+crate::text_enum! {
+    /// Where an outbox row stands (`outbox.status`).
+    pub enum OutboxStatus("outbox status") {
+        /// Waiting for its time (or held: the account's token is invalid).
+        Pending = "pending",
+        /// Claimed by a worker until `claimed_until` (after that, a crashed
+        /// worker's claim is taken over).
+        Sending = "sending",
+        Sent = "sent",
+        /// Permanent: see `error_code`.
+        Failed = "failed",
+    }
+}
+
+/// The rows still to send, as SQL: `('pending', 'sending')`. Written into
+/// statements rather than bound: the outbox's partial indexes have this
+/// predicate, and the planner uses them only for the same literal list.
+fn open_statuses() -> String {
+    format!("('{}', '{}')", OutboxStatus::Pending, OutboxStatus::Sending)
+}
 
 /// A claimed send.
 #[derive(Debug, Clone, sqlx::FromRow)]
@@ -33,37 +56,54 @@ pub struct Claimed {
 /// one busy programme does not hide the others' replies.
 fn claim_sql(window: &str, lock: &str) -> String {
     format!(
-        "UPDATE outbox SET status = 'sending', claimed_by = $3, claimed_until = $4,
+        "UPDATE outbox SET status = '{sending}', claimed_by = $3, claimed_until = $4,
             attempts = attempts + 1, updated_at = $1
          WHERE id IN (
             SELECT o.id FROM outbox o
             WHERE o.id IN ({window})
-              AND (o.status = 'pending' OR o.claimed_until < $1)
+              AND (o.status = '{pending}' OR o.claimed_until < $1)
               AND NOT EXISTS (
                 SELECT 1 FROM outbox e WHERE e.conversation_id = o.conversation_id AND e.id < o.id
-                  AND e.status IN ('pending', 'sending'))
+                  AND e.status IN {open})
             ORDER BY o.next_attempt_at, o.id
             LIMIT $2
             {lock})
-         RETURNING id, account_id, conversation_id, message_id, payload, attempts, created_at"
+         RETURNING id, account_id, conversation_id, message_id, payload, attempts, created_at",
+        sending = OutboxStatus::Sending,
+        pending = OutboxStatus::Pending,
+        open = open_statuses(),
     )
 }
 
 /// The window, PostgreSQL: an index range scan per account (LATERAL).
-const WINDOW_POSTGRES: &str = "
+fn window_postgres() -> String {
+    format!(
+        "
     SELECT w.id FROM whatsapp_accounts a CROSS JOIN LATERAL (
         SELECT id FROM outbox
-        WHERE account_id = a.id AND status IN ('pending', 'sending') AND next_attempt_at <= $1
+        WHERE account_id = a.id AND status IN {open} AND next_attempt_at <= $1
         ORDER BY next_attempt_at, id LIMIT 256) w
-    WHERE a.provider = 'meta' AND a.enabled AND a.token_status = 'ok'";
+    WHERE a.provider = '{meta}' AND a.enabled AND a.token_status = '{ok}'",
+        open = open_statuses(),
+        meta = Provider::Meta,
+        ok = TokenStatus::Ok,
+    )
+}
 
 /// The window, SQLite (no LATERAL; one writer, smaller queues).
-const WINDOW_SQLITE: &str = "
+fn window_sqlite() -> String {
+    format!(
+        "
     SELECT w.id FROM outbox w
     WHERE w.account_id IN (SELECT id FROM whatsapp_accounts
-                           WHERE provider = 'meta' AND enabled AND token_status = 'ok')
-      AND w.status IN ('pending', 'sending') AND w.next_attempt_at <= $1
-    ORDER BY w.next_attempt_at, w.id LIMIT 1000";
+                           WHERE provider = '{meta}' AND enabled AND token_status = '{ok}')
+      AND w.status IN {open} AND w.next_attempt_at <= $1
+    ORDER BY w.next_attempt_at, w.id LIMIT 1000",
+        open = open_statuses(),
+        meta = Provider::Meta,
+        ok = TokenStatus::Ok,
+    )
+}
 
 pub async fn claim(
     db: &Db,
@@ -75,8 +115,8 @@ pub async fn claim(
     static SQL: std::sync::OnceLock<(String, String)> = std::sync::OnceLock::new();
     let (pg, lite) = SQL.get_or_init(|| {
         (
-            claim_sql(WINDOW_POSTGRES, "FOR UPDATE OF o SKIP LOCKED"),
-            claim_sql(WINDOW_SQLITE, ""),
+            claim_sql(&window_postgres(), "FOR UPDATE OF o SKIP LOCKED"),
+            claim_sql(&window_sqlite(), ""),
         )
     });
     let until = now + lease;
@@ -114,34 +154,39 @@ pub async fn mark_sent(
     now: OffsetDateTime,
 ) -> Result<(), sqlx::Error> {
     const OUTBOX: &str =
-        "UPDATE outbox SET status = 'sent', sent_at = $2, updated_at = $2, claimed_until = NULL,
+        "UPDATE outbox SET status = $3, sent_at = $2, updated_at = $2, claimed_until = NULL,
             error_code = NULL, last_error = NULL WHERE id = $1";
     const MESSAGE: &str = "UPDATE messages SET provider_message_id = $2, updated_at = $3,
-            status = CASE WHEN status = 'queued' THEN 'sent' ELSE status END
+            status = CASE WHEN status = $4 THEN $5 ELSE status END
          WHERE id = $1";
     match db {
         // One statement, one round trip.
         Db::Postgres(p) => {
             sqlx::query(
-                "WITH o AS (UPDATE outbox SET status = 'sent', sent_at = $4, updated_at = $4, claimed_until = NULL,
+                "WITH o AS (UPDATE outbox SET status = $5, sent_at = $4, updated_at = $4, claimed_until = NULL,
                     error_code = NULL, last_error = NULL WHERE id = $1)
                  UPDATE messages SET provider_message_id = $3, updated_at = $4,
-                    status = CASE WHEN status = 'queued' THEN 'sent' ELSE status END
+                    status = CASE WHEN status = $6 THEN $7 ELSE status END
                  WHERE id = $2",
             )
             .bind(row.id)
             .bind(row.message_id)
             .bind(wamid)
             .bind(now)
+            .bind(OutboxStatus::Sent)
+            .bind(MessageStatus::Queued)
+            .bind(MessageStatus::Sent)
             .execute(p)
             .await?;
             Ok(())
         }
         Db::Sqlite(_) => {
             let mut tx = db.begin().await?;
-            on_tx!(&mut tx, c => sqlx::query(OUTBOX).bind(row.id).bind(now).execute(c).await.map(|_| ()))?;
+            on_tx!(&mut tx, c => sqlx::query(OUTBOX).bind(row.id).bind(now).bind(OutboxStatus::Sent)
+                .execute(c).await.map(|_| ()))?;
             on_tx!(&mut tx, c => sqlx::query(MESSAGE)
-                .bind(row.message_id).bind(wamid).bind(now).execute(c).await.map(|_| ()))?;
+                .bind(row.message_id).bind(wamid).bind(now).bind(MessageStatus::Queued).bind(MessageStatus::Sent)
+                .execute(c).await.map(|_| ()))?;
             tx.commit().await
         }
     }
@@ -160,11 +205,12 @@ pub async fn retry_later(
     now: OffsetDateTime,
 ) -> Result<(), sqlx::Error> {
     on_db!(db, p => sqlx::query(
-        "UPDATE outbox SET status = 'pending', next_attempt_at = $2, claimed_by = NULL, claimed_until = NULL,
+        "UPDATE outbox SET status = $7, next_attempt_at = $2, claimed_by = NULL, claimed_until = NULL,
             error_code = $3, last_error = $4, updated_at = $5,
             attempts = CASE WHEN $6 THEN attempts ELSE attempts - 1 END
-         WHERE id = $1 AND status = 'sending'")
+         WHERE id = $1 AND status = $8")
         .bind(row.id).bind(at).bind(error_code).bind(error).bind(now).bind(count_attempt)
+        .bind(OutboxStatus::Pending).bind(OutboxStatus::Sending)
         .execute(p).await.map(|_| ()))
 }
 
@@ -178,31 +224,30 @@ pub async fn mark_failed(
 ) -> Result<(), sqlx::Error> {
     let mut tx = db.begin().await?;
     on_tx!(&mut tx, c => sqlx::query(
-        "UPDATE outbox SET status = 'failed', error_code = $2, last_error = $3, updated_at = $4,
+        "UPDATE outbox SET status = $5, error_code = $2, last_error = $3, updated_at = $4,
             claimed_until = NULL WHERE id = $1")
-        .bind(row.id).bind(error_code).bind(error).bind(now).execute(c).await.map(|_| ()))?;
+        .bind(row.id).bind(error_code).bind(error).bind(now).bind(OutboxStatus::Failed)
+        .execute(c).await.map(|_| ()))?;
     on_tx!(&mut tx, c => sqlx::query(
-        "UPDATE messages SET status = 'failed', error_code = $2, error_message = $3, updated_at = $4 WHERE id = $1")
+        "UPDATE messages SET status = $5, error_code = $2, error_message = $3, updated_at = $4 WHERE id = $1")
         .bind(row.message_id).bind(error_code.map(|c| c.to_string())).bind(error).bind(now)
+        .bind(MessageStatus::Failed)
         .execute(c).await.map(|_| ()))?;
     tx.commit().await
 }
 
-/// Rank of a delivery status: a status webhook only ever moves a message
-/// forward (Meta sends them in any order, and more than once).
-const RANK: &str = "CASE status WHEN 'queued' THEN 0 WHEN 'sent' THEN 1 WHEN 'delivered' THEN 2 \
-     WHEN 'read' THEN 3 WHEN 'played' THEN 4 WHEN 'failed' THEN 5 ELSE 0 END";
-
-fn rank(status: &str) -> i32 {
-    match status {
-        "queued" => 0,
-        "sent" => 1,
-        "delivered" => 2,
-        "read" => 3,
-        "played" => 4,
-        "failed" => 5,
-        _ => -1,
+/// Rank of a message's status in SQL (see `MessageStatus::rank`): a status
+/// webhook only ever moves a message forward (Meta sends them in any order,
+/// and more than once). `CASE status WHEN 'queued' THEN 0 … ELSE 0 END`.
+fn rank_sql() -> String {
+    let mut sql = String::from("CASE status");
+    for status in MessageStatus::ALL {
+        if let Some(rank) = status.rank() {
+            sql.push_str(&format!(" WHEN '{status}' THEN {rank}"));
+        }
     }
+    sql.push_str(" ELSE 0 END");
+    sql
 }
 
 /// A delivery status reported by the provider for one of our messages.
@@ -226,19 +271,34 @@ pub async fn apply_status(
     s: &StatusReport<'_>,
     now: OffsetDateTime,
 ) -> Result<bool, sqlx::Error> {
-    let new_rank = rank(s.status);
-    if new_rank < 0 {
+    // An unknown status (a later addition of Meta's) is ignored.
+    let Some((status, new_rank)) =
+        MessageStatus::parse(s.status).and_then(|status| Some((status, status.rank()?)))
+    else {
         return Ok(false);
-    }
-    let code = s.error_code.map(|c| c.to_string());
-    let sql = format!(
-        "UPDATE messages SET status = $3, error_code = COALESCE($4, error_code),
+    };
+    static SQL: std::sync::OnceLock<(String, String)> = std::sync::OnceLock::new();
+    let (by_wamid, by_outbox_id) = SQL.get_or_init(|| {
+        let rank = rank_sql();
+        (
+            format!(
+                "UPDATE messages SET status = $3, error_code = COALESCE($4, error_code),
             error_message = COALESCE($5, error_message), updated_at = $6
-         WHERE account_id = $1 AND provider_message_id = $2 AND direction = 'out'
-           AND ({RANK}) < $7"
-    );
-    let matched = on_db!(db, p => sqlx::query(&sql)
-        .bind(s.account_id).bind(s.provider_message_id).bind(s.status).bind(&code)
+         WHERE account_id = $1 AND provider_message_id = $2 AND direction = '{out}'
+           AND ({rank}) < $7",
+                out = Direction::Out
+            ),
+            format!(
+                "UPDATE messages SET provider_message_id = $3, status = $4, error_code = COALESCE($5, error_code),
+            error_message = COALESCE($6, error_message), updated_at = $7
+         WHERE id = (SELECT message_id FROM outbox WHERE id = $2 AND account_id = $1)
+           AND provider_message_id IS NULL AND ({rank}) < $8"
+            ),
+        )
+    });
+    let code = s.error_code.map(|c| c.to_string());
+    let matched = on_db!(db, p => sqlx::query(by_wamid)
+        .bind(s.account_id).bind(s.provider_message_id).bind(status).bind(&code)
         .bind(s.error_message).bind(now).bind(new_rank)
         .execute(p).await.map(|r| r.rows_affected()))?;
     if matched > 0 {
@@ -254,14 +314,8 @@ pub async fn apply_status(
     let Some(outbox_id) = s.outbox_id else {
         return Ok(false);
     };
-    let sql = format!(
-        "UPDATE messages SET provider_message_id = $3, status = $4, error_code = COALESCE($5, error_code),
-            error_message = COALESCE($6, error_message), updated_at = $7
-         WHERE id = (SELECT message_id FROM outbox WHERE id = $2 AND account_id = $1)
-           AND provider_message_id IS NULL AND ({RANK}) < $8"
-    );
-    let matched = on_db!(db, p => sqlx::query(&sql)
-        .bind(s.account_id).bind(outbox_id).bind(s.provider_message_id).bind(s.status).bind(&code)
+    let matched = on_db!(db, p => sqlx::query(by_outbox_id)
+        .bind(s.account_id).bind(outbox_id).bind(s.provider_message_id).bind(status).bind(&code)
         .bind(s.error_message).bind(now).bind(new_rank)
         .execute(p).await.map(|r| r.rows_affected()))?;
     Ok(matched > 0)
@@ -291,4 +345,46 @@ pub async fn delete_dead_letters_before(
 ) -> Result<u64, sqlx::Error> {
     on_db!(db, p => sqlx::query("DELETE FROM webhook_dead_letters WHERE received_at < $1")
         .bind(before).execute(p).await.map(|r| r.rows_affected()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn outbox_statuses_read_back_as_stored_and_another_word_is_an_error() {
+        assert_eq!(
+            OutboxStatus::ALL
+                .iter()
+                .map(|s| s.as_str())
+                .collect::<Vec<_>>(),
+            ["pending", "sending", "sent", "failed"]
+        );
+        for s in OutboxStatus::ALL {
+            assert_eq!(s.as_str().parse::<OutboxStatus>(), Ok(*s));
+        }
+        for bad in ["", "held", "Pending", "queued"] {
+            assert_eq!(OutboxStatus::parse(bad), None, "{bad}");
+            assert!(bad.parse::<OutboxStatus>().is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn the_sql_built_from_the_states_is_the_one_the_indexes_and_ranks_expect() {
+        // The predicate of the partial indexes `outbox_due` and
+        // `outbox_conversation`, word for word.
+        assert_eq!(open_statuses(), "('pending', 'sending')");
+        assert_eq!(
+            rank_sql(),
+            "CASE status WHEN 'queued' THEN 0 WHEN 'sent' THEN 1 WHEN 'delivered' THEN 2 \
+             WHEN 'read' THEN 3 WHEN 'played' THEN 4 WHEN 'failed' THEN 5 ELSE 0 END"
+        );
+        assert!(
+            window_postgres()
+                .contains("a.provider = 'meta' AND a.enabled AND a.token_status = 'ok'")
+        );
+        assert!(
+            window_sqlite().contains("WHERE provider = 'meta' AND enabled AND token_status = 'ok'")
+        );
+    }
 }

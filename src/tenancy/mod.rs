@@ -11,32 +11,27 @@ use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use time::Duration;
 
-/// Which service carries an account's messages.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Provider {
-    Twilio,
-    Meta,
-    /// Delivers nowhere: backs the built-in phone simulator.
-    Sandbox,
+crate::text_enum! {
+    /// Which service carries an account's messages
+    /// (`whatsapp_accounts.provider`).
+    #[derive(Serialize, Deserialize)]
+    #[serde(rename_all = "lowercase")]
+    pub enum Provider("provider") {
+        Twilio = "twilio",
+        Meta = "meta",
+        /// Delivers nowhere: backs the built-in phone simulator.
+        Sandbox = "sandbox",
+    }
 }
 
-impl Provider {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Provider::Twilio => "twilio",
-            Provider::Meta => "meta",
-            Provider::Sandbox => "sandbox",
-        }
-    }
-
-    pub fn parse(s: &str) -> Option<Provider> {
-        match s {
-            "twilio" => Some(Provider::Twilio),
-            "meta" => Some(Provider::Meta),
-            "sandbox" => Some(Provider::Sandbox),
-            _ => None,
-        }
+crate::text_enum! {
+    /// Whether the Graph API takes an account's access token
+    /// (`whatsapp_accounts.token_status`).
+    pub enum TokenStatus("token status") {
+        Ok = "ok",
+        /// Refused by the Graph API: the account's outbox waits for a new
+        /// token.
+        Invalid = "invalid",
     }
 }
 
@@ -65,8 +60,9 @@ pub struct Account {
     pub tenant_id: i64,
     pub slug: String,
     pub name: String,
-    #[sqlx(rename = "provider")]
-    pub provider_name: String,
+    /// A row naming another provider is refused when read (a decoding
+    /// error), never taken for the sandbox.
+    pub provider: Provider,
     pub phone_number: Option<String>,
     pub meta_phone_number_id: Option<String>,
     pub twilio_account_sid: Option<String>,
@@ -78,9 +74,9 @@ pub struct Account {
     pub meta_app_secret: Option<String>,
     pub meta_verify_token: Option<String>,
     pub meta_access_token: Option<String>,
-    /// "ok", or "invalid" once the Graph API refused the token: the
-    /// account's outbox waits for a new one.
-    pub token_status: String,
+    /// Invalid once the Graph API refused the token: the account's outbox
+    /// waits for a new one.
+    pub token_status: TokenStatus,
     pub send_rate_per_second: i32,
     /// The tenant's setting: WhatsApp profile names are stored only when on
     /// (read with the account, so the webhooks need no extra query).
@@ -94,7 +90,7 @@ impl std::fmt::Debug for Account {
             .field("id", &self.id)
             .field("tenant_id", &self.tenant_id)
             .field("slug", &self.slug)
-            .field("provider", &self.provider_name)
+            .field("provider", &self.provider)
             .field("phone_number", &self.phone_number)
             .field("meta_phone_number_id", &self.meta_phone_number_id)
             .field("twilio_account_sid", &self.twilio_account_sid)
@@ -110,8 +106,12 @@ impl std::fmt::Debug for Account {
 
 impl Account {
     pub fn provider(&self) -> Provider {
-        // The column has a CHECK constraint; sandbox is the harmless fallback.
-        Provider::parse(&self.provider_name).unwrap_or(Provider::Sandbox)
+        self.provider
+    }
+
+    /// The Graph API refused the account's token.
+    pub fn token_invalid(&self) -> bool {
+        self.token_status == TokenStatus::Invalid
     }
 
     /// The flow configuration: the account's settings over the server's.
@@ -230,6 +230,46 @@ impl Default for PrivacySettings {
 pub enum RetentionError {
     NotANumber,
     OutOfRange,
+}
+
+#[cfg(test)]
+mod state_tests {
+    use super::*;
+
+    #[test]
+    fn providers_and_token_statuses_read_back_as_stored_and_another_word_is_an_error() {
+        assert_eq!(
+            Provider::ALL.iter().map(|p| p.as_str()).collect::<Vec<_>>(),
+            ["twilio", "meta", "sandbox"]
+        );
+        for p in Provider::ALL {
+            assert_eq!(Provider::parse(p.as_str()), Some(*p));
+            assert_eq!(p.as_str().parse::<Provider>(), Ok(*p));
+            // The serde name is the stored word.
+            assert_eq!(
+                serde_json::to_value(p).unwrap(),
+                serde_json::Value::from(p.as_str())
+            );
+        }
+        assert_eq!(
+            TokenStatus::ALL
+                .iter()
+                .map(|t| t.as_str())
+                .collect::<Vec<_>>(),
+            ["ok", "invalid"]
+        );
+        for t in TokenStatus::ALL {
+            assert_eq!(t.as_str().parse::<TokenStatus>(), Ok(*t));
+        }
+        for bad in ["", "whatsapp", "Meta", "sandbox ", "360dialog"] {
+            assert_eq!(Provider::parse(bad), None, "{bad}");
+            let err = bad.parse::<Provider>().unwrap_err();
+            assert_eq!(err.to_string(), format!("unknown provider {bad:?}"));
+        }
+        for bad in ["", "OK", "expired"] {
+            assert!(bad.parse::<TokenStatus>().is_err(), "{bad}");
+        }
+    }
 }
 
 #[cfg(test)]

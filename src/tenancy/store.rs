@@ -9,6 +9,7 @@
 
 use super::{
     Account, DEFAULT_TENANT, FlowSettings, META_ACCOUNT, Provider, SANDBOX_ACCOUNT, TWILIO_ACCOUNT,
+    TokenStatus,
 };
 use crate::auth::{Access, AccessError, Permission};
 use crate::config::Config;
@@ -85,7 +86,7 @@ pub async fn upsert_account(db: &Db, a: &NewAccount) -> anyhow::Result<Account> 
             meta_waba_id = excluded.meta_waba_id, meta_app_id = excluded.meta_app_id,
             meta_app_secret = excluded.meta_app_secret, meta_verify_token = excluded.meta_verify_token,
             token_status = CASE WHEN whatsapp_accounts.meta_access_token IS DISTINCT FROM excluded.meta_access_token
-                THEN 'ok' ELSE whatsapp_accounts.token_status END,
+                THEN $16 ELSE whatsapp_accounts.token_status END,
             token_error = CASE WHEN whatsapp_accounts.meta_access_token IS DISTINCT FROM excluded.meta_access_token
                 THEN NULL ELSE whatsapp_accounts.token_error END,
             meta_access_token = excluded.meta_access_token
@@ -94,12 +95,12 @@ pub async fn upsert_account(db: &Db, a: &NewAccount) -> anyhow::Result<Account> 
     );
     let c = &a.channel;
     let account = on_db!(db, p => sqlx::query_as::<_, Account>(&sql)
-        .bind(a.tenant_id).bind(&a.slug).bind(&a.name).bind(a.provider.as_str())
+        .bind(a.tenant_id).bind(&a.slug).bind(&a.name).bind(a.provider)
         .bind(&c.phone_number).bind(&c.meta_phone_number_id)
         .bind(&c.twilio_account_sid).bind(&c.twilio_auth_token)
         .bind(Json(&a.flow)).bind(now)
         .bind(&c.meta_waba_id).bind(&c.meta_app_id).bind(&c.meta_app_secret)
-        .bind(&c.meta_verify_token).bind(&c.meta_access_token)
+        .bind(&c.meta_verify_token).bind(&c.meta_access_token).bind(TokenStatus::Ok)
         .fetch_optional(p).await)
     .with_context(|| format!("saving WhatsApp account {}", a.slug))?;
     account.with_context(|| {
@@ -130,7 +131,7 @@ pub async fn create_account(
          RETURNING {ACCOUNT_COLUMNS}"
     );
     Ok(on_db!(db, p => sqlx::query_as::<_, Account>(&sql)
-        .bind(access.tenant_id()).bind(slug).bind(name).bind(Provider::Sandbox.as_str())
+        .bind(access.tenant_id()).bind(slug).bind(name).bind(Provider::Sandbox)
         .bind(Json(FlowSettings::default())).bind(now)
         .fetch_optional(p).await)?)
 }
@@ -158,17 +159,17 @@ pub async fn update_channel(
         "UPDATE whatsapp_accounts SET provider = $2, phone_number = $3, meta_phone_number_id = $4,
             twilio_account_sid = $5, twilio_auth_token = $6, meta_waba_id = $7, meta_app_id = $8,
             meta_app_secret = $9, meta_verify_token = $10,
-            token_status = CASE WHEN meta_access_token IS DISTINCT FROM $11 THEN 'ok' ELSE token_status END,
+            token_status = CASE WHEN meta_access_token IS DISTINCT FROM $11 THEN $14 ELSE token_status END,
             token_error = CASE WHEN meta_access_token IS DISTINCT FROM $11 THEN NULL ELSE token_error END,
             meta_access_token = $11, updated_at = $12
          WHERE id = $1 AND tenant_id = $13
          RETURNING {ACCOUNT_COLUMNS}"
     );
     Ok(on_db!(db, p => sqlx::query_as::<_, Account>(&sql)
-        .bind(account_id).bind(provider.as_str()).bind(&c.phone_number).bind(&c.meta_phone_number_id)
+        .bind(account_id).bind(provider).bind(&c.phone_number).bind(&c.meta_phone_number_id)
         .bind(&c.twilio_account_sid).bind(&c.twilio_auth_token).bind(&c.meta_waba_id).bind(&c.meta_app_id)
         .bind(&c.meta_app_secret).bind(&c.meta_verify_token).bind(&c.meta_access_token).bind(now)
-        .bind(access.tenant_id())
+        .bind(access.tenant_id()).bind(TokenStatus::Ok)
         .fetch_optional(p).await)?)
 }
 
@@ -200,18 +201,19 @@ pub async fn find_by_meta_phone_number_id(
     phone_number_id: &str,
 ) -> Result<Option<Account>, sqlx::Error> {
     let sql = format!(
-        "SELECT {ACCOUNT_COLUMNS} FROM whatsapp_accounts WHERE provider = 'meta' AND meta_phone_number_id = $1 AND enabled"
+        "SELECT {ACCOUNT_COLUMNS} FROM whatsapp_accounts WHERE provider = $2 AND meta_phone_number_id = $1 AND enabled"
     );
-    on_db_read!(db, p => sqlx::query_as::<_, Account>(&sql).bind(phone_number_id).fetch_optional(p).await)
+    on_db_read!(db, p => sqlx::query_as::<_, Account>(&sql).bind(phone_number_id).bind(Provider::Meta)
+        .fetch_optional(p).await)
 }
 
 /// Every enabled Meta account (verification handshake, signature checks of
 /// webhooks for numbers no account has).
 pub async fn meta_accounts(db: &Db) -> Result<Vec<Account>, sqlx::Error> {
     let sql = format!(
-        "SELECT {ACCOUNT_COLUMNS} FROM whatsapp_accounts WHERE provider = 'meta' AND enabled ORDER BY id"
+        "SELECT {ACCOUNT_COLUMNS} FROM whatsapp_accounts WHERE provider = $1 AND enabled ORDER BY id"
     );
-    on_db_read!(db, p => sqlx::query_as::<_, Account>(&sql).fetch_all(p).await)
+    on_db_read!(db, p => sqlx::query_as::<_, Account>(&sql).bind(Provider::Meta).fetch_all(p).await)
 }
 
 /// The account with this id.
@@ -231,9 +233,10 @@ pub async fn flag_invalid_token(
 ) -> Result<bool, sqlx::Error> {
     let now = OffsetDateTime::now_utc();
     on_db!(db, p => sqlx::query(
-        "UPDATE whatsapp_accounts SET token_status = 'invalid', token_error = $3, token_flagged_at = $4, updated_at = $4
-         WHERE id = $1 AND meta_access_token = $2 AND token_status = 'ok'")
+        "UPDATE whatsapp_accounts SET token_status = $5, token_error = $3, token_flagged_at = $4, updated_at = $4
+         WHERE id = $1 AND meta_access_token = $2 AND token_status = $6")
         .bind(account_id).bind(failed_token).bind(error).bind(now)
+        .bind(TokenStatus::Invalid).bind(TokenStatus::Ok)
         .execute(p).await.map(|r| r.rows_affected() > 0))
 }
 
@@ -246,7 +249,7 @@ pub async fn find_by_number(
     let sql = format!(
         "SELECT {ACCOUNT_COLUMNS} FROM whatsapp_accounts WHERE provider = $1 AND phone_number = $2 AND enabled"
     );
-    on_db!(db, p => sqlx::query_as::<_, Account>(&sql).bind(provider.as_str()).bind(phone).fetch_optional(p).await)
+    on_db!(db, p => sqlx::query_as::<_, Account>(&sql).bind(provider).bind(phone).fetch_optional(p).await)
 }
 
 /// The account with this slug, whatever its provider.
@@ -369,7 +372,7 @@ pub async fn create_tenant(
         "INSERT INTO whatsapp_accounts (tenant_id, slug, name, provider, flow_config, enabled, created_at, updated_at)
          VALUES ($1, $2, $3, $4, $5, TRUE, $6, $6)
          ON CONFLICT (slug) DO NOTHING RETURNING id")
-        .bind(id).bind(format!("{slug}-sandbox")).bind(sandbox_name).bind(Provider::Sandbox.as_str())
+        .bind(id).bind(format!("{slug}-sandbox")).bind(sandbox_name).bind(Provider::Sandbox)
         .bind(Json(FlowSettings::default())).bind(now).fetch_optional(c).await)?;
     if sandbox.is_none() {
         tx.rollback().await?;

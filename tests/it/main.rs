@@ -31,6 +31,7 @@ mod privacy;
 mod privacy_dump;
 mod property;
 mod staff;
+mod states;
 mod twilio;
 mod web_auth;
 mod web_auth_hardening;

@@ -178,7 +178,9 @@ pub struct UnknownValue {
 /// Declares an enum stored as TEXT, each variant one word: `as_str`,
 /// `parse` (`None` for another word), `FromStr` (an `UnknownValue` error),
 /// `Display`, `ALL`, and the sqlx encoding on both backends (a TEXT value;
-/// decoding another word is an error).
+/// decoding another word is an error). Not sqlx's `Type` derive: on
+/// PostgreSQL it declares the type by name (a catalog lookup on every new
+/// connection), and the words, `ALL` and the parse would still be here.
 ///
 /// ```text
 /// text_enum! {

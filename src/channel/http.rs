@@ -33,4 +33,3 @@ pub fn redact(text: String, token: &str) -> String {
         text
     }
 }
-

@@ -1,6 +1,16 @@
-//! Twilio WhatsApp, the pure part: form parsing, `X-Twilio-Signature`,
-//! inbound fields and TwiML answers (reference: Twilio Programmable
-//! Messaging webhooks).
+//! Twilio WhatsApp: form parsing, `X-Twilio-Signature`, inbound fields,
+//! status callbacks and TwiML answers (the pure part, here), the REST
+//! client (`client`) and what its errors mean (`error`). Reference: Twilio
+//! Programmable Messaging, part B of the wire reference.
+
+mod client;
+mod error;
+
+pub use client::{
+    Accepted, AccountInfo, Credentials, DEFAULT_BASE_URL, Outgoing, TwilioClient, is_account_sid,
+    whatsapp_address,
+};
+pub use error::{SendError, classify};
 
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
@@ -254,6 +264,66 @@ pub fn bare_number(address: &str) -> &str {
 /// Status callbacks carry `MessageStatus` and no message body.
 pub fn is_status_callback(params: &[(String, String)]) -> bool {
     field(params, "MessageStatus").is_some() && !params.iter().any(|(k, _)| k == "Body")
+}
+
+/// A status callback (B.3): where a message we sent stands.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StatusCallback {
+    pub message_sid: String,
+    pub account_sid: Option<String>,
+    /// Twilio's word: `queued`, `sending`, `sent`, `delivered`, `read`,
+    /// `undelivered`, `failed` (and `accepted`, `scheduled`, `canceled`).
+    pub status: String,
+    pub error_code: Option<i64>,
+    /// `ChannelStatusMessage`, when Twilio gives one.
+    pub error_message: Option<String>,
+}
+
+impl StatusCallback {
+    /// The status in our words; `None` for the steps before `sent`, which
+    /// move nothing.
+    pub fn message_status(&self) -> Option<crate::inbox::MessageStatus> {
+        use crate::inbox::MessageStatus;
+        match self.status.as_str() {
+            "sent" => Some(MessageStatus::Sent),
+            "delivered" => Some(MessageStatus::Delivered),
+            "read" => Some(MessageStatus::Read),
+            "undelivered" | "failed" | "canceled" => Some(MessageStatus::Failed),
+            _ => None,
+        }
+    }
+}
+
+/// Reads a status callback's fields (`MessageStatus`, or the legacy
+/// `SmsStatus`); identifiers holding a control character are refused.
+pub fn parse_status_callback(params: &[(String, String)]) -> Result<StatusCallback, InboundError> {
+    let identifier = |name: &'static str| -> Result<Option<String>, InboundError> {
+        match field(params, name) {
+            None => Ok(None),
+            Some(v) if v.len() > 64 => Err(InboundError::TooLong(name)),
+            Some(v) if !crate::input::is_clean_identifier(v) => {
+                Err(InboundError::ControlCharacter(name))
+            }
+            Some(v) => Ok(Some(v.to_string())),
+        }
+    };
+    let message_sid = identifier("MessageSid")?
+        .or(identifier("SmsSid")?)
+        .ok_or(InboundError::Missing("MessageSid"))?;
+    let status = identifier("MessageStatus")?
+        .or(identifier("SmsStatus")?)
+        .ok_or(InboundError::Missing("MessageStatus"))?
+        .to_ascii_lowercase();
+    let error_message = field(params, "ChannelStatusMessage")
+        .or_else(|| field(params, "ErrorMessage"))
+        .map(|m| crate::input::strip(m).chars().take(500).collect());
+    Ok(StatusCallback {
+        message_sid,
+        account_sid: identifier("AccountSid")?,
+        status,
+        error_code: field(params, "ErrorCode").and_then(|c| c.trim().parse().ok()),
+        error_message,
+    })
 }
 
 /// One `<Message>` of a TwiML answer.
@@ -535,7 +605,58 @@ mod tests {
             if let Ok(params) = parse_form(&body) {
                 let _ = parse_inbound(&params);
                 let _ = is_status_callback(&params);
+                let _ = parse_status_callback(&params);
             }
         }
+    }
+
+    fn params(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    }
+
+    #[test]
+    fn status_callbacks_are_read_in_our_words() {
+        use crate::inbox::MessageStatus;
+        let delivered = parse_status_callback(&params(&[
+            ("MessageSid", "SM1f0e8ae6ade43cb3c0ce4525424e404f"),
+            ("MessageStatus", "delivered"),
+            ("AccountSid", "AC0123456789abcdef0123456789abcdef"),
+            ("ChannelPrefix", "whatsapp"),
+            ("EventType", "DELIVERED"),
+        ]))
+        .unwrap();
+        assert_eq!(delivered.message_status(), Some(MessageStatus::Delivered));
+        assert_eq!(delivered.error_code, None);
+        let failed = parse_status_callback(&params(&[
+            ("SmsSid", "SM1"),
+            ("SmsStatus", "undelivered"),
+            ("ErrorCode", "63016"),
+            ("ChannelStatusMessage", "Outside the window\u{0}"),
+        ]))
+        .unwrap();
+        assert_eq!(failed.message_sid, "SM1");
+        assert_eq!(failed.message_status(), Some(MessageStatus::Failed));
+        assert_eq!(failed.error_code, Some(63016));
+        assert!(is_status_callback(&params(&[("MessageStatus", "sent")])));
+        for early in ["queued", "accepted", "sending", "scheduled"] {
+            let c =
+                parse_status_callback(&params(&[("MessageSid", "SM1"), ("MessageStatus", early)]))
+                    .unwrap();
+            assert_eq!(c.message_status(), None, "{early}");
+        }
+        assert_eq!(
+            parse_status_callback(&params(&[("MessageStatus", "sent")])),
+            Err(InboundError::Missing("MessageSid"))
+        );
+        assert_eq!(
+            parse_status_callback(&params(&[
+                ("MessageSid", "SM\u{0}"),
+                ("MessageStatus", "sent")
+            ])),
+            Err(InboundError::ControlCharacter("MessageSid"))
+        );
     }
 }

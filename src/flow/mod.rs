@@ -28,7 +28,7 @@ pub enum Step {
     Done {
         uic: Uic,
     },
-    /// Handed to staff (requested, or too many failed tries).
+    /// Handed to staff (requested, too many failed tries, or media sent).
     Escalated,
 }
 
@@ -59,6 +59,56 @@ pub struct FlowState {
     /// Time of the last inbound message handled (idle timeout counts from it).
     #[serde(default, with = "time::serde::rfc3339::option")]
     pub last_activity: Option<OffsetDateTime>,
+    /// The question asked when the conversation was escalated: where
+    /// "continue where it stopped" resumes (see [`hand_back`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub paused_at: Option<PausedAt>,
+}
+
+/// The question a conversation was at when it was escalated (a question
+/// step only).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PausedAt {
+    LastName,
+    FirstName,
+    BirthYear,
+    BirthCity,
+    Gender,
+}
+
+impl PausedAt {
+    fn of(step: &Step) -> Option<PausedAt> {
+        Some(match step {
+            Step::LastName => PausedAt::LastName,
+            Step::FirstName => PausedAt::FirstName,
+            Step::BirthYear => PausedAt::BirthYear,
+            Step::BirthCity => PausedAt::BirthCity,
+            Step::Gender => PausedAt::Gender,
+            Step::Start | Step::Done { .. } | Step::Escalated => return None,
+        })
+    }
+
+    fn step(self) -> Step {
+        match self {
+            PausedAt::LastName => Step::LastName,
+            PausedAt::FirstName => Step::FirstName,
+            PausedAt::BirthYear => Step::BirthYear,
+            PausedAt::BirthCity => Step::BirthCity,
+            PausedAt::Gender => Step::Gender,
+        }
+    }
+
+    /// 1 to 5, as "Question 3 sur 5" says.
+    pub fn number(self) -> u8 {
+        match self {
+            PausedAt::LastName => 1,
+            PausedAt::FirstName => 2,
+            PausedAt::BirthYear => 3,
+            PausedAt::BirthCity => 4,
+            PausedAt::Gender => 5,
+        }
+    }
 }
 
 /// One inbound message as the flow sees it.
@@ -69,6 +119,9 @@ pub struct Inbound<'a> {
     /// The id of a tapped button or list row (WhatsApp interactive reply),
     /// e.g. "g2" for Femme; the typed text is still accepted without it.
     pub choice_id: Option<&'a str>,
+    /// An image, a voice note, a document…: something the bot cannot read
+    /// (a caption, if any, is in `text`).
+    pub media: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
@@ -133,6 +186,9 @@ pub enum EscalationReason {
     Requested,
     /// `max_tries` failed answers to one question.
     TooManyFailedTries,
+    /// An image, voice note or document sent instead of an answer: a
+    /// person must look at it.
+    Media,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -142,6 +198,8 @@ pub enum ResetReason {
     Command,
     /// Idle longer than the session timeout.
     Timeout,
+    /// Handed back by staff to start again.
+    Staff,
 }
 
 /// Something the caller must act on besides sending the replies.
@@ -319,11 +377,74 @@ impl<'c> Turn<'c> {
         let key = match reason {
             EscalationReason::Requested => TextKey::Escalated,
             EscalationReason::TooManyFailedTries => TextKey::TooManyTries,
+            EscalationReason::Media => TextKey::EscalatedMedia,
         };
         self.say(text(self.config, key).into_owned(), Vec::new());
         self.events.push(Event::Escalated { reason });
+        self.state.paused_at = PausedAt::of(&self.state.step).or(self.state.paused_at);
         self.state.step = Step::Escalated;
         self.state.tries = 0;
+    }
+}
+
+/// Whether the message is RESTART/RECOMMENCER: the one thing the person can
+/// do while waiting for staff (it takes the conversation back to the bot).
+pub fn is_restart(text: &str) -> bool {
+    matches!(command(text.trim()), Some((Command::Restart, _)))
+}
+
+/// How staff give a conversation back to the bot.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum HandBack {
+    /// The flow resumes at the question it was at, answers kept.
+    Resume,
+    /// The flow starts again from question 1.
+    StartAgain,
+}
+
+/// The bot takes the conversation back from staff: its next question, said
+/// at once (no inbound message). Resuming a conversation that was at no
+/// question (escalated before the first, or after its code) starts again.
+pub fn hand_back(
+    state: &FlowState,
+    how: HandBack,
+    config: &FlowConfig,
+    now: OffsetDateTime,
+) -> Outcome {
+    let mut s = Turn {
+        config,
+        state: state.clone(),
+        replies: Vec::new(),
+        events: Vec::new(),
+    };
+    s.state.last_activity = Some(now);
+    s.state.tries = 0;
+    let paused = s.state.paused_at.take();
+    match (how, paused) {
+        (HandBack::Resume, Some(at)) => {
+            s.ask(Some(text(config, TextKey::Resumed).into_owned()), at.step());
+        }
+        _ => {
+            s.events.push(Event::Reset {
+                reason: ResetReason::Staff,
+            });
+            s.state.answers = Answers::default();
+            s.ask(
+                Some(text(config, TextKey::Restarted).into_owned()),
+                Step::LastName,
+            );
+        }
+    }
+    s.finish(Transcript::Described)
+}
+
+/// What the person is told, once, when nobody took their conversation
+/// within the account's waiting limit.
+pub fn nobody_available(config: &FlowConfig) -> Reply {
+    Reply {
+        text: text(config, TextKey::NobodyAvailable).into_owned(),
+        choices: Vec::new(),
     }
 }
 
@@ -445,8 +566,14 @@ pub fn step(
             );
             Transcript::Described
         }
+        // An image or a voice note instead of an answer: a person looks at
+        // it (it may be a document, or the answers spoken).
+        _ if inbound.media && input.is_empty() && inbound.choice_id.is_none() => {
+            s.escalate(EscalationReason::Media);
+            Transcript::Described
+        }
         question if input.is_empty() && inbound.choice_id.is_none() => {
-            // Media without caption, or an empty message: not a failed try.
+            // An empty message: not a failed try.
             s.ask(
                 Some(text(config, TextKey::TypeYourAnswer).into_owned()),
                 question,
@@ -550,6 +677,7 @@ fn answer(
                 answers: Answers::default(),
                 tries: 0,
                 last_activity: s.state.last_activity,
+                paused_at: None,
             };
             Transcript::Shortened(part)
         }

@@ -34,6 +34,7 @@ impl Chat {
         self.send(Inbound {
             text,
             choice_id: None,
+            media: false,
         })
     }
 
@@ -377,6 +378,7 @@ fn the_gender_question_offers_choices_and_a_tapped_choice_counts() {
         &Inbound {
             text: "DA",
             choice_id: None,
+            media: false,
         },
         &c.config,
         c.now,
@@ -391,6 +393,7 @@ fn the_gender_question_offers_choices_and_a_tapped_choice_counts() {
     c.send(Inbound {
         text: "Femme",
         choice_id: Some("g2"),
+        media: false,
     });
     assert_eq!(c.issued(), ["MBEIBR7DA2"]);
 }
@@ -419,6 +422,7 @@ fn a_city_list_offers_its_cities_and_accepts_their_names() {
         &Inbound {
             text: "7",
             choice_id: None,
+            media: false,
         },
         &c.config,
         c.now,
@@ -435,6 +439,7 @@ fn a_city_list_offers_its_cities_and_accepts_their_names() {
     c.send(Inbound {
         text: "Lubumbashi",
         choice_id: Some("city_LU"),
+        media: false,
     });
     c.say("kinshasa");
     c.say("2");
@@ -518,6 +523,7 @@ fn a_button_tapped_on_an_older_message_is_not_taken_as_an_answer() {
     let reply = c.send(Inbound {
         text: "Femme",
         choice_id: Some("g2"),
+        media: false,
     });
     assert!(
         reply.contains("autre question") && reply.contains("Question 1 sur 5"),
@@ -551,6 +557,7 @@ fn greetings_thanks_and_free_text_are_described_never_kept_as_written() {
     c.send(Inbound {
         text: "Femme Kabila",
         choice_id: Some("g2"),
+        media: false,
     });
     assert_eq!(
         c.transcripts,
@@ -581,4 +588,96 @@ fn a_recognised_command_keeps_only_its_normalised_word() {
     let mut c = Chat::new();
     c.say("AIDE");
     assert_eq!(c.transcripts, [Transcript::Command("AIDE".into())]);
+}
+
+#[test]
+fn media_instead_of_an_answer_goes_to_staff_and_resuming_asks_that_question_again() {
+    let mut c = Chat::new();
+    c.say("Bonjour");
+    c.say("MBE");
+    c.say("IBR");
+    let reply = c.send(Inbound {
+        text: "",
+        choice_id: None,
+        media: true,
+    });
+    assert!(
+        reply.contains("Un membre de l'équipe va le regarder"),
+        "{reply}"
+    );
+    assert_eq!(
+        c.events.last(),
+        Some(&Event::Escalated {
+            reason: EscalationReason::Media
+        })
+    );
+    assert_eq!(c.state.step, Step::Escalated);
+    assert_eq!(c.state.paused_at, Some(PausedAt::BirthYear));
+    assert_eq!(c.state.paused_at.map(PausedAt::number), Some(3));
+    // A caption is read as the answer, not escalated.
+    let mut d = Chat::new();
+    d.say("Bonjour");
+    let reply = d.send(Inbound {
+        text: "MBE",
+        choice_id: None,
+        media: true,
+    });
+    assert!(reply.starts_with("Compris!"), "{reply}");
+
+    // Staff hand it back to continue: question 3 again, the answers kept.
+    c.wait(240);
+    let out = hand_back(&c.state, HandBack::Resume, &c.config, c.now);
+    assert_eq!(out.state.step, Step::BirthYear);
+    assert_eq!(out.state.answers.last.as_deref(), Some("MBE"));
+    assert_eq!(out.state.paused_at, None);
+    assert!(out.events.is_empty());
+    let text = &out.replies[0].text;
+    assert!(
+        text.starts_with("Reprenons") && text.contains("Question 3 sur 5"),
+        "{text}"
+    );
+    c.state = out.state;
+    // The hours spent with staff are no idle time of the flow's.
+    assert!(c.say("7").starts_with("Compris!\n\nQuestion 4 sur 5"));
+}
+
+#[test]
+fn handing_back_to_start_again_forgets_the_answers() {
+    let mut c = Chat::new();
+    c.say("Bonjour");
+    c.say("MBE");
+    c.say("AGENT");
+    assert_eq!(c.state.paused_at, Some(PausedAt::FirstName));
+    let out = hand_back(&c.state, HandBack::StartAgain, &c.config, c.now);
+    assert_eq!(out.state.step, Step::LastName);
+    assert_eq!(out.state.answers, Answers::default());
+    assert_eq!(
+        out.events,
+        vec![Event::Reset {
+            reason: ResetReason::Staff
+        }]
+    );
+    assert!(out.replies[0].text.contains("Question 1 sur 5"));
+    // Escalated before any question: "continue" starts again too.
+    let mut d = Chat::new();
+    d.say("AGENT");
+    assert_eq!(d.state.paused_at, None);
+    let out = hand_back(&d.state, HandBack::Resume, &d.config, d.now);
+    assert_eq!(out.state.step, Step::LastName);
+    assert!(out.replies[0].text.contains("Question 1 sur 5"));
+}
+
+#[test]
+fn only_restart_words_are_a_restart() {
+    for yes in ["RECOMMENCER", "recommencer !", " Restart", "reset"] {
+        assert!(is_restart(yes), "{yes}");
+    }
+    for no in ["AGENT", "aide", "recommencer 2", "Bonjour", ""] {
+        assert!(!is_restart(no), "{no}");
+    }
+    assert!(
+        nobody_available(&FlowConfig::default())
+            .text
+            .contains("RECOMMENCER")
+    );
 }

@@ -25,7 +25,13 @@ pub enum TextKey {
     SessionExpired,
     Escalated,
     TooManyTries,
+    /// Media sent instead of an answer.
+    EscalatedMedia,
     AwaitingAgent,
+    /// Nobody took the conversation within the waiting limit.
+    NobodyAvailable,
+    /// Staff handed the conversation back: the flow resumes.
+    Resumed,
     /// Placeholder `{uic}`.
     AlreadyDone,
     TypeYourAnswer,
@@ -42,7 +48,7 @@ pub enum TextKey {
 
 impl TextKey {
     /// Every key, for settings pages and tests.
-    pub const ALL: [TextKey; 25] = [
+    pub const ALL: [TextKey; 28] = [
         TextKey::Welcome,
         TextKey::QuestionLastName,
         TextKey::QuestionFirstName,
@@ -58,7 +64,10 @@ impl TextKey {
         TextKey::SessionExpired,
         TextKey::Escalated,
         TextKey::TooManyTries,
+        TextKey::EscalatedMedia,
         TextKey::AwaitingAgent,
+        TextKey::NobodyAvailable,
+        TextKey::Resumed,
         TextKey::AlreadyDone,
         TextKey::TypeYourAnswer,
         TextKey::StaleChoice,
@@ -89,6 +98,9 @@ impl TextKey {
             TextKey::Escalated => "escalated",
             TextKey::TooManyTries => "too_many_tries",
             TextKey::AwaitingAgent => "awaiting_agent",
+            TextKey::EscalatedMedia => "escalated_media",
+            TextKey::NobodyAvailable => "nobody_available",
+            TextKey::Resumed => "resumed",
             TextKey::AlreadyDone => "already_done",
             TextKey::TypeYourAnswer => "type_your_answer",
             TextKey::StaleChoice => "stale_choice",
@@ -161,6 +173,14 @@ impl TextKey {
             TextKey::TooManyTries => {
                 "Je n'arrive pas à comprendre votre réponse. Un membre de l'équipe va vous répondre ici dès que possible."
             }
+            TextKey::EscalatedMedia => {
+                "Merci pour votre envoi. Un membre de l'équipe va le regarder et vous répondre ici dès que possible."
+            }
+            TextKey::NobodyAvailable => {
+                "Désolé, personne de l'équipe n'est disponible pour le moment. \
+                 Pour obtenir votre code tout de suite, tapez RECOMMENCER et répondez aux 5 questions."
+            }
+            TextKey::Resumed => "Reprenons là où nous nous étions arrêtés.",
             TextKey::AwaitingAgent => {
                 "Votre demande a été transmise à l'équipe, qui va vous répondre ici. \
                  Tapez RECOMMENCER pour reprendre les questions."
@@ -247,6 +267,14 @@ impl TextKey {
             TextKey::TooManyTries => {
                 "I cannot understand your answer. A member of the team will answer you here as soon as possible."
             }
+            TextKey::EscalatedMedia => {
+                "Thank you for sending this. A member of the team will look at it and answer you here as soon as possible."
+            }
+            TextKey::NobodyAvailable => {
+                "Sorry, nobody from the team is available right now. \
+                 To get your code now, type RESTART and answer the 5 questions."
+            }
+            TextKey::Resumed => "Let's continue where we stopped.",
             TextKey::AwaitingAgent => {
                 "Your request was passed to the team, who will answer you here. Type RESTART to go back to the questions."
             }

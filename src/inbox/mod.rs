@@ -95,8 +95,8 @@ pub const TOO_OLD_TO_ANSWER: time::Duration = time::Duration::hours(24);
 
 impl NewInbound {
     /// A typed text or a tapped choice: what the bot can read as an answer.
-    /// Anything else (image, audio, location…) gets "please type your
-    /// answer" and its caption is not taken as an answer.
+    /// Anything else (image, audio, location…) sent at a question goes to
+    /// staff (escalated: media sent); its caption is not taken as an answer.
     pub fn is_readable(&self) -> bool {
         matches!(self.kind.as_str(), "text" | "interactive" | "button")
     }
@@ -328,6 +328,7 @@ pub async fn handle_inbound(
                 &Inbound {
                     text: input,
                     choice_id: msg.choice_id.as_deref().filter(|_| msg.is_readable()),
+                    media: !msg.is_readable(),
                 },
                 &flow_config,
                 now,

@@ -35,3 +35,4 @@ mod web_auth;
 mod web_auth_hardening;
 mod web_pages;
 mod web_routes;
+mod write_paths;

@@ -174,50 +174,69 @@ impl Worker {
         loop {
             tokio::time::sleep_until(last_claim + CLAIM_SPACING).await;
             last_claim = tokio::time::Instant::now();
-            let free = permits.available_permits();
-            let claimed = if free == 0 {
-                Vec::new()
-            } else {
-                match store::claim(
-                    &self.state.db,
-                    &self.id,
-                    OffsetDateTime::now_utc(),
-                    LEASE,
-                    free as i64,
-                )
-                .await
-                {
-                    Ok(rows) => rows,
-                    Err(e) => {
-                        tracing::error!(error = %e, "outbox: claiming due messages failed");
-                        Vec::new()
-                    }
-                }
-            };
-            if claimed.is_empty() {
+            if self.start_due(&permits, OffsetDateTime::now_utc()).await == 0 {
                 tokio::select! {
                     _ = stop.notified() => break,
                     _ = self.state.outbox.notify.notified() => {}
                     _ = tokio::time::sleep(POLL) => {}
                 }
-                continue;
-            }
-            for row in claimed {
-                let Ok(permit) = permits.clone().acquire_owned().await else {
-                    break;
-                };
-                let worker = self.clone();
-                tokio::spawn(async move {
-                    worker.deliver(row).await;
-                    drop(permit);
-                    // The conversation's next reply may be due now.
-                    worker.state.outbox.wake();
-                });
             }
         }
         // Let the sends under way finish (their rows would otherwise wait
         // for the lease to run out).
         let _ = permits.acquire_many(IN_FLIGHT as u32).await;
+    }
+
+    /// One pass of the worker: claims the rows due at `now` (as many as
+    /// `permits` has free) and starts their sends, each holding a permit
+    /// until its result is recorded. Returns how many were claimed.
+    async fn start_due(self: &Arc<Self>, permits: &Arc<Semaphore>, now: OffsetDateTime) -> usize {
+        let free = permits.available_permits();
+        if free == 0 {
+            return 0;
+        }
+        let claimed = match store::claim(&self.state.db, &self.id, now, LEASE, free as i64).await {
+            Ok(rows) => rows,
+            Err(e) => {
+                tracing::error!(error = %e, "outbox: claiming due messages failed");
+                return 0;
+            }
+        };
+        let count = claimed.len();
+        for row in claimed {
+            let Ok(permit) = permits.clone().acquire_owned().await else {
+                break;
+            };
+            let worker = self.clone();
+            tokio::spawn(async move {
+                worker.deliver(row).await;
+                drop(permit);
+                // The conversation's next reply may be due now.
+                worker.state.outbox.wake();
+            });
+        }
+        count
+    }
+
+    /// Delivers everything due now and returns once every result is
+    /// recorded: passes of the worker until one finds nothing due. A row
+    /// that becomes due only after this call started (a retry, a pause) is
+    /// left for later, so this always ends. Returns how many sends were
+    /// made (successful or not). Rows another worker holds are not waited
+    /// for.
+    pub async fn drain(self: &Arc<Self>) -> usize {
+        let permits = Arc::new(Semaphore::new(IN_FLIGHT));
+        let now = OffsetDateTime::now_utc();
+        let mut total = 0;
+        loop {
+            let started = self.start_due(&permits, now).await;
+            // This pass's sends are done when every permit is back.
+            drop(permits.acquire_many(IN_FLIGHT as u32).await);
+            if started == 0 {
+                return total;
+            }
+            total += started;
+        }
     }
 
     /// The row's account, from the shared cache (a send does not read its

@@ -37,3 +37,4 @@ mod web_auth;
 mod web_auth_hardening;
 mod web_pages;
 mod web_routes;
+mod write_paths;

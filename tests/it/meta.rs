@@ -95,6 +95,52 @@ pub(crate) async fn all_sent(app: &TestApp) {
     }
 }
 
+/// Delivers every outbox row due now through the worker's own function
+/// (`Worker::drain`, by a worker of the test's beside the server's) and
+/// returns how many sends it made: after it, "nothing more was sent" is
+/// known, not hoped for after a pause. Rows the server's worker has in
+/// flight are not waited for: wait for them first (`all_sent`).
+pub(crate) async fn drain(app: &TestApp) -> usize {
+    uic_inbox::outbox::Worker::new(app.state.clone())
+        .drain()
+        .await
+}
+
+/// Waits (up to 30 s) until `SELECT COUNT(*) FROM {rows}` is zero.
+async fn until_none(app: &TestApp, what: &str, rows: &str) {
+    let start = Instant::now();
+    loop {
+        let left = app.count(rows).await;
+        if left == 0 {
+            return;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(30),
+            "timed out waiting for {what}: {left} rows of {rows}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// Makes every waiting outbox row due now (a retry's backoff or a claim's
+/// lease passed) and wakes the worker.
+async fn due_now(app: &TestApp) {
+    let past = time::OffsetDateTime::now_utc() - time::Duration::seconds(1);
+    on_db!(&app.state.db, p => sqlx::query(
+        "UPDATE outbox SET next_attempt_at = $1 WHERE status = 'pending'")
+        .bind(past).execute(p).await.map(|_| ()).unwrap());
+    app.state.outbox.wake();
+}
+
+/// The sends to `/messages` the fake answered with `status` (0: the
+/// connection was dropped).
+fn sends_answered(fake: &FakeMeta, status: u16) -> usize {
+    fake.requests()
+        .iter()
+        .filter(|r| r.method == "POST" && r.path.ends_with("/messages") && r.status == status)
+        .count()
+}
+
 fn texts(fake: &FakeMeta, to: &str) -> Vec<String> {
     fake.sent_texts_to(to)
 }
@@ -288,8 +334,8 @@ async fn a_bad_signature_is_refused_and_nothing_is_stored(#[case] backend: Backe
     ] {
         assert_eq!(app.count(table).await, 0, "{table}");
     }
-    tokio::time::sleep(Duration::from_millis(200)).await;
-    assert!(fake.sent().is_empty());
+    assert_eq!(drain(&app).await, 0);
+    assert!(fake.requests().is_empty());
 }
 
 #[apply(both_backends)]
@@ -320,7 +366,8 @@ async fn the_same_wamid_three_times_is_answered_once(#[case] backend: Backend) {
             .status(),
         200
     );
-    tokio::time::sleep(Duration::from_millis(1500)).await;
+    all_sent(&app).await;
+    assert_eq!(drain(&app).await, 0);
     assert_eq!(fake.sent().len(), 1, "{:#?}", fake.sent());
     assert_eq!(app.count("outbox").await, 1);
     let inbound: i64 = on_db!(&app.state.db, p => sqlx::query_scalar(
@@ -423,19 +470,29 @@ async fn replies_wait_out_an_outage_and_arrive_once_in_order(#[case] backend: Ba
             say(&app, &fake, p, &format!("wamid.o{p}.{i}"), answer).await;
         }
     }
-    // Down, then reset connections, then back.
-    tokio::time::sleep(Duration::from_millis(1200)).await;
+    // Down (each conversation's first reply refused), then reset
+    // connections, then back; each retry is made due at once.
+    wait_for(&fake, "a refused send per conversation", |f| {
+        sends_answered(f, 503) >= phones.len()
+    })
+    .await;
     fake.fail_all(Some(Failure::Reset));
-    tokio::time::sleep(Duration::from_millis(800)).await;
+    due_now(&app).await;
+    wait_for(&fake, "a dropped connection per conversation", |f| {
+        sends_answered(f, 0) >= phones.len()
+    })
+    .await;
     assert!(fake.sent().is_empty());
     fake.fail_all(None);
+    due_now(&app).await;
     for p in phones {
         wait_for(&fake, "every reply", |f| {
             texts(f, p).join("\n").contains("Question 3 sur 5")
         })
         .await;
     }
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    all_sent(&app).await;
+    assert_eq!(drain(&app).await, 0);
     for p in phones {
         let got = texts(&fake, p);
         // Welcome + question 1, then "Compris" + question 2, then again.
@@ -514,7 +571,13 @@ async fn an_invalid_token_holds_the_queue_until_a_new_one_is_set(#[case] backend
         .await
         .expect("the account is flagged");
     say(&app, &fake, PHONE, "wamid.h3", "Mbengue").await;
-    tokio::time::sleep(Duration::from_millis(1500)).await;
+    until_none(
+        &app,
+        "the sends under way",
+        "outbox WHERE status = 'sending'",
+    )
+    .await;
+    assert_eq!(drain(&app).await, 0, "a held row was claimed");
     assert!(fake.sent().is_empty());
     // Nothing was dropped: every reply waits.
     let waiting = app.count("outbox WHERE status = 'pending'").await;
@@ -579,7 +642,8 @@ async fn two_workers_on_one_database_never_send_a_message_twice(#[case] backend:
     }
     let rows = app.count("outbox").await;
     wait_for(&fake, "every reply", |f| f.sent().len() as i64 >= rows).await;
-    tokio::time::sleep(Duration::from_millis(1500)).await;
+    all_sent(&app).await;
+    assert_eq!(drain(&app).await, 0);
     let sent = fake.sent();
     assert_eq!(sent.len() as i64, rows, "some message was sent twice");
     let mut ids: Vec<String> = sent
@@ -855,8 +919,7 @@ async fn a_send_claimed_by_an_instance_that_died_is_taken_over(#[case] backend: 
          WHERE id = (SELECT MIN(id) FROM outbox)")
         .bind(soon).execute(p).await.map(|_| ()).unwrap());
     let sent_now = fake.sent().len();
-    app.state.outbox.wake();
-    tokio::time::sleep(Duration::from_millis(1500)).await;
+    assert_eq!(drain(&app).await, 0, "a claim within its lease was taken");
     assert_eq!(fake.sent().len(), sent_now);
 }
 
@@ -900,9 +963,23 @@ async fn an_account_without_a_token_keeps_its_replies_waiting_and_says_why(
     )
     .await
     .unwrap();
-    tokio::time::sleep(uic_inbox::tenancy::Cache::TTL).await;
+    // As the settings page does after a change.
+    app.state.accounts.clear();
     say(&app, &fake, PHONE, "wamid.n1", "Bonjour").await;
-    tokio::time::sleep(Duration::from_millis(1500)).await;
+    // The worker looked at the first reply and put it back, saying why.
+    until_none(
+        &app,
+        "the worker to put the first reply back",
+        "outbox WHERE last_error IS NULL AND id = (SELECT MIN(id) FROM outbox)",
+    )
+    .await;
+    until_none(
+        &app,
+        "the sends under way",
+        "outbox WHERE status = 'sending'",
+    )
+    .await;
+    assert_eq!(drain(&app).await, 0, "a held row was claimed again at once");
     assert!(fake.requests().is_empty());
     let rows: Vec<(String, i64, Option<String>)> = on_db!(&app.state.db, p => sqlx::query_as(
         "SELECT status, CAST(attempts AS BIGINT), last_error FROM outbox").fetch_all(p).await.unwrap());
@@ -924,8 +1001,9 @@ async fn messages_redelivered_days_late_are_kept_but_not_answered(#[case] backen
         return;
     };
     say(&app, &fake, PHONE, "wamid.late0", "Bonjour").await;
-    wait_for(&fake, "the welcome", |f| !f.sent().is_empty()).await;
+    all_sent(&app).await;
     let sent = fake.sent().len();
+    assert!(sent > 0);
     // After an outage Meta delivers a three-day-old answer.
     let three_days_ago = time::OffsetDateTime::now_utc().unix_timestamp() - 3 * 24 * 3600;
     let body = WebhookBuilder::new()
@@ -938,8 +1016,10 @@ async fn messages_redelivered_days_late_are_kept_but_not_answered(#[case] backen
             .status(),
         200
     );
-    tokio::time::sleep(Duration::from_millis(1000)).await;
+    all_sent(&app).await;
+    assert_eq!(drain(&app).await, 0);
     assert_eq!(fake.sent().len(), sent, "an old message was answered");
+    assert_eq!(app.count("outbox").await, sent as i64);
     let kept: Vec<(String, String)> = on_db!(&app.state.db, p => sqlx::query_as(
         "SELECT body_form, body FROM messages WHERE provider_message_id = 'wamid.late1'")
         .fetch_all(p).await.unwrap());

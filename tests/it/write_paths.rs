@@ -1,0 +1,207 @@
+//! The two write paths of an inbound message (a transaction of plain
+//! statements on SQLite, one statement on PostgreSQL) write the same rows:
+//! the same conversation is run on both and what it left in conversations,
+//! messages and outbox is compared, row by row, in id order.
+
+use crate::fakes::meta::{FakeMeta, WebhookBuilder, signed_webhook};
+use crate::helpers::*;
+use crate::meta::{APP_SECRET, DISPLAY, PNID, meta_app};
+use sqlx::types::Json;
+use uic_inbox::on_db;
+
+const PHONE: &str = "243990000001";
+
+/// What a conversation left in the database, without ids and times.
+#[derive(Debug, PartialEq)]
+struct Written {
+    /// mode, flow state (without its time), version, escalated.
+    conversations: Vec<(String, serde_json::Value, i64, bool)>,
+    /// direction, sender, provider id, kind, body form, body, status,
+    /// media ref, text length.
+    #[allow(clippy::type_complexity)]
+    messages: Vec<(
+        String,
+        String,
+        Option<String>,
+        String,
+        String,
+        String,
+        String,
+        Option<String>,
+        Option<i64>,
+    )>,
+    /// The position of its message among `messages`, payload, status,
+    /// attempts.
+    outbox: Vec<(usize, serde_json::Value, String, i64)>,
+}
+
+async fn post(app: &TestApp, fake: &FakeMeta, builder: WebhookBuilder) {
+    let body = builder.build();
+    fake.note_inbound(&body);
+    let res = signed_webhook(&app.address, APP_SECRET, &body).await;
+    assert_eq!(res.status(), 200, "{}", res.text().await.unwrap());
+}
+
+fn text(wamid: &str, text: &str) -> WebhookBuilder {
+    WebhookBuilder::new().text(PNID, DISPLAY, PHONE, wamid, text)
+}
+
+/// Runs the conversation on `backend` and reads back what it wrote.
+async fn run(backend: Backend) -> Written {
+    let (app, fake) = meta_app(backend, true)
+        .await
+        .expect("the backend is available");
+    // The worker leaves the rows as written: it only claims rows of
+    // accounts whose token is good.
+    on_db!(&app.state.db, p => sqlx::query(
+        "UPDATE whatsapp_accounts SET token_status = 'invalid' WHERE slug = 'meta'")
+        .execute(p).await.map(|_| ()).unwrap());
+
+    post(&app, &fake, text("wamid.w1", "Bonjour")).await;
+    post(&app, &fake, text("wamid.w2", "Mbengue")).await;
+    // Media in bot mode: kept as its kind, answered with a request to type.
+    post(
+        &app,
+        &fake,
+        WebhookBuilder::new().image(
+            PNID,
+            DISPLAY,
+            PHONE,
+            "wamid.w3",
+            "1037543291543636",
+            "image/jpeg",
+            Some("Ibrahim"),
+        ),
+    )
+    .await;
+    post(&app, &fake, text("wamid.w4", "Ibrahim")).await;
+    // The conversation changes under the copy this process remembers (as
+    // another instance's write would): the next message's write finds the
+    // version stale, and the message is read again and run again.
+    on_db!(&app.state.db, p => sqlx::query("UPDATE conversations SET version = version + 1")
+        .execute(p).await.map(|_| ()).unwrap());
+    post(&app, &fake, text("wamid.w5", "1997")).await;
+    post(&app, &fake, text("wamid.w6", "DA")).await;
+    // The code is issued, with its QR image.
+    post(&app, &fake, text("wamid.w7", "1")).await;
+    // A provider retry: stored once.
+    post(&app, &fake, text("wamid.w7", "1")).await;
+    // Staff take over, and a message is then kept as written.
+    post(&app, &fake, text("wamid.w8", "AGENT")).await;
+    post(&app, &fake, text("wamid.w9", "Merci beaucoup")).await;
+
+    let conversations: Vec<(String, Json<serde_json::Value>, i64, bool)> = on_db!(&app.state.db, p => sqlx::query_as(
+        "SELECT mode, flow_state, CAST(version AS BIGINT), escalated_at IS NOT NULL FROM conversations ORDER BY id")
+        .fetch_all(p).await.unwrap());
+    let conversations = conversations
+        .into_iter()
+        .map(|(mode, Json(mut state), version, escalated)| {
+            let at = state
+                .as_object_mut()
+                .and_then(|s| s.remove("last_activity"));
+            assert!(at.is_some_and(|t| t.is_string()), "{state}");
+            (mode, state, version, escalated)
+        })
+        .collect();
+    let messages: Vec<(
+        i64,
+        String,
+        String,
+        Option<String>,
+        String,
+        String,
+        String,
+        String,
+        Option<String>,
+        Option<i64>,
+    )> = on_db!(&app.state.db, p => sqlx::query_as(
+            "SELECT id, direction, sender, provider_message_id, kind, body_form, body, status, media_ref,
+                CAST(text_chars AS BIGINT)
+             FROM messages ORDER BY id")
+            .fetch_all(p).await.unwrap());
+    let outbox: Vec<(i64, Json<serde_json::Value>, String, i64)> = on_db!(&app.state.db, p => sqlx::query_as(
+        "SELECT message_id, payload, status, CAST(attempts AS BIGINT) FROM outbox ORDER BY id")
+        .fetch_all(p).await.unwrap());
+    let position = |id: i64| {
+        messages
+            .iter()
+            .position(|m| m.0 == id)
+            .expect("an outbox row's message")
+    };
+    Written {
+        conversations,
+        outbox: outbox
+            .into_iter()
+            .map(|(message, Json(payload), status, attempts)| {
+                (position(message), payload, status, attempts)
+            })
+            .collect(),
+        messages: messages
+            .iter()
+            .map(|m| {
+                (
+                    m.1.clone(),
+                    m.2.clone(),
+                    m.3.clone(),
+                    m.4.clone(),
+                    m.5.clone(),
+                    m.6.clone(),
+                    m.7.clone(),
+                    m.8.clone(),
+                    m.9,
+                )
+            })
+            .collect(),
+    }
+}
+
+#[tokio::test]
+#[cfg_attr(not(postgres_tests), ignore = "TEST_DATABASE_URL is not set")]
+async fn both_backends_write_the_same_rows_for_the_same_conversation() {
+    let sqlite = run(Backend::Sqlite).await;
+    let postgres = run(Backend::Postgres).await;
+
+    // What the conversation should have written, so that two equally
+    // wrong paths do not pass: nine inbound messages (the retry stored
+    // once), each after its replies' predecessors, and one outbox row per
+    // bot reply, in the replies' order, the QR image after the code.
+    let inbound: Vec<_> = sqlite.messages.iter().filter(|m| m.0 == "in").collect();
+    assert_eq!(inbound.len(), 9, "{:#?}", sqlite.messages);
+    assert_eq!(sqlite.messages[0].0, "in");
+    let replies: Vec<usize> = (0..sqlite.messages.len())
+        .filter(|&i| sqlite.messages[i].1 == "bot")
+        .collect();
+    assert_eq!(
+        sqlite.outbox.iter().map(|o| o.0).collect::<Vec<_>>(),
+        replies,
+        "one outbox row per reply, in order"
+    );
+    let qr = sqlite
+        .outbox
+        .iter()
+        .position(|o| o.1.get("qr").is_some())
+        .expect("a QR payload");
+    let code = sqlite.outbox[qr - 1].1.to_string();
+    assert!(code.contains("MBEIBR7DA1"), "{code}");
+    assert_eq!(sqlite.messages[sqlite.outbox[qr].0].3, "image");
+    // Nine writes and the one made under the remembered copy.
+    assert_eq!(sqlite.conversations.len(), 1);
+    assert_eq!(sqlite.conversations[0].2, 10);
+    assert_eq!(sqlite.conversations[0].0, "human");
+    assert!(
+        sqlite
+            .messages
+            .iter()
+            .any(|m| m.5 == "Merci beaucoup" && m.4 == "verbatim")
+    );
+
+    assert_eq!(sqlite.conversations, postgres.conversations);
+    assert_eq!(sqlite.messages.len(), postgres.messages.len());
+    for (i, (s, p)) in sqlite.messages.iter().zip(&postgres.messages).enumerate() {
+        assert_eq!(s, p, "message {i}");
+    }
+    assert_eq!(sqlite.outbox.len(), postgres.outbox.len());
+    for (i, (s, p)) in sqlite.outbox.iter().zip(&postgres.outbox).enumerate() {
+        assert_eq!(s, p, "outbox row {i}");
+    }
+}

@@ -370,6 +370,7 @@ impl<'c> Turn<'c> {
         };
         self.state.answers = Answers::default();
         self.state.tries = 0;
+        self.state.paused_at = None;
         self.ask(Some(prefix), Step::LastName);
     }
 
@@ -499,6 +500,7 @@ pub fn step(
                 });
                 s.state.answers = Answers::default();
                 s.state.tries = 0;
+                s.state.paused_at = None;
                 s.ask(
                     Some(text(config, TextKey::Restarted).into_owned()),
                     Step::LastName,

@@ -15,6 +15,7 @@
 //!    twice, and no lock is held while the flow runs;
 //! 4. only then does the webhook answer.
 
+pub mod modes;
 pub mod states;
 pub mod store;
 
@@ -27,7 +28,7 @@ use crate::flow::{self, Event, Inbound, Reply, Transcript};
 use crate::outbox::Payload;
 use crate::registry;
 use crate::tenancy::{Account, Provider};
-pub use states::{BodyForm, Direction, MessageStatus, Mode, Sender};
+pub use states::{BodyForm, Change, Direction, MessageStatus, Mode, Sender, WaitingReason};
 use time::OffsetDateTime;
 
 /// What processing an inbound message needs besides the message: the
@@ -308,58 +309,60 @@ pub async fn handle_inbound(
             store::set_profile_name(inputs.db, account.id, &msg.from, name).await?;
         }
 
-        let mut mode = current.mode;
+        let route = modes::route(current.mode, &msg.text);
         let mut flow_state = current.flow_state.0.clone();
-        // In bot mode only text and choices are read; a caption or a place
-        // is not kept (it could hold an answer, such as a name).
-        let input = if mode == Mode::Bot && !msg.is_readable() {
+        // Through the flow only text and choices are read; a caption or a
+        // place is not kept (it could hold an answer, such as a name).
+        let input = if route == modes::Route::Flow && !msg.is_readable() {
             ""
         } else {
             msg.text.as_str()
         };
         let too_old = msg.sent_at.is_some_and(|at| now - at > TOO_OLD_TO_ANSWER);
-        let (replies, events, transcript) = if mode == Mode::Bot && too_old {
-            // Not run through the flow, so not known to be no answer (a
-            // name): nothing of it is kept.
-            (Vec::new(), Vec::new(), Some(Transcript::Redacted))
-        } else if mode == Mode::Bot {
-            let outcome = flow::step(
-                &flow_state,
-                &Inbound {
-                    text: input,
-                    choice_id: msg.choice_id.as_deref().filter(|_| msg.is_readable()),
-                    media: !msg.is_readable(),
-                },
-                &flow_config,
-                now,
-            );
-            flow_state = outcome.state;
-            (outcome.replies, outcome.events, Some(outcome.transcript))
-        } else {
-            // Staff have the conversation: they must read the message as written.
-            (Vec::new(), Vec::new(), None)
+        let (replies, events, transcript) = match route {
+            modes::Route::Flow if too_old => {
+                // Not run through the flow, so not known to be no answer (a
+                // name): nothing of it is kept.
+                (Vec::new(), Vec::new(), Some(Transcript::Redacted))
+            }
+            modes::Route::Flow => {
+                let outcome = flow::step(
+                    &flow_state,
+                    &Inbound {
+                        text: input,
+                        choice_id: msg.choice_id.as_deref().filter(|_| msg.is_readable()),
+                        media: !msg.is_readable(),
+                    },
+                    &flow_config,
+                    now,
+                );
+                flow_state = outcome.state;
+                (outcome.replies, outcome.events, Some(outcome.transcript))
+            }
+            // Waiting for staff, or held by them: they must read the message
+            // as written; the bot says nothing more.
+            modes::Route::Staff => (Vec::new(), Vec::new(), None),
         };
         let (body_form, body, text_chars) = kept_form(transcript.as_ref(), input);
+        let (mode, change) = match route {
+            modes::Route::Flow => modes::after_flow(current.mode, &events),
+            modes::Route::Staff => (current.mode, None),
+        };
 
         let provider = account.provider();
-        let mut escalated_at = None;
+        let escalated_at = change
+            .filter(|c| c.change == Change::Escalated)
+            .map(|_| now);
         let mut issue = None;
         for event in &events {
-            match event {
-                Event::UicIssued { uic, parts } => {
-                    issue = Some(store::Issue {
-                        uic: uic.clone(),
-                        parts: parts.clone(),
-                        phone_hash: registry::salt::hash_phone(inputs.salt, &msg.from),
-                        // The simulator and every sandbox account are trials.
-                        test_data: provider == Provider::Sandbox,
-                    });
-                }
-                Event::Escalated { .. } => {
-                    mode = Mode::Human;
-                    escalated_at = Some(now);
-                }
-                Event::Reset { .. } => {}
+            if let Event::UicIssued { uic, parts } = event {
+                issue = Some(store::Issue {
+                    uic: uic.clone(),
+                    parts: parts.clone(),
+                    phone_hash: registry::salt::hash_phone(inputs.salt, &msg.from),
+                    // The simulator and every sandbox account are trials.
+                    test_data: provider == Provider::Sandbox,
+                });
             }
         }
         let write = store::Write {
@@ -368,6 +371,7 @@ pub async fn handle_inbound(
             conversation_id: current.id,
             version: current.version,
             mode,
+            change,
             flow_state: &flow_state,
             escalated_at,
             provider_message_id: &msg.provider_message_id,

@@ -8,8 +8,53 @@ crate::text_enum! {
     pub enum Mode("conversation mode") {
         /// The flow answers.
         Bot = "bot",
-        /// Staff have it (escalated): the bot stays silent.
+        /// Escalated, in the staff queue (`WaitingReason` says why): the bot
+        /// said it once and stays silent, unless the person restarts.
+        Waiting = "waiting",
+        /// A staff member holds it: the bot stays silent.
         Human = "human",
+    }
+}
+
+crate::text_enum! {
+    /// Why a conversation waits for staff (`conversations.waiting_reason`).
+    pub enum WaitingReason("waiting reason") {
+        /// The person asked for a person (AGENT, HUMAIN).
+        Requested = "requested",
+        /// Too many answers the bot could not understand.
+        FailedAnswers = "failed_answers",
+        /// An image, a voice note or a document sent to the bot.
+        Media = "media",
+        /// A staff member put it in the queue.
+        Flagged = "flagged",
+    }
+}
+
+impl From<crate::flow::EscalationReason> for WaitingReason {
+    fn from(r: crate::flow::EscalationReason) -> Self {
+        use crate::flow::EscalationReason;
+        match r {
+            EscalationReason::Requested => WaitingReason::Requested,
+            EscalationReason::TooManyFailedTries => WaitingReason::FailedAnswers,
+            EscalationReason::Media => WaitingReason::Media,
+        }
+    }
+}
+
+crate::text_enum! {
+    /// A change of hands, recorded in `conversation_events` and shown in
+    /// the thread.
+    pub enum Change("conversation change") {
+        /// Into the queue (with its `WaitingReason`).
+        Escalated = "escalated",
+        /// A staff member took it.
+        Taken = "taken",
+        /// Given back to the bot (detail: resume or start_again).
+        HandedBack = "handed_back",
+        /// The person typed RECOMMENCER while waiting: back to the bot.
+        Restarted = "restarted",
+        /// The person was told nobody is available.
+        NobodyAvailable = "nobody_available",
     }
 }
 
@@ -110,7 +155,23 @@ mod tests {
 
     #[test]
     fn each_state_reads_back_as_stored_and_another_word_is_an_error() {
-        round_trip(Mode::ALL, Mode::as_str, &["bot", "human"]);
+        round_trip(Mode::ALL, Mode::as_str, &["bot", "waiting", "human"]);
+        round_trip(
+            WaitingReason::ALL,
+            WaitingReason::as_str,
+            &["requested", "failed_answers", "media", "flagged"],
+        );
+        round_trip(
+            Change::ALL,
+            Change::as_str,
+            &[
+                "escalated",
+                "taken",
+                "handed_back",
+                "restarted",
+                "nobody_available",
+            ],
+        );
         round_trip(Direction::ALL, Direction::as_str, &["in", "out"]);
         round_trip(Sender::ALL, Sender::as_str, &["contact", "bot", "staff"]);
         round_trip(

@@ -127,6 +127,9 @@ pub struct Write<'a> {
     /// The version read; the write applies only if it is still current.
     pub version: i64,
     pub mode: Mode,
+    /// The change of mode this message caused (escalated, restarted from
+    /// the queue), recorded with it.
+    pub change: Option<super::modes::ModeChange>,
     pub flow_state: &'a FlowState,
     pub escalated_at: Option<OffsetDateTime>,
     pub provider_message_id: &'a str,
@@ -156,8 +159,10 @@ pub enum Applied {
 /// Applies the write atomically (see the module header).
 pub async fn apply(db: &Db, w: &Write<'_>) -> Result<Applied, sqlx::Error> {
     let result = match db {
-        Db::Postgres(pool) => apply_postgres(pool, w).await,
-        Db::Sqlite(_) => apply_in_transaction(db, w).await,
+        // A change of mode (rare next to messages) takes the transaction
+        // path on both: the one-statement write stays the common case's.
+        Db::Postgres(pool) if w.change.is_none() => apply_postgres(pool, w).await,
+        _ => apply_in_transaction(db, w).await,
     };
     match result {
         // The provider id was stored by a concurrent delivery of the same
@@ -169,15 +174,38 @@ pub async fn apply(db: &Db, w: &Write<'_>) -> Result<Applied, sqlx::Error> {
 
 async fn apply_in_transaction(db: &Db, w: &Write<'_>) -> Result<Applied, sqlx::Error> {
     let mut tx = db.begin().await?;
+    // A change of mode starts a new wait (or ends one): its reason, and no
+    // holder or "nobody available" notice from an earlier one.
     let updated = on_tx!(&mut tx, c => sqlx::query(
         "UPDATE conversations SET mode = $2, flow_state = $3, version = version + 1,
-            escalated_at = COALESCE($4, escalated_at), last_inbound_at = $5, last_message_at = $5, updated_at = $5
+            escalated_at = COALESCE($4, escalated_at), last_inbound_at = $5, last_message_at = $5, updated_at = $5,
+            waiting_reason = CASE WHEN $7 THEN $8 ELSE waiting_reason END,
+            taken_by = CASE WHEN $7 THEN NULL ELSE taken_by END,
+            taken_at = CASE WHEN $7 THEN NULL ELSE taken_at END,
+            unattended_notice_at = CASE WHEN $7 THEN NULL ELSE unattended_notice_at END
          WHERE id = $1 AND version = $6")
         .bind(w.conversation_id).bind(w.mode).bind(Json(w.flow_state)).bind(w.escalated_at).bind(w.now).bind(w.version)
+        .bind(w.change.is_some()).bind(w.change.and_then(|c| c.reason))
         .execute(c).await.map(|r| r.rows_affected()))?;
     if updated == 0 {
         tx.rollback().await?;
         return Ok(Applied::Stale);
+    }
+    if let Some(change) = w.change {
+        record_change(
+            &mut tx,
+            &ChangeRecord {
+                tenant_id: w.tenant_id,
+                account_id: w.account_id,
+                conversation_id: w.conversation_id,
+                change: change.change,
+                mode: change.mode,
+                detail: change.reason.map(|r| r.as_str()),
+                user_id: None,
+                at: w.now,
+            },
+        )
+        .await?;
     }
     insert_message(
         &mut tx,
@@ -233,6 +261,31 @@ async fn apply_in_transaction(db: &Db, w: &Write<'_>) -> Result<Applied, sqlx::E
     }
     tx.commit().await?;
     Ok(Applied::Done)
+}
+
+/// One change of hands, as `conversation_events` records it.
+#[derive(Debug, Clone, Copy)]
+pub struct ChangeRecord<'a> {
+    pub tenant_id: i64,
+    pub account_id: i64,
+    pub conversation_id: i64,
+    pub change: super::Change,
+    pub mode: Mode,
+    /// The waiting reason, or how it was handed back.
+    pub detail: Option<&'a str>,
+    /// The staff member; `None` for the person or the bot.
+    pub user_id: Option<i64>,
+    pub at: OffsetDateTime,
+}
+
+/// Records a change of hands, in the transaction that makes it.
+pub async fn record_change(tx: &mut Tx, r: &ChangeRecord<'_>) -> Result<(), sqlx::Error> {
+    on_tx!(tx, c => sqlx::query(
+        "INSERT INTO conversation_events (tenant_id, account_id, conversation_id, at, mode, change, detail, user_id)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8)")
+        .bind(r.tenant_id).bind(r.account_id).bind(r.conversation_id).bind(r.at).bind(r.mode).bind(r.change)
+        .bind(r.detail).bind(r.user_id)
+        .execute(c).await.map(|_| ()))
 }
 
 #[allow(clippy::too_many_arguments)]

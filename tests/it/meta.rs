@@ -785,7 +785,9 @@ async fn an_unknown_number_is_kept_as_a_dead_letter_and_acknowledged(#[case] bac
 
 #[apply(both_backends)]
 #[tokio::test]
-async fn media_gets_a_polite_request_to_type_and_is_kept(#[case] backend: Backend) {
+async fn media_sent_to_the_bot_goes_to_staff_and_restart_brings_the_bot_back(
+    #[case] backend: Backend,
+) {
     let Some((app, fake)) = meta_app(backend, false).await else {
         return;
     };
@@ -811,29 +813,58 @@ async fn media_gets_a_polite_request_to_type_and_is_kept(#[case] backend: Backen
             .status(),
         200
     );
-    wait_for(&fake, "two requests to type", |f| {
-        texts(f, PHONE)
-            .iter()
-            .filter(|t| t.contains("taper votre réponse"))
-            .count()
-            == 2
+    // The image goes to staff, and the person is told once.
+    wait_for(&fake, "the acknowledgement", |f| {
+        texts(f, PHONE).iter().any(|t| t.contains("va le regarder"))
     })
     .await;
-    let kept: Vec<(String, String, Option<String>)> = on_db!(&app.state.db, p => sqlx::query_as(
-        "SELECT kind, body, media_ref FROM messages WHERE direction = 'in' AND kind <> 'text' ORDER BY id")
+    let (mode, reason): (String, Option<String>) = on_db!(&app.state.db, p => sqlx::query_as(
+        "SELECT mode, waiting_reason FROM conversations").fetch_one(p).await.unwrap());
+    assert_eq!(
+        (mode.as_str(), reason.as_deref()),
+        ("waiting", Some("media"))
+    );
+    let kept: Vec<(String, String, String, Option<String>)> = on_db!(&app.state.db, p => sqlx::query_as(
+        "SELECT kind, body_form, body, media_ref FROM messages WHERE direction = 'in' AND kind <> 'text' ORDER BY id")
         .fetch_all(p).await.unwrap());
     assert_eq!(kept.len(), 2);
     assert_eq!(kept[0].0, "image");
-    assert_eq!(kept[0].2.as_deref(), Some("1037543291543636"));
-    // The caption could be an answer (a name): not kept in bot mode.
-    assert!(!kept[0].1.contains("Mbengue"));
-    assert_eq!(kept[1].0, "location");
-    // Still at question 1: media is not a failed try.
-    say(&app, &fake, PHONE, "wamid.i3", "Mbengue").await;
-    wait_for(&fake, "question 2", |f| {
-        texts(f, PHONE).join("\n").contains("Question 2 sur 5")
+    assert_eq!(kept[0].3.as_deref(), Some("1037543291543636"));
+    // Sent to the bot, the caption could be an answer (a name): not kept.
+    assert_eq!((kept[0].1.as_str(), kept[0].2.as_str()), ("described", ""));
+    // Sent while waiting: kept for staff.
+    assert_eq!(
+        (kept[1].0.as_str(), kept[1].1.as_str()),
+        ("location", "verbatim")
+    );
+
+    // RECOMMENCER from the queue: the bot again, from question 1.
+    say(&app, &fake, PHONE, "wamid.i3", "RECOMMENCER").await;
+    wait_for(&fake, "question 1 again", |f| {
+        texts(f, PHONE)
+            .last()
+            .is_some_and(|t| t.contains("on recommence") && t.contains("Question 1 sur 5"))
     })
     .await;
+    let sent = texts(&fake, PHONE);
+    // Welcome, acknowledgement, restart: nothing answered the location.
+    assert_eq!(sent.len(), 3, "{sent:#?}");
+    let mode: String = on_db!(&app.state.db, p => sqlx::query_scalar(
+        "SELECT mode FROM conversations").fetch_one(p).await.unwrap());
+    assert_eq!(mode, "bot");
+    let changes: Vec<(String, String, Option<String>)> = on_db!(&app.state.db, p => sqlx::query_as(
+        "SELECT mode, change, detail FROM conversation_events ORDER BY id").fetch_all(p).await.unwrap());
+    assert_eq!(
+        changes,
+        [
+            (
+                "waiting".to_string(),
+                "escalated".to_string(),
+                Some("media".to_string())
+            ),
+            ("bot".to_string(), "restarted".to_string(), None),
+        ]
+    );
 }
 
 #[apply(both_backends)]

@@ -140,6 +140,18 @@ mod privacy_upgrade {
                 m(4, "verbatim", "Aidez-moi, Zawadi ici", None),
             ]
         );
+        // Nobody could take a conversation before the inbox: an escalated
+        // one waits in the queue (reason unknown), with its messages.
+        let modes: Vec<(String, Option<String>, i64)> = on_db!(&db, p => sqlx::query_as(
+            "SELECT c.mode, c.waiting_reason, (SELECT COUNT(*) FROM messages m WHERE m.conversation_id = c.id)
+             FROM conversations c ORDER BY c.id").fetch_all(p).await.unwrap());
+        assert_eq!(
+            modes,
+            [
+                ("bot".to_string(), None, 3),
+                ("waiting".to_string(), None, 1)
+            ]
+        );
         let outbox: i64 = on_db!(&db, p => sqlx::query_scalar(
             "SELECT message_id FROM outbox").fetch_one(p).await.unwrap());
         assert_eq!(outbox, 2, "rows referring to a rebuilt table are kept");

@@ -33,6 +33,8 @@ struct Written {
     /// The position of its message among `messages`, payload, status,
     /// attempts.
     outbox: Vec<(usize, serde_json::Value, String, i64)>,
+    /// Changes of hands: mode, change, detail, staff member.
+    events: Vec<(String, String, Option<String>, Option<i64>)>,
 }
 
 async fn post(app: &TestApp, fake: &FakeMeta, builder: WebhookBuilder) {
@@ -59,7 +61,21 @@ async fn run(backend: Backend) -> Written {
 
     post(&app, &fake, text("wamid.w1", "Bonjour")).await;
     post(&app, &fake, text("wamid.w2", "Mbengue")).await;
-    // Media in bot mode: kept as its kind, answered with a request to type.
+    post(&app, &fake, text("wamid.w4", "Ibrahim")).await;
+    // The conversation changes under the copy this process remembers (as
+    // another instance's write would): the next message's write finds the
+    // version stale, and the message is read again and run again.
+    on_db!(&app.state.db, p => sqlx::query("UPDATE conversations SET version = version + 1")
+        .execute(p).await.map(|_| ()).unwrap());
+    post(&app, &fake, text("wamid.w5", "1997")).await;
+    post(&app, &fake, text("wamid.w6", "DA")).await;
+    // The code is issued, with its QR image.
+    post(&app, &fake, text("wamid.w7", "1")).await;
+    // A provider retry: stored once.
+    post(&app, &fake, text("wamid.w7", "1")).await;
+    // The person asks for staff (a change of mode: the transaction path on
+    // both); waiting, media and text are then kept as written for staff.
+    post(&app, &fake, text("wamid.w8", "AGENT")).await;
     post(
         &app,
         &fake,
@@ -74,20 +90,6 @@ async fn run(backend: Backend) -> Written {
         ),
     )
     .await;
-    post(&app, &fake, text("wamid.w4", "Ibrahim")).await;
-    // The conversation changes under the copy this process remembers (as
-    // another instance's write would): the next message's write finds the
-    // version stale, and the message is read again and run again.
-    on_db!(&app.state.db, p => sqlx::query("UPDATE conversations SET version = version + 1")
-        .execute(p).await.map(|_| ()).unwrap());
-    post(&app, &fake, text("wamid.w5", "1997")).await;
-    post(&app, &fake, text("wamid.w6", "DA")).await;
-    // The code is issued, with its QR image.
-    post(&app, &fake, text("wamid.w7", "1")).await;
-    // A provider retry: stored once.
-    post(&app, &fake, text("wamid.w7", "1")).await;
-    // Staff take over, and a message is then kept as written.
-    post(&app, &fake, text("wamid.w8", "AGENT")).await;
     post(&app, &fake, text("wamid.w9", "Merci beaucoup")).await;
 
     let conversations: Vec<(String, Json<serde_json::Value>, i64, bool)> = on_db!(&app.state.db, p => sqlx::query_as(
@@ -122,6 +124,9 @@ async fn run(backend: Backend) -> Written {
     let outbox: Vec<(i64, Json<serde_json::Value>, String, i64)> = on_db!(&app.state.db, p => sqlx::query_as(
         "SELECT message_id, payload, status, CAST(attempts AS BIGINT) FROM outbox ORDER BY id")
         .fetch_all(p).await.unwrap());
+    let events: Vec<(String, String, Option<String>, Option<i64>)> = on_db!(&app.state.db, p => sqlx::query_as(
+        "SELECT mode, change, detail, user_id FROM conversation_events ORDER BY id")
+        .fetch_all(p).await.unwrap());
     let position = |id: i64| {
         messages
             .iter()
@@ -130,6 +135,7 @@ async fn run(backend: Backend) -> Written {
     };
     Written {
         conversations,
+        events,
         outbox: outbox
             .into_iter()
             .map(|(message, Json(payload), status, attempts)| {
@@ -187,7 +193,7 @@ async fn both_backends_write_the_same_rows_for_the_same_conversation() {
     // Nine writes and the one made under the remembered copy.
     assert_eq!(sqlite.conversations.len(), 1);
     assert_eq!(sqlite.conversations[0].2, 10);
-    assert_eq!(sqlite.conversations[0].0, "human");
+    assert_eq!(sqlite.conversations[0].0, "waiting");
     assert!(
         sqlite
             .messages
@@ -195,7 +201,25 @@ async fn both_backends_write_the_same_rows_for_the_same_conversation() {
             .any(|m| m.5 == "Merci beaucoup" && m.4 == "verbatim")
     );
 
+    assert_eq!(
+        sqlite.events,
+        [(
+            "waiting".to_string(),
+            "escalated".to_string(),
+            Some("requested".to_string()),
+            None
+        )]
+    );
+    assert!(
+        sqlite
+            .messages
+            .iter()
+            .any(|m| m.3 == "image" && m.4 == "verbatim" && m.5 == "Ibrahim"),
+        "media sent while waiting is kept as written, caption included"
+    );
+
     assert_eq!(sqlite.conversations, postgres.conversations);
+    assert_eq!(sqlite.events, postgres.events);
     assert_eq!(sqlite.messages.len(), postgres.messages.len());
     for (i, (s, p)) in sqlite.messages.iter().zip(&postgres.messages).enumerate() {
         assert_eq!(s, p, "message {i}");

@@ -152,6 +152,17 @@ impl Access {
         self.accounts.covers(account_id)
     }
 
+    /// `Err(Denied)` unless the access was checked for `p` (in any scope):
+    /// what storage functions of account data require, so that an access
+    /// checked for something else cannot be passed to them by mistake.
+    pub fn is_for(&self, p: Permission) -> Result<(), Denied> {
+        if self.permission == p {
+            Ok(())
+        } else {
+            Err(Denied(p))
+        }
+    }
+
     /// Whether the access is for `p` over the whole tenant: what storage
     /// functions of tenant-wide data (users, roles, settings, audit)
     /// require, so that an access checked for something else cannot be

@@ -222,29 +222,22 @@ async fn apply_in_transaction(db: &Db, w: &Write<'_>) -> Result<Applied, sqlx::E
     )
     .await?;
     for reply in &w.replies {
-        let id = insert_message(
+        insert_outbound(
             &mut tx,
-            w,
-            Direction::Out,
-            Sender::Bot,
-            None,
-            reply.kind,
-            BodyForm::Verbatim,
-            &reply.body,
-            None,
-            w.reply_status,
-            None,
+            &Outbound {
+                tenant_id: w.tenant_id,
+                account_id: w.account_id,
+                conversation_id: w.conversation_id,
+                sender: Sender::Bot,
+                author_id: None,
+                kind: reply.kind,
+                body: &reply.body,
+                status: w.reply_status,
+                payload: reply.outbox_payload.as_ref(),
+                now: w.now,
+            },
         )
         .await?;
-        if let Some(payload) = &reply.outbox_payload {
-            on_tx!(&mut tx, c => sqlx::query(
-                "INSERT INTO outbox (tenant_id, account_id, conversation_id, message_id, payload, status, attempts,
-                    next_attempt_at, created_at, updated_at)
-                 VALUES ($1, $2, $3, $4, $5, $7, 0, $6, $6, $6)")
-                .bind(w.tenant_id).bind(w.account_id).bind(w.conversation_id).bind(id).bind(Json(payload)).bind(w.now)
-                .bind(OutboxStatus::Pending)
-                .execute(c).await.map(|_| ()))?;
-        }
     }
     if let Some(issue) = &w.issue {
         registry::store::record_issue(
@@ -261,6 +254,45 @@ async fn apply_in_transaction(db: &Db, w: &Write<'_>) -> Result<Applied, sqlx::E
     }
     tx.commit().await?;
     Ok(Applied::Done)
+}
+
+/// An outbound message to store (the bot's or a staff member's), with its
+/// outbox row when the worker sends it.
+#[derive(Debug, Clone, Copy)]
+pub struct Outbound<'a> {
+    pub tenant_id: i64,
+    pub account_id: i64,
+    pub conversation_id: i64,
+    pub sender: Sender,
+    /// The staff member who wrote it.
+    pub author_id: Option<i64>,
+    pub kind: &'a str,
+    pub body: &'a str,
+    pub status: MessageStatus,
+    pub payload: Option<&'a Payload>,
+    pub now: OffsetDateTime,
+}
+
+/// Stores an outbound message, kept as written, and its outbox row.
+pub async fn insert_outbound(tx: &mut Tx, o: &Outbound<'_>) -> Result<i64, sqlx::Error> {
+    let id: i64 = on_tx!(&mut *tx, c => sqlx::query_scalar(
+        "INSERT INTO messages (tenant_id, account_id, conversation_id, direction, sender, author_id, kind,
+            body_form, body, status, created_at, updated_at)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $11)
+         RETURNING id")
+        .bind(o.tenant_id).bind(o.account_id).bind(o.conversation_id).bind(Direction::Out).bind(o.sender)
+        .bind(o.author_id).bind(o.kind).bind(BodyForm::Verbatim).bind(o.body).bind(o.status).bind(o.now)
+        .fetch_one(c).await)?;
+    if let Some(payload) = o.payload {
+        on_tx!(&mut *tx, c => sqlx::query(
+            "INSERT INTO outbox (tenant_id, account_id, conversation_id, message_id, payload, status, attempts,
+                next_attempt_at, created_at, updated_at)
+             VALUES ($1, $2, $3, $4, $5, $7, 0, $6, $6, $6)")
+            .bind(o.tenant_id).bind(o.account_id).bind(o.conversation_id).bind(id).bind(Json(payload)).bind(o.now)
+            .bind(OutboxStatus::Pending)
+            .execute(c).await.map(|_| ()))?;
+    }
+    Ok(id)
 }
 
 /// One change of hands, as `conversation_events` records it.

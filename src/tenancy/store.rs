@@ -148,9 +148,7 @@ pub async fn update_channel(
     provider: Provider,
     c: &ChannelSettings,
 ) -> Result<Option<Account>, AccessError> {
-    if access.permission() != Permission::TokensManage {
-        return Err(crate::auth::Denied(Permission::TokensManage).into());
-    }
+    access.is_for(Permission::TokensManage)?;
     if !access.covers(account_id) {
         return Ok(None);
     }
@@ -182,9 +180,7 @@ pub async fn update_flow_settings(
     account_id: i64,
     flow: &FlowSettings,
 ) -> Result<bool, AccessError> {
-    if access.permission() != Permission::AccountsManage {
-        return Err(crate::auth::Denied(Permission::AccountsManage).into());
-    }
+    access.is_for(Permission::AccountsManage)?;
     if !access.covers(account_id) {
         return Ok(false);
     }

@@ -25,6 +25,7 @@ mod fakes;
 mod health;
 mod helpers;
 mod hostile;
+mod inbox;
 mod meta;
 mod migrations;
 mod privacy;

@@ -37,6 +37,20 @@ struct Written {
     events: Vec<(String, String, Option<String>, Option<i64>)>,
 }
 
+/// A message as read: id, then the columns of `Written::messages`.
+type MessageRow = (
+    i64,
+    String,
+    String,
+    Option<String>,
+    String,
+    String,
+    String,
+    String,
+    Option<String>,
+    Option<i64>,
+);
+
 async fn post(app: &TestApp, fake: &FakeMeta, builder: WebhookBuilder) {
     let body = builder.build();
     fake.note_inbound(&body);
@@ -105,18 +119,7 @@ async fn run(backend: Backend) -> Written {
             (mode, state, version, escalated)
         })
         .collect();
-    let messages: Vec<(
-        i64,
-        String,
-        String,
-        Option<String>,
-        String,
-        String,
-        String,
-        String,
-        Option<String>,
-        Option<i64>,
-    )> = on_db!(&app.state.db, p => sqlx::query_as(
+    let messages: Vec<MessageRow> = on_db!(&app.state.db, p => sqlx::query_as(
             "SELECT id, direction, sender, provider_message_id, kind, body_form, body, status, media_ref,
                 CAST(text_chars AS BIGINT)
              FROM messages ORDER BY id")

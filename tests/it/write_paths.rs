@@ -103,6 +103,7 @@ async fn run(backend: Backend) -> Written {
             (mode, state, version, escalated)
         })
         .collect();
+    #[allow(clippy::type_complexity)]
     let messages: Vec<(
         i64,
         String,

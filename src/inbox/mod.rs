@@ -20,9 +20,6 @@ pub mod staff;
 pub mod states;
 pub mod store;
 
-use std::collections::HashMap;
-use std::sync::Mutex;
-
 use crate::config::{Config, Secret};
 use crate::db::Db;
 use crate::flow::{self, Event, Inbound, Reply, Transcript};
@@ -125,38 +122,33 @@ pub enum Handled {
 /// is dropped and the conversation read again; so several server instances
 /// and restarts stay safe.
 pub struct Recent {
-    entries: Mutex<HashMap<(i64, String), store::Current>>,
+    entries: moka::sync::Cache<(i64, String), store::Current>,
 }
 
-/// Entries kept at most (a few hundred bytes each); the map is emptied when
-/// full, which only costs a read per conversation.
-const RECENT_CAPACITY: usize = 10_000;
+/// Entries kept at most (a few hundred bytes each); the least used go
+/// first, which only costs a read per conversation.
+const RECENT_CAPACITY: u64 = 10_000;
 
 impl Default for Recent {
     fn default() -> Self {
         Recent {
-            entries: Mutex::new(HashMap::new()),
+            entries: moka::sync::Cache::new(RECENT_CAPACITY),
         }
     }
 }
 
 impl Recent {
     fn get(&self, account_id: i64, phone: &str) -> Option<store::Current> {
-        let entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
-        entries.get(&(account_id, phone.to_string())).cloned()
+        self.entries.get(&(account_id, phone.to_string()))
     }
 
     fn put(&self, account_id: i64, phone: &str, current: store::Current) {
-        let mut entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
-        if entries.len() >= RECENT_CAPACITY {
-            entries.clear();
-        }
-        entries.insert((account_id, phone.to_string()), current);
+        self.entries
+            .insert((account_id, phone.to_string()), current);
     }
 
     fn forget(&self, account_id: i64, phone: &str) {
-        let mut entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
-        entries.remove(&(account_id, phone.to_string()));
+        self.entries.invalidate(&(account_id, phone.to_string()));
     }
 }
 

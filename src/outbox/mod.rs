@@ -32,6 +32,7 @@ use crate::channel::meta::{self, ErrorClass, GraphClient, SendError};
 use crate::tenancy::{Account, store as accounts};
 use crate::uic::Uic;
 use std::collections::HashMap;
+use std::num::NonZeroU32;
 use std::sync::{Arc, Mutex};
 use std::time::Duration as StdDuration;
 use store::Claimed;
@@ -94,37 +95,70 @@ fn graph_message(payload: &Payload, media_id: Option<&str>) -> Result<serde_json
     })
 }
 
-/// Per-account pacing: a send may start only once the account's previous
-/// one is `1/rate` seconds old; a throughput error pauses the account.
-#[derive(Default)]
+/// A rate limiter of one account at one rate.
+type Limiter = governor::DefaultDirectRateLimiter;
+
+/// Per-account pacing: an account's sends are spaced `1/rate` seconds apart
+/// (no burst), each account at its own rate; a throughput error pauses the
+/// account. One limiter per account and rate (a rate changed in the
+/// settings gets a fresh one); an account idle for a while loses its
+/// limiter, which only lets its next send go at once.
 struct Pacing {
-    accounts: Mutex<HashMap<i64, tokio::time::Instant>>,
+    limiters: moka::sync::Cache<(i64, u32), Arc<Limiter>>,
+    paused: Mutex<HashMap<i64, tokio::time::Instant>>,
+}
+
+impl Default for Pacing {
+    fn default() -> Self {
+        Pacing {
+            limiters: moka::sync::Cache::builder()
+                .max_capacity(10_000)
+                .time_to_idle(StdDuration::from_secs(600))
+                .build(),
+            paused: Mutex::new(HashMap::new()),
+        }
+    }
 }
 
 impl Pacing {
-    /// Reserves the account's next slot and returns when it comes.
-    fn reserve(&self, account_id: i64, per_second: i32) -> tokio::time::Instant {
-        let spacing = StdDuration::from_secs(1) / per_second.max(1) as u32;
-        let now = tokio::time::Instant::now();
-        let mut accounts = self.accounts.lock().unwrap_or_else(|e| e.into_inner());
-        let next = accounts.entry(account_id).or_insert(now);
-        let slot = (*next).max(now);
-        *next = slot + spacing;
-        slot
+    /// Waits for the account's next turn: the end of a pause, then a slot
+    /// at `per_second` sends a second.
+    async fn wait_turn(&self, account_id: i64, per_second: i32) {
+        let pause = self.pause_of(account_id);
+        if let Some(until) = pause {
+            tokio::time::sleep_until(until).await;
+        }
+        let rate = NonZeroU32::new(per_second.max(1).unsigned_abs()).unwrap_or(NonZeroU32::MIN);
+        let limiter = self.limiters.get_with((account_id, rate.get()), || {
+            Arc::new(governor::RateLimiter::direct(
+                governor::Quota::per_second(rate).allow_burst(NonZeroU32::MIN),
+            ))
+        });
+        limiter.until_ready().await;
     }
 
     /// No send for this account before `until`.
     fn pause(&self, account_id: i64, until: tokio::time::Instant) {
-        let mut accounts = self.accounts.lock().unwrap_or_else(|e| e.into_inner());
-        let next = accounts.entry(account_id).or_insert(until);
-        *next = (*next).max(until);
+        let mut paused = self.paused.lock().unwrap_or_else(|e| e.into_inner());
+        let now = tokio::time::Instant::now();
+        paused.retain(|_, t| *t > now);
+        let at = paused.entry(account_id).or_insert(until);
+        *at = (*at).max(until);
     }
 
-    fn paused_until(&self, account_id: i64) -> Option<tokio::time::Instant> {
-        let accounts = self.accounts.lock().unwrap_or_else(|e| e.into_inner());
-        accounts
+    /// The end of the account's pause, if it has not passed.
+    fn pause_of(&self, account_id: i64) -> Option<tokio::time::Instant> {
+        let paused = self.paused.lock().unwrap_or_else(|e| e.into_inner());
+        paused
             .get(&account_id)
             .copied()
+            .filter(|t| *t > tokio::time::Instant::now())
+    }
+
+    /// A pause that lasts over a second more: the row is put back rather
+    /// than held by a waiting send.
+    fn paused_until(&self, account_id: i64) -> Option<tokio::time::Instant> {
+        self.pause_of(account_id)
             .filter(|t| *t > tokio::time::Instant::now() + StdDuration::from_secs(1))
     }
 }
@@ -296,11 +330,9 @@ impl Worker {
             )
             .await;
         }
-        tokio::time::sleep_until(
-            self.pacing
-                .reserve(account.id, account.send_rate_per_second),
-        )
-        .await;
+        self.pacing
+            .wait_turn(account.id, account.send_rate_per_second)
+            .await;
 
         let result = self.send(phone_number_id, token, row).await;
         let now = OffsetDateTime::now_utc();
@@ -477,15 +509,40 @@ mod tests {
     #[tokio::test]
     async fn pacing_spaces_an_account_s_sends_and_pauses() {
         let pacing = Pacing::default();
-        let first = pacing.reserve(1, 10);
-        let second = pacing.reserve(1, 10);
-        assert!(second - first >= StdDuration::from_millis(100));
+        let start = tokio::time::Instant::now();
+        pacing.wait_turn(1, 10).await;
+        pacing.wait_turn(1, 10).await;
+        // The second send of the account waited its turn (a tenth of a
+        // second, within the clocks' granularity).
+        assert!(
+            start.elapsed() >= StdDuration::from_millis(95),
+            "{:?}",
+            start.elapsed()
+        );
         // Another account is not slowed by the first.
-        let other = pacing.reserve(2, 10);
-        assert!(other <= second);
+        let other = tokio::time::Instant::now();
+        pacing.wait_turn(2, 10).await;
+        assert!(
+            other.elapsed() < StdDuration::from_millis(50),
+            "{:?}",
+            other.elapsed()
+        );
         assert!(pacing.paused_until(1).is_none());
         pacing.pause(1, tokio::time::Instant::now() + StdDuration::from_secs(30));
         assert!(pacing.paused_until(1).is_some());
         assert!(pacing.paused_until(2).is_none());
+        // A short pause is waited out by the send itself.
+        pacing.pause(
+            2,
+            tokio::time::Instant::now() + StdDuration::from_millis(300),
+        );
+        assert!(pacing.paused_until(2).is_none());
+        let short = tokio::time::Instant::now();
+        pacing.wait_turn(2, 1000).await;
+        assert!(
+            short.elapsed() >= StdDuration::from_millis(290),
+            "{:?}",
+            short.elapsed()
+        );
     }
 }

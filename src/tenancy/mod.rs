@@ -144,45 +144,191 @@ pub const META_ACCOUNT: &str = "meta";
 /// keys, the outbox worker's account ids): a busy number is not read from
 /// the database for every message or send. A settings change is seen
 /// within `Cache::TTL`, or at once where the change calls `clear`.
-#[derive(Default)]
+///
+/// Concurrent misses of one key share one load. Only accounts found are
+/// kept: a key no account has is looked up again next time, and a load
+/// that failed (the database busy) is the caller's error, not a miss.
 pub struct Cache {
-    entries: std::sync::Mutex<std::collections::HashMap<String, (std::time::Instant, Account)>>,
+    entries: moka::future::Cache<String, Account>,
+}
+
+/// Why a shared load gave no account.
+#[derive(Debug)]
+enum Miss {
+    Absent,
+    Failed,
+}
+
+impl Default for Cache {
+    fn default() -> Self {
+        Cache {
+            entries: moka::future::Cache::builder()
+                .max_capacity(Self::CAPACITY)
+                .time_to_live(Self::TTL)
+                .build(),
+        }
+    }
 }
 
 impl Cache {
     pub const TTL: std::time::Duration = std::time::Duration::from_secs(1);
-    const CAPACITY: usize = 1_000;
+    const CAPACITY: u64 = 1_000;
 
-    /// The cached account for `key`, or what `load` finds (cached when found).
+    /// The cached account for `key`, or what `load` finds (cached when
+    /// found). Callers that arrive while another's load of the same key is
+    /// under way wait for it; if that load failed, they run their own, so
+    /// each caller gets its own error.
     pub async fn get_or_load<F, E>(&self, key: String, load: F) -> Result<Option<Account>, E>
     where
         F: std::future::Future<Output = Result<Option<Account>, E>>,
     {
-        let now = std::time::Instant::now();
-        {
-            let entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
-            if let Some((at, account)) = entries.get(&key)
-                && now.duration_since(*at) < Self::TTL
-            {
-                return Ok(Some(account.clone()));
-            }
+        let mut load = std::pin::pin!(load);
+        let mut failure = None;
+        let shared = self
+            .entries
+            .try_get_with(key, async {
+                match load.as_mut().await {
+                    Ok(Some(account)) => Ok(account),
+                    Ok(None) => Err(Miss::Absent),
+                    Err(e) => {
+                        failure = Some(e);
+                        Err(Miss::Failed)
+                    }
+                }
+            })
+            .await;
+        match shared {
+            Ok(account) => Ok(Some(account)),
+            Err(miss) => match (&*miss, failure) {
+                (Miss::Absent, _) => Ok(None),
+                (Miss::Failed, Some(e)) => Err(e),
+                // Another caller's load failed while this one waited: this
+                // caller's own load has not run yet.
+                (Miss::Failed, None) => load.await,
+            },
         }
-        let found = load.await?;
-        if let Some(account) = &found {
-            let mut entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
-            if entries.len() >= Self::CAPACITY {
-                entries.clear();
-            }
-            entries.insert(key, (now, account.clone()));
-        }
-        Ok(found)
     }
 
     pub fn clear(&self) {
-        self.entries
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .clear();
+        self.entries.invalidate_all();
+    }
+}
+
+#[cfg(test)]
+mod cache_tests {
+    use super::*;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::time::Duration as StdDuration;
+
+    fn account(id: i64) -> Account {
+        Account {
+            id,
+            tenant_id: 1,
+            slug: format!("a{id}"),
+            name: format!("a{id}"),
+            provider: Provider::Meta,
+            phone_number: None,
+            meta_phone_number_id: None,
+            twilio_account_sid: None,
+            twilio_auth_token: None,
+            flow_config: sqlx::types::Json(FlowSettings::default()),
+            enabled: true,
+            meta_waba_id: None,
+            meta_app_id: None,
+            meta_app_secret: None,
+            meta_verify_token: None,
+            meta_access_token: None,
+            token_status: TokenStatus::Ok,
+            send_rate_per_second: 80,
+            keep_profile_names: false,
+        }
+    }
+
+    /// A load that counts its runs, waits a little and gives `result`.
+    async fn load(
+        runs: &AtomicUsize,
+        result: Result<Option<i64>, &'static str>,
+    ) -> Result<Option<Account>, &'static str> {
+        runs.fetch_add(1, Ordering::SeqCst);
+        tokio::time::sleep(StdDuration::from_millis(50)).await;
+        result.map(|found| found.map(account))
+    }
+
+    #[tokio::test]
+    async fn found_accounts_are_kept_misses_and_errors_are_not() {
+        let cache = Cache::default();
+        let runs = AtomicUsize::new(0);
+        let got = cache
+            .get_or_load("k".into(), load(&runs, Ok(Some(7))))
+            .await;
+        assert_eq!(got.unwrap().unwrap().id, 7);
+        let got = cache
+            .get_or_load("k".into(), load(&runs, Ok(Some(8))))
+            .await;
+        assert_eq!(got.unwrap().unwrap().id, 7, "kept");
+        assert_eq!(runs.load(Ordering::SeqCst), 1);
+        cache.clear();
+        let got = cache
+            .get_or_load("k".into(), load(&runs, Ok(Some(8))))
+            .await;
+        assert_eq!(got.unwrap().unwrap().id, 8, "cleared");
+
+        // No account: not kept.
+        let got = cache
+            .get_or_load("none".into(), load(&runs, Ok(None)))
+            .await;
+        assert!(got.unwrap().is_none());
+        let got = cache
+            .get_or_load("none".into(), load(&runs, Ok(Some(9))))
+            .await;
+        assert_eq!(got.unwrap().unwrap().id, 9);
+
+        // A failed load is the caller's error, and not kept.
+        let got = cache
+            .get_or_load("busy".into(), load(&runs, Err("busy")))
+            .await;
+        assert_eq!(got.unwrap_err(), "busy");
+        let got = cache
+            .get_or_load("busy".into(), load(&runs, Ok(Some(3))))
+            .await;
+        assert_eq!(got.unwrap().unwrap().id, 3);
+    }
+
+    #[tokio::test]
+    async fn concurrent_misses_share_one_load_and_a_failed_one_is_not_shared() {
+        let cache = Cache::default();
+        let runs = AtomicUsize::new(0);
+        let (a, b) = tokio::join!(
+            cache.get_or_load("k".into(), load(&runs, Ok(Some(1)))),
+            cache.get_or_load("k".into(), load(&runs, Ok(Some(2)))),
+        );
+        assert_eq!(runs.load(Ordering::SeqCst), 1, "one load");
+        assert_eq!(a.unwrap().unwrap().id, b.unwrap().unwrap().id);
+
+        // The first load fails: the caller that waited for it runs its own.
+        let runs = AtomicUsize::new(0);
+        let (a, b) = tokio::join!(
+            cache.get_or_load("f".into(), load(&runs, Err("busy"))),
+            cache.get_or_load("f".into(), load(&runs, Ok(Some(5)))),
+        );
+        assert_eq!(a.unwrap_err(), "busy");
+        assert_eq!(b.unwrap().unwrap().id, 5);
+        assert_eq!(runs.load(Ordering::SeqCst), 2);
+    }
+
+    #[tokio::test]
+    async fn accounts_are_kept_for_the_ttl_only() {
+        let cache = Cache::default();
+        let runs = AtomicUsize::new(0);
+        cache
+            .get_or_load("k".into(), load(&runs, Ok(Some(1))))
+            .await
+            .unwrap();
+        tokio::time::sleep(Cache::TTL + StdDuration::from_millis(100)).await;
+        let got = cache
+            .get_or_load("k".into(), load(&runs, Ok(Some(2))))
+            .await;
+        assert_eq!(got.unwrap().unwrap().id, 2);
     }
 }
 

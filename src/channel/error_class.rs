@@ -1,6 +1,20 @@
 //! What a send failure means, whatever the provider: [`ErrorClass`].
 
 use serde::Serialize;
+use std::time::Duration;
+
+/// A provider's refusal of a send, as the outbox acts on it: from
+/// `meta::SendError` or `twilio::SendError`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Refused {
+    pub class: ErrorClass,
+    /// The provider's error code, if it gave one.
+    pub code: Option<i64>,
+    /// What happened, for staff and the log (never a credential).
+    pub message: String,
+    /// When the provider said to try again.
+    pub retry_after: Option<Duration>,
+}
 
 /// What a provider's error means for the sender: Meta's Graph codes
 /// (`meta::classify`: handle on `code`, not on the HTTP status or the title)

@@ -11,4 +11,4 @@ pub mod sandbox;
 pub mod twilio;
 pub mod webhook;
 
-pub use error_class::ErrorClass;
+pub use error_class::{ErrorClass, Refused};

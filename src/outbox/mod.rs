@@ -1,22 +1,29 @@
 //! The durable outbox and its worker (DESIGN.md section 3).
 //!
 //! Replies to Meta accounts are written as outbox rows in the same
-//! transaction as the inbound message; this worker sends them through the
-//! Graph API. A row is claimed (a lease, so several server instances can run
+//! transaction as the inbound message, and everything staff (or the bot,
+//! outside a webhook's answer) write to Meta and Twilio contacts; this
+//! worker sends them through the Graph API or Twilio's REST Messages API
+//! (with a status callback URL when `PUBLIC_URL` is set). A row is claimed (a lease, so several server instances can run
 //! the worker at once and a crashed one's rows are taken over), sent, then
 //! marked sent, retried later or failed for good:
 //!
-//! - network errors, 5xx and transient Graph errors: exponential backoff
-//!   with jitter;
-//! - 429 and throughput errors (130429…): the account pauses (Retry-After
-//!   when given);
-//! - 131056 (too many messages to one person): that conversation waits
-//!   (1, 4, 16, 64 s…), others go on;
-//! - token and account errors (190…): the account is flagged and its queue
-//!   held, nothing dropped, until a new token is set;
-//! - everything else (131047 outside the 24-hour window, 131026
-//!   undeliverable, a request Meta refuses): failed, with the code and
-//!   message on the message for staff to see.
+//! - network errors, 5xx and transient errors: exponential backoff with
+//!   jitter;
+//! - 429 and throughput errors (Graph 130429, Twilio 20429/63018…): the
+//!   account pauses (Retry-After when given);
+//! - Graph 131056 (too many messages to one person): that conversation
+//!   waits (1, 4, 16, 64 s…), others go on;
+//! - credential and account errors (Graph 190, Twilio 20003…): the account
+//!   is flagged and its queue held, nothing dropped, until a new token is
+//!   set;
+//! - everything else (outside the 24-hour window, undeliverable, a request
+//!   the provider refuses): failed, with the code and message on the
+//!   message for staff to see.
+//!
+//! The provider's error codes are read into one set of classes
+//! (`channel::ErrorClass`, through `channel::Refused`), so both providers
+//! are handled by the same rules.
 //!
 //! Replies of one conversation go out in order: a row is only claimed when
 //! no older row of its conversation is still waiting.
@@ -28,8 +35,10 @@ pub use payload::Payload;
 pub use store::OutboxStatus;
 
 use crate::AppState;
-use crate::channel::meta::{self, ErrorClass, GraphClient, SendError};
-use crate::tenancy::{Account, store as accounts};
+use crate::channel::meta::{self, GraphClient};
+use crate::channel::twilio::{self, TwilioClient};
+use crate::channel::{ErrorClass, Refused};
+use crate::tenancy::{Account, Provider, store as accounts};
 use crate::uic::Uic;
 use std::collections::HashMap;
 use std::num::NonZeroU32;
@@ -183,6 +192,7 @@ pub struct Worker {
     state: AppState,
     id: String,
     client: GraphClient,
+    twilio: TwilioClient,
     pacing: Pacing,
 }
 
@@ -193,9 +203,11 @@ impl Worker {
             &state.config.meta_api_version,
             StdDuration::from_secs(30),
         );
+        let twilio = TwilioClient::new(&state.config.twilio_api_url, StdDuration::from_secs(30));
         Arc::new(Worker {
             id: format!("worker-{}", uuid::Uuid::now_v7()),
             client,
+            twilio,
             pacing: Pacing::default(),
             state,
         })
@@ -302,14 +314,17 @@ impl Worker {
             )
             .await;
         };
-        let (Some(phone_number_id), Some(token)) = (
-            account.meta_phone_number_id.as_deref(),
-            account.meta_access_token.as_deref(),
-        ) else {
+        let Some(credential) = credential(&account) else {
             // Nothing can be sent until someone completes the settings: look
             // again in a minute (the row keeps its place in its conversation).
-            let note =
-                "the account has no Meta phone number ID or access token; set them in its settings";
+            let note = match account.provider() {
+                Provider::Twilio => {
+                    "the account has no Twilio account SID, auth token or WhatsApp number; set them in its settings"
+                }
+                _ => {
+                    "the account has no Meta phone number ID or access token; set them in its settings"
+                }
+            };
             tracing::warn!(account = %account.slug, "outbox: {note}");
             let now = OffsetDateTime::now_utc();
             return store::retry_later(db, row, now + Duration::minutes(1), None, note, false, now)
@@ -334,85 +349,157 @@ impl Worker {
             .wait_turn(account.id, account.send_rate_per_second)
             .await;
 
-        let result = self.send(phone_number_id, token, row).await;
+        let result = match account.provider() {
+            Provider::Twilio => self.send_twilio(&account, row).await,
+            _ => self.send_meta(&account, row).await,
+        };
         let now = OffsetDateTime::now_utc();
         match result {
-            Ok(wamid) => {
+            Ok(provider_id) => {
                 tracing::debug!(outbox = row.id, "outbox: sent");
-                store::mark_sent(db, row, &wamid, now).await
+                store::mark_sent(db, row, &provider_id, now).await
             }
             Err(Failure::Payload(e)) => {
                 tracing::error!(outbox = row.id, error = %e, "outbox: a message could not be built; marked failed");
                 store::mark_failed(db, row, None, &e, now).await
             }
-            Err(Failure::Send(e)) => self.handle_error(&account, token, row, &e, now).await,
+            Err(Failure::Send(e)) => self.handle_error(&account, credential, row, &e, now).await,
         }
     }
 
-    async fn send(
+    /// Sends through Twilio's REST API; returns the message SID.
+    async fn send_twilio(&self, account: &Account, row: &Claimed) -> Result<String, Failure> {
+        let (Some(sid), Some(token), Some(from)) = (
+            account.twilio_account_sid.as_deref(),
+            account.twilio_auth_token.as_deref(),
+            account.phone_number.as_deref(),
+        ) else {
+            return Err(Failure::Payload(
+                "the account has no Twilio credentials".into(),
+            ));
+        };
+        let payload = Payload::decode(&row.payload.0).map_err(Failure::Payload)?;
+        let public = self.state.config.public_url.as_deref();
+        // Twilio carries text and media by URL: buttons are in the text
+        // already (the flow's questions list the typed answers).
+        let (body, media_url) = match &payload {
+            Payload::Reply { reply, .. } => (reply.text.clone(), None),
+            Payload::Text { text, .. } => (text.clone(), None),
+            Payload::Qr { uic, caption, .. } => {
+                let uic = Uic::parse(uic)
+                    .map_err(|e| Failure::Payload(format!("outbox QR payload: {e}")))?;
+                let Some(public) = public else {
+                    return Err(Failure::Payload(
+                        "Twilio fetches a QR image by its public URL: set PUBLIC_URL".into(),
+                    ));
+                };
+                let path = self.state.qr_links.path(&uic, OffsetDateTime::now_utc());
+                (
+                    caption.clone().unwrap_or_default(),
+                    Some(format!("{public}{path}")),
+                )
+            }
+        };
+        // The status callback names the row: it finds the message even when
+        // it arrives before this send's answer is recorded.
+        let callback = public.map(|p| format!("{p}/whatsapp/webhook?outbox={}", row.id));
+        let accepted = self
+            .twilio
+            .send_message(
+                &twilio::Credentials {
+                    account_sid: sid,
+                    auth_token: token,
+                },
+                &twilio::Outgoing {
+                    from,
+                    to: payload.to(),
+                    body: &body,
+                    media_url: media_url.as_deref(),
+                    status_callback: callback.as_deref(),
+                },
+            )
+            .await
+            .map_err(|e| Failure::Send(Refused::from(&e)))?;
+        Ok(accepted.sid)
+    }
+
+    /// Sends through the Graph API; returns the wamid.
+    async fn send_meta(&self, account: &Account, row: &Claimed) -> Result<String, Failure> {
+        let (Some(phone_number_id), Some(token)) = (
+            account.meta_phone_number_id.as_deref(),
+            account.meta_access_token.as_deref(),
+        ) else {
+            return Err(Failure::Payload(
+                "the account has no Meta credentials".into(),
+            ));
+        };
+        self.send_graph(phone_number_id, token, row)
+            .await
+            .map_err(|e| match e {
+                GraphFailure::Payload(p) => Failure::Payload(p),
+                GraphFailure::Send(e) => Failure::Send(Refused::from(&e)),
+            })
+    }
+
+    async fn send_graph(
         &self,
         phone_number_id: &str,
         token: &str,
         row: &Claimed,
-    ) -> Result<String, Failure> {
-        let payload = Payload::decode(&row.payload.0).map_err(Failure::Payload)?;
+    ) -> Result<String, GraphFailure> {
+        let payload = Payload::decode(&row.payload.0).map_err(GraphFailure::Payload)?;
         // A QR code is uploaded first, then sent by its media id.
         let mut media_id = None;
         if let Payload::Qr { uic, .. } = &payload {
-            let uic =
-                Uic::parse(uic).map_err(|e| Failure::Payload(format!("outbox QR payload: {e}")))?;
-            let png = crate::qr::render_png(&uic).map_err(Failure::Payload)?;
+            let uic = Uic::parse(uic)
+                .map_err(|e| GraphFailure::Payload(format!("outbox QR payload: {e}")))?;
+            let png = crate::qr::render_png(&uic).map_err(GraphFailure::Payload)?;
             let id = self
                 .client
                 .upload_media(phone_number_id, token, png, "image/png", "ciu.png")
                 .await
-                .map_err(Failure::Send)?;
+                .map_err(GraphFailure::Send)?;
             media_id = Some(id);
         }
-        let body = graph_message(&payload, media_id.as_deref()).map_err(Failure::Payload)?;
+        let body = graph_message(&payload, media_id.as_deref()).map_err(GraphFailure::Payload)?;
         // Echoed back on status webhooks: finds the message even when a
         // status arrives before this send's answer is recorded.
         let body = meta::with_callback_data(body, &format!("outbox:{}", row.id));
         self.client
             .send_message(phone_number_id, token, &body)
             .await
-            .map_err(Failure::Send)
+            .map_err(GraphFailure::Send)
     }
 
     async fn handle_error(
         &self,
         account: &Account,
-        token: &str,
+        credential: &str,
         row: &Claimed,
-        e: &SendError,
+        e: &Refused,
         now: OffsetDateTime,
     ) -> Result<(), sqlx::Error> {
         let db = &self.state.db;
-        let code = e.code();
-        let message = e.to_string();
-        let class = e.class();
+        let code = e.code;
+        let message = e.message.clone();
+        let class = e.class;
         let too_old = now - row.created_at > GIVE_UP_AFTER;
         match class {
             ErrorClass::Token | ErrorClass::Account => {
-                if accounts::flag_invalid_token(db, account.id, token, &message).await? {
+                if accounts::flag_invalid_token(db, account.id, credential, &message).await? {
                     tracing::error!(account = %account.slug, error = %message,
-                        "outbox: Meta refused the account's token or the account; its messages are held until a new token is set");
+                        "outbox: the provider refused the account's credentials or the account; its messages are held until new ones are set");
                 }
                 store::retry_later(db, row, now, code, &message, false, now).await
             }
             ErrorClass::Throughput if !too_old => {
-                let wait = match e {
-                    SendError::Graph {
-                        retry_after: Some(d),
-                        ..
+                let wait = match e.retry_after {
+                    Some(d) => Duration::try_from(d).unwrap_or(Duration::seconds(1)),
+                    // Graph 131048: a spam-rate restriction lasts; others pass quickly.
+                    None if account.provider() == Provider::Meta && code == Some(131048) => {
+                        Duration::minutes(5)
                     }
-                    | SendError::Http {
-                        retry_after: Some(d),
-                        ..
-                    } => Duration::try_from(*d).unwrap_or(Duration::seconds(1)),
-                    // 131048: a spam-rate restriction lasts; others pass quickly.
-                    _ if code == Some(131048) => Duration::minutes(5),
-                    _ => backoff(row.attempts),
+                    None => backoff(row.attempts),
                 };
                 let until = tokio::time::Instant::now()
                     + StdDuration::try_from(wait).unwrap_or(StdDuration::from_secs(1));
@@ -433,12 +520,9 @@ impl Worker {
                 .await
             }
             ErrorClass::Transient if !too_old => {
-                let wait = match e {
-                    SendError::Http {
-                        retry_after: Some(d),
-                        ..
-                    } => Duration::try_from(*d).unwrap_or(Duration::seconds(1)),
-                    _ => backoff(row.attempts),
+                let wait = match e.retry_after {
+                    Some(d) => Duration::try_from(d).unwrap_or(Duration::seconds(1)),
+                    None => backoff(row.attempts),
                 };
                 tracing::warn!(outbox = row.id, attempts = row.attempts, error = %message, "outbox: send failed; retrying later");
                 store::retry_later(db, row, now + wait, code, &message, true, now).await
@@ -452,16 +536,40 @@ impl Worker {
                 store::mark_failed(db, row, code, &note, now).await
             }
             _ => {
-                tracing::warn!(outbox = row.id, error = %message, "outbox: Meta refused the message; marked failed");
+                tracing::warn!(outbox = row.id, error = %message, "outbox: the provider refused the message; marked failed");
                 store::mark_failed(db, row, code, &message, now).await
             }
         }
     }
 }
 
+/// Why a send did not go: a row that cannot be sent as it is, or the
+/// provider's refusal.
 enum Failure {
     Payload(String),
-    Send(SendError),
+    Send(Refused),
+}
+
+enum GraphFailure {
+    Payload(String),
+    Send(meta::SendError),
+}
+
+/// The credential that sends for the account (the Meta access token, the
+/// Twilio auth token), when every setting a send needs is there.
+fn credential(account: &Account) -> Option<&str> {
+    match account.provider() {
+        Provider::Meta => account
+            .meta_phone_number_id
+            .as_ref()
+            .and(account.meta_access_token.as_deref()),
+        Provider::Twilio => account
+            .twilio_account_sid
+            .as_ref()
+            .and(account.phone_number.as_ref())
+            .and(account.twilio_auth_token.as_deref()),
+        Provider::Sandbox => None,
+    }
 }
 
 #[cfg(test)]

@@ -86,8 +86,10 @@ pub async fn upsert_account(db: &Db, a: &NewAccount) -> anyhow::Result<Account> 
             meta_waba_id = excluded.meta_waba_id, meta_app_id = excluded.meta_app_id,
             meta_app_secret = excluded.meta_app_secret, meta_verify_token = excluded.meta_verify_token,
             token_status = CASE WHEN whatsapp_accounts.meta_access_token IS DISTINCT FROM excluded.meta_access_token
+                OR whatsapp_accounts.twilio_auth_token IS DISTINCT FROM excluded.twilio_auth_token
                 THEN $16 ELSE whatsapp_accounts.token_status END,
             token_error = CASE WHEN whatsapp_accounts.meta_access_token IS DISTINCT FROM excluded.meta_access_token
+                OR whatsapp_accounts.twilio_auth_token IS DISTINCT FROM excluded.twilio_auth_token
                 THEN NULL ELSE whatsapp_accounts.token_error END,
             meta_access_token = excluded.meta_access_token
          WHERE whatsapp_accounts.tenant_id = excluded.tenant_id
@@ -157,8 +159,10 @@ pub async fn update_channel(
         "UPDATE whatsapp_accounts SET provider = $2, phone_number = $3, meta_phone_number_id = $4,
             twilio_account_sid = $5, twilio_auth_token = $6, meta_waba_id = $7, meta_app_id = $8,
             meta_app_secret = $9, meta_verify_token = $10,
-            token_status = CASE WHEN meta_access_token IS DISTINCT FROM $11 THEN $14 ELSE token_status END,
-            token_error = CASE WHEN meta_access_token IS DISTINCT FROM $11 THEN NULL ELSE token_error END,
+            token_status = CASE WHEN meta_access_token IS DISTINCT FROM $11 OR twilio_auth_token IS DISTINCT FROM $6
+                THEN $14 ELSE token_status END,
+            token_error = CASE WHEN meta_access_token IS DISTINCT FROM $11 OR twilio_auth_token IS DISTINCT FROM $6
+                THEN NULL ELSE token_error END,
             meta_access_token = $11, updated_at = $12
          WHERE id = $1 AND tenant_id = $13
          RETURNING {ACCOUNT_COLUMNS}"
@@ -218,9 +222,10 @@ pub async fn find_by_id(db: &Db, id: i64) -> Result<Option<Account>, sqlx::Error
     on_db_read!(db, p => sqlx::query_as::<_, Account>(&sql).bind(id).fetch_optional(p).await)
 }
 
-/// Marks the account's token as refused by the Graph API (error 190 and
-/// the like): its outbox is held until someone sets a new token. Only the
-/// token that failed is flagged: a token replaced meanwhile stays good.
+/// Marks the account's credential as refused by its provider (Graph error
+/// 190 and the like, Twilio 20003): its outbox is held until someone sets a
+/// new one. Only the credential that failed is flagged (a Meta access token
+/// or a Twilio auth token): one replaced meanwhile stays good.
 pub async fn flag_invalid_token(
     db: &Db,
     account_id: i64,
@@ -230,7 +235,7 @@ pub async fn flag_invalid_token(
     let now = OffsetDateTime::now_utc();
     on_db!(db, p => sqlx::query(
         "UPDATE whatsapp_accounts SET token_status = $5, token_error = $3, token_flagged_at = $4, updated_at = $4
-         WHERE id = $1 AND meta_access_token = $2 AND token_status = $6")
+         WHERE id = $1 AND (meta_access_token = $2 OR twilio_auth_token = $2) AND token_status = $6")
         .bind(account_id).bind(failed_token).bind(error).bind(now)
         .bind(TokenStatus::Invalid).bind(TokenStatus::Ok)
         .execute(p).await.map(|r| r.rows_affected() > 0))

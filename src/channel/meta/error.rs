@@ -110,6 +110,17 @@ impl SendError {
     }
 }
 
+impl From<&SendError> for crate::channel::Refused {
+    fn from(e: &SendError) -> Self {
+        crate::channel::Refused {
+            class: e.class(),
+            code: e.code(),
+            message: e.to_string(),
+            retry_after: e.retry_after(),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

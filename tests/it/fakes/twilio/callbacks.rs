@@ -117,7 +117,11 @@ impl FakeTwilio {
     /// Posts the pending callback of this message with this status only
     /// (`None` if there is none), leaving the others pending: callbacks can
     /// arrive out of order (B.3).
-    pub async fn post_callback_for(&self, message_sid: &str, status: &str) -> Option<PostedCallback> {
+    pub async fn post_callback_for(
+        &self,
+        message_sid: &str,
+        status: &str,
+    ) -> Option<PostedCallback> {
         let q = {
             let mut g = self.lock();
             let i = g

@@ -57,7 +57,10 @@ pub(super) fn webhook_headers(signature: &str, idempotency_token: &str) -> Vec<(
             "application/x-www-form-urlencoded".into(),
         ),
         ("X-Twilio-Signature".into(), signature.into()),
-        ("I-Twilio-Idempotency-Token".into(), idempotency_token.into()),
+        (
+            "I-Twilio-Idempotency-Token".into(),
+            idempotency_token.into(),
+        ),
         ("User-Agent".into(), "TwilioProxy/1.1".into()),
         ("Accept".into(), "*/*".into()),
     ]
@@ -235,7 +238,10 @@ impl Inbound {
     /// One more media item: `MediaUrl{n}`, `MediaContentType{n}`, `NumMedia`
     /// and `MessageType` (`image`, `video`, `audio` or `document`).
     pub fn media(self, url: &str, content_type: &str) -> Self {
-        let n = self.get("NumMedia").and_then(|v| v.parse::<usize>().ok()).unwrap_or(0);
+        let n = self
+            .get("NumMedia")
+            .and_then(|v| v.parse::<usize>().ok())
+            .unwrap_or(0);
         let kind = match content_type.split('/').next() {
             Some(k @ ("image" | "video" | "audio")) => k,
             _ => "document",
@@ -332,7 +338,10 @@ pub(super) fn read_answer(url: &str, d: &Delivery) -> (Vec<TwimlMessage>, Vec<De
     if !(200..300).contains(&status) {
         return (
             Vec::new(),
-            vec![event(11200, format!("HTTP retrieval failure: status {status}"))],
+            vec![event(
+                11200,
+                format!("HTTP retrieval failure: status {status}"),
+            )],
         );
     }
     match parse_answer(d.content_type.as_deref(), &d.body) {
@@ -371,10 +380,16 @@ impl FakeTwilio {
         let (headers, post_url, timeout, retries) = {
             let mut g = self.lock();
             let now = g.now();
-            g.last_user_message
-                .insert((to.clone(), from.clone()), now);
-            let code = g.accounts.get(&account).and_then(|a| a.sandbox_code.clone());
-            let body = message.get("Body").unwrap_or("").trim().to_ascii_lowercase();
+            g.last_user_message.insert((to.clone(), from.clone()), now);
+            let code = g
+                .accounts
+                .get(&account)
+                .and_then(|a| a.sandbox_code.clone());
+            let body = message
+                .get("Body")
+                .unwrap_or("")
+                .trim()
+                .to_ascii_lowercase();
             if let Some(code) = code
                 && to == SANDBOX_NUMBER
                 && body.split_whitespace().collect::<Vec<_>>().join(" ") == format!("join {code}")

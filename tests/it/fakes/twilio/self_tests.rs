@@ -25,7 +25,10 @@ fn pairs(p: &[(&str, &str)]) -> Vec<(String, String)> {
 }
 
 fn messages_url(f: &FakeTwilio, account: &str) -> String {
-    format!("{}/2010-04-01/Accounts/{account}/Messages.json", f.base_url())
+    format!(
+        "{}/2010-04-01/Accounts/{account}/Messages.json",
+        f.base_url()
+    )
 }
 
 async fn send_as(
@@ -84,8 +87,9 @@ fn is_twilio_error(v: &Value, status: u16) {
 
 /// B.4, written again here from the reference (not the fake's function).
 fn b4_signature(key: &str, url: &str, body: &str) -> String {
-    let mut params: Vec<(String, String)> =
-        form_urlencoded::parse(body.as_bytes()).into_owned().collect();
+    let mut params: Vec<(String, String)> = form_urlencoded::parse(body.as_bytes())
+        .into_owned()
+        .collect();
     params.sort();
     let mut s = url.to_string();
     for (k, v) in params {
@@ -196,7 +200,9 @@ async fn app(f: &FakeTwilio) -> App {
             delay: None,
         })),
     };
-    let router = axum::Router::new().fallback(app_hook).with_state(app.clone());
+    let router = axum::Router::new()
+        .fallback(app_hook)
+        .with_state(app.clone());
     tokio::spawn(async move {
         let _ = axum::serve(listener, router).await;
     });
@@ -218,7 +224,11 @@ async fn signatures_match_both_reference_vectors() {
         ("Caller", "+12349013030"),
     ]);
     assert_eq!(
-        signature("12345", "https://mycompany.com/myapp.php?foo=1&bar=2", &twilio),
+        signature(
+            "12345",
+            "https://mycompany.com/myapp.php?foo=1&bar=2",
+            &twilio
+        ),
         "0/KCTR6DLpKmkAf8muzZqo1nDgQ="
     );
     // Ours, with and without the default port.
@@ -311,15 +321,19 @@ async fn a_valid_send_answers_201_shaped_like_b6_and_is_recorded() {
     assert_eq!(v["num_media"], "1");
     assert_eq!(v["num_segments"], "1");
     assert_eq!(v["api_version"], "2010-04-01");
-    for k in ["error_code", "error_message", "price", "date_sent", "messaging_service_sid"] {
+    for k in [
+        "error_code",
+        "error_message",
+        "price",
+        "date_sent",
+        "messaging_service_sid",
+    ] {
         assert!(v[k].is_null(), "{k}: {v}");
     }
     let created = v["date_created"].as_str().unwrap();
-    let parsed = time::OffsetDateTime::parse(
-        created,
-        &time::format_description::well_known::Rfc2822,
-    )
-    .unwrap();
+    let parsed =
+        time::OffsetDateTime::parse(created, &time::format_description::well_known::Rfc2822)
+            .unwrap();
     assert!((parsed - f.now()).abs() < time::Duration::seconds(5));
     assert!(created.ends_with(" +0000"), "{created}");
     assert_eq!(created.len(), "Sun, 23 Nov 2026 12:00:00 +0000".len());
@@ -345,6 +359,7 @@ async fn a_valid_send_answers_201_shaped_like_b6_and_is_recorded() {
         Some("https://bot.example.org/twilio/status")
     );
     assert_eq!(m.auth_user, DEFAULT_ACCOUNT_SID);
+    assert!(m.params.contains(&("SomethingNew".into(), "x".into())));
     assert_eq!(f.sent_to("+243990000001").len(), 1);
 
     // A template: ContentSid + ContentVariables, no Body.
@@ -363,7 +378,10 @@ async fn a_valid_send_answers_201_shaped_like_b6_and_is_recorded() {
     assert_eq!(v["num_media"], "0");
     let m = &f.sent()[1];
     assert_eq!(m.content_sid.as_deref(), Some(hx));
-    assert_eq!(m.content_variables.as_deref(), Some(r#"{"1":"MBEIBR7DA1"}"#));
+    assert_eq!(
+        m.content_variables.as_deref(),
+        Some(r#"{"1":"MBEIBR7DA1"}"#)
+    );
     assert_eq!(m.body, None);
 
     // The fetched message shows where it ended.
@@ -378,7 +396,10 @@ async fn a_valid_send_answers_201_shaped_like_b6_and_is_recorded() {
         .unwrap();
     assert_eq!(res.status(), 200);
     let v: Value = res.json().await.unwrap();
-    assert_eq!((v["sid"].as_str(), v["status"].as_str()), (Some(sid), Some("read")));
+    assert_eq!(
+        (v["sid"].as_str(), v["status"].as_str()),
+        (Some(sid), Some("read"))
+    );
 }
 
 #[tokio::test]
@@ -389,8 +410,14 @@ async fn bad_credentials_answer_401_20003_and_another_accounts_path_404() {
     let cases: [(Option<(&str, &str)>, &str); 5] = [
         (None, DEFAULT_ACCOUNT_SID),
         (Some((DEFAULT_ACCOUNT_SID, "wrong")), DEFAULT_ACCOUNT_SID),
-        (Some((DEFAULT_ACCOUNT_SID, "other_token")), DEFAULT_ACCOUNT_SID),
-        (Some(("AC00000000000000000000000000000000", DEFAULT_AUTH_TOKEN)), DEFAULT_ACCOUNT_SID),
+        (
+            Some((DEFAULT_ACCOUNT_SID, "other_token")),
+            DEFAULT_ACCOUNT_SID,
+        ),
+        (
+            Some(("AC00000000000000000000000000000000", DEFAULT_AUTH_TOKEN)),
+            DEFAULT_ACCOUNT_SID,
+        ),
         (Some(("SKnope", "nope")), DEFAULT_ACCOUNT_SID),
     ];
     for (creds, path) in cases {
@@ -411,7 +438,13 @@ async fn bad_credentials_answer_401_20003_and_another_accounts_path_404() {
         assert_eq!(code(&v), 20003, "{v}");
     }
     // Good credentials, someone else's account in the path.
-    let (status, v) = send_as(&f, Some((other, "other_token")), DEFAULT_ACCOUNT_SID, &text("x")).await;
+    let (status, v) = send_as(
+        &f,
+        Some((other, "other_token")),
+        DEFAULT_ACCOUNT_SID,
+        &text("x"),
+    )
+    .await;
     assert_eq!((status, code(&v)), (404, 20404), "{v}");
     is_twilio_error(&v, 404);
     // And the right path for it works.
@@ -424,7 +457,10 @@ async fn bad_credentials_answer_401_20003_and_another_accounts_path_404() {
     assert_eq!((status, code(&v)), (401, 20003), "{v}");
     // An unknown route under a good account.
     let res = reqwest::Client::new()
-        .post(format!("{}/2010-04-01/Accounts/{DEFAULT_ACCOUNT_SID}/Calls.json", f.base_url()))
+        .post(format!(
+            "{}/2010-04-01/Accounts/{DEFAULT_ACCOUNT_SID}/Calls.json",
+            f.base_url()
+        ))
         .basic_auth(DEFAULT_ACCOUNT_SID, Some(DEFAULT_AUTH_TOKEN))
         .send()
         .await
@@ -440,26 +476,108 @@ async fn invalid_sends_answer_400_with_their_codes() {
     let exact = "a".repeat(1600);
     let cases: Vec<(&str, Vec<(&str, &str)>, i64)> = vec![
         ("no To", vec![("From", SENDER), ("Body", "x")], 21604),
-        ("empty To", vec![("From", SENDER), ("To", ""), ("Body", "x")], 21604),
+        (
+            "empty To",
+            vec![("From", SENDER), ("To", ""), ("Body", "x")],
+            21604,
+        ),
         ("no From", vec![("To", USER), ("Body", "x")], 21603),
-        ("To without prefix", vec![("From", SENDER), ("To", "+243990000001"), ("Body", "x")], 21211),
-        ("To not E.164", vec![("From", SENDER), ("To", "whatsapp:243990000001"), ("Body", "x")], 21211),
-        ("To too short", vec![("From", SENDER), ("To", "whatsapp:+12345"), ("Body", "x")], 21211),
-        ("To with letters", vec![("From", SENDER), ("To", "whatsapp:+2439900000a1"), ("Body", "x")], 21211),
-        ("From without prefix", vec![("From", "+243810000000"), ("To", USER), ("Body", "x")], 21212),
-        ("From not E.164", vec![("From", "whatsapp:+0438"), ("To", USER), ("Body", "x")], 21212),
-        ("nothing to send", vec![("From", SENDER), ("To", USER)], 21602),
-        ("empty Body", vec![("From", SENDER), ("To", USER), ("Body", "")], 21602),
-        ("Body too long", vec![("From", SENDER), ("To", USER), ("Body", long.as_str())], 21617),
-        ("bad MediaUrl", vec![("From", SENDER), ("To", USER), ("MediaUrl", "ftp://x/y.png")], 21620),
-        ("bad ContentSid", vec![("From", SENDER), ("To", USER), ("ContentSid", "HX12")], 21655),
+        (
+            "To without prefix",
+            vec![("From", SENDER), ("To", "+243990000001"), ("Body", "x")],
+            21211,
+        ),
+        (
+            "To not E.164",
+            vec![
+                ("From", SENDER),
+                ("To", "whatsapp:243990000001"),
+                ("Body", "x"),
+            ],
+            21211,
+        ),
+        (
+            "To too short",
+            vec![("From", SENDER), ("To", "whatsapp:+12345"), ("Body", "x")],
+            21211,
+        ),
+        (
+            "To with letters",
+            vec![
+                ("From", SENDER),
+                ("To", "whatsapp:+2439900000a1"),
+                ("Body", "x"),
+            ],
+            21211,
+        ),
+        (
+            "From without prefix",
+            vec![("From", "+243810000000"), ("To", USER), ("Body", "x")],
+            21212,
+        ),
+        (
+            "From not E.164",
+            vec![("From", "whatsapp:+0438"), ("To", USER), ("Body", "x")],
+            21212,
+        ),
+        (
+            "nothing to send",
+            vec![("From", SENDER), ("To", USER)],
+            21602,
+        ),
+        (
+            "empty Body",
+            vec![("From", SENDER), ("To", USER), ("Body", "")],
+            21602,
+        ),
+        (
+            "Body too long",
+            vec![("From", SENDER), ("To", USER), ("Body", long.as_str())],
+            21617,
+        ),
+        (
+            "bad MediaUrl",
+            vec![
+                ("From", SENDER),
+                ("To", USER),
+                ("MediaUrl", "ftp://x/y.png"),
+            ],
+            21620,
+        ),
+        (
+            "bad ContentSid",
+            vec![("From", SENDER), ("To", USER), ("ContentSid", "HX12")],
+            21655,
+        ),
         (
             "bad ContentVariables",
-            vec![("From", SENDER), ("To", USER), ("ContentSid", "HX0123456789abcdef0123456789abcdef"), ("ContentVariables", "{1:")],
+            vec![
+                ("From", SENDER),
+                ("To", USER),
+                ("ContentSid", "HX0123456789abcdef0123456789abcdef"),
+                ("ContentVariables", "{1:"),
+            ],
             21656,
         ),
-        ("bad StatusCallback", vec![("From", SENDER), ("To", USER), ("Body", "x"), ("StatusCallback", "not a url")], 21609),
-        ("unknown service", vec![("MessagingServiceSid", "MG0123456789abcdef0123456789abcdef"), ("To", USER), ("Body", "x")], 21705),
+        (
+            "bad StatusCallback",
+            vec![
+                ("From", SENDER),
+                ("To", USER),
+                ("Body", "x"),
+                ("StatusCallback", "not a url"),
+            ],
+            21609,
+        ),
+        (
+            "unknown service",
+            vec![
+                ("MessagingServiceSid", "MG0123456789abcdef0123456789abcdef"),
+                ("To", USER),
+                ("Body", "x"),
+            ],
+            21705,
+        ),
     ];
     for (name, params, expected) in &cases {
         let (status, v) = send(&f, params).await;
@@ -470,24 +588,51 @@ async fn invalid_sends_answer_400_with_their_codes() {
     // Limits are inclusive; media alone is enough.
     let (status, v) = send(&f, &text(&exact)).await;
     assert_eq!(status, 201, "{v}");
-    let (status, v) = send(&f, &[("From", SENDER), ("To", USER), ("MediaUrl", "https://x.org/a.png")]).await;
+    let (status, v) = send(
+        &f,
+        &[
+            ("From", SENDER),
+            ("To", USER),
+            ("MediaUrl", "https://x.org/a.png"),
+        ],
+    )
+    .await;
     assert_eq!(status, 201, "{v}");
     // Registered senders: another From is 63007.
     f.add_sender(DEFAULT_ACCOUNT_SID, SENDER);
-    let (status, v) = send(&f, &[("From", "whatsapp:+243810000009"), ("To", USER), ("Body", "x")]).await;
+    let (status, v) = send(
+        &f,
+        &[
+            ("From", "whatsapp:+243810000009"),
+            ("To", USER),
+            ("Body", "x"),
+        ],
+    )
+    .await;
     assert_eq!((status, code(&v)), (400, 63007), "{v}");
     let (status, _) = send(&f, &text("x")).await;
     assert_eq!(status, 201);
     let statuses: Vec<u16> = f.requests().iter().map(|r| r.status).collect();
-    assert_eq!(statuses.iter().filter(|s| **s == 400).count(), cases.len() + 1);
+    assert_eq!(
+        statuses.iter().filter(|s| **s == 400).count(),
+        cases.len() + 1
+    );
 }
 
 #[tokio::test]
 async fn the_account_resource_answers_with_basic_auth() {
     let f = fake().await;
     f.set_account_type(DEFAULT_ACCOUNT_SID, "Trial");
-    f.add_api_key(DEFAULT_ACCOUNT_SID, "SK0123456789abcdef0123456789abcdef", "key_secret");
-    let url = format!("{}/2010-04-01/Accounts/{DEFAULT_ACCOUNT_SID}.json", f.base_url());
+    f.set_friendly_name(DEFAULT_ACCOUNT_SID, "ONG Kivu");
+    f.add_api_key(
+        DEFAULT_ACCOUNT_SID,
+        "SK0123456789abcdef0123456789abcdef",
+        "key_secret",
+    );
+    let url = format!(
+        "{}/2010-04-01/Accounts/{DEFAULT_ACCOUNT_SID}.json",
+        f.base_url()
+    );
     let get = |u: &'static str, p: &'static str| {
         let url = url.clone();
         async move {
@@ -506,7 +651,7 @@ async fn the_account_resource_answers_with_basic_auth() {
     assert_eq!(v["sid"], DEFAULT_ACCOUNT_SID);
     assert_eq!(v["status"], "active");
     assert_eq!(v["type"], "Trial");
-    assert!(v["friendly_name"].is_string());
+    assert_eq!(v["friendly_name"], "ONG Kivu");
     assert!(
         time::OffsetDateTime::parse(
             v["date_created"].as_str().unwrap(),
@@ -552,9 +697,17 @@ async fn callbacks_go_sent_delivered_read_signed_and_wait_for_the_test() {
     assert!(pending[0].post_url.ends_with("/twilio/status?tenant=1"));
 
     let posted = f.post_callbacks().await;
-    assert_eq!(posted.iter().map(|p| p.http_status).collect::<Vec<_>>(), [Some(200); 3]);
+    assert_eq!(
+        posted.iter().map(|p| p.http_status).collect::<Vec<_>>(),
+        [Some(200); 3]
+    );
     assert!(f.pending_callbacks().is_empty());
     assert_eq!(f.posted_callbacks().len(), 3);
+    assert!(
+        posted
+            .iter()
+            .all(|p| p.attempts == 1 && p.post_url == pending[0].post_url)
+    );
     let seen = app.seen();
     assert_eq!(seen.len(), 3);
     for (s, status) in seen.iter().zip(["sent", "delivered", "read"]) {
@@ -564,7 +717,10 @@ async fn callbacks_go_sent_delivered_read_signed_and_wait_for_the_test() {
             "application/x-www-form-urlencoded"
         );
         assert!(s.headers.contains_key("i-twilio-idempotency-token"));
-        assert_eq!(s.signature(), b4_signature(DEFAULT_AUTH_TOKEN, &cb_url, &s.body));
+        assert_eq!(
+            s.signature(),
+            b4_signature(DEFAULT_AUTH_TOKEN, &cb_url, &s.body)
+        );
         assert_eq!(s.param("MessageSid").as_deref(), Some(sid.as_str()));
         assert_eq!(s.param("SmsSid").as_deref(), Some(sid.as_str()));
         assert_eq!(s.param("MessageStatus").as_deref(), Some(status));
@@ -574,8 +730,14 @@ async fn callbacks_go_sent_delivered_read_signed_and_wait_for_the_test() {
         assert_eq!(s.param("To").as_deref(), Some(USER));
         assert_eq!(s.param("ApiVersion").as_deref(), Some("2010-04-01"));
         assert_eq!(s.param("ChannelPrefix").as_deref(), Some("whatsapp"));
-        assert_eq!(s.param("ChannelToAddress").as_deref(), Some("+243990000001"));
-        assert!(s.param("ChannelInstallSid").is_some_and(|x| x.starts_with("XE")));
+        assert_eq!(
+            s.param("ChannelToAddress").as_deref(),
+            Some("+243990000001")
+        );
+        assert!(
+            s.param("ChannelInstallSid")
+                .is_some_and(|x| x.starts_with("XE"))
+        );
         assert_eq!(s.param("ErrorCode"), None);
     }
     assert_eq!(seen[0].param("EventType"), None);
@@ -590,7 +752,10 @@ async fn callbacks_go_sent_delivered_read_signed_and_wait_for_the_test() {
     f.post_callbacks().await;
     let s = app.seen().pop().unwrap();
     let port_url = "https://bot.example.org:443/twilio/status?tenant=1";
-    assert_eq!(s.signature(), b4_signature(DEFAULT_AUTH_TOKEN, port_url, &s.body));
+    assert_eq!(
+        s.signature(),
+        b4_signature(DEFAULT_AUTH_TOKEN, port_url, &s.body)
+    );
     assert_eq!(f.posted_callbacks().last().unwrap().http_status, Some(500));
     assert_eq!(f.debugger().last().unwrap().code, 11200);
     f.sign_with_default_port(false);
@@ -621,15 +786,26 @@ async fn callbacks_can_be_posted_one_at_a_time_out_of_order() {
     let (_, b) = send(&f, &params).await;
     let (a, b) = (a["sid"].as_str().unwrap(), b["sid"].as_str().unwrap());
     let posted = f.post_callback_for(b, "read").await.unwrap();
-    assert_eq!((posted.message_sid.as_str(), posted.status.as_str()), (b, "read"));
+    assert_eq!(
+        (posted.message_sid.as_str(), posted.status.as_str()),
+        (b, "read")
+    );
     assert!(f.post_callback_for(b, "read").await.is_none());
     f.post_callback_for(a, "delivered").await.unwrap();
     let order: Vec<(String, String)> = app
         .seen()
         .iter()
-        .map(|s| (s.param("MessageSid").unwrap(), s.param("MessageStatus").unwrap()))
+        .map(|s| {
+            (
+                s.param("MessageSid").unwrap(),
+                s.param("MessageStatus").unwrap(),
+            )
+        })
         .collect();
-    assert_eq!(order, [(b.into(), "read".into()), (a.into(), "delivered".into())]);
+    assert_eq!(
+        order,
+        [(b.into(), "read".into()), (a.into(), "delivered".into())]
+    );
     let left: Vec<(String, String)> = f
         .pending_callbacks()
         .into_iter()
@@ -658,7 +834,14 @@ async fn callbacks_can_be_posted_one_at_a_time_out_of_order() {
 async fn free_form_outside_the_window_fails_with_63016_and_templates_pass() {
     let f = FakeTwilio::start().await;
     let cb = format!("{PUBLIC}/s");
-    let free = |body: &'static str| vec![("From", SENDER), ("To", USER), ("Body", body), ("StatusCallback", cb.as_str())];
+    let free = |body: &'static str| {
+        vec![
+            ("From", SENDER),
+            ("To", USER),
+            ("Body", body),
+            ("StatusCallback", cb.as_str()),
+        ]
+    };
     let failed_code = |f: &FakeTwilio| {
         let p = f.take_pending_callbacks();
         p.iter()
@@ -674,10 +857,28 @@ async fn free_form_outside_the_window_fails_with_63016_and_templates_pass() {
     assert_eq!(failed_code(&f), failed);
     assert_eq!(f.sent()[0].failed_with, Some(63016));
     // Media-only is free-form too.
-    send(&f, &[("From", SENDER), ("To", USER), ("MediaUrl", "https://x.org/a.png"), ("StatusCallback", cb.as_str())]).await;
+    send(
+        &f,
+        &[
+            ("From", SENDER),
+            ("To", USER),
+            ("MediaUrl", "https://x.org/a.png"),
+            ("StatusCallback", cb.as_str()),
+        ],
+    )
+    .await;
     assert_eq!(failed_code(&f), failed);
     // A template passes.
-    send(&f, &[("From", SENDER), ("To", USER), ("ContentSid", "HX0123456789abcdef0123456789abcdef"), ("StatusCallback", cb.as_str())]).await;
+    send(
+        &f,
+        &[
+            ("From", SENDER),
+            ("To", USER),
+            ("ContentSid", "HX0123456789abcdef0123456789abcdef"),
+            ("StatusCallback", cb.as_str()),
+        ],
+    )
+    .await;
     assert_eq!(failed_code(&f).len(), 3);
     // Wrote 23 h 59 ago: open; 24 h ago: closed.
     f.user_wrote(USER, f.now() - Duration::from_secs(24 * 3600 - 60));
@@ -688,17 +889,35 @@ async fn free_form_outside_the_window_fails_with_63016_and_templates_pass() {
     assert_eq!(failed_code(&f), failed);
     // An inbound message opens the window for that sender only.
     let app = app(&f).await;
-    let r = f.post_inbound(&Inbound::text(USER, SENDER, "Bonjour"), &format!("{PUBLIC}/whatsapp/webhook")).await;
+    let r = f
+        .post_inbound(
+            &Inbound::text(USER, SENDER, "Bonjour"),
+            &format!("{PUBLIC}/whatsapp/webhook"),
+        )
+        .await;
     assert_eq!(r.http_status, Some(200));
     assert_eq!(app.seen().len(), 1);
     send(&f, &free("d")).await;
     assert_eq!(failed_code(&f)[0].0, "sent");
-    send(&f, &[("From", "whatsapp:+243810000009"), ("To", USER), ("Body", "e"), ("StatusCallback", cb.as_str())]).await;
+    send(
+        &f,
+        &[
+            ("From", "whatsapp:+243810000009"),
+            ("To", USER),
+            ("Body", "e"),
+            ("StatusCallback", cb.as_str()),
+        ],
+    )
+    .await;
     assert_eq!(failed_code(&f), failed);
     // The fetched message reports the failure.
     let last = f.sent().pop().unwrap();
     let v: Value = reqwest::Client::new()
-        .get(format!("{}/2010-04-01/Accounts/{DEFAULT_ACCOUNT_SID}/Messages/{}.json", f.base_url(), last.sid))
+        .get(format!(
+            "{}/2010-04-01/Accounts/{DEFAULT_ACCOUNT_SID}/Messages/{}.json",
+            f.base_url(),
+            last.sid
+        ))
         .basic_auth(DEFAULT_ACCOUNT_SID, Some(DEFAULT_AUTH_TOKEN))
         .send()
         .await
@@ -706,7 +925,10 @@ async fn free_form_outside_the_window_fails_with_63016_and_templates_pass() {
         .json()
         .await
         .unwrap();
-    assert_eq!((v["status"].as_str(), v["error_code"].as_i64()), (Some("failed"), Some(63016)));
+    assert_eq!(
+        (v["status"].as_str(), v["error_code"].as_i64()),
+        (Some("failed"), Some(63016))
+    );
 }
 
 #[tokio::test]
@@ -715,7 +937,12 @@ async fn sandbox_recipients_must_join_or_sends_fail_with_63015() {
     let app = app(&f).await;
     f.enable_sandbox(DEFAULT_ACCOUNT_SID, "orange-tiger");
     let cb = format!("{PUBLIC}/s");
-    let params = vec![("From", SANDBOX_NUMBER), ("To", USER), ("Body", "x"), ("StatusCallback", cb.as_str())];
+    let params = vec![
+        ("From", SANDBOX_NUMBER),
+        ("To", USER),
+        ("Body", "x"),
+        ("StatusCallback", cb.as_str()),
+    ];
     let outcome = |f: &FakeTwilio| {
         f.take_pending_callbacks()
             .iter()
@@ -727,16 +954,35 @@ async fn sandbox_recipients_must_join_or_sends_fail_with_63015() {
     assert_eq!(status, 201);
     assert_eq!(outcome(&f), ("failed".into(), Some("63015".into())));
     // Another sender of the account is not the sandbox.
-    send(&f, &[("From", SENDER), ("To", USER), ("Body", "x"), ("StatusCallback", cb.as_str())]).await;
+    send(
+        &f,
+        &[
+            ("From", SENDER),
+            ("To", USER),
+            ("Body", "x"),
+            ("StatusCallback", cb.as_str()),
+        ],
+    )
+    .await;
     assert_eq!(outcome(&f).0, "sent");
     // A wrong code is forwarded to the app, and does not join.
     let hook = format!("{PUBLIC}/whatsapp/webhook");
-    let r = f.post_inbound(&Inbound::text(USER, SANDBOX_NUMBER, "join apple-pie"), &hook).await;
+    let r = f
+        .post_inbound(
+            &Inbound::text(USER, SANDBOX_NUMBER, "join apple-pie"),
+            &hook,
+        )
+        .await;
     assert!(r.forwarded);
     send(&f, &params).await;
     assert_eq!(outcome(&f), ("failed".into(), Some("63015".into())));
     // The right code joins, and Twilio keeps the message.
-    let r = f.post_inbound(&Inbound::text(USER, SANDBOX_NUMBER, "  JOIN   Orange-Tiger "), &hook).await;
+    let r = f
+        .post_inbound(
+            &Inbound::text(USER, SANDBOX_NUMBER, "  JOIN   Orange-Tiger "),
+            &hook,
+        )
+        .await;
     assert!(!r.forwarded);
     assert_eq!(app.seen().len(), 1);
     send(&f, &params).await;
@@ -762,20 +1008,40 @@ async fn inbound_posts_carry_the_b2_fields_signed_over_the_public_url() {
     let msg = Inbound::text("+243990000001", "+243810000000", "Bonjour + à & =")
         .sid("SM0123456789abcdef0123456789abcdef")
         .profile_name("Amani K.")
-        .media("https://api.twilio.com/2010-04-01/Accounts/AC/Messages/MM1/Media/ME1", "image/jpeg")
-        .media("https://api.twilio.com/2010-04-01/Accounts/AC/Messages/MM1/Media/ME2", "application/pdf");
+        .media(
+            "https://api.twilio.com/2010-04-01/Accounts/AC/Messages/MM1/Media/ME1",
+            "image/jpeg",
+        )
+        .media(
+            "https://api.twilio.com/2010-04-01/Accounts/AC/Messages/MM1/Media/ME2",
+            "application/pdf",
+        );
     let r = f.post_inbound(&msg, &hook).await;
     assert_eq!(r.http_status, Some(200));
     let s = &app.seen()[0];
     assert_eq!(s.path, "/whatsapp/webhook");
-    assert_eq!(s.headers["content-type"], "application/x-www-form-urlencoded");
-    assert!(s.body.contains("From=whatsapp%3A%2B243990000001"), "{}", s.body);
-    assert!(s.body.contains("Body=Bonjour+%2B+%C3%A0+%26+%3D"), "{}", s.body);
+    assert_eq!(
+        s.headers["content-type"],
+        "application/x-www-form-urlencoded"
+    );
+    assert!(
+        s.body.contains("From=whatsapp%3A%2B243990000001"),
+        "{}",
+        s.body
+    );
+    assert!(
+        s.body.contains("Body=Bonjour+%2B+%C3%A0+%26+%3D"),
+        "{}",
+        s.body
+    );
     let p = |k: &str| s.param(k);
     assert_eq!(p("From").as_deref(), Some(USER));
     assert_eq!(p("To").as_deref(), Some(SENDER));
     assert_eq!(p("Body").as_deref(), Some("Bonjour + à & ="));
-    assert_eq!(p("MessageSid").as_deref(), Some("SM0123456789abcdef0123456789abcdef"));
+    assert_eq!(
+        p("MessageSid").as_deref(),
+        Some("SM0123456789abcdef0123456789abcdef")
+    );
     assert_eq!(p("SmsSid"), p("MessageSid"));
     assert_eq!(p("SmsMessageSid"), p("MessageSid"));
     assert_eq!(p("AccountSid").as_deref(), Some(DEFAULT_ACCOUNT_SID));
@@ -787,15 +1053,26 @@ async fn inbound_posts_carry_the_b2_fields_signed_over_the_public_url() {
     assert_eq!(p("WaId").as_deref(), Some("243990000001"));
     assert_eq!(p("ApiVersion").as_deref(), Some("2010-04-01"));
     assert!(p("FutureField").is_some(), "an undocumented field");
-    assert_eq!(s.signature(), b4_signature(DEFAULT_AUTH_TOKEN, &hook, &s.body));
+    assert_eq!(
+        s.signature(),
+        b4_signature(DEFAULT_AUTH_TOKEN, &hook, &s.body)
+    );
 
     // Buttons.
     let msg = Inbound::text(USER, SENDER, "").button("Femme", "g2");
     f.post_inbound(&msg, &hook).await;
     let s = app.seen().pop().unwrap();
     assert_eq!(
-        (s.param("ButtonText"), s.param("ButtonPayload"), s.param("Body")),
-        (Some("Femme".into()), Some("g2".into()), Some("Femme".into()))
+        (
+            s.param("ButtonText"),
+            s.param("ButtonPayload"),
+            s.param("Body")
+        ),
+        (
+            Some("Femme".into()),
+            Some("g2".into()),
+            Some("Femme".into())
+        )
     );
     assert_eq!(s.param("NumMedia").as_deref(), Some("0"));
     // The :443 switch, the bad-signature switch, another account's token.
@@ -803,20 +1080,54 @@ async fn inbound_posts_carry_the_b2_fields_signed_over_the_public_url() {
     f.post_inbound(&msg, &hook).await;
     let s = app.seen().pop().unwrap();
     let with_port = "https://bot.example.org:443/whatsapp/webhook";
-    assert_eq!(s.signature(), b4_signature(DEFAULT_AUTH_TOKEN, with_port, &s.body));
+    assert_eq!(
+        s.signature(),
+        b4_signature(DEFAULT_AUTH_TOKEN, with_port, &s.body)
+    );
     f.sign_with_default_port(false);
     f.bad_signatures(true);
     f.post_inbound(&msg, &hook).await;
     let s = app.seen().pop().unwrap();
-    assert_ne!(s.signature(), b4_signature(DEFAULT_AUTH_TOKEN, &hook, &s.body));
+    assert_ne!(
+        s.signature(),
+        b4_signature(DEFAULT_AUTH_TOKEN, &hook, &s.body)
+    );
     f.bad_signatures(false);
     let other = "AC99999999999999999999999999999999";
     f.add_account(other, "other_token");
     f.post_inbound(&msg.clone().account(other), &hook).await;
     let s = app.seen().pop().unwrap();
     assert_eq!(s.signature(), b4_signature("other_token", &hook, &s.body));
+    // Location and replies.
+    let m = Inbound::text(USER, SENDER, "ignored")
+        .location(-1.67, 29.22)
+        .replying_to("SM0123456789abcdef0123456789abcdef", SENDER);
+    let r: InboundResult = f.post_inbound(&m, &hook).await;
+    assert_eq!(r.http_status, Some(200));
+    let s = app.seen().pop().unwrap();
+    assert_eq!(
+        (s.param("Latitude"), s.param("Longitude")),
+        (Some("-1.67".into()), Some("29.22".into()))
+    );
+    assert_eq!(
+        (s.param("MessageType"), s.param("Body")),
+        (Some("location".into()), Some(String::new()))
+    );
+    assert_eq!(
+        s.param("OriginalRepliedMessageSid").as_deref(),
+        Some("SM0123456789abcdef0123456789abcdef")
+    );
+    assert_eq!(
+        s.param("OriginalRepliedMessageSender").as_deref(),
+        Some(SENDER)
+    );
+    assert_eq!(s.body, form_body(m.params()));
     // Building: set replaces, add repeats, without removes.
-    let m = Inbound::text(USER, SENDER, "x").set("Body", "y").add("Extra", "1").add("Extra", "2").without("WaId");
+    let m = Inbound::text(USER, SENDER, "x")
+        .set("Body", "y")
+        .add("Extra", "1")
+        .add("Extra", "2")
+        .without("WaId");
     assert_eq!(m.get("Body"), Some("y"));
     assert_eq!(m.params().iter().filter(|(k, _)| k == "Extra").count(), 2);
     assert_eq!(m.get("WaId"), None);
@@ -839,57 +1150,131 @@ async fn twiml_answers_become_messages_and_bad_ones_are_logged() {
   </Message>
 </Response>"#,
     );
-    let r = f.post_inbound(&Inbound::text(USER, SENDER, "1").sid("SM0000000000000000000000000000000a"), &hook).await;
+    let r = f
+        .post_inbound(
+            &Inbound::text(USER, SENDER, "1").sid("SM0000000000000000000000000000000a"),
+            &hook,
+        )
+        .await;
     assert_eq!(r.errors, []);
-    assert_eq!(r.texts(), ["Votre code CIU est MBEIBR7DA1", "Merci & à bientôt é"]);
-    assert_eq!(r.messages[0].media, ["https://bot.example.org/qr/MBEIBR7DA1.png"]);
+    assert_eq!(
+        r.texts(),
+        ["Votre code CIU est MBEIBR7DA1", "Merci & à bientôt é"]
+    );
+    assert_eq!(
+        r.messages[0].media,
+        ["https://bot.example.org/qr/MBEIBR7DA1.png"]
+    );
     let replies = f.twiml_replies();
     assert_eq!(replies.len(), 2);
-    assert_eq!((replies[0].from.as_str(), replies[0].to.as_str()), (SENDER, USER));
+    assert_eq!(
+        (replies[0].from.as_str(), replies[0].to.as_str()),
+        (SENDER, USER)
+    );
     assert_eq!(replies[0].in_reply_to, "SM0000000000000000000000000000000a");
+    assert_eq!(
+        replies[1].message,
+        TwimlMessage {
+            body: "Merci & à bientôt é".into(),
+            ..TwimlMessage::default()
+        }
+    );
+    assert_eq!(r.content_type.as_deref(), Some("text/xml; charset=utf-8"));
+    assert!(r.answer.starts_with("<?xml"));
+    assert!(r.headers.iter().any(|(k, _)| k == "X-Twilio-Signature"));
 
     app.answer(200, "text/xml", "<Response/>");
-    let r = f.post_inbound(&Inbound::text(USER, SENDER, "2"), &hook).await;
+    let r = f
+        .post_inbound(&Inbound::text(USER, SENDER, "2"), &hook)
+        .await;
     assert!(r.messages.is_empty() && r.errors.is_empty());
 
     app.answer(200, "text/xml", "<Response><Message>oops</Response>");
-    let r = f.post_inbound(&Inbound::text(USER, SENDER, "3"), &hook).await;
+    let r = f
+        .post_inbound(&Inbound::text(USER, SENDER, "3"), &hook)
+        .await;
     assert_eq!(r.error_code(), Some(12100));
     assert!(r.messages.is_empty());
     assert_eq!(f.debugger().last().unwrap().code, 12100);
     assert_eq!(f.twiml_replies().len(), 2);
 
     app.answer(500, "text/xml", "<Response><Message>x</Message></Response>");
-    let r = f.post_inbound(&Inbound::text(USER, SENDER, "4"), &hook).await;
+    let r = f
+        .post_inbound(&Inbound::text(USER, SENDER, "4"), &hook)
+        .await;
     assert_eq!((r.http_status, r.error_code()), (Some(500), Some(11200)));
     assert!(r.messages.is_empty());
 
     // Parsing cases, one by one.
     let ok = |xml: &str| parse_twiml(xml).unwrap();
-    let t = ok("<Response><Message>a</Message><Message><Body>b</Body></Message><Message><Body>c</Body><Media>u1</Media><Media> u2 </Media></Message></Response>");
-    assert_eq!(t.messages.iter().map(|m| m.body.as_str()).collect::<Vec<_>>(), ["a", "b", "c"]);
+    let t = ok(
+        "<Response><Message>a</Message><Message><Body>b</Body></Message><Message><Body>c</Body><Media>u1</Media><Media> u2 </Media></Message></Response>",
+    );
+    assert_eq!(
+        t.messages
+            .iter()
+            .map(|m| m.body.as_str())
+            .collect::<Vec<_>>(),
+        ["a", "b", "c"]
+    );
     assert_eq!(t.messages[2].media, ["u1", "u2"]);
     assert_eq!(ok("<Response></Response>"), Twiml::default());
     assert_eq!(ok("<?xml version=\"1.0\"?><Response />"), Twiml::default());
     let t = ok("<Response><Message><![CDATA[<b>x</b>]]></Message></Response>");
     assert_eq!(t.messages[0].body, "<b>x</b>");
-    let media: String = (0..11).map(|i| format!("<Media>https://x.org/{i}.png</Media>")).collect();
+    let media: String = (0..11)
+        .map(|i| format!("<Media>https://x.org/{i}.png</Media>"))
+        .collect();
     let t = ok(&format!("<Response><Message>{media}</Message></Response>"));
     assert_eq!(t.messages[0].media.len(), 10);
-    assert_eq!(t.warnings.iter().map(|w| w.code).collect::<Vec<_>>(), [12200]);
-    let t = ok("<Response><Message to=\"+243990000002\">a</Message><Say>hi</Say><Message/></Response>");
+    assert_eq!(
+        t.warnings.iter().map(|w| w.code).collect::<Vec<_>>(),
+        [12200]
+    );
+    let t =
+        ok("<Response><Message to=\"+243990000002\">a</Message><Say>hi</Say><Message/></Response>");
     assert_eq!(t.messages.len(), 1);
     assert_eq!(t.messages[0].to.as_deref(), Some("+243990000002"));
-    assert_eq!(t.warnings.iter().map(|w| w.code).collect::<Vec<_>>(), [12200, 14103]);
-    for bad in ["<Response><Message>a</Message>", "<Response><Message>a</Body></Message></Response>", "not xml at all <", "<Response>&nbsp;</Response>", "<Response/><Response/>"] {
+    assert_eq!(
+        t.warnings.iter().map(|w| w.code).collect::<Vec<_>>(),
+        [12200, 14103]
+    );
+    for bad in [
+        "<Response><Message>a</Message>",
+        "<Response><Message>a</Body></Message></Response>",
+        "not xml at all <",
+        "<Response>&nbsp;</Response>",
+        "<Response/><Response/>",
+    ] {
         assert_eq!(parse_twiml(bad).map_err(|e| e.code), Err(12100), "{bad}");
     }
-    assert_eq!(parse_twiml("<Reply><Message>a</Message></Reply>").map_err(|e| e.code), Err(12200));
+    assert!(matches!(
+        parse_twiml("<Reply><Message>a</Message></Reply>"),
+        Err(TwimlError { code: 12200, .. })
+    ));
     // By content type.
-    assert_eq!(parse_answer(Some("text/plain"), " hi ").unwrap().messages[0].body, "hi");
-    assert_eq!(parse_answer(Some("application/json"), "{}").map_err(|e| e.code), Err(12300));
-    assert_eq!(parse_answer(Some("application/json"), ""), Ok(Twiml::default()));
-    assert_eq!(parse_answer(Some("application/xml"), "<Response><Message>x</Message></Response>").unwrap().messages.len(), 1);
+    assert_eq!(
+        parse_answer(Some("text/plain"), " hi ").unwrap().messages[0].body,
+        "hi"
+    );
+    assert_eq!(
+        parse_answer(Some("application/json"), "{}").map_err(|e| e.code),
+        Err(12300)
+    );
+    assert_eq!(
+        parse_answer(Some("application/json"), ""),
+        Ok(Twiml::default())
+    );
+    assert_eq!(
+        parse_answer(
+            Some("application/xml"),
+            "<Response><Message>x</Message></Response>"
+        )
+        .unwrap()
+        .messages
+        .len(),
+        1
+    );
 }
 
 #[tokio::test]
@@ -899,8 +1284,13 @@ async fn a_silent_app_times_out_with_11200_and_is_retried_only_when_asked() {
     let hook = format!("{PUBLIC}/whatsapp/webhook");
     f.set_webhook_timeout(Duration::from_millis(300));
     app.delay(Some(Duration::from_secs(2)));
-    let r = f.post_inbound(&Inbound::text(USER, SENDER, "a"), &hook).await;
-    assert_eq!((r.http_status, r.error_code(), r.attempts), (None, Some(11200), 1));
+    let r = f
+        .post_inbound(&Inbound::text(USER, SENDER, "a"), &hook)
+        .await;
+    assert_eq!(
+        (r.http_status, r.error_code(), r.attempts),
+        (None, Some(11200), 1)
+    );
     f.set_webhook_retries(2);
     let msg = Inbound::text(USER, SENDER, "b");
     let r = f.post_inbound(&msg, &hook).await;
@@ -909,7 +1299,10 @@ async fn a_silent_app_times_out_with_11200_and_is_retried_only_when_asked() {
     assert_eq!(seen.len(), 4);
     // The retries are the same request.
     assert_eq!(seen[1].body, seen[3].body);
-    assert_eq!(seen[1].headers["i-twilio-idempotency-token"], seen[3].headers["i-twilio-idempotency-token"]);
+    assert_eq!(
+        seen[1].headers["i-twilio-idempotency-token"],
+        seen[3].headers["i-twilio-idempotency-token"]
+    );
     // Nobody listening: 11205.
     f.route_public_url("https://gone.example.org", "http://127.0.0.1:9");
     let r = f.post_inbound(&msg, "https://gone.example.org/hook").await;
@@ -918,7 +1311,16 @@ async fn a_silent_app_times_out_with_11200_and_is_retried_only_when_asked() {
     app.delay(None);
     f.set_webhook_retries(0);
     let cb = format!("{PUBLIC}/s");
-    send(&f, &[("From", SENDER), ("To", USER), ("Body", "x"), ("StatusCallback", cb.as_str())]).await;
+    send(
+        &f,
+        &[
+            ("From", SENDER),
+            ("To", USER),
+            ("Body", "x"),
+            ("StatusCallback", cb.as_str()),
+        ],
+    )
+    .await;
     f.set_status_sequence(&["sent"]);
     app.delay(Some(Duration::from_secs(2)));
     let posted = f.post_callbacks().await;
@@ -933,17 +1335,30 @@ async fn injected_failures_count_down_then_service_resumes() {
     let f = fake().await;
     f.fail_next_sends(1, Failure::too_many_requests());
     f.fail_next_sends(1, Failure::server_error());
-    f.fail_next_sends(1, Failure::Api { status: 400, code: 21211 });
+    f.fail_next_sends(
+        1,
+        Failure::Api {
+            status: 400,
+            code: 21211,
+        },
+    );
     f.fail_next_sends(1, Failure::Status(502));
     let (status, v) = send(&f, &text("a")).await;
     assert_eq!((status, code(&v)), (429, 20429), "{v}");
+    assert_eq!(v, error_json(429, 20429, "Too Many Requests"));
     is_twilio_error(&v, 429);
     let (status, v) = send(&f, &text("b")).await;
     assert_eq!((status, code(&v)), (500, 20500), "{v}");
     let (status, v) = send(&f, &text("c")).await;
     assert_eq!((status, code(&v)), (400, 21211), "{v}");
     // Bad credentials do not take an injected failure.
-    let (status, _) = send_as(&f, Some((DEFAULT_ACCOUNT_SID, "x")), DEFAULT_ACCOUNT_SID, &text("d")).await;
+    let (status, _) = send_as(
+        &f,
+        Some((DEFAULT_ACCOUNT_SID, "x")),
+        DEFAULT_ACCOUNT_SID,
+        &text("d"),
+    )
+    .await;
     assert_eq!(status, 401);
     let res = reqwest::Client::new()
         .post(messages_url(&f, DEFAULT_ACCOUNT_SID))
@@ -956,7 +1371,13 @@ async fn injected_failures_count_down_then_service_resumes() {
     assert!(serde_json::from_str::<Value>(&res.text().await.unwrap()).is_err());
     let (status, _) = send(&f, &text("f")).await;
     assert_eq!(status, 201);
-    assert_eq!(f.sent().iter().map(|m| m.body.clone().unwrap()).collect::<Vec<_>>(), ["f"]);
+    assert_eq!(
+        f.sent()
+            .iter()
+            .map(|m| m.body.clone().unwrap())
+            .collect::<Vec<_>>(),
+        ["f"]
+    );
     let statuses: Vec<u16> = f.requests().iter().map(|r| r.status).collect();
     assert_eq!(statuses, [429, 500, 400, 401, 502, 201]);
 
@@ -970,9 +1391,21 @@ async fn injected_failures_count_down_then_service_resumes() {
     // Asynchronous failures.
     f.fail_next_sends_async(1, "undelivered", 63018);
     let cb = format!("{PUBLIC}/s");
-    send(&f, &[("From", SENDER), ("To", USER), ("Body", "x"), ("StatusCallback", cb.as_str())]).await;
+    send(
+        &f,
+        &[
+            ("From", SENDER),
+            ("To", USER),
+            ("Body", "x"),
+            ("StatusCallback", cb.as_str()),
+        ],
+    )
+    .await;
     let p = f.take_pending_callbacks();
-    assert_eq!((p.len(), p[0].status.as_str(), p[0].param("ErrorCode")), (1, "undelivered", Some("63018")));
+    assert_eq!(
+        (p.len(), p[0].status.as_str(), p[0].param("ErrorCode")),
+        (1, "undelivered", Some("63018"))
+    );
 }
 
 #[tokio::test]
@@ -994,12 +1427,18 @@ async fn a_reset_drops_the_connection_and_fail_all_hits_every_route() {
     f.fail_all(Some(Failure::Reset));
     assert!(post("d").await.is_err());
     let account = client
-        .get(format!("{}/2010-04-01/Accounts/{DEFAULT_ACCOUNT_SID}.json", f.base_url()))
+        .get(format!(
+            "{}/2010-04-01/Accounts/{DEFAULT_ACCOUNT_SID}.json",
+            f.base_url()
+        ))
         .basic_auth(DEFAULT_ACCOUNT_SID, Some(DEFAULT_AUTH_TOKEN))
         .send()
         .await;
     assert!(account.is_err());
-    f.fail_all(Some(Failure::Api { status: 503, code: 20503 }));
+    f.fail_all(Some(Failure::Api {
+        status: 503,
+        code: 20503,
+    }));
     assert_eq!(post("e").await.unwrap().status(), 503);
     f.fail_all(None);
     f.set_delay(Some(Duration::from_millis(300)));
@@ -1010,6 +1449,22 @@ async fn a_reset_drops_the_connection_and_fail_all_hits_every_route() {
     assert_eq!(bodies, ["a", "c", "f"]);
     let statuses: Vec<u16> = f.requests().iter().map(|r| r.status).collect();
     assert_eq!(statuses, [201, 0, 201, 0, 0, 503, 201]);
+    let r = &f.requests()[4];
+    assert_eq!((r.method.as_str(), r.query.as_str()), ("GET", ""));
+    assert_eq!(
+        r.path,
+        format!("/2010-04-01/Accounts/{DEFAULT_ACCOUNT_SID}.json")
+    );
+    assert!(
+        r.authorization
+            .as_deref()
+            .is_some_and(|a| a.starts_with("Basic "))
+    );
+    assert!(
+        f.requests()[0]
+            .body
+            .starts_with(b"From=whatsapp%3A%2B243810000000&")
+    );
 }
 
 #[tokio::test]
@@ -1018,7 +1473,16 @@ async fn a_messaging_service_replaces_from() {
     let mg = "MG0123456789abcdef0123456789abcdef";
     f.add_messaging_service(DEFAULT_ACCOUNT_SID, mg, SENDER);
     let cb = format!("{PUBLIC}/s");
-    let (status, v) = send(&f, &[("MessagingServiceSid", mg), ("To", USER), ("Body", "x"), ("StatusCallback", cb.as_str())]).await;
+    let (status, v) = send(
+        &f,
+        &[
+            ("MessagingServiceSid", mg),
+            ("To", USER),
+            ("Body", "x"),
+            ("StatusCallback", cb.as_str()),
+        ],
+    )
+    .await;
     assert_eq!(status, 201, "{v}");
     assert_eq!(v["status"], "accepted");
     assert!(v["from"].is_null());

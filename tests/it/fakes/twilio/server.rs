@@ -45,7 +45,7 @@ impl FakeTwilio {
             .await
             .expect("bind the fake Twilio API");
         let addr = listener.local_addr().expect("local address");
-        let inner = Arc::new(Mutex::new(Inner::new(format!("http://{addr}"))));
+        let inner = Arc::new(Mutex::new(Inner::new()));
         let app = axum::Router::new()
             .fallback(entry)
             .with_state(inner.clone());
@@ -112,8 +112,7 @@ impl FakeTwilio {
     /// A Messaging Service (`MG…`) of the account, sending from `sender`.
     pub fn add_messaging_service(&self, account_sid: &str, service_sid: &str, sender: &str) {
         self.account_mut(account_sid, |a| {
-            a.services
-                .insert(service_sid.to_string(), whatsapp(sender));
+            a.services.insert(service_sid.to_string(), whatsapp(sender));
         });
     }
 
@@ -444,7 +443,13 @@ async fn entry(State(shared): State<Shared>, req: Request) -> Response {
     if reply.is_none() {
         let injected = {
             let mut g = lock(&shared);
-            route(&mut g, parts.method.as_str(), &path, &parts.headers, &body_bytes)
+            route(
+                &mut g,
+                parts.method.as_str(),
+                &path,
+                &parts.headers,
+                &body_bytes,
+            )
         };
         reply = Some(match injected {
             Routed::Reply(r) => r,
@@ -697,11 +702,7 @@ fn create_message(g: &mut Inner, account: &str, user: &str, body: &[u8]) -> Repl
     if let Some(f) = from
         && !valid_address(f)
     {
-        return error(
-            400,
-            21212,
-            &format!("Invalid From Number (caller ID): {f}"),
-        );
+        return error(400, 21212, &format!("Invalid From Number (caller ID): {f}"));
     }
     let acc = &g.accounts[account];
     let sender = match (from, service) {
@@ -758,16 +759,15 @@ fn create_message(g: &mut Inner, account: &str, user: &str, body: &[u8]) -> Repl
 
     // Accepted: what happens next (B.6, B.7, A.8).
     let sandbox = acc.sandbox_code.is_some() && sender == SANDBOX_NUMBER;
-    let outcome: Result<Vec<String>, (String, u32)> =
-        if sandbox && !g.sandbox_joined(account, to) {
-            Err(("failed".into(), 63015))
-        } else if content_sid.is_none() && !g.window_open(&sender, to) {
-            Err(("failed".into(), 63016))
-        } else if let Some((status, code)) = g.async_failures.pop_front() {
-            Err((status, code))
-        } else {
-            Ok(g.status_sequence.clone())
-        };
+    let outcome: Result<Vec<String>, (String, u32)> = if sandbox && !g.sandbox_joined(account, to) {
+        Err(("failed".into(), 63015))
+    } else if content_sid.is_none() && !g.window_open(&sender, to) {
+        Err(("failed".into(), 63016))
+    } else if let Some((status, code)) = g.async_failures.pop_front() {
+        Err((status, code))
+    } else {
+        Ok(g.status_sequence.clone())
+    };
     let (statuses, failed_with) = match outcome {
         Ok(s) => (s, None),
         Err((status, code)) => (vec![status], Some(code)),

@@ -231,7 +231,6 @@ pub(super) struct QueuedCallback {
 }
 
 pub(super) struct Inner {
-    pub(super) base_url: String,
     pub(super) accounts: HashMap<String, Account>,
     pub(super) sent: Vec<SentMessage>,
     pub(super) requests: Vec<SeenRequest>,
@@ -264,14 +263,13 @@ pub(super) fn lock(shared: &Shared) -> MutexGuard<'_, Inner> {
 }
 
 impl Inner {
-    pub(super) fn new(base_url: String) -> Inner {
+    pub(super) fn new() -> Inner {
         let mut accounts = HashMap::new();
         accounts.insert(
             DEFAULT_ACCOUNT_SID.to_string(),
             Account::new(DEFAULT_AUTH_TOKEN, OffsetDateTime::now_utc()),
         );
         Inner {
-            base_url,
             accounts,
             sent: Vec::new(),
             requests: Vec::new(),

@@ -114,7 +114,10 @@ pub fn parse_twiml(xml: &str) -> Result<Twiml, TwimlError> {
                     }
                     seen_root = true;
                     if name != "Response" {
-                        return Err(err(12200, format!("root element is <{name}>, not <Response>")));
+                        return Err(err(
+                            12200,
+                            format!("root element is <{name}>, not <Response>"),
+                        ));
                     }
                 } else if stack.len() == 1 {
                     if name == "Message" {
@@ -132,8 +135,10 @@ pub fn parse_twiml(xml: &str) -> Result<Twiml, TwimlError> {
                         }
                         current = Some((msg, String::new(), false));
                     } else {
-                        out.warnings
-                            .push(err(12200, format!("<{name}> is not a Messaging verb; skipped")));
+                        out.warnings.push(err(
+                            12200,
+                            format!("<{name}> is not a Messaging verb; skipped"),
+                        ));
                     }
                 } else if stack.len() == 2 && stack[1] == "Message" {
                     match name.as_str() {
@@ -170,7 +175,10 @@ pub fn parse_twiml(xml: &str) -> Result<Twiml, TwimlError> {
                         let name = r.xml10_content();
                         quick_xml::escape::resolve_predefined_entity(&name)
                             .ok_or_else(|| {
-                                err(12100, format!("Document parse failure: unknown entity &{name};"))
+                                err(
+                                    12100,
+                                    format!("Document parse failure: unknown entity &{name};"),
+                                )
                             })?
                             .to_string()
                     }
@@ -184,7 +192,10 @@ pub fn parse_twiml(xml: &str) -> Result<Twiml, TwimlError> {
     if !stack.is_empty() {
         return Err(err(
             12100,
-            format!("Document parse failure: <{}> is never closed", stack.join("><")),
+            format!(
+                "Document parse failure: <{}> is never closed",
+                stack.join("><")
+            ),
         ));
     }
     if !seen_root {
@@ -241,10 +252,17 @@ fn close(
         }
         (1, Some("Message")) => {
             if let Some((mut msg, plain, has_body)) = current.take() {
-                msg.body = if has_body { msg.body.trim() } else { plain.trim() }.to_string();
+                msg.body = if has_body {
+                    msg.body.trim()
+                } else {
+                    plain.trim()
+                }
+                .to_string();
                 if msg.body.is_empty() && msg.media.is_empty() {
-                    out.warnings
-                        .push(err(14103, "a <Message> with neither text nor media is not sent"));
+                    out.warnings.push(err(
+                        14103,
+                        "a <Message> with neither text nor media is not sent",
+                    ));
                 } else {
                     out.messages.push(msg);
                 }

@@ -242,9 +242,11 @@ impl Inbound {
             .get("NumMedia")
             .and_then(|v| v.parse::<usize>().ok())
             .unwrap_or(0);
-        let kind = match content_type.split('/').next() {
-            Some(k @ ("image" | "video" | "audio")) => k,
-            _ => "document",
+        let top = content_type.split('/').next().unwrap_or("");
+        let kind = if ["image", "video", "audio"].contains(&top) {
+            top
+        } else {
+            "document"
         };
         self.set(&format!("MediaUrl{n}"), url)
             .set(&format!("MediaContentType{n}"), content_type)

@@ -18,6 +18,9 @@ const USER: &str = "whatsapp:+243990000001";
 const SENDER: &str = "whatsapp:+243810000000";
 const PUBLIC: &str = "https://bot.example.org";
 
+/// Case name, form fields, expected error code.
+type Case<'a> = (&'a str, Vec<(&'a str, &'a str)>, i64);
+
 fn pairs(p: &[(&str, &str)]) -> Vec<(String, String)> {
     p.iter()
         .map(|(k, v)| (k.to_string(), v.to_string()))
@@ -474,7 +477,7 @@ async fn invalid_sends_answer_400_with_their_codes() {
     let f = fake().await;
     let long = "a".repeat(1601);
     let exact = "a".repeat(1600);
-    let cases: Vec<(&str, Vec<(&str, &str)>, i64)> = vec![
+    let cases: Vec<Case> = vec![
         ("no To", vec![("From", SENDER), ("Body", "x")], 21604),
         (
             "empty To",

@@ -6,7 +6,8 @@
 //! callbacks held until the test posts them (all in order, or one at a time
 //! to reorder them), signed with `X-Twilio-Signature`; inbound webhook
 //! bodies built and signed like Twilio's and posted to the app, whose TwiML
-//! answer is parsed into the messages Twilio would send.
+//! answer is parsed into the messages Twilio would send; inbound media
+//! behind Basic auth.
 //!
 //! Choices where the reference leaves room:
 //! - Sends are validated in this order, first failure answered (HTTP 400):
@@ -63,6 +64,12 @@
 //!   `<Message>` with neither text nor media is dropped with 14103; media
 //!   past the tenth are dropped with 12200; bodies and media URLs are
 //!   trimmed; when a `<Body>` is present, plain text beside it is ignored.
+//! - Inbound media (`add_media`) live under
+//!   `/2010-04-01/Accounts/{AC}/Messages/{MM}/Media/{ME}` (no `.json`):
+//!   without the account's Basic credentials 401 / 20003, with another
+//!   account's 404 / 20404, with its own a 307 to a CDN copy
+//!   (`/media-cdn/…`) served without credentials, as Twilio redirects to
+//!   its media store.
 //! - The sandbox's one message every 3 s and trial limits are not modelled.
 
 mod callbacks;

@@ -1494,3 +1494,67 @@ async fn a_messaging_service_replaces_from() {
     assert_eq!(p[0].param("From"), Some(SENDER));
     assert_eq!(p[0].param("MessagingServiceSid"), Some(mg));
 }
+
+#[tokio::test]
+async fn inbound_media_needs_basic_auth_then_redirects_to_the_file() {
+    let f = fake().await;
+    let other = "AC99999999999999999999999999999999";
+    f.add_account(other, "other_token");
+    let url = f.add_media(DEFAULT_ACCOUNT_SID, "image/jpeg", b"\xff\xd8\xffjpeg");
+    assert!(url.starts_with(&format!(
+        "{}/2010-04-01/Accounts/{DEFAULT_ACCOUNT_SID}/Messages/MM",
+        f.base_url()
+    )));
+    assert!(url.contains("/Media/ME"));
+    let no_redirects = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let res = no_redirects.get(&url).send().await.unwrap();
+    assert_eq!(res.status(), 401);
+    let v: Value = res.json().await.unwrap();
+    assert_eq!(code(&v), 20003);
+    // Another account's credentials: not found for it.
+    let res = no_redirects
+        .get(&url)
+        .basic_auth(other, Some("other_token"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 404);
+    let res = no_redirects
+        .get(&url)
+        .basic_auth(DEFAULT_ACCOUNT_SID, Some(DEFAULT_AUTH_TOKEN))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 307);
+    let location = res.headers()["location"].to_str().unwrap().to_string();
+    assert!(location.starts_with("/media-cdn/"), "{location}");
+    // The CDN copy needs no credentials.
+    let res = reqwest::get(format!("{}{location}", f.base_url()))
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    assert_eq!(res.headers()["content-type"], "image/jpeg");
+    assert_eq!(&res.bytes().await.unwrap()[..], b"\xff\xd8\xffjpeg");
+    // A client following redirects gets the file in one call.
+    let res = reqwest::Client::new()
+        .get(&url)
+        .basic_auth(DEFAULT_ACCOUNT_SID, Some(DEFAULT_AUTH_TOKEN))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    // An unknown media path: 404 / 20404.
+    let res = no_redirects
+        .get(format!(
+            "{}/2010-04-01/Accounts/{DEFAULT_ACCOUNT_SID}/Messages/MM1/Media/ME1",
+            f.base_url()
+        ))
+        .basic_auth(DEFAULT_ACCOUNT_SID, Some(DEFAULT_AUTH_TOKEN))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 404);
+}

@@ -251,6 +251,28 @@ impl FakeTwilio {
         self.lock().webhook_retries = retries;
     }
 
+    /// Holds a media file of an inbound message and returns its URL (the
+    /// `MediaUrl{n}` to put in `Inbound::media`). Like Twilio's (B.2), it
+    /// needs the account's Basic credentials, then redirects (307) to a CDN
+    /// copy served without auth; other credentials answer 401 / 20003.
+    pub fn add_media(&self, account_sid: &str, content_type: &str, bytes: &[u8]) -> String {
+        let path = format!(
+            "/2010-04-01/Accounts/{account_sid}/Messages/MM{}/Media/ME{}",
+            random_hex(),
+            random_hex()
+        );
+        self.lock().media.insert(
+            path.clone(),
+            StoredMedia {
+                account_sid: account_sid.to_string(),
+                content_type: content_type.to_string(),
+                bytes: bytes.to_vec(),
+                cdn_path: format!("/media-cdn/{}", random_hex()),
+            },
+        );
+        format!("{}{path}", self.base_url())
+    }
+
     // --- inspection ---------------------------------------------------------
 
     /// Every accepted send, in arrival order.
@@ -293,9 +315,10 @@ impl FakeTwilio {
 pub(super) enum Reply {
     Http {
         status: u16,
-        content_type: &'static str,
+        content_type: String,
         body: Vec<u8>,
         www_authenticate: bool,
+        location: Option<String>,
     },
     Reset,
 }
@@ -313,9 +336,10 @@ pub fn error_json(status: u16, code: u32, message: &str) -> Value {
 fn json_reply(status: u16, v: &Value) -> Reply {
     Reply::Http {
         status,
-        content_type: "application/json; charset=utf-8",
+        content_type: "application/json; charset=utf-8".into(),
         body: v.to_string().into_bytes(),
         www_authenticate: false,
+        location: None,
     }
 }
 
@@ -337,6 +361,7 @@ fn unauthorized() -> Reply {
             content_type,
             body,
             www_authenticate: true,
+            location: None,
         },
         r => r,
     }
@@ -363,9 +388,10 @@ fn failure_reply(f: &Failure) -> Reply {
         }
         Failure::Status(s) => Reply::Http {
             status: *s,
-            content_type: "text/html",
+            content_type: "text/html".into(),
             body: format!("<html><body><h1>{s}</h1>upstream error</body></html>").into_bytes(),
             www_authenticate: false,
+            location: None,
         },
         Failure::Reset => Reply::Reset,
         Failure::Delay(_) => error(500, 20500, "Internal Server Error"),
@@ -399,6 +425,7 @@ fn render(reply: Reply) -> (Response, u16) {
             content_type,
             body,
             www_authenticate,
+            location,
         } => {
             let code = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
             let mut b = Response::builder()
@@ -407,6 +434,9 @@ fn render(reply: Reply) -> (Response, u16) {
                 .header("Twilio-Request-Id", format!("RQ{}", random_hex()));
             if www_authenticate {
                 b = b.header(header::WWW_AUTHENTICATE, "Basic realm=\"Twilio API\"");
+            }
+            if let Some(l) = location {
+                b = b.header(header::LOCATION, l);
             }
             let resp = b
                 .body(Body::from(body))
@@ -535,6 +565,18 @@ fn route_inner(
     body: &[u8],
     inject: bool,
 ) -> Routed {
+    if method == "GET"
+        && path.starts_with("/media-cdn/")
+        && let Some(m) = g.media.values().find(|m| m.cdn_path == path)
+    {
+        return Routed::Reply(Reply::Http {
+            status: 200,
+            content_type: m.content_type.clone(),
+            body: m.bytes.clone(),
+            www_authenticate: false,
+            location: None,
+        });
+    }
     let segs: Vec<&str> = path.trim_start_matches('/').split('/').collect();
     let Some(["2010-04-01", "Accounts", rest @ ..]) = Some(segs.as_slice()) else {
         return Routed::Reply(not_found(path));
@@ -564,6 +606,16 @@ fn route_inner(
             }
             create_message(g, &account, &user, body)
         }
+        ("GET", [_, "Messages", _, "Media", _]) => match g.media.get(path) {
+            Some(m) if m.account_sid == account => Reply::Http {
+                status: 307,
+                content_type: "text/plain".into(),
+                body: Vec::new(),
+                www_authenticate: false,
+                location: Some(m.cdn_path.clone()),
+            },
+            _ => not_found(path),
+        },
         ("GET", [_, "Messages", file]) => {
             let sid = file.strip_suffix(".json").unwrap_or(file);
             match g

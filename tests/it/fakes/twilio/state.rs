@@ -230,6 +230,15 @@ pub(super) struct QueuedCallback {
     pub(super) idempotency_token: String,
 }
 
+/// A media file held for inbound messages.
+pub(super) struct StoredMedia {
+    pub(super) account_sid: String,
+    pub(super) content_type: String,
+    pub(super) bytes: Vec<u8>,
+    /// The path of its CDN copy (`/media-cdn/…`), served without auth.
+    pub(super) cdn_path: String,
+}
+
 pub(super) struct Inner {
     pub(super) accounts: HashMap<String, Account>,
     pub(super) sent: Vec<SentMessage>,
@@ -254,6 +263,8 @@ pub(super) struct Inner {
     pub(super) webhook_timeout: Duration,
     pub(super) webhook_retries: u32,
     pub(super) clock_offset: Duration,
+    /// Media path (`/2010-04-01/Accounts/AC…/Messages/MM…/Media/ME…`) → file.
+    pub(super) media: HashMap<String, StoredMedia>,
 }
 
 pub(super) type Shared = Arc<Mutex<Inner>>;
@@ -290,6 +301,7 @@ impl Inner {
             webhook_timeout: WEBHOOK_TIMEOUT,
             webhook_retries: 0,
             clock_offset: Duration::ZERO,
+            media: HashMap::new(),
         }
     }
 

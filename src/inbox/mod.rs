@@ -157,18 +157,32 @@ impl Recent {
 /// do that).
 const MAX_ATTEMPTS: usize = 20;
 
-/// The bot's replies as stored: for Meta accounts each one also becomes an
-/// outbox row (what the worker sends), and an issued code is followed by its
-/// QR image when the account has QR codes on. Twilio and the sandbox deliver
-/// replies (and the QR link) in their answer to the webhook.
+/// How the bot's replies leave.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Delivery {
+    /// In the answer to an inbound webhook: Twilio (TwiML) and the sandbox
+    /// deliver them themselves; Meta's go through the outbox.
+    Webhook,
+    /// Outside a webhook (a hand back): through the outbox for Meta and
+    /// Twilio; the sandbox shows them in the simulator's phone.
+    Outbox,
+}
+
+/// The bot's replies as stored, each with an outbox row when the worker
+/// sends it (see [`Delivery`]); an issued code is followed by its QR image
+/// when the account has QR codes on (on Twilio, a link in the TwiML).
 fn outgoing(
     provider: Provider,
+    delivery: Delivery,
     flow_config: &flow::FlowConfig,
     to: &str,
     replies: &[Reply],
     events: &[Event],
 ) -> Vec<store::Outgoing> {
-    let meta = provider == Provider::Meta;
+    let queued = match delivery {
+        Delivery::Webhook => provider == Provider::Meta,
+        Delivery::Outbox => provider != Provider::Sandbox,
+    };
     let list_button = match flow_config.language {
         flow::Language::Fr => "Choisir",
         flow::Language::En => "Choose",
@@ -182,14 +196,14 @@ fn outgoing(
                 "interactive"
             },
             body: reply.text.clone(),
-            outbox_payload: meta.then(|| Payload::Reply {
+            outbox_payload: queued.then(|| Payload::Reply {
                 to: to.to_string(),
                 reply: reply.clone(),
                 list_button: list_button.to_string(),
             }),
         })
         .collect();
-    if meta && flow_config.qr_enabled {
+    if queued && provider == Provider::Meta && flow_config.qr_enabled {
         for event in events {
             if let Event::UicIssued { uic, .. } = event {
                 out.push(store::Outgoing {
@@ -379,7 +393,14 @@ pub async fn handle_inbound(
                 Provider::Sandbox => MessageStatus::Delivered,
                 Provider::Meta => MessageStatus::Queued,
             },
-            replies: outgoing(provider, &flow_config, &msg.from, &replies, &events),
+            replies: outgoing(
+                provider,
+                Delivery::Webhook,
+                &flow_config,
+                &msg.from,
+                &replies,
+                &events,
+            ),
             issue,
             now,
         };

@@ -234,7 +234,14 @@ pub async fn hand_back(
             now,
         )
         .await?;
-        let outgoing = super::outgoing(account.provider(), flow_config, &held.phone, &replies, &[]);
+        let outgoing = super::outgoing(
+            account.provider(),
+            super::Delivery::Outbox,
+            flow_config,
+            &held.phone,
+            &replies,
+            &[],
+        );
         for reply in &outgoing {
             store::insert_outbound(
                 &mut tx,

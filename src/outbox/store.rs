@@ -42,7 +42,7 @@ pub struct Claimed {
     pub created_at: OffsetDateTime,
 }
 
-/// Rows due now, of accounts whose token is good, and only the oldest
+/// Rows due now, of Meta and Twilio accounts whose credentials are good, and only the oldest
 /// unsent row of each conversation (replies go out in order). The claim is a
 /// lease: a worker that dies leaves `sending` rows that another takes over
 /// when `claimed_until` has passed. On PostgreSQL, `SKIP LOCKED` lets several
@@ -83,9 +83,10 @@ fn window_postgres() -> String {
         SELECT id FROM outbox
         WHERE account_id = a.id AND status IN {open} AND next_attempt_at <= $1
         ORDER BY next_attempt_at, id LIMIT 256) w
-    WHERE a.provider = '{meta}' AND a.enabled AND a.token_status = '{ok}'",
+    WHERE a.provider IN ('{meta}', '{twilio}') AND a.enabled AND a.token_status = '{ok}'",
         open = open_statuses(),
         meta = Provider::Meta,
+        twilio = Provider::Twilio,
         ok = TokenStatus::Ok,
     )
 }
@@ -96,11 +97,12 @@ fn window_sqlite() -> String {
         "
     SELECT w.id FROM outbox w
     WHERE w.account_id IN (SELECT id FROM whatsapp_accounts
-                           WHERE provider = '{meta}' AND enabled AND token_status = '{ok}')
+                           WHERE provider IN ('{meta}', '{twilio}') AND enabled AND token_status = '{ok}')
       AND w.status IN {open} AND w.next_attempt_at <= $1
     ORDER BY w.next_attempt_at, w.id LIMIT 1000",
         open = open_statuses(),
         meta = Provider::Meta,
+        twilio = Provider::Twilio,
         ok = TokenStatus::Ok,
     )
 }
@@ -380,11 +382,14 @@ mod tests {
              WHEN 'read' THEN 3 WHEN 'played' THEN 4 WHEN 'failed' THEN 5 ELSE 0 END"
         );
         assert!(
-            window_postgres()
-                .contains("a.provider = 'meta' AND a.enabled AND a.token_status = 'ok'")
+            window_postgres().contains(
+                "a.provider IN ('meta', 'twilio') AND a.enabled AND a.token_status = 'ok'"
+            )
         );
         assert!(
-            window_sqlite().contains("WHERE provider = 'meta' AND enabled AND token_status = 'ok'")
+            window_sqlite().contains(
+                "WHERE provider IN ('meta', 'twilio') AND enabled AND token_status = 'ok'"
+            )
         );
     }
 }

@@ -11,6 +11,7 @@ use crate::channel::meta_webhook::{self, EventError};
 use crate::channel::twilio;
 use crate::channel::webhook::{issued, mask_phone, twilio_message};
 use crate::inbox::{self, Handled};
+use crate::outbox::store::{self as outbox, StatusReport};
 use crate::tenancy::{Account, Provider, store as accounts};
 use axum::body::Bytes;
 use axum::extract::{Query, State};
@@ -58,9 +59,7 @@ async fn receive_twilio(
     let params = twilio::parse_form(body)
         .map_err(|e| WebError::BadRequest(format!("Twilio webhook: {e}")))?;
     if twilio::is_status_callback(&params) {
-        // Replies go out in TwiML, without a status callback URL; a callback
-        // here is for a number configured elsewhere. Acknowledge it.
-        return Ok(StatusCode::NO_CONTENT.into_response());
+        return twilio_status(state, uri, headers, &params).await;
     }
     // What a WhatsApp message must carry is checked first (nothing is
     // stored before the signature is, below): a clear 400, logged.
@@ -68,46 +67,10 @@ async fn receive_twilio(
         tracing::warn!(error = %e, "Twilio message refused");
         WebError::BadRequest(format!("Twilio webhook: {e}"))
     })?;
-    let to = twilio::bare_number(&inbound.to);
-    let account = state
-        .accounts
-        .get_or_load(
-            format!("twilio:{to}"),
-            accounts::find_by_number(&state.db, Provider::Twilio, to),
-        )
-        .await?
-        .ok_or_else(|| {
-            WebError::not_found(format!(
-                "no Twilio WhatsApp account is configured for the number {}",
-                mask_phone(to)
-            ))
-        })?;
-
+    let account = twilio_account(state, twilio::bare_number(&inbound.to)).await?;
     // The signature is checked before anything is stored.
-    let token = account
-        .twilio_auth_token
-        .as_deref()
-        .ok_or_else(|| WebError::forbidden("this Twilio account has no auth token configured"))?;
-    let header_value = headers
-        .get("x-twilio-signature")
-        .and_then(|v| v.to_str().ok());
-    let path_and_query = uri
-        .path_and_query()
-        .map(|pq| pq.as_str())
-        .unwrap_or("/whatsapp/webhook");
+    check_twilio_signature(state, uri, headers, &params, &account)?;
     let header_str = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
-    let url = twilio::public_url(
-        state.config.public_url.as_deref(),
-        header_str("host"),
-        header_str("x-forwarded-proto"),
-        header_str("x-forwarded-host"),
-        path_and_query,
-    );
-    let valid = header_value.is_some_and(|sig| twilio::verify_signature(token, &url, &params, sig));
-    if !valid {
-        tracing::warn!(account = %account.slug, "Twilio webhook rejected: missing or invalid X-Twilio-Signature");
-        return Err(WebError::forbidden("invalid or missing X-Twilio-Signature"));
-    }
 
     let message = twilio_message(&inbound);
     let (replies, events) = match inbox::handle_inbound(&state.inbox(), &account, &message).await? {
@@ -141,6 +104,115 @@ async fn receive_twilio(
         twilio::twiml(&messages),
     )
         .into_response())
+}
+
+/// The enabled Twilio account whose WhatsApp number is `number`.
+async fn twilio_account(state: &AppState, number: &str) -> WebResult<Account> {
+    state
+        .accounts
+        .get_or_load(
+            format!("twilio:{number}"),
+            accounts::find_by_number(&state.db, Provider::Twilio, number),
+        )
+        .await?
+        .ok_or_else(|| {
+            WebError::not_found(format!(
+                "no Twilio WhatsApp account is configured for the number {}",
+                mask_phone(number)
+            ))
+        })
+}
+
+/// `X-Twilio-Signature` over the URL Twilio requested (rebuilt from
+/// `PUBLIC_URL`, or the proxy's headers) and the form, with the account's
+/// auth token.
+fn check_twilio_signature(
+    state: &AppState,
+    uri: &Uri,
+    headers: &HeaderMap,
+    params: &[(String, String)],
+    account: &Account,
+) -> WebResult<()> {
+    let token = account
+        .twilio_auth_token
+        .as_deref()
+        .ok_or_else(|| WebError::forbidden("this Twilio account has no auth token configured"))?;
+    let header_value = headers
+        .get("x-twilio-signature")
+        .and_then(|v| v.to_str().ok());
+    let path_and_query = uri
+        .path_and_query()
+        .map(|pq| pq.as_str())
+        .unwrap_or("/whatsapp/webhook");
+    let header_str = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
+    let url = twilio::public_url(
+        state.config.public_url.as_deref(),
+        header_str("host"),
+        header_str("x-forwarded-proto"),
+        header_str("x-forwarded-host"),
+        path_and_query,
+    );
+    let valid = header_value.is_some_and(|sig| twilio::verify_signature(token, &url, params, sig));
+    if !valid {
+        tracing::warn!(account = %account.slug, "Twilio webhook rejected: missing or invalid X-Twilio-Signature");
+        return Err(WebError::forbidden("invalid or missing X-Twilio-Signature"));
+    }
+    Ok(())
+}
+
+/// A status callback of a message the outbox sent through Twilio's REST
+/// API (reference B.3): the account is the sender's (`From`), the signature
+/// is checked with its auth token, and the status moves the message forward
+/// only (callbacks arrive out of order). The callback URL names the outbox
+/// row (`?outbox=42`), which finds the message even before the send's
+/// answer was recorded.
+async fn twilio_status(
+    state: &AppState,
+    uri: &Uri,
+    headers: &HeaderMap,
+    params: &[(String, String)],
+) -> WebResult<Response> {
+    let callback = twilio::parse_status_callback(params).map_err(|e| {
+        tracing::warn!(error = %e, "Twilio status callback refused");
+        WebError::BadRequest(format!("Twilio status callback: {e}"))
+    })?;
+    let account = twilio_account(state, twilio::bare_number(&callback.from)).await?;
+    check_twilio_signature(state, uri, headers, params, &account)?;
+    if let (Some(given), Some(ours)) = (&callback.account_sid, &account.twilio_account_sid)
+        && given != ours
+    {
+        return Err(WebError::forbidden(
+            "the callback's AccountSid is not this number's Twilio account",
+        ));
+    }
+    let Some(status) = callback.message_status() else {
+        return Ok(StatusCode::NO_CONTENT.into_response());
+    };
+    let outbox_id = uri.query().and_then(|q| {
+        form_urlencoded::parse(q.as_bytes())
+            .find(|(k, _)| k == "outbox")
+            .and_then(|(_, v)| v.parse::<i64>().ok())
+    });
+    let found = outbox::apply_status(
+        &state.db,
+        &StatusReport {
+            account_id: account.id,
+            provider_message_id: &callback.message_sid,
+            status: status.as_str(),
+            error_code: callback.error_code,
+            error_message: callback.error_message.as_deref(),
+            outbox_id,
+        },
+        OffsetDateTime::now_utc(),
+    )
+    .await?;
+    if status == crate::inbox::MessageStatus::Failed {
+        tracing::warn!(account = %account.slug, code = callback.error_code, "Twilio reports a message as failed");
+    }
+    if !found {
+        tracing::debug!(account = %account.slug, status = %status, "Twilio status for a message not sent from here");
+    }
+    Ok(StatusCode::NO_CONTENT.into_response())
 }
 
 /// `GET /whatsapp/webhook?hub.mode=subscribe&hub.verify_token=…&hub.challenge=…`:

@@ -34,6 +34,7 @@ mod property;
 mod staff;
 mod states;
 mod twilio;
+mod twilio_outbox;
 mod web_auth;
 mod web_auth_hardening;
 mod web_pages;

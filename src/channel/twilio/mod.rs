@@ -271,6 +271,8 @@ pub fn is_status_callback(params: &[(String, String)]) -> bool {
 pub struct StatusCallback {
     pub message_sid: String,
     pub account_sid: Option<String>,
+    /// Our sender, `whatsapp:+14155238886`: the account it concerns.
+    pub from: String,
     /// Twilio's word: `queued`, `sending`, `sent`, `delivered`, `read`,
     /// `undelivered`, `failed` (and `accepted`, `scheduled`, `canceled`).
     pub status: String,
@@ -317,9 +319,15 @@ pub fn parse_status_callback(params: &[(String, String)]) -> Result<StatusCallba
     let error_message = field(params, "ChannelStatusMessage")
         .or_else(|| field(params, "ErrorMessage"))
         .map(|m| crate::input::strip(m).chars().take(500).collect());
+    let from = field(params, "From").ok_or(InboundError::Missing("From"))?;
+    match from.strip_prefix("whatsapp:") {
+        Some(number) if crate::config::is_e164(number.trim()) => {}
+        _ => return Err(InboundError::NotWhatsApp("From")),
+    }
     Ok(StatusCallback {
         message_sid,
         account_sid: identifier("AccountSid")?,
+        from: from.to_string(),
         status,
         error_code: field(params, "ErrorCode").and_then(|c| c.trim().parse().ok()),
         error_message,
@@ -622,6 +630,7 @@ mod tests {
         use crate::inbox::MessageStatus;
         let delivered = parse_status_callback(&params(&[
             ("MessageSid", "SM1f0e8ae6ade43cb3c0ce4525424e404f"),
+            ("From", "whatsapp:+14155238886"),
             ("MessageStatus", "delivered"),
             ("AccountSid", "AC0123456789abcdef0123456789abcdef"),
             ("ChannelPrefix", "whatsapp"),
@@ -632,6 +641,7 @@ mod tests {
         assert_eq!(delivered.error_code, None);
         let failed = parse_status_callback(&params(&[
             ("SmsSid", "SM1"),
+            ("From", "whatsapp:+14155238886"),
             ("SmsStatus", "undelivered"),
             ("ErrorCode", "63016"),
             ("ChannelStatusMessage", "Outside the window\u{0}"),
@@ -642,9 +652,12 @@ mod tests {
         assert_eq!(failed.error_code, Some(63016));
         assert!(is_status_callback(&params(&[("MessageStatus", "sent")])));
         for early in ["queued", "accepted", "sending", "scheduled"] {
-            let c =
-                parse_status_callback(&params(&[("MessageSid", "SM1"), ("MessageStatus", early)]))
-                    .unwrap();
+            let c = parse_status_callback(&params(&[
+                ("MessageSid", "SM1"),
+                ("MessageStatus", early),
+                ("From", "whatsapp:+14155238886"),
+            ]))
+            .unwrap();
             assert_eq!(c.message_status(), None, "{early}");
         }
         assert_eq!(
@@ -657,6 +670,14 @@ mod tests {
                 ("MessageStatus", "sent")
             ])),
             Err(InboundError::ControlCharacter("MessageSid"))
+        );
+        assert_eq!(
+            parse_status_callback(&params(&[
+                ("MessageSid", "SM1"),
+                ("MessageStatus", "sent"),
+                ("From", "+14155238886")
+            ])),
+            Err(InboundError::NotWhatsApp("From"))
         );
     }
 }

@@ -94,7 +94,8 @@ const REGISTRATION_SELECT: &str =
      FROM uic_registrations r";
 
 /// The most recent real registrations, newest first (test data is never
-/// listed nor counted).
+/// listed nor counted). For the command line (`uic list`, the operator,
+/// across tenants); pages read the registry with an `Access`.
 pub async fn list(
     db: &Db,
     tenant_id: Option<i64>,
@@ -107,7 +108,8 @@ pub async fn list(
 }
 
 /// Every real registration of this code (one per tenant that issued it;
-/// test data left out).
+/// test data left out). For the command line (`uic show`, the operator,
+/// across tenants); pages read the registry with an `Access`.
 pub async fn find(db: &Db, uic: &Uic) -> Result<Vec<Registration>, sqlx::Error> {
     let sql =
         format!("{REGISTRATION_SELECT} WHERE r.uic = $1 AND NOT r.test_data ORDER BY r.tenant_id");

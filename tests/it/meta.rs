@@ -1062,3 +1062,75 @@ async fn messages_redelivered_days_late_are_kept_but_not_answered(#[case] backen
     })
     .await;
 }
+
+#[apply(both_backends)]
+#[tokio::test]
+async fn a_staff_reply_is_delivered_through_the_graph_api_with_its_statuses(
+    #[case] backend: Backend,
+) {
+    use uic_inbox::auth::{BuiltinRole, Permission, Scope};
+    use uic_inbox::inbox::staff::{self, Acted};
+    let Some((app, fake)) = meta_app(backend, false).await else {
+        return;
+    };
+    say(&app, &fake, PHONE, "wamid.h1", "Bonjour").await;
+    say(&app, &fake, PHONE, "wamid.h2", "HUMAIN").await;
+    wait_for(&fake, "the acknowledgement", |f| {
+        texts(f, PHONE).iter().any(|t| t.contains("Un membre de l'équipe"))
+    })
+    .await;
+    let tenant = app.default_tenant().await;
+    let agent = app
+        .staff_user(tenant, "agent@ngo.example", Some(BuiltinRole::Agent), None)
+        .await;
+    let access = uic_inbox::auth::store::actor(&app.state.db, &agent, None)
+        .await
+        .unwrap()
+        .require(Permission::MessagesSend, Scope::AnyAccount)
+        .unwrap();
+    let account = uic_inbox::tenancy::store::find_by_slug(&app.state.db, "meta")
+        .await
+        .unwrap()
+        .unwrap();
+    let id: i64 = on_db!(&app.state.db, p => sqlx::query_scalar("SELECT id FROM conversations")
+        .fetch_one(p).await.unwrap());
+    let acted = staff::send(
+        &app.state.db,
+        &access,
+        &account,
+        id,
+        "Bonjour, je suis Amani de l'équipe.",
+        time::OffsetDateTime::now_utc(),
+    )
+    .await
+    .unwrap();
+    assert_eq!(acted, Acted::Done);
+    app.state.outbox.wake();
+    wait_for(&fake, "the staff reply", |f| {
+        texts(f, PHONE).iter().any(|t| t == "Bonjour, je suis Amani de l'équipe.")
+    })
+    .await;
+    let wamid = fake
+        .sent()
+        .into_iter()
+        .find(|s| s.body["text"]["body"] == "Bonjour, je suis Amani de l'équipe.")
+        .unwrap()
+        .wamid;
+    // Meta's statuses of it: delivered, then read.
+    until_none(
+        &app,
+        "the send recorded",
+        "messages WHERE sender = 'staff' AND provider_message_id IS NULL",
+    )
+    .await;
+    for status in ["delivered", "read"] {
+        let body = WebhookBuilder::new()
+            .status(PNID, DISPLAY, &wamid, status, PHONE)
+            .build();
+        assert_eq!(signed_webhook(&app.address, APP_SECRET, &body).await.status(), 200);
+    }
+    let (status, author): (String, Option<i64>) = on_db!(&app.state.db, p => sqlx::query_as(
+        "SELECT status, author_id FROM messages WHERE provider_message_id = $1")
+        .bind(&wamid).fetch_one(p).await.unwrap());
+    assert_eq!((status.as_str(), author), ("read", Some(agent.id)));
+}

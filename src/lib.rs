@@ -230,8 +230,8 @@ impl Application {
         Ok(link)
     }
 
-    /// Serves (and runs the outbox worker and the daily maintenance job)
-    /// until `shutdown` resolves, then
+    /// Serves (and runs the outbox worker, the staff queue's watch and the
+    /// daily maintenance job) until `shutdown` resolves, then
     /// finishes the requests and sends under way and closes the database.
     pub async fn run_until_stopped(
         self,
@@ -240,6 +240,8 @@ impl Application {
         let app = router(self.state.clone());
         let stop_worker = Arc::new(tokio::sync::Notify::new());
         let worker = tokio::spawn(outbox::Worker::new(self.state.clone()).run(stop_worker.clone()));
+        let stop_queue = Arc::new(tokio::sync::Notify::new());
+        let queue = tokio::spawn(inbox::waiting::run(self.state.clone(), stop_queue.clone()));
         let stop_maintenance = Arc::new(tokio::sync::Notify::new());
         let maintenance = tokio::spawn(maintenance::run(
             self.state.db.clone(),
@@ -250,9 +252,13 @@ impl Application {
             .await
             .context("serving HTTP");
         stop_worker.notify_one();
+        stop_queue.notify_one();
         stop_maintenance.notify_one();
         if let Err(e) = worker.await {
             tracing::error!(error = %e, "the outbox worker stopped abnormally");
+        }
+        if let Err(e) = queue.await {
+            tracing::error!(error = %e, "the staff queue watch stopped abnormally");
         }
         if let Err(e) = maintenance.await {
             tracing::error!(error = %e, "the maintenance job stopped abnormally");

@@ -19,6 +19,7 @@ pub mod modes;
 pub mod staff;
 pub mod states;
 pub mod store;
+pub mod waiting;
 
 use crate::config::{Config, Secret};
 use crate::db::Db;

@@ -455,3 +455,37 @@ async fn an_agent_of_one_account_never_reaches_another_accounts_conversation(
     assert_eq!(conversation(&app).await.1, "waiting");
     assert_eq!(changes(&app, id).await.len(), 1);
 }
+
+#[apply(both_backends)]
+#[tokio::test]
+async fn a_person_nobody_took_is_told_once_that_nobody_is_available(#[case] backend: Backend) {
+    use uic_inbox::inbox::waiting::notify_unattended;
+    let Some(app) = spawn_app(backend).await else {
+        return;
+    };
+    let id = waiting_at_question_3(&app).await;
+    let now = OffsetDateTime::now_utc();
+    let notify = |at| notify_unattended(&app.state.db, &app.state.config, &app.state.outbox, at);
+    // Within the limit (4 hours by default): nothing.
+    assert_eq!(notify(now).await.unwrap(), 0);
+    // Past it, two instances at once: the person is told once.
+    let later = now + time::Duration::hours(4);
+    let (a, b) = tokio::join!(notify(later), notify(later));
+    assert_eq!(a.unwrap() + b.unwrap(), 1);
+    assert_eq!(notify(later + time::Duration::hours(1)).await.unwrap(), 0);
+    let last = outbound(&app, id).await.pop().unwrap();
+    assert_eq!((last.0.as_str(), last.2.as_str()), ("bot", "delivered"));
+    assert!(
+        last.1.contains("personne de l'équipe n'est disponible"),
+        "{}",
+        last.1
+    );
+    assert_eq!(
+        changes(&app, id).await.last().unwrap(),
+        &change("waiting", "nobody_available", None)
+    );
+    // Still waiting; RECOMMENCER gets the code from the bot.
+    assert_eq!(conversation(&app).await.1, "waiting");
+    let restarted = app.sandbox_say(PHONE, "RECOMMENCER").await;
+    assert!(restarted[0].contains("Question 1 sur 5"), "{restarted:?}");
+}

@@ -1076,7 +1076,9 @@ async fn a_staff_reply_is_delivered_through_the_graph_api_with_its_statuses(
     say(&app, &fake, PHONE, "wamid.h1", "Bonjour").await;
     say(&app, &fake, PHONE, "wamid.h2", "HUMAIN").await;
     wait_for(&fake, "the acknowledgement", |f| {
-        texts(f, PHONE).iter().any(|t| t.contains("Un membre de l'équipe"))
+        texts(f, PHONE)
+            .iter()
+            .any(|t| t.contains("Un membre de l'équipe"))
     })
     .await;
     let tenant = app.default_tenant().await;
@@ -1107,7 +1109,9 @@ async fn a_staff_reply_is_delivered_through_the_graph_api_with_its_statuses(
     assert_eq!(acted, Acted::Done);
     app.state.outbox.wake();
     wait_for(&fake, "the staff reply", |f| {
-        texts(f, PHONE).iter().any(|t| t == "Bonjour, je suis Amani de l'équipe.")
+        texts(f, PHONE)
+            .iter()
+            .any(|t| t == "Bonjour, je suis Amani de l'équipe.")
     })
     .await;
     let wamid = fake
@@ -1127,7 +1131,12 @@ async fn a_staff_reply_is_delivered_through_the_graph_api_with_its_statuses(
         let body = WebhookBuilder::new()
             .status(PNID, DISPLAY, &wamid, status, PHONE)
             .build();
-        assert_eq!(signed_webhook(&app.address, APP_SECRET, &body).await.status(), 200);
+        assert_eq!(
+            signed_webhook(&app.address, APP_SECRET, &body)
+                .await
+                .status(),
+            200
+        );
     }
     let (status, author): (String, Option<i64>) = on_db!(&app.state.db, p => sqlx::query_as(
         "SELECT status, author_id FROM messages WHERE provider_message_id = $1")

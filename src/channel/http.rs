@@ -33,3 +33,12 @@ pub fn redact(text: String, token: &str) -> String {
         text
     }
 }
+
+/// The `Retry-After` of an answer, in seconds (the form both providers use).
+pub fn retry_after(headers: &reqwest::header::HeaderMap) -> Option<std::time::Duration> {
+    headers
+        .get(reqwest::header::RETRY_AFTER)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse::<u64>().ok())
+        .map(std::time::Duration::from_secs)
+}

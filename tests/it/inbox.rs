@@ -60,6 +60,13 @@ fn change(mode: &str, change: &str, detail: Option<&str>) -> (String, String, Op
     (mode.into(), change.into(), detail.map(str::to_owned))
 }
 
+/// An agent of every account of the default tenant.
+async fn agent(app: &TestApp, email: &str) -> User {
+    let tenant = app.default_tenant().await;
+    app.staff_user(tenant, email, Some(BuiltinRole::Agent), None)
+        .await
+}
+
 /// The sandbox conversation at question 3 (two answers given), then the
 /// person asks for staff.
 async fn waiting_at_question_3(app: &TestApp) -> i64 {
@@ -84,10 +91,7 @@ async fn a_takeover_silences_the_bot_at_once_and_staff_write_to_the_person(
     let Some(app) = spawn_app(backend).await else {
         return;
     };
-    let tenant = app.default_tenant().await;
-    let agent = app
-        .staff_user(tenant, "agent@ngo.example", Some(BuiltinRole::Agent), None)
-        .await;
+    let agent = agent(&app, "agent@ngo.example").await;
     let id = waiting_at_question_3(&app).await;
     // Waiting: one acknowledgement, not one per message.
     assert!(app.sandbox_say(PHONE, "Vous êtes là ?").await.is_empty());
@@ -158,10 +162,7 @@ async fn no_bot_reply_follows_a_takeover_even_for_a_message_being_processed(
     let Some(app) = spawn_app(backend).await else {
         return;
     };
-    let tenant = app.default_tenant().await;
-    let agent = app
-        .staff_user(tenant, "agent@ngo.example", Some(BuiltinRole::Agent), None)
-        .await;
+    let agent = agent(&app, "agent@ngo.example").await;
     // The bot has the conversation; this process remembers its version.
     app.sandbox_say(PHONE, "Bonjour").await;
     let (id, ..) = conversation(&app).await;
@@ -251,10 +252,7 @@ async fn handing_back_resumes_at_the_question_or_starts_again(#[case] backend: B
     let Some(app) = spawn_app(backend).await else {
         return;
     };
-    let tenant = app.default_tenant().await;
-    let agent = app
-        .staff_user(tenant, "agent@ngo.example", Some(BuiltinRole::Agent), None)
-        .await;
+    let agent = agent(&app, "agent@ngo.example").await;
     let account = sandbox(&app).await;
     let config = account.flow_config(&app.state.config);
     let id = waiting_at_question_3(&app).await;
@@ -335,13 +333,8 @@ async fn staff_write_only_within_the_window_and_only_what_they_hold(#[case] back
     let Some(app) = spawn_app(backend).await else {
         return;
     };
-    let tenant = app.default_tenant().await;
-    let first = app
-        .staff_user(tenant, "a@ngo.example", Some(BuiltinRole::Agent), None)
-        .await;
-    let second = app
-        .staff_user(tenant, "b@ngo.example", Some(BuiltinRole::Agent), None)
-        .await;
+    let first = agent(&app, "a@ngo.example").await;
+    let second = agent(&app, "b@ngo.example").await;
     let account = sandbox(&app).await;
     let id = waiting_at_question_3(&app).await;
     let now = OffsetDateTime::now_utc();

@@ -1,7 +1,7 @@
 //! The Graph API client: [`GraphClient`] and the HTTP call it makes.
 
 use super::{SendError, mark_read};
-use crate::channel::http::{describe, error_chain, redact};
+use crate::channel::http::{describe, error_chain, redact, retry_after};
 use serde_json::Value;
 use std::time::Duration;
 
@@ -179,12 +179,7 @@ async fn call(request: reqwest::RequestBuilder, token: &str) -> Result<Value, Se
         .await
         .map_err(|e| SendError::Network(scrub(describe(&e))))?;
     let status = response.status();
-    let retry_after = response
-        .headers()
-        .get(reqwest::header::RETRY_AFTER)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.trim().parse::<u64>().ok())
-        .map(Duration::from_secs);
+    let retry_after = retry_after(response.headers());
     let body = response
         .bytes()
         .await

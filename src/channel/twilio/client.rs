@@ -4,7 +4,7 @@
 //! per call: each number has its own.
 
 use super::SendError;
-use crate::channel::http::{describe, error_chain, redact};
+use crate::channel::http::{describe, error_chain, redact, retry_after};
 use serde::Deserialize;
 use std::time::Duration;
 
@@ -185,12 +185,7 @@ async fn call<T: serde::de::DeserializeOwned>(
         .await
         .map_err(|e| SendError::Network(scrub(describe(&e))))?;
     let status = response.status();
-    let retry_after = response
-        .headers()
-        .get(reqwest::header::RETRY_AFTER)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.trim().parse::<u64>().ok())
-        .map(Duration::from_secs);
+    let retry_after = retry_after(response.headers());
     let body = response
         .bytes()
         .await

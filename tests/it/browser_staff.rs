@@ -167,6 +167,14 @@ async fn setup_then_an_agent_sees_only_their_account_and_chats_with_the_bot() {
     let thread = browser.text("#thread").await;
     assert!(!thread.contains("permission"), "{thread}");
     browser.screenshot("simulator-refused").await;
+    // Given back: the next message is answered and the error goes away.
+    simulator_for_agent(true).await.unwrap();
+    browser.fill("#compose-text", "Ibrahim").await;
+    browser.click("form.compose button").await;
+    browser
+        .wait_for_text("#thread", "Question 3 sur 5", WAIT)
+        .await;
+    assert_eq!(browser.text("#errors").await.trim(), "");
     // The agent's pages on a small phone: nothing wider than the screen.
     for path in [
         "/".to_string(),

@@ -98,6 +98,8 @@ pub enum Acted {
     /// Writing outside the 24-hour window (reference A.8): refused, as the
     /// provider would refuse it.
     WindowClosed,
+    /// The text cannot be sent as it is (empty once cleaned, too long).
+    Refused(Refusal),
     NotFound,
 }
 
@@ -304,7 +306,9 @@ pub fn clean_text(text: &str) -> Result<String, Refusal> {
 /// outbox (on the sandbox, straight to the simulator's phone). Staff write
 /// to a conversation they hold; one the bot has or one in the queue is
 /// taken over by writing (recorded as such); one another member holds is
-/// refused. Outside the 24-hour window, refused (`WindowClosed`).
+/// refused. Outside the 24-hour window, refused (`WindowClosed`). The text
+/// is cleaned here ([`clean_text`]): control characters never reach the
+/// database or the provider.
 pub async fn send(
     db: &Db,
     access: &Access,
@@ -314,6 +318,11 @@ pub async fn send(
     now: OffsetDateTime,
 ) -> Result<Acted, AccessError> {
     let me = staff_member(access, Permission::MessagesSend)?;
+    let text = match clean_text(text) {
+        Ok(text) => text,
+        Err(refusal) => return Ok(Acted::Refused(refusal)),
+    };
+    let text = text.as_str();
     for _ in 0..ATTEMPTS {
         let Some(held) = find(db, access, id).await? else {
             return Ok(Acted::NotFound);

@@ -362,6 +362,56 @@ async fn staff_write_only_within_the_window_and_only_what_they_hold(#[case] back
             .unwrap(),
         Acted::TakenBy(first.id)
     );
+    // A NUL byte is taken out; an empty or over-long text is refused, and
+    // nothing is written.
+    assert_eq!(
+        staff::send(&app.state.db, &send_a, &account, id, "Bon\0jour", now)
+            .await
+            .unwrap(),
+        Acted::Done
+    );
+    assert_eq!(outbound(&app, id).await.last().unwrap().1, "Bonjour");
+    let before = outbound(&app, id).await.len();
+    for (text, refusal) in [
+        (" \0 ".to_string(), staff::Refusal::Empty),
+        ("x".repeat(10_000), staff::Refusal::TooLong),
+    ] {
+        assert_eq!(
+            staff::send(&app.state.db, &send_a, &account, id, &text, now)
+                .await
+                .unwrap(),
+            Acted::Refused(refusal)
+        );
+    }
+    assert_eq!(outbound(&app, id).await.len(), before);
+    // Another tenant's staff never reach it.
+    let other =
+        uic_inbox::tenancy::store::create_tenant(&app.state.db, "autre-ong", "Autre ONG", "Bac")
+            .await
+            .unwrap()
+            .unwrap();
+    let stranger = app
+        .staff_user(
+            other,
+            "x@autre.example",
+            Some(BuiltinRole::Administrator),
+            None,
+        )
+        .await;
+    let theirs = access_of(&app, &stranger, Permission::MessagesSend).await;
+    assert_eq!(
+        staff::send(&app.state.db, &theirs, &account, id, "x", now)
+            .await
+            .unwrap(),
+        Acted::NotFound
+    );
+    let theirs = access_of(&app, &stranger, Permission::ConversationsTakeover).await;
+    assert_eq!(
+        staff::take_over(&app.state.db, &theirs, id, now)
+            .await
+            .unwrap(),
+        Acted::NotFound
+    );
     // An access checked for another permission is refused.
     assert!(
         staff::send(&app.state.db, &takeover_b, &account, id, "x", now)

@@ -686,3 +686,29 @@ mod tests {
         assert!(!is_transient(&sqlx::Error::RowNotFound));
     }
 }
+
+/// A value bound to a statement whose text is built from what is asked (a
+/// page's filters): the clauses used, and only their values, in order.
+#[derive(Debug, Clone)]
+pub enum Arg {
+    Int(i64),
+    Text(String),
+    Time(time::OffsetDateTime),
+}
+
+/// Binds every [`Arg`] in order to an sqlx query (inside `on_db!`, where
+/// the backend is known).
+#[macro_export]
+macro_rules! bind_args {
+    ($query:expr, $args:expr) => {{
+        let mut q = $query;
+        for arg in $args {
+            q = match arg {
+                $crate::db::Arg::Int(v) => q.bind(*v),
+                $crate::db::Arg::Text(v) => q.bind(v.as_str()),
+                $crate::db::Arg::Time(v) => q.bind(*v),
+            };
+        }
+        q
+    }};
+}

@@ -16,6 +16,7 @@
 //! 4. only then does the webhook answer.
 
 pub mod modes;
+pub mod read;
 pub mod staff;
 pub mod states;
 pub mod store;

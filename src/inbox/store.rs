@@ -182,10 +182,12 @@ async fn apply_in_transaction(db: &Db, w: &Write<'_>) -> Result<Applied, sqlx::E
             waiting_reason = CASE WHEN $7 THEN $8 ELSE waiting_reason END,
             taken_by = CASE WHEN $7 THEN NULL ELSE taken_by END,
             taken_at = CASE WHEN $7 THEN NULL ELSE taken_at END,
-            unattended_notice_at = CASE WHEN $7 THEN NULL ELSE unattended_notice_at END
+            unattended_notice_at = CASE WHEN $7 THEN NULL ELSE unattended_notice_at END,
+            uic = COALESCE($9, uic)
          WHERE id = $1 AND version = $6")
         .bind(w.conversation_id).bind(w.mode).bind(Json(w.flow_state)).bind(w.escalated_at).bind(w.now).bind(w.version)
         .bind(w.change.is_some()).bind(w.change.and_then(|c| c.reason))
+        .bind(w.issue.as_ref().map(|i| i.uic.as_str()))
         .execute(c).await.map(|r| r.rows_affected()))?;
     if updated == 0 {
         tx.rollback().await?;
@@ -364,7 +366,8 @@ fn postgres_write_head() -> String {
         "
 WITH upd AS (
     UPDATE conversations SET mode = $4, flow_state = $5, version = version + 1,
-        escalated_at = COALESCE($6, escalated_at), last_inbound_at = $7, last_message_at = $7, updated_at = $7
+        escalated_at = COALESCE($6, escalated_at), last_inbound_at = $7, last_message_at = $7, updated_at = $7,
+        uic = COALESCE($17, uic)
     WHERE id = $3 AND version = $8
     RETURNING id
 ), inb AS (

@@ -45,6 +45,10 @@ pub enum WebError {
     /// `None` is the plain "no such page".
     #[error("{}", .0.as_deref().unwrap_or("no such page"))]
     NotFound(Option<String>),
+    /// The object is not in a state that allows this (a conversation
+    /// another staff member holds): the message says why.
+    #[error("{0}")]
+    Conflict(String),
     #[error("{0}")]
     UnsupportedMediaType(String),
     /// A body over the limit.
@@ -75,6 +79,7 @@ impl WebError {
             WebError::BadRequest(_) => StatusCode::BAD_REQUEST,
             WebError::Forbidden(_) => StatusCode::FORBIDDEN,
             WebError::NotFound(_) => StatusCode::NOT_FOUND,
+            WebError::Conflict(_) => StatusCode::CONFLICT,
             WebError::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             WebError::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             WebError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
@@ -115,6 +120,7 @@ impl WebError {
             }
             WebError::Forbidden(m) | WebError::NotFound(m) => (m, None),
             WebError::BadRequest(m)
+            | WebError::Conflict(m)
             | WebError::Unauthorized(m)
             | WebError::UnsupportedMediaType(m)
             | WebError::TooLarge(m) => (Some(m), None),

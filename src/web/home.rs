@@ -4,6 +4,7 @@ use super::{Layout, Routes, Staff, WebResult, form_page, page, see_other};
 use crate::AppState;
 use crate::auth::store as auth_store;
 use crate::auth::{Lang, Permission, Scope, password};
+use crate::inbox::read;
 use crate::tenancy::{Account, store as accounts};
 use askama::Template;
 use axum::Form;
@@ -23,6 +24,15 @@ struct HomePage {
     p: Layout,
     accounts: Vec<Account>,
     can_simulate: bool,
+    /// What waits, for those who see conversations.
+    inbox: Option<Inbox>,
+}
+
+/// The queue as the home page shows it.
+struct Inbox {
+    /// Per account: id, name, how many wait, since when the oldest.
+    waiting: Vec<(i64, String, i64, String)>,
+    mine: i64,
 }
 
 async fn home(State(state): State<AppState>, staff: Staff) -> WebResult {
@@ -38,10 +48,30 @@ async fn home(State(state): State<AppState>, staff: Staff) -> WebResult {
         a.provider() == crate::tenancy::Provider::Sandbox
             && staff.can(Permission::SimulatorUse, Scope::Account(a.id))
     });
+    let inbox = match staff.require(Permission::ConversationsView, Scope::AnyAccount) {
+        Ok(access) => {
+            let now = time::OffsetDateTime::now_utc();
+            let waiting = read::queue(&state.db, &access)
+                .await?
+                .into_iter()
+                .map(|w| {
+                    let oldest = w
+                        .oldest
+                        .map(|at| super::conversations::ago(&staff, at, now))
+                        .unwrap_or_default();
+                    (w.account_id, w.account_name, w.waiting, oldest)
+                })
+                .collect();
+            let mine = read::held_count(&state.db, &access, staff.user.id).await?;
+            Some(Inbox { waiting, mine })
+        }
+        Err(_) => None,
+    };
     page(HomePage {
         p: staff.layout(staff.t().nav_home, "/"),
         accounts,
         can_simulate,
+        inbox,
     })
 }
 

@@ -44,6 +44,8 @@ pub struct NavItem {
     pub href: &'static str,
     pub label: &'static str,
     pub active: bool,
+    /// Carries the waiting-conversations badge (loaded, then kept live).
+    pub badge: bool,
 }
 
 impl NavItem {
@@ -51,7 +53,8 @@ impl NavItem {
         NavItem {
             href,
             label,
-            active: href == active,
+            active: href == active || active.starts_with(&format!("{href}/")),
+            badge: href == "/conversations",
         }
     }
 }

@@ -17,6 +17,7 @@ pub mod assets;
 pub mod audit;
 pub mod clean;
 mod client;
+pub mod conversations;
 mod csrf;
 mod error;
 mod forms;

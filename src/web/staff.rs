@@ -153,7 +153,13 @@ impl Staff {
     pub fn layout(&self, title: impl Into<String>, active: &str) -> Layout {
         let t = self.t();
         let mut nav = vec![NavItem::new("/", t.nav_home, active)];
-        let items: [(&str, &str, Permission, Scope); 6] = [
+        let items: [(&str, &str, Permission, Scope); 7] = [
+            (
+                "/conversations",
+                t.nav_conversations,
+                Permission::ConversationsView,
+                Scope::AnyAccount,
+            ),
             (
                 "/accounts",
                 t.nav_accounts,

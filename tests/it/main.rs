@@ -20,6 +20,7 @@ mod bad_input;
 mod browser;
 mod browser_staff;
 mod cli;
+mod conversations;
 mod errors;
 mod fakes;
 mod health;

@@ -218,6 +218,35 @@ impl Browser {
         self.finish(res).await
     }
 
+    /// POSTs a form with the CSRF token of the last page seen and these
+    /// extra request headers (`HX-Request`).
+    pub async fn post_with_headers(
+        &mut self,
+        path: &str,
+        form: &[(&str, &str)],
+        headers: &[(&str, &str)],
+    ) -> Page {
+        let csrf = self.csrf.clone().unwrap_or_default();
+        let mut fields: Vec<(&str, &str)> = vec![("_csrf", csrf.as_str())];
+        fields.extend_from_slice(form);
+        let body = form_urlencoded::Serializer::new(String::new())
+            .extend_pairs(&fields)
+            .finish();
+        let mut req = self
+            .client
+            .post(format!("{}{path}", self.base))
+            .header("Content-Type", "application/x-www-form-urlencoded")
+            .body(body);
+        if let Some(c) = &self.cookie {
+            req = req.header(COOKIE, c);
+        }
+        for (k, v) in headers {
+            req = req.header(*k, *v);
+        }
+        let res = req.send().await.unwrap();
+        self.finish(res).await
+    }
+
     /// POSTs a form body given already encoded (it may hold bytes no
     /// browser sends), after the page's CSRF token.
     pub async fn post_encoded(&mut self, path: &str, encoded: &str) -> Page {

@@ -42,6 +42,33 @@ const TABLE: &[(&str, &str, Need, bool)] = &[
     ("GET", "/invite/{token}", Public, false),
     ("POST", "/invite/{token}", Public, false),
     ("GET", "/", LoggedIn, false),
+    ("GET", "/conversations", Perm(ConversationsView), false),
+    ("GET", "/conversations/badge", LoggedIn, false),
+    ("GET", "/conversations/{id}", Perm(ConversationsView), true),
+    (
+        "POST",
+        "/conversations/{id}/take",
+        Perm(ConversationsTakeover),
+        true,
+    ),
+    (
+        "POST",
+        "/conversations/{id}/queue",
+        Perm(ConversationsTakeover),
+        true,
+    ),
+    (
+        "POST",
+        "/conversations/{id}/release",
+        Perm(ConversationsTakeover),
+        true,
+    ),
+    (
+        "POST",
+        "/conversations/{id}/messages",
+        Perm(MessagesSend),
+        true,
+    ),
     ("GET", "/me", LoggedIn, false),
     ("POST", "/me", LoggedIn, false),
     ("POST", "/me/password", LoggedIn, false),
@@ -135,6 +162,7 @@ struct Fixtures {
     role: i64,
     account: i64,
     tenant: i64,
+    conversation: i64,
 }
 
 async fn fixtures(app: &TestApp, tenant: i64, n: usize) -> Fixtures {
@@ -182,7 +210,16 @@ async fn fixtures(app: &TestApp, tenant: i64, n: usize) -> Fixtures {
         .unwrap()
         .unwrap()
         .id;
+    let phone = format!("+24399070{n:04}");
+    let now = time::OffsetDateTime::now_utc();
+    uic_inbox::inbox::store::create(db, tenant, account, &phone, None, now)
+        .await
+        .unwrap();
+    let conversation: i64 = uic_inbox::on_db!(db, p => sqlx::query_scalar(
+        "SELECT cv.id FROM conversations cv JOIN contacts c ON c.id = cv.contact_id WHERE c.phone = $1")
+        .bind(&phone).fetch_one(p).await.unwrap());
     Fixtures {
+        conversation,
         user: user.id,
         assignment,
         override_id,
@@ -203,6 +240,8 @@ fn concrete(path: &str, f: &Fixtures) -> String {
         path.replace("{id}", &f.role.to_string())
     } else if path.starts_with("/accounts/") {
         path.replace("{id}", &f.account.to_string())
+    } else if path.starts_with("/conversations/") {
+        path.replace("{id}", &f.conversation.to_string())
     } else if path.starts_with("/tenants/") {
         path.replace("{id}", &f.tenant.to_string())
     } else if path.starts_with("/sandbox/") {

@@ -236,6 +236,7 @@ texts! {
     conv_progress: "Questions du bot", "Bot questions";
     conv_answers: "Réponses gardées (telles que le bot les garde)", "Answers kept (as the bot keeps them)";
     conv_older: "Messages plus anciens", "Older messages";
+    conv_thread: "Messages, du plus récent au plus ancien", "Messages, newest first";
     window_left: "Fenêtre de 24 h : encore {h} h {m}", "24-hour window: {h} h {m} left";
     window_closed: "Fenêtre de 24 h fermée : la personne n'a pas écrit depuis plus de 24 heures. Un message libre serait refusé par WhatsApp.", "24-hour window closed: the person has not written for more than 24 hours. WhatsApp would refuse free text.";
     progress_not_started: "Pas encore commencé", "Not started";

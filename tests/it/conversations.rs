@@ -104,6 +104,23 @@ async fn the_queue_lists_escalations_with_their_reason_and_masked_numbers(
     );
     assert!(list.body.contains(MASKED), "{}", list.body);
     assert!(!list.body.contains(PHONE), "an agent sees masked numbers");
+    // Three answers the bot cannot understand: in the queue too, with why.
+    let puzzled = "+243990000202";
+    for text in ["Bonjour", "Mbengue", "Ibrahim", "deux", "trois", "quatre"] {
+        app.sandbox_say(puzzled, text).await;
+    }
+    let failed = conversation_of(&app, puzzled).await;
+    let list = agent.get("/conversations?mode=waiting").await;
+    assert_eq!(
+        ids_in(&list.body),
+        [failed, id],
+        "the newest activity first"
+    );
+    assert!(
+        list.body.contains("réponses non comprises"),
+        "{}",
+        list.body
+    );
     // Filters that leave it out.
     for q in ["mode=bot", "mode=human", "mine=1", "uic=with"] {
         let other = agent.get(&format!("/conversations?{q}")).await;

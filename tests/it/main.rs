@@ -18,6 +18,7 @@ mod access;
 mod accounts;
 mod bad_input;
 mod browser;
+mod browser_inbox;
 mod browser_staff;
 mod cli;
 mod conversations;

@@ -14,11 +14,11 @@ use uic_inbox::inbox::staff::{self, Acted};
 use uic_inbox::on_db;
 use uic_inbox::tenancy::{Account, store as accounts};
 
-const PHONE: &str = "+243990000001";
-const PUBLIC: &str = "https://bot.example.org";
+pub(crate) const PHONE: &str = "+243990000001";
+pub(crate) const PUBLIC: &str = "https://bot.example.org";
 
 /// The app, its Twilio number on the fake, and callbacks routed to it.
-async fn twilio_app(backend: Backend) -> Option<(TestApp, FakeTwilio)> {
+pub(crate) async fn twilio_app(backend: Backend) -> Option<(TestApp, FakeTwilio)> {
     let fake = FakeTwilio::start().await;
     let base = fake.base_url();
     let app = spawn_app_with(backend, |c| {
@@ -41,7 +41,7 @@ async fn account(app: &TestApp) -> Account {
 }
 
 /// The person writes through Twilio; the TwiML answer's texts.
-async fn person_says(fake: &FakeTwilio, text: &str) -> Vec<String> {
+pub(crate) async fn person_says(fake: &FakeTwilio, text: &str) -> Vec<String> {
     let answer = fake
         .post_inbound(
             &Inbound::text(PHONE, TWILIO_NUMBER, text),
@@ -59,7 +59,7 @@ async fn staff_reply(app: &TestApp, fake: &FakeTwilio, text: &str) -> i64 {
     reply(app, text).await
 }
 
-async fn escalate(fake: &FakeTwilio) {
+pub(crate) async fn escalate(fake: &FakeTwilio) {
     person_says(fake, "Bonjour").await;
     let ack = person_says(fake, "AGENT").await;
     assert!(ack[0].contains("Un membre de l'équipe"), "{ack:?}");
@@ -99,7 +99,7 @@ async fn reply(app: &TestApp, text: &str) -> i64 {
 }
 
 /// Waits until the fake holds a REST send to the person.
-async fn sent(fake: &FakeTwilio) -> twilio::SentMessage {
+pub(crate) async fn sent(fake: &FakeTwilio) -> twilio::SentMessage {
     for _ in 0..400 {
         if let Some(m) = fake.sent_to(PHONE).into_iter().next() {
             return m;

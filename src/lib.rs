@@ -22,6 +22,8 @@ pub mod registry;
 pub mod qr;
 // Departure: the replies, sent back through the channel by the worker.
 pub mod outbox;
+// What changed, told to the staff pages as it happens.
+pub mod live;
 
 // Who owns what: tenants and their accounts, then staff access and the audit log.
 pub mod tenancy;
@@ -71,6 +73,8 @@ pub struct Inner {
     pub accounts: tenancy::Cache,
     /// Wakes this process's outbox worker.
     pub outbox: outbox::Signal,
+    /// Tells the staff pages what changed (see `live`).
+    pub live: live::Hub,
     /// Signs the expiring links to QR images.
     pub qr_links: qr::LinkSigner,
     /// The port this process listens on, once bound (`PORT` may be 0): the
@@ -88,6 +92,7 @@ impl Inner {
             salt: &self.salt,
             recent: &self.recent,
             outbox: &self.outbox,
+            live: &self.live,
             config: &self.config,
         }
     }
@@ -129,6 +134,7 @@ pub async fn prepare(config: Config) -> anyhow::Result<AppState> {
         salt,
         recent: inbox::Recent::default(),
         outbox: outbox::Signal::default(),
+        live: live::Hub::new(),
         accounts: tenancy::Cache::default(),
         listen_port: std::sync::OnceLock::new(),
     })))
@@ -247,6 +253,27 @@ impl Application {
             self.state.db.clone(),
             stop_maintenance.clone(),
         ));
+        // Live updates cross instances through PostgreSQL (one SQLite
+        // database has one instance: in process only).
+        let mut bridge = Vec::new();
+        if let (db::Db::Postgres(pool), db::DbUrl::Postgres(url)) =
+            (&self.state.db, &self.state.config.database_url)
+            && let Some(rx) = self.state.live.bridge()
+        {
+            let stop = Arc::new(tokio::sync::Notify::new());
+            let task = live::pg::forward(self.state.live.clone(), pool.clone(), rx, stop.clone());
+            bridge.push((stop, tokio::spawn(task)));
+            let stop = Arc::new(tokio::sync::Notify::new());
+            let task = live::pg::listen(self.state.live.clone(), url.clone(), stop.clone());
+            bridge.push((stop, tokio::spawn(task)));
+        }
+        // The event streams never end by themselves: they end when the
+        // server stops, so that the requests under way can finish.
+        let hub = self.state.live.clone();
+        let shutdown = async move {
+            shutdown.await;
+            hub.stop();
+        };
         let limits = self.state.config.limits;
         let served = server::serve(self.listener, app, limits, shutdown)
             .await
@@ -254,6 +281,12 @@ impl Application {
         stop_worker.notify_one();
         stop_queue.notify_one();
         stop_maintenance.notify_one();
+        for (stop, task) in bridge {
+            stop.notify_one();
+            if let Err(e) = task.await {
+                tracing::error!(error = %e, "a live updates task stopped abnormally");
+            }
+        }
         if let Err(e) = worker.await {
             tracing::error!(error = %e, "the outbox worker stopped abnormally");
         }

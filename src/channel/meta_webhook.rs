@@ -112,7 +112,7 @@ pub async fn handle_event(
                     acc
                 })
             });
-            let found = outbox::apply_status(
+            let applied = outbox::apply_status(
                 inbox.db,
                 &StatusReport {
                     account_id: account.id,
@@ -133,7 +133,15 @@ pub async fn handle_event(
                     "Meta reports a message as failed"
                 );
             }
-            if !found {
+            if let outbox::StatusApplied::Moved { conversation_id } = applied {
+                inbox.live.publish(crate::live::Change {
+                    tenant_id: account.tenant_id,
+                    account_id: account.id,
+                    conversation_id,
+                    topic: crate::live::Topic::Status,
+                });
+            }
+            if !applied.found() {
                 tracing::debug!(account = %account.slug, status = %s.status, "status for a message not sent from here");
             }
         }

@@ -13,7 +13,8 @@
 //!    the same moment, another server instance, a retry already stored), go
 //!    back to step 1 and read: no update is ever lost, nothing is answered
 //!    twice, and no lock is held while the flow runs;
-//! 4. only then does the webhook answer.
+//! 4. only then does the webhook answer (and the staff pages are told,
+//!    `live`).
 
 pub mod modes;
 pub mod read;
@@ -41,6 +42,8 @@ pub struct Inputs<'a> {
     pub recent: &'a Recent,
     /// Woken when replies were queued for the outbox worker.
     pub outbox: &'a crate::outbox::Signal,
+    /// Told of each message stored and each change of mode.
+    pub live: &'a crate::live::Hub,
     /// The defaults of an account's flow settings.
     pub config: &'a Config,
 }
@@ -414,6 +417,16 @@ pub async fn handle_inbound(
             store::Applied::Done => {
                 if provider == Provider::Meta && !replies.is_empty() {
                     inputs.outbox.wake();
+                }
+                let live = |topic| crate::live::Change {
+                    tenant_id: account.tenant_id,
+                    account_id: account.id,
+                    conversation_id: current.id,
+                    topic,
+                };
+                inputs.live.publish(live(crate::live::Topic::Message));
+                if change.is_some() {
+                    inputs.live.publish(live(crate::live::Topic::Mode));
                 }
                 inputs.recent.put(
                     account.id,

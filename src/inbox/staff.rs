@@ -15,6 +15,7 @@ use super::store::{self, ChangeRecord, Outbound};
 use crate::auth::{Access, AccessError, Permission};
 use crate::db::Db;
 use crate::flow::{self, FlowState, HandBack};
+use crate::live::{Hub, Topic};
 use crate::outbox::Payload;
 use crate::tenancy::{Account, Provider};
 use crate::{on_db_read, on_tx};
@@ -111,6 +112,7 @@ const ATTEMPTS: usize = 10;
 /// the bot stops at once for it.
 pub async fn take_over(
     db: &Db,
+    live: &Hub,
     access: &Access,
     id: i64,
     now: OffsetDateTime,
@@ -141,15 +143,30 @@ pub async fn take_over(
         )
         .await?;
         tx.commit().await?;
+        tell(live, &held, &[Topic::Mode]);
         return Ok(Acted::Done);
     }
     Err(AccessError::Database(sqlx::Error::PoolTimedOut))
+}
+
+/// Tells the staff pages what changed in the conversation (after the
+/// commit: a page that fetches at once sees the change).
+fn tell(live: &Hub, held: &Held, topics: &[Topic]) {
+    for topic in topics {
+        live.publish(crate::live::Change {
+            tenant_id: held.tenant_id,
+            account_id: held.account_id,
+            conversation_id: held.id,
+            topic: *topic,
+        });
+    }
 }
 
 /// Puts a conversation the bot has in the staff queue
 /// (`conversations.takeover`): the bot stops answering it.
 pub async fn flag(
     db: &Db,
+    live: &Hub,
     access: &Access,
     id: i64,
     now: OffsetDateTime,
@@ -180,6 +197,7 @@ pub async fn flag(
         )
         .await?;
         tx.commit().await?;
+        tell(live, &held, &[Topic::Mode]);
         return Ok(Acted::Done);
     }
     Err(AccessError::Database(sqlx::Error::PoolTimedOut))
@@ -189,8 +207,11 @@ pub async fn flag(
 /// says its next question at once: where it stopped, or from the start.
 /// Outside the 24-hour window the bot cannot write first: it starts again
 /// with the person's next message instead.
+// The same order as the other actions (database, hub, access, …).
+#[allow(clippy::too_many_arguments)]
 pub async fn hand_back(
     db: &Db,
+    live: &Hub,
     access: &Access,
     account: &Account,
     id: i64,
@@ -263,6 +284,11 @@ pub async fn hand_back(
             .await?;
         }
         tx.commit().await?;
+        if outgoing.is_empty() {
+            tell(live, &held, &[Topic::Mode]);
+        } else {
+            tell(live, &held, &[Topic::Mode, Topic::Message]);
+        }
         return Ok((Acted::Done, replies));
     }
     Err(AccessError::Database(sqlx::Error::PoolTimedOut))
@@ -311,6 +337,7 @@ pub fn clean_text(text: &str) -> Result<String, Refusal> {
 /// database or the provider.
 pub async fn send(
     db: &Db,
+    live: &Hub,
     access: &Access,
     account: &Account,
     id: i64,
@@ -378,6 +405,11 @@ pub async fn send(
         )
         .await?;
         tx.commit().await?;
+        if taking {
+            tell(live, &held, &[Topic::Mode, Topic::Message]);
+        } else {
+            tell(live, &held, &[Topic::Message]);
+        }
         return Ok(Acted::Done);
     }
     Err(AccessError::Database(sqlx::Error::PoolTimedOut))

@@ -44,6 +44,7 @@ pub async fn notify_unattended(
     db: &Db,
     config: &Config,
     outbox: &crate::outbox::Signal,
+    live: &crate::live::Hub,
     now: OffsetDateTime,
 ) -> Result<usize, sqlx::Error> {
     let waiting: Vec<Unattended> = on_db_read!(db, p => sqlx::query_as(
@@ -124,6 +125,13 @@ pub async fn notify_unattended(
         )
         .await?;
         tx.commit().await?;
+        // The notice (or its record) is in the thread.
+        live.publish(crate::live::Change {
+            tenant_id: w.tenant_id,
+            account_id: w.account_id,
+            conversation_id: w.id,
+            topic: crate::live::Topic::Message,
+        });
         told += 1;
     }
     if told > 0 {
@@ -143,6 +151,7 @@ pub async fn run(state: crate::AppState, stop: Arc<tokio::sync::Notify>) {
             &state.db,
             &state.config,
             &state.outbox,
+            &state.live,
             OffsetDateTime::now_utc(),
         )
         .await

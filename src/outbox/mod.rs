@@ -357,14 +357,29 @@ impl Worker {
         match result {
             Ok(provider_id) => {
                 tracing::debug!(outbox = row.id, "outbox: sent");
-                store::mark_sent(db, row, &provider_id, now).await
+                store::mark_sent(db, row, &provider_id, now).await?;
+                self.tell(&account, row);
+                Ok(())
             }
             Err(Failure::Payload(e)) => {
                 tracing::error!(outbox = row.id, error = %e, "outbox: a message could not be built; marked failed");
-                store::mark_failed(db, row, None, &e, now).await
+                store::mark_failed(db, row, None, &e, now).await?;
+                self.tell(&account, row);
+                Ok(())
             }
             Err(Failure::Send(e)) => self.handle_error(&account, credential, row, &e, now).await,
         }
+    }
+
+    /// Tells the staff pages that the row's message changed status (sent,
+    /// failed, held).
+    fn tell(&self, account: &Account, row: &Claimed) {
+        self.state.live.publish(crate::live::Change {
+            tenant_id: account.tenant_id,
+            account_id: row.account_id,
+            conversation_id: row.conversation_id,
+            topic: crate::live::Topic::Status,
+        });
     }
 
     /// Sends through Twilio's REST API; returns the message SID.
@@ -490,7 +505,10 @@ impl Worker {
                     tracing::error!(account = %account.slug, error = %message,
                         "outbox: the provider refused the account's credentials or the account; its messages are held until new ones are set");
                 }
-                store::retry_later(db, row, now, code, &message, false, now).await
+                store::retry_later(db, row, now, code, &message, false, now).await?;
+                // Held: the message shows why.
+                self.tell(account, row);
+                Ok(())
             }
             ErrorClass::Throughput if !too_old => {
                 let wait = match e.retry_after {
@@ -533,11 +551,15 @@ impl Worker {
                     row.attempts
                 );
                 tracing::error!(outbox = row.id, error = %note, "outbox: send failed for good");
-                store::mark_failed(db, row, code, &note, now).await
+                store::mark_failed(db, row, code, &note, now).await?;
+                self.tell(account, row);
+                Ok(())
             }
             _ => {
                 tracing::warn!(outbox = row.id, error = %message, "outbox: the provider refused the message; marked failed");
-                store::mark_failed(db, row, code, &message, now).await
+                store::mark_failed(db, row, code, &message, now).await?;
+                self.tell(account, row);
+                Ok(())
             }
         }
     }

@@ -266,18 +266,36 @@ pub struct StatusReport<'a> {
     pub outbox_id: Option<i64>,
 }
 
-/// Applies a status; returns whether a message of ours was found. Unknown
-/// statuses (a later addition of Meta's) are ignored.
+/// What a status report did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StatusApplied {
+    /// The message moved forward (its conversation's page is told).
+    Moved { conversation_id: i64 },
+    /// A message of ours, already at that status or further.
+    Known,
+    /// No message of ours (or a status we do not know).
+    Unknown,
+}
+
+impl StatusApplied {
+    /// Whether a message of ours was found.
+    pub fn found(self) -> bool {
+        self != StatusApplied::Unknown
+    }
+}
+
+/// Applies a status. Unknown statuses (a later addition of Meta's) are
+/// ignored.
 pub async fn apply_status(
     db: &Db,
     s: &StatusReport<'_>,
     now: OffsetDateTime,
-) -> Result<bool, sqlx::Error> {
+) -> Result<StatusApplied, sqlx::Error> {
     // An unknown status (a later addition of Meta's) is ignored.
     let Some((status, new_rank)) =
         MessageStatus::parse(s.status).and_then(|status| Some((status, status.rank()?)))
     else {
-        return Ok(false);
+        return Ok(StatusApplied::Unknown);
     };
     static SQL: std::sync::OnceLock<(String, String)> = std::sync::OnceLock::new();
     let (by_wamid, by_outbox_id) = SQL.get_or_init(|| {
@@ -287,40 +305,46 @@ pub async fn apply_status(
                 "UPDATE messages SET status = $3, error_code = COALESCE($4, error_code),
             error_message = COALESCE($5, error_message), updated_at = $6
          WHERE account_id = $1 AND provider_message_id = $2 AND direction = '{out}'
-           AND ({rank}) < $7",
+           AND ({rank}) < $7
+         RETURNING conversation_id",
                 out = Direction::Out
             ),
             format!(
                 "UPDATE messages SET provider_message_id = $3, status = $4, error_code = COALESCE($5, error_code),
             error_message = COALESCE($6, error_message), updated_at = $7
          WHERE id = (SELECT message_id FROM outbox WHERE id = $2 AND account_id = $1)
-           AND provider_message_id IS NULL AND ({rank}) < $8"
+           AND provider_message_id IS NULL AND ({rank}) < $8
+         RETURNING conversation_id"
             ),
         )
     });
     let code = s.error_code.map(|c| c.to_string());
-    let matched = on_db!(db, p => sqlx::query(by_wamid)
+    // One message per (account, wamid): at most one row.
+    let matched: Option<i64> = on_db!(db, p => sqlx::query_scalar(by_wamid)
         .bind(s.account_id).bind(s.provider_message_id).bind(status).bind(&code)
         .bind(s.error_message).bind(now).bind(new_rank)
-        .execute(p).await.map(|r| r.rows_affected()))?;
-    if matched > 0 {
-        return Ok(true);
+        .fetch_optional(p).await)?;
+    if let Some(conversation_id) = matched {
+        return Ok(StatusApplied::Moved { conversation_id });
     }
     // Already at that status or further, or not known by its wamid yet.
     let known: Option<i64> = on_db!(db, p => sqlx::query_scalar(
         "SELECT id FROM messages WHERE account_id = $1 AND provider_message_id = $2")
         .bind(s.account_id).bind(s.provider_message_id).fetch_optional(p).await)?;
     if known.is_some() {
-        return Ok(true);
+        return Ok(StatusApplied::Known);
     }
     let Some(outbox_id) = s.outbox_id else {
-        return Ok(false);
+        return Ok(StatusApplied::Unknown);
     };
-    let matched = on_db!(db, p => sqlx::query(by_outbox_id)
+    let matched: Option<i64> = on_db!(db, p => sqlx::query_scalar(by_outbox_id)
         .bind(s.account_id).bind(outbox_id).bind(s.provider_message_id).bind(status).bind(&code)
         .bind(s.error_message).bind(now).bind(new_rank)
-        .execute(p).await.map(|r| r.rows_affected()))?;
-    Ok(matched > 0)
+        .fetch_optional(p).await)?;
+    Ok(match matched {
+        Some(conversation_id) => StatusApplied::Moved { conversation_id },
+        None => StatusApplied::Unknown,
+    })
 }
 
 /// A webhook delivery no account could take, kept for an operator.

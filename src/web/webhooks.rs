@@ -193,7 +193,7 @@ async fn twilio_status(
             .find(|(k, _)| k == "outbox")
             .and_then(|(_, v)| v.parse::<i64>().ok())
     });
-    let found = outbox::apply_status(
+    let applied = outbox::apply_status(
         &state.db,
         &StatusReport {
             account_id: account.id,
@@ -209,7 +209,15 @@ async fn twilio_status(
     if status == crate::inbox::MessageStatus::Failed {
         tracing::warn!(account = %account.slug, code = callback.error_code, "Twilio reports a message as failed");
     }
-    if !found {
+    if let outbox::StatusApplied::Moved { conversation_id } = applied {
+        state.live.publish(crate::live::Change {
+            tenant_id: account.tenant_id,
+            account_id: account.id,
+            conversation_id,
+            topic: crate::live::Topic::Status,
+        });
+    }
+    if !applied.found() {
         tracing::debug!(account = %account.slug, status = %status, "Twilio status for a message not sent from here");
     }
     Ok(StatusCode::NO_CONTENT.into_response())

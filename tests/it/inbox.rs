@@ -100,13 +100,13 @@ async fn a_takeover_silences_the_bot_at_once_and_staff_write_to_the_person(
     let takeover = access_of(&app, &agent, Permission::ConversationsTakeover).await;
     let now = OffsetDateTime::now_utc();
     assert_eq!(
-        staff::take_over(&app.state.db, &takeover, id, now)
+        staff::take_over(&app.state.db, &app.state.live, &takeover, id, now)
             .await
             .unwrap(),
         Acted::Done
     );
     assert_eq!(
-        staff::take_over(&app.state.db, &takeover, id, now)
+        staff::take_over(&app.state.db, &app.state.live, &takeover, id, now)
             .await
             .unwrap(),
         Acted::Unchanged
@@ -121,6 +121,7 @@ async fn a_takeover_silences_the_bot_at_once_and_staff_write_to_the_person(
     let account = sandbox(&app).await;
     let written = staff::send(
         &app.state.db,
+        &app.state.live,
         &send,
         &account,
         id,
@@ -171,9 +172,15 @@ async fn no_bot_reply_follows_a_takeover_even_for_a_message_being_processed(
     // message's bot reply was computed from the version before it (the one
     // remembered), so its write fails, and it is run again as staff's.
     let takeover = access_of(&app, &agent, Permission::ConversationsTakeover).await;
-    staff::take_over(&app.state.db, &takeover, id, OffsetDateTime::now_utc())
-        .await
-        .unwrap();
+    staff::take_over(
+        &app.state.db,
+        &app.state.live,
+        &takeover,
+        id,
+        OffsetDateTime::now_utc(),
+    )
+    .await
+    .unwrap();
     assert!(app.sandbox_say(PHONE, "Mbengue").await.is_empty());
     assert_eq!(
         outbound(&app, id).await.len(),
@@ -212,6 +219,7 @@ async fn no_bot_reply_follows_a_takeover_even_for_a_message_being_processed(
     }
     let taken = staff::take_over(
         &app.state.db,
+        &app.state.live,
         &takeover,
         other_id,
         OffsetDateTime::now_utc(),
@@ -258,11 +266,12 @@ async fn handing_back_resumes_at_the_question_or_starts_again(#[case] backend: B
     let id = waiting_at_question_3(&app).await;
     let takeover = access_of(&app, &agent, Permission::ConversationsTakeover).await;
     let now = OffsetDateTime::now_utc();
-    staff::take_over(&app.state.db, &takeover, id, now)
+    staff::take_over(&app.state.db, &app.state.live, &takeover, id, now)
         .await
         .unwrap();
     let (acted, replies) = staff::hand_back(
         &app.state.db,
+        &app.state.live,
         &takeover,
         &account,
         id,
@@ -285,11 +294,12 @@ async fn handing_back_resumes_at_the_question_or_starts_again(#[case] backend: B
 
     // Again, to start over this time.
     app.sandbox_say(PHONE, "AGENT").await;
-    staff::take_over(&app.state.db, &takeover, id, now)
+    staff::take_over(&app.state.db, &app.state.live, &takeover, id, now)
         .await
         .unwrap();
     let (_, replies) = staff::hand_back(
         &app.state.db,
+        &app.state.live,
         &takeover,
         &account,
         id,
@@ -315,6 +325,7 @@ async fn handing_back_resumes_at_the_question_or_starts_again(#[case] backend: B
     // Given back already: nothing to give.
     let (again, _) = staff::hand_back(
         &app.state.db,
+        &app.state.live,
         &takeover,
         &account,
         id,
@@ -342,22 +353,38 @@ async fn staff_write_only_within_the_window_and_only_what_they_hold(#[case] back
     let send_b = access_of(&app, &second, Permission::MessagesSend).await;
     // Writing to a waiting conversation takes it.
     assert_eq!(
-        staff::send(&app.state.db, &send_a, &account, id, "Bonjour", now)
-            .await
-            .unwrap(),
+        staff::send(
+            &app.state.db,
+            &app.state.live,
+            &send_a,
+            &account,
+            id,
+            "Bonjour",
+            now
+        )
+        .await
+        .unwrap(),
         Acted::Done
     );
     assert_eq!(conversation(&app).await.3, Some(first.id));
     // Another member does not write into it, nor take it.
     assert_eq!(
-        staff::send(&app.state.db, &send_b, &account, id, "Moi aussi", now)
-            .await
-            .unwrap(),
+        staff::send(
+            &app.state.db,
+            &app.state.live,
+            &send_b,
+            &account,
+            id,
+            "Moi aussi",
+            now
+        )
+        .await
+        .unwrap(),
         Acted::TakenBy(first.id)
     );
     let takeover_b = access_of(&app, &second, Permission::ConversationsTakeover).await;
     assert_eq!(
-        staff::take_over(&app.state.db, &takeover_b, id, now)
+        staff::take_over(&app.state.db, &app.state.live, &takeover_b, id, now)
             .await
             .unwrap(),
         Acted::TakenBy(first.id)
@@ -365,9 +392,17 @@ async fn staff_write_only_within_the_window_and_only_what_they_hold(#[case] back
     // A NUL byte is taken out; an empty or over-long text is refused, and
     // nothing is written.
     assert_eq!(
-        staff::send(&app.state.db, &send_a, &account, id, "Bon\0jour", now)
-            .await
-            .unwrap(),
+        staff::send(
+            &app.state.db,
+            &app.state.live,
+            &send_a,
+            &account,
+            id,
+            "Bon\0jour",
+            now
+        )
+        .await
+        .unwrap(),
         Acted::Done
     );
     assert_eq!(outbound(&app, id).await.last().unwrap().1, "Bonjour");
@@ -377,9 +412,17 @@ async fn staff_write_only_within_the_window_and_only_what_they_hold(#[case] back
         ("x".repeat(10_000), staff::Refusal::TooLong),
     ] {
         assert_eq!(
-            staff::send(&app.state.db, &send_a, &account, id, &text, now)
-                .await
-                .unwrap(),
+            staff::send(
+                &app.state.db,
+                &app.state.live,
+                &send_a,
+                &account,
+                id,
+                &text,
+                now
+            )
+            .await
+            .unwrap(),
             Acted::Refused(refusal)
         );
     }
@@ -400,23 +443,39 @@ async fn staff_write_only_within_the_window_and_only_what_they_hold(#[case] back
         .await;
     let theirs = access_of(&app, &stranger, Permission::MessagesSend).await;
     assert_eq!(
-        staff::send(&app.state.db, &theirs, &account, id, "x", now)
-            .await
-            .unwrap(),
+        staff::send(
+            &app.state.db,
+            &app.state.live,
+            &theirs,
+            &account,
+            id,
+            "x",
+            now
+        )
+        .await
+        .unwrap(),
         Acted::NotFound
     );
     let theirs = access_of(&app, &stranger, Permission::ConversationsTakeover).await;
     assert_eq!(
-        staff::take_over(&app.state.db, &theirs, id, now)
+        staff::take_over(&app.state.db, &app.state.live, &theirs, id, now)
             .await
             .unwrap(),
         Acted::NotFound
     );
     // An access checked for another permission is refused.
     assert!(
-        staff::send(&app.state.db, &takeover_b, &account, id, "x", now)
-            .await
-            .is_err()
+        staff::send(
+            &app.state.db,
+            &app.state.live,
+            &takeover_b,
+            &account,
+            id,
+            "x",
+            now
+        )
+        .await
+        .is_err()
     );
     // The person last wrote more than 24 hours ago: refused, nothing written.
     on_db!(&app.state.db, p => sqlx::query(
@@ -424,9 +483,17 @@ async fn staff_write_only_within_the_window_and_only_what_they_hold(#[case] back
         .bind(id).bind(now - time::Duration::hours(25)).execute(p).await.map(|_| ()).unwrap());
     let before = outbound(&app, id).await.len();
     assert_eq!(
-        staff::send(&app.state.db, &send_a, &account, id, "Encore là ?", now)
-            .await
-            .unwrap(),
+        staff::send(
+            &app.state.db,
+            &app.state.live,
+            &send_a,
+            &account,
+            id,
+            "Encore là ?",
+            now
+        )
+        .await
+        .unwrap(),
         Acted::WindowClosed
     );
     assert_eq!(outbound(&app, id).await.len(), before);
@@ -465,25 +532,34 @@ async fn an_agent_of_one_account_never_reaches_another_accounts_conversation(
     let send = access_of(&app, &scoped, Permission::MessagesSend).await;
     let config = account.flow_config(&app.state.config);
     assert_eq!(
-        staff::take_over(&app.state.db, &takeover, id, now)
+        staff::take_over(&app.state.db, &app.state.live, &takeover, id, now)
             .await
             .unwrap(),
         Acted::NotFound
     );
     assert_eq!(
-        staff::flag(&app.state.db, &takeover, id, now)
+        staff::flag(&app.state.db, &app.state.live, &takeover, id, now)
             .await
             .unwrap(),
         Acted::NotFound
     );
     assert_eq!(
-        staff::send(&app.state.db, &send, &account, id, "x", now)
-            .await
-            .unwrap(),
+        staff::send(
+            &app.state.db,
+            &app.state.live,
+            &send,
+            &account,
+            id,
+            "x",
+            now
+        )
+        .await
+        .unwrap(),
         Acted::NotFound
     );
     let (acted, _) = staff::hand_back(
         &app.state.db,
+        &app.state.live,
         &takeover,
         &account,
         id,
@@ -508,7 +584,15 @@ async fn a_person_nobody_took_is_told_once_that_nobody_is_available(#[case] back
     };
     let id = waiting_at_question_3(&app).await;
     let now = OffsetDateTime::now_utc();
-    let notify = |at| notify_unattended(&app.state.db, &app.state.config, &app.state.outbox, at);
+    let notify = |at| {
+        notify_unattended(
+            &app.state.db,
+            &app.state.config,
+            &app.state.outbox,
+            &app.state.live,
+            at,
+        )
+    };
     // Within the limit (4 hours by default): nothing.
     assert_eq!(notify(now).await.unwrap(), 0);
     // Past it, two instances at once: the person is told once.

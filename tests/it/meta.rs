@@ -1098,6 +1098,7 @@ async fn a_staff_reply_is_delivered_through_the_graph_api_with_its_statuses(
         .fetch_one(p).await.unwrap());
     let acted = staff::send(
         &app.state.db,
+        &app.state.live,
         &access,
         &account,
         id,

@@ -85,6 +85,7 @@ async fn reply(app: &TestApp, text: &str) -> i64 {
         .fetch_one(p).await.unwrap());
     let acted = staff::send(
         &app.state.db,
+        &app.state.live,
         &access,
         &account(app).await,
         id,

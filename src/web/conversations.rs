@@ -653,7 +653,7 @@ async fn take(
         Scope::Account(c.account_id),
     )?;
     let now = OffsetDateTime::now_utc();
-    match actions::take_over(&state.db, &access, id, now).await? {
+    match actions::take_over(&state.db, &state.live, &access, id, now).await? {
         Acted::Done | Acted::Unchanged => {
             after_action(&state, &staff, htmx, id, staff.t().conv_taken, false).await
         }
@@ -673,7 +673,7 @@ async fn queue(
         Scope::Account(c.account_id),
     )?;
     let now = OffsetDateTime::now_utc();
-    match actions::flag(&state.db, &access, id, now).await? {
+    match actions::flag(&state.db, &state.live, &access, id, now).await? {
         Acted::Done | Acted::Unchanged => {
             after_action(&state, &staff, htmx, id, staff.t().conv_queued, false).await
         }
@@ -709,8 +709,17 @@ async fn release(
     let account = account_of(&state, &access, &c).await?;
     let config = account.flow_config(&state.config);
     let now = OffsetDateTime::now_utc();
-    let (acted, _) =
-        actions::hand_back(&state.db, &access, &account, id, how, &config, now).await?;
+    let (acted, _) = actions::hand_back(
+        &state.db,
+        &state.live,
+        &access,
+        &account,
+        id,
+        how,
+        &config,
+        now,
+    )
+    .await?;
     match acted {
         Acted::Done | Acted::Unchanged => {
             state.outbox.wake();
@@ -737,7 +746,7 @@ async fn send(
     let access = staff.require(Permission::MessagesSend, Scope::Account(c.account_id))?;
     let account = account_of(&state, &access, &c).await?;
     let now = OffsetDateTime::now_utc();
-    match actions::send(&state.db, &access, &account, id, &f.text, now).await? {
+    match actions::send(&state.db, &state.live, &access, &account, id, &f.text, now).await? {
         Acted::Done => {
             state.outbox.wake();
             after_action(&state, &staff, htmx, id, staff.t().conv_sent, true).await

@@ -20,6 +20,10 @@ pub struct Layout {
     pub flash: Option<String>,
     pub htmx: &'static str,
     pub css: &'static str,
+    /// The live-updates stream the page connects to (`/live`), for those
+    /// who see conversations; with the htmx SSE extension's URL.
+    pub live: Option<&'static str>,
+    pub sse: &'static str,
 }
 
 impl Layout {
@@ -36,6 +40,8 @@ impl Layout {
             flash: None,
             htmx: assets::htmx_url(),
             css: assets::css_url(),
+            live: None,
+            sse: assets::sse_url(),
         }
     }
 }

@@ -211,6 +211,10 @@ impl Staff {
             flash: self.flash.clone(),
             htmx: assets::htmx_url(),
             css: assets::css_url(),
+            live: self
+                .can(Permission::ConversationsView, Scope::AnyAccount)
+                .then_some("/live"),
+            sse: assets::sse_url(),
         }
     }
 

@@ -2,7 +2,9 @@
 //! it needs (staff pages or open routes), in one list the route matrix test
 //! reads.
 
-use super::{accounts, assets, audit, home, login, roles, settings, simulator, tenants, users};
+use super::{
+    accounts, assets, audit, home, live, login, roles, settings, simulator, tenants, users,
+};
 use crate::AppState;
 use axum::Router;
 use axum::handler::Handler;
@@ -83,6 +85,7 @@ pub fn routes(r: Routes) -> Routes {
     let r = accounts::routes(r);
     let r = audit::routes(r);
     let r = simulator::routes(r);
+    let r = live::routes(r);
     let r = settings::routes(r);
     tenants::routes(r)
 }

@@ -667,3 +667,87 @@ async fn the_simulator_shows_what_staff_write_to_its_number(#[case] backend: Bac
         assert_eq!(page.status, StatusCode::BAD_REQUEST, "{bad}");
     }
 }
+
+/// The app with its Twilio number on the Twilio fake, callbacks routed to
+/// it (as in `twilio_outbox`).
+async fn twilio_app(backend: Backend) -> Option<(TestApp, crate::fakes::twilio::FakeTwilio)> {
+    use crate::fakes::twilio::{DEFAULT_ACCOUNT_SID, FakeTwilio};
+    const PUBLIC: &str = "https://bot.example.org";
+    let fake = FakeTwilio::start().await;
+    let base = fake.base_url();
+    let app = crate::helpers::spawn_app_with(backend, |c| {
+        c.twilio_api_url = base;
+        c.public_url = Some(PUBLIC.to_string());
+        if let Some(t) = c.twilio.as_mut() {
+            t.account_sid = DEFAULT_ACCOUNT_SID.into();
+        }
+    })
+    .await?;
+    fake.route_public_url(PUBLIC, &app.address);
+    Some((app, fake))
+}
+
+#[apply(both_backends)]
+#[tokio::test]
+async fn a_status_callback_tells_the_conversation_s_page(#[case] backend: Backend) {
+    use crate::fakes::twilio::Inbound;
+    use crate::helpers::TWILIO_NUMBER;
+    let Some((app, fake)) = twilio_app(backend).await else {
+        return;
+    };
+    let phone = "+243990000205";
+    for text in ["Bonjour", "AGENT"] {
+        let answer = fake
+            .post_inbound(
+                &Inbound::text(phone, TWILIO_NUMBER, text),
+                "https://bot.example.org/whatsapp/webhook",
+            )
+            .await;
+        assert_eq!(answer.http_status, Some(200), "{}", answer.answer);
+    }
+    let id = conversation_of(&app, "twilio", phone).await;
+    let account = accounts::find_by_slug(&app.state.db, "twilio")
+        .await
+        .unwrap()
+        .unwrap();
+    let (agent, b) = member(&app, "agent@ngo.example", BuiltinRole::Agent, None).await;
+    let send = access_of(&app, &agent, Permission::MessagesSend).await;
+    let acted = staff::send(
+        &app.state.db,
+        &app.state.live,
+        &send,
+        &account,
+        id,
+        "Bonjour",
+        OffsetDateTime::now_utc(),
+    )
+    .await
+    .unwrap();
+    assert_eq!(acted, Acted::Done);
+    app.state.outbox.wake();
+    // Sent by the worker, its SID recorded.
+    let mut sid = None;
+    for _ in 0..400 {
+        sid = on_db!(&app.state.db, p => sqlx::query_scalar(
+            "SELECT provider_message_id FROM messages WHERE sender = 'staff'")
+            .fetch_one(p).await.unwrap());
+        if sid.is_some() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    let sid: String = sid.expect("the staff message was sent");
+    let mut s = stream(&app, &b, "/live", None).await;
+    s.mark().await;
+    let posted = fake.post_callback_for(&sid, "delivered").await.unwrap();
+    assert_eq!(posted.http_status, Some(204));
+    let seen = s.until("conversations", 2 * SECOND).await;
+    assert_eq!(
+        names(&seen),
+        vec![format!("conversation-{id}"), "conversations".into()]
+    );
+    // A late "sent" moves nothing back: nothing told.
+    let again = fake.post_callback_for(&sid, "sent").await.unwrap();
+    assert_eq!(again.http_status, Some(204));
+    assert!(s.during(SECOND + SECOND / 2).await.is_empty());
+}

@@ -751,3 +751,53 @@ async fn a_status_callback_tells_the_conversation_s_page(#[case] backend: Backen
     assert_eq!(again.http_status, Some(204));
     assert!(s.during(SECOND + SECOND / 2).await.is_empty());
 }
+
+#[tokio::test]
+async fn a_lost_listening_connection_resyncs_the_streams_and_listens_again() {
+    let Some(app) = spawn_app(Backend::Postgres).await else {
+        return;
+    };
+    let second = app.second_instance().await;
+    let (_, b) = member(&app, "agent@ngo.example", BuiltinRole::Agent, None).await;
+    let mut s = stream(&app, &b, "/live", None).await;
+    s.mark().await;
+    // The listening connections of both instances are cut.
+    let cut: Vec<bool> = on_db!(&app.state.db, p => sqlx::query_scalar(
+        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity
+         WHERE datname = current_database() AND query ILIKE 'LISTEN%'")
+        .fetch_all(p).await.unwrap());
+    assert!(!cut.is_empty(), "no listening connection found");
+    let seen = s.until("resync", 5 * SECOND).await;
+    assert_eq!(names(&seen), vec!["resync".to_string()]);
+    // Listening again: the second instance's changes come through.
+    let phone = "+243990000206";
+    let deadline = Instant::now() + 10 * SECOND;
+    let mut n = 0;
+    loop {
+        n += 1;
+        second.sandbox_say(phone, "Bonjour").await;
+        let id = conversation_of(&app, "sandbox", phone).await;
+        let seen = s.during(SECOND).await;
+        if seen.iter().any(|f| f.is(&format!("conversation-{id}"))) {
+            break;
+        }
+        assert!(Instant::now() < deadline, "never heard again ({n} tries)");
+    }
+}
+
+/// Open streams do not hold the server up when it stops (the requests
+/// under way get 20 seconds; a stream would take them all).
+#[tokio::test]
+async fn open_streams_end_when_the_server_stops() {
+    let Some(app) = spawn_app(Backend::Sqlite).await else {
+        return;
+    };
+    let (_, b) = member(&app, "agent@ngo.example", BuiltinRole::Agent, None).await;
+    let mut s = stream(&app, &b, "/live", None).await;
+    s.mark().await;
+    let start = Instant::now();
+    let app = app.restart().await;
+    assert!(start.elapsed() < 5 * SECOND, "{:?}", start.elapsed());
+    assert!(s.ends_within(SECOND).await);
+    assert_eq!(app.state.live.connections(), 0);
+}

@@ -123,7 +123,13 @@ struct Shared {
     capacity: Capacity,
     connections: AtomicUsize,
     stopping: watch::Sender<bool>,
+    /// How often streams check their user again, in milliseconds.
+    recheck_ms: std::sync::atomic::AtomicU64,
 }
+
+/// How often an open stream checks its user again (disabled, logged out,
+/// permission removed) unless told otherwise (`Hub::set_recheck_every`).
+pub const RECHECK: Duration = Duration::from_secs(30);
 
 /// The numbering and the catch-up ring, under one lock (never held across
 /// an await): a change is numbered, kept and broadcast in that order, so
@@ -163,6 +169,7 @@ impl Hub {
             capacity,
             connections: AtomicUsize::new(0),
             stopping,
+            recheck_ms: std::sync::atomic::AtomicU64::new(RECHECK.as_millis() as u64),
         }))
     }
 
@@ -238,6 +245,18 @@ impl Hub {
     /// otherwise waits for them).
     pub fn stop(&self) {
         self.0.stopping.send_replace(true);
+    }
+
+    /// How often streams check their user again (`RECHECK`).
+    pub fn recheck_every(&self) -> Duration {
+        Duration::from_millis(self.0.recheck_ms.load(Ordering::Relaxed))
+    }
+
+    /// Streams opened from now on check their user this often (tests
+    /// shorten it).
+    pub fn set_recheck_every(&self, every: Duration) {
+        let ms = u64::try_from(every.as_millis()).unwrap_or(u64::MAX).max(1);
+        self.0.recheck_ms.store(ms, Ordering::Relaxed);
     }
 
     /// The last sequence number given.
@@ -411,8 +430,10 @@ pub const COALESCE: Duration = Duration::from_secs(1);
 /// A stream takes what arrived at most this often (one write for many
 /// changes under load), so 200 streams do not each wake for every change.
 pub const PACE: Duration = Duration::from_millis(100);
-/// Changes taken at once.
-const BATCH: usize = 256;
+/// Changes taken at once (and so conversations to send at most before
+/// taking more): with `PACE`, a stream keeps up with 10,000 changes a
+/// second.
+const BATCH: usize = 1024;
 
 /// One stream's view of the hub.
 pub struct Feed {
@@ -451,7 +472,7 @@ impl Feed {
                 return Some(out);
             }
             let now = Instant::now();
-            let due = self.flush_due();
+            let due = self.flush_due(now);
             if let Some(at) = due
                 && at <= now
             {
@@ -522,10 +543,10 @@ impl Feed {
     }
 
     /// When the coalesced notices are due, if any is pending.
-    fn flush_due(&self) -> Option<Instant> {
+    fn flush_due(&self, now: Instant) -> Option<Instant> {
         (self.pending_list || self.pending_queue).then(|| match self.last_flush {
             Some(at) => at + COALESCE,
-            None => Instant::now(),
+            None => now,
         })
     }
 

@@ -25,6 +25,7 @@ pub mod health;
 pub mod home;
 mod layers;
 mod layout;
+pub mod live;
 pub mod login;
 pub mod qr;
 pub mod roles;

@@ -3,7 +3,8 @@
 //! reads.
 
 use super::{
-    accounts, assets, audit, conversations, home, login, roles, settings, simulator, tenants, users,
+    accounts, assets, audit, conversations, home, live, login, roles, settings, simulator, tenants,
+    users,
 };
 use crate::AppState;
 use axum::Router;
@@ -86,6 +87,7 @@ pub fn routes(r: Routes) -> Routes {
     let r = audit::routes(r);
     let r = simulator::routes(r);
     let r = conversations::routes(r);
+    let r = live::routes(r);
     let r = settings::routes(r);
     tenants::routes(r)
 }

@@ -155,6 +155,7 @@ texts! {
     simulator_placeholder: "Votre message", "Your message";
     simulator_reset: "Nouvelle personne (autre numéro fictif)", "New person (another made-up number)";
     simulator_empty: "Le message est vide.", "The message is empty.";
+    simulator_after_invalid: "Numéro de message non valide.", "Invalid message number.";
 
     // Audit log.
     audit_when: "Quand (UTC)", "When (UTC)";

@@ -28,6 +28,7 @@ mod health;
 mod helpers;
 mod hostile;
 mod inbox;
+mod live;
 mod meta;
 mod migrations;
 mod privacy;

@@ -145,7 +145,15 @@ impl Browser {
                 self.cookie = (!v.is_empty() && !c.contains("Max-Age=0")).then(|| pair.to_string());
             }
         }
-        let body = res.text().await.unwrap_or_default();
+        // An event stream never ends by itself: its body is not read.
+        let stream = headers
+            .get(reqwest::header::CONTENT_TYPE)
+            .is_some_and(|v| v.as_bytes().starts_with(b"text/event-stream"));
+        let body = if stream {
+            String::new()
+        } else {
+            res.text().await.unwrap_or_default()
+        };
         if let Some(t) = csrf_of(&body) {
             self.csrf = Some(t);
         }

@@ -533,7 +533,7 @@ const FORCED: &[(Kind, i64)] = &[
     (Kind::Human, 20 * 60),
     (Kind::HandedBack(HandBack::Resume), 2 * 24 * 60),
     (Kind::HandedBack(HandBack::StartAgain), 10 * 24 * 60),
-    (Kind::Restarted, 6 * 60),
+    (Kind::Restarted, 12 * 60),
     (Kind::Complete, 60),
 ];
 const ABSORBER: usize = 4;

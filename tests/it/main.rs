@@ -20,6 +20,7 @@ mod bad_input;
 mod browser;
 mod browser_staff;
 mod cli;
+mod demo;
 mod errors;
 mod fakes;
 mod health;

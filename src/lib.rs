@@ -42,6 +42,8 @@ pub mod server;
 // Underneath: configuration, storage, input checks, daily jobs.
 pub mod config;
 pub mod db;
+// A demo tenant at scale (`uic-inbox demo seed`).
+pub mod demo;
 pub mod input;
 pub mod maintenance;
 

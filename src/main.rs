@@ -40,6 +40,34 @@ enum Command {
         #[command(subcommand)]
         command: AdminCommand,
     },
+    /// Demonstration data.
+    Demo {
+        #[command(subcommand)]
+        command: DemoCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum DemoCommand {
+    /// Create a new tenant filled with a year of realistic activity
+    /// (programmes, staff, conversations, messages, codes), and print how to
+    /// log in. Nothing it creates can send a WhatsApp message.
+    Seed {
+        /// Slug of the new tenant (refused if it exists).
+        #[arg(long, default_value = "demo")]
+        tenant_slug: String,
+        #[arg(long, default_value_t = 100_000)]
+        conversations: usize,
+        #[arg(long, default_value_t = 1_000_000)]
+        messages: usize,
+        /// Seeds every random choice: the same number gives the same data.
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+        /// A file holding the staff password (else one is generated and
+        /// printed once).
+        #[arg(long)]
+        password_file: Option<std::path::PathBuf>,
+    },
 }
 
 #[derive(Subcommand)]
@@ -140,6 +168,53 @@ async fn run(command: Command, config: Config) -> anyhow::Result<()> {
             println!("Open this link to create an administrator (valid 24 hours, usable once):");
             println!("{link}");
             state.db.close().await;
+            Ok(())
+        }
+        Command::Demo {
+            command:
+                DemoCommand::Seed {
+                    tenant_slug,
+                    conversations,
+                    messages,
+                    seed,
+                    password_file,
+                },
+        } => {
+            let password = match password_file {
+                Some(path) => Some(
+                    std::fs::read_to_string(&path)
+                        .map_err(|e| anyhow::anyhow!("reading {}: {e}", path.display()))?
+                        .trim_end_matches(['\n', '\r'])
+                        .to_string(),
+                ),
+                None => None,
+            };
+            let options = uic_inbox::demo::Options {
+                tenant_slug,
+                conversations,
+                messages,
+                seed,
+                password,
+            };
+            let state = uic_inbox::prepare(config).await?;
+            let started = std::time::Instant::now();
+            let seeded = uic_inbox::demo::seed(
+                &state.db,
+                &state.config,
+                &state.salt,
+                &options,
+                &mut |step: &str| {
+                    eprintln!("[{:>6.1} s] {step}", started.elapsed().as_secs_f64());
+                },
+            )
+            .await;
+            let base = state
+                .config
+                .public_url
+                .clone()
+                .unwrap_or_else(|| format!("http://localhost:{}", state.config.port));
+            state.db.close().await;
+            print!("{}", uic_inbox::demo::summary(&seeded?, &base));
             Ok(())
         }
         Command::Uic { command } => {

@@ -11,6 +11,18 @@
 //! stand-in for the Graph API that answers every send after D ms (start it
 //! first and point the server's META_GRAPH_URL at it), to show that the
 //! webhook's acknowledgement does not wait for Meta.
+//!
+//! `--pages` measures the staff pages instead (on a tenant `uic-inbox demo
+//! seed` filled): it logs in as `--email` (password from `--password-file`),
+//! then requests, round after round, the conversations list with each
+//! filter, its next pages (following `<a rel="next" href="…">`), and
+//! conversations picked from the lists' links, and prints count, p50, p95,
+//! p99 and max per kind of page:
+//!
+//! ```text
+//! loadgen --pages --url http://127.0.0.1:8000 --email superviseur@demo.example.org \
+//!     --password-file pw.txt --account 3 --uic MBUGRA7KN2 --phone +243810000000 --rounds 200
+//! ```
 
 use clap::{Parser, ValueEnum};
 
@@ -76,6 +88,33 @@ struct Args {
     /// How long the stand-in Graph API takes to answer.
     #[arg(long, default_value_t = 2000)]
     graph_delay_ms: u64,
+    /// Measure the staff pages (see the module header) instead of webhooks.
+    #[arg(long)]
+    pages: bool,
+    /// Staff member to log in as (`--pages`).
+    #[arg(long)]
+    email: Option<String>,
+    /// File holding their password (`--pages`).
+    #[arg(long)]
+    password_file: Option<std::path::PathBuf>,
+    /// Rounds over every kind of page (`--pages`).
+    #[arg(long, default_value_t = 100)]
+    rounds: usize,
+    /// Next pages followed from each list (`--pages`).
+    #[arg(long, default_value_t = 5)]
+    depth: usize,
+    /// Requests under way at once (`--pages`).
+    #[arg(long, default_value_t = 4)]
+    concurrency: usize,
+    /// An account id for the account filter (`--pages`).
+    #[arg(long)]
+    account: Option<i64>,
+    /// A code to search for (`--pages`).
+    #[arg(long)]
+    uic: Option<String>,
+    /// A phone number to search for (`--pages`).
+    #[arg(long)]
+    phone: Option<String>,
 }
 
 struct PhoneResult {
@@ -89,6 +128,9 @@ async fn main() -> anyhow::Result<()> {
     let args = std::sync::Arc::new(Args::parse());
     if let Some(port) = args.graph_stub_port {
         return graph_stub(port, Duration::from_millis(args.graph_delay_ms)).await;
+    }
+    if args.pages {
+        return pages::run(&args).await;
     }
     let client = reqwest::Client::builder()
         .pool_max_idle_per_host(args.phones)
@@ -337,4 +379,436 @@ async fn graph_stub(port: u16, delay: Duration) -> anyhow::Result<()> {
     });
     axum::serve(listener, app).await?;
     Ok(())
+}
+
+/// The staff pages' benchmark (`--pages`).
+mod pages {
+    use super::Args;
+    use std::collections::BTreeMap;
+    use std::time::{Duration, Instant};
+
+    /// The value of the first `name="_csrf" value="…"` of a page.
+    pub fn csrf_of(html: &str) -> Option<String> {
+        let key = "name=\"_csrf\" value=\"";
+        let at = html.find(key)? + key.len();
+        let rest = &html[at..];
+        Some(rest[..rest.find('"')?].to_string())
+    }
+
+    /// `&amp;` and the other entities an `href` may hold, read back.
+    fn unescape(s: &str) -> String {
+        s.replace("&quot;", "\"")
+            .replace("&#39;", "'")
+            .replace("&#x27;", "'")
+            .replace("&lt;", "<")
+            .replace("&gt;", ">")
+            .replace("&amp;", "&")
+    }
+
+    /// The `href` of the first `<a … rel="next" …>` (attributes in any
+    /// order, single or double quotes), unescaped.
+    pub fn next_link(html: &str) -> Option<String> {
+        let mut rest = html;
+        while let Some(start) = rest.find("<a") {
+            let tag_end = rest[start..].find('>')? + start;
+            let tag = &rest[start..tag_end];
+            let after = &rest[start + 2..];
+            rest = &rest[tag_end..];
+            if !after.starts_with(|c: char| c.is_whitespace()) {
+                continue;
+            }
+            if attribute(tag, "rel").is_some_and(|r| r.split_whitespace().any(|w| w == "next")) {
+                return attribute(tag, "href").map(|h| unescape(&h));
+            }
+        }
+        None
+    }
+
+    /// An attribute's value in a tag.
+    fn attribute(tag: &str, name: &str) -> Option<String> {
+        let mut from = 0;
+        while let Some(i) = tag[from..].find(name) {
+            let at = from + i;
+            from = at + name.len();
+            let before = tag[..at].chars().last();
+            if !before.is_some_and(char::is_whitespace) {
+                continue;
+            }
+            let rest = tag[from..].trim_start();
+            let Some(rest) = rest.strip_prefix('=') else {
+                continue;
+            };
+            let rest = rest.trim_start();
+            let quote = rest.chars().next()?;
+            if quote == '"' || quote == '\'' {
+                let body = &rest[1..];
+                return Some(body[..body.find(quote)?].to_string());
+            }
+            let end = rest
+                .find(|c: char| c.is_whitespace() || c == '>')
+                .unwrap_or(rest.len());
+            return Some(rest[..end].to_string());
+        }
+        None
+    }
+
+    /// The ids of every `href="/conversations/{id}"` of a page (a link to
+    /// one conversation; its own sub-pages and query strings count too).
+    pub fn conversation_ids(html: &str) -> Vec<i64> {
+        let key = "href=\"/conversations/";
+        let mut ids = Vec::new();
+        let mut rest = html;
+        while let Some(i) = rest.find(key) {
+            rest = &rest[i + key.len()..];
+            let digits: String = rest.chars().take_while(char::is_ascii_digit).collect();
+            let next = rest[digits.len()..].chars().next();
+            if !digits.is_empty()
+                && matches!(next, Some('"' | '?' | '#' | '/'))
+                && let Ok(id) = digits.parse()
+                && !ids.contains(&id)
+            {
+                ids.push(id);
+            }
+        }
+        ids
+    }
+
+    /// `name=value` of each `Set-Cookie`, merged into what the client keeps.
+    fn keep_cookies(jar: &mut BTreeMap<String, String>, headers: &reqwest::header::HeaderMap) {
+        for v in headers.get_all(reqwest::header::SET_COOKIE) {
+            let Ok(v) = v.to_str() else { continue };
+            let pair = v.split(';').next().unwrap_or("");
+            if let Some((name, value)) = pair.split_once('=') {
+                let expired = v.to_ascii_lowercase().contains("max-age=0");
+                if expired || value.is_empty() {
+                    jar.remove(name.trim());
+                } else {
+                    jar.insert(name.trim().to_string(), value.to_string());
+                }
+            }
+        }
+    }
+
+    fn cookie_header(jar: &BTreeMap<String, String>) -> String {
+        jar.iter()
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect::<Vec<_>>()
+            .join("; ")
+    }
+
+    /// Logs in; the session cookie header.
+    async fn login(
+        client: &reqwest::Client,
+        base: &str,
+        email: &str,
+        password: &str,
+    ) -> anyhow::Result<String> {
+        let mut jar = BTreeMap::new();
+        let res = client.get(format!("{base}/login")).send().await?;
+        keep_cookies(&mut jar, res.headers());
+        let html = res.text().await?;
+        let csrf = csrf_of(&html).ok_or_else(|| anyhow::anyhow!("no CSRF token on /login"))?;
+        let body = form_urlencoded::Serializer::new(String::new())
+            .append_pair("_csrf", &csrf)
+            .append_pair("email", email)
+            .append_pair("password", password)
+            .finish();
+        let res = client
+            .post(format!("{base}/login"))
+            .header(reqwest::header::COOKIE, cookie_header(&jar))
+            .header(
+                reqwest::header::CONTENT_TYPE,
+                "application/x-www-form-urlencoded",
+            )
+            .body(body)
+            .send()
+            .await?;
+        if res.status() != reqwest::StatusCode::SEE_OTHER {
+            anyhow::bail!("login as {email} answered {}", res.status());
+        }
+        keep_cookies(&mut jar, res.headers());
+        Ok(cookie_header(&jar))
+    }
+
+    /// Timings of one kind of page, in microseconds.
+    #[derive(Default)]
+    struct Kind {
+        took: Vec<u64>,
+        errors: u64,
+        last_error: Option<String>,
+    }
+
+    /// Nearest-rank percentile of sorted values.
+    pub fn percentile(sorted: &[u64], q: f64) -> u64 {
+        if sorted.is_empty() {
+            return 0;
+        }
+        let rank = (q * sorted.len() as f64).ceil() as usize;
+        sorted[rank.clamp(1, sorted.len()) - 1]
+    }
+
+    struct Got {
+        kind: String,
+        took: Duration,
+        status: u16,
+        body: String,
+    }
+
+    async fn get(
+        client: &reqwest::Client,
+        base: &str,
+        cookie: &str,
+        kind: &str,
+        path: &str,
+    ) -> Got {
+        let started = Instant::now();
+        let res = client
+            .get(format!("{base}{path}"))
+            .header(reqwest::header::COOKIE, cookie)
+            .send()
+            .await;
+        let (status, body) = match res {
+            Ok(r) => {
+                let status = r.status().as_u16();
+                (status, r.text().await.unwrap_or_default())
+            }
+            Err(e) => (0, e.to_string()),
+        };
+        Got {
+            kind: kind.to_string(),
+            took: started.elapsed(),
+            status,
+            body,
+        }
+    }
+
+    /// One round: every list once, its next pages, and conversations.
+    async fn round(
+        client: &reqwest::Client,
+        base: &str,
+        cookie: &str,
+        lists: &[(String, String)],
+        depth: usize,
+        conversations: &[i64],
+        pick: usize,
+    ) -> (Vec<Got>, Vec<i64>) {
+        let mut got = Vec::new();
+        let mut seen = Vec::new();
+        for (kind, path) in lists {
+            let first = get(client, base, cookie, kind, path).await;
+            seen.extend(conversation_ids(&first.body));
+            let mut next = next_link(&first.body).filter(|_| first.status == 200);
+            got.push(first);
+            // The plain list and the queue are followed several pages deep.
+            if kind == "/conversations" || kind == "?mode=waiting" {
+                for n in 1..=depth {
+                    let Some(path) = next.take() else { break };
+                    let page = get(
+                        client,
+                        base,
+                        cookie,
+                        &format!("{kind} page {}", n + 1),
+                        &path,
+                    )
+                    .await;
+                    seen.extend(conversation_ids(&page.body));
+                    next = next_link(&page.body).filter(|_| page.status == 200);
+                    got.push(page);
+                }
+            }
+        }
+        let pool: Vec<i64> = if conversations.is_empty() {
+            seen.clone()
+        } else {
+            conversations.to_vec()
+        };
+        if !pool.is_empty() {
+            for k in 0..3 {
+                let id = pool[(pick * 7919 + k * 104_729) % pool.len()];
+                got.push(
+                    get(
+                        client,
+                        base,
+                        cookie,
+                        "/conversations/{id}",
+                        &format!("/conversations/{id}"),
+                    )
+                    .await,
+                );
+            }
+        }
+        (got, seen)
+    }
+
+    pub async fn run(args: &Args) -> anyhow::Result<()> {
+        let email = args
+            .email
+            .as_deref()
+            .ok_or_else(|| anyhow::anyhow!("--pages needs --email"))?;
+        let password = match &args.password_file {
+            Some(p) => std::fs::read_to_string(p)?
+                .trim_end_matches(['\n', '\r'])
+                .to_string(),
+            None => std::env::var("LOADGEN_PASSWORD").map_err(|_| {
+                anyhow::anyhow!("--pages needs --password-file (or LOADGEN_PASSWORD)")
+            })?,
+        };
+        let base = args.url.trim_end_matches('/').to_string();
+        let client = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .pool_max_idle_per_host(args.concurrency)
+            .build()?;
+        let cookie = login(&client, &base, email, &password).await?;
+        let enc = |s: &str| form_urlencoded::byte_serialize(s.as_bytes()).collect::<String>();
+        let mut lists: Vec<(String, String)> = vec![
+            ("/conversations".into(), "/conversations".into()),
+            ("?mode=waiting".into(), "/conversations?mode=waiting".into()),
+            ("?mode=human".into(), "/conversations?mode=human".into()),
+            ("?mine=1".into(), "/conversations?mine=1".into()),
+            ("?uic=with".into(), "/conversations?uic=with".into()),
+            ("?uic=without".into(), "/conversations?uic=without".into()),
+        ];
+        if let Some(a) = args.account {
+            lists.push((
+                "?account={id}".into(),
+                format!("/conversations?account={a}"),
+            ));
+        }
+        if let Some(u) = &args.uic {
+            lists.push(("?q={uic}".into(), format!("/conversations?q={}", enc(u))));
+        }
+        if let Some(p) = &args.phone {
+            lists.push(("?q={phone}".into(), format!("/conversations?q={}", enc(p))));
+        }
+        // Warm-up, not counted: also gathers conversations to open.
+        let (_, mut pool) = round(&client, &base, &cookie, &lists, args.depth, &[], 0).await;
+        pool.sort_unstable();
+        pool.dedup();
+        let mut kinds: BTreeMap<String, Kind> = BTreeMap::new();
+        let started = Instant::now();
+        let mut tasks = tokio::task::JoinSet::new();
+        let shared = std::sync::Arc::new((client, base, cookie, lists, pool));
+        let next_round = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        for _ in 0..args.concurrency.max(1) {
+            let (shared, next_round) = (shared.clone(), next_round.clone());
+            let (rounds, depth) = (args.rounds, args.depth);
+            tasks.spawn(async move {
+                let mut all = Vec::new();
+                loop {
+                    let r = next_round.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    if r >= rounds {
+                        return all;
+                    }
+                    let (client, base, cookie, lists, pool) = &*shared;
+                    let (got, _) = round(client, base, cookie, lists, depth, pool, r + 1).await;
+                    all.extend(got);
+                }
+            });
+        }
+        while let Some(done) = tasks.join_next().await {
+            for g in done? {
+                let k = kinds.entry(g.kind).or_default();
+                if g.status == 200 {
+                    k.took.push(g.took.as_micros() as u64);
+                } else {
+                    k.errors += 1;
+                    k.last_error = Some(format!("HTTP {}", g.status));
+                }
+            }
+        }
+        let elapsed = started.elapsed().as_secs_f64();
+        println!(
+            "pages as {email}: {} rounds, {} at once, {elapsed:.1} s",
+            args.rounds, args.concurrency
+        );
+        println!(
+            "{:<28} {:>6} {:>6} {:>8} {:>8} {:>8} {:>8}",
+            "page", "count", "errors", "p50 ms", "p95 ms", "p99 ms", "max ms"
+        );
+        let mut errors = 0;
+        for (name, k) in &mut kinds {
+            k.took.sort_unstable();
+            let ms = |us: u64| us as f64 / 1000.0;
+            println!(
+                "{:<28} {:>6} {:>6} {:>8.1} {:>8.1} {:>8.1} {:>8.1}{}",
+                name,
+                k.took.len(),
+                k.errors,
+                ms(percentile(&k.took, 0.50)),
+                ms(percentile(&k.took, 0.95)),
+                ms(percentile(&k.took, 0.99)),
+                ms(k.took.last().copied().unwrap_or(0)),
+                k.last_error
+                    .as_deref()
+                    .map(|e| format!("  ({e})"))
+                    .unwrap_or_default()
+            );
+            errors += k.errors;
+        }
+        if errors > 0 {
+            anyhow::bail!("{errors} requests did not answer 200");
+        }
+        Ok(())
+    }
+
+    #[cfg(test)]
+    mod tests {
+        use super::*;
+
+        #[test]
+        fn the_next_link_is_found_whatever_the_attribute_order_and_unescaped() {
+            let html = r#"<nav><a href="/conversations?mode=waiting">En attente</a>
+                <a class="button" href="/conversations?mode=waiting&amp;before=2026-11-30T10%3A00%3A00Z&amp;id=812" rel="next">Suivantes</a></nav>"#;
+            assert_eq!(
+                next_link(html).as_deref(),
+                Some("/conversations?mode=waiting&before=2026-11-30T10%3A00%3A00Z&id=812")
+            );
+            assert_eq!(
+                next_link("<a rel='next prefetch' href='/conversations?after=5'>›</a>").as_deref(),
+                Some("/conversations?after=5")
+            );
+            assert_eq!(
+                next_link(r#"<a rel=next href=/c?x=1>next</a>"#).as_deref(),
+                Some("/c?x=1")
+            );
+            // A previous link, an <abbr>, or a data- attribute is no next link.
+            assert_eq!(
+                next_link(r#"<a rel="prev" href="/p">‹</a><abbr rel="next">x</abbr>"#),
+                None
+            );
+            assert_eq!(next_link(r#"<a data-rel="next" href="/p">x</a>"#), None);
+            assert_eq!(next_link(""), None);
+            assert_eq!(next_link("<a rel=\"next\" href=\"/unterminated"), None);
+        }
+
+        #[test]
+        fn conversation_links_give_their_ids_once_each() {
+            let html = r#"<a href="/conversations/12">+243 81 *** 4567</a>
+                <a href="/conversations/12">again</a>
+                <a href="/conversations/7?from=list">x</a>
+                <a href="/conversations/9/take">take</a>
+                <a href="/conversations?mode=human">filter</a>
+                <a href="/conversations/abc">bad</a>
+                <a href="/conversations/99999999999999999999">too long</a>"#;
+            assert_eq!(conversation_ids(html), vec![12, 7, 9]);
+            assert!(conversation_ids("<p>nothing</p>").is_empty());
+        }
+
+        #[test]
+        fn the_login_forms_token_is_read() {
+            let html = r#"<form method="post"><input type="hidden" name="_csrf" value="abc.DEF-123"><input name="email">"#;
+            assert_eq!(csrf_of(html).as_deref(), Some("abc.DEF-123"));
+            assert_eq!(csrf_of("<form></form>"), None);
+        }
+
+        #[test]
+        fn percentiles_are_nearest_rank() {
+            let v: Vec<u64> = (1..=100).collect();
+            assert_eq!(percentile(&v, 0.50), 50);
+            assert_eq!(percentile(&v, 0.95), 95);
+            assert_eq!(percentile(&v, 0.99), 99);
+            assert_eq!(percentile(&[7], 0.99), 7);
+            assert_eq!(percentile(&[], 0.5), 0);
+        }
+    }
 }

@@ -22,6 +22,7 @@ mod browser_inbox;
 mod browser_staff;
 mod cli;
 mod conversations;
+mod demo;
 mod errors;
 mod fakes;
 mod health;

@@ -1,0 +1,51 @@
+#!/usr/bin/env bash
+# Staff pages benchmark: builds the release binaries, seeds a fresh database
+# with `uic-inbox demo seed` (100,000 conversations and 1,000,000 messages
+# unless CONVERSATIONS / MESSAGES say otherwise), starts the server, logs in
+# as the demo tenant's supervisor and times the conversations pages with
+# `loadgen --pages` (count, p50, p95, p99, max per kind of page).
+# Usage: scripts/bench-pages.sh postgres|sqlite [rounds] [concurrency]
+# PostgreSQL: BENCH_POSTGRES_URL (default postgres://postgres@127.0.0.1:5432/postgres);
+# a database uic_bench_pages is created afresh there (and left for a look).
+# KEEP=1 leaves the server running at the end (Ctrl-C stops it).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+backend=${1:-postgres}; rounds=${2:-200}; concurrency=${3:-4}
+port=${BENCH_PORT:-18090}
+conversations=${CONVERSATIONS:-100000}; messages=${MESSAGES:-1000000}
+cargo build --release --bins -q
+work=$(mktemp -d)
+server=""
+trap '[ -n "$server" ] && kill "$server" 2>/dev/null; rm -rf "$work"' EXIT
+case "$backend" in
+  sqlite)
+    db="sqlite:$work/bench.db"
+    query() { sqlite3 "$work/bench.db" "$1"; } ;;
+  postgres)
+    admin=${BENCH_POSTGRES_URL:-postgres://postgres@127.0.0.1:5432/postgres}
+    psql "$admin" -qc "DROP DATABASE IF EXISTS uic_bench_pages" -c "CREATE DATABASE uic_bench_pages"
+    base=${admin%%\?*}; params=${admin#"$base"}
+    db="${base%/*}/uic_bench_pages$params"
+    query() { psql "$db" -Atqc "$1"; } ;;
+  *) echo "usage: $0 postgres|sqlite [rounds] [concurrency]" >&2; exit 2 ;;
+esac
+export DATABASE_URL=$db UIC_SALT=bench-salt-0123456789abcdef HOST=127.0.0.1 PORT=$port LOG_LEVEL=warn
+# A throw-away password for this database only, never printed.
+password_file=$work/password
+(umask 077; tr -dc 'a-z0-9' </dev/urandom | head -c 24 > "$password_file")
+echo "backend        $backend"
+start=$(date +%s.%N)
+./target/release/uic-inbox demo seed --conversations "$conversations" --messages "$messages" \
+  --password-file "$password_file" > "$work/seed.out"
+echo "seed           $conversations conversations, $messages messages in $(echo "$(date +%s.%N) - $start" | bc) s"
+grep -E "^(Demo tenant|Organisation)" "$work/seed.out" || true
+./target/release/uic-inbox serve &
+server=$!
+for _ in $(seq 1 300); do curl -sf "http://127.0.0.1:$port/readyz" >/dev/null && break; sleep 0.1; done
+account=$(query "SELECT id FROM whatsapp_accounts WHERE slug = 'demo-depistage-kinshasa'")
+uic=$(query "SELECT r.uic FROM uic_registrations r JOIN tenants t ON t.id = r.tenant_id WHERE t.slug = 'demo' ORDER BY r.last_seen_at DESC LIMIT 1")
+phone=$(query "SELECT c.phone FROM contacts c JOIN tenants t ON t.id = c.tenant_id WHERE t.slug = 'demo' ORDER BY c.id DESC LIMIT 1")
+./target/release/loadgen --pages --url "http://127.0.0.1:$port" --email superviseur@demo.example.org \
+  --password-file "$password_file" --rounds "$rounds" --concurrency "$concurrency" \
+  --account "$account" --uic "$uic" --phone "$phone"
+if [ "${KEEP:-0}" = 1 ]; then wait "$server"; fi

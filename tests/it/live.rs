@@ -46,7 +46,10 @@ async fn open(app: &TestApp, b: &Browser, path: &str, last_id: Option<&str>) -> 
     let mut req = app
         .client
         .get(format!("{}{path}", app.address))
-        .header("Accept", "text/event-stream");
+        .header("Accept", "text/event-stream")
+        // As browsers ask: a compressed stream would be held back by the
+        // compressor.
+        .header("Accept-Encoding", "gzip, br");
     if let Some(c) = &b.cookie {
         req = req.header(COOKIE, c);
     }
@@ -64,6 +67,7 @@ async fn stream(app: &TestApp, b: &Browser, path: &str, last_id: Option<&str>) -
         res.headers()["content-type"].to_str().unwrap(),
         "text/event-stream"
     );
+    assert!(res.headers().get("content-encoding").is_none());
     Stream {
         res,
         buf: Vec::new(),

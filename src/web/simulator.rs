@@ -15,7 +15,7 @@
 //! last one shown.
 
 use super::live::{self as stream, Names, Who};
-use super::{Layout, Routes, Staff, WebResult, assets, form_value, page, see_other};
+use super::{Layout, Routes, Staff, WebResult, form_value, page, see_other};
 use crate::AppState;
 use crate::auth::{Access, Permission, Scope};
 use crate::channel::sandbox;
@@ -123,8 +123,6 @@ struct ChatPage {
     bubbles: Vec<Bubble>,
     /// Only in htmx's answer (`Bubbles`): the page has its own message box.
     swap_compose: Option<&'static str>,
-    /// The SSE extension's script.
-    sse: &'static str,
     /// The last staff message already written to this number (those after
     /// it are shown as they come).
     staff_after: i64,
@@ -164,7 +162,6 @@ async fn chat_page(
         phone,
         bubbles,
         swap_compose: None,
-        sse: assets::sse_url(),
         staff_after,
     })
 }

@@ -224,8 +224,9 @@ fn list_query(access: &Access, f: &Filter, me: i64, after: Option<Cursor>) -> (S
         }
         Some(Search::Phone { phone, within }) => {
             sql.push_str(&accounts_clause("cv.account_id", within));
+            // `$1` is the tenant: the contacts' index is (tenant, phone).
             sql.push_str(&format!(
-                " AND c.phone = {}",
+                " AND c.tenant_id = $1 AND c.phone = {}",
                 bind(Arg::Text(phone.clone()))
             ));
         }

@@ -32,7 +32,7 @@ esac
 export DATABASE_URL=$db UIC_SALT=bench-salt-0123456789abcdef HOST=127.0.0.1 PORT=$port LOG_LEVEL=warn
 # A throw-away password for this database only, never printed.
 password_file=$work/password
-(umask 077; tr -dc 'a-z0-9' </dev/urandom | head -c 24 > "$password_file")
+(umask 077; od -An -N16 -tx1 /dev/urandom | tr -d ' \n' > "$password_file")
 echo "backend        $backend"
 start=$(date +%s.%N)
 ./target/release/uic-inbox demo seed --conversations "$conversations" --messages "$messages" \

@@ -540,25 +540,27 @@ const ABSORBER: usize = 4;
 
 /// A kind drawn from the year's mix.
 fn draw_kind(rng: &mut StdRng) -> Kind {
+    // About 10 messages a conversation: a code takes at least 13, so many
+    // of the others are a greeting and nothing more, as in life.
     match rng.random_range(0..1000) {
-        0..=559 => Kind::Complete,
-        560..=579 => Kind::CompleteReturns,
-        580..=919 => Kind::Abandoned(match rng.random_range(0..100) {
-            0..=34 => 1,
-            35..=54 => 2,
-            55..=72 => 3,
-            73..=87 => 4,
+        0..=514 => Kind::Complete,
+        515..=524 => Kind::CompleteReturns,
+        525..=924 => Kind::Abandoned(match rng.random_range(0..100) {
+            0..=54 => 1,
+            55..=69 => 2,
+            70..=81 => 3,
+            82..=91 => 4,
             _ => 5,
         }),
-        920..=939 => Kind::AbandonedReturned,
-        940..=969 => Kind::Waiting(match rng.random_range(0..100) {
+        925..=934 => Kind::AbandonedReturned,
+        935..=964 => Kind::Waiting(match rng.random_range(0..100) {
             0..=39 => WaitingReason::Requested,
             40..=64 => WaitingReason::FailedAnswers,
             65..=89 => WaitingReason::Media,
             _ => WaitingReason::Flagged,
         }),
-        970..=984 => Kind::Human,
-        985..=994 => Kind::HandedBack(if rng.random_bool(0.6) {
+        965..=979 => Kind::Human,
+        980..=994 => Kind::HandedBack(if rng.random_bool(0.6) {
             HandBack::Resume
         } else {
             HandBack::StartAgain

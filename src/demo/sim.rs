@@ -626,9 +626,9 @@ impl Sim<'_, '_> {
             }
             t = self.typing(t);
             let roll = self.rng.random_range(0..100);
-            let typed = if roll < 3 {
+            let typed = if roll < 2 {
                 Typed::text(["AIDE", "aide ?", "Help"][self.rng.random_range(0..3)])
-            } else if roll < 9 && self.l.flow_state.tries + 1 < self.acc.flow.max_tries {
+            } else if roll < 6 && self.l.flow_state.tries + 1 < self.acc.flow.max_tries {
                 people::wrong_answer(&mut self.rng, &step, &self.acc.listed)
             } else {
                 people::answer(&mut self.rng, &self.person, &step, &self.acc.listed)
@@ -760,7 +760,7 @@ impl Sim<'_, '_> {
         match kind {
             Kind::Complete => {
                 let t = self.questions(t, None)?;
-                if self.rng.random_bool(0.12) {
+                if self.rng.random_bool(0.08) {
                     let t = t + self.gap(20, 600);
                     let thanks = people::thanks(&mut self.rng);
                     return self.inbound(t, &thanks, None).then_some(t);

@@ -216,6 +216,11 @@ const STAFF: &[StaffSpec] = &[
 
 /// Conversations at least (one of each kind the pages show is always made).
 pub const MIN_CONVERSATIONS: usize = 10;
+/// Conversations at most (the phone numbers are unique below 10^7).
+pub const MAX_CONVERSATIONS: usize = 1_000_000;
+/// Messages at most: the whole tenant is played in memory before it is
+/// written (about 0.8 GB a million messages).
+pub const MAX_MESSAGES: usize = 5_000_000;
 
 fn email(local: &str, slug: &str) -> String {
     format!("{local}@{slug}.example.org")
@@ -385,15 +390,17 @@ fn check_options(opts: &Options) -> Result<(), Refused> {
             opts.tenant_slug
         )));
     }
-    if opts.conversations < MIN_CONVERSATIONS || opts.conversations > 10_000_000 {
+    if opts.conversations < MIN_CONVERSATIONS || opts.conversations > MAX_CONVERSATIONS {
         return Err(Refused(format!(
-            "--conversations: entre {MIN_CONVERSATIONS} et 10 000 000 (between {MIN_CONVERSATIONS} and 10,000,000)"
+            "--conversations: entre {MIN_CONVERSATIONS} et {MAX_CONVERSATIONS} (between {MIN_CONVERSATIONS} and {MAX_CONVERSATIONS})"
         )));
     }
-    let (least, most) = (opts.conversations * 3, opts.conversations * 60);
+    let least = opts.conversations * 3;
+    let most = (opts.conversations * 60).min(MAX_MESSAGES);
     if opts.messages < least || opts.messages > most {
         return Err(Refused(format!(
-            "--messages: entre 3 et 60 par conversation, ici entre {least} et {most} (between 3 and 60 per conversation)"
+            "--messages: entre 3 et 60 par conversation, {MAX_MESSAGES} au plus, ici entre {least} et {most} \
+             (3 to 60 per conversation, {MAX_MESSAGES} at most)"
         )));
     }
     Ok(())
@@ -885,6 +892,17 @@ mod tests {
             });
             assert!(msg.contains("--tenant-slug"), "{slug}: {msg}");
         }
+        let too_many = Options {
+            conversations: 200_000,
+            messages: MAX_MESSAGES + 1,
+            ..Options::default()
+        };
+        assert!(bad(too_many).contains("--messages"));
+        let too_many = Options {
+            conversations: MAX_CONVERSATIONS + 1,
+            ..Options::default()
+        };
+        assert!(bad(too_many).contains("--conversations"));
         assert!(check_options(&Options::default()).is_ok());
     }
 }

@@ -5,6 +5,12 @@
 //! the queue's "nobody available" notice change the conversation as
 //! `inbox::staff` and `inbox::waiting` do. What comes out are the rows the
 //! app would have written, in order, with their times.
+//!
+//! The flow, the transcript rule and the routing are the app's own
+//! functions; the staff actions and the notice write their columns here as
+//! `inbox::staff::set_mode` and `inbox::waiting` write them in SQL: a change
+//! there must be made here too (the seed's tests read seeded conversations
+//! back through the app and run its staff actions on them).
 
 use super::people::{self, Person, Typed};
 use crate::flow::{self, Event, FlowConfig, FlowState, HandBack, Inbound, Step};
@@ -183,7 +189,13 @@ struct Sim<'w, 'a> {
 pub fn live(w: &World<'_>, plan: &Plan, person_no: u64, phone_salt: u64) -> Lived {
     let acc = &w.accounts[plan.account];
     let mut rng = StdRng::seed_from_u64(plan.key);
-    let person = people::person(&mut rng, &acc.home, people::phone(person_no, phone_salt));
+    // A year before now at most: adults then are adults now.
+    let person = people::person(
+        &mut rng,
+        &acc.home,
+        people::phone(person_no, phone_salt),
+        w.now.year() - 1,
+    );
     let mut s = Sim {
         w,
         acc,
@@ -794,9 +806,8 @@ impl Sim<'_, '_> {
                 let reason = self.reason();
                 let t = self.escalate(t, reason)?;
                 let rounds = self.rng.random_range(1..4);
-                let user = self.l.taken_by;
                 let mut t = self.staffed(t, rounds)?;
-                let user = self.l.taken_by.or(user)?;
+                let user = self.l.taken_by?;
                 t += self.gap(30, 600);
                 if !self.hand_back(t, user, how) {
                     return None;

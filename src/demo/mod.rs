@@ -219,7 +219,7 @@ pub const MIN_CONVERSATIONS: usize = 10;
 /// Conversations at most (the phone numbers are unique below 10^7).
 pub const MAX_CONVERSATIONS: usize = 1_000_000;
 /// Messages at most: the whole tenant is played in memory before it is
-/// written (about 0.8 GB a million messages).
+/// written (about 0.5 GB a million messages).
 pub const MAX_MESSAGES: usize = 5_000_000;
 
 fn email(local: &str, slug: &str) -> String {
@@ -314,6 +314,7 @@ pub async fn seed(
         accounts: &accounts,
         retention: Duration::days(180),
         texts: Default::default(),
+        choices: Default::default(),
     };
     let started = std::time::Instant::now();
     let lived = live_all(&world, opts, progress)?;
@@ -809,6 +810,7 @@ mod tests {
             accounts: &accounts,
             retention: Duration::days(180),
             texts: Default::default(),
+            choices: Default::default(),
         };
         let opts = Options {
             conversations,

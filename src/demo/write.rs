@@ -8,13 +8,12 @@
 //! the table as in a year of real traffic, not packed together, which
 //! would flatter the pages' benchmark).
 
-use super::sim::{Lived, WORKER};
+use super::sim::{Lived, Sent, WORKER};
 use super::{FlowSettings, Options, Refused, SeededAccount};
 use crate::auth::{Actor, Permission, Scope};
 use crate::config::{Config, Secret};
 use crate::db::Tx;
 use crate::on_tx;
-use crate::outbox::Payload;
 use crate::tenancy::Provider;
 use crate::uic::{Uic, UicParts};
 use sqlx::types::Json;
@@ -273,7 +272,7 @@ pub(crate) async fn data(
                     .push_bind(m.media_ref.as_deref()).push_bind(m.at).push_bind(m.updated_at);
             })?;
         // The outbox rows that sent the outbound ones.
-        let sent: Vec<(i64, usize, &Payload, OffsetDateTime, OffsetDateTime)> = ids
+        let sent: Vec<(i64, usize, &Sent, OffsetDateTime, OffsetDateTime)> = ids
             .iter()
             .zip(chunk)
             .filter_map(|(id, (at, c, s))| {
@@ -288,7 +287,7 @@ pub(crate) async fn data(
                 part, |b, row| {
                     let (id, c, payload, at, sent_at) = row;
                     b.push_bind(tenant).push_bind(account_ids[lived[*c].account]).push_bind(conversation_ids[*c])
-                        .push_bind(*id).push_bind(Json(*payload)).push_bind(crate::outbox::OutboxStatus::Sent)
+                        .push_bind(*id).push_bind(Json(payload.payload(&lived[*c].phone))).push_bind(crate::outbox::OutboxStatus::Sent)
                         .push_bind(1i32).push_bind(*at).push_bind(WORKER).push_bind(*at)
                         .push_bind(*sent_at).push_bind(*sent_at);
                 })?;

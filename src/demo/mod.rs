@@ -709,16 +709,6 @@ fn live_all(
     Ok(lived)
 }
 
-/// The staff members' e-mail addresses for a tenant slug, in creation order.
-pub fn staff_emails(slug: &str) -> Vec<String> {
-    STAFF.iter().map(|s| email(s.local, slug)).collect()
-}
-
-/// The conversations' account, for the tests: their slugs.
-pub fn account_slugs(slug: &str) -> Vec<String> {
-    ACCOUNTS.iter().map(|a| account_slug(slug, a.key)).collect()
-}
-
 /// What `demo seed` prints: where to log in, as whom, and what to try
 /// (French, then English).
 pub fn summary(s: &Seeded, base: &str) -> String {

@@ -2,8 +2,10 @@
 # Staff pages benchmark: builds the release binaries, seeds a fresh database
 # with `uic-inbox demo seed` (100,000 conversations and 1,000,000 messages
 # unless CONVERSATIONS / MESSAGES say otherwise), starts the server, logs in
-# as the demo tenant's supervisor and times the conversations pages with
-# `loadgen --pages` (count, p50, p95, p99, max per kind of page).
+# as the demo tenant's supervisor, then as an agent of two programmes
+# (BENCH_USERS="superviseur agent.kinshasa2" by default), and times the
+# conversations pages with `loadgen --pages` (count, p50, p95, p99, max per
+# kind of page).
 # Usage: scripts/bench-pages.sh postgres|sqlite [rounds] [concurrency]
 # PostgreSQL: BENCH_POSTGRES_URL (default postgres://postgres@127.0.0.1:5432/postgres);
 # a database uic_bench_pages is created afresh there (and left for a look).
@@ -32,12 +34,12 @@ esac
 export DATABASE_URL=$db UIC_SALT=bench-salt-0123456789abcdef HOST=127.0.0.1 PORT=$port LOG_LEVEL=warn
 # A throw-away password for this database only, never printed.
 password_file=$work/password
-(umask 077; head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n' > "$password_file")
+(umask 077; od -An -N16 -tx1 /dev/urandom | tr -d ' \n' > "$password_file")
 echo "backend        $backend"
 start=$(date +%s.%N)
 ./target/release/uic-inbox demo seed --conversations "$conversations" --messages "$messages" \
   --password-file "$password_file" > "$work/seed.out"
-echo "seed           $conversations conversations, $messages messages in $(echo "$(date +%s.%N) - $start" | bc) s"
+printf 'seed           %s conversations, %s messages in %.1f s\n' "$conversations" "$messages" "$(echo "$(date +%s.%N) - $start" | bc)"
 grep -E "^(Demo tenant|Organisation)" "$work/seed.out" || true
 ./target/release/uic-inbox serve &
 server=$!
@@ -45,7 +47,13 @@ for _ in $(seq 1 300); do curl -sf "http://127.0.0.1:$port/readyz" >/dev/null &&
 account=$(query "SELECT id FROM whatsapp_accounts WHERE slug = 'demo-depistage-kinshasa'")
 uic=$(query "SELECT r.uic FROM uic_registrations r JOIN tenants t ON t.id = r.tenant_id WHERE t.slug = 'demo' ORDER BY r.last_seen_at DESC LIMIT 1")
 phone=$(query "SELECT c.phone FROM contacts c JOIN tenants t ON t.id = c.tenant_id WHERE t.slug = 'demo' ORDER BY c.id DESC LIMIT 1")
-./target/release/loadgen --pages --url "http://127.0.0.1:$port" --email superviseur@demo.example.org \
-  --password-file "$password_file" --rounds "$rounds" --concurrency "$concurrency" \
-  --account "$account" --uic "$uic" --phone "$phone"
+# The supervisor sees every account; an agent of two accounts gets the
+# scoped queries (and masked numbers).
+status=0
+for user in ${BENCH_USERS:-superviseur agent.kinshasa2}; do
+  ./target/release/loadgen --pages --url "http://127.0.0.1:$port" --email "$user@demo.example.org" \
+    --password-file "$password_file" --rounds "$rounds" --concurrency "$concurrency" \
+    --account "$account" --uic "$uic" --phone "$phone" || status=1
+done
 if [ "${KEEP:-0}" = 1 ]; then wait "$server"; fi
+exit $status

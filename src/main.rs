@@ -101,7 +101,7 @@ fn main() -> ExitCode {
         println!("{}", registry::salt::generate());
         return ExitCode::SUCCESS;
     }
-    let config = match Config::from_env() {
+    let mut config = match Config::from_env() {
         Ok(c) => c,
         Err(problems) => {
             eprintln!(
@@ -114,6 +114,12 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    if matches!(cli.command, Some(Command::Demo { .. })) {
+        // The seed's bulk statements and ANALYZE take seconds by design:
+        // sqlx's slow-statement warnings would only interleave with its
+        // progress.
+        config.log_level.push_str(",sqlx=error");
+    }
     init_tracing(&config);
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()

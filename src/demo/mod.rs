@@ -216,6 +216,11 @@ const STAFF: &[StaffSpec] = &[
 
 /// Conversations at least (one of each kind the pages show is always made).
 pub const MIN_CONVERSATIONS: usize = 10;
+/// Conversations at most (the phone numbers are unique below 10^7).
+pub const MAX_CONVERSATIONS: usize = 1_000_000;
+/// Messages at most: the whole tenant is played in memory before it is
+/// written (about 0.5 GB a million messages).
+pub const MAX_MESSAGES: usize = 5_000_000;
 
 fn email(local: &str, slug: &str) -> String {
     format!("{local}@{slug}.example.org")
@@ -309,6 +314,7 @@ pub async fn seed(
         accounts: &accounts,
         retention: Duration::days(180),
         texts: Default::default(),
+        choices: Default::default(),
     };
     let started = std::time::Instant::now();
     let lived = live_all(&world, opts, progress)?;
@@ -385,15 +391,17 @@ fn check_options(opts: &Options) -> Result<(), Refused> {
             opts.tenant_slug
         )));
     }
-    if opts.conversations < MIN_CONVERSATIONS || opts.conversations > 10_000_000 {
+    if opts.conversations < MIN_CONVERSATIONS || opts.conversations > MAX_CONVERSATIONS {
         return Err(Refused(format!(
-            "--conversations: entre {MIN_CONVERSATIONS} et 10 000 000 (between {MIN_CONVERSATIONS} and 10,000,000)"
+            "--conversations: entre {MIN_CONVERSATIONS} et {MAX_CONVERSATIONS} (between {MIN_CONVERSATIONS} and {MAX_CONVERSATIONS})"
         )));
     }
-    let (least, most) = (opts.conversations * 3, opts.conversations * 60);
+    let least = opts.conversations * 3;
+    let most = (opts.conversations * 60).min(MAX_MESSAGES);
     if opts.messages < least || opts.messages > most {
         return Err(Refused(format!(
-            "--messages: entre 3 et 60 par conversation, ici entre {least} et {most} (between 3 and 60 per conversation)"
+            "--messages: entre 3 et 60 par conversation, {MAX_MESSAGES} au plus, ici entre {least} et {most} \
+             (3 to 60 per conversation, {MAX_MESSAGES} at most)"
         )));
     }
     Ok(())
@@ -540,25 +548,27 @@ const ABSORBER: usize = 4;
 
 /// A kind drawn from the year's mix.
 fn draw_kind(rng: &mut StdRng) -> Kind {
+    // About 10 messages a conversation: a code takes at least 13, so many
+    // of the others are a greeting and nothing more, as in life.
     match rng.random_range(0..1000) {
-        0..=559 => Kind::Complete,
-        560..=579 => Kind::CompleteReturns,
-        580..=919 => Kind::Abandoned(match rng.random_range(0..100) {
-            0..=34 => 1,
-            35..=54 => 2,
-            55..=72 => 3,
-            73..=87 => 4,
+        0..=514 => Kind::Complete,
+        515..=524 => Kind::CompleteReturns,
+        525..=924 => Kind::Abandoned(match rng.random_range(0..100) {
+            0..=54 => 1,
+            55..=69 => 2,
+            70..=81 => 3,
+            82..=91 => 4,
             _ => 5,
         }),
-        920..=939 => Kind::AbandonedReturned,
-        940..=969 => Kind::Waiting(match rng.random_range(0..100) {
+        925..=934 => Kind::AbandonedReturned,
+        935..=964 => Kind::Waiting(match rng.random_range(0..100) {
             0..=39 => WaitingReason::Requested,
             40..=64 => WaitingReason::FailedAnswers,
             65..=89 => WaitingReason::Media,
             _ => WaitingReason::Flagged,
         }),
-        970..=984 => Kind::Human,
-        985..=994 => Kind::HandedBack(if rng.random_bool(0.6) {
+        965..=979 => Kind::Human,
+        980..=994 => Kind::HandedBack(if rng.random_bool(0.6) {
             HandBack::Resume
         } else {
             HandBack::StartAgain
@@ -699,16 +709,6 @@ fn live_all(
     Ok(lived)
 }
 
-/// The staff members' e-mail addresses for a tenant slug, in creation order.
-pub fn staff_emails(slug: &str) -> Vec<String> {
-    STAFF.iter().map(|s| email(s.local, slug)).collect()
-}
-
-/// The conversations' account, for the tests: their slugs.
-pub fn account_slugs(slug: &str) -> Vec<String> {
-    ACCOUNTS.iter().map(|a| account_slug(slug, a.key)).collect()
-}
-
 /// What `demo seed` prints: where to log in, as whom, and what to try
 /// (French, then English).
 pub fn summary(s: &Seeded, base: &str) -> String {
@@ -800,6 +800,7 @@ mod tests {
             accounts: &accounts,
             retention: Duration::days(180),
             texts: Default::default(),
+            choices: Default::default(),
         };
         let opts = Options {
             conversations,
@@ -883,6 +884,17 @@ mod tests {
             });
             assert!(msg.contains("--tenant-slug"), "{slug}: {msg}");
         }
+        let too_many = Options {
+            conversations: 200_000,
+            messages: MAX_MESSAGES + 1,
+            ..Options::default()
+        };
+        assert!(bad(too_many).contains("--messages"));
+        let too_many = Options {
+            conversations: MAX_CONVERSATIONS + 1,
+            ..Options::default()
+        };
+        assert!(bad(too_many).contains("--conversations"));
         assert!(check_options(&Options::default()).is_ok());
     }
 }

@@ -228,8 +228,8 @@ pub fn phone(n: u64, salt: u64) -> String {
     format!("+243{prefix}{digits:07}")
 }
 
-/// A new person, born near `home` most of the time.
-pub fn person(rng: &mut StdRng, home: &[&'static str], phone: String) -> Person {
+/// A new person, born near `home` most of the time, an adult in `this_year`.
+pub fn person(rng: &mut StdRng, home: &[&'static str], phone: String, this_year: i32) -> Person {
     let city_code = if !home.is_empty() && rng.random_bool(0.8) {
         home[skewed(rng, home.len())]
     } else {
@@ -246,7 +246,7 @@ pub fn person(rng: &mut StdRng, home: &[&'static str], phone: String) -> Person 
     Person {
         last: LAST_NAMES[skewed(rng, LAST_NAMES.len())],
         first: FIRST_NAMES[skewed(rng, FIRST_NAMES.len())],
-        year: 2026 - age,
+        year: this_year - age,
         city: city(city_code),
         gender,
         phone,

@@ -5,9 +5,15 @@
 //! the queue's "nobody available" notice change the conversation as
 //! `inbox::staff` and `inbox::waiting` do. What comes out are the rows the
 //! app would have written, in order, with their times.
+//!
+//! The flow, the transcript rule and the routing are the app's own
+//! functions; the staff actions and the notice write their columns here as
+//! `inbox::staff::set_mode` and `inbox::waiting` write them in SQL: a change
+//! there must be made here too (the seed's tests read seeded conversations
+//! back through the app and run its staff actions on them).
 
 use super::people::{self, Person, Typed};
-use crate::flow::{self, Event, FlowConfig, FlowState, HandBack, Inbound, Step};
+use crate::flow::{self, Choice, Event, FlowConfig, FlowState, HandBack, Inbound, Step};
 use crate::inbox::modes::{self, Route};
 use crate::inbox::{BodyForm, Change, Direction, MessageStatus, Mode, Sender, WaitingReason};
 use crate::outbox::Payload;
@@ -85,7 +91,44 @@ pub struct Msg {
     pub error_message: Option<&'static str>,
     pub media_ref: Option<String>,
     /// The outbox row that sent it: its payload (JSON) and when it was sent.
-    pub outbox: Option<(Payload, OffsetDateTime)>,
+    pub outbox: Option<(Sent, OffsetDateTime)>,
+}
+
+/// What an outbox row sent, kept small (a million of them are held in
+/// memory): the payload is made from it when the row is written.
+#[derive(Debug, Clone)]
+pub enum Sent {
+    /// A reply of the bot, as sent (before any redaction of the message).
+    Reply(Arc<str>, Arc<Vec<Choice>>),
+    /// A code's QR image.
+    Qr(Arc<str>),
+    /// A staff member's text.
+    Text(Arc<str>),
+}
+
+impl Sent {
+    /// The payload the inbox writes for it (`Payload`'s JSON).
+    pub fn payload(&self, to: &str) -> Payload {
+        match self {
+            Sent::Reply(text, choices) => Payload::Reply {
+                to: to.to_string(),
+                reply: flow::Reply {
+                    text: text.to_string(),
+                    choices: choices.to_vec(),
+                },
+                list_button: "Choisir".to_string(),
+            },
+            Sent::Qr(uic) => Payload::Qr {
+                to: to.to_string(),
+                uic: uic.to_string(),
+                caption: Some(uic.to_string()),
+            },
+            Sent::Text(text) => Payload::Text {
+                to: to.to_string(),
+                text: text.to_string(),
+            },
+        }
+    }
 }
 
 /// A change of hands (`conversation_events`).
@@ -137,6 +180,8 @@ pub struct World<'a> {
     pub retention: Duration,
     /// Interned bodies (the bot says the same few things a million times).
     pub texts: std::cell::RefCell<std::collections::HashMap<String, Arc<str>>>,
+    /// Interned choice lists (the gender buttons, each account's cities).
+    pub choices: std::cell::RefCell<Vec<Arc<Vec<Choice>>>>,
 }
 
 impl World<'_> {
@@ -151,6 +196,16 @@ impl World<'_> {
             texts.insert(s.to_string(), t.clone());
         }
         t
+    }
+
+    fn intern_choices(&self, choices: &[Choice]) -> Arc<Vec<Choice>> {
+        let mut known = self.choices.borrow_mut();
+        if let Some(c) = known.iter().find(|c| c.as_slice() == choices) {
+            return c.clone();
+        }
+        let c = Arc::new(choices.to_vec());
+        known.push(c.clone());
+        c
     }
 }
 
@@ -183,7 +238,13 @@ struct Sim<'w, 'a> {
 pub fn live(w: &World<'_>, plan: &Plan, person_no: u64, phone_salt: u64) -> Lived {
     let acc = &w.accounts[plan.account];
     let mut rng = StdRng::seed_from_u64(plan.key);
-    let person = people::person(&mut rng, &acc.home, people::phone(person_no, phone_salt));
+    // A year before now at most: adults then are adults now.
+    let person = people::person(
+        &mut rng,
+        &acc.home,
+        people::phone(person_no, phone_salt),
+        w.now.year() - 1,
+    );
     let mut s = Sim {
         w,
         acc,
@@ -285,7 +346,7 @@ impl Sim<'_, '_> {
         author: Option<i64>,
         kind: &'static str,
         body: &str,
-        payload: &Payload,
+        sent: Sent,
     ) {
         let (status, updated, failure) = self.delivery(at);
         let (body_form, body, text_chars, redacted) =
@@ -305,7 +366,7 @@ impl Sim<'_, '_> {
             error_code: failure.map(|i| FAILURES[i].0),
             error_message: failure.map(|i| FAILURES[i].1),
             media_ref: None,
-            outbox: Some((payload.clone(), at + Duration::milliseconds(400))),
+            outbox: Some((sent, at + Duration::milliseconds(400))),
         });
     }
 
@@ -318,28 +379,23 @@ impl Sim<'_, '_> {
             } else {
                 "interactive"
             };
-            let payload = Payload::Reply {
-                to: self.person.phone.clone(),
-                reply: reply.clone(),
-                list_button: "Choisir".to_string(),
-            };
-            self.outbound(at, Sender::Bot, None, kind, &reply.text, &payload);
+            let sent = Sent::Reply(
+                self.w.intern(&reply.text),
+                self.w.intern_choices(&reply.choices),
+            );
+            self.outbound(at, Sender::Bot, None, kind, &reply.text, sent);
         }
         if self.flow().qr_enabled {
             for e in events {
                 if let Event::UicIssued { uic, .. } = e {
-                    let payload = Payload::Qr {
-                        to: self.person.phone.clone(),
-                        uic: uic.as_str().to_string(),
-                        caption: Some(uic.as_str().to_string()),
-                    };
+                    let sent = Sent::Qr(Arc::from(uic.as_str()));
                     self.outbound(
                         at,
                         Sender::Bot,
                         None,
                         "image",
                         &format!("QR {}", uic.as_str()),
-                        &payload,
+                        sent,
                     );
                 }
             }
@@ -479,12 +535,8 @@ impl Sim<'_, '_> {
             .is_some_and(|i| i + Duration::hours(24) > at);
         if open {
             let reply = flow::nobody_available(&self.acc.flow);
-            let payload = Payload::Reply {
-                to: self.person.phone.clone(),
-                reply: reply.clone(),
-                list_button: "Choisir".to_string(),
-            };
-            self.outbound(at, Sender::Bot, None, "text", &reply.text, &payload);
+            let sent = Sent::Reply(self.w.intern(&reply.text), self.w.intern_choices(&[]));
+            self.outbound(at, Sender::Bot, None, "text", &reply.text, sent);
         }
         self.l.unattended_notice_at = Some(at);
         self.l.version += 1;
@@ -550,11 +602,8 @@ impl Sim<'_, '_> {
         if at > self.w.now || !open || self.l.msgs.len() + 1 > self.cap || !self.take(at, user) {
             return false;
         }
-        let payload = Payload::Text {
-            to: self.person.phone.clone(),
-            text: text.to_string(),
-        };
-        self.outbound(at, Sender::Staff, Some(user), "text", text, &payload);
+        let sent = Sent::Text(self.w.intern(text));
+        self.outbound(at, Sender::Staff, Some(user), "text", text, sent);
         true
     }
 
@@ -626,9 +675,9 @@ impl Sim<'_, '_> {
             }
             t = self.typing(t);
             let roll = self.rng.random_range(0..100);
-            let typed = if roll < 3 {
+            let typed = if roll < 2 {
                 Typed::text(["AIDE", "aide ?", "Help"][self.rng.random_range(0..3)])
-            } else if roll < 9 && self.l.flow_state.tries + 1 < self.acc.flow.max_tries {
+            } else if roll < 6 && self.l.flow_state.tries + 1 < self.acc.flow.max_tries {
                 people::wrong_answer(&mut self.rng, &step, &self.acc.listed)
             } else {
                 people::answer(&mut self.rng, &self.person, &step, &self.acc.listed)
@@ -760,7 +809,7 @@ impl Sim<'_, '_> {
         match kind {
             Kind::Complete => {
                 let t = self.questions(t, None)?;
-                if self.rng.random_bool(0.12) {
+                if self.rng.random_bool(0.08) {
                     let t = t + self.gap(20, 600);
                     let thanks = people::thanks(&mut self.rng);
                     return self.inbound(t, &thanks, None).then_some(t);
@@ -794,9 +843,8 @@ impl Sim<'_, '_> {
                 let reason = self.reason();
                 let t = self.escalate(t, reason)?;
                 let rounds = self.rng.random_range(1..4);
-                let user = self.l.taken_by;
                 let mut t = self.staffed(t, rounds)?;
-                let user = self.l.taken_by.or(user)?;
+                let user = self.l.taken_by?;
                 t += self.gap(30, 600);
                 if !self.hand_back(t, user, how) {
                     return None;

@@ -8,7 +8,7 @@
 //! the table as in a year of real traffic, not packed together, which
 //! would flatter the pages' benchmark).
 
-use super::sim::{Lived, WORKER};
+use super::sim::{Lived, Sent, WORKER};
 use super::{FlowSettings, Options, Refused, SeededAccount};
 use crate::auth::{Actor, Permission, Scope};
 use crate::config::{Config, Secret};
@@ -245,27 +245,26 @@ pub(crate) async fn data(
                     .push_bind(m.status).push_bind(m.error_code).push_bind(m.error_message)
                     .push_bind(m.media_ref.as_deref()).push_bind(m.at).push_bind(m.updated_at);
             })?;
-        let sent: Vec<(i64, &(OffsetDateTime, u32, u32))> = ids
+        // The outbox rows that sent the outbound ones.
+        let sent: Vec<(i64, usize, &Sent, OffsetDateTime, OffsetDateTime)> = ids
             .iter()
-            .copied()
             .zip(chunk)
-            .filter(|(_, (_, c, s))| lived[*c as usize].msgs[*s as usize].outbox.is_some())
+            .filter_map(|(id, (at, c, s))| {
+                let (payload, sent_at) = lived[*c as usize].msgs[*s as usize].outbox.as_ref()?;
+                Some((*id, *c as usize, payload, *at, *sent_at))
+            })
             .collect();
-        if !sent.is_empty() {
-            for part in sent.chunks(PARAMS / 13) {
-                insert!(&mut *tx,
-                    "INSERT INTO outbox (tenant_id, account_id, conversation_id, message_id, payload, status, attempts,
-                        next_attempt_at, claimed_by, created_at, updated_at, sent_at) ",
-                    part, |b, row| {
-                        let (id, (at, c, s)) = row;
-                        let l = &lived[*c as usize];
-                        let Some((payload, sent_at)) = &l.msgs[*s as usize].outbox else { unreachable!() };
-                        b.push_bind(tenant).push_bind(account_ids[l.account]).push_bind(conversation_ids[*c as usize])
-                            .push_bind(*id).push_bind(Json(payload)).push_bind(crate::outbox::OutboxStatus::Sent)
-                            .push_bind(1i32).push_bind(*at).push_bind(WORKER).push_bind(*at)
-                            .push_bind(*sent_at).push_bind(*sent_at);
-                    })?;
-            }
+        for part in sent.chunks(PARAMS / 12) {
+            insert!(&mut *tx,
+                "INSERT INTO outbox (tenant_id, account_id, conversation_id, message_id, payload, status, attempts,
+                    next_attempt_at, claimed_by, created_at, updated_at, sent_at) ",
+                part, |b, row| {
+                    let (id, c, payload, at, sent_at) = row;
+                    b.push_bind(tenant).push_bind(account_ids[lived[*c].account]).push_bind(conversation_ids[*c])
+                        .push_bind(*id).push_bind(Json(payload.payload(&lived[*c].phone))).push_bind(crate::outbox::OutboxStatus::Sent)
+                        .push_bind(1i32).push_bind(*at).push_bind(WORKER).push_bind(*at)
+                        .push_bind(*sent_at).push_bind(*sent_at);
+                })?;
         }
         written += chunk.len();
         if written >= next_report {

@@ -88,6 +88,15 @@ async fn a_seeded_tenant_holds_what_the_app_would_have_written(backend: Backend)
         )
         .await
     );
+    // Each outbox row decodes as the worker reads it, to its contact.
+    let rows: Vec<(sqlx::types::Json<serde_json::Value>, String)> = on_db_read!(&app.state.db, p => sqlx::query_as(
+        "SELECT o.payload, c.phone FROM outbox o JOIN conversations cv ON cv.id = o.conversation_id
+         JOIN contacts c ON c.id = cv.contact_id WHERE o.tenant_id = $1").bind(t).fetch_all(p).await.unwrap());
+    assert!(!rows.is_empty());
+    for (payload, phone) in &rows {
+        let decoded = uic_inbox::outbox::Payload::decode(&payload.0).expect("the worker reads it");
+        assert_eq!(decoded.to(), phone);
+    }
     assert!(seeded.registrations > 0);
     assert_eq!(
         scalar(

@@ -3,7 +3,9 @@
 //! - message text kept as written (escalated conversations, staff and bot
 //!   replies) older than its tenant's retention period is redacted: the
 //!   body is emptied and marked `redacted`, the message's metadata (who,
-//!   when, kind, status) stays; one audit entry per tenant says how many;
+//!   when, kind, status) stays; the finished outbox rows of that age, whose
+//!   payload holds the same text, are deleted; one audit entry per tenant
+//!   says how many;
 //! - webhook dead letters older than 30 days are deleted.
 //!
 //! Every statement is idempotent, so several server instances may run the
@@ -33,6 +35,8 @@ pub struct Pass {
     /// `(tenant id, messages redacted)`, for tenants where it redacted any.
     pub redacted: Vec<(i64, u64)>,
     pub dead_letters_deleted: u64,
+    /// Finished outbox rows past their tenant's retention.
+    pub outbox_deleted: u64,
 }
 
 /// One pass of the job as of `now` (tests call it with any time).
@@ -49,7 +53,8 @@ pub async fn run_once(db: &Db, now: OffsetDateTime) -> anyhow::Result<Pass> {
         };
         let before = now - Duration::days(i64::from(settings.retention_days));
         let count = redact_verbatim_before(db, tenant.id, before, now).await?;
-        if count > 0 {
+        let sent = outbox::store::delete_finished_before(db, tenant.id, before).await?;
+        if count > 0 || sent > 0 {
             audit::record(
                 db,
                 &audit::Entry {
@@ -59,7 +64,7 @@ pub async fn run_once(db: &Db, now: OffsetDateTime) -> anyhow::Result<Pass> {
                     action: "messages.redact",
                     target: format!("tenant:{}", tenant.id),
                     detail: format!(
-                        "{count} message(s) older than {} days redacted",
+                        "{count} message(s) older than {} days redacted, {sent} sent outbox row(s) deleted",
                         settings.retention_days
                     ),
                     ip: None,
@@ -67,6 +72,7 @@ pub async fn run_once(db: &Db, now: OffsetDateTime) -> anyhow::Result<Pass> {
             )
             .await?;
             pass.redacted.push((tenant.id, count));
+            pass.outbox_deleted += sent;
         }
     }
     pass.dead_letters_deleted =

@@ -373,6 +373,24 @@ pub async fn delete_dead_letters_before(
         .bind(before).execute(p).await.map(|r| r.rows_affected()))
 }
 
+/// Deletes a tenant's finished outbox rows (sent, or failed for good)
+/// created before `before`: their payload holds the message's text, which
+/// the retention period erases from the message itself. Rows still to be
+/// sent stay (the person is waiting for them).
+pub async fn delete_finished_before(
+    db: &Db,
+    tenant_id: i64,
+    before: OffsetDateTime,
+) -> Result<u64, sqlx::Error> {
+    let sql = format!(
+        "DELETE FROM outbox WHERE tenant_id = $1 AND status IN ('{}', '{}') AND created_at < $2",
+        OutboxStatus::Sent,
+        OutboxStatus::Failed
+    );
+    on_db!(db, p => sqlx::query(&sql).bind(tenant_id).bind(before)
+        .execute(p).await.map(|r| r.rows_affected()))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -269,6 +269,26 @@ async fn the_daily_job_redacts_text_older_than_the_retention_keeps_the_rest_and_
         .unwrap();
     }
 
+    // Two outbox rows of a staff reply's text: one sent, one still to send.
+    let (conversation, message): (i64, i64) = uic_inbox::on_db!(db, p => sqlx::query_as(
+        "SELECT conversation_id, id FROM messages WHERE direction = 'out' ORDER BY id LIMIT 1")
+        .fetch_one(p).await.unwrap());
+    let account = uic_inbox::tenancy::store::find_by_slug(db, "sandbox")
+        .await
+        .unwrap()
+        .unwrap()
+        .id;
+    for status in ["sent", "pending"] {
+        uic_inbox::on_db!(db, p => sqlx::query(
+            "INSERT INTO outbox (tenant_id, account_id, conversation_id, message_id, payload, status, attempts,
+                next_attempt_at, created_at, updated_at)
+             VALUES ($1, $2, $3, $4, $5, $6, 0, $7, $7, $7)")
+            .bind(tenant).bind(account).bind(conversation).bind(message)
+            .bind(sqlx::types::Json(serde_json::json!({"kind": "text", "to": phone, "text": "Bonjour Kabila"})))
+            .bind(status).bind(now)
+            .execute(p).await.map(|_| ()).unwrap());
+    }
+
     // Within the retention period: nothing changes.
     let pass = uic_inbox::maintenance::run_once(db, now + time::Duration::days(6))
         .await
@@ -300,6 +320,10 @@ async fn the_daily_job_redacts_text_older_than_the_retention_keeps_the_rest_and_
         })
         .sum();
     assert_eq!(redacted, verbatim as u64);
+    // The sent row's copy of the text went with it; the one to send stays.
+    let outbox: Vec<String> = uic_inbox::on_db!(db, p => sqlx::query_scalar(
+        "SELECT status FROM outbox").fetch_all(p).await.unwrap());
+    assert_eq!(outbox, ["pending"]);
     assert_eq!(app.count("messages WHERE body_form = 'verbatim'").await, 0);
     assert_eq!(
         app.count("messages WHERE body_form = 'redacted' AND body <> ''")

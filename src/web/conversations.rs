@@ -641,24 +641,49 @@ async fn account_of(state: &AppState, access: &Access, c: &Conversation) -> WebR
         .ok_or(WebError::NotFound(None))
 }
 
+/// The conversation and the access of `p` on its account, for an action
+/// (checked before anything the request sent is read).
+async fn for_action(
+    state: &AppState,
+    staff: &Staff,
+    id: i64,
+    p: Permission,
+) -> WebResult<(Conversation, Access)> {
+    let (_, c) = load(state, staff, id).await?;
+    let access = staff.require(p, Scope::Account(c.account_id))?;
+    Ok((c, access))
+}
+
+/// What an action answers: the conversation as it now is, or the refusal.
+async fn answer(
+    state: &AppState,
+    staff: &Staff,
+    htmx: bool,
+    id: i64,
+    acted: Acted,
+    done: &str,
+    sent: bool,
+) -> WebResult {
+    match acted {
+        Acted::Done | Acted::Unchanged => {
+            // A reply, or the bot's next question, waits in the outbox.
+            state.outbox.wake();
+            after_action(state, staff, htmx, id, done, sent).await
+        }
+        other => Err(refused(staff, other)),
+    }
+}
+
 async fn take(
     State(state): State<AppState>,
     staff: Staff,
     HxRequest(htmx): HxRequest,
     Path(id): Path<i64>,
 ) -> WebResult {
-    let (_, c) = load(&state, &staff, id).await?;
-    let access = staff.require(
-        Permission::ConversationsTakeover,
-        Scope::Account(c.account_id),
-    )?;
+    let (_, access) = for_action(&state, &staff, id, Permission::ConversationsTakeover).await?;
     let now = OffsetDateTime::now_utc();
-    match actions::take_over(&state.db, &state.live, &access, id, now).await? {
-        Acted::Done | Acted::Unchanged => {
-            after_action(&state, &staff, htmx, id, staff.t().conv_taken, false).await
-        }
-        other => Err(refused(&staff, other)),
-    }
+    let acted = actions::take_over(&state.db, &state.live, &access, id, now).await?;
+    answer(&state, &staff, htmx, id, acted, staff.t().conv_taken, false).await
 }
 
 async fn queue(
@@ -667,18 +692,19 @@ async fn queue(
     HxRequest(htmx): HxRequest,
     Path(id): Path<i64>,
 ) -> WebResult {
-    let (_, c) = load(&state, &staff, id).await?;
-    let access = staff.require(
-        Permission::ConversationsTakeover,
-        Scope::Account(c.account_id),
-    )?;
+    let (_, access) = for_action(&state, &staff, id, Permission::ConversationsTakeover).await?;
     let now = OffsetDateTime::now_utc();
-    match actions::flag(&state.db, &state.live, &access, id, now).await? {
-        Acted::Done | Acted::Unchanged => {
-            after_action(&state, &staff, htmx, id, staff.t().conv_queued, false).await
-        }
-        other => Err(refused(&staff, other)),
-    }
+    let acted = actions::flag(&state.db, &state.live, &access, id, now).await?;
+    answer(
+        &state,
+        &staff,
+        htmx,
+        id,
+        acted,
+        staff.t().conv_queued,
+        false,
+    )
+    .await
 }
 
 #[derive(Deserialize)]
@@ -694,17 +720,11 @@ async fn release(
     Path(id): Path<i64>,
     Form(f): Form<ReleaseForm>,
 ) -> WebResult {
-    let t = staff.t();
-    // Who may, on what, before what they sent.
-    let (_, c) = load(&state, &staff, id).await?;
-    let access = staff.require(
-        Permission::ConversationsTakeover,
-        Scope::Account(c.account_id),
-    )?;
+    let (c, access) = for_action(&state, &staff, id, Permission::ConversationsTakeover).await?;
     let how = match f.how.as_str() {
         "resume" => HandBack::Resume,
         "start_again" => HandBack::StartAgain,
-        _ => return Err(staff.bad_request(t.conv_release_how)),
+        _ => return Err(staff.bad_request(staff.t().conv_release_how)),
     };
     let account = account_of(&state, &access, &c).await?;
     let config = account.flow_config(&state.config);
@@ -720,13 +740,16 @@ async fn release(
         now,
     )
     .await?;
-    match acted {
-        Acted::Done | Acted::Unchanged => {
-            state.outbox.wake();
-            after_action(&state, &staff, htmx, id, t.conv_released, false).await
-        }
-        other => Err(refused(&staff, other)),
-    }
+    answer(
+        &state,
+        &staff,
+        htmx,
+        id,
+        acted,
+        staff.t().conv_released,
+        false,
+    )
+    .await
 }
 
 #[derive(Deserialize)]
@@ -742,17 +765,11 @@ async fn send(
     Path(id): Path<i64>,
     Form(f): Form<SendForm>,
 ) -> WebResult {
-    let (_, c) = load(&state, &staff, id).await?;
-    let access = staff.require(Permission::MessagesSend, Scope::Account(c.account_id))?;
+    let (c, access) = for_action(&state, &staff, id, Permission::MessagesSend).await?;
     let account = account_of(&state, &access, &c).await?;
     let now = OffsetDateTime::now_utc();
-    match actions::send(&state.db, &state.live, &access, &account, id, &f.text, now).await? {
-        Acted::Done => {
-            state.outbox.wake();
-            after_action(&state, &staff, htmx, id, staff.t().conv_sent, true).await
-        }
-        other => Err(refused(&staff, other)),
-    }
+    let acted = actions::send(&state.db, &state.live, &access, &account, id, &f.text, now).await?;
+    answer(&state, &staff, htmx, id, acted, staff.t().conv_sent, true).await
 }
 
 // ---------------------------------------------------------------- badge

@@ -201,8 +201,17 @@ pub(crate) async fn data(
                 .push_bind(Json(&l.flow_state))
                 .push_bind(l.version)
                 .push_bind(l.last_inbound_at)
-                // The inbox moves it with each message the person sends.
-                .push_bind(l.last_inbound_at.unwrap_or(l.created_at))
+                // The inbox moves it with each message the person sends
+                // and each staff reply.
+                .push_bind(
+                    l.msgs
+                        .iter()
+                        .filter(|m| m.sender == crate::inbox::Sender::Staff)
+                        .map(|m| m.at)
+                        .chain(l.last_inbound_at)
+                        .max()
+                        .unwrap_or(l.created_at),
+                )
                 .push_bind(l.created_at)
                 .push_bind(l.updated_at)
                 .push_bind(l.waiting_reason)

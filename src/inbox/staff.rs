@@ -404,6 +404,9 @@ pub async fn send(
             },
         )
         .await?;
+        // A reply is activity: the conversation moves up the list.
+        on_tx!(&mut tx, c => sqlx::query("UPDATE conversations SET last_message_at = $2 WHERE id = $1")
+            .bind(held.id).bind(now).execute(c).await.map(|_| ()))?;
         tx.commit().await?;
         if taking {
             tell(live, &held, &[Topic::Mode, Topic::Message]);

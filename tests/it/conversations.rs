@@ -187,6 +187,24 @@ async fn the_queue_lists_escalations_with_their_reason_and_masked_numbers(
             ("agent@ngo.example".to_string(), target)
         ]
     );
+
+    // A staff reply is activity too: it moves the conversation up the list.
+    assert_eq!(
+        ids_in(&agent.get("/conversations").await.body),
+        [failed, id]
+    );
+    agent.get(&format!("/conversations/{id}")).await;
+    let sent = agent
+        .post(
+            &format!("/conversations/{id}/messages"),
+            &[("text", "Bonjour")],
+        )
+        .await;
+    assert_eq!(sent.status, StatusCode::SEE_OTHER, "{}", sent.body);
+    assert_eq!(
+        ids_in(&agent.get("/conversations").await.body),
+        [id, failed]
+    );
 }
 
 #[apply(both_backends)]

@@ -498,6 +498,7 @@ fn flow_of(config: &Config, settings: &FlowSettings) -> FlowConfig {
         meta_waba_id: None,
         meta_app_id: None,
         meta_app_secret: None,
+        waiting_limit_minutes: 240,
         meta_verify_token: None,
         meta_access_token: None,
         token_status: TokenStatus::Ok,

@@ -78,6 +78,9 @@ pub struct Account {
     /// waits for a new one.
     pub token_status: TokenStatus,
     pub send_rate_per_second: i32,
+    /// How long a conversation may wait for staff before the person is told
+    /// nobody is available ([`WAITING_LIMIT_MINUTES`]).
+    pub waiting_limit_minutes: i32,
     /// The tenant's setting: WhatsApp profile names are stored only when on
     /// (read with the account, so the webhooks need no extra query).
     pub keep_profile_names: bool,
@@ -214,6 +217,35 @@ impl Cache {
     }
 }
 
+/// The waiting limit a number may have, in minutes (5 minutes to a week;
+/// the database checks the same).
+pub const WAITING_LIMIT_MINUTES: std::ops::RangeInclusive<i32> = 5..=10_080;
+
+/// Reads a waiting limit typed in a form: `None` unless a whole number of
+/// minutes within [`WAITING_LIMIT_MINUTES`].
+pub fn parse_waiting_limit(input: &str) -> Option<i32> {
+    input
+        .trim()
+        .parse()
+        .ok()
+        .filter(|m| WAITING_LIMIT_MINUTES.contains(m))
+}
+
+#[cfg(test)]
+mod waiting_limit_tests {
+    use super::*;
+
+    #[test]
+    fn a_waiting_limit_is_whole_minutes_from_five_to_a_week() {
+        assert_eq!(parse_waiting_limit(" 240 "), Some(240));
+        assert_eq!(parse_waiting_limit("5"), Some(5));
+        assert_eq!(parse_waiting_limit("10080"), Some(10_080));
+        for bad in ["4", "0", "-30", "10081", "2.5", "", "abc", "99999999999"] {
+            assert_eq!(parse_waiting_limit(bad), None, "{bad}");
+        }
+    }
+}
+
 #[cfg(test)]
 mod cache_tests {
     use super::*;
@@ -238,6 +270,7 @@ mod cache_tests {
             meta_app_secret: None,
             meta_verify_token: None,
             meta_access_token: None,
+            waiting_limit_minutes: 240,
             token_status: TokenStatus::Ok,
             send_rate_per_second: 80,
             keep_profile_names: false,

@@ -21,7 +21,7 @@ use time::OffsetDateTime;
 
 const ACCOUNT_COLUMNS: &str = "id, tenant_id, slug, name, provider, phone_number, meta_phone_number_id, \
      twilio_account_sid, twilio_auth_token, flow_config, enabled, meta_waba_id, meta_app_id, meta_app_secret, \
-     meta_verify_token, meta_access_token, token_status, send_rate_per_second, \
+     meta_verify_token, meta_access_token, token_status, send_rate_per_second, waiting_limit_minutes, \
      (SELECT t.keep_profile_names FROM tenants t WHERE t.id = tenant_id) AS keep_profile_names";
 
 /// Creates the tenant if missing; returns its id.
@@ -192,6 +192,25 @@ pub async fn update_flow_settings(
     Ok(on_db!(db, p => sqlx::query(
         "UPDATE whatsapp_accounts SET flow_config = $2, updated_at = $3 WHERE id = $1 AND tenant_id = $4")
         .bind(account_id).bind(Json(flow)).bind(now).bind(access.tenant_id())
+        .execute(p).await.map(|r| r.rows_affected() > 0))?)
+}
+
+/// Sets how long the number's conversations may wait for staff
+/// (`accounts.manage`); `false` when the access does not reach it.
+pub async fn set_waiting_limit(
+    db: &Db,
+    access: &Access,
+    account_id: i64,
+    minutes: i32,
+) -> Result<bool, AccessError> {
+    access.is_for(Permission::AccountsManage)?;
+    if !access.covers(account_id) || !super::WAITING_LIMIT_MINUTES.contains(&minutes) {
+        return Ok(false);
+    }
+    let now = OffsetDateTime::now_utc();
+    Ok(on_db!(db, p => sqlx::query(
+        "UPDATE whatsapp_accounts SET waiting_limit_minutes = $2, updated_at = $3 WHERE id = $1 AND tenant_id = $4")
+        .bind(account_id).bind(minutes).bind(now).bind(access.tenant_id())
         .execute(p).await.map(|r| r.rows_affected() > 0))?)
 }
 

@@ -21,6 +21,7 @@ pub fn routes(r: Routes) -> Routes {
         .post("/accounts", create)
         .get("/accounts/{id}", show)
         .post("/accounts/{id}/flow", update_flow)
+        .post("/accounts/{id}/waiting", update_waiting)
 }
 
 /// The creation form: a slug and a name.
@@ -249,6 +250,43 @@ async fn update_flow(
             "account.flow_update",
             format!("account:{id}"),
             account.slug.clone(),
+        )
+        .await?;
+    staff.flash(staff.t().saved).await;
+    see_other(&format!("/accounts/{id}"))
+}
+
+#[derive(Deserialize, Default)]
+#[serde(default)]
+struct WaitingForm {
+    minutes: String,
+}
+
+/// How long the number's conversations may wait for staff before the
+/// person is told nobody is available.
+async fn update_waiting(
+    State(state): State<AppState>,
+    staff: Staff,
+    Path(id): Path<i64>,
+    Form(f): Form<WaitingForm>,
+) -> WebResult {
+    let account = load(&state, &staff, id).await?;
+    let access = staff.require(Permission::AccountsManage, Scope::Account(id))?;
+    let Some(minutes) = crate::tenancy::parse_waiting_limit(&f.minutes) else {
+        let flow = account.flow_config.0.clone();
+        let error = staff.t().waiting_limit_invalid.to_string();
+        return render(&state, &staff, account, &flow, Some(error));
+    };
+    if !accounts::set_waiting_limit(&state.db, &access, id, minutes).await? {
+        return Err(staff.not_found());
+    }
+    state.accounts.clear();
+    staff
+        .audit(
+            &state,
+            "account.waiting_limit",
+            format!("account:{id}"),
+            format!("{} min", minutes),
         )
         .await?;
     staff.flash(staff.t().saved).await;

@@ -141,6 +141,9 @@ texts! {
     qr_codes: "QR codes", "QR codes";
     server_default: "Réglage du serveur", "Server default";
     session_timeout: "Conversation abandonnée après (minutes)", "Conversation abandoned after (minutes)";
+    waiting_title: "File d'attente du personnel", "Staff queue";
+    waiting_limit: "Si personne ne prend la conversation après (minutes), la personne est prévenue qu'aucun membre de l'équipe n'est disponible", "If nobody takes the conversation after (minutes), the person is told that no staff member is available";
+    waiting_limit_invalid: "Le délai d'attente doit être un nombre de minutes entre 5 et 10080 (une semaine).", "The waiting limit must be a number of minutes between 5 and 10,080 (a week).";
     timeout_invalid: "La durée doit être un nombre de minutes entre 1 et 10080.", "The timeout must be a number of minutes between 1 and 10080.";
     cities: "Villes (une par ligne : code à 2 lettres puis nom)", "Cities (one per line: 2-letter code then name)";
     cities_help: "Vide : la liste par défaut.", "Empty: the default list.";

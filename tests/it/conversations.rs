@@ -642,3 +642,67 @@ async fn hostile_input_gets_a_clear_answer_and_changes_nothing(#[case] backend: 
          FROM conversations WHERE id = $1").bind(id).fetch_one(p).await.unwrap());
     assert_eq!((mode.as_str(), staff_messages), ("waiting", 0));
 }
+
+#[apply(both_backends)]
+#[tokio::test]
+async fn a_numbers_waiting_limit_is_set_on_its_page_and_tells_the_person_in_time(
+    #[case] backend: Backend,
+) {
+    use uic_inbox::inbox::waiting::notify_unattended;
+    let Some(app) = spawn_app(backend).await else {
+        return;
+    };
+    let account = sandbox(&app).await;
+    let id = escalate(&app, PHONE).await;
+    let path = format!("/accounts/{}/waiting", account.id);
+    let limit = |app: &TestApp| {
+        let db = app.state.db.clone();
+        async move {
+            let minutes: i32 = on_db!(&db, p => sqlx::query_scalar(
+                "SELECT waiting_limit_minutes FROM whatsapp_accounts WHERE slug = 'sandbox'")
+                .fetch_one(p).await.unwrap());
+            minutes
+        }
+    };
+    assert_eq!(limit(&app).await, 240, "4 hours unless set");
+
+    // An agent may not change it.
+    let mut agent = logged_in(&app, "agent@ngo.example", BuiltinRole::Agent, None).await;
+    assert_eq!(
+        agent.post(&path, &[("minutes", "30")]).await.status,
+        StatusCode::FORBIDDEN
+    );
+    let mut admin = logged_in(&app, "admin@ngo.example", BuiltinRole::Administrator, None).await;
+    for bad in ["4", "10081", "abc", "", "2.5", "-10"] {
+        let res = admin.post(&path, &[("minutes", bad)]).await;
+        assert_eq!(res.status, StatusCode::BAD_REQUEST, "{bad:?}");
+        assert!(
+            res.body.contains("entre 5 et 10080"),
+            "{bad:?}: {}",
+            res.body
+        );
+    }
+    assert_eq!(limit(&app).await, 240);
+    let saved = admin.post(&path, &[("minutes", "30")]).await;
+    assert_eq!(saved.status, StatusCode::SEE_OTHER, "{}", saved.body);
+    assert_eq!(limit(&app).await, 30);
+    let page = admin.get(&format!("/accounts/{}", account.id)).await;
+    assert!(page.body.contains("value=\"30\""), "{}", page.body);
+
+    // 29 minutes on, nobody is told; 31 minutes on, the person is, once.
+    let escalated: OffsetDateTime = on_db!(&app.state.db, p => sqlx::query_scalar(
+        "SELECT escalated_at FROM conversations WHERE id = $1").bind(id).fetch_one(p).await.unwrap());
+    let s = &app.state;
+    let told = |minutes: i64| {
+        notify_unattended(
+            &s.db,
+            &s.config,
+            &s.outbox,
+            &s.live,
+            escalated + time::Duration::minutes(minutes),
+        )
+    };
+    assert_eq!(told(29).await.unwrap(), 0);
+    assert_eq!(told(31).await.unwrap(), 1);
+    assert_eq!(told(45).await.unwrap(), 0, "once per wait");
+}

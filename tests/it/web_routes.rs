@@ -42,6 +42,7 @@ const TABLE: &[(&str, &str, Need, bool)] = &[
     ("GET", "/invite/{token}", Public, false),
     ("POST", "/invite/{token}", Public, false),
     ("GET", "/", LoggedIn, false),
+    ("POST", "/accounts/{id}/waiting", Perm(AccountsManage), true),
     ("GET", "/conversations", Perm(ConversationsView), false),
     ("GET", "/conversations/badge", LoggedIn, false),
     ("GET", "/conversations/{id}", Perm(ConversationsView), true),

@@ -587,6 +587,8 @@ async fn hostile_input_gets_a_clear_answer_and_changes_nothing(#[case] backend: 
         "after=garbage",
         "after=1.-1",
         "q=hello%20world",
+        "q=MBE%00IBR7DA1",
+        "mode=wait%00ing",
         &format!("q={}", "A".repeat(10_000)),
     ] {
         let res = agent.get(&format!("/conversations?{q}")).await;

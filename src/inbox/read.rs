@@ -1,5 +1,6 @@
 //! What the inbox's pages read: the conversations list, one conversation
-//! with its thread, the queue's counts and the codes of a contact.
+//! with its thread, the queue's counts, the codes of a contact, and the
+//! staff replies the simulator's phone shows.
 //!
 //! Every function takes the [`Access`] of `conversations.view` and filters
 //! by its tenant and accounts in SQL: another tenant's or account's
@@ -534,6 +535,72 @@ pub async fn codes(
     Ok(
         on_db_read!(db, p => sqlx::query_as(&sql).bind(&hash).bind(conversation.tenant_id).fetch_all(p).await)?,
     )
+}
+
+// ------------------------------------------------------------ simulator
+
+/// A staff message as the simulator's phone shows it.
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct Written {
+    pub id: i64,
+    pub body: String,
+}
+
+/// The conversation of a simulated number on a sandbox account
+/// (`simulator.use`), if the number has written yet.
+pub async fn simulated_conversation(
+    db: &Db,
+    access: &Access,
+    account_id: i64,
+    phone: &str,
+) -> Result<Option<i64>, AccessError> {
+    access.is_for(Permission::SimulatorUse)?;
+    if !access.covers(account_id) {
+        return Ok(None);
+    }
+    Ok(on_db_read!(db, p => sqlx::query_scalar(
+        "SELECT cv.id FROM conversations cv JOIN contacts c ON c.id = cv.contact_id
+         WHERE c.account_id = $1 AND c.phone = $2 AND cv.tenant_id = $3")
+        .bind(account_id).bind(phone).bind(access.tenant_id()).fetch_optional(p).await)?)
+}
+
+/// What staff wrote to a simulated number after message `after`, oldest
+/// first, at most `limit` (`simulator.use`).
+pub async fn staff_messages_after(
+    db: &Db,
+    access: &Access,
+    account_id: i64,
+    phone: &str,
+    after: i64,
+    limit: i64,
+) -> Result<Vec<Written>, AccessError> {
+    let Some(conversation) = simulated_conversation(db, access, account_id, phone).await? else {
+        return Ok(Vec::new());
+    };
+    Ok(on_db_read!(db, p => sqlx::query_as(
+        "SELECT id, body FROM messages
+         WHERE conversation_id = $1 AND tenant_id = $2 AND direction = $3 AND sender = $4 AND id > $5
+         ORDER BY id LIMIT $6")
+        .bind(conversation).bind(access.tenant_id()).bind(Direction::Out).bind(Sender::Staff)
+        .bind(after).bind(limit).fetch_all(p).await)?)
+}
+
+/// The last staff message written to a simulated number (0: none).
+pub async fn last_staff_message(
+    db: &Db,
+    access: &Access,
+    account_id: i64,
+    phone: &str,
+) -> Result<i64, AccessError> {
+    let Some(conversation) = simulated_conversation(db, access, account_id, phone).await? else {
+        return Ok(0);
+    };
+    let last: Option<i64> = on_db_read!(db, p => sqlx::query_scalar(
+        "SELECT MAX(id) FROM messages
+         WHERE conversation_id = $1 AND tenant_id = $2 AND direction = $3 AND sender = $4")
+        .bind(conversation).bind(access.tenant_id()).bind(Direction::Out).bind(Sender::Staff)
+        .fetch_one(p).await)?;
+    Ok(last.unwrap_or(0))
 }
 
 #[cfg(test)]

@@ -20,7 +20,7 @@ use crate::AppState;
 use crate::auth::{Access, Permission, Scope};
 use crate::channel::sandbox;
 use crate::flow::Reply;
-use crate::inbox::{NewInbound, staff as inbox_staff};
+use crate::inbox::{NewInbound, read};
 use crate::live::Filter;
 use crate::tenancy::{Account, Provider, store as accounts};
 use askama::Template;
@@ -152,8 +152,7 @@ async fn chat_page(
 ) -> WebResult {
     let phone = phone(staff, account.id, false).await?;
     let access = staff.require(Permission::SimulatorUse, Scope::Account(account.id))?;
-    let staff_after =
-        inbox_staff::last_staff_message(&state.db, &access, account.id, &phone).await?;
+    let staff_after = read::last_staff_message(&state.db, &access, account.id, &phone).await?;
     page(ChatPage {
         p: staff.layout(account.name.clone(), "/simulator"),
         account_id: account.id,
@@ -255,7 +254,7 @@ async fn live(
     let account = load(&state, &staff, id).await?;
     let access = staff.require(Permission::SimulatorUse, Scope::Account(id))?;
     let number = phone(&staff, id, false).await?;
-    let conversation = inbox_staff::simulated_conversation(&state.db, &access, id, &number).await?;
+    let conversation = read::simulated_conversation(&state.db, &access, id, &number).await?;
     let filter = Filter::Conversation {
         tenant_id: account.tenant_id,
         conversation_id: conversation,
@@ -293,7 +292,7 @@ async fn recheck(state: &AppState, who: &Who, id: i64) -> Option<(Filter, Durati
         .flatten()
         .filter(|a| a.provider() == Provider::Sandbox && a.enabled)?;
     let number = stream::session_value(&record, &phone_key(id))?;
-    let conversation = inbox_staff::simulated_conversation(&state.db, &access, id, &number)
+    let conversation = read::simulated_conversation(&state.db, &access, id, &number)
         .await
         .ok()?;
     let every = match conversation {
@@ -343,8 +342,7 @@ async fn staff_replies(
     let access = staff.require(Permission::SimulatorUse, Scope::Account(id))?;
     let number = phone(&staff, id, false).await?;
     let written =
-        inbox_staff::staff_messages_after(&state.db, &access, id, &number, after, STAFF_BATCH)
-            .await?;
+        read::staff_messages_after(&state.db, &access, id, &number, after, STAFF_BATCH).await?;
     let staff_after = written.last().map_or(after, |w| w.id);
     page(StaffReplies {
         account_id: id,

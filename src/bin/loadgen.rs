@@ -160,7 +160,12 @@ async fn main() -> anyhow::Result<()> {
     // The streams open (and the probe's conversation is found) before the
     // load starts.
     let prepared = match args.sse {
-        Some(n) => Some(live::prepare(&args, &client, n).await?),
+        Some(n) => {
+            let p = live::prepare(&args, &client, n).await?;
+            // scripts/bench.sh waits for this line (SSE_APART=1).
+            println!("live ready     {n} streams open");
+            Some(p)
+        }
         None => None,
     };
     let warmup = Duration::from_secs(2);
@@ -951,7 +956,7 @@ mod cpu {
             let share = (busy_b.saturating_sub(busy_a)) as f64
                 / (total_b.saturating_sub(total_a)).max(1) as f64;
             line += &format!(
-                ", machine {:.0} % of {}",
+                ", machine {:.0} % of {} %",
                 share * 100.0 * cores as f64,
                 cores * 100
             );

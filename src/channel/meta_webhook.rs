@@ -133,14 +133,7 @@ pub async fn handle_event(
                     "Meta reports a message as failed"
                 );
             }
-            if let outbox::StatusApplied::Moved { conversation_id } = applied {
-                inbox.live.publish(crate::live::Change {
-                    tenant_id: account.tenant_id,
-                    account_id: account.id,
-                    conversation_id,
-                    topic: crate::live::Topic::Status,
-                });
-            }
+            applied.tell(inbox.live, account);
             if !applied.found() {
                 tracing::debug!(account = %account.slug, status = %s.status, "status for a message not sent from here");
             }

@@ -282,6 +282,18 @@ impl StatusApplied {
     pub fn found(self) -> bool {
         self != StatusApplied::Unknown
     }
+
+    /// Tells the conversation's pages when the message moved forward.
+    pub fn tell(self, live: &crate::live::Hub, account: &crate::tenancy::Account) {
+        if let StatusApplied::Moved { conversation_id } = self {
+            live.publish(crate::live::Change {
+                tenant_id: account.tenant_id,
+                account_id: account.id,
+                conversation_id,
+                topic: crate::live::Topic::Status,
+            });
+        }
+    }
 }
 
 /// Applies a status. Unknown statuses (a later addition of Meta's) are

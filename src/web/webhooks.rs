@@ -209,14 +209,7 @@ async fn twilio_status(
     if status == crate::inbox::MessageStatus::Failed {
         tracing::warn!(account = %account.slug, code = callback.error_code, "Twilio reports a message as failed");
     }
-    if let outbox::StatusApplied::Moved { conversation_id } = applied {
-        state.live.publish(crate::live::Change {
-            tenant_id: account.tenant_id,
-            account_id: account.id,
-            conversation_id,
-            topic: crate::live::Topic::Status,
-        });
-    }
+    applied.tell(&state.live, &account);
     if !applied.found() {
         tracing::debug!(account = %account.slug, status = %status, "Twilio status for a message not sent from here");
     }

@@ -14,7 +14,6 @@
 
 use crate::audit;
 use crate::db::Db;
-use crate::on_db;
 use crate::outbox;
 use crate::tenancy::store as tenancy;
 use std::sync::Arc;
@@ -52,9 +51,8 @@ pub async fn run_once(db: &Db, now: OffsetDateTime) -> anyhow::Result<Pass> {
             continue;
         };
         let before = now - Duration::days(i64::from(settings.retention_days));
-        let count = redact_verbatim_before(db, tenant.id, before, now).await?;
-        let sent = outbox::store::delete_finished_before(db, tenant.id, before).await?;
-        if count > 0 || sent > 0 {
+        let (count, sent) = redact_verbatim_before(db, tenant.id, before, now).await?;
+        if count > 0 {
             audit::record(
                 db,
                 &audit::Entry {
@@ -81,18 +79,26 @@ pub async fn run_once(db: &Db, now: OffsetDateTime) -> anyhow::Result<Pass> {
     Ok(pass)
 }
 
-/// Empties the text of a tenant's messages kept as written before `before`.
+/// Empties the text of a tenant's messages kept as written before `before`
+/// and deletes the finished outbox rows of those messages (their payload
+/// holds the same text), in one transaction: of several instances running
+/// at once, the one that redacts a message also deletes its copy, so one
+/// audit entry counts both. `(messages redacted, outbox rows deleted)`.
 async fn redact_verbatim_before(
     db: &Db,
     tenant_id: i64,
     before: OffsetDateTime,
     now: OffsetDateTime,
-) -> Result<u64, sqlx::Error> {
-    on_db!(db, p => sqlx::query(
+) -> Result<(u64, u64), sqlx::Error> {
+    let mut tx = db.begin().await?;
+    let ids: Vec<i64> = crate::on_tx!(&mut tx, c => sqlx::query_scalar(
         "UPDATE messages SET body = '', body_form = 'redacted', text_chars = NULL, updated_at = $3
-         WHERE tenant_id = $1 AND body_form = 'verbatim' AND created_at < $2")
+         WHERE tenant_id = $1 AND body_form = 'verbatim' AND created_at < $2 RETURNING id")
         .bind(tenant_id).bind(before).bind(now)
-        .execute(p).await.map(|r| r.rows_affected()))
+        .fetch_all(c).await)?;
+    let sent = outbox::store::delete_finished_of(&mut tx, &ids).await?;
+    tx.commit().await?;
+    Ok((ids.len() as u64, sent))
 }
 
 /// Runs a pass at start, then every `EVERY`, until `stop` is notified.

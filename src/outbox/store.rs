@@ -385,22 +385,28 @@ pub async fn delete_dead_letters_before(
         .bind(before).execute(p).await.map(|r| r.rows_affected()))
 }
 
-/// Deletes a tenant's finished outbox rows (sent, or failed for good)
-/// created before `before`: their payload holds the message's text, which
-/// the retention period erases from the message itself. Rows still to be
-/// sent stay (the person is waiting for them).
-pub async fn delete_finished_before(
-    db: &Db,
-    tenant_id: i64,
-    before: OffsetDateTime,
+/// Deletes the finished outbox rows (sent, or failed for good) of these
+/// messages: their payload holds the text the retention period erases.
+/// Rows still to be sent stay (the person is waiting for them).
+pub async fn delete_finished_of(
+    tx: &mut crate::db::Tx,
+    message_ids: &[i64],
 ) -> Result<u64, sqlx::Error> {
-    let sql = format!(
-        "DELETE FROM outbox WHERE tenant_id = $1 AND status IN ('{}', '{}') AND created_at < $2",
-        OutboxStatus::Sent,
-        OutboxStatus::Failed
-    );
-    on_db!(db, p => sqlx::query(&sql).bind(tenant_id).bind(before)
-        .execute(p).await.map(|r| r.rows_affected()))
+    let mut deleted = 0;
+    for chunk in message_ids.chunks(500) {
+        let ids = chunk
+            .iter()
+            .map(i64::to_string)
+            .collect::<Vec<_>>()
+            .join(", ");
+        let sql = format!(
+            "DELETE FROM outbox WHERE message_id IN ({ids}) AND status IN ('{}', '{}')",
+            OutboxStatus::Sent,
+            OutboxStatus::Failed
+        );
+        deleted += crate::on_tx!(&mut *tx, c => sqlx::query(&sql).execute(c).await.map(|r| r.rows_affected()))?;
+    }
+    Ok(deleted)
 }
 
 #[cfg(test)]

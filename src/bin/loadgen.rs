@@ -24,11 +24,12 @@
 //!     --password-file pw.txt --account 3 --uic MBUGRA7KN2 --phone +243810000000 --rounds 200
 //! ```
 //!
-//! `--sse N` adds N staff connections to the live stream (`GET /live`)
-//! beside the webhook load: it gets a staff session (`--setup-link` from
+//! `--sse N` adds N staff connections to the live stream beside the
+//! webhook load: it gets a staff session (`--setup-link` from
 //! `uic-inbox admin create`, or `--email`/`--password-file`), opens N
-//! streams (one HTTP/1.1 connection each, read and parsed continuously),
-//! and runs a probe: one more phone sends a message every `--probe-ms`
+//! streams as N staff on the probe conversation's page would
+//! (`GET /live?conversation={id}`, one HTTP/1.1 connection each, read and
+//! parsed continuously), and runs a probe: one more phone sends a message every `--probe-ms`
 //! through the same webhook, and each stream records when
 //! `conversation-{probe's id}` arrives. It prints the streams' fate, the
 //! events each received and the probe's delivery latency beside the
@@ -1270,14 +1271,12 @@ mod live {
         let (stop, stop_rx) = watch::channel(false);
         let (opened_tx, mut opened_rx) = mpsc::channel(n.max(1));
         let mut streams = tokio::task::JoinSet::new();
-        let probe_event: Arc<str> = format!("conversation-{probe_id}").into();
         for _ in 0..n {
             let (base, cookie, window) = (base.clone(), cookie.clone(), window.clone());
-            let (stop, opened, probe_event) =
-                (stop_rx.clone(), opened_tx.clone(), probe_event.clone());
-            streams.spawn(async move {
-                stream(&base, &cookie, &window, &probe_event, stop, opened).await
-            });
+            let (stop, opened) = (stop_rx.clone(), opened_tx.clone());
+            streams.spawn(
+                async move { stream(&base, &cookie, &window, probe_id, stop, opened).await },
+            );
         }
         drop(opened_tx);
         let (mut opened, mut failed, mut first_error) = (0, 0, None);
@@ -1444,11 +1443,12 @@ mod live {
         base: &str,
         cookie: &str,
         window: &OnceLock<Window>,
-        probe_event: &str,
+        probe_id: i64,
         mut stop: watch::Receiver<bool>,
         opened: mpsc::Sender<Result<(), String>>,
     ) -> StreamResult {
         let mut r = StreamResult::default();
+        let probe_event = format!("conversation-{probe_id}");
         let mut last_id = String::new();
         let mut first = true;
         let mut frames = Vec::new();
@@ -1470,7 +1470,7 @@ mod live {
                 }
             };
             let mut req = client
-                .get(format!("{base}/live"))
+                .get(format!("{base}/live?conversation={probe_id}"))
                 .header(reqwest::header::COOKIE, cookie)
                 .header(reqwest::header::ACCEPT, "text/event-stream");
             if !last_id.is_empty() {

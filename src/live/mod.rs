@@ -14,8 +14,13 @@
 //!   sends batches to the other instances by NOTIFY and delivers theirs
 //!   here.
 //! - A [`Feed`] is one open stream's view: the changes its filter lets
-//!   through, one `Conversation` per conversation changed, and the list and
-//!   queue notices coalesced to one a second. A stream that falls behind
+//!   through, one `Conversation` per change of the conversation its page
+//!   shows (a page watches at most one: a list page none), and the list and
+//!   queue notices coalesced to one a second. A stream is told nothing of
+//!   the other conversations one by one: at 1,000 messages a second that
+//!   would be hundreds of events a second to every open page, for pages
+//!   that refresh their list once a second anyway (measured in
+//!   BENCHMARKS.md, "Live updates under webhook load"). A stream that falls behind
 //!   the broadcast channel (a slow client) ends: the browser reconnects and
 //!   catches up, or is told to refresh everything (`Resync`). Memory per
 //!   stream is bounded whatever the client does.
@@ -365,9 +370,14 @@ enum Start {
 /// Which changes a stream may see.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Filter {
-    /// A staff member's: the conversations of the accounts their access
-    /// covers, in its tenant; with the list and queue notices.
-    Staff { tenant_id: i64, accounts: Accounts },
+    /// A staff member's: the list and queue notices of the conversations
+    /// of the accounts their access covers, in its tenant, and each change
+    /// of the one conversation their page shows (`watching`), if any.
+    Staff {
+        tenant_id: i64,
+        accounts: Accounts,
+        watching: Option<i64>,
+    },
     /// One conversation's new messages only (the simulator's phone); none
     /// while the conversation does not exist yet.
     Conversation {
@@ -377,19 +387,25 @@ pub enum Filter {
 }
 
 impl Filter {
-    /// What an access (`conversations.view`) lets through.
-    pub fn staff(access: &Access) -> Filter {
+    /// What an access (`conversations.view`) lets through, for a page
+    /// showing the conversation `watching` (or none). The caller checked
+    /// that the access reaches that conversation; a change of it is told
+    /// only if the access covers its account anyway.
+    pub fn staff(access: &Access, watching: Option<i64>) -> Filter {
         Filter::Staff {
             tenant_id: access.tenant_id(),
             accounts: access.accounts().clone(),
+            watching,
         }
     }
 
+    /// Whether the stream may know of the change at all.
     pub fn passes(&self, c: &Change) -> bool {
         match self {
             Filter::Staff {
                 tenant_id,
                 accounts,
+                ..
             } => c.tenant_id == *tenant_id && accounts.covers(c.account_id),
             Filter::Conversation {
                 tenant_id,
@@ -399,6 +415,14 @@ impl Filter {
                     && Some(c.conversation_id) == *conversation_id
                     && c.topic == Topic::Message
             }
+        }
+    }
+
+    /// Whether a change that passes is told as its conversation's own event.
+    fn tells(&self, conversation_id: i64) -> bool {
+        match self {
+            Filter::Staff { watching, .. } => *watching == Some(conversation_id),
+            Filter::Conversation { .. } => true,
         }
     }
 
@@ -524,7 +548,7 @@ impl Feed {
                     return;
                 }
                 let out = Out::Conversation(c.conversation_id);
-                if !self.ready.contains(&out) {
+                if self.filter.tells(c.conversation_id) && !self.ready.contains(&out) {
                     self.ready.push_back(out);
                 }
                 if self.filter.lists() {

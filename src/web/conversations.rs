@@ -580,7 +580,11 @@ async fn show(
         ),
     };
     let v = view(&state, &staff, &access, c, before).await?;
-    let p = staff.layout(v.title.clone(), "/conversations");
+    let mut p = staff.layout(v.title.clone(), "/conversations");
+    if p.live.is_some() {
+        // This page follows its conversation's changes one by one.
+        p.live = Some(format!("/live?conversation={id}"));
+    }
     if htmx {
         // A live refresh: the page is already open (and was recorded).
         return page(LiveFragment { p, v });

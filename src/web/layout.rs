@@ -20,9 +20,10 @@ pub struct Layout {
     pub flash: Option<String>,
     pub htmx: &'static str,
     pub css: &'static str,
-    /// The live-updates stream the page connects to (`/live`), for those
-    /// who see conversations; with the htmx SSE extension's URL.
-    pub live: Option<&'static str>,
+    /// The live-updates stream the page connects to (`/live`, or
+    /// `/live?conversation={id}` on a conversation's page), for those who
+    /// see conversations; with the htmx SSE extension's URL.
+    pub live: Option<String>,
     pub sse: &'static str,
 }
 

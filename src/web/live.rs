@@ -1,7 +1,9 @@
 //! `GET /live`: the staff pages' event stream (server-sent events, read by
 //! htmx's SSE extension). Events name what changed, never what it is:
 //!
-//! - `conversation-{id}`: something changed in that conversation;
+//! - `conversation-{id}`: something changed in that conversation, for the
+//!   one conversation the page shows (`/live?conversation={id}`; a list
+//!   page follows none);
 //! - `conversations`: some conversation of the list changed (at most one a
 //!   second);
 //! - `queue`: a conversation entered or left the queue or changed hands
@@ -23,8 +25,9 @@ use crate::auth::session::{self, keys};
 use crate::auth::store::{self as auth_store, User};
 use crate::auth::{Access, Permission, Scope};
 use crate::db::Db;
+use crate::inbox::read;
 use crate::live::{Feed, Filter, Hub, Out};
-use axum::extract::State;
+use axum::extract::{Query, State};
 use axum::http::HeaderMap;
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
@@ -49,15 +52,39 @@ pub fn last_event_id(headers: &HeaderMap) -> Option<String> {
         .map(|v| v.to_str().unwrap_or_default().to_string())
 }
 
+/// `?conversation={id}`: the conversation the page shows.
+#[derive(Debug, Default, serde::Deserialize)]
+#[serde(default)]
+struct StreamQuery {
+    conversation: String,
+}
+
 async fn stream(
     State(state): State<AppState>,
     staff: Staff,
     headers: HeaderMap,
+    Query(q): Query<StreamQuery>,
 ) -> WebResult<Response> {
     let access = staff.require(Permission::ConversationsView, Scope::AnyAccount)?;
-    let feed = state
-        .live
-        .feed(Filter::staff(&access), last_event_id(&headers).as_deref());
+    let watching = match q.conversation.as_str() {
+        "" => None,
+        s => {
+            let id = s
+                .parse::<i64>()
+                .ok()
+                .filter(|id| *id > 0)
+                .ok_or_else(|| staff.bad_request(staff.t().live_bad_conversation))?;
+            // Another tenant's, another account's or none: not found alike.
+            read::conversation(&state.db, &access, id)
+                .await?
+                .ok_or_else(|| staff.not_found())?;
+            Some(id)
+        }
+    };
+    let feed = state.live.feed(
+        Filter::staff(&access, watching),
+        last_event_id(&headers).as_deref(),
+    );
     let who = Who::of(&staff);
     let every = state.live.recheck_every();
     Ok(respond(state, feed, Names::Staff, every, move |state| {
@@ -66,7 +93,7 @@ async fn stream(
             let (access, _) = who
                 .access(&state, Permission::ConversationsView, Scope::AnyAccount)
                 .await?;
-            Some((Filter::staff(&access), every))
+            Some((Filter::staff(&access, watching), every))
         }
     }))
 }

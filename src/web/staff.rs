@@ -213,7 +213,7 @@ impl Staff {
             css: assets::css_url(),
             live: self
                 .can(Permission::ConversationsView, Scope::AnyAccount)
-                .then_some("/live"),
+                .then(|| "/live".to_string()),
             sse: assets::sse_url(),
         }
     }

@@ -213,6 +213,7 @@ texts! {
     conv_col_uic: "CIU", "UIC";
     conv_empty: "Aucune conversation ne correspond.", "No conversation matches.";
     conv_bad_filter: "Ce filtre n'est pas valide : choisissez-le dans la liste.", "This filter is not valid: pick it from the list.";
+    live_bad_conversation: "Ce flux de mises à jour ne peut suivre qu'une conversation, désignée par son numéro : rouvrez la page de la conversation.", "This update stream follows one conversation, given by its number: open the conversation's page again.";
     conv_bad_search: "Tapez un code CIU (par exemple MBEIBR7DA1) ou un numéro de téléphone complet.", "Type a UIC code (for example MBEIBR7DA1) or a full phone number.";
     conv_no_phone_search: "Vous ne pouvez pas chercher par numéro de téléphone : cherchez par code CIU.", "You may not search by phone number: search by UIC code.";
     conv_take: "Prendre la main", "Take over";

@@ -228,8 +228,9 @@ async fn an_agent_s_stream_tells_a_new_message_and_a_takeover_within_two_seconds
         return;
     };
     let (agent, b) = member(&app, "agent@ngo.example", BuiltinRole::Agent, None).await;
-    let mut s = stream(&app, &b, "/live", None).await;
-    let mark = s.mark().await;
+    // The list page's stream.
+    let mut list = stream(&app, &b, "/live", None).await;
+    let mark = list.mark().await;
     assert!(
         mark.starts_with(&format!("{}-", app.state.live.instance())),
         "{mark}"
@@ -239,6 +240,22 @@ async fn an_agent_s_stream_tells_a_new_message_and_a_takeover_within_two_seconds
     let phone = "+243990000201";
     app.sandbox_say(phone, "Bonjour").await;
     let id = conversation_of(&app, "sandbox", phone).await;
+    let seen = list.until("conversations", 2 * SECOND).await;
+    // A list page is told the list changed, not which conversation.
+    assert_eq!(names(&seen), vec!["conversations".to_string()]);
+    // The list notice carries the position to catch up from.
+    assert!(
+        seen[0]
+            .id
+            .as_deref()
+            .is_some_and(|i| i.starts_with(app.state.live.instance()))
+    );
+
+    // The conversation's page: each change of it.
+    let mut s = stream(&app, &b, &format!("/live?conversation={id}"), None).await;
+    s.mark().await;
+    assert_eq!(app.state.live.connections(), 2);
+    app.sandbox_say(phone, "1990").await;
     let seen = s.until("conversations", 2 * SECOND).await;
     assert!(
         seen.iter()
@@ -246,19 +263,17 @@ async fn an_agent_s_stream_tells_a_new_message_and_a_takeover_within_two_seconds
                 && f.data.as_deref() == Some(&*id.to_string())),
         "{seen:?}"
     );
-    // The list notice carries the position to catch up from.
-    let list = seen.last().unwrap();
-    assert!(
-        list.id
-            .as_deref()
-            .is_some_and(|i| i.starts_with(app.state.live.instance()))
-    );
 
     // Escalated, then taken over: the queue changes.
     app.sandbox_say(phone, "AGENT").await;
     let seen = s.until("queue", 2 * SECOND).await;
     assert!(
         seen.iter().any(|f| f.is(&format!("conversation-{id}"))),
+        "{seen:?}"
+    );
+    let seen = list.until("queue", 3 * SECOND).await;
+    assert!(
+        seen.iter().all(|f| !f.is(&format!("conversation-{id}"))),
         "{seen:?}"
     );
     let takeover = access_of(&app, &agent, Permission::ConversationsTakeover).await;
@@ -294,7 +309,8 @@ async fn a_stream_never_tells_of_another_account_or_another_tenant(#[case] backe
         .unwrap();
     app.account_in(other, "sandbox-c", Provider::Sandbox, None, None)
         .await;
-    let (_, agent_a) = member(&app, "agent-a@ngo.example", BuiltinRole::Agent, Some(a.id)).await;
+    let (_, mut agent_a) =
+        member(&app, "agent-a@ngo.example", BuiltinRole::Agent, Some(a.id)).await;
     app.staff_user(
         other,
         "admin@other.example",
@@ -303,16 +319,43 @@ async fn a_stream_never_tells_of_another_account_or_another_tenant(#[case] backe
     )
     .await;
     let stranger = app.login("admin@other.example").await;
-    let mut sa = stream(&app, &agent_a, "/live", None).await;
-    sa.mark().await;
-    let mut sc = stream(&app, &stranger, "/live", None).await;
-    sc.mark().await;
-
     let phone = "+243990000202";
     app.sandbox_post("sandbox-b", phone, "Bonjour").await;
     app.sandbox_post("sandbox-c", phone, "Bonjour").await;
     let b_id = conversation_of(&app, "sandbox-b", phone).await;
     let c_id = conversation_of(&app, "sandbox-c", phone).await;
+    // Following a conversation out of reach: not found, whether of another
+    // account or of another tenant; and no stream opened.
+    for (who, id) in [(&agent_a, b_id), (&agent_a, c_id), (&stranger, b_id)] {
+        let res = open(&app, who, &format!("/live?conversation={id}"), None).await;
+        assert_eq!(res.status(), StatusCode::NOT_FOUND, "{id}");
+    }
+    // Not a conversation's number: a precise 400.
+    for bad in [
+        "abc",
+        "-1",
+        "0",
+        "1.5",
+        "%00",
+        "99999999999999999999999",
+        "1%0A",
+    ] {
+        let page = agent_a.get(&format!("/live?conversation={bad}")).await;
+        assert_eq!(page.status, StatusCode::BAD_REQUEST, "{bad}");
+        // (A NUL is refused before, by the check of every query.)
+        assert!(
+            bad == "%00" || page.body.contains("une conversation"),
+            "{bad}: {}",
+            page.body
+        );
+    }
+    assert_eq!(app.state.live.connections(), 0);
+    let mut sa = stream(&app, &agent_a, "/live", None).await;
+    sa.mark().await;
+    let mut sc = stream(&app, &stranger, &format!("/live?conversation={c_id}"), None).await;
+    sc.mark().await;
+    app.sandbox_post("sandbox-b", phone, "1990").await;
+    app.sandbox_post("sandbox-c", phone, "1990").await;
     // The other tenant's administrator hears of theirs.
     let seen = sc.until("conversations", 2 * SECOND).await;
     assert!(
@@ -329,6 +372,10 @@ async fn a_stream_never_tells_of_another_account_or_another_tenant(#[case] backe
 
     app.sandbox_post("sandbox", phone, "Bonjour").await;
     let a_id = conversation_of(&app, "sandbox", phone).await;
+    sa.until("conversations", 2 * SECOND).await;
+    let mut sa = stream(&app, &agent_a, &format!("/live?conversation={a_id}"), None).await;
+    sa.mark().await;
+    app.sandbox_post("sandbox", phone, "1990").await;
     let seen = sa.until("conversations", 2 * SECOND).await;
     assert_eq!(
         names(&seen),
@@ -379,14 +426,16 @@ async fn a_reconnection_is_caught_up_or_told_to_resync(#[case] backend: Backend)
         return;
     };
     let (_, b) = member(&app, "agent@ngo.example", BuiltinRole::Agent, None).await;
-    let mut s = stream(&app, &b, "/live", None).await;
-    let last = s.mark().await;
-    drop(s);
-    // Missed while away.
     let phone = "+243990000203";
     app.sandbox_say(phone, "Bonjour").await;
     let id = conversation_of(&app, "sandbox", phone).await;
-    let mut s = stream(&app, &b, "/live", Some(&last)).await;
+    let path = format!("/live?conversation={id}");
+    let mut s = stream(&app, &b, &path, None).await;
+    let last = s.mark().await;
+    drop(s);
+    // Missed while away.
+    app.sandbox_say(phone, "1990").await;
+    let mut s = stream(&app, &b, &path, Some(&last)).await;
     let seen = s.until("conversations", 2 * SECOND).await;
     assert_eq!(
         names(&seen),
@@ -395,7 +444,7 @@ async fn a_reconnection_is_caught_up_or_told_to_resync(#[case] backend: Backend)
     let caught_up = seen[1].id.clone().unwrap();
     drop(s);
     // Nothing missed: nothing told, and no resync.
-    let mut s = stream(&app, &b, "/live", Some(&caught_up)).await;
+    let mut s = stream(&app, &b, &path, Some(&caught_up)).await;
     assert_eq!(s.mark().await, caught_up);
     assert!(s.during(SECOND).await.is_empty());
     drop(s);
@@ -540,12 +589,13 @@ async fn a_change_on_one_instance_reaches_a_stream_on_the_other() {
     app.staff_user(tenant, "agent@ngo.example", Some(BuiltinRole::Agent), None)
         .await;
     let b = second.login("agent@ngo.example").await;
-    let mut s = stream(&second, &b, "/live", None).await;
-    s.mark().await;
     let phone = "+243990000204";
-    // Through the first instance.
     app.sandbox_say(phone, "Bonjour").await;
     let id = conversation_of(&app, "sandbox", phone).await;
+    let mut s = stream(&second, &b, &format!("/live?conversation={id}"), None).await;
+    s.mark().await;
+    // Through the first instance.
+    app.sandbox_say(phone, "1990").await;
     let seen = s.until("conversations", 2 * SECOND).await;
     assert!(
         seen.iter().any(|f| f.is(&format!("conversation-{id}"))),
@@ -741,7 +791,7 @@ async fn a_status_callback_tells_the_conversation_s_page(#[case] backend: Backen
         tokio::time::sleep(Duration::from_millis(25)).await;
     }
     let sid: String = sid.expect("the staff message was sent");
-    let mut s = stream(&app, &b, "/live", None).await;
+    let mut s = stream(&app, &b, &format!("/live?conversation={id}"), None).await;
     s.mark().await;
     let posted = fake.post_callback_for(&sid, "delivered").await.unwrap();
     assert_eq!(posted.http_status, Some(204));
@@ -780,9 +830,9 @@ async fn a_lost_listening_connection_resyncs_the_streams_and_listens_again() {
     loop {
         n += 1;
         second.sandbox_say(phone, "Bonjour").await;
-        let id = conversation_of(&app, "sandbox", phone).await;
-        let seen = s.during(SECOND).await;
-        if seen.iter().any(|f| f.is(&format!("conversation-{id}"))) {
+        // A list page is told by the coalesced notice (at most one a second).
+        let seen = s.during(SECOND + SECOND / 5).await;
+        if seen.iter().any(|f| f.is("conversations")) {
             break;
         }
         assert!(Instant::now() < deadline, "never heard again ({n} tries)");

@@ -13,12 +13,15 @@
 # phones), so that reading the streams does not share the webhook load's
 # process: tells the server's share of a difference from the load generator's.
 # BUILD=0: use the release binaries as they are.
+# SERVER=path: the server binary to measure (default target/release/uic-inbox;
+# another commit's build, to compare with the same load generator).
 # PostgreSQL: BENCH_POSTGRES_URL (default postgres://postgres@127.0.0.1:5432/postgres);
 # a database uic_bench is created afresh there.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 backend=${1:-sqlite}; phones=${2:-32}; seconds=${3:-20}; channel=${4:-twilio}
 port=${BENCH_PORT:-18080}
+server_bin=${SERVER:-./target/release/uic-inbox}
 if [ "${BUILD:-1}" != 0 ]; then cargo build --release --bins -q; fi
 work=$(mktemp -d)
 stub=""
@@ -50,12 +53,12 @@ server_env=("${meta_env[@]}" HOST=127.0.0.1 PORT=$port DATABASE_URL=$db UIC_SALT
 live_args=()
 if [ "${SETUP:-0}" = 1 ]; then
   # The link is a one-time secret for this throw-away database: passed on, not printed.
-  link=$(env "${server_env[@]}" ./target/release/uic-inbox admin create | grep -o 'http[^ ]*/setup/[^ ]*' | tail -n1)
+  link=$(env "${server_env[@]}" "$server_bin" admin create | grep -o 'http[^ ]*/setup/[^ ]*' | tail -n1)
   [ -n "$link" ] || { echo "admin create printed no setup link" >&2; exit 1; }
   live_args+=(--setup-link "$link")
 fi
 if [ -n "${SSE:-}" ]; then live_args+=(--sse "$SSE"); fi
-env "${server_env[@]}" ./target/release/uic-inbox serve &
+env "${server_env[@]}" "$server_bin" serve &
 server=$!
 for _ in $(seq 1 100); do curl -sf "http://127.0.0.1:$port/readyz" >/dev/null && break; sleep 0.1; done
 echo "backend        $backend"

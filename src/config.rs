@@ -98,6 +98,9 @@ pub struct Config {
     // ---- proxies (auth hardening) ----
     /// Peers whose `X-Forwarded-For` is believed (`TRUSTED_PROXIES`).
     pub trusted_proxies: Vec<ipnet::IpNet>,
+    /// `GET /metrics` needs `Authorization: Bearer` with it when set
+    /// (`METRICS_TOKEN`).
+    pub metrics_token: Option<Secret>,
 }
 
 pub const DEFAULT_DATABASE_URL: &str = "sqlite:data/uic-inbox.db";
@@ -314,6 +317,18 @@ impl Config {
             }),
         };
 
+        let metrics_token = get("METRICS_TOKEN")
+            .map(str::trim)
+            .filter(|t| !t.is_empty());
+        if let Some(t) = metrics_token
+            && (t.len() < 16 || !t.bytes().all(|b| b.is_ascii_graphic()))
+        {
+            problems.push(
+                "METRICS_TOKEN: use at least 16 visible ASCII characters, no spaces (e.g. the output of `openssl rand -hex 24`)".into(),
+            );
+        }
+        let metrics_token = metrics_token.map(|t| Secret::new(t.to_string()));
+
         if !problems.is_empty() {
             return Err(problems);
         }
@@ -336,6 +351,7 @@ impl Config {
             staff_session_max,
             limits,
             trusted_proxies,
+            metrics_token,
         })
     }
 
@@ -526,6 +542,23 @@ mod tests {
         assert!(c.enable_qr_code);
         assert_eq!(c.session_timeout_minutes, 45);
         assert_eq!(c.twilio.unwrap().whatsapp_number, "+14155238886");
+    }
+
+    #[test]
+    fn a_metrics_token_must_be_long_and_visible() {
+        assert!(Config::from_map(&env(&[])).unwrap().metrics_token.is_none());
+        let c = Config::from_map(&env(&[("METRICS_TOKEN", " 0123456789abcdef ")])).unwrap();
+        assert_eq!(c.metrics_token.unwrap().expose_secret(), "0123456789abcdef");
+        for bad in [
+            "short",
+            "0123456789 abcdef",
+            "0123456789abcdef\u{0}",
+            "0123456789abcdéf",
+        ] {
+            let problems = Config::from_map(&env(&[("METRICS_TOKEN", bad)])).unwrap_err();
+            assert!(problems[0].starts_with("METRICS_TOKEN:"), "{bad:?}");
+            assert!(!problems[0].contains(bad), "the value is not echoed");
+        }
     }
 
     #[test]

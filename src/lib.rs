@@ -38,6 +38,7 @@ pub mod web;
 pub mod health;
 pub mod request_log;
 pub mod server;
+pub mod telemetry;
 
 // Underneath: configuration, storage, input checks, daily jobs.
 pub mod config;
@@ -152,6 +153,7 @@ fn all_routes() -> web::Routes {
         .open_get("/healthz", web::health::alive)
         .open_get("/readyz", web::health::ready)
         .open_get("/whatsapp/health", web::health::whatsapp)
+        .open_get("/metrics", web::metrics::render)
         .open_post("/whatsapp/webhook", web::webhooks::receive)
         .open_get("/whatsapp/webhook", web::webhooks::verify)
         .open_get("/qr/{token}", web::qr::image)
@@ -247,6 +249,7 @@ impl Application {
     ) -> anyhow::Result<()> {
         let app = router(self.state.clone());
         let stop_worker = Arc::new(tokio::sync::Notify::new());
+        telemetry::spawn_upkeep();
         let worker = tokio::spawn(outbox::Worker::new(self.state.clone()).run(stop_worker.clone()));
         let stop_queue = Arc::new(tokio::sync::Notify::new());
         let queue = tokio::spawn(inbox::waiting::run(self.state.clone(), stop_queue.clone()));

@@ -27,6 +27,7 @@ mod layers;
 mod layout;
 pub mod live;
 pub mod login;
+pub mod metrics;
 pub mod qr;
 pub mod roles;
 mod routes;

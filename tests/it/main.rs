@@ -31,6 +31,7 @@ mod hostile;
 mod inbox;
 mod live;
 mod meta;
+mod metrics;
 mod migrations;
 mod privacy;
 mod privacy_dump;

@@ -29,6 +29,7 @@ const TABLE: &[(&str, &str, Need, bool)] = &[
     ("GET", "/healthz", Public, false),
     ("GET", "/readyz", Public, false),
     ("GET", "/whatsapp/health", Public, false),
+    ("GET", "/metrics", Public, false),
     ("POST", "/whatsapp/webhook", Public, false),
     ("GET", "/whatsapp/webhook", Public, false),
     ("GET", "/qr/{token}", Public, false),

@@ -27,6 +27,7 @@ pub mod live;
 
 // Who owns what: tenants and their accounts, then staff access and the audit log.
 pub mod tenancy;
+pub mod tokens;
 // Staff: users, roles, sessions, CSRF tokens, setup links.
 pub mod auth;
 // What staff did.

@@ -12,6 +12,7 @@
 //! and language of whoever asks), `forms`, `clean` (the input check).
 //! The open endpoints are here too: `webhooks`, `sandbox`, `qr`, `health`.
 
+pub mod account_channel;
 pub mod accounts;
 pub mod assets;
 pub mod audit;

@@ -15,6 +15,7 @@ use rstest_reuse::template;
 fn both_backends(#[case] backend: Backend) {}
 
 mod access;
+mod account_channel;
 mod accounts;
 mod bad_input;
 mod browser;

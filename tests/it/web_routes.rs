@@ -105,6 +105,13 @@ const TABLE: &[(&str, &str, Need, bool)] = &[
     ("POST", "/accounts", Perm(AccountsManage), false),
     ("GET", "/accounts/{id}", Perm(AccountsView), true),
     ("POST", "/accounts/{id}/flow", Perm(AccountsManage), true),
+    ("POST", "/accounts/{id}/channel", Perm(AccountsManage), true),
+    (
+        "GET",
+        "/accounts/{id}/channel/verify-token",
+        Perm(TokensManage),
+        true,
+    ),
     ("GET", "/audit", Perm(AuditView), false),
     ("GET", "/simulator", Perm(SimulatorUse), false),
     ("GET", "/simulator/{account}", Perm(SimulatorUse), true),

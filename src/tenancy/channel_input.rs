@@ -151,27 +151,35 @@ pub fn parse(input: &ChannelInput<'_>, set: SecretsSet) -> Result<ChannelChange,
     };
     let twilio = provider == Provider::Twilio;
     let meta = provider == Provider::Meta;
+    // The other provider's ids are kept for a move back, checked only for
+    // being plain visible text: a value left over from an older setup must
+    // not stop a move away from it.
+    let leftover = |v: &str| token_like(v, 1, 64);
     let number = phone(input.phone_number);
     let phone_number = id(&number, Field::PhoneNumber, twilio, &|v| is_e164(v));
     // AC then 32 hexadecimal characters.
+    let sid_ok = |v: &str| {
+        if twilio {
+            v.strip_prefix("AC").is_some_and(|h| hex_of_len(h, 32))
+        } else {
+            leftover(v)
+        }
+    };
     let twilio_account_sid = id(
         input.twilio_account_sid,
         Field::TwilioAccountSid,
         twilio,
-        &|v| v.strip_prefix("AC").is_some_and(|h| hex_of_len(h, 32)),
+        &sid_ok,
     );
+    let meta_id = |v: &str| if meta { digits(v, 5, 25) } else { leftover(v) };
     let meta_phone_number_id = id(
         input.meta_phone_number_id,
         Field::MetaPhoneNumberId,
         meta,
-        &|v| digits(v, 5, 25),
+        &meta_id,
     );
-    let meta_waba_id = id(input.meta_waba_id, Field::MetaWabaId, false, &|v| {
-        digits(v, 5, 25)
-    });
-    let meta_app_id = id(input.meta_app_id, Field::MetaAppId, false, &|v| {
-        digits(v, 5, 25)
-    });
+    let meta_waba_id = id(input.meta_waba_id, Field::MetaWabaId, false, &meta_id);
+    let meta_app_id = id(input.meta_app_id, Field::MetaAppId, false, &meta_id);
 
     let mut secret =
         |value: &str, field: Field, already: bool, required: bool, ok: &dyn Fn(&str) -> bool| {
@@ -348,6 +356,32 @@ mod tests {
             .unwrap_err(),
             vec![Problem::Malformed(Field::Provider)]
         );
+    }
+
+    #[test]
+    fn the_other_provider_s_leftover_ids_do_not_stop_a_move() {
+        // An old Twilio SID of another shape, kept while moving to Meta.
+        let i = ChannelInput {
+            twilio_account_sid: "ACxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx",
+            ..meta()
+        };
+        let c = parse(&i, SecretsSet::default()).unwrap();
+        assert_eq!(c.twilio_account_sid.as_deref(), Some(i.twilio_account_sid));
+        // Still plain text only.
+        let i = ChannelInput {
+            twilio_account_sid: "AC 12",
+            ..meta()
+        };
+        assert_eq!(
+            parse(&i, SecretsSet::default()).unwrap_err(),
+            vec![Problem::Malformed(Field::TwilioAccountSid)]
+        );
+        // Chosen again, it must be right.
+        let i = ChannelInput {
+            twilio_account_sid: "ACxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx",
+            ..twilio()
+        };
+        assert!(parse(&i, SecretsSet::default()).is_err());
     }
 
     #[test]

@@ -20,6 +20,7 @@ mod accounts;
 mod bad_input;
 mod browser;
 mod browser_inbox;
+mod browser_numbers;
 mod browser_staff;
 mod cli;
 mod conversations;

@@ -10,6 +10,7 @@
 //! queries of `debug_token` and of the exchange carry them, so errors name
 //! the endpoint, not the URL.
 
+use super::client::PHONE_NUMBER_FIELDS as NUMBER_FIELDS;
 use super::{GraphClient, SendError};
 use crate::auth::Lang;
 use serde_json::Value;
@@ -23,13 +24,15 @@ pub const MESSAGING_SCOPE: &str = "whatsapp_business_messaging";
 /// temporary (dashboard) token: they last about 24 hours.
 const TEMPORARY_MAX_SECS: i64 = 25 * 3600;
 
+/// The longest Meta message kept in a [`Problem`] (characters).
+const MESSAGE_MAX: usize = 300;
+
 /// The longest token accepted before any call (real ones are a few hundred
 /// characters).
 const TOKEN_MAX: usize = 2048;
 
-/// The fields asked of a number: the reference's list and the messaging
-/// limit (`messaging_limit_tier` is deprecated).
-const NUMBER_FIELDS: &str = "display_phone_number,verified_name,quality_rating,code_verification_status,platform_type,throughput";
+/// Asked of a number besides the reference's list: the messaging limit
+/// (`messaging_limit_tier` is deprecated, A.10).
 const LIMIT_FIELD: &str = "whatsapp_business_manager_messaging_limit";
 
 /// The app a token must belong to: the pair that signs webhooks and makes
@@ -140,6 +143,13 @@ pub struct TokenReport {
 }
 
 impl TokenReport {
+    /// How long the token has left (`None` if it never expires or Meta
+    /// gave no date; zero once expired): the health strip's countdown.
+    pub fn remaining(&self, now: OffsetDateTime) -> Option<time::Duration> {
+        self.expires_at
+            .map(|at| (at - now).max(time::Duration::ZERO))
+    }
+
     /// The WABA ids the messaging scope is restricted to; `None` when not
     /// restricted (the usual case for system user tokens).
     pub fn messaging_targets(&self) -> Option<&[String]> {
@@ -475,6 +485,19 @@ fn time_of(secs: i64) -> Option<OffsetDateTime> {
     OffsetDateTime::from_unix_timestamp(secs).ok()
 }
 
+/// A message from Meta as shown to staff: control characters dropped, at
+/// most `MESSAGE_MAX` characters.
+fn short(message: &str) -> String {
+    let clean: String = message.chars().filter(|c| !c.is_control()).collect();
+    if clean.chars().count() <= MESSAGE_MAX {
+        clean
+    } else {
+        let mut cut: String = clean.chars().take(MESSAGE_MAX).collect();
+        cut.push('…');
+        cut
+    }
+}
+
 fn str_of(v: Option<&Value>) -> Option<String> {
     v.and_then(Value::as_str).map(str::to_string)
 }
@@ -626,7 +649,7 @@ pub fn problems(
                 } else {
                     push(Problem::Invalid {
                         code: report.error.as_ref().map_or(190, |e| e.code),
-                        message,
+                        message: short(&message),
                     });
                 }
                 token_reported = true;
@@ -658,7 +681,7 @@ pub fn problems(
             if !number_says_token_bad {
                 push(Problem::AppRejected {
                     code: *code,
-                    message: message.clone(),
+                    message: short(message),
                 });
             }
         }
@@ -674,12 +697,12 @@ pub fn problems(
             190 if token_reported => {}
             190 => push(Problem::Invalid {
                 code: 190,
-                message: message.clone(),
+                message: short(message),
             }),
             100 | 3 | 10 | 200..=299 => push(Problem::NumberNotReachable { code: *code }),
             code => push(Problem::Refused {
                 code,
-                message: message.clone(),
+                message: short(message),
             }),
         },
         Err(_) => push(Problem::ProviderDown),
@@ -1237,6 +1260,27 @@ mod tests {
             Problem::MissingScope(MESSAGING_SCOPE.into())
                 .text(Lang::En)
                 .contains(MESSAGING_SCOPE)
+        );
+    }
+
+    #[test]
+    fn meta_messages_are_cleaned_and_cut_and_the_countdown_stops_at_zero() {
+        let long = format!("bad\u{0}\nthing {}", "x".repeat(1000));
+        let body = json!({"data": {"is_valid": false, "error": {"code": 190, "message": long}}});
+        let r = parse_token_report(&body, now()).unwrap();
+        let found = problems(&Ok(r), &number_ok(), APP, None, now());
+        let [Problem::Invalid { message, .. }] = &found[..] else {
+            panic!("{found:?}");
+        };
+        assert!(message.starts_with("badthing xx"), "{message}");
+        assert_eq!(message.chars().count(), MESSAGE_MAX + 1);
+        let mut r = parse_token_report(&system_user(), now()).unwrap();
+        assert_eq!(r.remaining(now()), None);
+        r.expires_at = Some(now() + time::Duration::days(3));
+        assert_eq!(r.remaining(now()), Some(time::Duration::days(3)));
+        assert_eq!(
+            r.remaining(now() + time::Duration::days(9)),
+            Some(time::Duration::ZERO)
         );
     }
 

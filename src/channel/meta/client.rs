@@ -8,8 +8,9 @@ use std::time::Duration;
 /// The production Graph API host.
 pub const DEFAULT_BASE_URL: &str = "https://graph.facebook.com";
 
-/// The fields `phone_number_info` asks for.
-const PHONE_NUMBER_FIELDS: &str = "display_phone_number,verified_name,quality_rating,code_verification_status,platform_type,throughput";
+/// The fields `phone_number_info` asks for (the credential check adds the
+/// messaging limit).
+pub(super) const PHONE_NUMBER_FIELDS: &str = "display_phone_number,verified_name,quality_rating,code_verification_status,platform_type,throughput";
 
 /// A client for the Graph API calls the bot makes. Cheap to clone; the
 /// access token is given per call (each account has its own).

@@ -662,8 +662,10 @@ pub fn problems(
                 if !report.can_message {
                     push(Problem::MissingScope(MESSAGING_SCOPE.to_string()));
                 }
-                if let (Some(waba), Some(targets)) = (waba_id, report.messaging_targets())
-                    && !targets.iter().any(|t| t == waba)
+                if let (Some(waba), Some(targets)) = (
+                    waba_id.filter(|w| !w.trim().is_empty()),
+                    report.messaging_targets(),
+                ) && !targets.iter().any(|t| t == waba)
                 {
                     push(Problem::NotInBusinessAccount {
                         waba_id: waba.to_string(),

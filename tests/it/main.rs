@@ -38,6 +38,7 @@ mod migrations;
 mod privacy;
 mod privacy_dump;
 mod property;
+mod provider_checks;
 mod staff;
 mod states;
 mod twilio;

@@ -86,6 +86,8 @@ pub struct Inner {
     /// header is never used for them, so a forged header cannot make an
     /// administrator hand out a link to another site.
     pub listen_port: std::sync::OnceLock<u16>,
+    /// The credential checks' clients (the number page's « Tester »).
+    pub checks: channel::CheckClients,
 }
 
 impl Inner {
@@ -133,7 +135,6 @@ pub async fn prepare(config: Config) -> anyhow::Result<AppState> {
     lock.release().await;
     Ok(AppState(Arc::new(Inner {
         db,
-        config,
         qr_links: qr::LinkSigner::new(&salt),
         salt,
         recent: inbox::Recent::default(),
@@ -141,6 +142,8 @@ pub async fn prepare(config: Config) -> anyhow::Result<AppState> {
         live: live::Hub::new(),
         accounts: tenancy::Cache::default(),
         listen_port: std::sync::OnceLock::new(),
+        checks: channel::CheckClients::new(&config),
+        config,
     })))
 }
 

@@ -12,3 +12,28 @@ pub mod twilio;
 pub mod webhook;
 
 pub use error_class::{ErrorClass, Refused};
+
+/// The clients of the staff pages' credential checks and token exchanges:
+/// someone is waiting for the answer, so they give up sooner than the
+/// outbox's.
+#[derive(Clone)]
+pub struct CheckClients {
+    pub graph: meta::GraphClient,
+    pub twilio: twilio::TwilioClient,
+}
+
+impl CheckClients {
+    /// How long a check waits for the provider.
+    pub const TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+
+    pub fn new(config: &crate::config::Config) -> CheckClients {
+        CheckClients {
+            graph: meta::GraphClient::new(
+                &config.meta_graph_url,
+                &config.meta_api_version,
+                Self::TIMEOUT,
+            ),
+            twilio: twilio::TwilioClient::new(&config.twilio_api_url, Self::TIMEOUT),
+        }
+    }
+}

@@ -4,18 +4,23 @@
 //! the webhook URL to paste in Twilio or Meta. What the form means is read
 //! in `tenancy::channel_input`; storing it is `tenancy::store::set_channel`.
 
-use super::{Form, Routes, Staff, WebError, WebResult, see_other};
+use super::texts::Texts;
+use super::{Form, Routes, Staff, WebError, WebResult, page, see_other};
 use crate::AppState;
 use crate::auth::{Permission, Scope};
+use crate::channel::meta::check::{self as meta_check, MessagingLimit, TokenKind};
+use crate::channel::twilio::check as twilio_check;
 use crate::tenancy::channel_input::{self, ChannelInput, Field, NewSecret, Problem, SecretsSet};
 use crate::tenancy::store::{self as accounts, ChannelAccess, ChannelRefused};
 use crate::tenancy::{Account, META_ACCOUNT, Provider, TWILIO_ACCOUNT};
+use askama::Template;
 use axum::extract::{Path, State};
 use axum::response::{Html, IntoResponse};
 use serde::Deserialize;
 
 pub fn routes(r: Routes) -> Routes {
     r.post("/accounts/{id}/channel", save)
+        .post("/accounts/{id}/channel/test", test)
         .get("/accounts/{id}/channel/verify-token", verify_token)
 }
 
@@ -244,6 +249,126 @@ async fn verify_token(
         r#"<input name="meta_verify_token" id="meta_verify_token" value="{token}" autocomplete="off" spellcheck="false">"#
     ))
     .into_response())
+}
+
+/// What « Tester » found.
+#[derive(Template)]
+#[template(path = "accounts/channel_test.html")]
+struct TestResult {
+    t: &'static Texts,
+    ok: bool,
+    lines: Vec<String>,
+}
+
+/// A typed value, or (left empty) the stored one.
+fn typed_or<'a>(typed: &'a str, stored: &'a Option<String>) -> Option<&'a str> {
+    match typed.trim() {
+        "" => stored.as_deref(),
+        v => Some(v),
+    }
+}
+
+/// « Tester »: the form's credentials (or the stored ones where left
+/// empty) checked with the provider, nothing saved. Needs `tokens.manage`:
+/// it uses the secrets.
+async fn test(
+    State(state): State<AppState>,
+    staff: Staff,
+    Path(id): Path<i64>,
+    Form(f): Form<ChannelForm>,
+) -> WebResult {
+    let account = super::accounts::load(&state, &staff, id).await?;
+    staff.require(Permission::TokensManage, Scope::Account(account.id))?;
+    let (ok, lines) = match channel_input::provider(&f.provider) {
+        None => (false, vec![label(&staff, Field::Provider).to_string()]),
+        Some(Provider::Sandbox) => (true, vec![staff.t().ch_test_sandbox.to_string()]),
+        Some(Provider::Twilio) => test_twilio(&state, &staff, &account, &f).await,
+        Some(Provider::Meta) => test_meta(&state, &staff, &account, &f).await,
+    };
+    page(TestResult {
+        t: staff.t(),
+        ok,
+        lines,
+    })
+}
+
+async fn test_twilio(
+    state: &AppState,
+    staff: &Staff,
+    account: &Account,
+    f: &ChannelForm,
+) -> (bool, Vec<String>) {
+    let sid = typed_or(&f.twilio_account_sid, &account.twilio_account_sid).unwrap_or("");
+    let token = typed_or(&f.twilio_auth_token, &account.twilio_auth_token).unwrap_or("");
+    match twilio_check::check_account(&state.checks.twilio, sid, token).await {
+        Ok(a) => (
+            true,
+            vec![format!(
+                "{} {} ({})",
+                staff.t().ch_test_twilio_ok,
+                a.friendly_name,
+                a.sid
+            )],
+        ),
+        Err(p) => (false, vec![p.text(staff.lang)]),
+    }
+}
+
+async fn test_meta(
+    state: &AppState,
+    staff: &Staff,
+    account: &Account,
+    f: &ChannelForm,
+) -> (bool, Vec<String>) {
+    let t = staff.t();
+    let app = meta_check::AppCredentials {
+        app_id: typed_or(&f.meta_app_id, &account.meta_app_id).unwrap_or(""),
+        app_secret: typed_or(&f.meta_app_secret, &account.meta_app_secret).unwrap_or(""),
+    };
+    let number = typed_or(&f.meta_phone_number_id, &account.meta_phone_number_id).unwrap_or("");
+    let waba = typed_or(&f.meta_waba_id, &account.meta_waba_id);
+    let token = typed_or(&f.meta_access_token, &account.meta_access_token).unwrap_or("");
+    let now = time::OffsetDateTime::now_utc();
+    let v = meta_check::validate(&state.checks.graph, &app, number, waba, token, now).await;
+    let mut lines = Vec::new();
+    if let Some(r) = &v.token {
+        let kind = match r.kind {
+            Some(TokenKind::Temporary) => t.ch_kind_temporary,
+            Some(TokenKind::LongLived) => t.ch_kind_long_lived,
+            Some(TokenKind::NeverExpires) => t.ch_kind_never,
+            None => "",
+        };
+        let expiry = match r.expires_at {
+            None => t.ch_token_never.to_string(),
+            Some(at) => format!(
+                "{} {} ({} {})",
+                t.ch_token_expires,
+                at.date(),
+                crate::tokens::days_left(at, now).max(0),
+                t.ch_token_days
+            ),
+        };
+        lines.push(format!("{} {kind}, {expiry}", t.ch_test_token));
+    }
+    if let Some(n) = &v.number {
+        let limit = match &n.messaging_limit {
+            Some(MessagingLimit::People(k)) => k.to_string(),
+            Some(MessagingLimit::Unlimited) => t.ch_unlimited.to_string(),
+            Some(MessagingLimit::Other(s)) => s.clone(),
+            None => "?".into(),
+        };
+        lines.push(format!(
+            "{} {} « {} », {} {:?}, {} {limit}",
+            t.ch_test_number,
+            n.display_phone_number.as_deref().unwrap_or(&n.id),
+            n.verified_name.as_deref().unwrap_or(""),
+            t.ch_quality,
+            n.quality_rating,
+            t.ch_limit,
+        ));
+    }
+    lines.extend(v.problems.iter().map(|p| p.text(staff.lang)));
+    (v.is_ok(), lines)
 }
 
 /// Which providers the form offers, with their labels.

@@ -300,3 +300,72 @@ async fn secrets_need_tokens_manage_and_the_account_s_tenant(#[case] backend: Ba
         .bind(account.id).fetch_one(p).await.unwrap());
     assert_eq!(token, None);
 }
+
+#[apply(both_backends)]
+#[tokio::test]
+async fn the_test_button_says_what_is_wrong_and_saves_nothing(#[case] backend: Backend) {
+    let fake = FakeMeta::start().await;
+    let app_id = "123456789012345";
+    fake.set_app(app_id, APP_SECRET);
+    fake.add_number(PNID, DISPLAY, ACCESS_TOKEN);
+    let base = fake.base_url();
+    let Some(app) = spawn_app_with(backend, |c| c.meta_graph_url = base).await else {
+        return;
+    };
+    let mut admin = app
+        .logged_in("admin@ngo.example", BuiltinRole::Administrator)
+        .await;
+    let page = admin
+        .post("/accounts", &[("slug", "bukavu"), ("name", "Bukavu")])
+        .await;
+    let path = page.location.unwrap();
+    let form = |token: &'static str| {
+        vec![
+            ("provider", "meta"),
+            ("meta_phone_number_id", PNID),
+            ("meta_app_id", app_id),
+            ("meta_app_secret", APP_SECRET),
+            ("meta_access_token", token),
+        ]
+    };
+    let answer = admin
+        .post(&format!("{path}/channel/test"), &form(ACCESS_TOKEN))
+        .await;
+    assert_eq!(answer.status, StatusCode::OK);
+    assert!(answer.body.contains("Tout est bon"), "{}", answer.body);
+    assert!(
+        answer.body.contains("n&#39;expire jamais") || answer.body.contains("n'expire jamais"),
+        "{}",
+        answer.body
+    );
+    assert!(
+        answer.body.contains("ONG Sante"),
+        "the number's verified name"
+    );
+    assert!(!answer.body.contains(ACCESS_TOKEN) && !answer.body.contains(APP_SECRET));
+
+    // Expired an hour ago: said so, with nothing saved.
+    let hour_ago = time::OffsetDateTime::now_utc().unix_timestamp() - 3600;
+    fake.set_token_expiry(ACCESS_TOKEN, hour_ago);
+    let answer = admin
+        .post(&format!("{path}/channel/test"), &form(ACCESS_TOKEN))
+        .await;
+    assert!(answer.body.contains("À corriger"), "{}", answer.body);
+    assert!(answer.body.contains("a expiré le"), "{}", answer.body);
+    // A token the fake does not know at all.
+    let answer = admin
+        .post(
+            &format!("{path}/channel/test"),
+            &form("EAAGunknownTokenUnknownToken0000000000"),
+        )
+        .await;
+    assert!(answer.body.contains("À corriger"), "{}", answer.body);
+    let provider: String = on_db!(&app.state.db, p => sqlx::query_scalar(
+        "SELECT provider FROM whatsapp_accounts WHERE slug = 'bukavu'").fetch_one(p).await.unwrap());
+    assert_eq!(provider, "sandbox", "testing saves nothing");
+    // The sandbox has nothing to check.
+    let answer = admin
+        .post(&format!("{path}/channel/test"), &[("provider", "sandbox")])
+        .await;
+    assert!(answer.body.contains("Tout est bon"));
+}

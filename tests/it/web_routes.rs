@@ -107,6 +107,12 @@ const TABLE: &[(&str, &str, Need, bool)] = &[
     ("POST", "/accounts/{id}/flow", Perm(AccountsManage), true),
     ("POST", "/accounts/{id}/channel", Perm(AccountsManage), true),
     (
+        "POST",
+        "/accounts/{id}/channel/test",
+        Perm(TokensManage),
+        true,
+    ),
+    (
         "GET",
         "/accounts/{id}/channel/verify-token",
         Perm(TokensManage),

@@ -194,6 +194,11 @@ pub struct Worker {
     client: GraphClient,
     twilio: TwilioClient,
     pacing: Pacing,
+    /// Meta numbers whose token this worker saw confirmed lately: a send
+    /// then skips `tokens::store::confirm` (a statement per send
+    /// otherwise). A rotation made since is confirmed at most this cache's
+    /// lifetime late.
+    confirmed: moka::sync::Cache<i64, ()>,
 }
 
 impl Worker {
@@ -209,6 +214,10 @@ impl Worker {
             client,
             twilio,
             pacing: Pacing::default(),
+            confirmed: moka::sync::Cache::builder()
+                .time_to_live(StdDuration::from_secs(30))
+                .max_capacity(10_000)
+                .build(),
             state,
         })
     }
@@ -359,6 +368,7 @@ impl Worker {
                 tracing::debug!(outbox = row.id, "outbox: sent");
                 crate::telemetry::messages_out(&account, 1);
                 store::mark_sent(db, row, &provider_id, now).await?;
+                self.confirm_token(&account, now).await?;
                 self.tell(&account, row);
                 Ok(())
             }
@@ -371,6 +381,23 @@ impl Worker {
             }
             Err(Failure::Send(e)) => self.handle_error(&account, credential, row, &e, now).await,
         }
+    }
+
+    /// A Meta number's token sent a message: after a rotation, that is
+    /// what confirms it (and drops the previous one).
+    async fn confirm_token(
+        &self,
+        account: &Account,
+        now: OffsetDateTime,
+    ) -> Result<(), sqlx::Error> {
+        if account.provider() != Provider::Meta || self.confirmed.contains_key(&account.id) {
+            return Ok(());
+        }
+        if crate::tokens::store::confirm(&self.state.db, account.id, now).await? {
+            tracing::info!(account = %account.slug, "the new access token sent its first message; the previous one is dropped");
+        }
+        self.confirmed.insert(account.id, ());
+        Ok(())
     }
 
     /// Tells the staff pages that the row's message changed status (sent,

@@ -3,6 +3,8 @@
 //! (14, 7, 3 and 1 days before it expires). Pure rules: time is an
 //! argument, nothing here reads the clock or the database.
 
+pub mod store;
+
 use time::{Duration, OffsetDateTime};
 
 /// Days before expiry at which the administrators are warned, largest

@@ -185,9 +185,14 @@ async fn save(
         Ok(c) => c,
         Err(problems) => {
             let error = explain(&staff, &problems);
-            return super::accounts::render_with(&state, &staff, account, Some(error));
+            return super::accounts::render_with(&state, &staff, account, Some(error)).await;
         }
     };
+    if matches!(change.meta_access_token, NewSecret::Set(_)) && account.meta_access_token.is_some()
+    {
+        let error = staff.t().tk_use_rotation.to_string();
+        return super::accounts::render_with(&state, &staff, account, Some(error)).await;
+    }
     let access = ChannelAccess {
         settings: &settings,
         secrets: secrets.as_ref(),

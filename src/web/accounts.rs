@@ -5,6 +5,7 @@
 //! handled in `account_channel`.
 
 use super::account_channel::{self, ChannelView};
+use super::account_token::TokenView;
 use super::{Form, Layout, Routes, Staff, WebResult, form_page, see_other};
 use crate::AppState;
 use crate::auth::{Permission, Scope};
@@ -125,6 +126,7 @@ struct ShowPage {
     cities: String,
     texts: Vec<TextLine>,
     channel: ChannelView,
+    token: Option<TokenView>,
     providers: [(&'static str, &'static str); 3],
     error: Option<String>,
 }
@@ -137,7 +139,7 @@ pub(super) async fn load(state: &AppState, staff: &Staff, id: i64) -> WebResult<
         .ok_or_else(|| staff.not_found())
 }
 
-fn render(
+async fn render(
     state: &AppState,
     staff: &Staff,
     account: Account,
@@ -184,6 +186,7 @@ fn render(
             cities,
             texts,
             channel: ChannelView::of(state, staff, &account),
+            token: TokenView::of(state, staff, &account).await?,
             providers: account_channel::providers(staff),
             account,
             error,
@@ -193,20 +196,20 @@ fn render(
 }
 
 /// The page with a problem to show (the flow settings as stored).
-pub(super) fn render_with(
+pub(super) async fn render_with(
     state: &AppState,
     staff: &Staff,
     account: Account,
     error: Option<String>,
 ) -> WebResult {
     let flow = account.flow_config.0.clone();
-    render(state, staff, account, &flow, error)
+    render(state, staff, account, &flow, error).await
 }
 
 async fn show(State(state): State<AppState>, staff: Staff, Path(id): Path<i64>) -> WebResult {
     let account = load(&state, &staff, id).await?;
     let flow = account.flow_config.0.clone();
-    render(&state, &staff, account, &flow, None)
+    render(&state, &staff, account, &flow, None).await
 }
 
 /// The settings form as sent: its texts are the fields `text.{key}`.
@@ -255,7 +258,7 @@ async fn update_flow(
         Ok(flow) => flow,
         Err(e) => {
             let before = account.flow_config.0.clone();
-            return render(&state, &staff, account, &before, Some(e));
+            return render(&state, &staff, account, &before, Some(e)).await;
         }
     };
     if !accounts::update_flow_settings(&state.db, &access, id, &flow).await? {
@@ -293,7 +296,7 @@ async fn update_waiting(
     let Some(minutes) = crate::tenancy::parse_waiting_limit(&f.minutes) else {
         let flow = account.flow_config.0.clone();
         let error = staff.t().waiting_limit_invalid.to_string();
-        return render(&state, &staff, account, &flow, Some(error));
+        return render(&state, &staff, account, &flow, Some(error)).await;
     };
     if !accounts::set_waiting_limit(&state.db, &access, id, minutes).await? {
         return Err(staff.not_found());

@@ -13,6 +13,7 @@
 //! The open endpoints are here too: `webhooks`, `sandbox`, `qr`, `health`.
 
 pub mod account_channel;
+pub mod account_token;
 pub mod accounts;
 pub mod assets;
 pub mod audit;

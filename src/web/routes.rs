@@ -3,8 +3,8 @@
 //! reads.
 
 use super::{
-    account_channel, accounts, assets, audit, conversations, home, live, login, roles, settings,
-    simulator, tenants, users,
+    account_channel, account_token, accounts, assets, audit, conversations, home, live, login,
+    roles, settings, simulator, tenants, users,
 };
 use crate::AppState;
 use axum::Router;
@@ -85,6 +85,7 @@ pub fn routes(r: Routes) -> Routes {
     let r = roles::routes(r);
     let r = accounts::routes(r);
     let r = account_channel::routes(r);
+    let r = account_token::routes(r);
     let r = audit::routes(r);
     let r = simulator::routes(r);
     let r = conversations::routes(r);

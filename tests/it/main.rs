@@ -41,6 +41,7 @@ mod property;
 mod provider_checks;
 mod staff;
 mod states;
+mod tokens;
 mod twilio;
 mod twilio_outbox;
 mod web_auth;

@@ -93,6 +93,18 @@ impl FakeMeta {
         number.tokens = HashSet::from([token.to_string()]);
     }
 
+    /// Lets one more token use the number (the ones it had still work): a
+    /// new token generated before the old one is revoked.
+    pub fn add_token(&self, phone_number_id: &str, token: &str) {
+        let mut g = self.lock();
+        g.ensure_token(token);
+        g.numbers
+            .get_mut(phone_number_id)
+            .expect("add_token: unknown phone number id")
+            .tokens
+            .insert(token.to_string());
+    }
+
     /// Sets a token's `expires_at` (Unix seconds, 0 = never). A past value
     /// makes Graph calls with it answer 190 and `debug_token` report it
     /// invalid.

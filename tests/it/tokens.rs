@@ -1,0 +1,283 @@
+//! A Meta number's token from its page, against the Meta fake: a token is
+//! checked before it replaces the old one (a bad one is refused and the
+//! old one keeps sending); a token Meta stops taking (190) holds the
+//! number's messages, and after a rotation they go out in order with the
+//! new one; a rotation is rolled back while the new token has not sent
+//! yet; a short-lived token is exchanged for a 60-day one; « Vérifier
+//! maintenant » records what Meta says, an expired token shown expired.
+
+use crate::both_backends;
+use crate::fakes::meta::{FakeMeta, WebhookBuilder, signed_webhook};
+use crate::helpers::*;
+use crate::staff::Browser;
+use reqwest::StatusCode;
+use rstest_reuse::apply;
+use std::time::{Duration, Instant};
+use uic_inbox::auth::BuiltinRole;
+use uic_inbox::on_db;
+
+const PNID: &str = "105550001112223";
+const DISPLAY: &str = "243815551111";
+const APP_ID: &str = "123456789012345";
+const APP_SECRET: &str = "00112233445566778899aabbccddeeff";
+const T1: &str = "EAAGfirstTokenOfTheNumber000000000001";
+const T2: &str = "EAAGsecondTokenOfTheNumber00000000002";
+const T3: &str = "EAAGthirdTokenOfTheNumber000000000003";
+const BAD: &str = "EAAGnotATokenMetaKnows0000000000000009";
+const PERSON: &str = "243990007777";
+
+struct Setup {
+    app: TestApp,
+    fake: FakeMeta,
+    admin: Browser,
+    path: String,
+}
+
+/// A Meta number set up through its page with `T1`.
+async fn setup(backend: Backend) -> Option<Setup> {
+    let fake = FakeMeta::start().await;
+    fake.set_app(APP_ID, APP_SECRET);
+    fake.add_number(PNID, DISPLAY, T1);
+    let base = fake.base_url();
+    let app = spawn_app_with(backend, |c| c.meta_graph_url = base).await?;
+    let mut admin = app
+        .logged_in("admin@ngo.example", BuiltinRole::Administrator)
+        .await;
+    let page = admin
+        .post("/accounts", &[("slug", "matadi"), ("name", "Matadi")])
+        .await;
+    let path = page.location.unwrap();
+    let page = admin
+        .post(
+            &format!("{path}/channel"),
+            &[
+                ("provider", "meta"),
+                ("meta_phone_number_id", PNID),
+                ("meta_app_id", APP_ID),
+                ("meta_app_secret", APP_SECRET),
+                ("meta_access_token", T1),
+                ("meta_verify_token", "verify-of-matadi-number"),
+            ],
+        )
+        .await;
+    assert_eq!(page.status, StatusCode::SEE_OTHER, "{}", page.body);
+    Some(Setup {
+        app,
+        fake,
+        admin,
+        path,
+    })
+}
+
+impl Setup {
+    async fn say(&self, wamid: &str, text: &str) {
+        let body = WebhookBuilder::new()
+            .text(PNID, DISPLAY, PERSON, wamid, text)
+            .build();
+        let res = signed_webhook(&self.app.address, APP_SECRET, &body).await;
+        assert_eq!(res.status(), StatusCode::OK);
+    }
+
+    /// The bearer token of the last accepted send to the person.
+    fn last_send_token(&self) -> Option<String> {
+        self.fake
+            .requests()
+            .iter()
+            .rev()
+            .find(|r| r.method == "POST" && r.path.ends_with("/messages") && r.status == 200)
+            .and_then(|r| r.authorization.clone())
+            .map(|a| a.trim_start_matches("Bearer ").to_string())
+    }
+
+    /// Waits (30 s at most: a safety net) for `n` texts sent to the person.
+    async fn texts(&self, n: usize) -> Vec<String> {
+        let start = Instant::now();
+        loop {
+            let texts = self.fake.sent_texts_to(PERSON);
+            if texts.len() >= n {
+                return texts;
+            }
+            assert!(
+                start.elapsed() < Duration::from_secs(30),
+                "{} of {n} texts: {texts:#?}",
+                texts.len()
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    async fn token_status(&self) -> String {
+        on_db!(&self.app.state.db, p => sqlx::query_scalar(
+            "SELECT token_status FROM whatsapp_accounts WHERE slug = 'matadi'")
+            .fetch_one(p).await.unwrap())
+    }
+
+    async fn held(&self) -> i64 {
+        self.app
+            .count("outbox WHERE status = 'pending' AND error_code = 190")
+            .await
+    }
+}
+
+#[apply(both_backends)]
+#[tokio::test]
+async fn a_token_is_checked_before_use_held_messages_follow_the_new_one_and_a_rotation_rolls_back(
+    #[case] backend: Backend,
+) {
+    let Some(mut s) = setup(backend).await else {
+        return;
+    };
+    s.say("wamid.m1", "Bonjour").await;
+    let texts = s.texts(1).await;
+    assert!(texts[0].contains("Question 1 sur 5"), "{texts:?}");
+    assert_eq!(s.last_send_token().as_deref(), Some(T1));
+
+    // A token Meta does not know: refused, nothing changed, T1 still sends.
+    let page = s
+        .admin
+        .post(&format!("{}/token", s.path), &[("token", BAD)])
+        .await;
+    assert_eq!(page.status, StatusCode::BAD_REQUEST);
+    assert!(
+        page.body.contains("n&#39;a pas été enregistré"),
+        "{}",
+        page.body
+    );
+    assert!(
+        !page.body.contains(BAD),
+        "the token typed is not shown back"
+    );
+    s.say("wamid.m2", "Mbengue").await;
+    s.texts(2).await;
+    assert_eq!(s.last_send_token().as_deref(), Some(T1));
+
+    // Meta stops taking T1 (revoked in Business Manager): 190, the number's
+    // messages are held, not lost.
+    s.fake.set_token(PNID, T2);
+    s.say("wamid.m3", "Ibrahim").await;
+    s.say("wamid.m4", "1997").await;
+    let start = Instant::now();
+    while s.held().await < 2 {
+        assert!(start.elapsed() < Duration::from_secs(30), "never held");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(s.token_status().await, "invalid");
+    let page = s.admin.get(&s.path).await;
+    assert!(
+        page.body.contains("refusé par Meta"),
+        "the token's state on the page"
+    );
+
+    // Rotated to T2 (checked with Meta first): the held replies go out, in
+    // order, with T2.
+    let page = s
+        .admin
+        .post(&format!("{}/token", s.path), &[("token", T2)])
+        .await;
+    assert_eq!(page.status, StatusCode::SEE_OTHER, "{}", page.body);
+    let texts = s.texts(4).await;
+    assert!(texts[2].contains("Question 3 sur 5"), "{texts:#?}");
+    assert!(texts[3].contains("Question 4 sur 5"), "{texts:#?}");
+    assert_eq!(s.last_send_token().as_deref(), Some(T2));
+    assert_eq!(s.token_status().await, "ok");
+
+    // T3 put in place, nothing sent with it yet: back to T2 in one click.
+    s.fake.add_token(PNID, T3);
+    let page = s
+        .admin
+        .post(&format!("{}/token", s.path), &[("token", T3)])
+        .await;
+    assert_eq!(page.status, StatusCode::SEE_OTHER, "{}", page.body);
+    let page = s.admin.get(&s.path).await;
+    assert!(
+        page.body.contains("Revenir au jeton précédent"),
+        "{}",
+        page.body
+    );
+    let page = s
+        .admin
+        .post(&format!("{}/token/rollback", s.path), &[])
+        .await;
+    assert_eq!(page.status, StatusCode::SEE_OTHER, "{}", page.body);
+    s.say("wamid.m5", "DA").await;
+    s.texts(5).await;
+    assert_eq!(s.last_send_token().as_deref(), Some(T2));
+    // Nothing to roll back to any more.
+    let page = s
+        .admin
+        .post(&format!("{}/token/rollback", s.path), &[])
+        .await;
+    assert_eq!(page.status, StatusCode::BAD_REQUEST);
+
+    // Every step audited, never a token.
+    let audit: Vec<(String, String)> = on_db!(&s.app.state.db, p => sqlx::query_as(
+        "SELECT action, detail FROM audit_log WHERE action LIKE 'token.%' ORDER BY id")
+        .fetch_all(p).await.unwrap());
+    let actions: Vec<&str> = audit.iter().map(|(a, _)| a.as_str()).collect();
+    assert_eq!(actions, ["token.rotate", "token.rotate", "token.roll_back"]);
+    for (_, detail) in &audit {
+        for t in [T1, T2, T3] {
+            assert!(!detail.contains(t));
+        }
+    }
+}
+
+#[apply(both_backends)]
+#[tokio::test]
+async fn a_short_lived_token_is_exchanged_and_an_expired_one_is_shown_expired(
+    #[case] backend: Backend,
+) {
+    let Some(mut s) = setup(backend).await else {
+        return;
+    };
+    // T1 is a dashboard token: 24 hours.
+    let now = time::OffsetDateTime::now_utc().unix_timestamp();
+    s.fake.set_token_kind(T1, "USER");
+    s.fake.set_token_expiry(T1, now + 23 * 3600);
+    let page = s.admin.post(&format!("{}/token/check", s.path), &[]).await;
+    assert_eq!(page.status, StatusCode::SEE_OTHER, "{}", page.body);
+    let page = s.admin.get(&s.path).await;
+    assert!(page.body.contains("temporaire (24 h)"), "{}", page.body);
+    assert!(page.body.contains("expire bientôt"));
+
+    let page = s
+        .admin
+        .post(&format!("{}/token/exchange", s.path), &[])
+        .await;
+    assert_eq!(page.status, StatusCode::SEE_OTHER, "{}", page.body);
+    let expires: Option<time::OffsetDateTime> = on_db!(&s.app.state.db, p => sqlx::query_scalar(
+        "SELECT expires_at FROM token_life").fetch_one(p).await.unwrap());
+    let days = (expires.unwrap() - time::OffsetDateTime::now_utc()).whole_days();
+    assert!((58..=60).contains(&days), "{days} days");
+    let page = s.admin.get(&s.path).await;
+    assert!(
+        page.body.contains("longue durée (60 jours)"),
+        "{}",
+        page.body
+    );
+    s.say("wamid.x1", "Bonjour").await;
+    s.texts(1).await;
+    let used = s.last_send_token().unwrap();
+    assert_ne!(used, T1, "the exchanged token sends");
+
+    // The exchanged token expires (Meta's clock): checking says so and
+    // holds the number's messages.
+    s.fake.set_token_expiry(&used, now - 60);
+    let page = s.admin.post(&format!("{}/token/check", s.path), &[]).await;
+    assert_eq!(page.status, StatusCode::BAD_REQUEST);
+    assert!(page.body.contains("a expiré le"), "{}", page.body);
+    assert_eq!(s.token_status().await, "invalid");
+    let page = s.admin.get(&s.path).await;
+    assert!(page.body.contains("expiré : les messages"), "{}", page.body);
+    // An expired token cannot be exchanged.
+    let page = s
+        .admin
+        .post(&format!("{}/token/exchange", s.path), &[])
+        .await;
+    assert_eq!(page.status, StatusCode::BAD_REQUEST);
+    assert!(
+        page.body.contains("Meta a refusé l&#39;échange"),
+        "{}",
+        page.body
+    );
+}

@@ -46,6 +46,8 @@ pub mod db;
 pub mod demo;
 pub mod input;
 pub mod maintenance;
+// The WhatsApp credentials, encrypted at rest.
+pub mod secrets;
 
 use anyhow::Context;
 use axum::Router;
@@ -69,6 +71,8 @@ pub struct Inner {
     pub db: Db,
     pub config: Config,
     pub salt: Secret,
+    /// Opens the stored credentials (and seals new ones).
+    pub secrets: Arc<secrets::Keyring>,
     /// Conversations this process wrote last (see `inbox::Recent`).
     pub recent: inbox::Recent,
     /// Accounts the webhooks looked up in the last second.
@@ -123,7 +127,8 @@ pub async fn prepare(config: Config) -> anyhow::Result<AppState> {
     };
     db.migrate().await?;
     let salt = registry::salt::load(&config, &db).await?;
-    tenancy::store::bootstrap(&db, &config).await?;
+    let ring = prepare_secrets(&config, &db).await?;
+    tenancy::store::bootstrap(&db, &ring, &config).await?;
     auth::session::prepare(&db).await?;
     for tenant in tenancy::store::list_tenants(&db).await? {
         auth::store::ensure_builtin_roles(&db, tenant.id).await?;
@@ -134,12 +139,23 @@ pub async fn prepare(config: Config) -> anyhow::Result<AppState> {
         config,
         qr_links: qr::LinkSigner::new(&salt),
         salt,
+        secrets: Arc::new(ring),
         recent: inbox::Recent::default(),
         outbox: outbox::Signal::default(),
         live: live::Hub::new(),
         accounts: tenancy::Cache::default(),
         listen_port: std::sync::OnceLock::new(),
     })))
+}
+
+/// Loads the key ring, refuses a ring that lacks a key the stored secrets
+/// were sealed under, and seals the secrets stored in clear by an earlier
+/// version (at start and by `uic-inbox migrate`).
+pub async fn prepare_secrets(config: &Config, db: &Db) -> anyhow::Result<secrets::Keyring> {
+    let ring = secrets::keys::load(config)?;
+    secrets::store::check_keys(db, &ring).await?;
+    secrets::store::seal_plain(db, &ring).await?;
+    Ok(ring)
 }
 
 /// Every route of the app: `(method, path)`, as served.

@@ -27,6 +27,18 @@ impl Secret {
     }
 }
 
+impl From<&str> for Secret {
+    fn from(s: &str) -> Secret {
+        Secret::new(s)
+    }
+}
+
+impl From<String> for Secret {
+    fn from(s: String) -> Secret {
+        Secret::new(s)
+    }
+}
+
 impl fmt::Debug for Secret {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         self.0.fmt(f)
@@ -325,10 +337,7 @@ impl Config {
         let secret_key = get("SECRET_KEY").and_then(|text| {
             let key = crate::secrets::keys::parse_key(text);
             if key.is_none() {
-                problems.push(format!(
-                    "SECRET_KEY: {}",
-                    crate::secrets::keys::KEY_FORMAT
-                ));
+                problems.push(format!("SECRET_KEY: {}", crate::secrets::keys::KEY_FORMAT));
             }
             key
         });
@@ -689,7 +698,9 @@ mod tests {
             let problems = Config::from_map(&env(&[("SECRET_KEY", &bad)])).unwrap_err();
             assert_eq!(problems.len(), 1, "{problems:?}");
             assert!(
-                problems[0].starts_with("SECRET_KEY: must be 32 random bytes written as 64 hex characters or as base64"),
+                problems[0].starts_with(
+                    "SECRET_KEY: must be 32 random bytes written as 64 hex characters or as base64"
+                ),
                 "{problems:?}"
             );
             assert!(problems[0].contains("uic-inbox secret-key generate"));
@@ -700,12 +711,18 @@ mod tests {
             ("SECRET_KEY_PREVIOUS", "secret-looking-junk"),
         ]))
         .unwrap_err();
-        assert!(problems[0].starts_with("SECRET_KEY_PREVIOUS: key number 1"), "{problems:?}");
+        assert!(
+            problems[0].starts_with("SECRET_KEY_PREVIOUS: key number 1"),
+            "{problems:?}"
+        );
         assert!(!problems[0].contains("secret-looking-junk"));
 
         let c = Config::from_map(&env(&[
             ("SECRET_KEY", &hex_key),
-            ("SECRET_KEY_PREVIOUS", &format!("{}, {}", "cd".repeat(32), "ef".repeat(32))),
+            (
+                "SECRET_KEY_PREVIOUS",
+                &format!("{}, {}", "cd".repeat(32), "ef".repeat(32)),
+            ),
             ("DATABASE_URL", "postgres://u@h/db"),
             ("UIC_SALT", "a-long-enough-salt-value"),
         ]))

@@ -515,7 +515,8 @@ impl Worker {
         let too_old = now - row.created_at > GIVE_UP_AFTER;
         match class {
             ErrorClass::Token | ErrorClass::Account => {
-                let fp = secrets::fingerprint(credential.purpose, credential.secret.expose_secret());
+                let fp =
+                    secrets::fingerprint(credential.purpose, credential.secret.expose_secret());
                 if accounts::flag_invalid_token(db, account.id, &fp, &message).await? {
                     tracing::error!(account = %account.slug, error = %message,
                         "outbox: the provider refused the account's credentials or the account; its messages are held until new ones are set");

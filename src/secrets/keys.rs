@@ -114,8 +114,9 @@ impl KeyFiles {
             return Ok(key);
         }
         if self.path(NEXT_FILE).exists() {
-            std::fs::rename(self.path(NEXT_FILE), &path)
-                .with_context(|| format!("finishing a key rotation: renaming to {}", path.display()))?;
+            std::fs::rename(self.path(NEXT_FILE), &path).with_context(|| {
+                format!("finishing a key rotation: renaming to {}", path.display())
+            })?;
             sync_dir(&self.dir)?;
             return self
                 .read_optional(KEY_FILE)?

@@ -13,8 +13,8 @@ use super::{
 };
 use crate::auth::{Access, AccessError, Permission};
 use crate::config::{Config, Secret};
-use crate::secrets::{self, Keyring, Purpose, Sealed};
 use crate::db::Db;
+use crate::secrets::{self, Keyring, Purpose, Sealed};
 use crate::{on_db, on_db_read, on_tx};
 use anyhow::Context;
 use sqlx::types::Json;

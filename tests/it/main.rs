@@ -35,6 +35,7 @@ mod migrations;
 mod privacy;
 mod privacy_dump;
 mod property;
+mod secrets;
 mod staff;
 mod states;
 mod twilio;

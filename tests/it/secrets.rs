@@ -438,3 +438,56 @@ async fn a_damaged_credential_is_treated_as_missing_not_as_a_server_error(
         "{text}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rotation_of_the_sqlite_key_file_survives_a_crash_before_its_renames() {
+    use uic_inbox::secrets::keys::{KEY_FILE, KeyFiles, NEXT_FILE, PREVIOUS_FILE};
+    use uic_inbox::secrets::{Keyring, store};
+    let Some((app, fake)) = meta_app(Backend::Sqlite, false).await else {
+        return;
+    };
+    let dir = uic_inbox::db::sqlite_dir(&app.config.database_url)
+        .unwrap()
+        .to_path_buf();
+    let files = KeyFiles::new(&dir);
+    let k1 = files.read_or_create().unwrap();
+
+    // A crash after everything was re-sealed under `.next`, before the
+    // renames: the next start opens everything.
+    let k2 = files.prepare_next().unwrap();
+    let ring = Keyring::new(k2.clone(), vec![k1.clone()]);
+    let resealed = store::reseal_all(&app.state.db, &ring).await.unwrap();
+    assert!(resealed.resealed >= 4, "{resealed:?}");
+    let app = app.restart().await;
+    assert_eq!(challenge(&app, META_VERIFY).await, 200);
+    app.twilio_say(
+        "+243990000040",
+        "SM00000000000000000000000000000040",
+        "Bonjour",
+    )
+    .await;
+
+    // The rotation run again finishes with the same new key.
+    let rotated = store::rotate(&app.config, &app.state.db).await.unwrap();
+    assert_eq!(rotated.current, k2.id());
+    assert_eq!(files.read_or_create().unwrap(), k2);
+    assert_eq!(files.read_optional(PREVIOUS_FILE).unwrap(), Some(k1));
+    assert!(!dir.join(NEXT_FILE).exists());
+    for value in stored_secrets(&app).await {
+        assert_eq!(Sealed::parse(&value).unwrap().key_id(), Ok(k2.id()));
+    }
+
+    // Without the previous key file, everything still opens.
+    std::fs::remove_file(dir.join(PREVIOUS_FILE)).unwrap();
+    let app = app.restart().await;
+    assert_eq!(challenge(&app, META_VERIFY).await, 200);
+    meta_say_and_get_reply(
+        &app,
+        &fake,
+        (PNID, DISPLAY, APP_SECRET),
+        "243990000041",
+        "wamid.K1",
+    )
+    .await;
+    assert!(dir.join(KEY_FILE).exists());
+}

@@ -71,21 +71,26 @@ pub fn parse_key_list(text: &str) -> Result<Vec<Key>, Vec<String>> {
 
 /// The ring of this process: `SECRET_KEY` (+ `SECRET_KEY_PREVIOUS`), else
 /// the key files beside the SQLite database (created on first start).
+/// With SQLite and `SECRET_KEY` set, key files left from before still
+/// open (never seal), so that moving from the file to the variable is:
+/// set it, restart, `uic-inbox secret-key rotate`.
 pub fn load(config: &Config) -> anyhow::Result<Keyring> {
-    if let Some(current) = &config.secret_key {
-        return Ok(Keyring::new(
-            current.clone(),
-            config.secret_key_previous.clone(),
-        ));
-    }
-    let Some(dir) = db::sqlite_dir(&config.database_url) else {
-        bail!("SECRET_KEY is required with PostgreSQL: {KEY_FORMAT}");
-    };
-    let files = KeyFiles::new(dir);
-    let current = files.read_or_create()?;
+    let files = db::sqlite_dir(&config.database_url).map(KeyFiles::new);
     let mut others = config.secret_key_previous.clone();
-    others.extend(files.read_optional(PREVIOUS_FILE)?);
-    others.extend(files.read_optional(NEXT_FILE)?);
+    let current = match (&config.secret_key, &files) {
+        (Some(key), files) => {
+            if let Some(files) = files {
+                others.extend(files.read_optional(KEY_FILE)?);
+            }
+            key.clone()
+        }
+        (None, Some(files)) => files.read_or_create()?,
+        (None, None) => bail!("SECRET_KEY is required with PostgreSQL: {KEY_FORMAT}"),
+    };
+    if let Some(files) = &files {
+        others.extend(files.read_optional(PREVIOUS_FILE)?);
+        others.extend(files.read_optional(NEXT_FILE)?);
+    }
     Ok(Keyring::new(current, others))
 }
 

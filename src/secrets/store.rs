@@ -120,8 +120,8 @@ pub async fn check_keys(db: &Db, ring: &Keyring) -> anyhow::Result<()> {
     if !missing.is_empty() {
         let ids: Vec<String> = missing.into_iter().collect();
         bail!(
-            "the database holds credentials sealed under key {} but SECRET_KEY ({}) and SECRET_KEY_PREVIOUS hold no such key: \
-             set the key they were sealed with (in SECRET_KEY, or SECRET_KEY_PREVIOUS during a rotation), or restore the key file",
+            "the database holds credentials sealed under key {}, which none of the configured keys is (the current key is {}): \
+             set the key they were sealed with in SECRET_KEY (or SECRET_KEY_PREVIOUS during a rotation), or restore the key file beside the SQLite database",
             ids.join(", "),
             ring.current_id()
         );

@@ -177,8 +177,16 @@ fn the_generated_key_file_is_private_and_rotate_replaces_it() {
         first
     );
     assert!(!dir.path().join("data/secret-key.next").exists());
+    // With SECRET_KEY set, the key file still opens what it sealed.
+    let out = uic_inbox(
+        dir.path(),
+        &[("SECRET_KEY", &"ab".repeat(32))],
+        &["uic", "list"],
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
     // Without the key files, the stored credential names the key it needs.
     std::fs::remove_file(dir.path().join("data/secret-key.previous")).unwrap();
+    std::fs::remove_file(&key_file).unwrap();
     let out = uic_inbox(
         dir.path(),
         &[("SECRET_KEY", &"ab".repeat(32))],

@@ -296,6 +296,18 @@ async fn a_key_that_does_not_open_the_stored_credentials_is_refused_at_start_nam
         return;
     };
     let sealed_under = app.state.secrets.current_id();
+    let original = match backend {
+        Backend::Postgres => test_secret_key(),
+        Backend::Sqlite => {
+            let dir = uic_inbox::db::sqlite_dir(&app.config.database_url).unwrap();
+            let original = uic_inbox::secrets::keys::KeyFiles::new(dir)
+                .read_or_create()
+                .unwrap();
+            // The key file would still open them: it is lost.
+            std::fs::remove_file(dir.join(uic_inbox::secrets::keys::KEY_FILE)).unwrap();
+            original
+        }
+    };
     let mut config = app.config.clone();
     let other = Key::generate();
     config.secret_key = Some(other.clone());
@@ -311,15 +323,6 @@ async fn a_key_that_does_not_open_the_stored_credentials_is_refused_at_start_nam
     assert!(err.contains(&other.id().to_string()), "{err}");
     assert!(!err.contains(&other.to_hex()), "{err}");
     // Given as a previous key, the original opens them again.
-    let original = match backend {
-        Backend::Postgres => test_secret_key(),
-        Backend::Sqlite => {
-            let dir = uic_inbox::db::sqlite_dir(&app.config.database_url).unwrap();
-            uic_inbox::secrets::keys::KeyFiles::new(dir)
-                .read_or_create()
-                .unwrap()
-        }
-    };
     config.secret_key_previous = vec![original];
     let state = uic_inbox::prepare(config).await.expect("starts");
     state.db.close().await;

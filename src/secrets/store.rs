@@ -102,6 +102,40 @@ async fn replace(
     }
 }
 
+/// With SQLite, whether a value replaced in this transaction has its old
+/// bytes zeroed: else they stay in the page's free space, readable in the
+/// file.
+async fn secure_delete(tx: &mut Tx, on: bool) -> Result<(), sqlx::Error> {
+    if let Tx::Sqlite(t) = tx {
+        let sql = if on {
+            "PRAGMA secure_delete = ON"
+        } else {
+            "PRAGMA secure_delete = OFF"
+        };
+        sqlx::query(sql).execute(&mut **t).await?;
+    }
+    Ok(())
+}
+
+/// With SQLite, copies the log into the database and empties it: the log
+/// still holds the pages as they were before the values were replaced.
+/// The periodic checkpoint may be under way (busy): tries again for a few
+/// seconds.
+async fn empty_sqlite_log(db: &Db) {
+    let Db::Sqlite(pools) = db else {
+        return;
+    };
+    for _ in 0..200 {
+        let done: Result<(i64, i64, i64), _> = sqlx::query_as("PRAGMA wal_checkpoint(TRUNCATE)")
+            .fetch_one(&pools.writer)
+            .await;
+        if !matches!(done, Ok((busy, _, _)) if busy != 0) {
+            return;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+}
+
 /// Refuses to start when a stored secret is sealed under a key the ring
 /// does not hold: better than starting and failing every send.
 pub async fn check_keys(db: &Db, ring: &Keyring) -> anyhow::Result<()> {
@@ -134,6 +168,7 @@ pub async fn check_keys(db: &Db, ring: &Keyring) -> anyhow::Result<()> {
 /// sealed; logs the count, never which.
 pub async fn seal_plain(db: &Db, ring: &Keyring) -> anyhow::Result<u64> {
     let mut tx = db.begin().await?;
+    secure_delete(&mut tx, true).await?;
     let mut sealed = 0;
     for c in COLUMNS {
         for s in read_column(&mut tx, c).await? {
@@ -155,7 +190,11 @@ pub async fn seal_plain(db: &Db, ring: &Keyring) -> anyhow::Result<u64> {
             }
         }
     }
+    secure_delete(&mut tx, false).await?;
     tx.commit().await?;
+    if sealed > 0 {
+        empty_sqlite_log(db).await;
+    }
     if sealed > 0 {
         tracing::info!(
             count = sealed,
@@ -182,10 +221,13 @@ pub struct Resealed {
 /// reported.
 pub async fn reseal_all(db: &Db, ring: &Keyring) -> anyhow::Result<Resealed> {
     let mut tx = db.begin().await?;
+    secure_delete(&mut tx, true).await?;
     let done = reseal_in(&mut tx, ring).await;
     match done {
         Ok(r) => {
+            secure_delete(&mut tx, false).await?;
             tx.commit().await?;
+            empty_sqlite_log(db).await;
             Ok(r)
         }
         Err(e) => {

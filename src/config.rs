@@ -117,6 +117,9 @@ pub struct Config {
     pub secret_key: Option<crate::secrets::Key>,
     /// Earlier keys that still open (`SECRET_KEY_PREVIOUS`), never seal.
     pub secret_key_previous: Vec<crate::secrets::Key>,
+    /// `GET /metrics` needs `Authorization: Bearer` with it when set
+    /// (`METRICS_TOKEN`).
+    pub metrics_token: Option<Secret>,
 }
 
 pub const DEFAULT_DATABASE_URL: &str = "sqlite:data/uic-inbox.db";
@@ -354,6 +357,17 @@ impl Config {
                 Vec::new()
             }),
         };
+        let metrics_token = get("METRICS_TOKEN")
+            .map(str::trim)
+            .filter(|t| !t.is_empty());
+        if let Some(t) = metrics_token
+            && (t.len() < 16 || !t.bytes().all(|b| b.is_ascii_graphic()))
+        {
+            problems.push(
+                "METRICS_TOKEN: use at least 16 visible ASCII characters, no spaces (e.g. the output of `openssl rand -hex 24`)".into(),
+            );
+        }
+        let metrics_token = metrics_token.map(|t| Secret::new(t.to_string()));
 
         if !problems.is_empty() {
             return Err(problems);
@@ -379,6 +393,7 @@ impl Config {
             trusted_proxies,
             secret_key,
             secret_key_previous,
+            metrics_token,
         })
     }
 
@@ -569,6 +584,23 @@ mod tests {
         assert!(c.enable_qr_code);
         assert_eq!(c.session_timeout_minutes, 45);
         assert_eq!(c.twilio.unwrap().whatsapp_number, "+14155238886");
+    }
+
+    #[test]
+    fn a_metrics_token_must_be_long_and_visible() {
+        assert!(Config::from_map(&env(&[])).unwrap().metrics_token.is_none());
+        let c = Config::from_map(&env(&[("METRICS_TOKEN", " 0123456789abcdef ")])).unwrap();
+        assert_eq!(c.metrics_token.unwrap().expose_secret(), "0123456789abcdef");
+        for bad in [
+            "short",
+            "0123456789 abcdef",
+            "0123456789abcdef\u{0}",
+            "0123456789abcdéf",
+        ] {
+            let problems = Config::from_map(&env(&[("METRICS_TOKEN", bad)])).unwrap_err();
+            assert!(problems[0].starts_with("METRICS_TOKEN:"), "{bad:?}");
+            assert!(!problems[0].contains(bad), "the value is not echoed");
+        }
     }
 
     #[test]

@@ -27,6 +27,7 @@ pub mod live;
 
 // Who owns what: tenants and their accounts, then staff access and the audit log.
 pub mod tenancy;
+pub mod tokens;
 // Staff: users, roles, sessions, CSRF tokens, setup links.
 pub mod auth;
 // What staff did.
@@ -38,6 +39,7 @@ pub mod web;
 pub mod health;
 pub mod request_log;
 pub mod server;
+pub mod telemetry;
 
 // Underneath: configuration, storage, input checks, daily jobs.
 pub mod config;
@@ -168,6 +170,7 @@ fn all_routes() -> web::Routes {
         .open_get("/healthz", web::health::alive)
         .open_get("/readyz", web::health::ready)
         .open_get("/whatsapp/health", web::health::whatsapp)
+        .open_get("/metrics", web::metrics::render)
         .open_post("/whatsapp/webhook", web::webhooks::receive)
         .open_get("/whatsapp/webhook", web::webhooks::verify)
         .open_get("/qr/{token}", web::qr::image)
@@ -263,6 +266,7 @@ impl Application {
     ) -> anyhow::Result<()> {
         let app = router(self.state.clone());
         let stop_worker = Arc::new(tokio::sync::Notify::new());
+        telemetry::spawn_upkeep();
         let worker = tokio::spawn(outbox::Worker::new(self.state.clone()).run(stop_worker.clone()));
         let stop_queue = Arc::new(tokio::sync::Notify::new());
         let queue = tokio::spawn(inbox::waiting::run(self.state.clone(), stop_queue.clone()));

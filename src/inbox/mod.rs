@@ -415,8 +415,21 @@ pub async fn handle_inbound(
                 continue;
             }
             store::Applied::Done => {
-                if provider == Provider::Meta && !replies.is_empty() {
-                    inputs.outbox.wake();
+                crate::telemetry::message_in(account);
+                if write.issue.is_some() {
+                    crate::telemetry::code_issued(account);
+                }
+                match provider {
+                    // Queued: counted when the outbox sends them.
+                    Provider::Meta => {
+                        if !replies.is_empty() {
+                            inputs.outbox.wake();
+                        }
+                    }
+                    // In the webhook's answer (TwiML) or the simulator's.
+                    Provider::Twilio | Provider::Sandbox => {
+                        crate::telemetry::messages_out(account, replies.len());
+                    }
                 }
                 let live = |topic| crate::live::Change {
                     tenant_id: account.tenant_id,

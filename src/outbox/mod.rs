@@ -365,12 +365,14 @@ impl Worker {
         match result {
             Ok(provider_id) => {
                 tracing::debug!(outbox = row.id, "outbox: sent");
+                crate::telemetry::messages_out(&account, 1);
                 store::mark_sent(db, row, &provider_id, now).await?;
                 self.tell(&account, row);
                 Ok(())
             }
             Err(Failure::Payload(e)) => {
                 tracing::error!(outbox = row.id, error = %e, "outbox: a message could not be built; marked failed");
+                crate::telemetry::send_failed(&account, None);
                 store::mark_failed(db, row, None, &e, now).await?;
                 self.tell(&account, row);
                 Ok(())
@@ -510,6 +512,7 @@ impl Worker {
     ) -> Result<(), sqlx::Error> {
         let db = &self.state.db;
         let code = e.code;
+        crate::telemetry::send_failed(account, code);
         let message = e.message.clone();
         let class = e.class;
         let too_old = now - row.created_at > GIVE_UP_AFTER;

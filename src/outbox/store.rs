@@ -4,7 +4,7 @@
 use crate::db::Db;
 use crate::inbox::states::{Direction, MessageStatus};
 use crate::tenancy::{Provider, TokenStatus};
-use crate::{on_db, on_tx};
+use crate::{on_db, on_db_read, on_tx};
 use sqlx::types::Json;
 use time::OffsetDateTime;
 
@@ -407,6 +407,21 @@ pub async fn delete_finished_of(
         deleted += crate::on_tx!(&mut *tx, c => sqlx::query(&sql).execute(c).await.map(|r| r.rows_affected()))?;
     }
     Ok(deleted)
+}
+
+/// Rows of the outbox by status, every status listed (0 when none): the
+/// operator's gauge (`/metrics`), across tenants, counts only.
+pub async fn count_by_status(db: &Db) -> Result<Vec<(OutboxStatus, i64)>, sqlx::Error> {
+    let rows: Vec<(OutboxStatus, i64)> = on_db_read!(db, p => sqlx::query_as(
+        "SELECT status, COUNT(*) FROM outbox GROUP BY status")
+        .fetch_all(p).await)?;
+    Ok(OutboxStatus::ALL
+        .iter()
+        .map(|s| {
+            let n = rows.iter().find(|(r, _)| r == s).map_or(0, |(_, n)| *n);
+            (*s, n)
+        })
+        .collect())
 }
 
 #[cfg(test)]

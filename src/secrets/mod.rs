@@ -310,17 +310,6 @@ pub fn fingerprint(purpose: Purpose, secret: &str) -> String {
     hex::encode(&h.finalize()[..16])
 }
 
-/// What a page may show of a secret: its last 4 characters ("…a1b2"),
-/// or only "…" when the secret is too short for that to hide the rest.
-pub fn last4(secret: &Secret) -> String {
-    let chars: Vec<char> = secret.expose_secret().chars().collect();
-    if chars.len() < 12 {
-        return "…".into();
-    }
-    let tail: String = chars[chars.len() - 4..].iter().collect();
-    format!("…{tail}")
-}
-
 // A sealed value is TEXT on both databases.
 
 impl sqlx::Type<sqlx::Sqlite> for Sealed {

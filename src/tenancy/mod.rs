@@ -1,6 +1,7 @@
 //! Tenants (one NGO each) and their WhatsApp accounts (one per programme),
 //! with each account's flow settings.
 
+pub mod channel_input;
 pub mod flow_input;
 pub mod store;
 

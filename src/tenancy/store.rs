@@ -7,6 +7,7 @@
 //! number, Meta phone number id or slug) and the outbox by the id on its
 //! row; the program's first start creates the configured ones.
 
+use super::channel_input::{ChannelChange, NewSecret};
 use super::{
     Account, DEFAULT_TENANT, FlowSettings, META_ACCOUNT, Provider, SANDBOX_ACCOUNT, TWILIO_ACCOUNT,
     TokenStatus,
@@ -521,4 +522,93 @@ pub async fn set_privacy_settings(
     };
     tx.commit().await?;
     Ok(erased)
+}
+
+/// Who may change what of a number's connection: its settings (provider,
+/// number, ids) need `accounts.manage` on it, its secrets `tokens.manage`.
+pub struct ChannelAccess<'a> {
+    pub settings: &'a Access,
+    /// `None`: the staff member may not change secrets.
+    pub secrets: Option<&'a Access>,
+}
+
+/// Why a connection change was not applied.
+#[derive(Debug, PartialEq, Eq)]
+pub enum ChannelRefused {
+    /// Not an account these accesses cover.
+    NotFound,
+    /// A secret was given without `tokens.manage` on the account.
+    SecretsNotAllowed,
+}
+
+/// Sets a number's provider, ids and the secrets given (one left as
+/// `Keep` is not touched). A new access token or auth token clears the
+/// "refused" flag, so the messages held for the old one go out (in order:
+/// the outbox keeps each conversation's order).
+pub async fn set_channel(
+    db: &Db,
+    ring: &Keyring,
+    access: &ChannelAccess<'_>,
+    account_id: i64,
+    c: &ChannelChange,
+) -> Result<Result<Account, ChannelRefused>, AccessError> {
+    access.settings.is_for(Permission::AccountsManage)?;
+    if let Some(s) = access.secrets {
+        s.is_for(Permission::TokensManage)?;
+    }
+    if !access.settings.covers(account_id) {
+        return Ok(Err(ChannelRefused::NotFound));
+    }
+    let secret = |purpose: Purpose, s: &NewSecret| match s {
+        NewSecret::Keep => None,
+        NewSecret::Set(v) => Some(ring.seal(purpose, v)),
+    };
+    let fp = |purpose: Purpose, s: &NewSecret| match s {
+        NewSecret::Keep => None,
+        NewSecret::Set(v) => Some(secrets::fingerprint(purpose, v)),
+    };
+    let twilio_auth_token_fp = fp(Purpose::TwilioAuthToken, &c.twilio_auth_token);
+    let meta_access_token_fp = fp(Purpose::MetaAccessToken, &c.meta_access_token);
+    let secrets = [
+        secret(Purpose::TwilioAuthToken, &c.twilio_auth_token),
+        secret(Purpose::MetaAppSecret, &c.meta_app_secret),
+        secret(Purpose::MetaAccessToken, &c.meta_access_token),
+        secret(Purpose::MetaVerifyToken, &c.meta_verify_token),
+    ];
+    if secrets.iter().any(Option::is_some) && !access.secrets.is_some_and(|s| s.covers(account_id))
+    {
+        return Ok(Err(ChannelRefused::SecretsNotAllowed));
+    }
+    let [
+        twilio_auth_token,
+        meta_app_secret,
+        meta_access_token,
+        meta_verify_token,
+    ] = secrets;
+    let new_credential = twilio_auth_token.is_some() || meta_access_token.is_some();
+    let now = OffsetDateTime::now_utc();
+    let sql = format!(
+        "UPDATE whatsapp_accounts SET provider = $2, phone_number = $3, twilio_account_sid = $4,
+            meta_phone_number_id = $5, meta_waba_id = $6, meta_app_id = $7,
+            twilio_auth_token = COALESCE($8, twilio_auth_token),
+            meta_app_secret = COALESCE($9, meta_app_secret),
+            meta_access_token = COALESCE($10, meta_access_token),
+            meta_verify_token = COALESCE($11, meta_verify_token),
+            twilio_auth_token_fp = COALESCE($16, twilio_auth_token_fp),
+            meta_access_token_fp = COALESCE($17, meta_access_token_fp),
+            token_status = CASE WHEN $12 THEN $13 ELSE token_status END,
+            token_error = CASE WHEN $12 THEN NULL ELSE token_error END,
+            updated_at = $14
+         WHERE id = $1 AND tenant_id = $15
+         RETURNING {ACCOUNT_COLUMNS}"
+    );
+    let updated = on_db!(db, p => sqlx::query_as::<_, Account>(&sql)
+        .bind(account_id).bind(c.provider).bind(&c.phone_number).bind(&c.twilio_account_sid)
+        .bind(&c.meta_phone_number_id).bind(&c.meta_waba_id).bind(&c.meta_app_id)
+        .bind(&twilio_auth_token).bind(&meta_app_secret).bind(&meta_access_token)
+        .bind(&meta_verify_token).bind(new_credential).bind(TokenStatus::Ok).bind(now)
+        .bind(access.settings.tenant_id())
+        .bind(&twilio_auth_token_fp).bind(&meta_access_token_fp)
+        .fetch_optional(p).await)?;
+    Ok(updated.ok_or(ChannelRefused::NotFound))
 }

@@ -1,8 +1,10 @@
 //! WhatsApp accounts (one number, one programme) and their bot settings.
 //! Seeing one needs `accounts.view` on it; changing its flow settings needs
 //! `accounts.manage` on it; creating one needs `accounts.manage` tenant-wide.
-//! Provider credentials are managed on the tokens pages (`tokens.manage`).
+//! Its connection to WhatsApp (provider, ids, secrets) is on the same page,
+//! handled in `account_channel`.
 
+use super::account_channel::{self, ChannelView};
 use super::{Form, Layout, Routes, Staff, WebResult, form_page, see_other};
 use crate::AppState;
 use crate::auth::{Permission, Scope};
@@ -122,10 +124,13 @@ struct ShowPage {
     timeout_default: u32,
     cities: String,
     texts: Vec<TextLine>,
+    channel: ChannelView,
+    providers: [(&'static str, &'static str); 3],
     error: Option<String>,
 }
 
-async fn load(state: &AppState, staff: &Staff, id: i64) -> WebResult<Account> {
+/// The account, if the staff member may see it (`accounts.view` on it).
+pub(super) async fn load(state: &AppState, staff: &Staff, id: i64) -> WebResult<Account> {
     let access = staff.require(Permission::AccountsView, Scope::Account(id))?;
     accounts::find_account(&state.db, &access, id)
         .await?
@@ -178,11 +183,24 @@ fn render(
             timeout_default: state.config.session_timeout_minutes,
             cities,
             texts,
+            channel: ChannelView::of(state, staff, &account),
+            providers: account_channel::providers(staff),
             account,
             error,
         },
         failed,
     )
+}
+
+/// The page with a problem to show (the flow settings as stored).
+pub(super) fn render_with(
+    state: &AppState,
+    staff: &Staff,
+    account: Account,
+    error: Option<String>,
+) -> WebResult {
+    let flow = account.flow_config.0.clone();
+    render(state, staff, account, &flow, error)
 }
 
 async fn show(State(state): State<AppState>, staff: Staff, Path(id): Path<i64>) -> WebResult {

@@ -12,6 +12,7 @@
 //! and language of whoever asks), `forms`, `clean` (the input check).
 //! The open endpoints are here too: `webhooks`, `sandbox`, `qr`, `health`.
 
+pub mod account_channel;
 pub mod accounts;
 pub mod assets;
 pub mod audit;
@@ -27,6 +28,7 @@ mod layers;
 mod layout;
 pub mod live;
 pub mod login;
+pub mod metrics;
 pub mod qr;
 pub mod roles;
 mod routes;

@@ -3,8 +3,8 @@
 //! reads.
 
 use super::{
-    accounts, assets, audit, conversations, home, live, login, roles, settings, simulator, tenants,
-    users,
+    account_channel, accounts, assets, audit, conversations, home, live, login, roles, settings,
+    simulator, tenants, users,
 };
 use crate::AppState;
 use axum::Router;
@@ -84,6 +84,7 @@ pub fn routes(r: Routes) -> Routes {
     let r = users::routes(r);
     let r = roles::routes(r);
     let r = accounts::routes(r);
+    let r = account_channel::routes(r);
     let r = audit::routes(r);
     let r = simulator::routes(r);
     let r = conversations::routes(r);

@@ -39,9 +39,26 @@ pub async fn receive(
                 .to_ascii_lowercase()
         })
         .unwrap_or_default();
-    match content_type.as_str() {
-        "application/x-www-form-urlencoded" => receive_twilio(&state, &uri, &headers, &body).await,
-        "application/json" => receive_meta(&state, &headers, &body).await,
+    let started = std::time::Instant::now();
+    let (provider, answer) = match content_type.as_str() {
+        "application/x-www-form-urlencoded" => (
+            "twilio",
+            receive_twilio(&state, &uri, &headers, &body).await,
+        ),
+        "application/json" => ("meta", receive_meta(&state, &headers, &body).await),
+        _ => ("unknown", unsupported(&content_type)),
+    };
+    let status = match &answer {
+        Ok(res) => res.status(),
+        Err(e) => e.status(),
+    };
+    crate::telemetry::webhook(provider, status.as_u16(), started.elapsed());
+    answer
+}
+
+/// The answer to a content type that is neither Twilio's nor Meta's.
+fn unsupported(content_type: &str) -> WebResult<Response> {
+    match content_type {
         "" => Err(WebError::UnsupportedMediaType(
             "missing Content-Type: expected application/x-www-form-urlencoded (Twilio) or application/json (Meta)".into(),
         )),

@@ -15,10 +15,12 @@ use rstest_reuse::template;
 fn both_backends(#[case] backend: Backend) {}
 
 mod access;
+mod account_channel;
 mod accounts;
 mod bad_input;
 mod browser;
 mod browser_inbox;
+mod browser_numbers;
 mod browser_staff;
 mod cli;
 mod conversations;
@@ -31,10 +33,12 @@ mod hostile;
 mod inbox;
 mod live;
 mod meta;
+mod metrics;
 mod migrations;
 mod privacy;
 mod privacy_dump;
 mod property;
+mod provider_checks;
 mod secrets;
 mod staff;
 mod states;

@@ -908,6 +908,16 @@ async fn a_message_meta_refuses_for_good_is_marked_failed_and_the_next_goes_out(
     let Some((app, fake)) = meta_app(backend, false).await else {
         return;
     };
+    // Counted in the metrics by its code (the recorder is the process's:
+    // other tests may add theirs, never take any away).
+    let series = "uic_send_failures_total{account=\"meta\",provider=\"meta\",code=\"131026\"}";
+    let failures = || async {
+        let text = app.get("/metrics").await.text().await.unwrap();
+        text.lines()
+            .find_map(|l| l.strip_prefix(series)?.trim().parse::<f64>().ok())
+            .unwrap_or(0.0)
+    };
+    let before = failures().await;
     // 131026: not on WhatsApp (or an old app). Not retried.
     fake.fail_next_sends(1, Failure::Code(131026));
     say(&app, &fake, PHONE, "wamid.f1", "Bonjour").await;
@@ -926,6 +936,7 @@ async fn a_message_meta_refuses_for_good_is_marked_failed_and_the_next_goes_out(
     let attempts: i64 = on_db!(&app.state.db, p => sqlx::query_scalar(
         "SELECT CAST(attempts AS BIGINT) FROM outbox WHERE status = 'failed'").fetch_one(p).await.unwrap());
     assert_eq!(attempts, 1);
+    assert!(failures().await >= before + 1.0);
 }
 
 #[apply(both_backends)]

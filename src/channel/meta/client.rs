@@ -8,8 +8,9 @@ use std::time::Duration;
 /// The production Graph API host.
 pub const DEFAULT_BASE_URL: &str = "https://graph.facebook.com";
 
-/// The fields `phone_number_info` asks for.
-const PHONE_NUMBER_FIELDS: &str = "display_phone_number,verified_name,quality_rating,code_verification_status,platform_type,throughput";
+/// The fields `phone_number_info` asks for (the credential check adds the
+/// messaging limit).
+pub(super) const PHONE_NUMBER_FIELDS: &str = "display_phone_number,verified_name,quality_rating,code_verification_status,platform_type,throughput";
 
 /// A client for the Graph API calls the bot makes. Cheap to clone; the
 /// access token is given per call (each account has its own).
@@ -83,7 +84,7 @@ impl GraphClient {
             .http()?
             .post(self.url(&[phone_number_id, "messages"])?)
             .json(payload);
-        let answer = call(request, token).await?;
+        let answer = call(request, Some(token), &[token]).await?;
         answer
             .pointer("/messages/0/id")
             .and_then(Value::as_str)
@@ -114,7 +115,7 @@ impl GraphClient {
             .http()?
             .post(self.url(&[phone_number_id, "media"])?)
             .multipart(form);
-        let answer = call(request, token).await?;
+        let answer = call(request, Some(token), &[token]).await?;
         answer
             .get("id")
             .and_then(|id| match id {
@@ -136,7 +137,7 @@ impl GraphClient {
             .http()?
             .post(self.url(&[phone_number_id, "messages"])?)
             .json(&mark_read(wamid));
-        let answer = call(request, token).await?;
+        let answer = call(request, Some(token), &[token]).await?;
         match answer.get("success") {
             Some(Value::Bool(true)) => Ok(()),
             _ => Err(SendError::BadResponse(
@@ -158,7 +159,7 @@ impl GraphClient {
             self.url(&[phone_number_id])?
         );
         let request = self.http()?.get(url);
-        let answer = call(request, token).await?;
+        let answer = call(request, Some(token), &[token]).await?;
         if answer.is_object() {
             Ok(answer)
         } else {
@@ -167,23 +168,64 @@ impl GraphClient {
             ))
         }
     }
+
+    /// `GET {root}/{segments}?{query}` and its JSON object: the credential
+    /// checks' call. `bearer` authenticates when given; every string of
+    /// `secrets` (what the query or header carries) is scrubbed from error
+    /// texts, which never show the URL.
+    pub(crate) async fn get_object(
+        &self,
+        segments: &[&str],
+        query: &[(&str, &str)],
+        bearer: Option<&str>,
+        secrets: &[&str],
+    ) -> Result<Value, SendError> {
+        let mut url = self.url(segments)?;
+        if !query.is_empty() {
+            url.push('?');
+            url.push_str(
+                &form_urlencoded::Serializer::new(String::new())
+                    .extend_pairs(query)
+                    .finish(),
+            );
+        }
+        let answer = call(self.http()?.get(url), bearer, secrets).await?;
+        if answer.is_object() {
+            Ok(answer)
+        } else {
+            Err(SendError::BadResponse(
+                "the answer is not a JSON object".into(),
+            ))
+        }
+    }
 }
 
-/// Sends with the bearer token and reads the answer: the JSON of a 2xx, or
-/// the error. The token is scrubbed from every error text.
-async fn call(request: reqwest::RequestBuilder, token: &str) -> Result<Value, SendError> {
-    let scrub = |text: String| redact(text, token);
-    let response = request
-        .bearer_auth(token)
-        .send()
-        .await
-        .map_err(|e| SendError::Network(scrub(describe(&e))))?;
+/// Sends (with the bearer token, if any) and reads the answer: the JSON of
+/// a 2xx, or the error. Every secret is scrubbed from every error text, and
+/// a network error leaves the URL out (a query may hold secrets).
+async fn call(
+    request: reqwest::RequestBuilder,
+    bearer: Option<&str>,
+    secrets: &[&str],
+) -> Result<Value, SendError> {
+    let scrub = |text: String| secrets.iter().fold(text, |t, s| redact(t, s));
+    let request = match bearer {
+        Some(token) => request.bearer_auth(token),
+        None => request,
+    };
+    let response = request.send().await.map_err(|e| {
+        if e.is_builder() {
+            SendError::Invalid("the request could not be built".into())
+        } else {
+            SendError::Network(scrub(describe(&e.without_url())))
+        }
+    })?;
     let status = response.status();
     let retry_after = retry_after(response.headers());
     let body = response
         .bytes()
         .await
-        .map_err(|e| SendError::Network(scrub(describe(&e))))?;
+        .map_err(|e| SendError::Network(scrub(describe(&e.without_url()))))?;
     let json: Option<Value> = serde_json::from_slice(&body).ok();
     if let Some(error) = json.as_ref().and_then(|j| j.get("error"))
         && let Some(code) = error.get("code").and_then(|c| match c {

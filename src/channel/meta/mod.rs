@@ -13,8 +13,11 @@
 //!   [`with_context`]) and Meta's limits;
 //! - `error`: Graph error classes ([`ErrorClass`], [`classify`]) and
 //!   [`SendError`];
-//! - `client`: the Graph API client, [`GraphClient`].
+//! - `client`: the Graph API client, [`GraphClient`];
+//! - `check`: credential checks (`debug_token`, the number node, the token
+//!   exchange) and their [`check::Problem`]s, used as `meta::check::…`.
 
+pub mod check;
 mod client;
 mod error;
 mod payload;

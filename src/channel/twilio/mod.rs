@@ -1,8 +1,10 @@
 //! Twilio WhatsApp: form parsing, `X-Twilio-Signature`, inbound fields,
 //! status callbacks and TwiML answers (the pure part, here), the REST
-//! client (`client`) and what its errors mean (`error`). Reference: Twilio
+//! client (`client`), what its errors mean (`error`) and the credential
+//! check (`check`, used as `twilio::check::…`). Reference: Twilio
 //! Programmable Messaging, part B of the wire reference.
 
+pub mod check;
 mod client;
 mod error;
 

@@ -16,6 +16,11 @@
 //!   answer 131009; an absent required field answers 131008; a wrong JSON
 //!   type or unknown enum value answers 100; an unknown message `type`
 //!   answers 131051. Lengths count Unicode scalar values.
+//! - One record per token (`TokenInfo`) decides for every route: expired,
+//!   revoked or rotated away, it is refused with 190 by sends and the
+//!   number node, reported invalid by `debug_token`, and cannot be
+//!   exchanged. Its type, scopes, app and granular `target_ids` only change
+//!   what `debug_token` says (Graph calls do not check scopes or apps).
 //! - Routes need a version prefix (`/v21.0/...`); anything else is 404 with
 //!   the Graph error shape (code 100).
 

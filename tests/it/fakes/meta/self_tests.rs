@@ -1112,6 +1112,80 @@ async fn debug_token_reports_validity_and_expiry() {
 }
 
 #[tokio::test]
+async fn debug_token_shows_each_token_grants_and_one_state_decides_everywhere() {
+    let f = fake().await;
+    let debug = |input: &str| {
+        format!(
+            "debug_token?input_token={input}&access_token={}",
+            f.app_token()
+        )
+    };
+    f.set_token_kind(TOKEN, "USER");
+    f.set_token_scopes(TOKEN, &["whatsapp_business_management"]);
+    f.set_token_app(TOKEN, "999999");
+    f.set_token_targets(TOKEN, Some(&["555"]));
+    let (status, body) = get_json(&f, None, &debug(TOKEN)).await;
+    assert_eq!(status, 200, "{body}");
+    let data = &body["data"];
+    assert_eq!(
+        (
+            data["type"].as_str(),
+            data["app_id"].as_str(),
+            data["is_valid"].as_bool()
+        ),
+        (Some("USER"), Some("999999"), Some(true))
+    );
+    assert_eq!(data["scopes"], json!(["whatsapp_business_management"]));
+    assert_eq!(
+        data["granular_scopes"],
+        json!([{"scope": "whatsapp_business_management", "target_ids": ["555"]}])
+    );
+    f.set_token_targets(TOKEN, None);
+    let (_, body) = get_json(&f, None, &debug(TOKEN)).await;
+    assert_eq!(
+        body["data"]["granular_scopes"],
+        json!([{"scope": "whatsapp_business_management"}])
+    );
+    // Grants change what debug_token says, not what Graph accepts.
+    assert_eq!(send(&f, &text("x")).await.0, 200);
+
+    // A revoked token: invalid with its error, refused by sends and the
+    // number node.
+    f.revoke_token(TOKEN);
+    let (_, body) = get_json(&f, None, &debug(TOKEN)).await;
+    assert_eq!(body["data"]["is_valid"], false);
+    assert_eq!(body["data"]["error"]["code"], 190);
+    let (status, body) = send(&f, &text("x")).await;
+    assert_eq!((status, code(&body)), (401, 190));
+    let (status, body) = get_json(&f, Some(TOKEN), PNID).await;
+    assert_eq!((status, code(&body)), (401, 190));
+}
+
+#[tokio::test]
+async fn the_messaging_limit_field_can_be_set_or_missing() {
+    let f = fake().await;
+    let path = format!("{PNID}?fields=quality_rating,whatsapp_business_manager_messaging_limit");
+    let (status, body) = get_json(&f, Some(TOKEN), &path).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["whatsapp_business_manager_messaging_limit"], "TIER_2K");
+    f.set_messaging_limit(PNID, Some("TIER_UNLIMITED"));
+    let (_, body) = get_json(&f, Some(TOKEN), &path).await;
+    assert_eq!(
+        body["whatsapp_business_manager_messaging_limit"],
+        "TIER_UNLIMITED"
+    );
+    f.set_messaging_limit(PNID, None);
+    let (status, body) = get_json(&f, Some(TOKEN), &path).await;
+    assert_eq!((status, code(&body)), (400, 100));
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("whatsapp_business_manager_messaging_limit")
+    );
+}
+
+#[tokio::test]
 async fn oauth_exchange_gives_a_long_lived_token_for_the_same_numbers() {
     let f = fake().await;
     let exchange = |id: &str, secret: &str, token: &str| {

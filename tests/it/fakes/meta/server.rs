@@ -76,6 +76,7 @@ impl FakeMeta {
                 waba_id: DEFAULT_WABA_ID.into(),
                 verified_name: "ONG Sante".into(),
                 quality_rating: "GREEN".into(),
+                messaging_limit: Some("TIER_2K".into()),
             },
         );
     }
@@ -103,6 +104,50 @@ impl FakeMeta {
         }
     }
 
+    /// Changes what `debug_token` says of a token (registering it if
+    /// needed, valid for no number until one is given it).
+    fn token_mut(&self, token: &str, f: impl FnOnce(&mut TokenInfo)) {
+        let mut g = self.lock();
+        g.ensure_token(token);
+        if let Some(info) = g.tokens.get_mut(token) {
+            f(info);
+        }
+    }
+
+    /// `debug_token`'s `type` for the token (default `SYSTEM_USER`).
+    pub fn set_token_kind(&self, token: &str, kind: &str) {
+        self.token_mut(token, |t| t.kind = kind.to_string());
+    }
+
+    /// The token's scopes (default `whatsapp_business_messaging` and
+    /// `whatsapp_business_management`); its granular scopes follow.
+    pub fn set_token_scopes(&self, token: &str, scopes: &[&str]) {
+        self.token_mut(token, |t| {
+            t.scopes = scopes.iter().map(|s| s.to_string()).collect();
+        });
+    }
+
+    /// The app the token belongs to (default: the fake's app). Graph calls
+    /// still accept it: only `debug_token` tells.
+    pub fn set_token_app(&self, token: &str, app_id: &str) {
+        self.token_mut(token, |t| t.app_id = Some(app_id.to_string()));
+    }
+
+    /// The WABA ids in the `target_ids` of the token's granular scopes;
+    /// `None` (the default) leaves `target_ids` out.
+    pub fn set_token_targets(&self, token: &str, waba_ids: Option<&[&str]>) {
+        self.token_mut(token, |t| {
+            t.target_ids = waba_ids.map(|ids| ids.iter().map(|s| s.to_string()).collect());
+        });
+    }
+
+    /// Meta revokes the token (a password change, a security event): every
+    /// Graph call with it answers 190 and `debug_token` reports it invalid
+    /// with that error.
+    pub fn revoke_token(&self, token: &str) {
+        self.token_mut(token, |t| t.revoked = true);
+    }
+
     /// The WABA id put in the status webhooks of this number.
     pub fn set_waba_id(&self, phone_number_id: &str, waba_id: &str) {
         if let Some(n) = self.lock().numbers.get_mut(phone_number_id) {
@@ -114,6 +159,15 @@ impl FakeMeta {
     pub fn set_quality_rating(&self, phone_number_id: &str, rating: &str) {
         if let Some(n) = self.lock().numbers.get_mut(phone_number_id) {
             n.quality_rating = rating.to_string();
+        }
+    }
+
+    /// The number's `whatsapp_business_manager_messaging_limit` (default
+    /// `TIER_2K`); `None` makes the field unknown, as on an API version
+    /// without it: asking for it then answers 100.
+    pub fn set_messaging_limit(&self, phone_number_id: &str, limit: Option<&str>) {
+        if let Some(n) = self.lock().numbers.get_mut(phone_number_id) {
+            n.messaging_limit = limit.map(str::to_string);
         }
     }
 

@@ -105,14 +105,35 @@ pub(super) struct Number {
     pub(super) waba_id: String,
     pub(super) verified_name: String,
     pub(super) quality_rating: String,
+    /// `whatsapp_business_manager_messaging_limit`; `None`: the field does
+    /// not exist (an older API version), so asking for it answers 100.
+    pub(super) messaging_limit: Option<String>,
 }
 
+/// Everything the fake knows of a token: one record read by the sends,
+/// `debug_token`, the number node and the exchange alike.
+#[derive(Clone)]
 pub(super) struct TokenInfo {
     pub(super) expires_at: i64,
     pub(super) data_access_expires_at: i64,
     pub(super) issued_at: i64,
-    pub(super) kind: &'static str,
+    /// `debug_token`'s `type`: SYSTEM_USER, USER...
+    pub(super) kind: String,
+    pub(super) scopes: Vec<String>,
+    /// The app it belongs to; `None`: the fake's app (`set_app`).
+    pub(super) app_id: Option<String>,
+    /// The WABA ids its granular scopes are limited to; `None`: no
+    /// `target_ids` (not restricted).
+    pub(super) target_ids: Option<Vec<String>>,
+    /// Revoked by Meta (password change, security): invalid everywhere.
+    pub(super) revoked: bool,
 }
+
+/// The scopes of a system user token made for WhatsApp.
+pub(super) const DEFAULT_SCOPES: [&str; 2] = [
+    "whatsapp_business_messaging",
+    "whatsapp_business_management",
+];
 
 #[derive(Debug, PartialEq, Eq)]
 pub(super) enum TokenState {
@@ -207,7 +228,11 @@ impl Inner {
             expires_at: 0,
             data_access_expires_at: 0,
             issued_at: now,
-            kind: "SYSTEM_USER",
+            kind: "SYSTEM_USER".into(),
+            scopes: DEFAULT_SCOPES.iter().map(|s| s.to_string()).collect(),
+            app_id: None,
+            target_ids: None,
+            revoked: false,
         });
     }
 
@@ -215,7 +240,7 @@ impl Inner {
         let Some(info) = self.tokens.get(token) else {
             return TokenState::Unknown;
         };
-        if !self.numbers.values().any(|n| n.tokens.contains(token)) {
+        if info.revoked || !self.numbers.values().any(|n| n.tokens.contains(token)) {
             return TokenState::Invalidated;
         }
         if info.expires_at != 0 && info.expires_at <= self.now_unix() {

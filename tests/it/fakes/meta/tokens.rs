@@ -38,19 +38,24 @@ pub(super) fn debug_token(inner: &Inner, r: &Req) -> Reply {
             }}),
         );
     };
+    let granular: Vec<Value> = info
+        .scopes
+        .iter()
+        .map(|scope| match &info.target_ids {
+            Some(ids) => json!({"scope": scope, "target_ids": ids}),
+            None => json!({"scope": scope}),
+        })
+        .collect();
     let mut data = json!({
-        "app_id": inner.app_id,
+        "app_id": info.app_id.as_deref().unwrap_or(&inner.app_id),
         "type": info.kind,
         "application": "uic-inbox",
         "data_access_expires_at": info.data_access_expires_at,
         "expires_at": info.expires_at,
         "is_valid": state == TokenState::Valid,
         "issued_at": info.issued_at,
-        "scopes": ["whatsapp_business_messaging", "whatsapp_business_management"],
-        "granular_scopes": [
-            {"scope": "whatsapp_business_messaging"},
-            {"scope": "whatsapp_business_management"},
-        ],
+        "scopes": info.scopes,
+        "granular_scopes": granular,
         "user_id": "100000000000001",
     });
     let error = match state {
@@ -111,15 +116,13 @@ pub(super) fn oauth_exchange(inner: &mut Inner, r: &Req) -> Reply {
     }
     let new = random_token();
     let now = inner.now_unix();
-    inner.tokens.insert(
-        new.clone(),
-        TokenInfo {
-            expires_at: now + LONG_LIVED_EXPIRES_IN,
-            data_access_expires_at: now + 90 * 86_400,
-            issued_at: now,
-            kind: "USER",
-        },
-    );
+    // The long-lived token keeps the grants of the one it replaces.
+    let mut info = inner.tokens[old].clone();
+    info.expires_at = now + LONG_LIVED_EXPIRES_IN;
+    info.data_access_expires_at = now + 90 * 86_400;
+    info.issued_at = now;
+    info.kind = "USER".into();
+    inner.tokens.insert(new.clone(), info);
     for n in inner.numbers.values_mut() {
         if n.tokens.contains(old) {
             n.tokens.insert(new.clone());
@@ -199,7 +202,7 @@ pub(super) fn number_fields(inner: &Inner, r: &Req, id: &str) -> Reply {
     let Some(n) = inner.numbers.get(id) else {
         return no_such_object("get", id);
     };
-    let all = json!({
+    let mut all = json!({
         "id": id,
         "display_phone_number": format_display(&n.display_digits),
         "verified_name": n.verified_name,
@@ -213,8 +216,10 @@ pub(super) fn number_fields(inner: &Inner, r: &Req, id: &str) -> Reply {
         "account_mode": "LIVE",
         "is_official_business_account": false,
         "messaging_limit_tier": "TIER_1K",
-        "whatsapp_business_manager_messaging_limit": "TIER_2K",
     });
+    if let Some(limit) = &n.messaging_limit {
+        all["whatsapp_business_manager_messaging_limit"] = json!(limit);
+    }
     let default = [
         "verified_name",
         "code_verification_status",

@@ -662,6 +662,10 @@ async fn the_account_resource_answers_with_basic_auth() {
         )
         .is_ok()
     );
+    f.set_account_status(DEFAULT_ACCOUNT_SID, "suspended");
+    let (status, v) = get(DEFAULT_ACCOUNT_SID, DEFAULT_AUTH_TOKEN).await;
+    assert_eq!((status, v["status"].as_str()), (200, Some("suspended")));
+    f.set_account_status(DEFAULT_ACCOUNT_SID, "active");
     let (status, v) = get(DEFAULT_ACCOUNT_SID, "wrong").await;
     assert_eq!((status, code(&v)), (401, 20003), "{v}");
     // A Standard API key can send, not read the account.

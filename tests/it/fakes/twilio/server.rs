@@ -99,6 +99,12 @@ impl FakeTwilio {
         self.account_mut(account_sid, |a| a.kind = kind.to_string());
     }
 
+    /// `active` (default), `suspended` or `closed`, as the Accounts
+    /// resource shows it (the fake still accepts the credentials).
+    pub fn set_account_status(&self, account_sid: &str, status: &str) {
+        self.account_mut(account_sid, |a| a.status = status.to_string());
+    }
+
     pub fn set_friendly_name(&self, account_sid: &str, name: &str) {
         self.account_mut(account_sid, |a| a.friendly_name = name.to_string());
     }

@@ -31,7 +31,7 @@ case "$backend" in
     query() { psql "$db" -Atqc "$1"; } ;;
   *) echo "usage: $0 postgres|sqlite [rounds] [concurrency]" >&2; exit 2 ;;
 esac
-export DATABASE_URL=$db UIC_SALT=bench-salt-0123456789abcdef HOST=127.0.0.1 PORT=$port LOG_LEVEL=warn
+export DATABASE_URL=$db UIC_SALT=bench-salt-0123456789abcdef SECRET_KEY=00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff HOST=127.0.0.1 PORT=$port LOG_LEVEL=warn
 # A throw-away password for this database only, never printed.
 password_file=$work/password
 (umask 077; od -An -N16 -tx1 /dev/urandom | tr -d ' \n' > "$password_file")

@@ -47,7 +47,7 @@ if [ "$channel" = meta ]; then
     META_WEBHOOK_VERIFY_TOKEN=loadgen-verify META_APP_SECRET=loadgen_app_secret
     META_GRAPH_URL="http://127.0.0.1:$graph_port")
 fi
-server_env=("${meta_env[@]}" HOST=127.0.0.1 PORT=$port DATABASE_URL=$db UIC_SALT=bench-salt-0123456789abcdef LOG_LEVEL=warn
+server_env=("${meta_env[@]}" HOST=127.0.0.1 PORT=$port DATABASE_URL=$db UIC_SALT=bench-salt-0123456789abcdef SECRET_KEY=00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff LOG_LEVEL=warn
   TWILIO_ACCOUNT_SID=ACxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx TWILIO_AUTH_TOKEN=loadgen_auth_token
   TWILIO_WHATSAPP_NUMBER=whatsapp:+14155238886)
 live_args=()

@@ -27,6 +27,18 @@ impl Secret {
     }
 }
 
+impl From<&str> for Secret {
+    fn from(s: &str) -> Secret {
+        Secret::new(s)
+    }
+}
+
+impl From<String> for Secret {
+    fn from(s: String) -> Secret {
+        Secret::new(s)
+    }
+}
+
 impl fmt::Debug for Secret {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         self.0.fmt(f)
@@ -98,6 +110,13 @@ pub struct Config {
     // ---- proxies (auth hardening) ----
     /// Peers whose `X-Forwarded-For` is believed (`TRUSTED_PROXIES`).
     pub trusted_proxies: Vec<ipnet::IpNet>,
+
+    // ---- secrets at rest ----
+    /// Seals the stored credentials (`SECRET_KEY`); with SQLite and none
+    /// set, a key file beside the database (see `secrets::keys`).
+    pub secret_key: Option<crate::secrets::Key>,
+    /// Earlier keys that still open (`SECRET_KEY_PREVIOUS`), never seal.
+    pub secret_key_previous: Vec<crate::secrets::Key>,
     /// `GET /metrics` needs `Authorization: Bearer` with it when set
     /// (`METRICS_TOKEN`).
     pub metrics_token: Option<Secret>,
@@ -317,6 +336,27 @@ impl Config {
             }),
         };
 
+        // ---- secrets at rest ----
+        let secret_key = get("SECRET_KEY").and_then(|text| {
+            let key = crate::secrets::keys::parse_key(text);
+            if key.is_none() {
+                problems.push(format!("SECRET_KEY: {}", crate::secrets::keys::KEY_FORMAT));
+            }
+            key
+        });
+        if get("SECRET_KEY").is_none() && !database_url.is_sqlite() {
+            problems.push(format!(
+                "SECRET_KEY: required with PostgreSQL (it encrypts the stored WhatsApp credentials; every instance needs the same one); a key {}",
+                crate::secrets::keys::KEY_FORMAT
+            ));
+        }
+        let secret_key_previous = match get("SECRET_KEY_PREVIOUS") {
+            None => Vec::new(),
+            Some(text) => crate::secrets::keys::parse_key_list(text).unwrap_or_else(|bad| {
+                problems.extend(bad);
+                Vec::new()
+            }),
+        };
         let metrics_token = get("METRICS_TOKEN")
             .map(str::trim)
             .filter(|t| !t.is_empty());
@@ -351,6 +391,8 @@ impl Config {
             staff_session_max,
             limits,
             trusted_proxies,
+            secret_key,
+            secret_key_previous,
             metrics_token,
         })
     }
@@ -570,8 +612,13 @@ mod tests {
             ("TWILIO_ACCOUNT_SID", "ACx"),
         ]))
         .unwrap_err();
-        assert_eq!(problems.len(), 4, "{problems:#?}");
+        assert_eq!(problems.len(), 5, "{problems:#?}");
         assert!(problems.iter().any(|p| p.starts_with("PORT:")));
+        assert!(
+            problems
+                .iter()
+                .any(|p| p.starts_with("SECRET_KEY: required with PostgreSQL"))
+        );
         assert!(problems.iter().any(|p| p.starts_with("UIC_SALT:")));
         assert!(
             problems
@@ -668,5 +715,53 @@ mod tests {
         assert!(!printed.contains("meta-secret"), "{printed}");
         // What is printed instead: the redaction, once per secret.
         assert_eq!(printed.matches("[REDACTED]").count(), 5, "{printed}");
+    }
+
+    #[test]
+    fn a_bad_secret_key_is_refused_with_what_is_expected_and_never_echoed() {
+        let hex_key = "ab".repeat(32);
+        for bad in [
+            "short-secret-value".to_string(),
+            "ab".repeat(31),
+            format!("{}\0x", "ab".repeat(31)),
+            "zz".repeat(32),
+            "c2VjcmV0LXZhbHVlLW5vdC0zMi1ieXRlcw==".to_string(),
+        ] {
+            let problems = Config::from_map(&env(&[("SECRET_KEY", &bad)])).unwrap_err();
+            assert_eq!(problems.len(), 1, "{problems:?}");
+            assert!(
+                problems[0].starts_with(
+                    "SECRET_KEY: must be 32 random bytes written as 64 hex characters or as base64"
+                ),
+                "{problems:?}"
+            );
+            assert!(problems[0].contains("uic-inbox secret-key generate"));
+            assert!(!problems[0].contains(&bad), "{problems:?}");
+        }
+        let problems = Config::from_map(&env(&[
+            ("SECRET_KEY", &hex_key),
+            ("SECRET_KEY_PREVIOUS", "secret-looking-junk"),
+        ]))
+        .unwrap_err();
+        assert!(
+            problems[0].starts_with("SECRET_KEY_PREVIOUS: key number 1"),
+            "{problems:?}"
+        );
+        assert!(!problems[0].contains("secret-looking-junk"));
+
+        let c = Config::from_map(&env(&[
+            ("SECRET_KEY", &hex_key),
+            (
+                "SECRET_KEY_PREVIOUS",
+                &format!("{}, {}", "cd".repeat(32), "ef".repeat(32)),
+            ),
+            ("DATABASE_URL", "postgres://u@h/db"),
+            ("UIC_SALT", "a-long-enough-salt-value"),
+        ]))
+        .unwrap();
+        assert_eq!(c.secret_key_previous.len(), 2);
+        let printed = format!("{c:?}");
+        assert!(!printed.contains(&hex_key), "{printed}");
+        assert!(!printed.contains(&"cd".repeat(32)), "{printed}");
     }
 }

@@ -48,6 +48,8 @@ pub mod db;
 pub mod demo;
 pub mod input;
 pub mod maintenance;
+// The WhatsApp credentials, encrypted at rest.
+pub mod secrets;
 
 use anyhow::Context;
 use axum::Router;
@@ -71,6 +73,8 @@ pub struct Inner {
     pub db: Db,
     pub config: Config,
     pub salt: Secret,
+    /// Opens the stored credentials (and seals new ones).
+    pub secrets: Arc<secrets::Keyring>,
     /// Conversations this process wrote last (see `inbox::Recent`).
     pub recent: inbox::Recent,
     /// Accounts the webhooks looked up in the last second.
@@ -127,7 +131,8 @@ pub async fn prepare(config: Config) -> anyhow::Result<AppState> {
     };
     db.migrate().await?;
     let salt = registry::salt::load(&config, &db).await?;
-    tenancy::store::bootstrap(&db, &config).await?;
+    let ring = prepare_secrets(&config, &db).await?;
+    tenancy::store::bootstrap(&db, &ring, &config).await?;
     auth::session::prepare(&db).await?;
     for tenant in tenancy::store::list_tenants(&db).await? {
         auth::store::ensure_builtin_roles(&db, tenant.id).await?;
@@ -137,6 +142,7 @@ pub async fn prepare(config: Config) -> anyhow::Result<AppState> {
         db,
         qr_links: qr::LinkSigner::new(&salt),
         salt,
+        secrets: Arc::new(ring),
         recent: inbox::Recent::default(),
         outbox: outbox::Signal::default(),
         live: live::Hub::new(),
@@ -145,6 +151,16 @@ pub async fn prepare(config: Config) -> anyhow::Result<AppState> {
         checks: channel::CheckClients::new(&config),
         config,
     })))
+}
+
+/// Loads the key ring, refuses a ring that lacks a key the stored secrets
+/// were sealed under, and seals the secrets stored in clear by an earlier
+/// version (at start and by `uic-inbox migrate`).
+pub async fn prepare_secrets(config: &Config, db: &Db) -> anyhow::Result<secrets::Keyring> {
+    let ring = secrets::keys::load(config)?;
+    secrets::store::check_keys(db, &ring).await?;
+    secrets::store::seal_plain(db, &ring).await?;
+    Ok(ring)
 }
 
 /// Every route of the app: `(method, path)`, as served.

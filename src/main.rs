@@ -30,6 +30,11 @@ enum Command {
     Migrate,
     /// Print a new random UIC salt (for UIC_SALT).
     Salt,
+    /// The key that encrypts the stored WhatsApp credentials.
+    SecretKey {
+        #[command(subcommand)]
+        command: SecretKeyCommand,
+    },
     /// Look up issued codes.
     Uic {
         #[command(subcommand)]
@@ -71,6 +76,17 @@ enum DemoCommand {
 }
 
 #[derive(Subcommand)]
+enum SecretKeyCommand {
+    /// Print a new random key (for SECRET_KEY), and nothing else.
+    Generate,
+    /// Re-encrypt every stored credential under the current key: with
+    /// SECRET_KEY set, whatever is still under a SECRET_KEY_PREVIOUS key;
+    /// with SQLite and the generated key file, under a new key that
+    /// replaces it.
+    Rotate,
+}
+
+#[derive(Subcommand)]
 enum AdminCommand {
     /// Print a one-time link (valid 24 hours) to create an administrator who
     /// manages every tenant. There is no default password.
@@ -99,6 +115,13 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     if let Some(Command::Salt) = cli.command {
         println!("{}", registry::salt::generate());
+        return ExitCode::SUCCESS;
+    }
+    if let Some(Command::SecretKey {
+        command: SecretKeyCommand::Generate,
+    }) = cli.command
+    {
+        println!("{}", uic_inbox::secrets::Key::generate().to_hex());
         return ExitCode::SUCCESS;
     }
     let mut config = match Config::from_env() {
@@ -156,8 +179,32 @@ async fn run(command: Command, config: Config) -> anyhow::Result<()> {
             // Not at the same time as an instance starting on this database.
             let lock = db.startup_lock(&config.database_url).await?;
             db.migrate().await?;
+            let sealed = uic_inbox::prepare_secrets(&config, &db).await;
             lock.release().await;
+            sealed?;
             println!("migrations applied ({})", db.backend_name());
+            Ok(())
+        }
+        Command::SecretKey {
+            command: SecretKeyCommand::Generate,
+        } => unreachable!("handled before the configuration is read"),
+        Command::SecretKey {
+            command: SecretKeyCommand::Rotate,
+        } => {
+            let db = Db::connect(&config.database_url).await?;
+            let lock = db.startup_lock(&config.database_url).await?;
+            let migrated = db.migrate().await;
+            let rotated = match migrated {
+                Ok(()) => uic_inbox::secrets::store::rotate(&config, &db).await,
+                Err(e) => Err(e),
+            };
+            lock.release().await;
+            db.close().await;
+            let report = rotated?;
+            println!(
+                "re-encrypted {} stored credential(s) under key {}",
+                report.resealed, report.current
+            );
             Ok(())
         }
         Command::Salt => unreachable!("handled before the configuration is read"),

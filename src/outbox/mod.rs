@@ -38,6 +38,8 @@ use crate::AppState;
 use crate::channel::meta::{self, GraphClient};
 use crate::channel::twilio::{self, TwilioClient};
 use crate::channel::{ErrorClass, Refused};
+use crate::config::Secret;
+use crate::secrets::{self, Keyring, Purpose};
 use crate::tenancy::{Account, Provider, store as accounts};
 use crate::uic::Uic;
 use std::collections::HashMap;
@@ -323,7 +325,7 @@ impl Worker {
             )
             .await;
         };
-        let Some(credential) = credential(&account) else {
+        let Some(credential) = credential(&account, &self.state.secrets) else {
             // Nothing can be sent until someone completes the settings: look
             // again in a minute (the row keeps its place in its conversation).
             let note = match account.provider() {
@@ -359,8 +361,14 @@ impl Worker {
             .await;
 
         let result = match account.provider() {
-            Provider::Twilio => self.send_twilio(&account, row).await,
-            _ => self.send_meta(&account, row).await,
+            Provider::Twilio => {
+                self.send_twilio(&account, credential.secret.expose_secret(), row)
+                    .await
+            }
+            _ => {
+                self.send_meta(&account, credential.secret.expose_secret(), row)
+                    .await
+            }
         };
         let now = OffsetDateTime::now_utc();
         match result {
@@ -379,7 +387,7 @@ impl Worker {
                 self.tell(&account, row);
                 Ok(())
             }
-            Err(Failure::Send(e)) => self.handle_error(&account, credential, row, &e, now).await,
+            Err(Failure::Send(e)) => self.handle_error(&account, &credential, row, &e, now).await,
         }
     }
 
@@ -412,10 +420,14 @@ impl Worker {
     }
 
     /// Sends through Twilio's REST API; returns the message SID.
-    async fn send_twilio(&self, account: &Account, row: &Claimed) -> Result<String, Failure> {
-        let (Some(sid), Some(token), Some(from)) = (
+    async fn send_twilio(
+        &self,
+        account: &Account,
+        token: &str,
+        row: &Claimed,
+    ) -> Result<String, Failure> {
+        let (Some(sid), Some(from)) = (
             account.twilio_account_sid.as_deref(),
-            account.twilio_auth_token.as_deref(),
             account.phone_number.as_deref(),
         ) else {
             return Err(Failure::Payload(
@@ -468,11 +480,13 @@ impl Worker {
     }
 
     /// Sends through the Graph API; returns the wamid.
-    async fn send_meta(&self, account: &Account, row: &Claimed) -> Result<String, Failure> {
-        let (Some(phone_number_id), Some(token)) = (
-            account.meta_phone_number_id.as_deref(),
-            account.meta_access_token.as_deref(),
-        ) else {
+    async fn send_meta(
+        &self,
+        account: &Account,
+        token: &str,
+        row: &Claimed,
+    ) -> Result<String, Failure> {
+        let Some(phone_number_id) = account.meta_phone_number_id.as_deref() else {
             return Err(Failure::Payload(
                 "the account has no Meta credentials".into(),
             ));
@@ -518,7 +532,7 @@ impl Worker {
     async fn handle_error(
         &self,
         account: &Account,
-        credential: &str,
+        credential: &Credential,
         row: &Claimed,
         e: &Refused,
         now: OffsetDateTime,
@@ -531,7 +545,9 @@ impl Worker {
         let too_old = now - row.created_at > GIVE_UP_AFTER;
         match class {
             ErrorClass::Token | ErrorClass::Account => {
-                if accounts::flag_invalid_token(db, account.id, credential, &message).await? {
+                let fp =
+                    secrets::fingerprint(credential.purpose, credential.secret.expose_secret());
+                if accounts::flag_invalid_token(db, account.id, &fp, &message).await? {
                     tracing::error!(account = %account.slug, error = %message,
                         "outbox: the provider refused the account's credentials or the account; its messages are held until new ones are set");
                 }
@@ -608,20 +624,30 @@ enum GraphFailure {
 }
 
 /// The credential that sends for the account (the Meta access token, the
-/// Twilio auth token), when every setting a send needs is there.
-fn credential(account: &Account) -> Option<&str> {
-    match account.provider() {
-        Provider::Meta => account
-            .meta_phone_number_id
-            .as_ref()
-            .and(account.meta_access_token.as_deref()),
-        Provider::Twilio => account
-            .twilio_account_sid
-            .as_ref()
-            .and(account.phone_number.as_ref())
-            .and(account.twilio_auth_token.as_deref()),
-        Provider::Sandbox => None,
-    }
+/// Twilio auth token), opened, and what it is.
+struct Credential {
+    purpose: Purpose,
+    secret: Secret,
+}
+
+/// The account's credential, when every setting a send needs is there and
+/// the stored credential opens (one that does not is treated as missing:
+/// see `Account::secret`).
+fn credential(account: &Account, ring: &Keyring) -> Option<Credential> {
+    let purpose = match account.provider() {
+        Provider::Meta => {
+            account.meta_phone_number_id.as_ref()?;
+            Purpose::MetaAccessToken
+        }
+        Provider::Twilio => {
+            account.twilio_account_sid.as_ref()?;
+            account.phone_number.as_ref()?;
+            Purpose::TwilioAuthToken
+        }
+        Provider::Sandbox => return None,
+    };
+    let secret = account.secret(ring, purpose)?;
+    Some(Credential { purpose, secret })
 }
 
 #[cfg(test)]

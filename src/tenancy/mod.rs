@@ -5,8 +5,9 @@ pub mod channel_input;
 pub mod flow_input;
 pub mod store;
 
-use crate::config::Config;
+use crate::config::{Config, Secret};
 use crate::flow::{FlowConfig, Language};
+use crate::secrets::{Keyring, Purpose, Sealed};
 use crate::uic::City;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -67,14 +68,15 @@ pub struct Account {
     pub phone_number: Option<String>,
     pub meta_phone_number_id: Option<String>,
     pub twilio_account_sid: Option<String>,
-    pub twilio_auth_token: Option<String>,
+    /// Sealed (see `secrets`): read with [`Account::secret`].
+    pub twilio_auth_token: Option<Sealed>,
     pub flow_config: sqlx::types::Json<FlowSettings>,
     pub enabled: bool,
     pub meta_waba_id: Option<String>,
     pub meta_app_id: Option<String>,
-    pub meta_app_secret: Option<String>,
-    pub meta_verify_token: Option<String>,
-    pub meta_access_token: Option<String>,
+    pub meta_app_secret: Option<Sealed>,
+    pub meta_verify_token: Option<Sealed>,
+    pub meta_access_token: Option<Sealed>,
     /// Invalid once the Graph API refused the token: the account's outbox
     /// waits for a new one.
     pub token_status: TokenStatus,
@@ -89,7 +91,7 @@ pub struct Account {
 
 impl std::fmt::Debug for Account {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let hidden = |s: &Option<String>| s.as_ref().map(|_| "***");
+        let hidden = |s: &Option<Sealed>| s.as_ref().map(|_| "***");
         f.debug_struct("Account")
             .field("id", &self.id)
             .field("tenant_id", &self.tenant_id)
@@ -111,6 +113,27 @@ impl std::fmt::Debug for Account {
 impl Account {
     pub fn provider(&self) -> Provider {
         self.provider
+    }
+
+    /// One of the account's credentials, opened with the ring. A value
+    /// that does not open (damaged, or sealed under a key the ring lacks)
+    /// is logged, naming the account and the purpose only, and treated as
+    /// missing.
+    pub fn secret(&self, ring: &Keyring, purpose: Purpose) -> Option<Secret> {
+        let sealed = match purpose {
+            Purpose::MetaAccessToken => &self.meta_access_token,
+            Purpose::MetaAppSecret => &self.meta_app_secret,
+            Purpose::MetaVerifyToken => &self.meta_verify_token,
+            Purpose::TwilioAuthToken => &self.twilio_auth_token,
+        };
+        match ring.open(purpose, sealed.as_ref()?) {
+            Ok(secret) => Some(secret),
+            Err(e) => {
+                tracing::error!(account_id = self.id, purpose = %purpose, error = %e,
+                    "a stored credential cannot be opened: treated as missing");
+                None
+            }
+        }
     }
 
     /// The Graph API refused the account's token.

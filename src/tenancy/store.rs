@@ -13,8 +13,9 @@ use super::{
     TokenStatus,
 };
 use crate::auth::{Access, AccessError, Permission};
-use crate::config::Config;
+use crate::config::{Config, Secret};
 use crate::db::Db;
+use crate::secrets::{self, Keyring, Purpose, Sealed};
 use crate::{on_db, on_db_read, on_tx};
 use anyhow::Context;
 use sqlx::types::Json;
@@ -43,18 +44,50 @@ pub async fn default_tenant(db: &Db) -> anyhow::Result<i64> {
 
 /// How an account reaches WhatsApp: the provider and its credentials.
 /// Moving an account from Twilio to Meta is a change of these settings only;
-/// its conversations, registrations and flow settings stay.
+/// its conversations, registrations and flow settings stay. The secrets are
+/// given in clear and sealed by the store functions.
 #[derive(Debug, Clone, Default)]
 pub struct ChannelSettings {
     pub phone_number: Option<String>,
     pub meta_phone_number_id: Option<String>,
     pub meta_waba_id: Option<String>,
     pub meta_app_id: Option<String>,
-    pub meta_app_secret: Option<String>,
-    pub meta_verify_token: Option<String>,
-    pub meta_access_token: Option<String>,
+    pub meta_app_secret: Option<Secret>,
+    pub meta_verify_token: Option<Secret>,
+    pub meta_access_token: Option<Secret>,
     pub twilio_account_sid: Option<String>,
-    pub twilio_auth_token: Option<String>,
+    pub twilio_auth_token: Option<Secret>,
+}
+
+/// A `ChannelSettings`' secrets sealed under the ring, with the
+/// fingerprints of the credentials a provider may refuse.
+struct SealedChannel {
+    meta_app_secret: Option<Sealed>,
+    meta_verify_token: Option<Sealed>,
+    meta_access_token: Option<Sealed>,
+    meta_access_token_fp: Option<String>,
+    twilio_auth_token: Option<Sealed>,
+    twilio_auth_token_fp: Option<String>,
+}
+
+impl SealedChannel {
+    fn new(ring: &Keyring, c: &ChannelSettings) -> SealedChannel {
+        let seal = |purpose: Purpose, s: &Option<Secret>| {
+            s.as_ref().map(|s| ring.seal(purpose, s.expose_secret()))
+        };
+        let fp = |purpose: Purpose, s: &Option<Secret>| {
+            s.as_ref()
+                .map(|s| secrets::fingerprint(purpose, s.expose_secret()))
+        };
+        SealedChannel {
+            meta_app_secret: seal(Purpose::MetaAppSecret, &c.meta_app_secret),
+            meta_verify_token: seal(Purpose::MetaVerifyToken, &c.meta_verify_token),
+            meta_access_token: seal(Purpose::MetaAccessToken, &c.meta_access_token),
+            meta_access_token_fp: fp(Purpose::MetaAccessToken, &c.meta_access_token),
+            twilio_auth_token: seal(Purpose::TwilioAuthToken, &c.twilio_auth_token),
+            twilio_auth_token_fp: fp(Purpose::TwilioAuthToken, &c.twilio_auth_token),
+        }
+    }
 }
 
 /// What an account is created or updated with.
@@ -74,36 +107,43 @@ pub struct NewAccount {
 /// the program's first start (the accounts the environment describes);
 /// staff create accounts with `create_account`. A slug another tenant holds
 /// is an error: that account is never overwritten.
-pub async fn upsert_account(db: &Db, a: &NewAccount) -> anyhow::Result<Account> {
+pub async fn upsert_account(db: &Db, ring: &Keyring, a: &NewAccount) -> anyhow::Result<Account> {
     let now = OffsetDateTime::now_utc();
+    // Sealed values differ at every seal: whether a credential changed is
+    // told by its fingerprint.
     let sql = format!(
         "INSERT INTO whatsapp_accounts (tenant_id, slug, name, provider, phone_number, meta_phone_number_id,
             twilio_account_sid, twilio_auth_token, flow_config, enabled, created_at, updated_at,
-            meta_waba_id, meta_app_id, meta_app_secret, meta_verify_token, meta_access_token)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, TRUE, $10, $10, $11, $12, $13, $14, $15)
+            meta_waba_id, meta_app_id, meta_app_secret, meta_verify_token, meta_access_token,
+            meta_access_token_fp, twilio_auth_token_fp)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, TRUE, $10, $10, $11, $12, $13, $14, $15, $17, $18)
          ON CONFLICT (slug) DO UPDATE SET provider = excluded.provider, phone_number = excluded.phone_number,
             meta_phone_number_id = excluded.meta_phone_number_id, twilio_account_sid = excluded.twilio_account_sid,
             twilio_auth_token = excluded.twilio_auth_token, updated_at = excluded.updated_at,
             meta_waba_id = excluded.meta_waba_id, meta_app_id = excluded.meta_app_id,
             meta_app_secret = excluded.meta_app_secret, meta_verify_token = excluded.meta_verify_token,
-            token_status = CASE WHEN whatsapp_accounts.meta_access_token IS DISTINCT FROM excluded.meta_access_token
-                OR whatsapp_accounts.twilio_auth_token IS DISTINCT FROM excluded.twilio_auth_token
+            token_status = CASE WHEN whatsapp_accounts.meta_access_token_fp IS DISTINCT FROM excluded.meta_access_token_fp
+                OR whatsapp_accounts.twilio_auth_token_fp IS DISTINCT FROM excluded.twilio_auth_token_fp
                 THEN $16 ELSE whatsapp_accounts.token_status END,
-            token_error = CASE WHEN whatsapp_accounts.meta_access_token IS DISTINCT FROM excluded.meta_access_token
-                OR whatsapp_accounts.twilio_auth_token IS DISTINCT FROM excluded.twilio_auth_token
+            token_error = CASE WHEN whatsapp_accounts.meta_access_token_fp IS DISTINCT FROM excluded.meta_access_token_fp
+                OR whatsapp_accounts.twilio_auth_token_fp IS DISTINCT FROM excluded.twilio_auth_token_fp
                 THEN NULL ELSE whatsapp_accounts.token_error END,
-            meta_access_token = excluded.meta_access_token
+            meta_access_token = excluded.meta_access_token,
+            meta_access_token_fp = excluded.meta_access_token_fp,
+            twilio_auth_token_fp = excluded.twilio_auth_token_fp
          WHERE whatsapp_accounts.tenant_id = excluded.tenant_id
          RETURNING {ACCOUNT_COLUMNS}"
     );
     let c = &a.channel;
+    let s = SealedChannel::new(ring, c);
     let account = on_db!(db, p => sqlx::query_as::<_, Account>(&sql)
         .bind(a.tenant_id).bind(&a.slug).bind(&a.name).bind(a.provider)
         .bind(&c.phone_number).bind(&c.meta_phone_number_id)
-        .bind(&c.twilio_account_sid).bind(&c.twilio_auth_token)
+        .bind(&c.twilio_account_sid).bind(&s.twilio_auth_token)
         .bind(Json(&a.flow)).bind(now)
-        .bind(&c.meta_waba_id).bind(&c.meta_app_id).bind(&c.meta_app_secret)
-        .bind(&c.meta_verify_token).bind(&c.meta_access_token).bind(TokenStatus::Ok)
+        .bind(&c.meta_waba_id).bind(&c.meta_app_id).bind(&s.meta_app_secret)
+        .bind(&s.meta_verify_token).bind(&s.meta_access_token).bind(TokenStatus::Ok)
+        .bind(&s.meta_access_token_fp).bind(&s.twilio_auth_token_fp)
         .fetch_optional(p).await)
     .with_context(|| format!("saving WhatsApp account {}", a.slug))?;
     account.with_context(|| {
@@ -146,6 +186,7 @@ pub async fn create_account(
 /// covers.
 pub async fn update_channel(
     db: &Db,
+    ring: &Keyring,
     access: &Access,
     account_id: i64,
     provider: Provider,
@@ -160,19 +201,21 @@ pub async fn update_channel(
         "UPDATE whatsapp_accounts SET provider = $2, phone_number = $3, meta_phone_number_id = $4,
             twilio_account_sid = $5, twilio_auth_token = $6, meta_waba_id = $7, meta_app_id = $8,
             meta_app_secret = $9, meta_verify_token = $10,
-            token_status = CASE WHEN meta_access_token IS DISTINCT FROM $11 OR twilio_auth_token IS DISTINCT FROM $6
+            token_status = CASE WHEN meta_access_token_fp IS DISTINCT FROM $15 OR twilio_auth_token_fp IS DISTINCT FROM $16
                 THEN $14 ELSE token_status END,
-            token_error = CASE WHEN meta_access_token IS DISTINCT FROM $11 OR twilio_auth_token IS DISTINCT FROM $6
+            token_error = CASE WHEN meta_access_token_fp IS DISTINCT FROM $15 OR twilio_auth_token_fp IS DISTINCT FROM $16
                 THEN NULL ELSE token_error END,
-            meta_access_token = $11, updated_at = $12
+            meta_access_token = $11, meta_access_token_fp = $15, twilio_auth_token_fp = $16, updated_at = $12
          WHERE id = $1 AND tenant_id = $13
          RETURNING {ACCOUNT_COLUMNS}"
     );
+    let s = SealedChannel::new(ring, c);
     Ok(on_db!(db, p => sqlx::query_as::<_, Account>(&sql)
         .bind(account_id).bind(provider).bind(&c.phone_number).bind(&c.meta_phone_number_id)
-        .bind(&c.twilio_account_sid).bind(&c.twilio_auth_token).bind(&c.meta_waba_id).bind(&c.meta_app_id)
-        .bind(&c.meta_app_secret).bind(&c.meta_verify_token).bind(&c.meta_access_token).bind(now)
+        .bind(&c.twilio_account_sid).bind(&s.twilio_auth_token).bind(&c.meta_waba_id).bind(&c.meta_app_id)
+        .bind(&s.meta_app_secret).bind(&s.meta_verify_token).bind(&s.meta_access_token).bind(now)
         .bind(access.tenant_id()).bind(TokenStatus::Ok)
+        .bind(&s.meta_access_token_fp).bind(&s.twilio_auth_token_fp)
         .fetch_optional(p).await)?)
 }
 
@@ -245,18 +288,19 @@ pub async fn find_by_id(db: &Db, id: i64) -> Result<Option<Account>, sqlx::Error
 /// Marks the account's credential as refused by its provider (Graph error
 /// 190 and the like, Twilio 20003): its outbox is held until someone sets a
 /// new one. Only the credential that failed is flagged (a Meta access token
-/// or a Twilio auth token): one replaced meanwhile stays good.
+/// or a Twilio auth token, found by its fingerprint, see
+/// `secrets::fingerprint`): one replaced meanwhile stays good.
 pub async fn flag_invalid_token(
     db: &Db,
     account_id: i64,
-    failed_token: &str,
+    failed_fingerprint: &str,
     error: &str,
 ) -> Result<bool, sqlx::Error> {
     let now = OffsetDateTime::now_utc();
     on_db!(db, p => sqlx::query(
         "UPDATE whatsapp_accounts SET token_status = $5, token_error = $3, token_flagged_at = $4, updated_at = $4
-         WHERE id = $1 AND (meta_access_token = $2 OR twilio_auth_token = $2) AND token_status = $6")
-        .bind(account_id).bind(failed_token).bind(error).bind(now)
+         WHERE id = $1 AND (meta_access_token_fp = $2 OR twilio_auth_token_fp = $2) AND token_status = $6")
+        .bind(account_id).bind(failed_fingerprint).bind(error).bind(now)
         .bind(TokenStatus::Invalid).bind(TokenStatus::Ok)
         .execute(p).await.map(|r| r.rows_affected() > 0))
 }
@@ -282,11 +326,12 @@ pub async fn find_by_slug(db: &Db, slug: &str) -> Result<Option<Account>, sqlx::
 /// First start: the default tenant and its sandbox account, so a newcomer
 /// can talk to the bot without any WhatsApp credentials; and the Twilio
 /// account the `TWILIO_*` variables describe, created or updated.
-pub async fn bootstrap(db: &Db, config: &Config) -> anyhow::Result<()> {
+pub async fn bootstrap(db: &Db, ring: &Keyring, config: &Config) -> anyhow::Result<()> {
     let tenant_id = default_tenant(db).await?;
     if find_by_slug(db, SANDBOX_ACCOUNT).await?.is_none() {
         upsert_account(
             db,
+            ring,
             &NewAccount {
                 tenant_id,
                 slug: SANDBOX_ACCOUNT.into(),
@@ -304,6 +349,7 @@ pub async fn bootstrap(db: &Db, config: &Config) -> anyhow::Result<()> {
     if let Some(t) = &config.twilio {
         upsert_account(
             db,
+            ring,
             &NewAccount {
                 tenant_id,
                 slug: TWILIO_ACCOUNT.into(),
@@ -312,7 +358,7 @@ pub async fn bootstrap(db: &Db, config: &Config) -> anyhow::Result<()> {
                 channel: ChannelSettings {
                     phone_number: Some(t.whatsapp_number.clone()),
                     twilio_account_sid: Some(t.account_sid.clone()),
-                    twilio_auth_token: Some(t.auth_token.expose_secret().to_string()),
+                    twilio_auth_token: Some(t.auth_token.clone()),
                     ..ChannelSettings::default()
                 },
                 flow: FlowSettings::default(),
@@ -323,6 +369,7 @@ pub async fn bootstrap(db: &Db, config: &Config) -> anyhow::Result<()> {
     if let Some(m) = &config.meta {
         upsert_account(
             db,
+            ring,
             &NewAccount {
                 tenant_id,
                 slug: META_ACCOUNT.into(),
@@ -331,9 +378,9 @@ pub async fn bootstrap(db: &Db, config: &Config) -> anyhow::Result<()> {
                 channel: ChannelSettings {
                     meta_phone_number_id: Some(m.phone_number_id.clone()),
                     meta_app_id: m.app_id.clone(),
-                    meta_app_secret: Some(m.app_secret.expose_secret().to_string()),
-                    meta_verify_token: Some(m.verify_token.expose_secret().to_string()),
-                    meta_access_token: Some(m.access_token.expose_secret().to_string()),
+                    meta_app_secret: Some(m.app_secret.clone()),
+                    meta_verify_token: Some(m.verify_token.clone()),
+                    meta_access_token: Some(m.access_token.clone()),
                     ..ChannelSettings::default()
                 },
                 flow: FlowSettings::default(),
@@ -500,6 +547,7 @@ pub enum ChannelRefused {
 /// the outbox keeps each conversation's order).
 pub async fn set_channel(
     db: &Db,
+    ring: &Keyring,
     access: &ChannelAccess<'_>,
     account_id: i64,
     c: &ChannelChange,
@@ -511,15 +559,21 @@ pub async fn set_channel(
     if !access.settings.covers(account_id) {
         return Ok(Err(ChannelRefused::NotFound));
     }
-    let secret = |s: &NewSecret| match s {
+    let secret = |purpose: Purpose, s: &NewSecret| match s {
         NewSecret::Keep => None,
-        NewSecret::Set(v) => Some(v.clone()),
+        NewSecret::Set(v) => Some(ring.seal(purpose, v)),
     };
+    let fp = |purpose: Purpose, s: &NewSecret| match s {
+        NewSecret::Keep => None,
+        NewSecret::Set(v) => Some(secrets::fingerprint(purpose, v)),
+    };
+    let twilio_auth_token_fp = fp(Purpose::TwilioAuthToken, &c.twilio_auth_token);
+    let meta_access_token_fp = fp(Purpose::MetaAccessToken, &c.meta_access_token);
     let secrets = [
-        secret(&c.twilio_auth_token),
-        secret(&c.meta_app_secret),
-        secret(&c.meta_access_token),
-        secret(&c.meta_verify_token),
+        secret(Purpose::TwilioAuthToken, &c.twilio_auth_token),
+        secret(Purpose::MetaAppSecret, &c.meta_app_secret),
+        secret(Purpose::MetaAccessToken, &c.meta_access_token),
+        secret(Purpose::MetaVerifyToken, &c.meta_verify_token),
     ];
     if secrets.iter().any(Option::is_some) && !access.secrets.is_some_and(|s| s.covers(account_id))
     {
@@ -540,6 +594,8 @@ pub async fn set_channel(
             meta_app_secret = COALESCE($9, meta_app_secret),
             meta_access_token = COALESCE($10, meta_access_token),
             meta_verify_token = COALESCE($11, meta_verify_token),
+            twilio_auth_token_fp = COALESCE($16, twilio_auth_token_fp),
+            meta_access_token_fp = COALESCE($17, meta_access_token_fp),
             token_status = CASE WHEN $12 THEN $13 ELSE token_status END,
             token_error = CASE WHEN $12 THEN NULL ELSE token_error END,
             updated_at = $14
@@ -552,6 +608,7 @@ pub async fn set_channel(
         .bind(&twilio_auth_token).bind(&meta_app_secret).bind(&meta_access_token)
         .bind(&meta_verify_token).bind(new_credential).bind(TokenStatus::Ok).bind(now)
         .bind(access.settings.tenant_id())
+        .bind(&twilio_auth_token_fp).bind(&meta_access_token_fp)
         .fetch_optional(p).await)?;
     Ok(updated.ok_or(ChannelRefused::NotFound))
 }

@@ -9,6 +9,7 @@ use super::Known;
 use crate::auth::{Access, AccessError, Permission};
 use crate::channel::meta::check::TokenKind;
 use crate::db::Db;
+use crate::secrets::{Keyring, Purpose, fingerprint};
 use crate::tenancy::{Provider, TokenStatus};
 use crate::{on_db, on_db_read, on_tx};
 use time::OffsetDateTime;
@@ -104,6 +105,7 @@ pub enum Refused {
 /// order. `tokens.manage` on the number.
 pub async fn rotate(
     db: &Db,
+    ring: &Keyring,
     access: &Access,
     account_id: i64,
     token: &str,
@@ -116,11 +118,13 @@ pub async fn rotate(
     }
     let mut tx = db.begin().await?;
     // The old token as stored, and the number's tenant checked.
-    let old: Option<(Option<String>,)> = on_tx!(&mut tx, c => sqlx::query_as(
-        "SELECT meta_access_token FROM whatsapp_accounts WHERE id = $1 AND tenant_id = $2 AND provider = $3")
+    // Moved as stored (sealed), never opened.
+    let old: Option<(Option<String>, Option<String>)> = on_tx!(&mut tx, c => sqlx::query_as(
+        "SELECT meta_access_token, meta_access_token_fp FROM whatsapp_accounts
+         WHERE id = $1 AND tenant_id = $2 AND provider = $3")
         .bind(account_id).bind(access.tenant_id()).bind(Provider::Meta)
         .fetch_optional(&mut *c).await)?;
-    let Some((old,)) = old else {
+    let Some((old, old_fp)) = old else {
         return Ok(Err(Refused::NotFound));
     };
     on_tx!(&mut tx, c => sqlx::query(
@@ -132,19 +136,22 @@ pub async fn rotate(
     on_tx!(&mut tx, c => sqlx::query(
         "UPDATE token_life SET
             previous_token = CASE WHEN $2 IS NULL THEN previous_token ELSE $2 END,
+            previous_token_fp = CASE WHEN $2 IS NULL THEN previous_token_fp ELSE $7 END,
             previous_kind = CASE WHEN $2 IS NULL THEN previous_kind ELSE kind END,
             previous_expires_at = CASE WHEN $2 IS NULL THEN previous_expires_at ELSE expires_at END,
             kind = $3, expires_at = $4, validated_at = $5, warned_days = NULL,
             confirmed = $6, updated_at = $5
          WHERE account_id = $1")
         .bind(account_id).bind(&old).bind(checked.kind).bind(checked.expires_at).bind(now)
-        .bind(old.is_none())
+        .bind(old.is_none()).bind(&old_fp)
         .execute(&mut *c).await.map(|_| ()))?;
+    let sealed = ring.seal(Purpose::MetaAccessToken, token);
+    let fp = fingerprint(Purpose::MetaAccessToken, token);
     on_tx!(&mut tx, c => sqlx::query(
-        "UPDATE whatsapp_accounts SET meta_access_token = $2, token_status = $3, token_error = NULL,
-            updated_at = $4
+        "UPDATE whatsapp_accounts SET meta_access_token = $2, meta_access_token_fp = $5,
+            token_status = $3, token_error = NULL, updated_at = $4
          WHERE id = $1")
-        .bind(account_id).bind(token).bind(TokenStatus::Ok).bind(now)
+        .bind(account_id).bind(&sealed).bind(TokenStatus::Ok).bind(now).bind(&fp)
         .execute(&mut *c).await.map(|_| ()))?;
     tx.commit().await?;
     Ok(Ok(()))
@@ -163,27 +170,28 @@ pub async fn roll_back(
         return Ok(Err(Refused::NotFound));
     }
     let mut tx = db.begin().await?;
-    let previous: Option<(Option<String>,)> = on_tx!(&mut tx, c => sqlx::query_as(
-        "SELECT t.previous_token FROM token_life t
+    let previous: Option<(Option<String>, Option<String>)> = on_tx!(&mut tx, c => sqlx::query_as(
+        "SELECT t.previous_token, t.previous_token_fp FROM token_life t
          JOIN whatsapp_accounts a ON a.id = t.account_id
          WHERE t.account_id = $1 AND a.tenant_id = $2 AND a.provider = $3")
         .bind(account_id).bind(access.tenant_id()).bind(Provider::Meta)
         .fetch_optional(&mut *c).await)?;
-    let previous = match previous {
+    let (previous, previous_fp) = match previous {
         None => return Ok(Err(Refused::NotFound)),
-        Some((None,)) => return Ok(Err(Refused::NoPrevious)),
-        Some((Some(p),)) => p,
+        Some((None, _)) => return Ok(Err(Refused::NoPrevious)),
+        Some((Some(p), fp)) => (p, fp),
     };
     on_tx!(&mut tx, c => sqlx::query(
-        "UPDATE whatsapp_accounts SET meta_access_token = $2, token_status = $3, token_error = NULL,
-            updated_at = $4
+        "UPDATE whatsapp_accounts SET meta_access_token = $2, meta_access_token_fp = $5,
+            token_status = $3, token_error = NULL, updated_at = $4
          WHERE id = $1")
-        .bind(account_id).bind(&previous).bind(TokenStatus::Ok).bind(now)
+        .bind(account_id).bind(&previous).bind(TokenStatus::Ok).bind(now).bind(&previous_fp)
         .execute(&mut *c).await.map(|_| ()))?;
     on_tx!(&mut tx, c => sqlx::query(
         "UPDATE token_life SET kind = previous_kind, expires_at = previous_expires_at,
             validated_at = NULL, warned_days = NULL, confirmed = TRUE,
-            previous_token = NULL, previous_kind = NULL, previous_expires_at = NULL, updated_at = $2
+            previous_token = NULL, previous_token_fp = NULL, previous_kind = NULL,
+            previous_expires_at = NULL, updated_at = $2
          WHERE account_id = $1")
         .bind(account_id).bind(now)
         .execute(&mut *c).await.map(|_| ()))?;
@@ -196,7 +204,8 @@ pub async fn roll_back(
 /// `false` when it already was (or the number has no token life).
 pub async fn confirm(db: &Db, account_id: i64, now: OffsetDateTime) -> Result<bool, sqlx::Error> {
     on_db!(db, p => sqlx::query(
-        "UPDATE token_life SET confirmed = TRUE, previous_token = NULL, previous_kind = NULL,
+        "UPDATE token_life SET confirmed = TRUE, previous_token = NULL, previous_token_fp = NULL,
+            previous_kind = NULL,
             previous_expires_at = NULL, updated_at = $2
          WHERE account_id = $1 AND NOT confirmed")
         .bind(account_id).bind(now)

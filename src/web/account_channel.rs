@@ -10,6 +10,8 @@ use crate::AppState;
 use crate::auth::{Permission, Scope};
 use crate::channel::meta::check::{self as meta_check, MessagingLimit, TokenKind};
 use crate::channel::twilio::check as twilio_check;
+use crate::config::Secret;
+use crate::secrets::Purpose;
 use crate::tenancy::channel_input::{self, ChannelInput, Field, NewSecret, Problem, SecretsSet};
 use crate::tenancy::store::{self as accounts, ChannelAccess, ChannelRefused};
 use crate::tenancy::{Account, META_ACCOUNT, Provider, TWILIO_ACCOUNT};
@@ -58,9 +60,11 @@ pub fn last4(secret: &str) -> String {
 impl ChannelView {
     pub fn of(state: &AppState, staff: &Staff, a: &Account) -> ChannelView {
         let can_secrets = staff.can(Permission::TokensManage, Scope::Account(a.id));
-        let shown = |s: &Option<String>| {
+        // Opened only for those who may see their ends.
+        let shown = |purpose: Purpose| {
             if can_secrets {
-                s.as_deref().map(last4)
+                a.secret(&state.secrets, purpose)
+                    .map(|s| last4(s.expose_secret()))
             } else {
                 None
             }
@@ -74,10 +78,10 @@ impl ChannelView {
             meta_phone_number_id: text(&a.meta_phone_number_id),
             meta_waba_id: text(&a.meta_waba_id),
             meta_app_id: text(&a.meta_app_id),
-            twilio_auth_token: shown(&a.twilio_auth_token),
-            meta_app_secret: shown(&a.meta_app_secret),
-            meta_access_token: shown(&a.meta_access_token),
-            meta_verify_token: shown(&a.meta_verify_token),
+            twilio_auth_token: shown(Purpose::TwilioAuthToken),
+            meta_app_secret: shown(Purpose::MetaAppSecret),
+            meta_access_token: shown(Purpose::MetaAccessToken),
+            meta_verify_token: shown(Purpose::MetaVerifyToken),
             webhook_url: format!("{base}/whatsapp/webhook"),
             no_public_url: state.config.public_url.is_none(),
             from_env: (a.slug == TWILIO_ACCOUNT && state.config.twilio.is_some())
@@ -197,15 +201,16 @@ async fn save(
         settings: &settings,
         secrets: secrets.as_ref(),
     };
-    let updated = match accounts::set_channel(&state.db, &access, id, &change).await? {
-        Ok(a) => a,
-        Err(ChannelRefused::NotFound) => return Err(staff.not_found()),
-        Err(ChannelRefused::SecretsNotAllowed) => {
-            return Err(WebError::Forbidden(Some(
-                staff.t().ch_secrets_denied.into(),
-            )));
-        }
-    };
+    let updated =
+        match accounts::set_channel(&state.db, &state.secrets, &access, id, &change).await? {
+            Ok(a) => a,
+            Err(ChannelRefused::NotFound) => return Err(staff.not_found()),
+            Err(ChannelRefused::SecretsNotAllowed) => {
+                return Err(WebError::Forbidden(Some(
+                    staff.t().ch_secrets_denied.into(),
+                )));
+            }
+        };
     state.accounts.clear();
     // What changed, by name only: never a value.
     let replaced: Vec<&str> = [
@@ -273,6 +278,16 @@ fn typed_or<'a>(typed: &'a str, stored: &'a Option<String>) -> Option<&'a str> {
     }
 }
 
+/// A typed secret, or (left empty) the stored one, opened.
+fn typed_or_secret(state: &AppState, a: &Account, typed: &str, purpose: Purpose) -> Secret {
+    match typed.trim() {
+        "" => a
+            .secret(&state.secrets, purpose)
+            .unwrap_or_else(|| Secret::new("")),
+        v => Secret::new(v),
+    }
+}
+
 /// « Tester »: the form's credentials (or the stored ones where left
 /// empty) checked with the provider, nothing saved. Needs `tokens.manage`:
 /// it uses the secrets.
@@ -304,8 +319,13 @@ async fn test_twilio(
     f: &ChannelForm,
 ) -> (bool, Vec<String>) {
     let sid = typed_or(&f.twilio_account_sid, &account.twilio_account_sid).unwrap_or("");
-    let token = typed_or(&f.twilio_auth_token, &account.twilio_auth_token).unwrap_or("");
-    match twilio_check::check_account(&state.checks.twilio, sid, token).await {
+    let token = typed_or_secret(
+        state,
+        account,
+        &f.twilio_auth_token,
+        Purpose::TwilioAuthToken,
+    );
+    match twilio_check::check_account(&state.checks.twilio, sid, token.expose_secret()).await {
         Ok(a) => (
             true,
             vec![format!(
@@ -326,15 +346,29 @@ async fn test_meta(
     f: &ChannelForm,
 ) -> (bool, Vec<String>) {
     let t = staff.t();
+    let app_secret = typed_or_secret(state, account, &f.meta_app_secret, Purpose::MetaAppSecret);
     let app = meta_check::AppCredentials {
         app_id: typed_or(&f.meta_app_id, &account.meta_app_id).unwrap_or(""),
-        app_secret: typed_or(&f.meta_app_secret, &account.meta_app_secret).unwrap_or(""),
+        app_secret: app_secret.expose_secret(),
     };
     let number = typed_or(&f.meta_phone_number_id, &account.meta_phone_number_id).unwrap_or("");
     let waba = typed_or(&f.meta_waba_id, &account.meta_waba_id);
-    let token = typed_or(&f.meta_access_token, &account.meta_access_token).unwrap_or("");
+    let token = typed_or_secret(
+        state,
+        account,
+        &f.meta_access_token,
+        Purpose::MetaAccessToken,
+    );
     let now = time::OffsetDateTime::now_utc();
-    let v = meta_check::validate(&state.checks.graph, &app, number, waba, token, now).await;
+    let v = meta_check::validate(
+        &state.checks.graph,
+        &app,
+        number,
+        waba,
+        token.expose_secret(),
+        now,
+    )
+    .await;
     let mut lines = Vec::new();
     if let Some(r) = &v.token {
         let kind = match r.kind {

@@ -10,6 +10,8 @@ use super::{Form, Routes, Staff, WebError, WebResult, see_other};
 use crate::AppState;
 use crate::auth::{Permission, Scope};
 use crate::channel::meta::check::{self as meta_check, AppCredentials, Problem, Validation};
+use crate::config::Secret;
+use crate::secrets::Purpose;
 use crate::tenancy::{Account, Provider};
 use crate::tokens::store::{self as token_store, Checked, Kind, Refused};
 use crate::tokens::{self, Standing};
@@ -109,10 +111,13 @@ struct TokenForm {
     token: String,
 }
 
-/// The number's app credentials (`None`: not set, the token cannot be
-/// checked).
-fn app_of(a: &Account) -> Option<(String, String)> {
-    Some((a.meta_app_id.clone()?, a.meta_app_secret.clone()?))
+/// The number's app credentials, opened (`None`: not set, the token
+/// cannot be checked).
+fn app_of(state: &AppState, a: &Account) -> Option<(String, Secret)> {
+    Some((
+        a.meta_app_id.clone()?,
+        a.secret(&state.secrets, Purpose::MetaAppSecret)?,
+    ))
 }
 
 /// `token` checked with Meta for this number: what to store, or the
@@ -124,12 +129,12 @@ async fn validate(
     token: &str,
 ) -> Result<(Checked, Validation), String> {
     let t = staff.t();
-    let Some((app_id, app_secret)) = app_of(a) else {
+    let Some((app_id, app_secret)) = app_of(state, a) else {
         return Err(t.tk_needs_app.to_string());
     };
     let app = AppCredentials {
         app_id: &app_id,
-        app_secret: &app_secret,
+        app_secret: app_secret.expose_secret(),
     };
     let number = a.meta_phone_number_id.as_deref().unwrap_or("");
     let now = OffsetDateTime::now_utc();
@@ -182,7 +187,7 @@ async fn rotate(
         Err(e) => return refuse(&state, &staff, a, format!("{} {e}", t.tk_rotate_refused)).await,
     };
     let now = OffsetDateTime::now_utc();
-    match token_store::rotate(&state.db, &access, id, token, checked, now).await? {
+    match token_store::rotate(&state.db, &state.secrets, &access, id, token, checked, now).await? {
         Ok(()) => {}
         Err(_) => return Err(staff.not_found()),
     }
@@ -238,31 +243,34 @@ async fn exchange(State(state): State<AppState>, staff: Staff, Path(id): Path<i6
     let a = meta_account(&state, &staff, id).await?;
     let access = staff.require(Permission::TokensManage, Scope::Account(id))?;
     let t = staff.t();
-    let (Some((app_id, app_secret)), Some(current)) = (app_of(&a), a.meta_access_token.clone())
-    else {
+    let (Some((app_id, app_secret)), Some(current)) = (
+        app_of(&state, &a),
+        a.secret(&state.secrets, Purpose::MetaAccessToken),
+    ) else {
         return refuse(&state, &staff, a, t.tk_needs_app.into()).await;
     };
     let app = AppCredentials {
         app_id: &app_id,
-        app_secret: &app_secret,
+        app_secret: app_secret.expose_secret(),
     };
     let now = OffsetDateTime::now_utc();
-    let exchanged = match meta_check::exchange(&state.checks.graph, &app, &current, now).await {
-        Ok(e) => e,
-        Err(e) if e.provider_down() => {
-            return refuse(&state, &staff, a, t.tk_provider_down.into()).await;
-        }
-        Err(e) => {
-            tracing::warn!(account = %a.slug, error = %e, "token exchange refused");
-            return refuse(
-                &state,
-                &staff,
-                a,
-                format!("{} {}", t.tk_exchange_failed, e.error),
-            )
-            .await;
-        }
-    };
+    let exchanged =
+        match meta_check::exchange(&state.checks.graph, &app, current.expose_secret(), now).await {
+            Ok(e) => e,
+            Err(e) if e.provider_down() => {
+                return refuse(&state, &staff, a, t.tk_provider_down.into()).await;
+            }
+            Err(e) => {
+                tracing::warn!(account = %a.slug, error = %e, "token exchange refused");
+                return refuse(
+                    &state,
+                    &staff,
+                    a,
+                    format!("{} {}", t.tk_exchange_failed, e.error),
+                )
+                .await;
+            }
+        };
     let token = exchanged.token.expose_secret();
     let (checked, _) = match validate(&state, &staff, &a, token).await {
         Ok(v) => v,
@@ -272,7 +280,7 @@ async fn exchange(State(state): State<AppState>, staff: Staff, Path(id): Path<i6
         expires_at: checked.expires_at.or(exchanged.expires_at),
         ..checked
     };
-    if token_store::rotate(&state.db, &access, id, token, checked, now)
+    if token_store::rotate(&state.db, &state.secrets, &access, id, token, checked, now)
         .await?
         .is_err()
     {
@@ -297,15 +305,15 @@ async fn exchange(State(state): State<AppState>, staff: Staff, Path(id): Path<i6
 async fn check(State(state): State<AppState>, staff: Staff, Path(id): Path<i64>) -> WebResult {
     let a = meta_account(&state, &staff, id).await?;
     let t = staff.t();
-    let Some(current) = a.meta_access_token.clone() else {
+    let Some(current) = a.secret(&state.secrets, Purpose::MetaAccessToken) else {
         return refuse(&state, &staff, a, t.ch_secret_unset.into()).await;
     };
-    let Some((app_id, app_secret)) = app_of(&a) else {
+    let Some((app_id, app_secret)) = app_of(&state, &a) else {
         return refuse(&state, &staff, a, t.tk_needs_app.into()).await;
     };
     let app = AppCredentials {
         app_id: &app_id,
-        app_secret: &app_secret,
+        app_secret: app_secret.expose_secret(),
     };
     let now = OffsetDateTime::now_utc();
     let number = a.meta_phone_number_id.as_deref().unwrap_or("");
@@ -314,7 +322,7 @@ async fn check(State(state): State<AppState>, staff: Staff, Path(id): Path<i64>)
         &app,
         number,
         a.meta_waba_id.as_deref(),
-        &current,
+        current.expose_secret(),
         now,
     )
     .await;

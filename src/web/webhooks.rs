@@ -12,6 +12,7 @@ use crate::channel::twilio;
 use crate::channel::webhook::{issued, mask_phone, twilio_message};
 use crate::inbox::{self, Handled};
 use crate::outbox::store::{self as outbox, StatusReport};
+use crate::secrets::Purpose;
 use crate::tenancy::{Account, Provider, store as accounts};
 use axum::body::Bytes;
 use axum::extract::{Query, State};
@@ -151,9 +152,9 @@ fn check_twilio_signature(
     account: &Account,
 ) -> WebResult<()> {
     let token = account
-        .twilio_auth_token
-        .as_deref()
+        .secret(&state.secrets, Purpose::TwilioAuthToken)
         .ok_or_else(|| WebError::forbidden("this Twilio account has no auth token configured"))?;
+    let token = token.expose_secret();
     let header_value = headers
         .get("x-twilio-signature")
         .and_then(|v| v.to_str().ok());
@@ -241,12 +242,15 @@ pub async fn verify(
     Query(params): Query<HashMap<String, String>>,
 ) -> WebResult<Response> {
     let get = |k: &str| params.get(k).map(String::as_str);
+    // Each Meta account's verify token is opened and compared in constant
+    // time. A deployment has few Meta accounts, and a verify token is
+    // chosen by a person (often guessable): a lookup column holding its
+    // unkeyed hash would hand a database dump a dictionary attack on it.
     let known = accounts::meta_accounts(&state.db).await?;
     let is_known = |token: &str| {
         known.iter().any(|a| {
-            a.meta_verify_token
-                .as_deref()
-                .is_some_and(|t| meta::tokens_equal(t, token))
+            a.secret(&state.secrets, Purpose::MetaVerifyToken)
+                .is_some_and(|t| meta::tokens_equal(t.expose_secret(), token))
         })
     };
     match meta::verify_challenge(
@@ -307,14 +311,14 @@ async fn receive_meta(state: &AppState, headers: &HeaderMap, body: &[u8]) -> Web
     // Every account named must have signed the body: one programme's app
     // secret cannot speak for another's number.
     for account in known.values() {
-        let Some(secret) = account.meta_app_secret.as_deref() else {
+        let Some(secret) = account.secret(&state.secrets, Purpose::MetaAppSecret) else {
             tracing::warn!(account = %account.slug, "Meta webhook refused: the account has no app secret");
             return Err(WebError::forbidden(format!(
                 "the WhatsApp account {} has no Meta app secret configured: its webhooks cannot be checked",
                 account.slug
             )));
         };
-        if !meta::verify_signature(secret, body, Some(signature)) {
+        if !meta::verify_signature(secret.expose_secret(), body, Some(signature)) {
             tracing::warn!(account = %account.slug, "Meta webhook refused: invalid X-Hub-Signature-256");
             return Err(WebError::forbidden("invalid X-Hub-Signature-256"));
         }
@@ -324,9 +328,8 @@ async fn receive_meta(state: &AppState, headers: &HeaderMap, body: &[u8]) -> Web
         // from one of our apps to be kept.
         let all = accounts::meta_accounts(&state.db).await?;
         let signed = all.iter().any(|a| {
-            a.meta_app_secret
-                .as_deref()
-                .is_some_and(|s| meta::verify_signature(s, body, Some(signature)))
+            a.secret(&state.secrets, Purpose::MetaAppSecret)
+                .is_some_and(|s| meta::verify_signature(s.expose_secret(), body, Some(signature)))
         });
         if !signed {
             tracing::warn!("Meta webhook refused: its signature matches no configured app secret");

@@ -131,6 +131,7 @@ async fn storage_never_reaches_another_tenants_rows(#[case] backend: Backend) {
     assert!(
         accounts::update_channel(
             db,
+            &app.state.secrets,
             &tokens,
             their_account.id,
             Provider::Meta,
@@ -267,6 +268,7 @@ async fn two_tenants_creating_one_slug_never_overwrite_each_other(#[case] backen
     let other = if winner.tenant_id == a { b } else { a };
     let err = accounts::upsert_account(
         db,
+        &app.state.secrets,
         &accounts::NewAccount {
             tenant_id: other,
             slug: "programme".into(),
@@ -293,7 +295,7 @@ async fn two_tenants_creating_one_slug_never_overwrite_each_other(#[case] backen
         (still.tenant_id, still.name),
         (winner.tenant_id, winner.name)
     );
-    assert_eq!(still.meta_access_token, None);
+    assert!(still.meta_access_token.is_none());
 }
 
 #[test]

@@ -138,6 +138,11 @@ async fn a_number_set_up_in_the_page_talks_through_twilio_then_meta(#[case] back
         ))
         .await;
     assert_eq!(res.status(), StatusCode::OK);
+    // Every secret typed in the page is stored sealed: none is in a dump.
+    let dump = app.dump_database().await;
+    for secret in [TWILIO_SECRET, APP_SECRET, ACCESS_TOKEN, VERIFY] {
+        assert!(!dump.contains(secret), "{secret} is in the database dump");
+    }
     assert_eq!(res.text().await.unwrap(), "4242");
 
     // The audit names what changed, never a value.
@@ -246,6 +251,7 @@ async fn secrets_need_tokens_manage_and_the_account_s_tenant(#[case] backend: Ba
     };
     let refused = accounts::set_channel(
         &app.state.db,
+        &app.state.secrets,
         &without,
         account.id,
         &change(NewSecret::Set(ACCESS_TOKEN.into())),
@@ -256,6 +262,7 @@ async fn secrets_need_tokens_manage_and_the_account_s_tenant(#[case] backend: Ba
     // Settings alone are theirs to change.
     let done = accounts::set_channel(
         &app.state.db,
+        &app.state.secrets,
         &without,
         account.id,
         &change(NewSecret::Keep),
@@ -270,9 +277,15 @@ async fn secrets_need_tokens_manage_and_the_account_s_tenant(#[case] backend: Ba
         secrets: None,
     };
     assert!(
-        accounts::set_channel(&app.state.db, &wrong, account.id, &change(NewSecret::Keep))
-            .await
-            .is_err()
+        accounts::set_channel(
+            &app.state.db,
+            &app.state.secrets,
+            &wrong,
+            account.id,
+            &change(NewSecret::Keep)
+        )
+        .await
+        .is_err()
     );
     // Another tenant's administrator: not found, nothing written.
     let other = uic_inbox::tenancy::store::ensure_tenant(&app.state.db, "other", "Other")
@@ -288,6 +301,7 @@ async fn secrets_need_tokens_manage_and_the_account_s_tenant(#[case] backend: Ba
     };
     let res = accounts::set_channel(
         &app.state.db,
+        &app.state.secrets,
         &stranger,
         account.id,
         &change(NewSecret::Set(ACCESS_TOKEN.into())),

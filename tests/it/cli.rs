@@ -32,7 +32,13 @@ fn bad_configuration_stops_the_start_with_one_line_per_problem() {
     );
     assert_eq!(out.status.code(), Some(2));
     let err = stderr(&out);
-    assert!(err.contains("3 problem(s)"), "{err}");
+    assert!(err.contains("4 problem(s)"), "{err}");
+    assert!(
+        err.lines().any(|l| l
+            .trim_start()
+            .starts_with("- SECRET_KEY: required with PostgreSQL")),
+        "{err}"
+    );
     assert!(
         err.lines().any(|l| l.trim_start().starts_with("- PORT:")),
         "{err}"
@@ -104,6 +110,92 @@ fn a_changed_salt_is_refused_and_a_generated_one_is_kept_private() {
         !err.contains(salt.trim()) && !err.contains("another-salt-entirely"),
         "the salt itself is never printed: {err}"
     );
+}
+
+#[test]
+fn secret_key_generate_prints_a_fresh_key_and_nothing_else() {
+    let dir = tempfile::tempdir().unwrap();
+    let a = uic_inbox(dir.path(), &[], &["secret-key", "generate"]);
+    assert!(a.status.success(), "{}", stderr(&a));
+    let a = String::from_utf8(a.stdout).unwrap();
+    let b =
+        String::from_utf8(uic_inbox(dir.path(), &[], &["secret-key", "generate"]).stdout).unwrap();
+    assert_eq!(a.len(), 65, "{a:?}");
+    assert!(a.trim_end().bytes().all(|c| c.is_ascii_hexdigit()));
+    assert_ne!(a, b);
+    // What it prints is a key the server accepts.
+    let out = uic_inbox(dir.path(), &[("SECRET_KEY", a.trim())], &["migrate"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+}
+
+#[test]
+fn a_bad_secret_key_stops_the_start_with_what_is_expected() {
+    let dir = tempfile::tempdir().unwrap();
+    for bad in ["too-short-key-value", &"g".repeat(64), &"ab".repeat(40)] {
+        let out = uic_inbox(dir.path(), &[("SECRET_KEY", bad)], &["serve"]);
+        assert_eq!(out.status.code(), Some(2));
+        let err = stderr(&out);
+        assert!(
+            err.contains("- SECRET_KEY: must be 32 random bytes written as 64 hex characters or as base64; make one with `uic-inbox secret-key generate`"),
+            "{err}"
+        );
+        assert!(!err.contains(bad), "{err}");
+    }
+}
+
+#[test]
+fn the_generated_key_file_is_private_and_rotate_replaces_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let twilio = [
+        ("TWILIO_ACCOUNT_SID", "ACxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx"),
+        ("TWILIO_AUTH_TOKEN", "cli-twilio-token-0123456789"),
+        ("TWILIO_WHATSAPP_NUMBER", "+14155238886"),
+    ];
+    let out = uic_inbox(dir.path(), &twilio, &["uic", "list"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let key_file = dir.path().join("data/secret-key");
+    let first = std::fs::read_to_string(&key_file).unwrap();
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        assert_eq!(
+            std::fs::metadata(&key_file).unwrap().permissions().mode() & 0o777,
+            0o600
+        );
+    }
+    let out = uic_inbox(dir.path(), &[], &["secret-key", "rotate"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let said = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(
+        said.contains("re-encrypted 1 stored credential(s)"),
+        "{said}"
+    );
+    let second = std::fs::read_to_string(&key_file).unwrap();
+    assert_ne!(first, second);
+    assert_eq!(
+        std::fs::read_to_string(dir.path().join("data/secret-key.previous")).unwrap(),
+        first
+    );
+    assert!(!dir.path().join("data/secret-key.next").exists());
+    // With SECRET_KEY set, the key file still opens what it sealed.
+    let out = uic_inbox(
+        dir.path(),
+        &[("SECRET_KEY", &"ab".repeat(32))],
+        &["uic", "list"],
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    // Without the key files, the stored credential names the key it needs.
+    std::fs::remove_file(dir.path().join("data/secret-key.previous")).unwrap();
+    std::fs::remove_file(&key_file).unwrap();
+    let out = uic_inbox(
+        dir.path(),
+        &[("SECRET_KEY", &"ab".repeat(32))],
+        &["uic", "list"],
+    );
+    assert!(!out.status.success());
+    let err = stderr(&out);
+    let id = uic_inbox::secrets::keys::parse_key(&second).unwrap().id();
+    assert!(err.contains(&format!("sealed under key {id}")), "{err}");
 }
 
 #[test]

@@ -21,6 +21,14 @@ pub enum Backend {
 pub const TEST_SALT: &str = "test-salt-0123456789abcdef";
 pub const TWILIO_NUMBER: &str = "+14155238886";
 pub const TWILIO_TOKEN: &str = "test_auth_token";
+/// `SECRET_KEY` of the PostgreSQL tests (SQLite tests use the key file
+/// generated beside their database).
+pub const TEST_SECRET_KEY: &str =
+    "0f1e2d3c4b5a69788796a5b4c3d2e1f00f1e2d3c4b5a69788796a5b4c3d2e1f0";
+
+pub fn test_secret_key() -> uic_inbox::secrets::Key {
+    uic_inbox::secrets::keys::parse_key(TEST_SECRET_KEY).expect("a valid key")
+}
 
 /// A running server.
 pub struct TestApp {
@@ -88,6 +96,9 @@ pub async fn spawn_app_with(backend: Backend, adjust: impl FnOnce(&mut Config)) 
         auth_token: Secret::new(TWILIO_TOKEN),
         whatsapp_number: TWILIO_NUMBER.into(),
     });
+    if backend == Backend::Postgres {
+        config.secret_key = Some(test_secret_key());
+    }
     adjust(&mut config);
     Some(start(config, backend, std::sync::Arc::new(dir)).await)
 }
@@ -164,6 +175,14 @@ impl TestApp {
         start(self.config.clone(), self.backend, self._dir.clone()).await
     }
 
+    /// [`TestApp::second_instance`] with its configuration changed by
+    /// `adjust` (another key, for instance).
+    pub async fn second_instance_with(&self, adjust: impl FnOnce(&mut Config)) -> TestApp {
+        let mut config = self.config.clone();
+        adjust(&mut config);
+        start(config, self.backend, self._dir.clone()).await
+    }
+
     /// `GET` of a path of the app.
     pub async fn get(&self, path: &str) -> reqwest::Response {
         self.client
@@ -184,6 +203,7 @@ impl TestApp {
     ) -> Account {
         upsert_account(
             &self.state.db,
+            &self.state.secrets,
             &NewAccount {
                 tenant_id,
                 slug: slug.into(),
@@ -192,7 +212,7 @@ impl TestApp {
                 channel: ChannelSettings {
                     phone_number: number.map(Into::into),
                     twilio_account_sid: Some("ACxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx".into()),
-                    twilio_auth_token: token.map(Into::into),
+                    twilio_auth_token: token.map(Secret::new),
                     ..ChannelSettings::default()
                 },
                 flow: FlowSettings::default(),

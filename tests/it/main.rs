@@ -39,6 +39,7 @@ mod privacy;
 mod privacy_dump;
 mod property;
 mod provider_checks;
+mod secrets;
 mod staff;
 mod states;
 mod tokens;

@@ -395,6 +395,7 @@ async fn a_batch_of_twenty_messages_from_five_phones_and_two_accounts_is_routed(
         .await;
     update_channel(
         &app.state.db,
+        &app.state.secrets,
         &crate::helpers::access(second.tenant_id, uic_inbox::auth::Permission::TokensManage),
         second.id,
         Provider::Meta,
@@ -598,6 +599,7 @@ async fn an_invalid_token_holds_the_queue_until_a_new_one_is_set(#[case] backend
         .unwrap();
     update_channel(
         &app.state.db,
+        &app.state.secrets,
         &crate::helpers::access(account.tenant_id, uic_inbox::auth::Permission::TokensManage),
         account.id,
         Provider::Meta,
@@ -690,6 +692,7 @@ async fn switching_an_account_from_twilio_to_meta_keeps_the_conversation(#[case]
         .unwrap();
     update_channel(
         &app.state.db,
+        &app.state.secrets,
         &crate::helpers::access(meta.tenant_id, uic_inbox::auth::Permission::TokensManage),
         meta.id,
         Provider::Meta,
@@ -706,6 +709,7 @@ async fn switching_an_account_from_twilio_to_meta_keeps_the_conversation(#[case]
         .unwrap();
     update_channel(
         &app.state.db,
+        &app.state.secrets,
         &crate::helpers::access(twilio.tenant_id, uic_inbox::auth::Permission::TokensManage),
         twilio.id,
         Provider::Meta,
@@ -995,6 +999,7 @@ async fn an_account_without_a_token_keeps_its_replies_waiting_and_says_why(
         .unwrap();
     update_channel(
         &app.state.db,
+        &app.state.secrets,
         &crate::helpers::access(account.tenant_id, uic_inbox::auth::Permission::TokensManage),
         account.id,
         Provider::Meta,

@@ -144,7 +144,7 @@ async fn converse(ctx: &Ctx, i: usize, channel: Channel) {
 }
 
 /// Every row of every table, as text, by table.
-async fn dump_text(app: &TestApp) -> Vec<(String, String)> {
+pub(crate) async fn dump_text(app: &TestApp) -> Vec<(String, String)> {
     let db = &app.state.db;
     let tables: Vec<String> = match app.backend {
         Backend::Sqlite => on_db!(db, p => sqlx::query_scalar(

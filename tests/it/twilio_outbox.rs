@@ -243,6 +243,7 @@ async fn refused_credentials_hold_the_queue_until_new_ones_are_set(#[case] backe
     let twilio_account = account(&app).await;
     accounts::update_channel(
         &app.state.db,
+        &app.state.secrets,
         &tokens,
         twilio_account.id,
         uic_inbox::tenancy::Provider::Twilio,

@@ -551,6 +551,9 @@ async fn two_instances_started_together_on_an_empty_database_both_come_up(
         };
         let mut config = Config::for_database(url);
         config.uic_salt = Some(Secret::new(crate::helpers::TEST_SALT));
+        if backend == Backend::Postgres {
+            config.secret_key = Some(crate::helpers::test_secret_key());
+        }
         let (a, b) = tokio::join!(
             tokio::spawn(Application::build(config.clone())),
             tokio::spawn(Application::build(config.clone()))

@@ -65,12 +65,12 @@ pub fn days_left(at: OffsetDateTime, now: OffsetDateTime) -> i64 {
 }
 
 /// How the token stands at `now`.
+/// An expired token is said to be expired even when Meta refused it (the
+/// more precise reason).
 pub fn standing(t: &Known, now: OffsetDateTime) -> Standing {
-    if t.refused {
-        return Standing::Refused;
-    }
     match t.expires_at {
         Some(at) if at <= now => Standing::Expired,
+        _ if t.refused => Standing::Refused,
         _ if t.validated_at.is_none() => Standing::Unchecked,
         Some(at) if at - now <= Duration::days(WARN_DAYS[0]) => Standing::Expiring {
             days_left: days_left(at, now),
@@ -153,6 +153,11 @@ mod tests {
             ..known(None)
         };
         assert_eq!(standing(&refused, NOW), Standing::Refused);
+        let refused_expired = Known {
+            refused: true,
+            ..known(Some(-Duration::hours(1)))
+        };
+        assert_eq!(standing(&refused_expired, NOW), Standing::Expired);
         let unchecked = Known {
             validated_at: None,
             ..known(Some(Duration::days(3)))

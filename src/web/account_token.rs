@@ -9,7 +9,9 @@
 use super::{Form, Routes, Staff, WebError, WebResult, see_other};
 use crate::AppState;
 use crate::auth::{Permission, Scope};
-use crate::channel::meta::check::{self as meta_check, AppCredentials, Problem, Validation};
+use crate::channel::meta::check::{
+    self as meta_check, AppCredentials, MessagingLimit, Problem, Validation,
+};
 use crate::config::Secret;
 use crate::secrets::Purpose;
 use crate::tenancy::{Account, Provider};
@@ -345,7 +347,11 @@ async fn check(State(state): State<AppState>, staff: Staff, Path(id): Path<i64>)
         .number
         .as_ref()
         .and_then(|n| n.messaging_limit.as_ref())
-        .map(|l| format!("{l:?}"));
+        .map(|l| match l {
+            MessagingLimit::People(n) => n.to_string(),
+            MessagingLimit::Unlimited => "unlimited".to_string(),
+            MessagingLimit::Other(s) => s.clone(),
+        });
     let checked = Checked {
         kind: v.token.as_ref().and_then(|r| r.kind).map(Kind::from),
         expires_at: v.token.as_ref().and_then(|r| r.expires_at),

@@ -112,10 +112,13 @@ impl Setup {
             .fetch_one(p).await.unwrap())
     }
 
+    /// Replies waiting while the number's token is refused (the first
+    /// one tried carries Meta's 190; the others wait untried).
     async fn held(&self) -> i64 {
-        self.app
-            .count("outbox WHERE status = 'pending' AND error_code = 190")
-            .await
+        if self.token_status().await != "invalid" {
+            return 0;
+        }
+        self.app.count("outbox WHERE status = 'pending'").await
     }
 }
 

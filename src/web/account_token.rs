@@ -6,7 +6,7 @@
 //! for a 60-day one, and checking it now. The rules are in `tokens`, the
 //! calls to Meta in `channel::meta::check`.
 
-use super::{Form, Routes, Staff, WebError, WebResult, see_other};
+use super::{Form, Routes, Staff, WebResult, see_other};
 use crate::AppState;
 use crate::auth::{Permission, Scope};
 use crate::channel::meta::check::{
@@ -169,7 +169,7 @@ async fn meta_account(state: &AppState, staff: &Staff, id: i64) -> WebResult<Acc
     let a = super::accounts::load(state, staff, id).await?;
     staff.require(Permission::TokensManage, Scope::Account(a.id))?;
     if a.provider() != Provider::Meta {
-        return Err(WebError::not_found("not a Meta number"));
+        return Err(staff.bad_request(staff.t().tk_not_meta));
     }
     Ok(a)
 }

@@ -218,6 +218,7 @@ texts! {
     tk_checked: "Jeton vérifié.", "Token checked.";
     tk_needs_app: "Renseignez l'App ID et l'app secret du numéro : ils servent à vérifier le jeton.", "Set the number's app ID and app secret: they are needed to check the token.";
     tk_use_rotation: "Ce numéro a déjà un jeton : remplacez-le dans « Jeton d'accès Meta », où il est vérifié avant de servir.", "This number already has a token: replace it under \"Meta access token\", where it is checked before use.";
+    tk_not_meta: "Ce numéro n'est pas relié à Meta : choisissez d'abord Meta dans « Connexion à WhatsApp ».", "This number is not connected to Meta: choose Meta under \"Connection to WhatsApp\" first.";
     tk_provider_down: "Meta ne répond pas pour l'instant ; rien n'a changé. Réessayez dans quelques minutes.", "Meta is not answering right now; nothing changed. Try again in a few minutes.";
     timeout_invalid: "La durée doit être un nombre de minutes entre 1 et 10080.", "The timeout must be a number of minutes between 1 and 10080.";
     cities: "Villes (une par ligne : code à 2 lettres puis nom)", "Cities (one per line: 2-letter code then name)";

@@ -106,6 +106,25 @@ const TABLE: &[(&str, &str, Need, bool)] = &[
     ("GET", "/accounts/{id}", Perm(AccountsView), true),
     ("POST", "/accounts/{id}/flow", Perm(AccountsManage), true),
     ("POST", "/accounts/{id}/channel", Perm(AccountsManage), true),
+    ("POST", "/accounts/{id}/token", Perm(TokensManage), true),
+    (
+        "POST",
+        "/accounts/{id}/token/rollback",
+        Perm(TokensManage),
+        true,
+    ),
+    (
+        "POST",
+        "/accounts/{id}/token/exchange",
+        Perm(TokensManage),
+        true,
+    ),
+    (
+        "POST",
+        "/accounts/{id}/token/check",
+        Perm(TokensManage),
+        true,
+    ),
     (
         "POST",
         "/accounts/{id}/channel/test",

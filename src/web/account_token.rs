@@ -194,6 +194,7 @@ async fn rotate(
         Err(_) => return Err(staff.not_found()),
     }
     state.accounts.clear();
+    state.banners.clear();
     state.outbox.wake();
     staff
         .audit(
@@ -228,6 +229,7 @@ async fn roll_back(State(state): State<AppState>, staff: Staff, Path(id): Path<i
         Err(Refused::NotFound) => return Err(staff.not_found()),
     }
     state.accounts.clear();
+    state.banners.clear();
     state.outbox.wake();
     staff
         .audit(
@@ -289,6 +291,7 @@ async fn exchange(State(state): State<AppState>, staff: Staff, Path(id): Path<i6
         return Err(staff.not_found());
     }
     state.accounts.clear();
+    state.banners.clear();
     state.outbox.wake();
     staff
         .audit(
@@ -367,6 +370,7 @@ async fn check(State(state): State<AppState>, staff: Staff, Path(id): Path<i64>)
     )
     .await?;
     state.accounts.clear();
+    state.banners.clear();
     if refused.is_none() {
         state.outbox.wake();
     }

@@ -376,9 +376,9 @@ texts! {
     hb_code: "code", "code";
     hb_outbox: "en attente d'envoi", "waiting to be sent";
     hb_held: "envois bloqués", "sends held";
-    hb_banner_expiring: "Le jeton Meta du numéro « {name} » expire dans {n} jours.", "The Meta token of the number \"{name}\" expires in {n} days.";
-    hb_banner_today: "Le jeton Meta du numéro « {name} » expire aujourd'hui.", "The Meta token of the number \"{name}\" expires today.";
-    hb_banner_expired: "Le jeton Meta du numéro « {name} » a expiré : ses messages attendent un nouveau jeton.", "The Meta token of the number \"{name}\" has expired: its messages wait for a new token.";
-    hb_banner_refused: "Meta refuse le jeton du numéro « {name} » : ses messages attendent un nouveau jeton.", "Meta refuses the token of the number \"{name}\": its messages wait for a new token.";
+    hb_banner_expiring: "Le jeton Meta du numéro «\u{a0}{name}\u{a0}» expire dans {n} jours.", "The Meta token of the number \"{name}\" expires in {n} days.";
+    hb_banner_today: "Le jeton Meta du numéro «\u{a0}{name}\u{a0}» expire aujourd'hui.", "The Meta token of the number \"{name}\" expires today.";
+    hb_banner_expired: "Le jeton Meta du numéro «\u{a0}{name}\u{a0}» a expiré : ses messages attendent un nouveau jeton.", "The Meta token of the number \"{name}\" has expired: its messages wait for a new token.";
+    hb_banner_refused: "Meta refuse le jeton du numéro «\u{a0}{name}\u{a0}» : ses messages attendent un nouveau jeton.", "Meta refuses the token of the number \"{name}\": its messages wait for a new token.";
     hb_banner_act: "Remplacer le jeton", "Replace the token";
 }

@@ -174,7 +174,7 @@ async fn the_token_banner_shows_to_those_who_may_replace_the_token_only(#[case] 
         assert_eq!(page.status, StatusCode::OK, "{path}");
         assert!(
             page.body.contains(
-                "Le jeton Meta du numéro « Matadi &#60;script&#62;x&#60;/script&#62; » expire dans 3 jours."
+                "Le jeton Meta du numéro «\u{a0}Matadi &#60;script&#62;x&#60;/script&#62;\u{a0}» expire dans 3 jours."
             ),
             "no banner on {path}: {}",
             page.body

@@ -99,6 +99,12 @@ impl Strip {
         !self.bad.is_empty()
     }
 
+    /// Whether its bad facts differ from those last recorded (`notice`
+    /// records them).
+    pub fn changed(&self) -> bool {
+        self.bad != self.recorded
+    }
+
     /// Whether the sends wait (a bad `Sending` fact).
     pub fn held(&self) -> bool {
         self.bad.contains(&Fact::Sending)
@@ -259,7 +265,7 @@ pub async fn notice(
     access.is_for(Permission::AccountsView)?;
     let mut incidents = Vec::new();
     for strip in strips {
-        if strip.bad == strip.recorded || !access.covers(strip.account_id) {
+        if !strip.changed() || !access.covers(strip.account_id) {
             continue;
         }
         let mut tx = db.begin().await?;
@@ -310,18 +316,21 @@ pub async fn strips_noticed(
     Ok(strips)
 }
 
-/// A Meta number's token as the banner needs it.
+/// A number as the banner needs it: its token (Meta) and the bad facts
+/// last recorded (`notice`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Alarm {
     pub account_id: i64,
     pub name: String,
-    pub known: Known,
+    /// Meta numbers only.
+    pub token: Option<Known>,
+    pub recorded: BTreeSet<Fact>,
 }
 
 impl Alarm {
-    /// How the token stands at `now`.
-    pub fn standing(&self, now: OffsetDateTime) -> Standing {
-        tokens::standing(&self.known, now)
+    /// How the token stands at `now` (`None`: not a Meta number).
+    pub fn standing(&self, now: OffsetDateTime) -> Option<Standing> {
+        self.token.map(|k| tokens::standing(&k, now))
     }
 }
 
@@ -329,14 +338,17 @@ impl Alarm {
 struct AlarmRow {
     id: i64,
     name: String,
+    provider: Provider,
     token_status: TokenStatus,
     expires_at: Option<OffsetDateTime>,
     validated_at: Option<OffsetDateTime>,
+    health_bad: String,
 }
 
-/// The enabled Meta numbers the access covers (`tokens.manage`) whose
-/// token may need action (refused, or expiring within the first warning's
-/// days of `now`): the banner's facts, one small statement.
+/// The enabled numbers the access covers (`tokens.manage`) that may need
+/// an administrator: a Meta token refused, or expiring within the first
+/// warning's days of `now`, or an incident recorded and not yet over. The
+/// banner's facts, one small statement.
 pub async fn alarms(
     db: &Db,
     access: &Access,
@@ -345,11 +357,13 @@ pub async fn alarms(
     access.is_for(Permission::TokensManage)?;
     let soon = now + Duration::days(tokens::WARN_DAYS[0]);
     let rows: Vec<AlarmRow> = on_db_read!(db, p => sqlx::query_as::<_, AlarmRow>(
-        "SELECT a.id, a.name, a.token_status, t.expires_at, t.validated_at
+        "SELECT a.id, a.name, a.provider, a.token_status, t.expires_at, t.validated_at,
+            a.health_bad
          FROM whatsapp_accounts a
          LEFT JOIN token_life t ON t.account_id = a.id AND t.tenant_id = a.tenant_id
-         WHERE a.tenant_id = $1 AND a.provider = $2 AND a.enabled
-           AND (a.token_status = $3 OR t.expires_at <= $4)
+         WHERE a.tenant_id = $1 AND a.enabled
+           AND ((a.provider = $2 AND (a.token_status = $3 OR t.expires_at <= $4))
+                OR a.health_bad <> '')
          ORDER BY a.name, a.id")
         .bind(access.tenant_id()).bind(Provider::Meta).bind(TokenStatus::Invalid).bind(soon)
         .fetch_all(p).await)?;
@@ -359,11 +373,12 @@ pub async fn alarms(
         .map(|r| Alarm {
             account_id: r.id,
             name: r.name,
-            known: Known {
+            token: (r.provider == Provider::Meta).then_some(Known {
                 expires_at: r.expires_at,
                 validated_at: r.validated_at,
                 refused: r.token_status == TokenStatus::Invalid,
-            },
+            }),
+            recorded: parse_facts(&r.health_bad),
         })
         .collect())
 }

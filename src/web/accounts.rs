@@ -13,7 +13,6 @@ use crate::auth::{Permission, Scope};
 use crate::flow::Language;
 use crate::flow::texts::TextKey;
 use crate::tenancy::flow_input::{self, FlowInput, FlowInputError};
-use crate::tenancy::health;
 use crate::tenancy::store as accounts;
 use crate::tenancy::{Account, FlowSettings};
 use askama::Template;
@@ -59,7 +58,7 @@ async fn list_page(
     let access = staff.require(Permission::AccountsView, Scope::AnyAccount)?;
     let accounts = accounts::list_accounts(&state.db, &access).await?;
     let now = time::OffsetDateTime::now_utc();
-    let mut strips: BTreeMap<i64, StripView> = health::strips_noticed(&state.db, &access, now)
+    let mut strips: BTreeMap<i64, StripView> = number_health::strips(state, &access, now)
         .await?
         .iter()
         .map(|s| (s.account_id, number_health::view(staff, s, now)))

@@ -6,7 +6,7 @@ use crate::AppState;
 use crate::auth::store as auth_store;
 use crate::auth::{Lang, Permission, Scope, password};
 use crate::inbox::read;
-use crate::tenancy::{Account, health, store as accounts};
+use crate::tenancy::{Account, store as accounts};
 use askama::Template;
 use axum::Form;
 use axum::extract::State;
@@ -55,7 +55,7 @@ async fn home(State(state): State<AppState>, staff: Staff) -> WebResult {
     {
         Ok(access) => (
             accounts::list_accounts(&state.db, &access).await?,
-            health::strips_noticed(&state.db, &access, now).await?,
+            number_health::strips(&state, &access, now).await?,
         ),
         Err(_) => (Vec::new(), Vec::new()),
     };

@@ -381,4 +381,7 @@ texts! {
     hb_banner_expired: "Le jeton Meta du numéro «\u{a0}{name}\u{a0}» a expiré : ses messages attendent un nouveau jeton.", "The Meta token of the number \"{name}\" has expired: its messages wait for a new token.";
     hb_banner_refused: "Meta refuse le jeton du numéro «\u{a0}{name}\u{a0}» : ses messages attendent un nouveau jeton.", "Meta refuses the token of the number \"{name}\": its messages wait for a new token.";
     hb_banner_act: "Remplacer le jeton", "Replace the token";
+    hb_banner_incident: "Le numéro «\u{a0}{name}\u{a0}» a un problème : {facts}.", "The number \"{name}\" has a problem: {facts}.";
+    hb_banner_see: "Voir", "See";
+    hb_quality_red: "qualité RED chez Meta", "quality RED at Meta";
 }

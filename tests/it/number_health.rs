@@ -1,8 +1,8 @@
 //! Each number's health: the strip under each number (numbers page, home
 //! page) shows its facts; a fact that turns bad is one `number.incident`
-//! audit entry, whichever of two instances notices it; the token banner
-//! shows on every page to those who may replace the token, and to nobody
-//! else.
+//! audit entry, whichever of two instances notices it; the banner (a
+//! token to replace, an incident not over) shows on every page to those
+//! who may replace the token, and to nobody else.
 
 use crate::both_backends;
 use crate::helpers::*;
@@ -113,6 +113,20 @@ async fn the_strips_show_each_numbers_facts_and_a_bad_turn_is_one_incident(
     for (_, d) in &seen {
         assert!(!d.contains(DISPLAY) && !d.contains(PERSON));
     }
+
+    // The administrators' banner names the number whose sends are held,
+    // and the one whose token expires (its own line).
+    let page = admin.get("/conversations").await;
+    assert!(
+        page.body.contains("a un problème : envois bloqués."),
+        "{}",
+        page.body
+    );
+    assert!(page.body.contains("href=\"/accounts#strip-"));
+    assert!(
+        page.body
+            .contains(&format!("href=\"/accounts/{matadi}#token\""))
+    );
 
     // Seen again (the home page too): nothing new.
     assert_eq!(admin.get("/").await.status, StatusCode::OK);

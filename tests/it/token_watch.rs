@@ -360,3 +360,39 @@ async fn the_days_left_gauge_is_in_the_metrics(#[case] backend: Backend) {
             .join("\n")
     );
 }
+
+#[apply(both_backends)]
+#[tokio::test]
+async fn a_warning_is_recorded_once_even_when_two_passes_decided_to_give_it(
+    #[case] backend: Backend,
+) {
+    let Some(s) = setup(backend, "watch-race").await else {
+        return;
+    };
+    let now = OffsetDateTime::now_utc();
+    s.expires_in(now, Duration::days(20));
+    watch::run_once(&s.app.state, now).await.unwrap();
+    let tenant_id: i64 = on_db!(&s.app.state.db, p => sqlx::query_scalar(
+        "SELECT tenant_id FROM whatsapp_accounts WHERE id = $1")
+        .bind(s.account_id).fetch_one(p).await.unwrap());
+    let entry = uic_inbox::audit::Entry {
+        tenant_id: Some(tenant_id),
+        user_id: None,
+        actor: watch::ACTOR,
+        action: "token.expiring",
+        target: format!("account:{}", s.account_id),
+        detail: "13 days left".into(),
+        ip: None,
+    };
+    let record = |days| {
+        uic_inbox::tokens::store::record_warning(&s.app.state.db, s.account_id, days, &entry, now)
+    };
+    // Two passes both read "no warning given" and both give the 14-day one:
+    // the second is refused, and writes no entry.
+    assert!(record(14).await.unwrap());
+    assert!(!record(14).await.unwrap());
+    // A larger one after a smaller one is refused too; a smaller one goes.
+    assert!(record(7).await.unwrap());
+    assert!(!record(14).await.unwrap());
+    assert_eq!(s.audit("token.expiring").await.len(), 2);
+}

@@ -63,7 +63,8 @@ enum TokenCommand {
     /// the result; one line per number. Exits with 1 when a token is
     /// refused, expired, cannot be checked, or expires within --days days.
     Check {
-        #[arg(long, default_value_t = 7)]
+        /// Warn of tokens expiring within this many days (0 to 3650).
+        #[arg(long, default_value_t = 7, value_parser = clap::value_parser!(i64).range(0..=3650))]
         days: i64,
     },
     /// Exchange a number's token for a long-lived (60-day) one, check it

@@ -96,7 +96,7 @@ pub fn judge(slug: &str, outcome: &Outcome, within_days: i64, now: OffsetDateTim
     };
     let soon = report
         .expires_at
-        .is_some_and(|at| at - now <= Duration::days(within_days));
+        .is_some_and(|at| at - now <= Duration::seconds(within_days.saturating_mul(86_400)));
     let mut problem = report.problems_text(Lang::En);
     if problem.is_empty() && soon {
         problem = format!("the token expires within {within_days} days: exchange or replace it");
@@ -293,6 +293,16 @@ mod tests {
         assert!(!refused.problem.is_empty());
         let down = judge("matadi", &Outcome::ProviderDown, 7, NOW);
         assert_eq!((down.state, down.bad), ("unknown", true));
+        // Any number of days is taken without overflow.
+        assert!(
+            judge(
+                "matadi",
+                &checked(Some(Duration::days(5)), vec![]),
+                i64::MAX,
+                NOW
+            )
+            .bad
+        );
         let unset = judge("matadi", &Outcome::NotChecked(Missing::Token), 7, NOW);
         assert_eq!((unset.state, unset.bad), ("unset", true));
     }

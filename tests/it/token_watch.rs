@@ -396,3 +396,19 @@ async fn a_warning_is_recorded_once_even_when_two_passes_decided_to_give_it(
     assert!(!record(14).await.unwrap());
     assert_eq!(s.audit("token.expiring").await.len(), 2);
 }
+
+#[test]
+fn token_check_refuses_a_number_of_days_out_of_range_without_touching_anything() {
+    for days in ["99999999999999999", "-3", "seven", "7\u{7}"] {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_uic-inbox"))
+            .args(["token", "check", &format!("--days={days}")])
+            .env_clear()
+            .env("PATH", std::env::var("PATH").unwrap_or_default())
+            .output()
+            .expect("the binary runs");
+        assert_eq!(out.status.code(), Some(2), "{days:?}");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains("--days"), "{err}");
+        assert!(!err.contains("panicked"), "{err}");
+    }
+}

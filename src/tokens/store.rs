@@ -284,6 +284,20 @@ pub async fn claim_check(
         .execute(p).await.map(|r| r.rows_affected() > 0))
 }
 
+/// Gives back a claim whose check could not be made (Meta unreachable):
+/// the next pass tries again instead of a day later. Only the claim made
+/// at `claimed_at` is given back, not a check recorded since.
+pub async fn release_check(
+    db: &Db,
+    account_id: i64,
+    claimed_at: OffsetDateTime,
+) -> Result<(), sqlx::Error> {
+    on_db!(db, p => sqlx::query(
+        "UPDATE token_life SET checked_at = NULL WHERE account_id = $1 AND checked_at = $2")
+        .bind(account_id).bind(claimed_at)
+        .execute(p).await.map(|_| ()))
+}
+
 /// What the watch needs of a number's token: its expiry and the smallest
 /// warning already given (`None`: no token life yet).
 pub async fn expiry(

@@ -6,8 +6,9 @@
 //!   token was not checked for [`CHECK_AFTER`] (`store::claim_check`, a
 //!   compare-and-set on `token_life.checked_at`): of several server
 //!   instances, one checks a number; a number checked by hand on its page
-//!   counts as checked. A token Meta refuses, or that expired, flags the
-//!   number (its messages are held) and is audited once as
+//!   counts as checked; when Meta cannot be reached, the number is tried
+//!   again at the next pass. A token Meta refuses, or that expired, flags
+//!   the number (its messages are held) and is audited once as
 //!   `token.refused`, when the number goes from good to refused.
 //! - Then, for each number whose token is not refused, the expiry warning
 //!   due (`tokens::warning_due`: 14, 7, 3 and 1 days before, each once) is
@@ -44,8 +45,9 @@ pub struct Pass {
     pub refused: Vec<i64>,
     /// `(account id, days)`: the warnings this pass gave.
     pub warned: Vec<(i64, i64)>,
-    /// Numbers whose check failed (Meta unreachable, or nothing to check
-    /// with): retried at the next pass after [`CHECK_AFTER`].
+    /// Numbers whose check could not be made: Meta unreachable (tried
+    /// again at the next pass), or nothing to check with (no token, no app
+    /// credentials: tried again after [`CHECK_AFTER`]).
     pub not_checked: Vec<i64>,
 }
 
@@ -91,9 +93,15 @@ pub async fn run_once(state: &AppState, now: OffsetDateTime) -> anyhow::Result<P
                         pass.refused.push(account.id);
                     }
                 }
-                other => {
-                    tracing::warn!(account = %account.slug, outcome = ?other,
-                        "token watch: the number's token could not be checked");
+                Outcome::ProviderDown => {
+                    tracing::warn!(account = %account.slug,
+                        "token watch: Meta could not be reached; the number is checked at the next pass");
+                    store::release_check(db, account.id, now).await?;
+                    pass.not_checked.push(account.id);
+                }
+                Outcome::NotChecked(missing) => {
+                    tracing::warn!(account = %account.slug, missing = ?missing,
+                        "token watch: the number's token cannot be checked");
                     pass.not_checked.push(account.id);
                 }
             }
@@ -126,8 +134,18 @@ pub async fn run_once(state: &AppState, now: OffsetDateTime) -> anyhow::Result<P
     Ok(pass)
 }
 
-/// Runs a pass at start, then every [`EVERY`], until `stop` is notified.
+/// The first pass waits this long after the start: the server is up and
+/// answering by then, and instances started together do not all ask Meta
+/// at once.
+pub const FIRST_PASS_AFTER: std::time::Duration = std::time::Duration::from_secs(60);
+
+/// Runs a pass [`FIRST_PASS_AFTER`] the start, then every [`EVERY`], until
+/// `stop` is notified.
 pub async fn run(state: AppState, stop: Arc<tokio::sync::Notify>) {
+    tokio::select! {
+        _ = tokio::time::sleep(FIRST_PASS_AFTER) => {}
+        _ = stop.notified() => return,
+    }
     loop {
         match run_once(&state, OffsetDateTime::now_utc()).await {
             Ok(pass) => tracing::info!(

@@ -5,7 +5,7 @@
 //! exchange` commands; the days-left gauge in `/metrics`.
 
 use crate::both_backends;
-use crate::fakes::meta::{FakeMeta, WebhookBuilder, signed_webhook};
+use crate::fakes::meta::{Failure, FakeMeta, WebhookBuilder, signed_webhook};
 use crate::helpers::*;
 use reqwest::StatusCode;
 use rstest_reuse::apply;
@@ -411,4 +411,26 @@ fn token_check_refuses_a_number_of_days_out_of_range_without_touching_anything()
         assert!(err.contains("--days"), "{err}");
         assert!(!err.contains("panicked"), "{err}");
     }
+}
+
+#[apply(both_backends)]
+#[tokio::test]
+async fn a_number_meta_could_not_be_asked_about_is_checked_at_the_next_pass(
+    #[case] backend: Backend,
+) {
+    let Some(s) = setup(backend, "watch-down").await else {
+        return;
+    };
+    let now = OffsetDateTime::now_utc();
+    s.expires_in(now, Duration::days(30));
+    s.fake.fail_all(Some(Failure::Status(503)));
+    let pass = watch::run_once(&s.app.state, now).await.unwrap();
+    assert_eq!(pass.not_checked, [s.account_id]);
+    assert!(pass.checked.is_empty() && pass.refused.is_empty());
+    assert_eq!(s.token_status().await, "ok", "unreachable is not refused");
+    s.fake.fail_all(None);
+    let pass = watch::run_once(&s.app.state, now + Duration::hours(1))
+        .await
+        .unwrap();
+    assert_eq!(pass.checked, [s.account_id], "{pass:?}");
 }

@@ -117,8 +117,8 @@ pub async fn rotate(
         return Ok(Err(Refused::NotFound));
     }
     let mut tx = db.begin().await?;
-    // The old token as stored, and the number's tenant checked.
-    // Moved as stored (sealed), never opened.
+    // The old token as stored (sealed: moved, never opened), and the
+    // number's tenant checked.
     let old: Option<(Option<String>, Option<String>)> = on_tx!(&mut tx, c => sqlx::query_as(
         "SELECT meta_access_token, meta_access_token_fp FROM whatsapp_accounts
          WHERE id = $1 AND tenant_id = $2 AND provider = $3")

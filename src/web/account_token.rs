@@ -187,22 +187,48 @@ async fn rotate(
         Ok(v) => v,
         Err(e) => return refuse(&state, &staff, a, format!("{} {e}", t.tk_rotate_refused)).await,
     };
+    let done = Placed {
+        action: "token.rotate",
+        flash: t.tk_rotated,
+    };
+    put_in_place(&state, &staff, &access, id, token, checked, done).await
+}
+
+/// What the audit and the page say once a token is in place.
+struct Placed {
+    action: &'static str,
+    flash: &'static str,
+}
+
+/// A checked token put in place of the number's (`token_store::rotate`):
+/// caches cleared, held messages woken, audited, back to the page.
+async fn put_in_place(
+    state: &AppState,
+    staff: &Staff,
+    access: &crate::auth::Access,
+    id: i64,
+    token: &str,
+    checked: Checked,
+    done: Placed,
+) -> WebResult {
     let now = OffsetDateTime::now_utc();
-    match token_store::rotate(&state.db, &state.secrets, &access, id, token, checked, now).await? {
-        Ok(()) => {}
-        Err(_) => return Err(staff.not_found()),
+    if token_store::rotate(&state.db, &state.secrets, access, id, token, checked, now)
+        .await?
+        .is_err()
+    {
+        return Err(staff.not_found());
     }
     state.accounts.clear();
     state.outbox.wake();
     staff
         .audit(
-            &state,
-            "token.rotate",
+            state,
+            done.action,
             format!("account:{id}"),
             describe(checked),
         )
         .await?;
-    staff.flash(t.tk_rotated).await;
+    staff.flash(done.flash).await;
     see_other(&format!("/accounts/{id}#token"))
 }
 
@@ -281,24 +307,11 @@ async fn exchange(State(state): State<AppState>, staff: Staff, Path(id): Path<i6
         expires_at: checked.expires_at.or(exchanged.expires_at),
         ..checked
     };
-    if token_store::rotate(&state.db, &state.secrets, &access, id, token, checked, now)
-        .await?
-        .is_err()
-    {
-        return Err(staff.not_found());
-    }
-    state.accounts.clear();
-    state.outbox.wake();
-    staff
-        .audit(
-            &state,
-            "token.exchange",
-            format!("account:{id}"),
-            describe(checked),
-        )
-        .await?;
-    staff.flash(t.tk_exchanged).await;
-    see_other(&format!("/accounts/{id}#token"))
+    let done = Placed {
+        action: "token.exchange",
+        flash: t.tk_exchanged,
+    };
+    put_in_place(&state, &staff, &access, id, token, checked, done).await
 }
 
 /// Checks the current token with Meta now and records what Meta said: a

@@ -383,3 +383,55 @@ async fn the_test_button_says_what_is_wrong_and_saves_nothing(#[case] backend: B
         .await;
     assert!(answer.body.contains("Tout est bon"));
 }
+
+#[apply(both_backends)]
+#[tokio::test]
+async fn the_test_button_asks_twilio_for_the_account(#[case] backend: Backend) {
+    use crate::fakes::twilio::FakeTwilio;
+    let twilio = FakeTwilio::start().await;
+    twilio.add_account(SID, TWILIO_SECRET);
+    twilio.set_friendly_name(SID, "ONG Kinshasa");
+    let base = twilio.base_url();
+    let Some(app) = spawn_app_with(backend, |c| c.twilio_api_url = base).await else {
+        return;
+    };
+    let mut admin = app
+        .logged_in("admin@ngo.example", BuiltinRole::Administrator)
+        .await;
+    let page = admin
+        .post("/accounts", &[("slug", "kikwit"), ("name", "Kikwit")])
+        .await;
+    let path = page.location.unwrap();
+    let form = |token: &'static str| {
+        vec![
+            ("provider", "twilio"),
+            ("phone_number", NUMBER),
+            ("twilio_account_sid", SID),
+            ("twilio_auth_token", token),
+        ]
+    };
+    let answer = admin
+        .post(&format!("{path}/channel/test"), &form(TWILIO_SECRET))
+        .await;
+    assert!(answer.body.contains("Tout est bon"), "{}", answer.body);
+    assert!(answer.body.contains("ONG Kinshasa"));
+    // Saved, then tested with the stored token (the field left empty).
+    let page = admin
+        .post(&format!("{path}/channel"), &form(TWILIO_SECRET))
+        .await;
+    assert_eq!(page.status, StatusCode::SEE_OTHER);
+    let answer = admin.post(&format!("{path}/channel/test"), &form("")).await;
+    assert!(answer.body.contains("Tout est bon"), "{}", answer.body);
+    // A wrong token, then a suspended account.
+    let answer = admin
+        .post(
+            &format!("{path}/channel/test"),
+            &form("ffffffffffffffffffffffffffffffff"),
+        )
+        .await;
+    assert!(answer.body.contains("À corriger"), "{}", answer.body);
+    twilio.set_account_status(SID, "suspended");
+    let answer = admin.post(&format!("{path}/channel/test"), &form("")).await;
+    assert!(answer.body.contains("À corriger"), "{}", answer.body);
+    assert!(!answer.body.contains(TWILIO_SECRET));
+}

@@ -70,8 +70,31 @@ pub async fn spawn_app(backend: Backend) -> Option<TestApp> {
     spawn_app_with(backend, |_| {}).await
 }
 
+/// Where the servers of the test run log (`target/test-logs/`): at debug
+/// level for this crate, so that CI can check that no secret of the tests
+/// ever reaches a log line (`scripts/check-test-logs.sh`).
+pub fn capture_logs() {
+    static INSTALLED: std::sync::OnceLock<()> = std::sync::OnceLock::new();
+    INSTALLED.get_or_init(|| {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("target/test-logs");
+        if std::fs::create_dir_all(&dir).is_err() {
+            return;
+        }
+        let path = dir.join(format!("it-{}.log", std::process::id()));
+        let Ok(file) = std::fs::File::create(path) else {
+            return;
+        };
+        let _ = tracing_subscriber::fmt()
+            .with_env_filter(tracing_subscriber::EnvFilter::new("uic_inbox=debug,info"))
+            .with_ansi(false)
+            .with_writer(std::sync::Mutex::new(file))
+            .try_init();
+    });
+}
+
 /// `spawn_app` with the configuration changed by `adjust` first.
 pub async fn spawn_app_with(backend: Backend, adjust: impl FnOnce(&mut Config)) -> Option<TestApp> {
+    capture_logs();
     let dir = tempfile::tempdir().expect("temp dir");
     let url = match backend {
         Backend::Sqlite => DbUrl::Sqlite(dir.path().join("test.db")),

@@ -20,10 +20,10 @@ const PNID: &str = "105550001112223";
 const DISPLAY: &str = "243815551111";
 const APP_ID: &str = "123456789012345";
 const APP_SECRET: &str = "00112233445566778899aabbccddeeff";
-const T1: &str = "EAAGfirstTokenOfTheNumber000000000001";
-const T2: &str = "EAAGsecondTokenOfTheNumber00000000002";
-const T3: &str = "EAAGthirdTokenOfTheNumber000000000003";
-const BAD: &str = "EAAGnotATokenMetaKnows0000000000000009";
+const FIRST_TOKEN: &str = "EAAGfirstTokenOfTheNumber000000000001";
+const SECOND_TOKEN: &str = "EAAGsecondTokenOfTheNumber00000000002";
+const THIRD_TOKEN: &str = "EAAGthirdTokenOfTheNumber000000000003";
+const BAD_TOKEN: &str = "EAAGnotATokenMetaKnows0000000000000009";
 const PERSON: &str = "243990007777";
 
 struct Setup {
@@ -33,11 +33,11 @@ struct Setup {
     path: String,
 }
 
-/// A Meta number set up through its page with `T1`.
+/// A Meta number set up through its page with `FIRST_TOKEN`.
 async fn setup(backend: Backend) -> Option<Setup> {
     let fake = FakeMeta::start().await;
     fake.set_app(APP_ID, APP_SECRET);
-    fake.add_number(PNID, DISPLAY, T1);
+    fake.add_number(PNID, DISPLAY, FIRST_TOKEN);
     let base = fake.base_url();
     let app = spawn_app_with(backend, |c| c.meta_graph_url = base).await?;
     let mut admin = app
@@ -55,7 +55,7 @@ async fn setup(backend: Backend) -> Option<Setup> {
                 ("meta_phone_number_id", PNID),
                 ("meta_app_id", APP_ID),
                 ("meta_app_secret", APP_SECRET),
-                ("meta_access_token", T1),
+                ("meta_access_token", FIRST_TOKEN),
                 ("meta_verify_token", "verify-of-matadi-number"),
             ],
         )
@@ -133,12 +133,12 @@ async fn a_token_is_checked_before_use_held_messages_follow_the_new_one_and_a_ro
     s.say("wamid.m1", "Bonjour").await;
     let texts = s.texts(1).await;
     assert!(texts[0].contains("Question 1 sur 5"), "{texts:?}");
-    assert_eq!(s.last_send_token().as_deref(), Some(T1));
+    assert_eq!(s.last_send_token().as_deref(), Some(FIRST_TOKEN));
 
-    // A token Meta does not know: refused, nothing changed, T1 still sends.
+    // A token Meta does not know: refused, nothing changed, FIRST_TOKEN still sends.
     let page = s
         .admin
-        .post(&format!("{}/token", s.path), &[("token", BAD)])
+        .post(&format!("{}/token", s.path), &[("token", BAD_TOKEN)])
         .await;
     assert_eq!(page.status, StatusCode::BAD_REQUEST);
     assert!(
@@ -147,16 +147,16 @@ async fn a_token_is_checked_before_use_held_messages_follow_the_new_one_and_a_ro
         page.body
     );
     assert!(
-        !page.body.contains(BAD),
+        !page.body.contains(BAD_TOKEN),
         "the token typed is not shown back"
     );
     s.say("wamid.m2", "Mbengue").await;
     s.texts(2).await;
-    assert_eq!(s.last_send_token().as_deref(), Some(T1));
+    assert_eq!(s.last_send_token().as_deref(), Some(FIRST_TOKEN));
 
-    // Meta stops taking T1 (revoked in Business Manager): 190, the number's
+    // Meta stops taking FIRST_TOKEN (revoked in Business Manager): 190, the number's
     // messages are held, not lost.
-    s.fake.set_token(PNID, T2);
+    s.fake.set_token(PNID, SECOND_TOKEN);
     s.say("wamid.m3", "Ibrahim").await;
     s.say("wamid.m4", "1997").await;
     let start = Instant::now();
@@ -171,24 +171,24 @@ async fn a_token_is_checked_before_use_held_messages_follow_the_new_one_and_a_ro
         "the token's state on the page"
     );
 
-    // Rotated to T2 (checked with Meta first): the held replies go out, in
-    // order, with T2.
+    // Rotated to SECOND_TOKEN (checked with Meta first): the held replies go out, in
+    // order, with SECOND_TOKEN.
     let page = s
         .admin
-        .post(&format!("{}/token", s.path), &[("token", T2)])
+        .post(&format!("{}/token", s.path), &[("token", SECOND_TOKEN)])
         .await;
     assert_eq!(page.status, StatusCode::SEE_OTHER, "{}", page.body);
     let texts = s.texts(4).await;
     assert!(texts[2].contains("Question 3 sur 5"), "{texts:#?}");
     assert!(texts[3].contains("Question 4 sur 5"), "{texts:#?}");
-    assert_eq!(s.last_send_token().as_deref(), Some(T2));
+    assert_eq!(s.last_send_token().as_deref(), Some(SECOND_TOKEN));
     assert_eq!(s.token_status().await, "ok");
 
-    // T3 put in place, nothing sent with it yet: back to T2 in one click.
-    s.fake.add_token(PNID, T3);
+    // THIRD_TOKEN put in place, nothing sent with it yet: back to SECOND_TOKEN in one click.
+    s.fake.add_token(PNID, THIRD_TOKEN);
     let page = s
         .admin
-        .post(&format!("{}/token", s.path), &[("token", T3)])
+        .post(&format!("{}/token", s.path), &[("token", THIRD_TOKEN)])
         .await;
     assert_eq!(page.status, StatusCode::SEE_OTHER, "{}", page.body);
     let page = s.admin.get(&s.path).await;
@@ -204,7 +204,7 @@ async fn a_token_is_checked_before_use_held_messages_follow_the_new_one_and_a_ro
     assert_eq!(page.status, StatusCode::SEE_OTHER, "{}", page.body);
     s.say("wamid.m5", "DA").await;
     s.texts(5).await;
-    assert_eq!(s.last_send_token().as_deref(), Some(T2));
+    assert_eq!(s.last_send_token().as_deref(), Some(SECOND_TOKEN));
     // Nothing to roll back to any more.
     let page = s
         .admin
@@ -228,7 +228,7 @@ async fn a_token_is_checked_before_use_held_messages_follow_the_new_one_and_a_ro
         ]
     );
     for (_, detail) in &audit {
-        for t in [T1, T2, T3] {
+        for t in [FIRST_TOKEN, SECOND_TOKEN, THIRD_TOKEN] {
             assert!(!detail.contains(t));
         }
     }
@@ -242,10 +242,10 @@ async fn a_short_lived_token_is_exchanged_and_an_expired_one_is_shown_expired(
     let Some(mut s) = setup(backend).await else {
         return;
     };
-    // T1 is a dashboard token: 24 hours.
+    // FIRST_TOKEN is a dashboard token: 24 hours.
     let now = time::OffsetDateTime::now_utc().unix_timestamp();
-    s.fake.set_token_kind(T1, "USER");
-    s.fake.set_token_expiry(T1, now + 23 * 3600);
+    s.fake.set_token_kind(FIRST_TOKEN, "USER");
+    s.fake.set_token_expiry(FIRST_TOKEN, now + 23 * 3600);
     let page = s.admin.post(&format!("{}/token/check", s.path), &[]).await;
     assert_eq!(page.status, StatusCode::SEE_OTHER, "{}", page.body);
     let page = s.admin.get(&s.path).await;
@@ -270,7 +270,7 @@ async fn a_short_lived_token_is_exchanged_and_an_expired_one_is_shown_expired(
     s.say("wamid.x1", "Bonjour").await;
     s.texts(1).await;
     let used = s.last_send_token().unwrap();
-    assert_ne!(used, T1, "the exchanged token sends");
+    assert_ne!(used, FIRST_TOKEN, "the exchanged token sends");
 
     // The exchanged token expires (Meta's clock): checking says so and
     // holds the number's messages.

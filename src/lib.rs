@@ -79,6 +79,8 @@ pub struct Inner {
     pub recent: inbox::Recent,
     /// Accounts the webhooks looked up in the last second.
     pub accounts: tenancy::Cache,
+    /// The token banner's facts per staff member, for a few seconds.
+    pub banners: tenancy::health::Banners,
     /// Wakes this process's outbox worker.
     pub outbox: outbox::Signal,
     /// Tells the staff pages what changed (see `live`).
@@ -147,6 +149,7 @@ pub async fn prepare(config: Config) -> anyhow::Result<AppState> {
         outbox: outbox::Signal::default(),
         live: live::Hub::new(),
         accounts: tenancy::Cache::default(),
+        banners: tenancy::health::Banners::default(),
         listen_port: std::sync::OnceLock::new(),
         checks: channel::CheckClients::new(&config),
         config,

@@ -3,6 +3,7 @@
 
 pub mod channel_input;
 pub mod flow_input;
+pub mod health;
 pub mod store;
 
 use crate::config::{Config, Secret};

@@ -57,8 +57,9 @@ impl Report {
 }
 
 /// Checks `account`'s current token with Meta at `now` and records the
-/// answer (`store::record_check`). The accounts cache is cleared and the
-/// outbox woken when the token is good, so held messages go out.
+/// answer (`store::record_check`). The accounts and banners caches are
+/// cleared, and the outbox woken when the token is good, so held messages
+/// go out.
 pub async fn check_number(
     state: &AppState,
     account: &Account,
@@ -129,6 +130,8 @@ pub async fn check_number(
     )
     .await?;
     state.accounts.clear();
+    // What the token banner says may have changed.
+    state.banners.clear();
     if refused.is_none() {
         state.outbox.wake();
     }

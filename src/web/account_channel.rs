@@ -212,6 +212,7 @@ async fn save(
             }
         };
     state.accounts.clear();
+    state.banners.clear();
     // What changed, by name only: never a value.
     let replaced: Vec<&str> = [
         ("twilio auth token", &change.twilio_auth_token),

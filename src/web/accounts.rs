@@ -6,6 +6,7 @@
 
 use super::account_channel::{self, ChannelView};
 use super::account_token::TokenView;
+use super::number_health::{self, StripView};
 use super::{Form, Layout, Routes, Staff, WebResult, form_page, see_other};
 use crate::AppState;
 use crate::auth::{Permission, Scope};
@@ -39,7 +40,8 @@ struct NewForm {
 #[template(path = "accounts/list.html")]
 struct ListPage {
     p: Layout,
-    accounts: Vec<Account>,
+    /// Each number with its health strip.
+    accounts: Vec<(Account, Option<StripView>)>,
     can_create: bool,
     slug: String,
     name: String,
@@ -55,6 +57,19 @@ async fn list_page(
 ) -> WebResult {
     let access = staff.require(Permission::AccountsView, Scope::AnyAccount)?;
     let accounts = accounts::list_accounts(&state.db, &access).await?;
+    let now = time::OffsetDateTime::now_utc();
+    let mut strips: BTreeMap<i64, StripView> = number_health::strips(state, &access, now)
+        .await?
+        .iter()
+        .map(|s| (s.account_id, number_health::view(staff, s, now)))
+        .collect();
+    let accounts = accounts
+        .into_iter()
+        .map(|a| {
+            let strip = strips.remove(&a.id);
+            (a, strip)
+        })
+        .collect();
     let failed = error.is_some();
     form_page(
         ListPage {
@@ -91,6 +106,7 @@ async fn create(State(state): State<AppState>, staff: Staff, Form(f): Form<NewFo
         return list_page(&state, &staff, &slug, &name, Some(t.slug_taken.into())).await;
     };
     state.accounts.clear();
+    state.banners.clear();
     staff
         .audit(
             &state,
@@ -265,6 +281,7 @@ async fn update_flow(
         return Err(staff.not_found());
     }
     state.accounts.clear();
+    state.banners.clear();
     staff
         .audit(
             &state,
@@ -302,6 +319,7 @@ async fn update_waiting(
         return Err(staff.not_found());
     }
     state.accounts.clear();
+    state.banners.clear();
     staff
         .audit(
             &state,

@@ -1,5 +1,6 @@
 //! The home page and the staff member's own settings.
 
+use super::number_health::{self, StripView};
 use super::{Layout, Routes, Staff, WebResult, form_page, page, see_other};
 use crate::AppState;
 use crate::auth::store as auth_store;
@@ -10,6 +11,7 @@ use askama::Template;
 use axum::Form;
 use axum::extract::State;
 use serde::Deserialize;
+use std::collections::BTreeMap;
 
 pub fn routes(r: Routes) -> Routes {
     r.get("/", home)
@@ -22,11 +24,20 @@ pub fn routes(r: Routes) -> Routes {
 #[template(path = "home.html")]
 struct HomePage {
     p: Layout,
-    accounts: Vec<Account>,
+    /// Each number, with its health strip when shown (see [`FEW_NUMBERS`]).
+    accounts: Vec<(Account, Option<StripView>)>,
+    /// Said under the numbers when only those with a problem show a strip.
+    health_note: Option<&'static str>,
     can_simulate: bool,
     /// What waits, for those who see conversations.
     inbox: Option<Inbox>,
 }
+
+/// Up to this many numbers, the home page shows every number's strip (it
+/// fits on a phone's screen); beyond, only the strips of numbers with a
+/// problem, so that what needs attention is not lost among the others (the
+/// numbers page shows them all).
+pub const FEW_NUMBERS: usize = 3;
 
 /// The queue as the home page shows it.
 struct Inbox {
@@ -37,20 +48,41 @@ struct Inbox {
 
 async fn home(State(state): State<AppState>, staff: Staff) -> WebResult {
     // Everyone logged in has a home page; its list only for those who may.
-    let accounts: Vec<Account> = match staff
+    let now = time::OffsetDateTime::now_utc();
+    let (accounts, strips) = match staff
         .actor
         .require(Permission::AccountsView, Scope::AnyAccount)
     {
-        Ok(access) => accounts::list_accounts(&state.db, &access).await?,
-        Err(_) => Vec::new(),
+        Ok(access) => (
+            accounts::list_accounts(&state.db, &access).await?,
+            number_health::strips(&state, &access, now).await?,
+        ),
+        Err(_) => (Vec::new(), Vec::new()),
     };
-    let can_simulate = accounts.iter().any(|a| {
+    let all = accounts.len() <= FEW_NUMBERS;
+    let mut strips: BTreeMap<i64, StripView> = strips
+        .iter()
+        .filter(|s| all || s.is_bad())
+        .map(|s| (s.account_id, number_health::view(&staff, s, now)))
+        .collect();
+    let health_note = match (all, strips.is_empty()) {
+        (true, _) => None,
+        (false, true) => Some(staff.t().hb_all_well),
+        (false, false) => Some(staff.t().hb_problems_only),
+    };
+    let accounts: Vec<(Account, Option<StripView>)> = accounts
+        .into_iter()
+        .map(|a| {
+            let strip = strips.remove(&a.id);
+            (a, strip)
+        })
+        .collect();
+    let can_simulate = accounts.iter().any(|(a, _)| {
         a.provider() == crate::tenancy::Provider::Sandbox
             && staff.can(Permission::SimulatorUse, Scope::Account(a.id))
     });
     let inbox = match staff.require(Permission::ConversationsView, Scope::AnyAccount) {
         Ok(access) => {
-            let now = time::OffsetDateTime::now_utc();
             let waiting = read::queue(&state.db, &access)
                 .await?
                 .into_iter()
@@ -70,6 +102,7 @@ async fn home(State(state): State<AppState>, staff: Staff) -> WebResult {
     page(HomePage {
         p: staff.layout(staff.t().nav_home, "/"),
         accounts,
+        health_note,
         can_simulate,
         inbox,
     })

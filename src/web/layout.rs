@@ -18,6 +18,9 @@ pub struct Layout {
     pub tenant_name: String,
     pub nav: Vec<NavItem>,
     pub flash: Option<String>,
+    /// The numbers whose token needs the staff member (see
+    /// `number_health::banner`).
+    pub banner: Vec<super::number_health::BannerItem>,
     pub htmx: &'static str,
     pub css: &'static str,
     /// The live-updates stream the page connects to (`/live`, or
@@ -39,6 +42,7 @@ impl Layout {
             tenant_name: String::new(),
             nav: Vec::new(),
             flash: None,
+            banner: Vec::new(),
             htmx: assets::htmx_url(),
             css: assets::css_url(),
             live: None,

@@ -30,6 +30,7 @@ mod layout;
 pub mod live;
 pub mod login;
 pub mod metrics;
+pub mod number_health;
 pub mod qr;
 pub mod roles;
 mod routes;

@@ -28,6 +28,8 @@ pub struct Staff {
     pub origin: String,
     pub session: Session,
     flash: Option<String>,
+    /// The token banner's lines (see `number_health::banner`).
+    banner: Vec<super::number_health::BannerItem>,
 }
 
 impl FromRequestParts<AppState> for Staff {
@@ -78,6 +80,7 @@ impl FromRequestParts<AppState> for Staff {
         let csrf = session::csrf_token(&session).await?;
         let flash = session.remove::<String>(keys::FLASH).await?;
         let lang = user.lang();
+        let banner = super::number_health::banner(state, &actor, user.id, texts(lang)).await?;
         if let Some(slot) = parts.extensions.get::<LangSlot>() {
             slot.set(lang);
         }
@@ -91,6 +94,7 @@ impl FromRequestParts<AppState> for Staff {
             lang,
             session,
             flash,
+            banner,
         })
     }
 }
@@ -209,6 +213,7 @@ impl Staff {
             tenant_name: self.tenant_name.clone(),
             nav,
             flash: self.flash.clone(),
+            banner: self.banner.clone(),
             htmx: assets::htmx_url(),
             css: assets::css_url(),
             live: self

@@ -355,4 +355,33 @@ texts! {
     home_oldest: "la plus ancienne", "oldest";
     home_mine: "Prises par moi", "Taken by me";
     home_see_queue: "Voir la file", "See the queue";
+
+    // Numbers' health: the strip per number and the token banner.
+    hb_title: "Santé des numéros", "Numbers' health";
+    hb_all_well: "Tous les numéros vont bien.", "Every number is well.";
+    hb_problems_only: "Seuls les numéros qui ont un problème sont montrés ici ; tous sont dans « Numéros WhatsApp ».", "Only the numbers with a problem are shown here; all are under \"WhatsApp numbers\".";
+    hb_ok: "en bon état", "healthy";
+    hb_problem: "problème", "problem";
+    hb_token_good: "jeton valide", "token valid";
+    hb_token_unchecked: "jeton pas encore vérifié", "token not checked yet";
+    hb_token_expiring: "jeton : expire dans {n} j", "token: expires in {n} d";
+    hb_token_expires_today: "jeton : expire aujourd'hui", "token: expires today";
+    hb_token_expired: "jeton expiré", "token expired";
+    hb_token_refused: "jeton refusé par Meta", "token refused by Meta";
+    hb_quality: "qualité", "quality";
+    hb_limit: "limite", "limit";
+    hb_last_in: "dernier message reçu", "last message received";
+    hb_never: "aucun", "none";
+    hb_last_failure: "dernier échec d'envoi", "last delivery failure";
+    hb_code: "code", "code";
+    hb_outbox: "en attente d'envoi", "waiting to be sent";
+    hb_held: "envois bloqués", "sends held";
+    hb_banner_expiring: "Le jeton Meta du numéro «\u{a0}{name}\u{a0}» expire dans {n} jours.", "The Meta token of the number \"{name}\" expires in {n} days.";
+    hb_banner_today: "Le jeton Meta du numéro «\u{a0}{name}\u{a0}» expire aujourd'hui.", "The Meta token of the number \"{name}\" expires today.";
+    hb_banner_expired: "Le jeton Meta du numéro «\u{a0}{name}\u{a0}» a expiré : ses messages attendent un nouveau jeton.", "The Meta token of the number \"{name}\" has expired: its messages wait for a new token.";
+    hb_banner_refused: "Meta refuse le jeton du numéro «\u{a0}{name}\u{a0}» : ses messages attendent un nouveau jeton.", "Meta refuses the token of the number \"{name}\": its messages wait for a new token.";
+    hb_banner_act: "Remplacer le jeton", "Replace the token";
+    hb_banner_incident: "Le numéro «\u{a0}{name}\u{a0}» a un problème : {facts}.", "The number \"{name}\" has a problem: {facts}.";
+    hb_banner_see: "Voir", "See";
+    hb_quality_red: "qualité RED chez Meta", "quality RED at Meta";
 }

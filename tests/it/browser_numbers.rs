@@ -1,12 +1,16 @@
 //! A number's connection in a real browser: « Générer » fills a fresh
 //! verify token in place (htmx), the form saves, and the page then shows
 //! the secrets by their last characters only. Screenshot:
-//! `target/screenshots/number-connection.png`.
+//! `target/screenshots/number-connection.png`. The numbers page on a
+//! phone, with each number's health strip and the token banner:
+//! `target/screenshots/numbers-health-mobile.png` and
+//! `numbers-health-strip-mobile.png`.
 
 use crate::browser::{Browser, WAIT};
 use crate::helpers::{Backend, spawn_app};
 use crate::staff::PASSWORD;
 use uic_inbox::auth::BuiltinRole;
+use uic_inbox::on_db;
 use uic_inbox::tenancy::Provider;
 
 #[tokio::test]
@@ -80,5 +84,64 @@ async fn an_administrator_connects_a_number_to_meta_in_the_browser() {
     assert!(!page.contains("EAAGtestTokenOfTheNumber"));
     assert!(page.contains(&format!("…{}", &generated[28..])));
     b.screenshot("number-connection").await;
+    b.quit().await;
+}
+
+#[tokio::test]
+async fn the_numbers_page_shows_each_numbers_strip_on_a_phone() {
+    let app = spawn_app(Backend::Sqlite).await.unwrap();
+    let tenant = app.default_tenant().await;
+    app.staff_user(
+        tenant,
+        "admin@ngo.example",
+        Some(BuiltinRole::Administrator),
+        None,
+    )
+    .await;
+    let account = app
+        .account_in(
+            tenant,
+            "kisangani",
+            Provider::Meta,
+            Some("243815552222"),
+            None,
+        )
+        .await;
+    let now = time::OffsetDateTime::now_utc();
+    on_db!(&app.state.db, p => sqlx::query(
+        "INSERT INTO token_life (account_id, tenant_id, kind, expires_at, validated_at,
+            quality_rating, messaging_limit, updated_at)
+         VALUES ($1, $2, 'long_lived', $3, $4, 'RED', 'TIER_1K', $4)")
+        .bind(account.id).bind(tenant).bind(now + time::Duration::days(3) + time::Duration::hours(1))
+        .bind(now - time::Duration::hours(1))
+        .execute(p).await.unwrap().rows_affected());
+    let b = Browser::start().await;
+    b.set_mobile_width().await;
+    b.goto(&format!("{}/login", app.address)).await;
+    b.fill("input[name=email]", "admin@ngo.example").await;
+    b.fill("input[name=password]", PASSWORD).await;
+    b.click("form[action='/login'] button").await;
+    b.wait_for_text("h1", "Bienvenue", WAIT).await;
+    b.goto(&format!("{}/accounts", app.address)).await;
+    b.wait_for_text(
+        &format!("#strip-{}", account.id),
+        "jeton : expire dans 3 j",
+        WAIT,
+    )
+    .await;
+    b.wait_for_text(".banner", "expire dans 3 jours", WAIT)
+        .await;
+    // Nothing wider than the phone's screen.
+    let (page_width, screen): (u32, u32) = b
+        .execute("return [document.documentElement.scrollWidth, window.innerWidth]")
+        .await;
+    assert!(page_width <= screen, "{page_width} > {screen}");
+    b.screenshot("numbers-health-mobile").await;
+    b.execute::<serde_json::Value>(&format!(
+        "document.getElementById('strip-{}').scrollIntoView(); return null",
+        account.id
+    ))
+    .await;
+    b.screenshot("numbers-health-strip-mobile").await;
     b.quit().await;
 }

@@ -35,6 +35,7 @@ mod live;
 mod meta;
 mod metrics;
 mod migrations;
+mod number_health;
 mod privacy;
 mod privacy_dump;
 mod property;

@@ -263,8 +263,8 @@ impl Application {
         Ok(link)
     }
 
-    /// Serves (and runs the outbox worker, the staff queue's watch and the
-    /// daily maintenance job) until `shutdown` resolves, then
+    /// Serves (and runs the outbox worker, the staff queue's watch, the
+    /// daily maintenance job and the token watch) until `shutdown` resolves, then
     /// finishes the requests and sends under way and closes the database.
     pub async fn run_until_stopped(
         self,
@@ -281,6 +281,8 @@ impl Application {
             self.state.db.clone(),
             stop_maintenance.clone(),
         ));
+        let stop_watch = Arc::new(tokio::sync::Notify::new());
+        let watch = tokio::spawn(tokens::watch::run(self.state.clone(), stop_watch.clone()));
         // Live updates cross instances through PostgreSQL (one SQLite
         // database has one instance: in process only).
         let mut bridge = Vec::new();
@@ -309,6 +311,7 @@ impl Application {
         stop_worker.notify_one();
         stop_queue.notify_one();
         stop_maintenance.notify_one();
+        stop_watch.notify_one();
         for (stop, task) in bridge {
             stop.notify_one();
             if let Err(e) = task.await {
@@ -323,6 +326,9 @@ impl Application {
         }
         if let Err(e) = maintenance.await {
             tracing::error!(error = %e, "the maintenance job stopped abnormally");
+        }
+        if let Err(e) = watch.await {
+            tracing::error!(error = %e, "the token watch stopped abnormally");
         }
         self.state.db.close().await;
         served

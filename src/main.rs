@@ -50,6 +50,30 @@ enum Command {
         #[command(subcommand)]
         command: DemoCommand,
     },
+    /// The Meta numbers' access tokens.
+    Token {
+        #[command(subcommand)]
+        command: TokenCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum TokenCommand {
+    /// Check every Meta number's token with Meta (all tenants) and record
+    /// the result; one line per number. Exits with 1 when a token is
+    /// refused, expired, cannot be checked, or expires within --days days.
+    Check {
+        /// Warn of tokens expiring within this many days (0 to 3650).
+        #[arg(long, default_value_t = 7, value_parser = clap::value_parser!(i64).range(0..=3650))]
+        days: i64,
+    },
+    /// Exchange a number's token for a long-lived (60-day) one, check it
+    /// and put it in place; prints its new expiry, never the token.
+    Exchange {
+        /// The number's slug.
+        #[arg(long)]
+        account: String,
+    },
 }
 
 #[derive(Subcommand)]
@@ -155,7 +179,7 @@ fn main() -> ExitCode {
         }
     };
     match runtime.block_on(run(cli.command.unwrap_or(Command::Serve), config)) {
-        Ok(()) => ExitCode::SUCCESS,
+        Ok(code) => code,
         Err(e) => {
             eprintln!("error: {e:#}");
             ExitCode::FAILURE
@@ -163,7 +187,49 @@ fn main() -> ExitCode {
     }
 }
 
-async fn run(command: Command, config: Config) -> anyhow::Result<()> {
+async fn run(command: Command, config: Config) -> anyhow::Result<ExitCode> {
+    if let Command::Token { command } = command {
+        return token(command, config).await;
+    }
+    run_other(command, config).await.map(|()| ExitCode::SUCCESS)
+}
+
+/// The `token` commands: `check` exits with 1 when a number needs an
+/// administrator.
+async fn token(command: TokenCommand, config: Config) -> anyhow::Result<ExitCode> {
+    let state = uic_inbox::prepare(config).await?;
+    let now = time::OffsetDateTime::now_utc();
+    let done = match command {
+        TokenCommand::Check { days } => {
+            match uic_inbox::tokens::command::check_all(&state, days, now).await {
+                Ok(lines) => {
+                    println!("{}", uic_inbox::tokens::command::HEADING);
+                    for l in &lines {
+                        println!("{l}");
+                    }
+                    Ok(if lines.iter().any(|l| l.bad) {
+                        ExitCode::FAILURE
+                    } else {
+                        ExitCode::SUCCESS
+                    })
+                }
+                Err(e) => Err(e),
+            }
+        }
+        TokenCommand::Exchange { account } => {
+            uic_inbox::tokens::command::exchange(&state, &account, now)
+                .await
+                .map(|said| {
+                    println!("{said}");
+                    ExitCode::SUCCESS
+                })
+        }
+    };
+    state.db.close().await;
+    done
+}
+
+async fn run_other(command: Command, config: Config) -> anyhow::Result<()> {
     match command {
         Command::Serve => {
             let app = Application::build(config).await?;
@@ -208,6 +274,7 @@ async fn run(command: Command, config: Config) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Salt => unreachable!("handled before the configuration is read"),
+        Command::Token { .. } => unreachable!("handled by `token`"),
         Command::Admin {
             command: AdminCommand::Create,
         } => {

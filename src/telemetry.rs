@@ -31,6 +31,10 @@ pub const WEBHOOK_SECONDS: &str = "uic_webhook_duration_seconds";
 pub const OUTBOX_ROWS: &str = "uic_outbox_messages";
 /// Open live-update streams of this process.
 pub const LIVE_STREAMS: &str = "uic_live_streams";
+/// Whole days left before a Meta number's token expires (negative once
+/// past), by account, read when scraped. A token that never expires (a
+/// system user's), or whose expiry is not known yet, has no sample.
+pub const TOKEN_DAYS_LEFT: &str = "uic_token_days_left";
 
 /// Buckets of the webhook histogram, in seconds: a webhook answers in a
 /// few milliseconds; Twilio gives up at 15 s.
@@ -84,6 +88,10 @@ fn describe() {
     );
     metrics::describe_gauge!(OUTBOX_ROWS, "Outbox messages by status.");
     metrics::describe_gauge!(LIVE_STREAMS, "Open live-update streams of this process.");
+    metrics::describe_gauge!(
+        TOKEN_DAYS_LEFT,
+        "Whole days before a Meta number's access token expires (no sample: it never expires)."
+    );
 }
 
 /// Keeps the histograms' windows turning (the exporter needs it when it
@@ -160,4 +168,9 @@ pub fn set_outbox_rows(status: &str, n: i64) {
 
 pub fn set_live_streams(n: usize) {
     metrics::gauge!(LIVE_STREAMS).set(n as f64);
+}
+
+/// Days left of a Meta number's token (see [`TOKEN_DAYS_LEFT`]).
+pub fn set_token_days_left(account_slug: &str, days: i64) {
+    metrics::gauge!(TOKEN_DAYS_LEFT, "account" => account_slug.to_string()).set(days as f64);
 }

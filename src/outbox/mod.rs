@@ -62,6 +62,9 @@ const CLAIM_SPACING: StdDuration = StdDuration::from_millis(50);
 /// Retries stop after this long: by then the 24-hour window has closed and
 /// Meta would refuse the message anyway.
 const GIVE_UP_AFTER: Duration = Duration::hours(24);
+
+/// The audit log's name for the outbox worker.
+const ACTOR: &str = "outbox";
 /// Longest wait between two tries.
 const MAX_BACKOFF: Duration = Duration::minutes(5);
 
@@ -550,6 +553,15 @@ impl Worker {
                 if accounts::flag_invalid_token(db, account.id, &fp, &message).await? {
                     tracing::error!(account = %account.slug, error = %message,
                         "outbox: the provider refused the account's credentials or the account; its messages are held until new ones are set");
+                    if class == ErrorClass::Token {
+                        // Once, when the number goes from good to refused:
+                        // the provider's error code, never the token.
+                        let detail = code.map_or_else(
+                            || "refused while sending".to_string(),
+                            |c| format!("refused while sending: provider error {c}"),
+                        );
+                        crate::tokens::watch::audit_refused(db, account, ACTOR, detail).await?;
+                    }
                 }
                 store::retry_later(db, row, now, code, &message, false, now).await?;
                 // Held: the message shows why.

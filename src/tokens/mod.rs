@@ -1,9 +1,14 @@
 //! A WhatsApp number's access token over its life: how it stands (good,
 //! expiring, expired, refused), and when its administrators must be warned
 //! (14, 7, 3 and 1 days before it expires). Pure rules: time is an
-//! argument, nothing here reads the clock or the database.
+//! argument, nothing in this file reads the clock or the database (its
+//! storage is `store`, one check with Meta `check`, the daily watch
+//! `watch`, the `token` commands `command`).
 
+pub mod check;
+pub mod command;
 pub mod store;
+pub mod watch;
 
 use time::{Duration, OffsetDateTime};
 

@@ -216,7 +216,9 @@ pub async fn confirm(db: &Db, account_id: i64, now: OffsetDateTime) -> Result<bo
 /// and expiry, when, and the number's quality and messaging limit. A token
 /// Meta refuses (`refused`: its reason) flags the number, so its messages
 /// wait for a new token; a good check clears that flag. No access: the
-/// caller checked it (the page) or is the daily job.
+/// caller checked it (the page) or is the daily job. `true` when this
+/// check flagged the number (its token was taken until now): the caller
+/// audits the refusal once, not at every check.
 pub async fn record_check(
     db: &Db,
     tenant_id: i64,
@@ -225,7 +227,7 @@ pub async fn record_check(
     refused: Option<&str>,
     number: (Option<&str>, Option<&str>),
     now: OffsetDateTime,
-) -> Result<(), sqlx::Error> {
+) -> Result<bool, sqlx::Error> {
     let (quality, limit) = number;
     let mut tx = db.begin().await?;
     on_tx!(&mut tx, c => sqlx::query(
@@ -241,20 +243,103 @@ pub async fn record_check(
         .bind(account_id).bind(checked.kind).bind(checked.expires_at).bind(now)
         .bind(quality).bind(limit).bind(tenant_id)
         .execute(&mut *c).await.map(|_| ()))?;
-    match refused {
+    let flagged = match refused {
         Some(reason) => on_tx!(&mut tx, c => sqlx::query(
             "UPDATE whatsapp_accounts SET token_status = $3, token_error = $4, token_flagged_at = $2,
                 updated_at = $2
              WHERE id = $1 AND tenant_id = $5 AND token_status = $6")
             .bind(account_id).bind(now).bind(TokenStatus::Invalid).bind(reason).bind(tenant_id)
             .bind(TokenStatus::Ok)
-            .execute(&mut *c).await.map(|_| ()))?,
+            .execute(&mut *c).await.map(|r| r.rows_affected() > 0))?,
         None => on_tx!(&mut tx, c => sqlx::query(
             "UPDATE whatsapp_accounts SET token_status = $3, token_error = NULL, updated_at = $2
              WHERE id = $1 AND tenant_id = $4 AND token_status = $5")
             .bind(account_id).bind(now).bind(TokenStatus::Ok).bind(tenant_id)
             .bind(TokenStatus::Invalid)
-            .execute(&mut *c).await.map(|_| ()))?,
+            .execute(&mut *c).await.map(|_| false))?,
+    };
+    tx.commit().await?;
+    Ok(flagged)
+}
+
+/// Claims the number's daily check for this caller: `true` when its token
+/// was not checked since `since` (or never), and `checked_at` is now `now`.
+/// Of several instances running the watch at once, one gets `true`.
+pub async fn claim_check(
+    db: &Db,
+    tenant_id: i64,
+    account_id: i64,
+    since: OffsetDateTime,
+    now: OffsetDateTime,
+) -> Result<bool, sqlx::Error> {
+    on_db!(db, p => sqlx::query(
+        "INSERT INTO token_life (account_id, tenant_id, updated_at) VALUES ($1, $2, $3)
+         ON CONFLICT (account_id) DO NOTHING")
+        .bind(account_id).bind(tenant_id).bind(now)
+        .execute(p).await.map(|_| ()))?;
+    on_db!(db, p => sqlx::query(
+        "UPDATE token_life SET checked_at = $3
+         WHERE account_id = $1 AND tenant_id = $2 AND (checked_at IS NULL OR checked_at < $4)")
+        .bind(account_id).bind(tenant_id).bind(now).bind(since)
+        .execute(p).await.map(|r| r.rows_affected() > 0))
+}
+
+/// Gives back a claim whose check could not be made (Meta unreachable):
+/// the next pass tries again instead of a day later. Only the claim made
+/// at `claimed_at` is given back, not a check recorded since.
+pub async fn release_check(
+    db: &Db,
+    account_id: i64,
+    claimed_at: OffsetDateTime,
+) -> Result<(), sqlx::Error> {
+    on_db!(db, p => sqlx::query(
+        "UPDATE token_life SET checked_at = NULL WHERE account_id = $1 AND checked_at = $2")
+        .bind(account_id).bind(claimed_at)
+        .execute(p).await.map(|_| ()))
+}
+
+/// What the watch needs of a number's token: its expiry and the smallest
+/// warning already given (`None`: no token life yet).
+pub async fn expiry(
+    db: &Db,
+    account_id: i64,
+) -> Result<Option<(Option<OffsetDateTime>, Option<i32>)>, sqlx::Error> {
+    on_db_read!(db, p => sqlx::query_as(
+        "SELECT expires_at, warned_days FROM token_life WHERE account_id = $1")
+        .bind(account_id).fetch_optional(p).await)
+}
+
+/// Records that the `days` warning was given, with its audit entry, in one
+/// transaction: `true` when this call gave it (no smaller or equal warning
+/// was recorded before), so of several instances one writes the entry.
+pub async fn record_warning(
+    db: &Db,
+    account_id: i64,
+    days: i64,
+    entry: &crate::audit::Entry<'_>,
+    now: OffsetDateTime,
+) -> Result<bool, sqlx::Error> {
+    let days = i32::try_from(days).unwrap_or(i32::MAX);
+    let mut tx = db.begin().await?;
+    let given = on_tx!(&mut tx, c => sqlx::query(
+        "UPDATE token_life SET warned_days = $2, updated_at = $3
+         WHERE account_id = $1 AND (warned_days IS NULL OR warned_days > $2)")
+        .bind(account_id).bind(days).bind(now)
+        .execute(&mut *c).await.map(|r| r.rows_affected() > 0))?;
+    if given {
+        crate::audit::record_in(&mut tx, entry).await?;
     }
-    tx.commit().await
+    tx.commit().await?;
+    Ok(given)
+}
+
+/// Every Meta number's slug and token expiry, for the metrics gauge (a
+/// token that never expires, or never checked, has none and is left out).
+pub async fn expiries(db: &Db) -> Result<Vec<(String, OffsetDateTime)>, sqlx::Error> {
+    on_db_read!(db, p => sqlx::query_as(
+        "SELECT a.slug, t.expires_at FROM token_life t
+         JOIN whatsapp_accounts a ON a.id = t.account_id
+         WHERE a.provider = $1 AND t.expires_at IS NOT NULL
+         ORDER BY a.slug")
+        .bind(Provider::Meta).fetch_all(p).await)
 }

@@ -9,12 +9,11 @@
 use super::{Form, Routes, Staff, WebResult, see_other};
 use crate::AppState;
 use crate::auth::{Permission, Scope};
-use crate::channel::meta::check::{
-    self as meta_check, AppCredentials, MessagingLimit, Problem, Validation,
-};
+use crate::channel::meta::check::{self as meta_check, AppCredentials, Validation};
 use crate::config::Secret;
 use crate::secrets::Purpose;
 use crate::tenancy::{Account, Provider};
+use crate::tokens::check::{self as token_check, Missing, Outcome};
 use crate::tokens::store::{self as token_store, Checked, Kind, Refused};
 use crate::tokens::{self, Standing};
 use axum::extract::{Path, State};
@@ -318,78 +317,40 @@ async fn exchange(State(state): State<AppState>, staff: Staff, Path(id): Path<i6
 }
 
 /// Checks the current token with Meta now and records what Meta said: a
-/// refused token holds the number's messages, a good one releases them.
+/// refused token holds the number's messages, a good one releases them
+/// (`tokens::check`). A token found refused here is audited once.
 async fn check(State(state): State<AppState>, staff: Staff, Path(id): Path<i64>) -> WebResult {
     let a = meta_account(&state, &staff, id).await?;
     let t = staff.t();
-    let Some(current) = a.secret(&state.secrets, Purpose::MetaAccessToken) else {
-        return refuse(&state, &staff, a, t.ch_secret_unset.into()).await;
-    };
-    let Some((app_id, app_secret)) = app_of(&state, &a) else {
-        return refuse(&state, &staff, a, t.tk_needs_app.into()).await;
-    };
-    let app = AppCredentials {
-        app_id: &app_id,
-        app_secret: app_secret.expose_secret(),
-    };
     let now = OffsetDateTime::now_utc();
-    let number = a.meta_phone_number_id.as_deref().unwrap_or("");
-    let v = meta_check::validate(
-        &state.checks.graph,
-        &app,
-        number,
-        a.meta_waba_id.as_deref(),
-        current.expose_secret(),
-        now,
-    )
-    .await;
-    if v.problems
-        .iter()
-        .any(|p| matches!(p, Problem::ProviderDown))
-    {
-        return refuse(&state, &staff, a, t.tk_provider_down.into()).await;
-    }
-    let refused = v
-        .problems
-        .iter()
-        .find(|p| matches!(p, Problem::Expired { .. } | Problem::Invalid { .. }))
-        .map(|p| p.text(crate::auth::Lang::En));
-    let quality = v
-        .number
-        .as_ref()
-        .map(|n| format!("{:?}", n.quality_rating).to_uppercase());
-    let limit = v
-        .number
-        .as_ref()
-        .and_then(|n| n.messaging_limit.as_ref())
-        .map(|l| match l {
-            MessagingLimit::People(n) => n.to_string(),
-            MessagingLimit::Unlimited => "unlimited".to_string(),
-            MessagingLimit::Other(s) => s.clone(),
-        });
-    let checked = Checked {
-        kind: v.token.as_ref().and_then(|r| r.kind).map(Kind::from),
-        expires_at: v.token.as_ref().and_then(|r| r.expires_at),
+    let report = match token_check::check_number(&state, &a, now).await? {
+        Outcome::Checked(r) => r,
+        Outcome::ProviderDown => {
+            return refuse(&state, &staff, a, t.tk_provider_down.into()).await;
+        }
+        Outcome::NotChecked(Missing::Token) => {
+            return refuse(&state, &staff, a, t.ch_secret_unset.into()).await;
+        }
+        Outcome::NotChecked(Missing::App) => {
+            return refuse(&state, &staff, a, t.tk_needs_app.into()).await;
+        }
+        Outcome::NotChecked(Missing::NotMeta) => {
+            return Err(staff.bad_request(t.tk_not_meta));
+        }
     };
-    token_store::record_check(
-        &state.db,
-        a.tenant_id,
-        a.id,
-        checked,
-        refused.as_deref(),
-        (quality.as_deref(), limit.as_deref()),
-        now,
-    )
-    .await?;
-    state.accounts.clear();
-    state.banners.clear();
-    if refused.is_none() {
-        state.outbox.wake();
+    if report.newly_refused {
+        staff
+            .audit(
+                &state,
+                "token.refused",
+                format!("account:{id}"),
+                report.refused.clone().unwrap_or_default(),
+            )
+            .await?;
     }
-    if !v.is_ok() {
-        let problems: Vec<String> = v.problems.iter().map(|p| p.text(staff.lang)).collect();
+    if !report.problems.is_empty() {
         let a = super::accounts::load(&state, &staff, id).await?;
-        return refuse(&state, &staff, a, problems.join(" ")).await;
+        return refuse(&state, &staff, a, report.problems_text(staff.lang)).await;
     }
     staff.flash(t.tk_checked).await;
     see_other(&format!("/accounts/{id}#token"))

@@ -5,6 +5,7 @@
 use crate::AppState;
 use crate::outbox::store as outbox;
 use crate::telemetry;
+use crate::tokens::{self, store as token_store};
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -40,6 +41,15 @@ pub async fn render(State(state): State<AppState>, headers: HeaderMap) -> Respon
         Err(e) => tracing::warn!(error = %e, "metrics: counting the outbox failed"),
     }
     telemetry::set_live_streams(state.live.connections());
+    match token_store::expiries(&state.db).await {
+        Ok(expiries) => {
+            let now = time::OffsetDateTime::now_utc();
+            for (slug, at) in expiries {
+                telemetry::set_token_days_left(&slug, tokens::days_left(at, now));
+            }
+        }
+        Err(e) => tracing::warn!(error = %e, "metrics: reading the token expiries failed"),
+    }
     (
         [(
             header::CONTENT_TYPE,

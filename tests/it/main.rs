@@ -43,6 +43,7 @@ mod provider_checks;
 mod secrets;
 mod staff;
 mod states;
+mod token_watch;
 mod tokens;
 mod twilio;
 mod twilio_outbox;

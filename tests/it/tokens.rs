@@ -217,7 +217,16 @@ async fn a_token_is_checked_before_use_held_messages_follow_the_new_one_and_a_ro
         "SELECT action, detail FROM audit_log WHERE action LIKE 'token.%' ORDER BY id")
         .fetch_all(p).await.unwrap());
     let actions: Vec<&str> = audit.iter().map(|(a, _)| a.as_str()).collect();
-    assert_eq!(actions, ["token.rotate", "token.rotate", "token.roll_back"]);
+    // The 190 while sending is audited once, by the outbox.
+    assert_eq!(
+        actions,
+        [
+            "token.refused",
+            "token.rotate",
+            "token.rotate",
+            "token.roll_back"
+        ]
+    );
     for (_, detail) in &audit {
         for t in [FIRST_TOKEN, SECOND_TOKEN, THIRD_TOKEN] {
             assert!(!detail.contains(t));
@@ -270,6 +279,13 @@ async fn a_short_lived_token_is_exchanged_and_an_expired_one_is_shown_expired(
     assert_eq!(page.status, StatusCode::BAD_REQUEST);
     assert!(page.body.contains("a expiré le"), "{}", page.body);
     assert_eq!(s.token_status().await, "invalid");
+    // Found refused by hand: audited once, in the staff member's name.
+    let page = s.admin.post(&format!("{}/token/check", s.path), &[]).await;
+    assert_eq!(page.status, StatusCode::BAD_REQUEST);
+    let refused: Vec<String> = on_db!(&s.app.state.db, p => sqlx::query_scalar(
+        "SELECT actor FROM audit_log WHERE action = 'token.refused'")
+        .fetch_all(p).await.unwrap());
+    assert_eq!(refused, ["admin@ngo.example"]);
     let page = s.admin.get(&s.path).await;
     assert!(page.body.contains("expiré : les messages"), "{}", page.body);
     // An expired token cannot be exchanged.

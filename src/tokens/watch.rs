@@ -15,13 +15,18 @@
 //!   recorded with its audit entry `token.expiring` in the number's tenant,
 //!   again with a compare-and-set so that one instance writes it.
 //!
+//! - Last, every tenant's numbers are looked at as their pages would be
+//!   (`tenancy::health`): a fact that turned bad is recorded as an
+//!   incident (`number.incident`) even when nobody opens a page.
+//!
 //! Time is an argument of [`run_once`]: the tests move it.
 
 use super::check::{self, Outcome};
 use super::store;
 use crate::AppState;
 use crate::audit;
-use crate::tenancy::{Account, store as accounts};
+use crate::auth::{Actor, Permission, Scope};
+use crate::tenancy::{Account, health, store as accounts};
 use std::sync::Arc;
 use time::{Duration, OffsetDateTime};
 
@@ -49,6 +54,8 @@ pub struct Pass {
     /// again at the next pass), or nothing to check with (no token, no app
     /// credentials: tried again after [`CHECK_AFTER`]).
     pub not_checked: Vec<i64>,
+    /// Incidents (a number's health turned bad) this pass recorded.
+    pub incidents: usize,
 }
 
 /// The audit entry of a token found refused (`detail`: Meta's reason or
@@ -131,6 +138,14 @@ pub async fn run_once(state: &AppState, now: OffsetDateTime) -> anyhow::Result<P
             pass.warned.push((account.id, days));
         }
     }
+    // Every tenant's numbers looked at as their pages would: a fact that
+    // turned bad (token, quality, held or failing sends) is an incident
+    // in the audit log even when nobody opens a page.
+    for tenant in accounts::list_tenants(db).await? {
+        let access = Actor::operator(tenant.id).require(Permission::AccountsView, Scope::Tenant)?;
+        let strips = health::strips(db, &access, now).await?;
+        pass.incidents += health::notice(db, &access, &strips).await?.len();
+    }
     Ok(pass)
 }
 
@@ -153,6 +168,7 @@ pub async fn run(state: AppState, stop: Arc<tokio::sync::Notify>) {
                 refused = pass.refused.len(),
                 warned = pass.warned.len(),
                 not_checked = pass.not_checked.len(),
+                incidents = pass.incidents,
                 "token watch done"
             ),
             Err(e) => tracing::error!(error = format!("{e:#}"), "token watch failed"),

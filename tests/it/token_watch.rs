@@ -209,6 +209,11 @@ async fn a_revoked_token_holds_the_number_and_is_audited_once(#[case] backend: B
     assert_eq!(audit.len(), 1, "{audit:?}");
     assert_eq!(audit[0].0, watch::ACTOR);
     assert!(!audit[0].1.is_empty());
+    // The number's health turned bad with nobody on its page: the watch
+    // recorded the incident, once.
+    let incidents = s.audit("number.incident").await;
+    assert_eq!(incidents.len(), 1, "{incidents:?}");
+    assert!(incidents[0].1.contains("token"), "{incidents:?}");
 }
 
 #[apply(both_backends)]

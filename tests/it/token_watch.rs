@@ -5,75 +5,32 @@
 //! exchange` commands; the days-left gauge in `/metrics`.
 
 use crate::both_backends;
-use crate::fakes::meta::{Failure, FakeMeta, WebhookBuilder, signed_webhook};
+use crate::fakes::meta::{Failure, WebhookBuilder, signed_webhook};
 use crate::helpers::*;
 use reqwest::StatusCode;
 use rstest_reuse::apply;
 use std::process::Output;
 use std::time::{Duration as StdDuration, Instant};
 use time::{Duration, OffsetDateTime};
-use uic_inbox::auth::BuiltinRole;
 use uic_inbox::db::DbUrl;
 use uic_inbox::on_db;
 use uic_inbox::tokens::watch;
 
-const PNID: &str = "105550001113334";
-const DISPLAY: &str = "243815552222";
-const APP_ID: &str = "123456789012345";
-const APP_SECRET: &str = "00112233445566778899aabbccddeeff";
-const T1: &str = "EAAGwatchedTokenOfTheNumber000000001";
-const T2: &str = "EAAGreplacementTokenOfTheNumber000002";
-const PERSON: &str = "243990008888";
+use crate::tokens::{
+    APP_SECRET, DISPLAY, FIRST_TOKEN as WATCHED_TOKEN, PERSON, PNID, SECOND_TOKEN as NEW_TOKEN,
+    Setup,
+};
 
-struct Setup {
-    app: TestApp,
-    fake: FakeMeta,
-    account_id: i64,
-    slug: String,
-}
-
-/// A Meta number `slug` set up through its page with `T1`.
+/// A Meta number `slug` set up through its page (`tokens::setup_named`).
 async fn setup(backend: Backend, slug: &str) -> Option<Setup> {
-    let fake = FakeMeta::start().await;
-    fake.set_app(APP_ID, APP_SECRET);
-    fake.add_number(PNID, DISPLAY, T1);
-    let base = fake.base_url();
-    let app = spawn_app_with(backend, |c| c.meta_graph_url = base).await?;
-    let mut admin = app
-        .logged_in("admin@ngo.example", BuiltinRole::Administrator)
-        .await;
-    let page = admin
-        .post("/accounts", &[("slug", slug), ("name", "Watched")])
-        .await;
-    let path = page.location.unwrap();
-    let page = admin
-        .post(
-            &format!("{path}/channel"),
-            &[
-                ("provider", "meta"),
-                ("meta_phone_number_id", PNID),
-                ("meta_app_id", APP_ID),
-                ("meta_app_secret", APP_SECRET),
-                ("meta_access_token", T1),
-                ("meta_verify_token", "verify-of-the-watched-number"),
-            ],
-        )
-        .await;
-    assert_eq!(page.status, StatusCode::SEE_OTHER, "{}", page.body);
-    let account_id: i64 = path.rsplit('/').next().unwrap().parse().unwrap();
-    Some(Setup {
-        app,
-        fake,
-        account_id,
-        slug: slug.to_string(),
-    })
+    crate::tokens::setup_named(backend, slug).await
 }
 
 impl Setup {
-    /// T1 expires `left` after `now` (Meta's clock is the real one).
+    /// WATCHED_TOKEN expires `left` after `now` (Meta's clock is the real one).
     fn expires_in(&self, now: OffsetDateTime, left: Duration) {
         self.fake
-            .set_token_expiry(T1, (now + left).unix_timestamp());
+            .set_token_expiry(WATCHED_TOKEN, (now + left).unix_timestamp());
     }
 
     /// `(actor, detail)` of the audit entries `action`, oldest first, in the
@@ -87,17 +44,11 @@ impl Setup {
             .bind(action).bind(self.account_id).fetch_all(p).await.unwrap());
         for (_, detail, t) in &rows {
             assert_eq!(t, &target);
-            for secret in [T1, T2, APP_SECRET] {
+            for secret in [WATCHED_TOKEN, NEW_TOKEN, APP_SECRET] {
                 assert!(!detail.contains(secret), "a secret in the audit: {detail}");
             }
         }
         rows.into_iter().map(|(a, d, _)| (a, d)).collect()
-    }
-
-    async fn token_status(&self) -> String {
-        on_db!(&self.app.state.db, p => sqlx::query_scalar(
-            "SELECT token_status FROM whatsapp_accounts WHERE id = $1")
-            .bind(self.account_id).fetch_one(p).await.unwrap())
     }
 
     /// `uic-inbox ARGS` on the app's database, Meta being the fake.
@@ -194,7 +145,7 @@ async fn a_revoked_token_holds_the_number_and_is_audited_once(#[case] backend: B
     };
     let now = OffsetDateTime::now_utc();
     s.expires_in(now, Duration::days(5));
-    s.fake.revoke_token(T1);
+    s.fake.revoke_token(WATCHED_TOKEN);
     let pass = watch::run_once(&s.app.state, now).await.unwrap();
     assert_eq!(pass.refused, [s.account_id]);
     assert_eq!(s.token_status().await, "invalid");
@@ -224,8 +175,8 @@ async fn a_token_refused_while_sending_is_audited_once_with_the_error_code(
     let Some(s) = setup(backend, "watch-190").await else {
         return;
     };
-    // Meta stops taking T1: the next sends get 190.
-    s.fake.set_token(PNID, T2);
+    // Meta stops taking WATCHED_TOKEN: the next sends get 190.
+    s.fake.set_token(PNID, NEW_TOKEN);
     for (wamid, text) in [("wamid.w1", "Bonjour"), ("wamid.w2", "Mbengue")] {
         let body = WebhookBuilder::new()
             .text(PNID, DISPLAY, PERSON, wamid, text)
@@ -266,7 +217,7 @@ async fn token_check_exits_1_for_a_token_expiring_soon_and_0_for_a_good_one(
             String::from_utf8_lossy(&o.stdout),
             String::from_utf8_lossy(&o.stderr)
         );
-        for secret in [T1, APP_SECRET] {
+        for secret in [WATCHED_TOKEN, APP_SECRET] {
             assert!(!text.contains(secret), "a secret printed: {text}");
         }
         text
@@ -291,7 +242,7 @@ async fn token_check_exits_1_for_a_token_expiring_soon_and_0_for_a_good_one(
     assert_eq!(out.status.code(), Some(1), "{}", said(&out));
 
     // A revoked token: refused, recorded, audited once.
-    s.fake.revoke_token(T1);
+    s.fake.revoke_token(WATCHED_TOKEN);
     let out = s.command(&["token", "check"]).await;
     let text = said(&out);
     assert_eq!(out.status.code(), Some(1), "{text}");
@@ -307,7 +258,7 @@ async fn token_exchange_puts_a_60_day_token_in_place_and_prints_no_token(#[case]
         return;
     };
     let now = OffsetDateTime::now_utc();
-    s.fake.set_token_kind(T1, "USER");
+    s.fake.set_token_kind(WATCHED_TOKEN, "USER");
     s.expires_in(now, Duration::hours(23));
     let out = s
         .command(&["token", "exchange", "--account", "watch-exchange"])

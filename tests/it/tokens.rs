@@ -16,25 +16,29 @@ use std::time::{Duration, Instant};
 use uic_inbox::auth::BuiltinRole;
 use uic_inbox::on_db;
 
-const PNID: &str = "105550001112223";
-const DISPLAY: &str = "243815551111";
-const APP_ID: &str = "123456789012345";
-const APP_SECRET: &str = "00112233445566778899aabbccddeeff";
-const FIRST_TOKEN: &str = "EAAGfirstTokenOfTheNumber000000000001";
-const SECOND_TOKEN: &str = "EAAGsecondTokenOfTheNumber00000000002";
+pub(crate) const PNID: &str = "105550001112223";
+pub(crate) const DISPLAY: &str = "243815551111";
+pub(crate) const APP_ID: &str = "123456789012345";
+pub(crate) const APP_SECRET: &str = "00112233445566778899aabbccddeeff";
+pub(crate) const FIRST_TOKEN: &str = "EAAGfirstTokenOfTheNumber000000000001";
+pub(crate) const SECOND_TOKEN: &str = "EAAGsecondTokenOfTheNumber00000000002";
 const THIRD_TOKEN: &str = "EAAGthirdTokenOfTheNumber000000000003";
 const BAD_TOKEN: &str = "EAAGnotATokenMetaKnows0000000000000009";
-const PERSON: &str = "243990007777";
+pub(crate) const PERSON: &str = "243990007777";
 
-struct Setup {
-    app: TestApp,
-    fake: FakeMeta,
-    admin: Browser,
-    path: String,
+pub(crate) struct Setup {
+    pub app: TestApp,
+    pub fake: FakeMeta,
+    pub admin: Browser,
+    /// The number's page.
+    pub path: String,
+    pub account_id: i64,
+    pub slug: String,
 }
 
-/// A Meta number set up through its page with `FIRST_TOKEN`.
-async fn setup(backend: Backend) -> Option<Setup> {
+/// A Meta number `slug` of the Meta fake (`PNID`, its app), set up by an
+/// administrator through its page with `FIRST_TOKEN`.
+pub(crate) async fn setup_named(backend: Backend, slug: &str) -> Option<Setup> {
     let fake = FakeMeta::start().await;
     fake.set_app(APP_ID, APP_SECRET);
     fake.add_number(PNID, DISPLAY, FIRST_TOKEN);
@@ -44,7 +48,7 @@ async fn setup(backend: Backend) -> Option<Setup> {
         .logged_in("admin@ngo.example", BuiltinRole::Administrator)
         .await;
     let page = admin
-        .post("/accounts", &[("slug", "matadi"), ("name", "Matadi")])
+        .post("/accounts", &[("slug", slug), ("name", slug)])
         .await;
     let path = page.location.unwrap();
     let page = admin
@@ -56,17 +60,24 @@ async fn setup(backend: Backend) -> Option<Setup> {
                 ("meta_app_id", APP_ID),
                 ("meta_app_secret", APP_SECRET),
                 ("meta_access_token", FIRST_TOKEN),
-                ("meta_verify_token", "verify-of-matadi-number"),
+                ("meta_verify_token", "verify-of-the-number"),
             ],
         )
         .await;
     assert_eq!(page.status, StatusCode::SEE_OTHER, "{}", page.body);
+    let account_id = path.rsplit('/').next().unwrap().parse().unwrap();
     Some(Setup {
         app,
         fake,
         admin,
         path,
+        account_id,
+        slug: slug.to_string(),
     })
+}
+
+async fn setup(backend: Backend) -> Option<Setup> {
+    setup_named(backend, "matadi").await
 }
 
 impl Setup {
@@ -106,10 +117,10 @@ impl Setup {
         }
     }
 
-    async fn token_status(&self) -> String {
+    pub(crate) async fn token_status(&self) -> String {
         on_db!(&self.app.state.db, p => sqlx::query_scalar(
-            "SELECT token_status FROM whatsapp_accounts WHERE slug = 'matadi'")
-            .fetch_one(p).await.unwrap())
+            "SELECT token_status FROM whatsapp_accounts WHERE id = $1")
+            .bind(self.account_id).fetch_one(p).await.unwrap())
     }
 
     /// Replies waiting while the number's token is refused (the first

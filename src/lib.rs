@@ -97,6 +97,14 @@ pub struct Inner {
 }
 
 impl Inner {
+    /// A number changed (its settings, credentials or token): this
+    /// process's copies of the numbers and of the token banners are
+    /// dropped, so the next request reads them again.
+    pub fn numbers_changed(&self) {
+        self.accounts.clear();
+        self.banners.clear();
+    }
+
     /// What the inbox needs of the state to process a message.
     pub fn inbox(&self) -> inbox::Inputs<'_> {
         inbox::Inputs {

@@ -129,9 +129,8 @@ pub async fn check_number(
         now,
     )
     .await?;
-    state.accounts.clear();
-    // What the token banner says may have changed.
-    state.banners.clear();
+    // The number's token standing, and so its banner, may have changed.
+    state.numbers_changed();
     if refused.is_none() {
         state.outbox.wake();
     }

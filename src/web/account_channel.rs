@@ -211,8 +211,7 @@ async fn save(
                 )));
             }
         };
-    state.accounts.clear();
-    state.banners.clear();
+    state.numbers_changed();
     // What changed, by name only: never a value.
     let replaced: Vec<&str> = [
         ("twilio auth token", &change.twilio_auth_token),

@@ -218,8 +218,7 @@ async fn put_in_place(
     {
         return Err(staff.not_found());
     }
-    state.accounts.clear();
-    state.banners.clear();
+    state.numbers_changed();
     state.outbox.wake();
     staff
         .audit(
@@ -253,8 +252,7 @@ async fn roll_back(State(state): State<AppState>, staff: Staff, Path(id): Path<i
         }
         Err(Refused::NotFound) => return Err(staff.not_found()),
     }
-    state.accounts.clear();
-    state.banners.clear();
+    state.numbers_changed();
     state.outbox.wake();
     staff
         .audit(

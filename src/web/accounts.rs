@@ -105,8 +105,7 @@ async fn create(State(state): State<AppState>, staff: Staff, Form(f): Form<NewFo
     let Some(account) = accounts::create_account(&state.db, &access, &slug, &name).await? else {
         return list_page(&state, &staff, &slug, &name, Some(t.slug_taken.into())).await;
     };
-    state.accounts.clear();
-    state.banners.clear();
+    state.numbers_changed();
     staff
         .audit(
             &state,
@@ -280,8 +279,7 @@ async fn update_flow(
     if !accounts::update_flow_settings(&state.db, &access, id, &flow).await? {
         return Err(staff.not_found());
     }
-    state.accounts.clear();
-    state.banners.clear();
+    state.numbers_changed();
     staff
         .audit(
             &state,
@@ -318,8 +316,7 @@ async fn update_waiting(
     if !accounts::set_waiting_limit(&state.db, &access, id, minutes).await? {
         return Err(staff.not_found());
     }
-    state.accounts.clear();
-    state.banners.clear();
+    state.numbers_changed();
     staff
         .audit(
             &state,

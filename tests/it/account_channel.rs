@@ -47,6 +47,19 @@ async fn sent_to(fake: &FakeMeta, person: &str, needle: &str) {
     }
 }
 
+/// An administrator, logged in, who created the sandbox number `slug`;
+/// the number's page.
+async fn new_number(app: &TestApp, slug: &str) -> (crate::staff::Browser, String) {
+    let mut admin = app
+        .logged_in("admin@ngo.example", BuiltinRole::Administrator)
+        .await;
+    let page = admin
+        .post("/accounts", &[("slug", slug), ("name", slug)])
+        .await;
+    assert_eq!(page.status, StatusCode::SEE_OTHER, "{}", page.body);
+    (admin, page.location.unwrap())
+}
+
 async fn twilio_say(app: &TestApp, sid: &str, text: &str) -> String {
     let params = twilio_params(
         sid,
@@ -69,14 +82,7 @@ async fn a_number_set_up_in_the_page_talks_through_twilio_then_meta(#[case] back
     let Some(app) = spawn_app_with(backend, |c| c.meta_graph_url = base).await else {
         return;
     };
-    let mut admin = app
-        .logged_in("admin@ngo.example", BuiltinRole::Administrator)
-        .await;
-    let page = admin
-        .post("/accounts", &[("slug", "kinshasa"), ("name", "Kinshasa")])
-        .await;
-    assert_eq!(page.status, StatusCode::SEE_OTHER);
-    let path = page.location.unwrap();
+    let (mut admin, path) = new_number(&app, "kinshasa").await;
     let id: i64 = path.rsplit('/').next().unwrap().parse().unwrap();
 
     // Twilio, as the administrator types it (spaces and prefix forgiven).
@@ -162,15 +168,10 @@ async fn bad_input_is_refused_with_the_field_named_and_nothing_changes(#[case] b
     let Some(app) = spawn_app(backend).await else {
         return;
     };
-    let mut admin = app
-        .logged_in("admin@ngo.example", BuiltinRole::Administrator)
-        .await;
-    let page = admin
-        .post("/accounts", &[("slug", "goma"), ("name", "Goma")])
-        .await;
-    let path = page.location.unwrap();
+    let (mut admin, path) = new_number(&app, "goma").await;
     let action = format!("{path}/channel");
     let spaced = format!("{ACCESS_TOKEN} and more");
+    let huge = "E".repeat(10_000);
     let poisoned = format!("{ACCESS_TOKEN}\u{0}");
     for (form, expect) in [
         (
@@ -208,6 +209,17 @@ async fn bad_input_is_refused_with_the_field_named_and_nothing_changes(#[case] b
             "Account SID",
         ),
         (vec![("provider", "telegram")], "Fournisseur"),
+        // 10,000 characters in a token field.
+        (
+            vec![
+                ("provider", "meta"),
+                ("meta_phone_number_id", PNID),
+                ("meta_app_secret", APP_SECRET),
+                ("meta_access_token", huge.as_str()),
+                ("meta_verify_token", VERIFY),
+            ],
+            "Valeur non valide",
+        ),
     ] {
         let page = admin.post(&action, &form).await;
         assert_eq!(page.status, StatusCode::BAD_REQUEST, "{form:?}");
@@ -326,13 +338,7 @@ async fn the_test_button_says_what_is_wrong_and_saves_nothing(#[case] backend: B
     let Some(app) = spawn_app_with(backend, |c| c.meta_graph_url = base).await else {
         return;
     };
-    let mut admin = app
-        .logged_in("admin@ngo.example", BuiltinRole::Administrator)
-        .await;
-    let page = admin
-        .post("/accounts", &[("slug", "bukavu"), ("name", "Bukavu")])
-        .await;
-    let path = page.location.unwrap();
+    let (mut admin, path) = new_number(&app, "bukavu").await;
     let form = |token: &'static str| {
         vec![
             ("provider", "meta"),
@@ -395,13 +401,7 @@ async fn the_test_button_asks_twilio_for_the_account(#[case] backend: Backend) {
     let Some(app) = spawn_app_with(backend, |c| c.twilio_api_url = base).await else {
         return;
     };
-    let mut admin = app
-        .logged_in("admin@ngo.example", BuiltinRole::Administrator)
-        .await;
-    let page = admin
-        .post("/accounts", &[("slug", "kikwit"), ("name", "Kikwit")])
-        .await;
-    let path = page.location.unwrap();
+    let (mut admin, path) = new_number(&app, "kikwit").await;
     let form = |token: &'static str| {
         vec![
             ("provider", "twilio"),

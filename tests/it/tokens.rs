@@ -161,6 +161,17 @@ async fn a_token_is_checked_before_use_held_messages_follow_the_new_one_and_a_ro
         !page.body.contains(BAD_TOKEN),
         "the token typed is not shown back"
     );
+    // 10,000 characters, or a NUL: refused the same way, nothing asked of
+    // Meta for them.
+    let asked = s.fake.requests().len();
+    for hostile in ["E".repeat(10_000), format!("{SECOND_TOKEN}\u{0}")] {
+        let page = s
+            .admin
+            .post(&format!("{}/token", s.path), &[("token", hostile.as_str())])
+            .await;
+        assert_eq!(page.status, StatusCode::BAD_REQUEST);
+    }
+    assert_eq!(s.fake.requests().len(), asked);
     s.say("wamid.m2", "Mbengue").await;
     s.texts(2).await;
     assert_eq!(s.last_send_token().as_deref(), Some(FIRST_TOKEN));

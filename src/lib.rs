@@ -18,6 +18,8 @@ pub mod flow;
 pub mod uic;
 // Where issued codes are recorded.
 pub mod registry;
+// Where registrations are sent: DHIS-2 Tracker.
+pub mod dhis2;
 // The QR images of issued codes.
 pub mod qr;
 // Departure: the replies, sent back through the channel by the worker.

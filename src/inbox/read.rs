@@ -9,6 +9,7 @@
 //! takes the conversation, not an id.
 
 use super::states::{BodyForm, Change, Direction, MessageStatus, Mode, Sender, WaitingReason};
+use crate::auth::access::accounts_clause;
 use crate::auth::{Access, AccessError, Accounts, Permission};
 use crate::db::{Arg, Db};
 use crate::flow::{FlowState, Step};
@@ -156,23 +157,6 @@ pub struct Page {
     pub rows: Vec<Row>,
     /// Where the next page starts, if there is one.
     pub next: Option<Cursor>,
-}
-
-/// `AND account_id …` for the accounts an access covers (ids are ours,
-/// never typed: written into the text).
-fn accounts_clause(column: &str, accounts: &Accounts) -> String {
-    let list = |ids: &std::collections::BTreeSet<i64>| {
-        ids.iter()
-            .map(i64::to_string)
-            .collect::<Vec<_>>()
-            .join(", ")
-    };
-    match accounts {
-        Accounts::All { except } if except.is_empty() => String::new(),
-        Accounts::All { except } => format!(" AND {column} NOT IN ({})", list(except)),
-        Accounts::Only(ids) if ids.is_empty() => " AND 1 = 0".to_string(),
-        Accounts::Only(ids) => format!(" AND {column} IN ({})", list(ids)),
-    }
 }
 
 const ROW_SELECT: &str = "SELECT cv.id, cv.account_id, a.name AS account_name, c.phone, cv.mode,

@@ -14,8 +14,8 @@
 use crate::db::{Db, Tx};
 use crate::flow::FlowState;
 use crate::outbox::Payload;
-use crate::registry;
 use crate::uic::{Uic, UicParts};
+use crate::{dhis2, registry};
 use crate::{on_db, on_db_read, on_tx};
 use sqlx::types::Json;
 use time::OffsetDateTime;
@@ -242,7 +242,7 @@ async fn apply_in_transaction(db: &Db, w: &Write<'_>) -> Result<Applied, sqlx::E
         .await?;
     }
     if let Some(issue) = &w.issue {
-        registry::store::record_issue(
+        let registration_id = registry::store::record_issue(
             &mut tx,
             w.tenant_id,
             w.account_id,
@@ -253,6 +253,19 @@ async fn apply_in_transaction(db: &Db, w: &Write<'_>) -> Result<Applied, sqlx::E
             w.now,
         )
         .await?;
+        // Real codes go to DHIS-2; test data never does.
+        if !issue.test_data {
+            let uids = dhis2::store::JobUids::generate();
+            dhis2::store::enqueue(
+                &mut tx,
+                w.tenant_id,
+                w.account_id,
+                registration_id,
+                &uids,
+                w.now,
+            )
+            .await?;
+        }
     }
     tx.commit().await?;
     Ok(Applied::Done)
@@ -419,9 +432,15 @@ fn postgres_write_registry() -> String {
     INSERT INTO uic_registration_phones (registration_id, phone_hash, account_id, times_seen, first_seen_at, last_seen_at)
     SELECT reg.id, $23, $2, 1, $7, $7 FROM reg
     {}
+), sync AS (
+    INSERT INTO dhis2_sync (tenant_id, account_id, registration_id, state, attempts, next_attempt_at,
+        tracked_entity, enrollment, created_at, updated_at)
+    SELECT $1, $2, reg.id, '{pending}', 0, $7, $27, $28, $7, $7 FROM reg WHERE NOT $26
+    ON CONFLICT (registration_id, account_id) DO NOTHING
 )",
         registry::store::seen_again("$23"),
-        registry::store::PHONE_SEEN_AGAIN
+        registry::store::PHONE_SEEN_AGAIN,
+        pending = dhis2::SyncState::Pending,
     )
 }
 
@@ -490,10 +509,17 @@ async fn apply_postgres(pool: &sqlx::PgPool, w: &Write<'_>) -> Result<Applied, s
         .bind(issue.map(|i| i.phone_hash.as_str()))
         .bind(w.media_ref)
         .bind(w.text_chars);
-    // Only the registry part reads $26: PostgreSQL refuses a parameter that
+    // Only the registry part reads $26 to $28: PostgreSQL refuses a parameter that
     // lies beyond every one the statement uses.
     let query = match issue {
-        Some(i) => query.bind(i.test_data),
+        Some(i) => {
+            // The sync job's UIDs (see `dhis2::store::enqueue`).
+            let uids = dhis2::store::JobUids::generate();
+            query
+                .bind(i.test_data)
+                .bind(uids.tracked_entity)
+                .bind(uids.enrollment)
+        }
         None => query,
     };
     let written: i64 = query.fetch_one(pool).await?;

@@ -111,6 +111,8 @@ pub enum Purpose {
     MetaAppSecret,
     MetaVerifyToken,
     TwilioAuthToken,
+    /// A DHIS-2 personal access token or password (`dhis2_settings`).
+    Dhis2Credential,
 }
 
 impl Purpose {
@@ -119,6 +121,7 @@ impl Purpose {
         Purpose::MetaAppSecret,
         Purpose::MetaVerifyToken,
         Purpose::TwilioAuthToken,
+        Purpose::Dhis2Credential,
     ];
 
     /// The stable name bound to sealed values (never change one: the
@@ -129,6 +132,7 @@ impl Purpose {
             Purpose::MetaAppSecret => "meta_app_secret",
             Purpose::MetaVerifyToken => "meta_verify_token",
             Purpose::TwilioAuthToken => "twilio_auth_token",
+            Purpose::Dhis2Credential => "dhis2_credential",
         }
     }
 }

@@ -64,6 +64,14 @@ const COLUMNS: &[Column] = &[
         purpose: Purpose::MetaAccessToken,
         fingerprint: Some("previous_token_fp"),
     },
+    // A number's DHIS-2 personal access token or password.
+    Column {
+        table: "dhis2_settings",
+        key: "account_id",
+        name: "credential",
+        purpose: Purpose::Dhis2Credential,
+        fingerprint: Some("credential_fp"),
+    },
 ];
 
 /// One stored value: the row, its text, whether its fingerprint is set.

@@ -126,6 +126,8 @@ impl Account {
             Purpose::MetaAppSecret => &self.meta_app_secret,
             Purpose::MetaVerifyToken => &self.meta_verify_token,
             Purpose::TwilioAuthToken => &self.twilio_auth_token,
+            // Kept with the number's DHIS-2 settings (`dhis2::Settings`).
+            Purpose::Dhis2Credential => return None,
         };
         match ring.open(purpose, sealed.as_ref()?) {
             Ok(secret) => Some(secret),

@@ -35,6 +35,9 @@ struct Written {
     outbox: Vec<(usize, serde_json::Value, String, i64)>,
     /// Changes of hands: mode, change, detail, staff member.
     events: Vec<(String, String, Option<String>, Option<i64>)>,
+    /// DHIS-2 sync jobs: the registration's code, state, attempts, and
+    /// whether both UIDs are DHIS-2 UIDs (they are random).
+    sync: Vec<(String, String, i64, bool)>,
 }
 
 /// A message as read: id, then the columns of `Written::messages`.
@@ -130,6 +133,21 @@ async fn run(backend: Backend) -> Written {
     let events: Vec<(String, String, Option<String>, Option<i64>)> = on_db!(&app.state.db, p => sqlx::query_as(
         "SELECT mode, change, detail, user_id FROM conversation_events ORDER BY id")
         .fetch_all(p).await.unwrap());
+    let sync: Vec<(String, String, i64, String, String)> = on_db!(&app.state.db, p => sqlx::query_as(
+        "SELECT r.uic, s.state, CAST(s.attempts AS BIGINT), s.tracked_entity, s.enrollment
+         FROM dhis2_sync s JOIN uic_registrations r ON r.id = s.registration_id ORDER BY s.id")
+        .fetch_all(p).await.unwrap());
+    let uid = |u: &str| {
+        u.len() == 11
+            && u.starts_with(|c: char| c.is_ascii_alphabetic())
+            && u.chars().all(|c| c.is_ascii_alphanumeric())
+    };
+    let sync = sync
+        .into_iter()
+        .map(|(uic, state, attempts, te, en)| {
+            (uic, state, attempts, uid(&te) && uid(&en) && te != en)
+        })
+        .collect();
     let position = |id: i64| {
         messages
             .iter()
@@ -139,6 +157,7 @@ async fn run(backend: Backend) -> Written {
     Written {
         conversations,
         events,
+        sync,
         outbox: outbox
             .into_iter()
             .map(|(message, Json(payload), status, attempts)| {
@@ -221,8 +240,16 @@ async fn both_backends_write_the_same_rows_for_the_same_conversation() {
         "media sent while waiting is kept as written, caption included"
     );
 
+    // One DHIS-2 sync job for the code, with its own UIDs, waiting (this
+    // number has no DHIS-2 settings).
+    assert_eq!(
+        sqlite.sync,
+        [("MBEIBR7DA1".to_string(), "pending".to_string(), 0, true)]
+    );
+
     assert_eq!(sqlite.conversations, postgres.conversations);
     assert_eq!(sqlite.events, postgres.events);
+    assert_eq!(sqlite.sync, postgres.sync);
     assert_eq!(sqlite.messages.len(), postgres.messages.len());
     for (i, (s, p)) in sqlite.messages.iter().zip(&postgres.messages).enumerate() {
         assert_eq!(s, p, "message {i}");

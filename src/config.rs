@@ -96,6 +96,8 @@ pub struct Config {
     pub public_url: Option<String>,
     pub twilio_api_url: String,
     pub meta: Option<MetaEnv>,
+    /// The DHIS-2 settings `DHIS2_*` variables give the numbers above.
+    pub dhis2: Option<crate::dhis2::env::Dhis2Env>,
     /// Graph API base URL (`https://graph.facebook.com`; tests point it at a fake).
     pub meta_graph_url: String,
     /// Graph API version in request paths (`v21.0`).
@@ -311,6 +313,7 @@ impl Config {
             .to_string();
 
         let meta = meta_from_env(&get, &mut problems);
+        let dhis2 = crate::dhis2::env::from_env(&get, &mut problems);
         let meta_graph_url = get("META_GRAPH_URL")
             .unwrap_or("https://graph.facebook.com")
             .trim_end_matches('/')
@@ -385,6 +388,7 @@ impl Config {
             public_url,
             twilio_api_url,
             meta,
+            dhis2,
             meta_graph_url,
             meta_api_version,
             staff_session_idle,

@@ -145,6 +145,7 @@ pub async fn prepare(config: Config) -> anyhow::Result<AppState> {
     let salt = registry::salt::load(&config, &db).await?;
     let ring = prepare_secrets(&config, &db).await?;
     tenancy::store::bootstrap(&db, &ring, &config).await?;
+    dhis2::store::apply_env(&db, &ring, &config, time::OffsetDateTime::now_utc()).await?;
     auth::session::prepare(&db).await?;
     for tenant in tenancy::store::list_tenants(&db).await? {
         auth::store::ensure_builtin_roles(&db, tenant.id).await?;

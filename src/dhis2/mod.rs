@@ -17,6 +17,7 @@
 //! - `uid`, `wire`, `client`, `check`: DHIS-2's UIDs, its JSON, the HTTP
 //!   client and the settings check.
 
+pub mod env;
 pub mod settings;
 pub mod store;
 pub mod uid;

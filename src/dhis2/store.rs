@@ -612,3 +612,71 @@ pub async fn depth(db: &Db) -> Result<Vec<(SyncState, i64)>, sqlx::Error> {
     all.push((SyncState::Synced, synced.unwrap_or(0)));
     Ok(all)
 }
+
+/// Writes the `DHIS2_*` settings (read at start) as the DHIS-2 settings of
+/// the numbers the environment describes (`TWILIO_*`, `META_*`), as those
+/// numbers' own settings are rewritten at each start. With no such number,
+/// says so: the variables would otherwise be silently ignored.
+pub async fn apply_env(
+    db: &Db,
+    ring: &Keyring,
+    config: &crate::config::Config,
+    now: OffsetDateTime,
+) -> anyhow::Result<()> {
+    use crate::tenancy::{META_ACCOUNT, TWILIO_ACCOUNT};
+    let Some(env) = &config.dhis2 else {
+        return Ok(());
+    };
+    let slugs: Vec<&str> = [
+        (TWILIO_ACCOUNT, config.twilio.is_some()),
+        (META_ACCOUNT, config.meta.is_some()),
+    ]
+    .into_iter()
+    .filter(|(_, set)| *set)
+    .map(|(s, _)| s)
+    .collect();
+    if slugs.is_empty() {
+        tracing::warn!(
+            "DHIS2_* variables are set but no number is described by TWILIO_* or META_* variables: \
+             they apply to nothing (set a number's DHIS-2 settings on its page instead)"
+        );
+        return Ok(());
+    }
+    let change = super::settings::parse(&env.input(), false).map_err(|p| {
+        anyhow::anyhow!(
+            "DHIS2_* variables: {}",
+            p.iter()
+                .map(|p| p.text(crate::auth::Lang::En))
+                .collect::<Vec<_>>()
+                .join("; ")
+        )
+    })?;
+    for slug in slugs {
+        let Some(account) = crate::tenancy::store::find_by_slug(db, slug).await? else {
+            continue;
+        };
+        let access = crate::auth::Actor::operator(account.tenant_id)
+            .require(
+                Permission::Dhis2Manage,
+                crate::auth::Scope::Account(account.id),
+            )
+            .map_err(|e| anyhow::anyhow!("{e}"))?;
+        // The environment's credential replaces the stored one only when
+        // it differs: an unchanged start does not re-seal it.
+        let mut change = change.clone();
+        if let NewSecret::Set(v) = &change.credential
+            && let Some(stored) = settings_of(db, account.id).await?
+            && stored.credential_fp.as_deref()
+                == Some(secrets::fingerprint(Purpose::Dhis2Credential, v).as_str())
+        {
+            change.credential = NewSecret::Keep;
+        }
+        save(db, ring, &access, account.id, &change, now).await?;
+        tracing::info!(
+            account = slug,
+            enabled = change.enabled,
+            "DHIS-2 settings set from the DHIS2_* variables"
+        );
+    }
+    Ok(())
+}

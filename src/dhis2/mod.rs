@@ -20,6 +20,7 @@
 pub mod env;
 pub mod settings;
 pub mod store;
+pub mod sync;
 pub mod uid;
 
 pub use settings::Settings;

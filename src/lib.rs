@@ -294,6 +294,8 @@ impl Application {
         ));
         let stop_watch = Arc::new(tokio::sync::Notify::new());
         let watch = tokio::spawn(tokens::watch::run(self.state.clone(), stop_watch.clone()));
+        let stop_dhis2 = Arc::new(tokio::sync::Notify::new());
+        let dhis2 = tokio::spawn(dhis2::worker::Worker::new(self.state.clone()).run(stop_dhis2.clone()));
         // Live updates cross instances through PostgreSQL (one SQLite
         // database has one instance: in process only).
         let mut bridge = Vec::new();
@@ -323,6 +325,7 @@ impl Application {
         stop_queue.notify_one();
         stop_maintenance.notify_one();
         stop_watch.notify_one();
+        stop_dhis2.notify_one();
         for (stop, task) in bridge {
             stop.notify_one();
             if let Err(e) = task.await {
@@ -340,6 +343,9 @@ impl Application {
         }
         if let Err(e) = watch.await {
             tracing::error!(error = %e, "the token watch stopped abnormally");
+        }
+        if let Err(e) = dhis2.await {
+            tracing::error!(error = %e, "the DHIS-2 sync worker stopped abnormally");
         }
         self.state.db.close().await;
         served

@@ -35,12 +35,26 @@ pub const LIVE_STREAMS: &str = "uic_live_streams";
 /// past), by account, read when scraped. A token that never expires (a
 /// system user's), or whose expiry is not known yet, has no sample.
 pub const TOKEN_DAYS_LEFT: &str = "uic_token_days_left";
+/// DHIS-2 sync jobs by state, read when scraped.
+pub const DHIS2_JOBS: &str = "uic_dhis2_jobs";
+/// Time to sync one batch of registrations (search and import).
+pub const DHIS2_BATCH_SECONDS: &str = "uic_dhis2_batch_duration_seconds";
+/// Registrations synced.
+pub const DHIS2_SYNCED: &str = "uic_dhis2_synced_total";
+/// Sync attempts that did not succeed, by outcome (`failed`, `held`,
+/// `retry`) and error code (DHIS-2's `E1064`..., or ours: `network`,
+/// `http_5xx`, `unauthorized`...).
+pub const DHIS2_FAILURES: &str = "uic_dhis2_failures_total";
 
 /// Buckets of the webhook histogram, in seconds: a webhook answers in a
 /// few milliseconds; Twilio gives up at 15 s.
 const WEBHOOK_BUCKETS: [f64; 12] = [
     0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 10.0,
 ];
+
+/// Buckets of the DHIS-2 batch histogram, in seconds: two calls to a
+/// server that may be far away and slow.
+const DHIS2_BUCKETS: [f64; 10] = [0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0];
 
 static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
 
@@ -50,6 +64,12 @@ pub fn handle() -> PrometheusHandle {
         .get_or_init(|| {
             let recorder = PrometheusBuilder::new()
                 .set_buckets_for_metric(Matcher::Full(WEBHOOK_SECONDS.into()), &WEBHOOK_BUCKETS)
+                .and_then(|b| {
+                    b.set_buckets_for_metric(
+                        Matcher::Full(DHIS2_BATCH_SECONDS.into()),
+                        &DHIS2_BUCKETS,
+                    )
+                })
                 .map(PrometheusBuilder::build_recorder);
             match recorder {
                 Ok(recorder) => {
@@ -87,6 +107,17 @@ fn describe() {
         "Time to answer a WhatsApp webhook."
     );
     metrics::describe_gauge!(OUTBOX_ROWS, "Outbox messages by status.");
+    metrics::describe_gauge!(DHIS2_JOBS, "DHIS-2 sync jobs by state.");
+    metrics::describe_histogram!(
+        DHIS2_BATCH_SECONDS,
+        metrics::Unit::Seconds,
+        "Time to sync one batch of registrations with DHIS-2 (search and import)."
+    );
+    metrics::describe_counter!(DHIS2_SYNCED, "Registrations synced with DHIS-2.");
+    metrics::describe_counter!(
+        DHIS2_FAILURES,
+        "DHIS-2 sync attempts that did not succeed, by outcome and error code."
+    );
     metrics::describe_gauge!(LIVE_STREAMS, "Open live-update streams of this process.");
     metrics::describe_gauge!(
         TOKEN_DAYS_LEFT,
@@ -173,4 +204,33 @@ pub fn set_live_streams(n: usize) {
 /// Days left of a Meta number's token (see [`TOKEN_DAYS_LEFT`]).
 pub fn set_token_days_left(account_slug: &str, days: i64) {
     metrics::gauge!(TOKEN_DAYS_LEFT, "account" => account_slug.to_string()).set(days as f64);
+}
+
+/// A DHIS-2 batch done: its time, and each job's outcome.
+pub fn dhis2_batch(took: Duration, verdicts: &[crate::dhis2::store::Verdict]) {
+    use crate::dhis2::store::Verdict;
+    metrics::histogram!(DHIS2_BATCH_SECONDS).record(took.as_secs_f64());
+    for v in verdicts {
+        let (outcome, code) = match v {
+            Verdict::Synced { .. } => {
+                metrics::counter!(DHIS2_SYNCED).increment(1);
+                continue;
+            }
+            Verdict::Failed { code, .. } => ("failed", code),
+            Verdict::Held { code, .. } => ("held", code),
+            Verdict::Retry { code, .. } => ("retry", code),
+        };
+        // Codes are DHIS-2's (E and four digits) or ours: a bounded set.
+        let code = if code.len() <= 24 && code.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_') {
+            code.clone()
+        } else {
+            "other".to_string()
+        };
+        metrics::counter!(DHIS2_FAILURES, "outcome" => outcome, "code" => code).increment(1);
+    }
+}
+
+/// DHIS-2 sync jobs in a state (see [`DHIS2_JOBS`]).
+pub fn set_dhis2_jobs(state: &str, n: i64) {
+    metrics::gauge!(DHIS2_JOBS, "state" => state.to_string()).set(n as f64);
 }

@@ -21,6 +21,7 @@ pub mod env;
 pub mod settings;
 pub mod store;
 pub mod sync;
+pub mod worker;
 pub mod uid;
 
 pub use settings::Settings;

@@ -41,6 +41,18 @@ pub async fn render(State(state): State<AppState>, headers: HeaderMap) -> Respon
         Err(e) => tracing::warn!(error = %e, "metrics: counting the outbox failed"),
     }
     telemetry::set_live_streams(state.live.connections());
+    match crate::dhis2::store::depth(&state.db).await {
+        Ok(counts) => {
+            for s in crate::dhis2::SyncState::ALL {
+                let n = counts
+                    .iter()
+                    .find(|(state, _)| state == s)
+                    .map_or(0, |(_, n)| *n);
+                telemetry::set_dhis2_jobs(s.as_str(), n);
+            }
+        }
+        Err(e) => tracing::warn!(error = %e, "metrics: counting the DHIS-2 sync jobs failed"),
+    }
     match token_store::expiries(&state.db).await {
         Ok(expiries) => {
             let now = time::OffsetDateTime::now_utc();

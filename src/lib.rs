@@ -18,6 +18,8 @@ pub mod flow;
 pub mod uic;
 // Where issued codes are recorded.
 pub mod registry;
+// The DHIS-2 Tracker server the registrations are copied to.
+pub mod dhis2;
 // The QR images of issued codes.
 pub mod qr;
 // Departure: the replies, sent back through the channel by the worker.

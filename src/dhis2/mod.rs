@@ -1,0 +1,4 @@
+pub mod check;
+pub mod client;
+pub mod uid;
+pub mod wire;

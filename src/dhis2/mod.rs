@@ -17,12 +17,15 @@
 //! - `uid`, `wire`, `client`, `check`: DHIS-2's UIDs, its JSON, the HTTP
 //!   client and the settings check.
 
+pub mod check;
+pub mod client;
 pub mod env;
 pub mod settings;
 pub mod store;
 pub mod sync;
 pub mod worker;
 pub mod uid;
+pub mod wire;
 
 pub use settings::Settings;
 

@@ -302,7 +302,6 @@ impl Worker {
         } else {
             let query = SearchQuery {
                 program: program.clone(),
-                tracked_entity_type: Some(tet.clone()),
                 org_units: Vec::new(),
                 ou_mode: OuMode::Accessible,
                 attribute: uic_attr.clone(),

@@ -162,11 +162,15 @@ pub enum Problem {
     BadCredentials,
     /// The address answers, but not as a DHIS-2 server (404 or unreadable
     /// `/api/system/info`): a wrong address or context path.
-    NotDhis2 { detail: String },
+    NotDhis2 {
+        detail: String,
+    },
     /// A call failed otherwise (network, server error, redirect, refusal).
     Call(Dhis2Error),
     /// Outside 2.38-2.41: may work, not tested (a warning).
-    UnsupportedVersion { version: String },
+    UnsupportedVersion {
+        version: String,
+    },
     ProgramMissing(Uid),
     /// An event program: no enrollment possible (E1014).
     ProgramWithoutRegistration(Uid),
@@ -179,8 +183,14 @@ pub enum Problem {
     TrackedEntityTypeMissing(Uid),
     OrgUnitMissing(Uid),
     /// E1041 on every enrollment there.
-    OrgUnitNotInProgram { org_unit: Uid, program: Uid },
-    AttributeMissing { role: AttributeRole, attribute: Uid },
+    OrgUnitNotInProgram {
+        org_unit: Uid,
+        program: Uid,
+    },
+    AttributeMissing {
+        role: AttributeRole,
+        attribute: Uid,
+    },
     /// The UIC attribute is not unique: DHIS-2 would not refuse a second
     /// person with the same code (E1064), so collisions go unseen (a
     /// warning).
@@ -204,7 +214,10 @@ pub enum Problem {
     },
     /// A mandatory attribute without a value from the bot: every import
     /// would fail (E1090 for the type, E1018 for the program).
-    MandatoryNotMapped { attribute: String, of: Slot },
+    MandatoryNotMapped {
+        attribute: String,
+        of: Slot,
+    },
 }
 
 impl Problem {
@@ -212,7 +225,9 @@ impl Problem {
     pub fn is_warning(&self) -> bool {
         matches!(
             self,
-            Problem::UnsupportedVersion { .. } | Problem::UicNotUnique(_) | Problem::UicGenerated(_)
+            Problem::UnsupportedVersion { .. }
+                | Problem::UicNotUnique(_)
+                | Problem::UicGenerated(_)
         )
     }
 
@@ -521,8 +536,7 @@ pub fn assess(
         Some(Ok(p)) => {
             if p.program_type != ProgramType::WithRegistration {
                 out.push(Problem::ProgramWithoutRegistration(input.program.clone()));
-            } else if p.tracked_entity_type.as_deref() != Some(input.tracked_entity_type.as_str())
-            {
+            } else if p.tracked_entity_type.as_deref() != Some(input.tracked_entity_type.as_str()) {
                 out.push(Problem::ProgramOtherType {
                     program: input.program.clone(),
                     expected: input.tracked_entity_type.clone(),
@@ -551,7 +565,10 @@ pub fn assess(
     };
     for (unit, found) in &fetched.org_units {
         match found {
-            Err(e) => push(&mut out, missing_or(e, Problem::OrgUnitMissing(unit.clone()))),
+            Err(e) => push(
+                &mut out,
+                missing_or(e, Problem::OrgUnitMissing(unit.clone())),
+            ),
             Ok(_) => {
                 if let Some(p) = program
                     && !p.org_units.iter().any(|o| o == unit.as_str())
@@ -744,11 +761,26 @@ mod tests {
                 }),
             )],
             attributes: vec![
-                (uid("ciuAttr0001"), Ok(attribute("ciuAttr0001", "TEXT", true, false))),
-                (uid("lastName001"), Ok(attribute("lastName001", "TEXT", false, false))),
-                (uid("gndrAttr001"), Ok(attribute("gndrAttr001", "INTEGER_POSITIVE", false, false))),
-                (uid("w75KJ2mc4zz"), Ok(attribute("w75KJ2mc4zz", "LONG_TEXT", false, false))),
-                (uid("consent0001"), Ok(attribute("consent0001", "NUMBER", false, false))),
+                (
+                    uid("ciuAttr0001"),
+                    Ok(attribute("ciuAttr0001", "TEXT", true, false)),
+                ),
+                (
+                    uid("lastName001"),
+                    Ok(attribute("lastName001", "TEXT", false, false)),
+                ),
+                (
+                    uid("gndrAttr001"),
+                    Ok(attribute("gndrAttr001", "INTEGER_POSITIVE", false, false)),
+                ),
+                (
+                    uid("w75KJ2mc4zz"),
+                    Ok(attribute("w75KJ2mc4zz", "LONG_TEXT", false, false)),
+                ),
+                (
+                    uid("consent0001"),
+                    Ok(attribute("consent0001", "NUMBER", false, false)),
+                ),
             ],
         }
     }
@@ -804,11 +836,14 @@ mod tests {
     #[test]
     fn an_attribute_of_neither_is_unplaced_and_reported() {
         let mut input = input();
-        input.attributes.push((AttributeRole::City, uid("cityAttr001")));
-        let mut fetched = fetched();
-        fetched
+        input
             .attributes
-            .push((uid("cityAttr001"), Ok(attribute("cityAttr001", "TEXT", false, false))));
+            .push((AttributeRole::City, uid("cityAttr001")));
+        let mut fetched = fetched();
+        fetched.attributes.push((
+            uid("cityAttr001"),
+            Ok(attribute("cityAttr001", "TEXT", false, false)),
+        ));
         let (placement, problems) = assess(&input, V2_40, &fetched);
         assert_eq!(
             placement.unwrap().unplaced,
@@ -863,7 +898,10 @@ mod tests {
         .unwrap();
         fetched.program = Some(Ok(event));
         let (_, problems) = assess(&input(), V2_40, &fetched);
-        assert_eq!(problems[0], Problem::ProgramWithoutRegistration(uid("IpHINAT79UW")));
+        assert_eq!(
+            problems[0],
+            Problem::ProgramWithoutRegistration(uid("IpHINAT79UW"))
+        );
 
         let mut fetched = self::fetched();
         let other = PROGRAM.replace(r#"{"id":"nEenWmSyUEp"}"#, r#"{"id":"MCPQUTHX1Ze"}"#);
@@ -896,8 +934,12 @@ mod tests {
                 name: id.into(),
             })
         };
-        fetched.org_units.push((uid("ImspTQPwCqd"), unit("ImspTQPwCqd")));
-        fetched.org_units.push((uid("OtherUnit01"), unit("OtherUnit01")));
+        fetched
+            .org_units
+            .push((uid("ImspTQPwCqd"), unit("ImspTQPwCqd")));
+        fetched
+            .org_units
+            .push((uid("OtherUnit01"), unit("OtherUnit01")));
         fetched.org_units.push((
             uid("GoneUnit001"),
             Err(Dhis2Error::NotFound {
@@ -1026,7 +1068,10 @@ mod tests {
             ..Fetched::default()
         };
         let (placement, problems) = assess(&input(), V2_40, &fetched);
-        assert_eq!((placement, problems), (None, vec![Problem::Call(down.clone())]));
+        assert_eq!(
+            (placement, problems),
+            (None, vec![Problem::Call(down.clone())])
+        );
         assert!(stops_the_check(&down));
         assert!(!stops_the_check(&Dhis2Error::NotFound {
             endpoint: Endpoint::Program
@@ -1034,7 +1079,10 @@ mod tests {
         fetched.program = Some(Err(Dhis2Error::Unauthorized {
             endpoint: Endpoint::Program,
         }));
-        assert_eq!(assess(&input(), V2_40, &fetched).1, vec![Problem::BadCredentials]);
+        assert_eq!(
+            assess(&input(), V2_40, &fetched).1,
+            vec![Problem::BadCredentials]
+        );
 
         let report = |problems| CheckReport {
             version: Some("2.42.0".into()),

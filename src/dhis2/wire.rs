@@ -331,7 +331,9 @@ impl ImportReport {
         // An async acknowledgement also says "status":"OK"; taking it for a
         // report would count an import that has not happened yet.
         let response = json.get("response");
-        if response.and_then(|r| r.get("responseType")).and_then(Value::as_str)
+        if response
+            .and_then(|r| r.get("responseType"))
+            .and_then(Value::as_str)
             == Some("TrackerJob")
             || response
                 .and_then(|r| r.get("location"))
@@ -460,7 +462,10 @@ impl OuMode {
 
     /// Whether the mode is relative to given org units.
     pub fn takes_org_units(self) -> bool {
-        matches!(self, OuMode::Selected | OuMode::Children | OuMode::Descendants)
+        matches!(
+            self,
+            OuMode::Selected | OuMode::Children | OuMode::Descendants
+        )
     }
 }
 
@@ -586,9 +591,7 @@ fn found_entity(v: &Value) -> Result<FoundEntity, SearchError> {
         .map(|e| FoundEnrollment {
             enrollment: str_of(e.get("enrollment")).unwrap_or_default(),
             program: str_of(e.get("program")).unwrap_or_default(),
-            status: EnrollmentStatus::parse(
-                e.get("status").and_then(Value::as_str).unwrap_or(""),
-            ),
+            status: EnrollmentStatus::parse(e.get("status").and_then(Value::as_str).unwrap_or("")),
         })
         .collect();
     Ok(FoundEntity {
@@ -868,7 +871,16 @@ mod tests {
         assert_eq!(Version::parse(" 2.38.7-rc1 "), Ok(Version::new(2, 38, 7)));
         assert_eq!(Version::parse("v2.41"), Ok(Version::new(2, 41, 0)));
         assert_eq!(Version::parse("2.42.0"), Ok(Version::new(2, 42, 0)));
-        for bad in ["", "2", "2.", ".41", "two.41", "2..1", "SNAPSHOT", "2.99999999999"] {
+        for bad in [
+            "",
+            "2",
+            "2.",
+            ".41",
+            "two.41",
+            "2..1",
+            "SNAPSHOT",
+            "2.99999999999",
+        ] {
             assert_eq!(
                 Version::parse(bad),
                 Err(VersionError(bad.to_string())),
@@ -1040,7 +1052,8 @@ mod tests {
 
     #[test]
     fn a_report_is_lenient_on_optional_parts_and_strict_on_status() {
-        let report = ImportReport::parse(br#"{"status":"ERROR","message":"Import aborted"}"#).unwrap();
+        let report =
+            ImportReport::parse(br#"{"status":"ERROR","message":"Import aborted"}"#).unwrap();
         assert_eq!(report.status, ImportStatus::Error);
         assert_eq!(report.stats, Stats::default());
         assert_eq!(report.message.as_deref(), Some("Import aborted"));
@@ -1334,10 +1347,7 @@ mod tests {
             tet,
             TrackedEntityTypeInfo {
                 id: "nEenWmSyUEp".into(),
-                attributes: vec![
-                    ("ciuAttr0001".into(), false),
-                    ("w75KJ2mc4zz".into(), true)
-                ],
+                attributes: vec![("ciuAttr0001".into(), false), ("w75KJ2mc4zz".into(), true)],
             }
         );
         assert!(tet.has_attribute("w75KJ2mc4zz"));
@@ -1363,8 +1373,14 @@ mod tests {
             Err(MetadataError::Missing("valueType"))
         );
         assert_eq!(
-            OrgUnitInfo::parse(br#"{"id":"DiszpKrYNg8","name":"Ngelehun CHC","displayName":"Ngelehun CHC (PHU)"}"#).unwrap(),
-            OrgUnitInfo { id: "DiszpKrYNg8".into(), name: "Ngelehun CHC (PHU)".into() }
+            OrgUnitInfo::parse(
+                br#"{"id":"DiszpKrYNg8","name":"Ngelehun CHC","displayName":"Ngelehun CHC (PHU)"}"#
+            )
+            .unwrap(),
+            OrgUnitInfo {
+                id: "DiszpKrYNg8".into(),
+                name: "Ngelehun CHC (PHU)".into()
+            }
         );
         assert_eq!(
             OrgUnitInfo::parse(br#"{"id":"DiszpKrYNg8"}"#).unwrap().name,

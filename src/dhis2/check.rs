@@ -10,7 +10,8 @@
 use super::client::{Connection, Dhis2Client, Dhis2Error};
 use super::uid::Uid;
 use super::wire::{
-    AttributeInfo, OrgUnitInfo, ProgramInfo, ProgramType, TrackedEntityTypeInfo, Version,
+    AttributeInfo, AttributeValue, OrgUnitInfo, ProgramInfo, ProgramType, TrackedEntityTypeInfo,
+    Version,
 };
 use crate::auth::Lang;
 
@@ -137,6 +138,31 @@ impl Placement {
             unplaced,
             needs_occurred_at: program.display_incident_date,
         }
+    }
+
+    /// The bot's values split into the tracked entity's and the
+    /// enrollment's attributes; values of roles not mapped, or not placed,
+    /// are left out.
+    pub fn split_values(
+        &self,
+        values: &[(AttributeRole, String)],
+    ) -> (Vec<AttributeValue>, Vec<AttributeValue>) {
+        let mut on_entity = Vec::new();
+        let mut on_enrollment = Vec::new();
+        for (role, value) in values {
+            let Some((attribute, slot)) = self.slot(*role) else {
+                continue;
+            };
+            let value = AttributeValue {
+                attribute: attribute.clone(),
+                value: value.clone(),
+            };
+            match slot {
+                Slot::TrackedEntity => on_entity.push(value),
+                Slot::Enrollment => on_enrollment.push(value),
+            }
+        }
+        (on_entity, on_enrollment)
     }
 
     /// The attribute and slot of a role, if it is mapped and placed.
@@ -705,6 +731,7 @@ fn push(out: &mut Vec<Problem>, p: Problem) {
 mod tests {
     use super::*;
     use crate::dhis2::client::{Auth, Endpoint};
+    use std::sync::{Arc, Mutex};
 
     fn uid(s: &str) -> Uid {
         Uid::parse(s).unwrap()
@@ -831,6 +858,30 @@ mod tests {
             Some((&uid("gndrAttr001"), Slot::Enrollment))
         );
         assert_eq!(placement.slot(AttributeRole::City), None);
+    }
+
+    #[test]
+    fn values_are_split_between_the_entity_and_the_enrollment() {
+        let (placement, _) = assess(&input(), V2_40, &fetched());
+        let value = |a: &str, v: &str| AttributeValue {
+            attribute: uid(a),
+            value: v.into(),
+        };
+        let (on_entity, on_enrollment) = placement.unwrap().split_values(&[
+            (AttributeRole::Uic, "MBEIBR7DA1".into()),
+            (AttributeRole::Gender, "2".into()),
+            (AttributeRole::FirstName, "Ibrahima".into()),
+            // Not mapped: left out.
+            (AttributeRole::City, "BR".into()),
+        ]);
+        assert_eq!(
+            on_entity,
+            vec![
+                value("ciuAttr0001", "MBEIBR7DA1"),
+                value("w75KJ2mc4zz", "Ibrahima")
+            ]
+        );
+        assert_eq!(on_enrollment, vec![value("gndrAttr001", "2")]);
     }
 
     #[test]
@@ -1101,6 +1152,93 @@ mod tests {
                 detail: "HTTP 200, the answer is not a JSON object".into()
             }
         );
+    }
+
+    /// A server answering the fixtures, counting calls; any other
+    /// credentials than `good` get a 401.
+    async fn spawn_server(calls: Arc<Mutex<Vec<String>>>) -> String {
+        use axum::http::{HeaderMap, StatusCode, Uri, header};
+        use axum::response::IntoResponse;
+        let handler = move |uri: Uri, headers: HeaderMap| {
+            let calls = calls.clone();
+            async move {
+                let path = uri.path().trim_start_matches("/api/").to_string();
+                calls.lock().unwrap().push(path.clone());
+                let json = |body: String| {
+                    ([(header::CONTENT_TYPE, "application/json")], body).into_response()
+                };
+                if headers
+                    .get(header::AUTHORIZATION)
+                    .and_then(|v| v.to_str().ok())
+                    != Some("ApiToken good-pat-0000")
+                {
+                    return (StatusCode::UNAUTHORIZED, "{}").into_response();
+                }
+                let attribute = |id: &str, value_type: &str| {
+                    format!(r#"{{"id":"{id}","valueType":"{value_type}","unique":true}}"#)
+                };
+                match path.as_str() {
+                    "system/info" => json(r#"{"version":"2.41.1"}"#.into()),
+                    "programs/IpHINAT79UW" => json(PROGRAM.into()),
+                    "trackedEntityTypes/nEenWmSyUEp" => json(TET.into()),
+                    "organisationUnits/DiszpKrYNg8" => {
+                        json(r#"{"id":"DiszpKrYNg8","name":"Ngelehun CHC"}"#.into())
+                    }
+                    "trackedEntityAttributes/gndrAttr001" => {
+                        json(attribute("gndrAttr001", "INTEGER"))
+                    }
+                    "trackedEntityAttributes/consent0001" => {
+                        json(attribute("consent0001", "NUMBER"))
+                    }
+                    p if p.starts_with("trackedEntityAttributes/") => json(attribute(
+                        p.trim_start_matches("trackedEntityAttributes/"),
+                        "TEXT",
+                    )),
+                    _ => StatusCode::NOT_FOUND.into_response(),
+                }
+            }
+        };
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let app = axum::Router::new().fallback(handler);
+        tokio::spawn(async move { axum::serve(listener, app).await });
+        format!("http://{addr}")
+    }
+
+    #[tokio::test]
+    async fn the_check_reads_everything_in_order_or_stops_at_refused_credentials() {
+        let calls = Arc::new(Mutex::new(Vec::new()));
+        let base = spawn_server(calls.clone()).await;
+        let client = Dhis2Client::new(std::time::Duration::from_secs(5));
+        let conn = |pat: &str| {
+            Connection::new(&base, Auth::Token(secrecy::SecretString::from(pat))).unwrap()
+        };
+        let report = check(&client, &conn("good-pat-0000"), &input()).await;
+        assert_eq!(report.problems, vec![]);
+        assert_eq!(report.version.as_deref(), Some("2.41.1"));
+        assert_eq!(
+            report.placement,
+            assess(&input(), Version::new(2, 41, 1), &fetched()).0
+        );
+        assert_eq!(
+            *calls.lock().unwrap(),
+            [
+                "system/info",
+                "programs/IpHINAT79UW",
+                "trackedEntityTypes/nEenWmSyUEp",
+                "organisationUnits/DiszpKrYNg8",
+                "trackedEntityAttributes/ciuAttr0001",
+                "trackedEntityAttributes/lastName001",
+                "trackedEntityAttributes/gndrAttr001",
+                "trackedEntityAttributes/w75KJ2mc4zz",
+                "trackedEntityAttributes/consent0001",
+            ]
+        );
+
+        calls.lock().unwrap().clear();
+        let report = check(&client, &conn("expired-pat-000"), &input()).await;
+        assert_eq!(report.problems, vec![Problem::BadCredentials]);
+        assert_eq!(*calls.lock().unwrap(), ["system/info"]);
     }
 
     #[tokio::test]

@@ -331,10 +331,11 @@ impl ImportReport {
         // An async acknowledgement also says "status":"OK"; taking it for a
         // report would count an import that has not happened yet.
         let response = json.get("response");
-        if response
-            .and_then(|r| r.get("responseType"))
-            .and_then(Value::as_str)
-            == Some("TrackerJob")
+        if json.get("message").and_then(Value::as_str) == Some("Tracker job added")
+            || response
+                .and_then(|r| r.get("responseType"))
+                .and_then(Value::as_str)
+                == Some("TrackerJob")
             || response
                 .and_then(|r| r.get("location"))
                 .and_then(Value::as_str)
@@ -481,7 +482,8 @@ pub struct SearchQuery {
 
 /// A filter value as the server reads it: from 2.40, `/` before each `:`
 /// `,` and `/`; 2.38 and 2.39 have no escaping (and so cannot match such a
-/// value exactly).
+/// value exactly). `;` separates `IN` values and has no escape: UICs never
+/// hold one.
 pub fn escape_filter_value(version: Version, value: &str) -> String {
     if !version.escapes_filter_values() {
         return value.to_string();
@@ -1110,6 +1112,10 @@ mod tests {
         let ack41 = r#"{"status":"OK","message":"Tracker job added","response":{"id":"LkXBUdIgbe3","location":"https://dhis.example.org/api/tracker/jobs/LkXBUdIgbe3"}}"#;
         assert_eq!(
             ImportReport::parse(ack41.as_bytes()),
+            Err(ReportError::AsyncJob)
+        );
+        assert_eq!(
+            ImportReport::parse(br#"{"status":"OK","message":"Tracker job added"}"#),
             Err(ReportError::AsyncJob)
         );
     }

@@ -658,6 +658,8 @@ impl Dhis2Client {
         let scrub = |text: String| scrub(text, &conn.auth);
         let request = match &conn.auth {
             Auth::Token(pat) => {
+                // A token that cannot be a header (a pasted line break) is
+                // refused as the server would refuse a wrong one.
                 let mut value = HeaderValue::from_str(&format!("ApiToken {}", pat.expose_secret()))
                     .map_err(|_| Dhis2Error::Unauthorized { endpoint })?;
                 // Kept out of any debug output of the request.

@@ -10,7 +10,8 @@
 use super::client::{Connection, Dhis2Client, Dhis2Error};
 use super::uid::Uid;
 use super::wire::{
-    AttributeInfo, OrgUnitInfo, ProgramInfo, ProgramType, TrackedEntityTypeInfo, Version,
+    AttributeInfo, AttributeValue, OrgUnitInfo, ProgramInfo, ProgramType, TrackedEntityTypeInfo,
+    Version,
 };
 use crate::auth::Lang;
 
@@ -139,6 +140,31 @@ impl Placement {
         }
     }
 
+    /// The bot's values split into the tracked entity's and the
+    /// enrollment's attributes; values of roles not mapped, or not placed,
+    /// are left out.
+    pub fn split_values(
+        &self,
+        values: &[(AttributeRole, String)],
+    ) -> (Vec<AttributeValue>, Vec<AttributeValue>) {
+        let mut on_entity = Vec::new();
+        let mut on_enrollment = Vec::new();
+        for (role, value) in values {
+            let Some((attribute, slot)) = self.slot(*role) else {
+                continue;
+            };
+            let value = AttributeValue {
+                attribute: attribute.clone(),
+                value: value.clone(),
+            };
+            match slot {
+                Slot::TrackedEntity => on_entity.push(value),
+                Slot::Enrollment => on_enrollment.push(value),
+            }
+        }
+        (on_entity, on_enrollment)
+    }
+
     /// The attribute and slot of a role, if it is mapped and placed.
     pub fn slot(&self, role: AttributeRole) -> Option<(&Uid, Slot)> {
         self.attributes
@@ -162,11 +188,15 @@ pub enum Problem {
     BadCredentials,
     /// The address answers, but not as a DHIS-2 server (404 or unreadable
     /// `/api/system/info`): a wrong address or context path.
-    NotDhis2 { detail: String },
+    NotDhis2 {
+        detail: String,
+    },
     /// A call failed otherwise (network, server error, redirect, refusal).
     Call(Dhis2Error),
     /// Outside 2.38-2.41: may work, not tested (a warning).
-    UnsupportedVersion { version: String },
+    UnsupportedVersion {
+        version: String,
+    },
     ProgramMissing(Uid),
     /// An event program: no enrollment possible (E1014).
     ProgramWithoutRegistration(Uid),
@@ -179,8 +209,14 @@ pub enum Problem {
     TrackedEntityTypeMissing(Uid),
     OrgUnitMissing(Uid),
     /// E1041 on every enrollment there.
-    OrgUnitNotInProgram { org_unit: Uid, program: Uid },
-    AttributeMissing { role: AttributeRole, attribute: Uid },
+    OrgUnitNotInProgram {
+        org_unit: Uid,
+        program: Uid,
+    },
+    AttributeMissing {
+        role: AttributeRole,
+        attribute: Uid,
+    },
     /// The UIC attribute is not unique: DHIS-2 would not refuse a second
     /// person with the same code (E1064), so collisions go unseen (a
     /// warning).
@@ -204,7 +240,10 @@ pub enum Problem {
     },
     /// A mandatory attribute without a value from the bot: every import
     /// would fail (E1090 for the type, E1018 for the program).
-    MandatoryNotMapped { attribute: String, of: Slot },
+    MandatoryNotMapped {
+        attribute: String,
+        of: Slot,
+    },
 }
 
 impl Problem {
@@ -212,7 +251,9 @@ impl Problem {
     pub fn is_warning(&self) -> bool {
         matches!(
             self,
-            Problem::UnsupportedVersion { .. } | Problem::UicNotUnique(_) | Problem::UicGenerated(_)
+            Problem::UnsupportedVersion { .. }
+                | Problem::UicNotUnique(_)
+                | Problem::UicGenerated(_)
         )
     }
 
@@ -521,8 +562,7 @@ pub fn assess(
         Some(Ok(p)) => {
             if p.program_type != ProgramType::WithRegistration {
                 out.push(Problem::ProgramWithoutRegistration(input.program.clone()));
-            } else if p.tracked_entity_type.as_deref() != Some(input.tracked_entity_type.as_str())
-            {
+            } else if p.tracked_entity_type.as_deref() != Some(input.tracked_entity_type.as_str()) {
                 out.push(Problem::ProgramOtherType {
                     program: input.program.clone(),
                     expected: input.tracked_entity_type.clone(),
@@ -551,7 +591,10 @@ pub fn assess(
     };
     for (unit, found) in &fetched.org_units {
         match found {
-            Err(e) => push(&mut out, missing_or(e, Problem::OrgUnitMissing(unit.clone()))),
+            Err(e) => push(
+                &mut out,
+                missing_or(e, Problem::OrgUnitMissing(unit.clone())),
+            ),
             Ok(_) => {
                 if let Some(p) = program
                     && !p.org_units.iter().any(|o| o == unit.as_str())
@@ -688,6 +731,7 @@ fn push(out: &mut Vec<Problem>, p: Problem) {
 mod tests {
     use super::*;
     use crate::dhis2::client::{Auth, Endpoint};
+    use std::sync::{Arc, Mutex};
 
     fn uid(s: &str) -> Uid {
         Uid::parse(s).unwrap()
@@ -744,11 +788,26 @@ mod tests {
                 }),
             )],
             attributes: vec![
-                (uid("ciuAttr0001"), Ok(attribute("ciuAttr0001", "TEXT", true, false))),
-                (uid("lastName001"), Ok(attribute("lastName001", "TEXT", false, false))),
-                (uid("gndrAttr001"), Ok(attribute("gndrAttr001", "INTEGER_POSITIVE", false, false))),
-                (uid("w75KJ2mc4zz"), Ok(attribute("w75KJ2mc4zz", "LONG_TEXT", false, false))),
-                (uid("consent0001"), Ok(attribute("consent0001", "NUMBER", false, false))),
+                (
+                    uid("ciuAttr0001"),
+                    Ok(attribute("ciuAttr0001", "TEXT", true, false)),
+                ),
+                (
+                    uid("lastName001"),
+                    Ok(attribute("lastName001", "TEXT", false, false)),
+                ),
+                (
+                    uid("gndrAttr001"),
+                    Ok(attribute("gndrAttr001", "INTEGER_POSITIVE", false, false)),
+                ),
+                (
+                    uid("w75KJ2mc4zz"),
+                    Ok(attribute("w75KJ2mc4zz", "LONG_TEXT", false, false)),
+                ),
+                (
+                    uid("consent0001"),
+                    Ok(attribute("consent0001", "NUMBER", false, false)),
+                ),
             ],
         }
     }
@@ -802,13 +861,40 @@ mod tests {
     }
 
     #[test]
+    fn values_are_split_between_the_entity_and_the_enrollment() {
+        let (placement, _) = assess(&input(), V2_40, &fetched());
+        let value = |a: &str, v: &str| AttributeValue {
+            attribute: uid(a),
+            value: v.into(),
+        };
+        let (on_entity, on_enrollment) = placement.unwrap().split_values(&[
+            (AttributeRole::Uic, "MBEIBR7DA1".into()),
+            (AttributeRole::Gender, "2".into()),
+            (AttributeRole::FirstName, "Ibrahima".into()),
+            // Not mapped: left out.
+            (AttributeRole::City, "BR".into()),
+        ]);
+        assert_eq!(
+            on_entity,
+            vec![
+                value("ciuAttr0001", "MBEIBR7DA1"),
+                value("w75KJ2mc4zz", "Ibrahima")
+            ]
+        );
+        assert_eq!(on_enrollment, vec![value("gndrAttr001", "2")]);
+    }
+
+    #[test]
     fn an_attribute_of_neither_is_unplaced_and_reported() {
         let mut input = input();
-        input.attributes.push((AttributeRole::City, uid("cityAttr001")));
-        let mut fetched = fetched();
-        fetched
+        input
             .attributes
-            .push((uid("cityAttr001"), Ok(attribute("cityAttr001", "TEXT", false, false))));
+            .push((AttributeRole::City, uid("cityAttr001")));
+        let mut fetched = fetched();
+        fetched.attributes.push((
+            uid("cityAttr001"),
+            Ok(attribute("cityAttr001", "TEXT", false, false)),
+        ));
         let (placement, problems) = assess(&input, V2_40, &fetched);
         assert_eq!(
             placement.unwrap().unplaced,
@@ -863,7 +949,10 @@ mod tests {
         .unwrap();
         fetched.program = Some(Ok(event));
         let (_, problems) = assess(&input(), V2_40, &fetched);
-        assert_eq!(problems[0], Problem::ProgramWithoutRegistration(uid("IpHINAT79UW")));
+        assert_eq!(
+            problems[0],
+            Problem::ProgramWithoutRegistration(uid("IpHINAT79UW"))
+        );
 
         let mut fetched = self::fetched();
         let other = PROGRAM.replace(r#"{"id":"nEenWmSyUEp"}"#, r#"{"id":"MCPQUTHX1Ze"}"#);
@@ -896,8 +985,12 @@ mod tests {
                 name: id.into(),
             })
         };
-        fetched.org_units.push((uid("ImspTQPwCqd"), unit("ImspTQPwCqd")));
-        fetched.org_units.push((uid("OtherUnit01"), unit("OtherUnit01")));
+        fetched
+            .org_units
+            .push((uid("ImspTQPwCqd"), unit("ImspTQPwCqd")));
+        fetched
+            .org_units
+            .push((uid("OtherUnit01"), unit("OtherUnit01")));
         fetched.org_units.push((
             uid("GoneUnit001"),
             Err(Dhis2Error::NotFound {
@@ -1026,7 +1119,10 @@ mod tests {
             ..Fetched::default()
         };
         let (placement, problems) = assess(&input(), V2_40, &fetched);
-        assert_eq!((placement, problems), (None, vec![Problem::Call(down.clone())]));
+        assert_eq!(
+            (placement, problems),
+            (None, vec![Problem::Call(down.clone())])
+        );
         assert!(stops_the_check(&down));
         assert!(!stops_the_check(&Dhis2Error::NotFound {
             endpoint: Endpoint::Program
@@ -1034,7 +1130,10 @@ mod tests {
         fetched.program = Some(Err(Dhis2Error::Unauthorized {
             endpoint: Endpoint::Program,
         }));
-        assert_eq!(assess(&input(), V2_40, &fetched).1, vec![Problem::BadCredentials]);
+        assert_eq!(
+            assess(&input(), V2_40, &fetched).1,
+            vec![Problem::BadCredentials]
+        );
 
         let report = |problems| CheckReport {
             version: Some("2.42.0".into()),
@@ -1053,6 +1152,93 @@ mod tests {
                 detail: "HTTP 200, the answer is not a JSON object".into()
             }
         );
+    }
+
+    /// A server answering the fixtures, counting calls; any other
+    /// credentials than `good` get a 401.
+    async fn spawn_server(calls: Arc<Mutex<Vec<String>>>) -> String {
+        use axum::http::{HeaderMap, StatusCode, Uri, header};
+        use axum::response::IntoResponse;
+        let handler = move |uri: Uri, headers: HeaderMap| {
+            let calls = calls.clone();
+            async move {
+                let path = uri.path().trim_start_matches("/api/").to_string();
+                calls.lock().unwrap().push(path.clone());
+                let json = |body: String| {
+                    ([(header::CONTENT_TYPE, "application/json")], body).into_response()
+                };
+                if headers
+                    .get(header::AUTHORIZATION)
+                    .and_then(|v| v.to_str().ok())
+                    != Some("ApiToken good-pat-0000")
+                {
+                    return (StatusCode::UNAUTHORIZED, "{}").into_response();
+                }
+                let attribute = |id: &str, value_type: &str| {
+                    format!(r#"{{"id":"{id}","valueType":"{value_type}","unique":true}}"#)
+                };
+                match path.as_str() {
+                    "system/info" => json(r#"{"version":"2.41.1"}"#.into()),
+                    "programs/IpHINAT79UW" => json(PROGRAM.into()),
+                    "trackedEntityTypes/nEenWmSyUEp" => json(TET.into()),
+                    "organisationUnits/DiszpKrYNg8" => {
+                        json(r#"{"id":"DiszpKrYNg8","name":"Ngelehun CHC"}"#.into())
+                    }
+                    "trackedEntityAttributes/gndrAttr001" => {
+                        json(attribute("gndrAttr001", "INTEGER"))
+                    }
+                    "trackedEntityAttributes/consent0001" => {
+                        json(attribute("consent0001", "NUMBER"))
+                    }
+                    p if p.starts_with("trackedEntityAttributes/") => json(attribute(
+                        p.trim_start_matches("trackedEntityAttributes/"),
+                        "TEXT",
+                    )),
+                    _ => StatusCode::NOT_FOUND.into_response(),
+                }
+            }
+        };
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let app = axum::Router::new().fallback(handler);
+        tokio::spawn(async move { axum::serve(listener, app).await });
+        format!("http://{addr}")
+    }
+
+    #[tokio::test]
+    async fn the_check_reads_everything_in_order_or_stops_at_refused_credentials() {
+        let calls = Arc::new(Mutex::new(Vec::new()));
+        let base = spawn_server(calls.clone()).await;
+        let client = Dhis2Client::new(std::time::Duration::from_secs(5));
+        let conn = |pat: &str| {
+            Connection::new(&base, Auth::Token(secrecy::SecretString::from(pat))).unwrap()
+        };
+        let report = check(&client, &conn("good-pat-0000"), &input()).await;
+        assert_eq!(report.problems, vec![]);
+        assert_eq!(report.version.as_deref(), Some("2.41.1"));
+        assert_eq!(
+            report.placement,
+            assess(&input(), Version::new(2, 41, 1), &fetched()).0
+        );
+        assert_eq!(
+            *calls.lock().unwrap(),
+            [
+                "system/info",
+                "programs/IpHINAT79UW",
+                "trackedEntityTypes/nEenWmSyUEp",
+                "organisationUnits/DiszpKrYNg8",
+                "trackedEntityAttributes/ciuAttr0001",
+                "trackedEntityAttributes/lastName001",
+                "trackedEntityAttributes/gndrAttr001",
+                "trackedEntityAttributes/w75KJ2mc4zz",
+                "trackedEntityAttributes/consent0001",
+            ]
+        );
+
+        calls.lock().unwrap().clear();
+        let report = check(&client, &conn("expired-pat-000"), &input()).await;
+        assert_eq!(report.problems, vec![Problem::BadCredentials]);
+        assert_eq!(*calls.lock().unwrap(), ["system/info"]);
     }
 
     #[tokio::test]

@@ -575,7 +575,12 @@ impl Dhis2Client {
     pub async fn program(&self, conn: &Connection, id: &Uid) -> Result<ProgramInfo, Dhis2Error> {
         let endpoint = Endpoint::Program;
         let body = self
-            .get_ok(conn, endpoint, &format!("programs/{id}"), &fields(PROGRAM_FIELDS))
+            .get_ok(
+                conn,
+                endpoint,
+                &format!("programs/{id}"),
+                &fields(PROGRAM_FIELDS),
+            )
             .await?;
         ProgramInfo::parse(&body).map_err(|e| unreadable(endpoint, e.to_string()))
     }
@@ -653,6 +658,8 @@ impl Dhis2Client {
         let scrub = |text: String| scrub(text, &conn.auth);
         let request = match &conn.auth {
             Auth::Token(pat) => {
+                // A token that cannot be a header (a pasted line break) is
+                // refused as the server would refuse a wrong one.
                 let mut value = HeaderValue::from_str(&format!("ApiToken {}", pat.expose_secret()))
                     .map_err(|_| Dhis2Error::Unauthorized { endpoint })?;
                 // Kept out of any debug output of the request.
@@ -698,8 +705,8 @@ impl Dhis2Client {
 /// `{base}/api/{path}`; the base is checked again, as `Connection`'s
 /// fields are public.
 fn api_url(conn: &Connection, endpoint: Endpoint, path: &str) -> Result<String, Dhis2Error> {
-    let base = normalise_base(&conn.base_url)
-        .map_err(|error| Dhis2Error::Address { endpoint, error })?;
+    let base =
+        normalise_base(&conn.base_url).map_err(|error| Dhis2Error::Address { endpoint, error })?;
     Ok(format!("{base}/api/{path}"))
 }
 
@@ -748,7 +755,10 @@ fn unreadable(endpoint: Endpoint, detail: String) -> Dhis2Error {
 fn json_object(endpoint: Endpoint, body: &[u8]) -> Result<Value, Dhis2Error> {
     match serde_json::from_slice::<Value>(body) {
         Ok(v) if v.is_object() => Ok(v),
-        _ => Err(unreadable(endpoint, "the answer is not a JSON object".into())),
+        _ => Err(unreadable(
+            endpoint,
+            "the answer is not a JSON object".into(),
+        )),
     }
 }
 
@@ -1011,8 +1021,14 @@ mod tests {
                 "https://dhis.example.org/?x=1",
                 ConnectionError::QueryOrFragment,
             ),
-            ("https://dhis.example.org/#x", ConnectionError::QueryOrFragment),
-            ("https://dhis.example.org/api/", ConnectionError::EndsWithApi),
+            (
+                "https://dhis.example.org/#x",
+                ConnectionError::QueryOrFragment,
+            ),
+            (
+                "https://dhis.example.org/api/",
+                ConnectionError::EndsWithApi,
+            ),
             ("https://example.org/dhis/API", ConnectionError::EndsWithApi),
         ] {
             assert_eq!(
@@ -1047,7 +1063,10 @@ mod tests {
             format!("{:?}", basic.auth),
             r#"Basic { username: "sync-bot", password: "[redacted]" }"#
         );
-        let shown = format!("{token:?} {basic:?} {:#?}", Dhis2Client::new(Duration::from_secs(1)));
+        let shown = format!(
+            "{token:?} {basic:?} {:#?}",
+            Dhis2Client::new(Duration::from_secs(1))
+        );
         assert!(!shown.contains(PAT_FOR_TESTS) && !shown.contains(PASS_FOR_TESTS));
         assert!(shown.contains("https://dhis.example.org"));
     }
@@ -1066,8 +1085,14 @@ mod tests {
             }
         );
         let seen = last(&log);
-        assert_eq!((seen.method.as_str(), seen.path.as_str()), ("GET", "/dhis/api/system/info"));
-        assert_eq!(seen.authorization, Some(format!("ApiToken {PAT_FOR_TESTS}")));
+        assert_eq!(
+            (seen.method.as_str(), seen.path.as_str()),
+            ("GET", "/dhis/api/system/info")
+        );
+        assert_eq!(
+            seen.authorization,
+            Some(format!("ApiToken {PAT_FOR_TESTS}"))
+        );
 
         let basic = Connection {
             auth: Auth::Basic {
@@ -1076,7 +1101,10 @@ mod tests {
             },
             ..conn.clone()
         };
-        assert_eq!(client.system_info(&basic).await.unwrap().version, Version::new(2, 40, 4));
+        assert_eq!(
+            client.system_info(&basic).await.unwrap().version,
+            Version::new(2, 40, 4)
+        );
         assert!(last(&log).authorization.unwrap().starts_with("Basic "));
 
         let wrong = Connection {
@@ -1143,7 +1171,10 @@ mod tests {
             ])
         );
         let calls = log.lock().unwrap().len();
-        let none = SearchQuery { values: vec![], ..query };
+        let none = SearchQuery {
+            values: vec![],
+            ..query
+        };
         assert_eq!(
             client
                 .search_by_attribute(&conn, Version::new(2, 41, 0), &none)
@@ -1187,7 +1218,10 @@ mod tests {
         assert_eq!(report.status, ImportStatus::Ok);
         assert_eq!(report.stats.created, 2);
         let seen = last(&log);
-        assert_eq!((seen.method.as_str(), seen.path.as_str()), ("POST", "/dhis/api/tracker"));
+        assert_eq!(
+            (seen.method.as_str(), seen.path.as_str()),
+            ("POST", "/dhis/api/tracker")
+        );
         assert_eq!(
             seen.query,
             pairs(&[
@@ -1235,10 +1269,16 @@ mod tests {
             .await
             .unwrap();
         assert_eq!(tet.attributes, [("ciuAttr0001".to_string(), true)]);
-        assert_eq!(last(&log).query, pairs(&[("fields", TRACKED_ENTITY_TYPE_FIELDS)]));
+        assert_eq!(
+            last(&log).query,
+            pairs(&[("fields", TRACKED_ENTITY_TYPE_FIELDS)])
+        );
         let attribute = client.attribute(&conn, &uid("ciuAttr0001")).await.unwrap();
         assert!(attribute.unique);
-        assert_eq!(last(&log).path, "/dhis/api/trackedEntityAttributes/ciuAttr0001");
+        assert_eq!(
+            last(&log).path,
+            "/dhis/api/trackedEntityAttributes/ciuAttr0001"
+        );
         let unit = client.org_unit(&conn, &uid("DiszpKrYNg8")).await.unwrap();
         assert_eq!(unit.name, "Ngelehun CHC");
         assert_eq!(last(&log).query, pairs(&[("fields", ORG_UNIT_FIELDS)]));
@@ -1267,7 +1307,12 @@ mod tests {
                 "bad_request",
                 false,
             ),
-            ("Missing0001", Dhis2Error::NotFound { endpoint }, "not_found", false),
+            (
+                "Missing0001",
+                Dhis2Error::NotFound { endpoint },
+                "not_found",
+                false,
+            ),
             (
                 "Overload001",
                 Dhis2Error::Server {
@@ -1377,7 +1422,10 @@ mod tests {
         assert_eq!((err.code(), err.retryable()), ("network", true));
 
         let (client, conn, _log) = spawn_fake(Duration::from_millis(300)).await;
-        let err = client.program(&conn, &uid("SlowAnswer1")).await.unwrap_err();
+        let err = client
+            .program(&conn, &uid("SlowAnswer1"))
+            .await
+            .unwrap_err();
         assert!(
             matches!(&err, Dhis2Error::Network { detail, .. } if detail.starts_with("timed out")),
             "{err:?}"

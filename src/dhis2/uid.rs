@@ -171,10 +171,7 @@ mod tests {
     fn serde_reads_and_writes_a_plain_string_and_refuses_a_bad_one() {
         let uid = Uid::parse("Kj6vYde4LHh").unwrap();
         assert_eq!(serde_json::to_string(&uid).unwrap(), "\"Kj6vYde4LHh\"");
-        assert_eq!(
-            serde_json::from_str::<Uid>("\"Kj6vYde4LHh\"").unwrap(),
-            uid
-        );
+        assert_eq!(serde_json::from_str::<Uid>("\"Kj6vYde4LHh\"").unwrap(), uid);
         let err = serde_json::from_str::<Uid>("\"1bad\"").unwrap_err();
         assert!(err.to_string().contains("11 characters, not 4"), "{err}");
         assert_eq!(uid.to_string(), "Kj6vYde4LHh");

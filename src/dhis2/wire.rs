@@ -331,8 +331,11 @@ impl ImportReport {
         // An async acknowledgement also says "status":"OK"; taking it for a
         // report would count an import that has not happened yet.
         let response = json.get("response");
-        if response.and_then(|r| r.get("responseType")).and_then(Value::as_str)
-            == Some("TrackerJob")
+        if json.get("message").and_then(Value::as_str) == Some("Tracker job added")
+            || response
+                .and_then(|r| r.get("responseType"))
+                .and_then(Value::as_str)
+                == Some("TrackerJob")
             || response
                 .and_then(|r| r.get("location"))
                 .and_then(Value::as_str)
@@ -460,7 +463,10 @@ impl OuMode {
 
     /// Whether the mode is relative to given org units.
     pub fn takes_org_units(self) -> bool {
-        matches!(self, OuMode::Selected | OuMode::Children | OuMode::Descendants)
+        matches!(
+            self,
+            OuMode::Selected | OuMode::Children | OuMode::Descendants
+        )
     }
 }
 
@@ -476,7 +482,8 @@ pub struct SearchQuery {
 
 /// A filter value as the server reads it: from 2.40, `/` before each `:`
 /// `,` and `/`; 2.38 and 2.39 have no escaping (and so cannot match such a
-/// value exactly).
+/// value exactly). `;` separates `IN` values and has no escape: UICs never
+/// hold one.
 pub fn escape_filter_value(version: Version, value: &str) -> String {
     if !version.escapes_filter_values() {
         return value.to_string();
@@ -586,9 +593,7 @@ fn found_entity(v: &Value) -> Result<FoundEntity, SearchError> {
         .map(|e| FoundEnrollment {
             enrollment: str_of(e.get("enrollment")).unwrap_or_default(),
             program: str_of(e.get("program")).unwrap_or_default(),
-            status: EnrollmentStatus::parse(
-                e.get("status").and_then(Value::as_str).unwrap_or(""),
-            ),
+            status: EnrollmentStatus::parse(e.get("status").and_then(Value::as_str).unwrap_or("")),
         })
         .collect();
     Ok(FoundEntity {
@@ -868,7 +873,16 @@ mod tests {
         assert_eq!(Version::parse(" 2.38.7-rc1 "), Ok(Version::new(2, 38, 7)));
         assert_eq!(Version::parse("v2.41"), Ok(Version::new(2, 41, 0)));
         assert_eq!(Version::parse("2.42.0"), Ok(Version::new(2, 42, 0)));
-        for bad in ["", "2", "2.", ".41", "two.41", "2..1", "SNAPSHOT", "2.99999999999"] {
+        for bad in [
+            "",
+            "2",
+            "2.",
+            ".41",
+            "two.41",
+            "2..1",
+            "SNAPSHOT",
+            "2.99999999999",
+        ] {
             assert_eq!(
                 Version::parse(bad),
                 Err(VersionError(bad.to_string())),
@@ -1040,7 +1054,8 @@ mod tests {
 
     #[test]
     fn a_report_is_lenient_on_optional_parts_and_strict_on_status() {
-        let report = ImportReport::parse(br#"{"status":"ERROR","message":"Import aborted"}"#).unwrap();
+        let report =
+            ImportReport::parse(br#"{"status":"ERROR","message":"Import aborted"}"#).unwrap();
         assert_eq!(report.status, ImportStatus::Error);
         assert_eq!(report.stats, Stats::default());
         assert_eq!(report.message.as_deref(), Some("Import aborted"));
@@ -1097,6 +1112,10 @@ mod tests {
         let ack41 = r#"{"status":"OK","message":"Tracker job added","response":{"id":"LkXBUdIgbe3","location":"https://dhis.example.org/api/tracker/jobs/LkXBUdIgbe3"}}"#;
         assert_eq!(
             ImportReport::parse(ack41.as_bytes()),
+            Err(ReportError::AsyncJob)
+        );
+        assert_eq!(
+            ImportReport::parse(br#"{"status":"OK","message":"Tracker job added"}"#),
             Err(ReportError::AsyncJob)
         );
     }
@@ -1334,10 +1353,7 @@ mod tests {
             tet,
             TrackedEntityTypeInfo {
                 id: "nEenWmSyUEp".into(),
-                attributes: vec![
-                    ("ciuAttr0001".into(), false),
-                    ("w75KJ2mc4zz".into(), true)
-                ],
+                attributes: vec![("ciuAttr0001".into(), false), ("w75KJ2mc4zz".into(), true)],
             }
         );
         assert!(tet.has_attribute("w75KJ2mc4zz"));
@@ -1363,8 +1379,14 @@ mod tests {
             Err(MetadataError::Missing("valueType"))
         );
         assert_eq!(
-            OrgUnitInfo::parse(br#"{"id":"DiszpKrYNg8","name":"Ngelehun CHC","displayName":"Ngelehun CHC (PHU)"}"#).unwrap(),
-            OrgUnitInfo { id: "DiszpKrYNg8".into(), name: "Ngelehun CHC (PHU)".into() }
+            OrgUnitInfo::parse(
+                br#"{"id":"DiszpKrYNg8","name":"Ngelehun CHC","displayName":"Ngelehun CHC (PHU)"}"#
+            )
+            .unwrap(),
+            OrgUnitInfo {
+                id: "DiszpKrYNg8".into(),
+                name: "Ngelehun CHC (PHU)".into()
+            }
         );
         assert_eq!(
             OrgUnitInfo::parse(br#"{"id":"DiszpKrYNg8"}"#).unwrap().name,

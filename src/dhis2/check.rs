@@ -28,6 +28,16 @@ pub enum AttributeRole {
 }
 
 impl AttributeRole {
+    /// Every role, the code's first.
+    pub const ALL: [AttributeRole; 6] = [
+        AttributeRole::Uic,
+        AttributeRole::LastName,
+        AttributeRole::FirstName,
+        AttributeRole::BirthYear,
+        AttributeRole::City,
+        AttributeRole::Gender,
+    ];
+
     pub fn label(self, lang: Lang) -> &'static str {
         match (self, lang) {
             (AttributeRole::Uic, Lang::Fr) => "CIU",

@@ -8,6 +8,7 @@
 //! one stored. Problems name the field, never the value typed (it may be a
 //! credential pasted in the wrong box).
 
+pub use super::check::AttributeRole as Role;
 use super::uid::Uid;
 use crate::auth::Lang;
 use crate::tenancy::channel_input::NewSecret;
@@ -53,28 +54,6 @@ pub struct Settings {
     pub last_problem: Option<String>,
     pub last_problem_at: Option<OffsetDateTime>,
     pub updated_at: OffsetDateTime,
-}
-
-/// What the UIC's parts are sent as: which attribute holds which.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub enum Role {
-    Uic,
-    LastName,
-    FirstName,
-    BirthYear,
-    City,
-    Gender,
-}
-
-impl Role {
-    pub const ALL: [Role; 6] = [
-        Role::Uic,
-        Role::LastName,
-        Role::FirstName,
-        Role::BirthYear,
-        Role::City,
-        Role::Gender,
-    ];
 }
 
 impl Settings {

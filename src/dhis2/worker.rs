@@ -12,7 +12,7 @@
 
 use super::check::{AttributeRole, Placement, Slot};
 use super::client::{Auth, Connection, Dhis2Client, Dhis2Error};
-use super::settings::{AuthKind, Role, Settings};
+use super::settings::{AuthKind, Settings};
 use super::store::{self, Claimed, Verdict};
 use super::sync::{self, Found, Issue, Step};
 use super::uid::Uid;
@@ -440,7 +440,7 @@ fn build(
             .filter(|a| a.slot == slot)
             .map(|a| AttributeValue {
                 attribute: a.attribute.clone(),
-                value: sync::value(job, role_of(a.role)),
+                value: sync::value(job, a.role),
             })
             .collect()
     };
@@ -490,7 +490,7 @@ fn is_credentials(e: &Dhis2Error) -> bool {
 fn mapping(s: &Settings) -> Vec<(AttributeRole, Uid)> {
     s.attributes()
         .into_iter()
-        .filter_map(|(role, attr)| Some((attribute_role(role), Uid::parse(attr).ok()?)))
+        .filter_map(|(role, attr)| Some((role, Uid::parse(attr).ok()?)))
         .collect()
 }
 
@@ -510,24 +510,3 @@ fn fallback(mapping: &[(AttributeRole, Uid)]) -> Placement {
     }
 }
 
-fn attribute_role(r: Role) -> AttributeRole {
-    match r {
-        Role::Uic => AttributeRole::Uic,
-        Role::LastName => AttributeRole::LastName,
-        Role::FirstName => AttributeRole::FirstName,
-        Role::BirthYear => AttributeRole::BirthYear,
-        Role::City => AttributeRole::City,
-        Role::Gender => AttributeRole::Gender,
-    }
-}
-
-fn role_of(r: AttributeRole) -> Role {
-    match r {
-        AttributeRole::Uic => Role::Uic,
-        AttributeRole::LastName => Role::LastName,
-        AttributeRole::FirstName => Role::FirstName,
-        AttributeRole::BirthYear => Role::BirthYear,
-        AttributeRole::City => Role::City,
-        AttributeRole::Gender => Role::Gender,
-    }
-}

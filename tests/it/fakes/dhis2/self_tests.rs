@@ -1,0 +1,1 @@
+//! The fake's own tests, over real HTTP.

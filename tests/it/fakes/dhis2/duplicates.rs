@@ -82,12 +82,7 @@ pub(super) fn list(g: &Inner, params: &[(String, String)]) -> Reply {
         .duplicates
         .iter()
         .filter(|d| status == "ALL" || d.status == status)
-        .filter(|d| {
-            tes.is_empty()
-                || tes
-                    .iter()
-                    .any(|t| *t == d.original || *t == d.duplicate)
-        })
+        .filter(|d| tes.is_empty() || tes.iter().any(|t| *t == d.original || *t == d.duplicate))
         .map(duplicate_json)
         .collect();
     Reply::Json(
@@ -116,9 +111,9 @@ pub(super) fn set_status(g: &mut Inner, id: &str, params: &[(String, String)]) -
         return missing(id);
     };
     match param(params, "status") {
-        Some("MERGED") => {
-            bad_request("Can't update a potential duplicate to MERGED as the merge endpoint should be used")
-        }
+        Some("MERGED") => bad_request(
+            "Can't update a potential duplicate to MERGED as the merge endpoint should be used",
+        ),
         _ if d.status == "MERGED" => {
             bad_request("Can't update a potential duplicate that is already MERGED")
         }
@@ -145,7 +140,8 @@ pub(super) fn merge(g: &mut Inner, id: &str, params: &[(String, String)], body: 
     if d.status == "MERGED" {
         return bad_request("Potential duplicate is already MERGED");
     }
-    let (Some(original), Some(duplicate)) = (g.te(&d.original).cloned(), g.te(&d.duplicate).cloned())
+    let (Some(original), Some(duplicate)) =
+        (g.te(&d.original).cloned(), g.te(&d.duplicate).cloned())
     else {
         return not_found("No tracked entity found for this potential duplicate.");
     };
@@ -194,7 +190,11 @@ pub(super) fn merge(g: &mut Inner, id: &str, params: &[(String, String)], body: 
             let uids = |k: &str| -> Vec<String> {
                 v.get(k)
                     .and_then(Value::as_array)
-                    .map(|a| a.iter().filter_map(|x| x.as_str().map(str::to_string)).collect())
+                    .map(|a| {
+                        a.iter()
+                            .filter_map(|x| x.as_str().map(str::to_string))
+                            .collect()
+                    })
                     .unwrap_or_default()
             };
             for a in uids("trackedEntityAttributes") {

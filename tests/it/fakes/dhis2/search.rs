@@ -89,7 +89,10 @@ fn parse_filters(v: Version, raw: &str) -> Result<Vec<Filter>, Reply> {
         for pair in tokens[1..].chunks(2) {
             let op = pair[0].to_ascii_uppercase();
             if !OPS.contains(&op.as_str()) {
-                return Err(bad_request(&format!("Query operator is not valid: {}", pair[0])));
+                return Err(bad_request(&format!(
+                    "Query operator is not valid: {}",
+                    pair[0]
+                )));
             }
             conditions.push((op, pair[1].clone()));
         }
@@ -217,7 +220,9 @@ fn try_search(g: &Inner, params: &[(String, String)]) -> Result<Value, Reply> {
     if !is_scope_mode(&mode)
         && let Some(u) = units.iter().find(|u| !g.org_units.contains_key(*u))
     {
-        return Err(bad_request(&format!("Organisation unit does not exist: {u}")));
+        return Err(bad_request(&format!(
+            "Organisation unit does not exist: {u}"
+        )));
     }
     let mut filters = Vec::new();
     for (_, raw) in params.iter().filter(|(k, _)| k == "filter") {
@@ -251,19 +256,14 @@ fn try_search(g: &Inner, params: &[(String, String)]) -> Result<Value, Reply> {
         .tracked_entities
         .iter()
         .filter(|t| in_units(t))
-        .filter(|t| {
-            program.is_none_or(|p| t.enrollments.iter().any(|e| e.program == p.uid))
-        })
+        .filter(|t| program.is_none_or(|p| t.enrollments.iter().any(|e| e.program == p.uid)))
         .filter(|t| te_type.is_none_or(|tt| t.tracked_entity_type == tt))
         .filter(|t| wanted_tes.is_empty() || wanted_tes.contains(&t.uid))
         .filter(|t| only_duplicates.is_none_or(|d| is_flagged(g, &t.uid) == d))
         .filter(|t| {
             filters.iter().all(|f| {
-                t.value_of(&f.attribute).is_some_and(|val| {
-                    f.conditions
-                        .iter()
-                        .all(|(op, w)| matches(op, &val, w))
-                })
+                t.value_of(&f.attribute)
+                    .is_some_and(|val| f.conditions.iter().all(|(op, w)| matches(op, &val, w)))
             })
         })
         .collect();

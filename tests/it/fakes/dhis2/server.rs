@@ -295,13 +295,7 @@ async fn entry(State(shared): State<Shared>, req: Request) -> Response {
                 .into_owned()
                 .collect();
             match authenticate(&g, &parts.headers) {
-                Ok(()) => route(
-                    &mut g,
-                    parts.method.as_str(),
-                    &path,
-                    &params,
-                    &body_bytes,
-                ),
+                Ok(()) => route(&mut g, parts.method.as_str(), &path, &params, &body_bytes),
                 Err(message) => web_message(401, message),
             }
         }
@@ -345,7 +339,10 @@ fn authenticate(g: &Inner, headers: &HeaderMap) -> Result<(), &'static str> {
     let Some(v) = headers.get(header::AUTHORIZATION) else {
         return Err("Full authentication is required to access this resource.");
     };
-    let v = v.to_str().map_err(|_| "Invalid Authorization header.")?.trim();
+    let v = v
+        .to_str()
+        .map_err(|_| "Invalid Authorization header.")?
+        .trim();
     match v.split_once(' ') {
         Some((s, b64)) if s.eq_ignore_ascii_case("basic") => {
             let decoded = base64::engine::general_purpose::STANDARD
@@ -408,9 +405,7 @@ fn route(
         ("GET", ["api", "potentialDuplicates"]) => super::duplicates::list(g, params),
         ("POST", ["api", "potentialDuplicates"]) => super::duplicates::create(g, body),
         ("GET", ["api", "potentialDuplicates", id]) => super::duplicates::get(g, id),
-        ("PUT", ["api", "potentialDuplicates", id]) => {
-            super::duplicates::set_status(g, id, params)
-        }
+        ("PUT", ["api", "potentialDuplicates", id]) => super::duplicates::set_status(g, id, params),
         ("POST", ["api", "potentialDuplicates", id, "merge"]) => {
             super::duplicates::merge(g, id, params, body)
         }

@@ -2,7 +2,7 @@
 //! jobs, potential duplicates, recorded requests) and its shared state
 //! (`Inner`), plus the UID and date helpers every route uses.
 
-use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
+use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
@@ -309,7 +309,6 @@ pub(super) struct Job {
     pub params: ImportParams,
     /// Polls of `/api/tracker/jobs/{id}` still to answer "not completed".
     pub polls_left: u32,
-    pub created: String,
     /// Notifications, newest first.
     pub notifications: Vec<Value>,
     /// The report, once completed.
@@ -415,15 +414,6 @@ impl Inner {
                 .get(org_unit)
                 .is_some_and(|ou| roots.iter().any(|r| ou.path.split('/').any(|p| p == r))),
         }
-    }
-
-    /// UIDs of every attribute that is unique.
-    pub fn unique_attributes(&self) -> HashSet<String> {
-        self.attributes
-            .values()
-            .filter(|a| a.unique)
-            .map(|a| a.uid.clone())
-            .collect()
     }
 }
 

@@ -43,8 +43,18 @@ fn import_params(params: &[(String, String)]) -> Result<(ImportParams, bool), Re
     let atomic = enum_param(params, "atomicMode", "ALL", &["ALL", "OBJECT"])?;
     // `VALIDATION` (2.38/2.39 docs) is not in the server's enum (C.3).
     let mode = enum_param(params, "importMode", "COMMIT", &["COMMIT", "VALIDATE"])?;
-    enum_param(params, "validationMode", "FULL", &["FULL", "FAIL_FAST", "SKIP"])?;
-    enum_param(params, "reportMode", "ERRORS", &["ERRORS", "WARNINGS", "FULL"])?;
+    enum_param(
+        params,
+        "validationMode",
+        "FULL",
+        &["FULL", "FAIL_FAST", "SKIP"],
+    )?;
+    enum_param(
+        params,
+        "reportMode",
+        "ERRORS",
+        &["ERRORS", "WARNINGS", "FULL"],
+    )?;
     let is_async = enum_param(params, "async", "true", &["true", "false"])? == "true";
     Ok((
         ImportParams {
@@ -169,7 +179,11 @@ pub(super) fn post(g: &mut Inner, params: &[(String, String)], body: &[u8]) -> R
     if !is_async {
         g.imports += 1;
         let report = run_import(g, &payload, import);
-        let status = if report["status"] == "ERROR" { 409 } else { 200 };
+        let status = if report["status"] == "ERROR" {
+            409
+        } else {
+            200
+        };
         return Reply::Json(status, report);
     }
     let id = new_uid();
@@ -180,8 +194,11 @@ pub(super) fn post(g: &mut Inner, params: &[(String, String)], body: &[u8]) -> R
             payload,
             params: import,
             polls_left: g.job_polls,
-            created: now.clone(),
-            notifications: vec![notification(&now, "(TRACKER_IMPORT_JOB) Import:Start", false)],
+            notifications: vec![notification(
+                &now,
+                "(TRACKER_IMPORT_JOB) Import:Start",
+                false,
+            )],
             report: None,
         },
     );
@@ -320,9 +337,9 @@ fn clashes(
     let same_scope = |ou: &str| !a.orgunit_scope || ou == org_unit;
     g.tracked_entities.iter().any(|t| {
         t.uid != owner && same_scope(&t.org_unit) && t.value_of(attribute).as_deref() == Some(value)
-    }) || pending
-        .iter()
-        .any(|p| p.te != owner && p.attribute == attribute && p.value == value && same_scope(&p.org_unit))
+    }) || pending.iter().any(|p| {
+        p.te != owner && p.attribute == attribute && p.value == value && same_scope(&p.org_unit)
+    })
 }
 
 /// Org unit checks shared by TEs and enrollments: unknown (`unknown_code`),
@@ -389,6 +406,12 @@ pub(super) fn run_import(g: &mut Inner, payload: &Value, p: ImportParams) -> Val
             uid: en.uid.clone(),
             count: 0,
         };
+        let earlier: Vec<&InEnrollment> = ok_enrollments.iter().map(|j| &enrollments[*j]).collect();
+        validate_enrollment(g, &tes, en, &earlier, p.strategy, word, &pending, &mut e);
+        if e.count > 0 {
+            continue;
+        }
+        // Valid on its own, but its person will not be written.
         if let Some(te) = en.te.as_deref().filter(|te| failed_tes.contains(*te)) {
             e.add(
                 "E5000",
@@ -398,11 +421,6 @@ pub(super) fn run_import(g: &mut Inner, payload: &Value, p: ImportParams) -> Val
                     en.uid
                 ),
             );
-            continue;
-        }
-        let earlier: Vec<&InEnrollment> = ok_enrollments.iter().map(|j| &enrollments[*j]).collect();
-        validate_enrollment(g, &tes, en, &earlier, p.strategy, word, &pending, &mut e);
-        if e.count > 0 {
             continue;
         }
         ok_enrollments.push(i);
@@ -614,11 +632,17 @@ fn validate_enrollment(
     let exists = g.owner_of_enrollment(&en.uid).is_some();
     match (strategy, exists) {
         (Strategy::Create, true) => {
-            e.add("E1080", format!("Enrollment: `{}`, already exists.", en.uid));
+            e.add(
+                "E1080",
+                format!("Enrollment: `{}`, already exists.", en.uid),
+            );
             return;
         }
         (Strategy::Update | Strategy::Delete, false) => {
-            e.add("E1081", format!("Enrollment: `{}`, does not exist.", en.uid));
+            e.add(
+                "E1081",
+                format!("Enrollment: `{}`, does not exist.", en.uid),
+            );
             return;
         }
         (Strategy::Delete, true) => return,
@@ -674,7 +698,9 @@ fn validate_enrollment(
             Some(p) => Some(p),
         },
     };
+    // An unknown TE type is the TE's own error (E1005), not a mismatch.
     if let (Some(p), Some(tt), Some(te)) = (program, &te_type, &en.te)
+        && g.te_types.contains_key(tt)
         && p.tracked_entity_type.as_deref() != Some(tt.as_str())
     {
         e.add(

@@ -447,6 +447,17 @@ async fn a_repost_updates_with_create_and_update_and_fails_with_create() {
     assert_eq!(f.tracked_entities().len(), 1);
     assert_eq!(f.tracked_entities()[0].enrollments.len(), 1);
 
+    // An update with a `null` value deletes that attribute only.
+    let mut changed = person(TE_1, EN_1, UIC, ORG_UNIT);
+    changed["attributes"][1]["value"] = Value::Null;
+    let (status, r) = import(&f, "&importStrategy=UPDATE", &payload(vec![changed])).await;
+    assert_eq!(status, 200, "{r}");
+    assert_eq!(r["stats"], stats(0, 2, 0, 0));
+    assert_eq!(
+        f.tracked_entities()[0].attributes,
+        pairs(&[(ATTR_UIC, UIC)])
+    );
+
     let (status, r) = import(&f, "&importStrategy=CREATE", &body).await;
     assert_eq!(status, 409);
     assert_eq!(r["status"], "ERROR");
@@ -713,6 +724,18 @@ fn validation_cases() -> Vec<Case> {
             },
             |_| {},
             vec![("ENROLLMENT", "E1014")],
+        ),
+        (
+            "E1022",
+            |f| {
+                f.add_tracked_entity_type(TrackedEntityType {
+                    uid: "bVkFYAvoUCP".into(),
+                    name: "Household".into(),
+                    attributes: vec![],
+                })
+            },
+            |p| p["trackedEntityType"] = json!("bVkFYAvoUCP"),
+            vec![("ENROLLMENT", "E1022")],
         ),
         (
             "E1069 after removing the program",
@@ -1254,6 +1277,20 @@ async fn potential_duplicates_are_flagged_listed_dismissed_and_merged() {
         assert_eq!(status, 200);
         let other_id = other["id"].as_str().unwrap().to_string();
 
+        let (_, flagged) = search(
+            &f,
+            &format!("trackedEntityType={PERSON_TYPE}&ouMode=ALL&potentialDuplicate=true"),
+        )
+        .await;
+        assert_eq!(found(&flagged), vec![TE_1, TE_2, third]);
+        assert_eq!(
+            flagged
+                .get("trackedEntities")
+                .or(flagged.get("instances"))
+                .unwrap()[0]["potentialDuplicate"],
+            true
+        );
+
         let listed = |v: &Value| -> Vec<String> {
             v["potentialDuplicates"]
                 .as_array()
@@ -1415,4 +1452,59 @@ async fn injected_failures_answer_as_a_proxy_then_service_resumes() {
     assert_eq!(statuses, vec![503, 503, 500, 200, 0, 200]);
     // No import reached the importer.
     assert_eq!(f.import_count(), 0);
+}
+
+#[tokio::test]
+async fn a_manual_merge_moves_what_it_is_told_and_deletes_the_duplicate() {
+    let f = FakeDhis2::start_standard(Version::V2_41).await;
+    seed(&f);
+    let third = "Lw2kKcM6ikz";
+    // The third person gets an enrollment of its own in another program.
+    let mut other = Program::with_registration("eBAyeGv0exc", PERSON_TYPE);
+    other.org_units = vec![ORG_UNIT_2.into()];
+    f.add_program(other);
+    {
+        let mut g = f.lock();
+        let t = g.te_mut(third).unwrap();
+        *t = t
+            .clone()
+            .enrolled("Pr4rQdXJ8Xr", "eBAyeGv0exc", &[])
+            .attribute(ATTR_GENDER, "1");
+    }
+    let (_, d) = post(
+        &f,
+        "/api/potentialDuplicates",
+        &json!({"original": TE_1, "duplicate": third}),
+    )
+    .await;
+    let id = d["id"].as_str().unwrap();
+    let (status, _) = post(
+        &f,
+        &format!("/api/potentialDuplicates/{id}/merge?mergeStrategy=MANUAL"),
+        &json!({"trackedEntityAttributes": [ATTR_GENDER], "enrollments": ["Pr4rQdXJ8Xr"]}),
+    )
+    .await;
+    assert_eq!(status, 200);
+    let people = f.tracked_entities();
+    assert_eq!(people.len(), 2);
+    let kept = &people[0];
+    assert_eq!(kept.uid, TE_1);
+    // The UIC stays the original's; gender and the enrollment moved.
+    assert_eq!(kept.value_of(ATTR_UIC).as_deref(), Some(UIC));
+    assert_eq!(kept.value_of(ATTR_GENDER).as_deref(), Some("1"));
+    let programs: Vec<&str> = kept
+        .enrollments
+        .iter()
+        .map(|e| e.program.as_str())
+        .collect();
+    assert_eq!(programs, vec![PROGRAM, "eBAyeGv0exc"]);
+    let (status, d) = get(&f, &format!("/api/potentialDuplicates/{id}")).await;
+    assert_eq!((status, &d["status"]), (200, &json!("MERGED")));
+    let (status, _) = post(
+        &f,
+        &format!("/api/potentialDuplicates/{id}/merge?mergeStrategy=AUTO"),
+        &json!({}),
+    )
+    .await;
+    assert_eq!(status, 400);
 }

@@ -329,7 +329,7 @@ fn auth_kind(headers: &HeaderMap) -> AuthKind {
                 .unwrap_or_default();
             AuthKind::Basic(user)
         }
-        Some((s, _)) if s == "ApiToken" => AuthKind::ApiToken,
+        Some(("ApiToken", _)) => AuthKind::ApiToken,
         _ => AuthKind::Other,
     }
 }

@@ -441,7 +441,8 @@ pub(super) fn run_import(g: &mut Inner, payload: &Value, p: ImportParams) -> Val
         }
     }
 
-    let commit = !p.validate_only && !(p.atomic_all && !errors.is_empty());
+    // ALL: one error and nothing is written; VALIDATE never writes.
+    let commit = !p.validate_only && (!p.atomic_all || errors.is_empty());
     let mut te_stats = Stats::default();
     let mut en_stats = Stats::default();
     let mut te_reports = Vec::new();

@@ -8,6 +8,11 @@
 //! 5xx, a server that drops connections) and inspection of what it holds.
 //!
 //! Choices where the reference leaves room:
+//! - The standard setup (`start_standard`): the UIC (unique, mandatory) and
+//!   gender (optional) are attributes of the Person TE type, so they sit on
+//!   the tracked entity; last name, first name, birth year (mandatory) and
+//!   birth city (optional) are program attributes, sent on the enrollment.
+//!   Every attribute is TEXT (a birth year is sent as text by our client).
 //! - Auth: every endpoint needs it. A `d2pat_` token is checked for its
 //!   shape (`d2pat_` + 32 Base64 characters + 10 digits) but its CRC32 is
 //!   not recomputed. 401 messages: no header → "Full authentication is

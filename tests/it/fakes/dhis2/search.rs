@@ -148,6 +148,8 @@ fn try_search(g: &Inner, params: &[(String, String)]) -> Result<Value, Reply> {
         (None, Some(p)) => p.eq_ignore_ascii_case("false"),
         (None, None) => false,
     };
+    // C.5: `program` and `trackedEntityType` are alternatives, and one of
+    // them (or a list of UIDs) is needed, on every version.
     let program = param(params, "program");
     let te_type = param(params, "trackedEntityType");
     if program.is_some() && te_type.is_some() {
@@ -188,6 +190,8 @@ fn try_search(g: &Inner, params: &[(String, String)]) -> Result<Value, Reply> {
         }
         None => None,
     };
+    // 2.41 defaults to ACCESSIBLE and refuses mixing a scope mode with org
+    // units; older versions need one or the other and let a scope mode win.
     let mode = if v >= Version::V2_41 {
         match (units.is_empty(), mode) {
             (true, None) => "ACCESSIBLE".to_string(),
@@ -238,6 +242,7 @@ fn try_search(g: &Inner, params: &[(String, String)]) -> Result<Value, Reply> {
     }
     let only_duplicates = param(params, "potentialDuplicate").map(|p| p == "true");
 
+    // A seeded TE whose org unit the fake does not know is only seen by ALL.
     let in_units = |te: &TrackedEntitySnapshot| -> bool {
         let Some(ou) = g.org_units.get(&te.org_unit) else {
             return mode == "ALL";
@@ -268,6 +273,7 @@ fn try_search(g: &Inner, params: &[(String, String)]) -> Result<Value, Reply> {
         })
         .collect();
 
+    // Creation order is the fake's only sort order.
     let total = found.len();
     let number = |name: &str, default: usize| {
         param(params, name)

@@ -12,7 +12,9 @@
 //!   gender (optional) are attributes of the Person TE type, so they sit on
 //!   the tracked entity; last name, first name, birth year (mandatory) and
 //!   birth city (optional) are program attributes, sent on the enrollment.
-//!   Every attribute is TEXT (a birth year is sent as text by our client).
+//!   Every attribute is TEXT; value types, option sets (E1007, E1085,
+//!   E1125) and TextPattern checks are not modelled (C.6: the importer
+//!   does not check patterns either).
 //! - Auth: every endpoint needs it. A `d2pat_` token is checked for its
 //!   shape (`d2pat_` + 32 Base64 characters + 10 digits) but its CRC32 is
 //!   not recomputed. 401 messages: no header → "Full authentication is

@@ -295,7 +295,8 @@ impl Application {
         let stop_watch = Arc::new(tokio::sync::Notify::new());
         let watch = tokio::spawn(tokens::watch::run(self.state.clone(), stop_watch.clone()));
         let stop_dhis2 = Arc::new(tokio::sync::Notify::new());
-        let dhis2 = tokio::spawn(dhis2::worker::Worker::new(self.state.clone()).run(stop_dhis2.clone()));
+        let dhis2 =
+            tokio::spawn(dhis2::worker::Worker::new(self.state.clone()).run(stop_dhis2.clone()));
         // Live updates cross instances through PostgreSQL (one SQLite
         // database has one instance: in process only).
         let mut bridge = Vec::new();

@@ -221,11 +221,12 @@ pub fn dhis2_batch(took: Duration, verdicts: &[crate::dhis2::store::Verdict]) {
             Verdict::Retry { code, .. } => ("retry", code),
         };
         // Codes are DHIS-2's (E and four digits) or ours: a bounded set.
-        let code = if code.len() <= 24 && code.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_') {
-            code.clone()
-        } else {
-            "other".to_string()
-        };
+        let code =
+            if code.len() <= 24 && code.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_') {
+                code.clone()
+            } else {
+                "other".to_string()
+            };
         metrics::counter!(DHIS2_FAILURES, "outcome" => outcome, "code" => code).increment(1);
     }
 }

@@ -1144,7 +1144,7 @@ mod tests {
     async fn a_search_sends_the_old_parameter_names_and_reads_the_answer() {
         let (client, conn, log) = spawn_fake(Duration::from_secs(5)).await;
         let query = SearchQuery {
-            program: uid("IpHINAT79UW"),
+            scope: wire::SearchScope::Program(uid("IpHINAT79UW")),
             org_units: vec![uid("DiszpKrYNg8")],
             ou_mode: OuMode::Descendants,
             attribute: uid("ciuAttr0001"),

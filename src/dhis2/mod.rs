@@ -23,9 +23,9 @@ pub mod env;
 pub mod settings;
 pub mod store;
 pub mod sync;
-pub mod worker;
 pub mod uid;
 pub mod wire;
+pub mod worker;
 
 pub use settings::Settings;
 

@@ -470,10 +470,19 @@ impl OuMode {
     }
 }
 
-/// Tracked entities of `program` whose `attribute` equals one of `values`.
+/// What a search looks among: one program's tracked entities, or every
+/// tracked entity of a type (whatever its programs: a person registered
+/// by another programme is found too). The two are exclusive (C.5).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SearchScope {
+    Program(Uid),
+    TrackedEntityType(Uid),
+}
+
+/// Tracked entities of the scope whose `attribute` equals one of `values`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SearchQuery {
-    pub program: Uid,
+    pub scope: SearchScope,
     pub org_units: Vec<Uid>,
     pub ou_mode: OuMode,
     pub attribute: Uid,
@@ -507,7 +516,10 @@ pub fn escape_filter_value(version: Version, value: &str) -> String {
 /// refuses ACCESSIBLE/CAPTURE/ALL together with org units). Several values
 /// make one `IN` filter (one `filter` per attribute).
 pub fn search_params(version: Version, query: &SearchQuery) -> Vec<(&'static str, String)> {
-    let mut params = vec![("program", query.program.to_string())];
+    let mut params = vec![match &query.scope {
+        SearchScope::Program(p) => ("program", p.to_string()),
+        SearchScope::TrackedEntityType(t) => ("trackedEntityType", t.to_string()),
+    }];
     if query.ou_mode.takes_org_units() && !query.org_units.is_empty() {
         let units: Vec<&str> = query.org_units.iter().map(Uid::as_str).collect();
         params.push(("orgUnit", units.join(";")));
@@ -1134,7 +1146,7 @@ mod tests {
 
     fn query(values: &[&str], mode: OuMode) -> SearchQuery {
         SearchQuery {
-            program: uid("IpHINAT79UW"),
+            scope: SearchScope::Program(uid("IpHINAT79UW")),
             org_units: vec![uid("DiszpKrYNg8"), uid("ImspTQPwCqd")],
             ou_mode: mode,
             attribute: uid("ciuAttr0001"),

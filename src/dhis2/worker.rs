@@ -17,7 +17,7 @@ use super::store::{self, Claimed, Verdict};
 use super::sync::{self, Found, Issue, Step};
 use super::uid::Uid;
 use super::wire::{
-    AttributeValue, Enrollment, EnrollmentStatus, ImportBundle, OuMode, SearchQuery,
+    AttributeValue, Enrollment, EnrollmentStatus, ImportBundle, OuMode, SearchQuery, SearchScope,
     TrackedEntity, Version,
 };
 use crate::AppState;
@@ -153,8 +153,7 @@ impl Worker {
             Ok(v) => v,
             Err(stopped) => {
                 if stopped.for_page {
-                    store::record_server(db, account_id, None, Some(&stopped.message), now)
-                        .await?;
+                    store::record_server(db, account_id, None, Some(&stopped.message), now).await?;
                     // Read again next time: the cause may be the settings.
                     self.forget(account_id);
                 }
@@ -261,10 +260,8 @@ impl Worker {
         s: &Settings,
         mapping: &[(AttributeRole, Uid)],
     ) -> Result<Placement, Dhis2Error> {
-        let (Ok(program), Ok(tet)) = (
-            Uid::parse(&s.program),
-            Uid::parse(&s.tracked_entity_type),
-        ) else {
+        let (Ok(program), Ok(tet)) = (Uid::parse(&s.program), Uid::parse(&s.tracked_entity_type))
+        else {
             return Ok(fallback(mapping));
         };
         let program = match self.client.program(conn, &program).await {
@@ -301,7 +298,9 @@ impl Worker {
             HashMap::new()
         } else {
             let query = SearchQuery {
-                program: program.clone(),
+                // Every person of the type: one registered by another
+                // programme is linked and enrolled, not created twice.
+                scope: SearchScope::TrackedEntityType(tet.clone()),
                 org_units: Vec::new(),
                 ou_mode: OuMode::Accessible,
                 attribute: uic_attr.clone(),
@@ -509,4 +508,3 @@ fn fallback(mapping: &[(AttributeRole, Uid)]) -> Placement {
         needs_occurred_at: true,
     }
 }
-

@@ -214,6 +214,23 @@ impl Access {
     }
 }
 
+/// `AND {column} …` narrowing a query to the accounts an access covers
+/// (ids are ours, never typed: written into the text).
+pub fn accounts_clause(column: &str, accounts: &Accounts) -> String {
+    let list = |ids: &BTreeSet<i64>| {
+        ids.iter()
+            .map(i64::to_string)
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    match accounts {
+        Accounts::All { except } if except.is_empty() => String::new(),
+        Accounts::All { except } => format!(" AND {column} NOT IN ({})", list(except)),
+        Accounts::Only(ids) if ids.is_empty() => " AND 1 = 0".to_string(),
+        Accounts::Only(ids) => format!(" AND {column} IN ({})", list(ids)),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -305,22 +322,5 @@ mod tests {
         assert_eq!(access.tenant_id(), 4);
         assert!(access.covers(123));
         assert_eq!(op.user_id(), None);
-    }
-}
-
-/// `AND {column} …` narrowing a query to the accounts an access covers
-/// (ids are ours, never typed: written into the text).
-pub fn accounts_clause(column: &str, accounts: &Accounts) -> String {
-    let list = |ids: &BTreeSet<i64>| {
-        ids.iter()
-            .map(i64::to_string)
-            .collect::<Vec<_>>()
-            .join(", ")
-    };
-    match accounts {
-        Accounts::All { except } if except.is_empty() => String::new(),
-        Accounts::All { except } => format!(" AND {column} NOT IN ({})", list(except)),
-        Accounts::Only(ids) if ids.is_empty() => " AND 1 = 0".to_string(),
-        Accounts::Only(ids) => format!(" AND {column} IN ({})", list(ids)),
     }
 }

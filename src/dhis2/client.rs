@@ -531,8 +531,10 @@ impl Dhis2Client {
 
     /// Imports synchronously (`async=false`) with `CREATE_AND_UPDATE`, so
     /// that a re-post of the same UIDs updates instead of duplicating
-    /// (C.8), and `atomicMode=OBJECT`, so that valid objects are written
-    /// and invalid ones reported. HTTP 200 and 409 are both a report.
+    /// (C.8), and `atomicMode=ALL`, so that nothing of the bundle is
+    /// written when anything in it is invalid (the sync takes out the
+    /// people the report names and imports the rest again: each person is
+    /// written whole or not at all). HTTP 200 and 409 are both a report.
     pub async fn import(
         &self,
         conn: &Connection,
@@ -552,7 +554,7 @@ impl Dhis2Client {
         let mut params = vec![
             ("async", "false".to_string()),
             ("importStrategy", "CREATE_AND_UPDATE".to_string()),
-            ("atomicMode", "OBJECT".to_string()),
+            ("atomicMode", "ALL".to_string()),
             ("reportMode", "ERRORS".to_string()),
         ];
         if mode == ImportMode::Validate {
@@ -1227,7 +1229,7 @@ mod tests {
             pairs(&[
                 ("async", "false"),
                 ("importStrategy", "CREATE_AND_UPDATE"),
-                ("atomicMode", "OBJECT"),
+                ("atomicMode", "ALL"),
                 ("reportMode", "ERRORS"),
             ])
         );

@@ -126,6 +126,19 @@ pub struct Issue<'a> {
     pub uid: Option<&'a str>,
 }
 
+/// Whether a report's error is about this job's objects (its tracked
+/// entity when it creates one, its enrollment).
+pub fn concerns(job: &Claimed, step: &Step, issue: &Issue<'_>) -> bool {
+    let Some(uid) = issue.uid else {
+        return false;
+    };
+    match step {
+        Step::Decided(_) => false,
+        Step::Create { .. } => uid == job.tracked_entity || uid == job.enrollment,
+        Step::Enroll { .. } => uid == job.enrollment,
+    }
+}
+
 /// A sent job's verdict from the import report's errors. `report_failed`:
 /// the report's status is ERROR; `report_message`: its message (an import
 /// aborted as a whole names no object).

@@ -39,6 +39,8 @@ const LEASE: time::Duration = time::Duration::minutes(3);
 const PREPARED_FOR: StdDuration = StdDuration::from_secs(600);
 /// Each call's limit.
 const TIMEOUT: StdDuration = StdDuration::from_secs(30);
+/// Imports of one batch at most (see `send`).
+const IMPORT_ROUNDS: usize = 4;
 /// Batches of one number taken in a row before the next number's turn.
 const BATCHES_PER_TURN: usize = 20;
 
@@ -188,7 +190,7 @@ impl Worker {
                 message: e.to_string(),
                 for_page: false,
             })?
-            .ok_or_else(|| incomplete())?;
+            .ok_or_else(incomplete)?;
         if let Ok(m) = self.prepared.lock()
             && let Some(p) = m.get(&account_id)
             && p.updated_at == settings.updated_at
@@ -332,82 +334,132 @@ impl Worker {
             .iter()
             .map(|j| sync::plan(j, found.get(&j.uic), s.org_unit_for(&j.city), true))
             .collect();
-        let mut bundle = ImportBundle::default();
-        let mut bad_uids = vec![false; jobs.len()];
+        let mut outcome: Vec<Option<Verdict>> = vec![None; jobs.len()];
+        let mut built: Vec<Option<Built>> = Vec::with_capacity(jobs.len());
         for (i, (job, step)) in jobs.iter().zip(&steps).enumerate() {
-            match build(p, &program, &tet, job, step) {
-                Ok(Some(Built::Entity(te))) => bundle.tracked_entities.push(te),
-                Ok(Some(Built::Enrollment(en))) => bundle.enrollments.push(en),
-                Ok(None) => {}
-                Err(()) => bad_uids[i] = true,
+            if let Step::Decided(v) = step {
+                outcome[i] = Some(v.clone());
             }
+            built.push(match build(p, &program, &tet, job, step) {
+                Ok(b) => b,
+                Err(()) => {
+                    outcome[i] = Some(Verdict::Failed {
+                        code: "uid".into(),
+                        message: "Identifiants DHIS-2 du dossier illisibles.".into(),
+                    });
+                    None
+                }
+            });
         }
-        if bundle.tracked_entities.is_empty() && bundle.enrollments.is_empty() {
-            return Ok(verdicts(jobs, &steps, &bad_uids, &[], false, None));
-        }
-        let report = match self.client.import(&p.conn, &bundle).await {
-            Ok(r) => r,
-            Err(e) if e.retryable() || is_credentials(&e) => return Err(Stopped::from(&e)),
-            // Refused as a whole, for good (400, 404, an answer not a
-            // report): every job sent fails with the reason.
-            Err(e) => {
-                let failed = Verdict::Failed {
-                    code: e.code().to_string(),
-                    message: e.text(Lang::Fr),
-                };
-                return Ok(jobs
-                    .iter()
-                    .zip(&steps)
-                    .map(|(_, step)| match step {
-                        Step::Decided(v) => v.clone(),
-                        _ => failed.clone(),
-                    })
-                    .collect());
-            }
-        };
-        let issues: Vec<Issue<'_>> = report
-            .errors
-            .iter()
-            .map(|e| Issue {
-                code: &e.code,
-                message: &e.message,
-                uid: e.uid.as_deref(),
-            })
+        let mut pending: Vec<usize> = (0..jobs.len())
+            .filter(|&i| outcome[i].is_none() && built[i].is_some())
             .collect();
-        let failed = report.status == super::wire::ImportStatus::Error;
-        Ok(verdicts(
-            jobs,
-            &steps,
-            &bad_uids,
-            &issues,
-            failed,
-            report.message.as_deref(),
-        ))
+        // Imported with atomicMode=ALL: a batch is written whole or not at
+        // all. The people the report names are taken out (each keeps its
+        // verdict) and the rest imported again, so that each person is
+        // written whole, tracked entity with enrollment, or not at all.
+        for round in 0..IMPORT_ROUNDS {
+            if pending.is_empty() {
+                break;
+            }
+            let mut bundle = ImportBundle::default();
+            for &i in &pending {
+                match &built[i] {
+                    Some(Built::Entity(te)) => bundle.tracked_entities.push(te.clone()),
+                    Some(Built::Enrollment(en)) => bundle.enrollments.push(en.clone()),
+                    None => {}
+                }
+            }
+            let report = match self.client.import(&p.conn, &bundle).await {
+                Ok(r) => r,
+                Err(e) if round == 0 && (e.retryable() || is_credentials(&e)) => {
+                    return Err(Stopped::from(&e));
+                }
+                Err(e) => {
+                    let v = if e.retryable() || is_credentials(&e) {
+                        retry_verdict(&e)
+                    } else {
+                        // Refused as a whole, for good (400, 404, an
+                        // answer not a report).
+                        Verdict::Failed {
+                            code: e.code().to_string(),
+                            message: e.text(Lang::Fr),
+                        }
+                    };
+                    for &i in &pending {
+                        outcome[i] = Some(v.clone());
+                    }
+                    pending.clear();
+                    break;
+                }
+            };
+            let issues: Vec<Issue<'_>> = report
+                .errors
+                .iter()
+                .map(|e| Issue {
+                    code: &e.code,
+                    message: &e.message,
+                    uid: e.uid.as_deref(),
+                })
+                .collect();
+            if report.status != super::wire::ImportStatus::Error {
+                for &i in &pending {
+                    outcome[i] = Some(sync::verdict(&jobs[i], &steps[i], &[], false, None));
+                }
+                pending.clear();
+                break;
+            }
+            let named: Vec<usize> = pending
+                .iter()
+                .copied()
+                .filter(|&i| {
+                    issues
+                        .iter()
+                        .any(|is| sync::concerns(&jobs[i], &steps[i], is))
+                })
+                .collect();
+            if named.is_empty() {
+                for &i in &pending {
+                    outcome[i] = Some(sync::verdict(
+                        &jobs[i],
+                        &steps[i],
+                        &[],
+                        true,
+                        report.message.as_deref(),
+                    ));
+                }
+                pending.clear();
+                break;
+            }
+            for &i in &named {
+                outcome[i] = Some(sync::verdict(&jobs[i], &steps[i], &issues, true, None));
+            }
+            pending.retain(|i| !named.contains(i));
+        }
+        // Still unwritten after every round (each named others): soon again.
+        let now = OffsetDateTime::now_utc();
+        Ok(outcome
+            .into_iter()
+            .zip(jobs)
+            .map(|(v, job)| {
+                v.unwrap_or_else(|| Verdict::Retry {
+                    at: sync::retry_at(job.attempts, now, 0.5),
+                    code: "import".into(),
+                    message: "Lot refusé par DHIS-2 à cause d'autres dossiers : nouvel essai."
+                        .into(),
+                })
+            })
+            .collect())
     }
 }
 
-fn verdicts(
-    jobs: &[Claimed],
-    steps: &[Step],
-    bad_uids: &[bool],
-    issues: &[Issue<'_>],
-    failed: bool,
-    message: Option<&str>,
-) -> Vec<Verdict> {
-    jobs.iter()
-        .zip(steps)
-        .zip(bad_uids)
-        .map(|((job, step), bad)| {
-            if *bad {
-                Verdict::Failed {
-                    code: "uid".into(),
-                    message: "Identifiants DHIS-2 du dossier illisibles.".into(),
-                }
-            } else {
-                sync::verdict(job, step, issues, failed, message)
-            }
-        })
-        .collect()
+/// A call that did not get through after part of the batch was decided.
+fn retry_verdict(e: &Dhis2Error) -> Verdict {
+    Verdict::Retry {
+        at: OffsetDateTime::now_utc() + time::Duration::seconds(5),
+        code: e.code().to_string(),
+        message: e.text(Lang::Fr),
+    }
 }
 
 enum Built {

@@ -19,6 +19,7 @@
 
 pub mod check;
 pub mod client;
+pub mod command;
 pub mod env;
 pub mod settings;
 pub mod store;

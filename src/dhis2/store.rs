@@ -680,3 +680,12 @@ pub async fn apply_env(
     }
     Ok(())
 }
+
+/// Every number (all tenants): id, slug, and whether it has DHIS-2
+/// settings (the command line's `dhis2 check`).
+pub async fn numbers(db: &Db) -> Result<Vec<(i64, String, bool)>, sqlx::Error> {
+    on_db_read!(db, p => sqlx::query_as(
+        "SELECT a.id, a.slug, d.account_id IS NOT NULL FROM whatsapp_accounts a
+         LEFT JOIN dhis2_settings d ON d.account_id = a.id ORDER BY a.slug")
+        .fetch_all(p).await)
+}

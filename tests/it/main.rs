@@ -25,6 +25,7 @@ mod browser_staff;
 mod cli;
 mod conversations;
 mod demo;
+mod dhis2_pages;
 mod errors;
 mod fakes;
 mod health;

@@ -11,6 +11,7 @@
 use super::conversations::ago;
 use super::{Form, Layout, Routes, Staff, WebError, WebResult, page, see_other};
 use crate::AppState;
+use crate::auth::access::accounts_clause;
 use crate::auth::{Permission, Scope};
 use crate::dhis2::store::{self, AccountSync, JobRow};
 use crate::dhis2::{Decision, SyncState};
@@ -232,7 +233,12 @@ async fn retry_one(State(state): State<AppState>, staff: Staff, Path(id): Path<i
     // tenant's id, like one that is not failed, changes nothing.
     let n = store::retry(&state.db, &access, Some(id), now).await?;
     if n == 0 {
-        return Err(WebError::not_found(staff.t().d2_not_failed));
+        // A second click, or someone retried it first: said, not a 404.
+        if job_visible(state.db.clone(), &access, id).await? {
+            staff.flash(staff.t().d2_not_failed).await;
+            return see_other("/dhis2");
+        }
+        return Err(staff.not_found());
     }
     staff
         .audit(&state, "dhis2.retry", format!("dhis2_sync:{id}"), "1")
@@ -369,4 +375,16 @@ async fn registration_ids(state: &AppState, tenant_id: i64, uics: &[&str]) -> We
         q.fetch_all(p).await
     })?;
     Ok(ids)
+}
+
+/// TODO(store): `dhis2::store` has no lookup of one job by id; whether the
+/// job is one of the access's (its tenant and numbers), whatever its state.
+async fn job_visible(db: crate::db::Db, access: &crate::auth::Access, id: i64) -> WebResult<bool> {
+    let sql = format!(
+        "SELECT COUNT(*) FROM dhis2_sync WHERE id = $1 AND tenant_id = $2{clause}",
+        clause = accounts_clause("account_id", access.accounts()),
+    );
+    let n: i64 = on_db_read!(&db, p => sqlx::query_scalar(&sql)
+        .bind(id).bind(access.tenant_id()).fetch_one(p).await)?;
+    Ok(n > 0)
 }

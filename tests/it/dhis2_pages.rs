@@ -282,9 +282,13 @@ async fn retry_one_and_retry_all_requeue_failed_records_and_are_audited(
     );
     let page = supervisor.get("/dhis2").await;
     assert!(page.body.contains("Envois relancés : 1"), "{}", page.body);
-    // Once more: it has not failed any more, nothing is done.
+    // Once more (a second click): it has not failed any more, nothing is
+    // done, and the page says so.
     let again = supervisor.post(&format!("/dhis2/jobs/{one}/retry"), &[]).await;
-    assert_eq!(again.status, StatusCode::NOT_FOUND);
+    assert_eq!(again.status, StatusCode::SEE_OTHER);
+    let page = supervisor.get("/dhis2").await;
+    assert!(page.body.contains("Cet envoi n&#39;est pas (ou plus) en échec."), "{}", page.body);
+    assert_eq!(audited(&app, "dhis2.retry").await.len(), 1);
 
     let all = supervisor.post("/dhis2/retry", &[]).await;
     assert_eq!(all.status, StatusCode::SEE_OTHER);

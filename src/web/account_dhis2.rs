@@ -77,7 +77,11 @@ struct Dhis2Form {
 impl Dhis2Form {
     fn of(s: &Settings) -> Dhis2Form {
         Dhis2Form {
-            enabled: if s.enabled { "on".into() } else { String::new() },
+            enabled: if s.enabled {
+                "on".into()
+            } else {
+                String::new()
+            },
             base_url: s.base_url.clone(),
             auth_kind: s.auth_kind.as_str().into(),
             username: s.username.clone(),
@@ -245,6 +249,9 @@ fn view(
     }
 }
 
+/// Reads one text setting.
+type Getter = fn(&Settings) -> &str;
+
 /// The names of the fields a change alters (never a value), and whether
 /// the credential was replaced.
 fn changed(before: Option<&Settings>, c: &Change) -> Vec<&'static str> {
@@ -256,7 +263,7 @@ fn changed(before: Option<&Settings>, c: &Change) -> Vec<&'static str> {
     if before.map(|s| s.auth_kind).unwrap_or(AuthKind::Token) != c.auth_kind {
         names.push("auth_kind");
     }
-    let texts: [(&'static str, fn(&Settings) -> &str, &str); 12] = [
+    let texts: [(&'static str, Getter, &str); 12] = [
         ("base_url", |s| &s.base_url, &c.base_url),
         ("username", |s| &s.username, &c.username),
         ("program", |s| &s.program, &c.program),
@@ -298,7 +305,11 @@ async fn save(
         match settings::parse(&f.input(), has_credential) {
             Ok(c) => Some(c),
             Err(found) => {
-                problems.extend(found.into_iter().map(|p: Problem| (p.field(), p.text(staff.lang))));
+                problems.extend(
+                    found
+                        .into_iter()
+                        .map(|p: Problem| (p.field(), p.text(staff.lang))),
+                );
                 None
             }
         }

@@ -103,9 +103,7 @@ fn count(body: &str, account: i64, state: &str) -> i64 {
 
 #[apply(both_backends)]
 #[tokio::test]
-async fn the_page_counts_each_state_per_number_and_shows_no_other_tenant(
-    #[case] backend: Backend,
-) {
+async fn the_page_counts_each_state_per_number_and_shows_no_other_tenant(#[case] backend: Backend) {
     let Some(app) = spawn_app(backend).await else {
         return;
     };
@@ -121,16 +119,70 @@ async fn the_page_counts_each_state_per_number_and_shows_no_other_tenant(
     // the test's own time does not change the minute).
     let age = Duration::hours(3) + Duration::minutes(12) + Duration::seconds(20);
     let (_, pending) = insert_job(&app, tenant, kinshasa, "KIPEND0001", "pending", None, age).await;
-    insert_job(&app, tenant, kinshasa, "KIPEND0002", "pending", None, minute).await;
-    insert_job(&app, tenant, kinshasa, "KISYNC0001", "syncing", None, minute).await;
+    insert_job(
+        &app,
+        tenant,
+        kinshasa,
+        "KIPEND0002",
+        "pending",
+        None,
+        minute,
+    )
+    .await;
+    insert_job(
+        &app,
+        tenant,
+        kinshasa,
+        "KISYNC0001",
+        "syncing",
+        None,
+        minute,
+    )
+    .await;
     insert_job(&app, tenant, kinshasa, "KIDONE0001", "synced", None, minute).await;
     let failed = ("E1018", "Attribute is mandatory");
-    insert_job(&app, tenant, kinshasa, "KIFAIL0001", "failed", Some(failed), minute).await;
+    insert_job(
+        &app,
+        tenant,
+        kinshasa,
+        "KIFAIL0001",
+        "failed",
+        Some(failed),
+        minute,
+    )
+    .await;
     let held = ("E1064", "Non-unique attribute value");
-    insert_job(&app, tenant, kinshasa, "KIHELD0001", "held", Some(held), minute).await;
-    insert_job(&app, tenant, lubumbashi, "LUPEND0001", "pending", None, minute).await;
+    insert_job(
+        &app,
+        tenant,
+        kinshasa,
+        "KIHELD0001",
+        "held",
+        Some(held),
+        minute,
+    )
+    .await;
+    insert_job(
+        &app,
+        tenant,
+        lubumbashi,
+        "LUPEND0001",
+        "pending",
+        None,
+        minute,
+    )
+    .await;
     let theirs = ("E1018", "Their own failure");
-    insert_job(&app, other, elsewhere, "OTHER00001", "failed", Some(theirs), minute).await;
+    insert_job(
+        &app,
+        other,
+        elsewhere,
+        "OTHER00001",
+        "failed",
+        Some(theirs),
+        minute,
+    )
+    .await;
     // Synced records are counted by the worker in dhis2_counts.
     let success = OffsetDateTime::now_utc() - Duration::hours(2);
     on_db!(&app.state.db, p => sqlx::query(
@@ -206,12 +258,17 @@ async fn the_page_counts_each_state_per_number_and_shows_no_other_tenant(
         let part = supervisor.get_with(path, &headers).await;
         assert_eq!(part.status, StatusCode::OK, "{path}");
         assert!(
-            part.body.starts_with("<section id=\"dhis2-status\" hx-get=\"/dhis2?part=status\" hx-trigger=\"every 5s\""),
+            part.body.starts_with(
+                "<section id=\"dhis2-status\" hx-get=\"/dhis2?part=status\" hx-trigger=\"every 5s\""
+            ),
             "{path}: {}",
             part.body
         );
         assert!(!part.body.contains("<html"), "{path}");
-        assert!(!part.body.contains("KIFAIL0001"), "{path}: the lists are not in the part");
+        assert!(
+            !part.body.contains("KIFAIL0001"),
+            "{path}: the lists are not in the part"
+        );
         assert_eq!(count(&part.body, kinshasa, "pending"), 1, "{path}");
         assert_eq!(count(&part.body, kinshasa, "synced"), 2, "{path}");
     }
@@ -234,7 +291,16 @@ async fn a_dhis2_message_is_shown_as_text(#[case] backend: Backend) {
     let tenant = app.default_tenant().await;
     let kinshasa = number(&app, tenant, "kinshasa").await;
     let hostile = ("E1018<b>", "<script>alert('x')</script> & co");
-    insert_job(&app, tenant, kinshasa, "KIFAIL0001", "failed", Some(hostile), Duration::ZERO).await;
+    insert_job(
+        &app,
+        tenant,
+        kinshasa,
+        "KIFAIL0001",
+        "failed",
+        Some(hostile),
+        Duration::ZERO,
+    )
+    .await;
     let mut observer = as_role(&app, tenant, "obs@ngo.example", BuiltinRole::Observer).await;
     let page = observer.get("/dhis2").await;
     assert_eq!(page.status, StatusCode::OK);
@@ -250,9 +316,7 @@ async fn a_dhis2_message_is_shown_as_text(#[case] backend: Backend) {
 
 #[apply(both_backends)]
 #[tokio::test]
-async fn retry_one_and_retry_all_requeue_failed_records_and_are_audited(
-    #[case] backend: Backend,
-) {
+async fn retry_one_and_retry_all_requeue_failed_records_and_are_audited(#[case] backend: Backend) {
     let Some(app) = spawn_app(backend).await else {
         return;
     };
@@ -266,9 +330,14 @@ async fn retry_one_and_retry_all_requeue_failed_records_and_are_audited(
     let (_, held) = insert_job(&app, tenant, kinshasa, "KIHELD0001", "held", e, d).await;
     let mut supervisor = as_role(&app, tenant, "sup@ngo.example", BuiltinRole::Supervisor).await;
     let page = supervisor.get("/dhis2").await;
-    assert!(page.body.contains(&format!("action=\"/dhis2/jobs/{one}/retry\"")));
+    assert!(
+        page.body
+            .contains(&format!("action=\"/dhis2/jobs/{one}/retry\""))
+    );
 
-    let done = supervisor.post(&format!("/dhis2/jobs/{one}/retry"), &[]).await;
+    let done = supervisor
+        .post(&format!("/dhis2/jobs/{one}/retry"), &[])
+        .await;
     assert_eq!(done.status, StatusCode::SEE_OTHER, "{}", done.body);
     assert_eq!(done.location.as_deref(), Some("/dhis2"));
     assert_eq!(job_state(&app, one).await, "pending");
@@ -284,10 +353,17 @@ async fn retry_one_and_retry_all_requeue_failed_records_and_are_audited(
     assert!(page.body.contains("Envois relancés : 1"), "{}", page.body);
     // Once more (a second click): it has not failed any more, nothing is
     // done, and the page says so.
-    let again = supervisor.post(&format!("/dhis2/jobs/{one}/retry"), &[]).await;
+    let again = supervisor
+        .post(&format!("/dhis2/jobs/{one}/retry"), &[])
+        .await;
     assert_eq!(again.status, StatusCode::SEE_OTHER);
     let page = supervisor.get("/dhis2").await;
-    assert!(page.body.contains("Cet envoi n&#39;est pas (ou plus) en échec."), "{}", page.body);
+    assert!(
+        page.body
+            .contains("Cet envoi n&#39;est pas (ou plus) en échec."),
+        "{}",
+        page.body
+    );
     assert_eq!(audited(&app, "dhis2.retry").await.len(), 1);
 
     let all = supervisor.post("/dhis2/retry", &[]).await;
@@ -369,8 +445,16 @@ async fn another_tenants_ids_are_not_found_and_change_nothing(#[case] backend: B
     let d = Duration::minutes(5);
     let (_, failed) = insert_job(&app, other, elsewhere, "OTHER00001", "failed", e, d).await;
     let (registration, held) = insert_job(&app, other, elsewhere, "OTHER00002", "held", e, d).await;
-    let mut admin = as_role(&app, tenant, "admin@ngo.example", BuiltinRole::Administrator).await;
-    let retry = admin.post(&format!("/dhis2/jobs/{failed}/retry"), &[]).await;
+    let mut admin = as_role(
+        &app,
+        tenant,
+        "admin@ngo.example",
+        BuiltinRole::Administrator,
+    )
+    .await;
+    let retry = admin
+        .post(&format!("/dhis2/jobs/{failed}/retry"), &[])
+        .await;
     assert_eq!(retry.status, StatusCode::NOT_FOUND);
     for decision in ["same_person", "different_people", "maybe"] {
         let res = admin
@@ -426,7 +510,10 @@ async fn a_same_person_decision_sends_the_record_and_different_people_keep_it_he
     let (diff, diff_job) = insert_job(&app, tenant, kinshasa, "KIHELD0002", "held", h, d).await;
     let mut supervisor = as_role(&app, tenant, "sup@ngo.example", BuiltinRole::Supervisor).await;
     let page = supervisor.get("/dhis2").await;
-    assert!(page.body.contains(&format!("action=\"/dhis2/registrations/{same}/decision\"")));
+    assert!(
+        page.body
+            .contains(&format!("action=\"/dhis2/registrations/{same}/decision\""))
+    );
     assert!(page.body.contains("Même personne : envoyer"));
     assert!(page.body.contains("Personnes différentes : retenir"));
 
@@ -491,7 +578,11 @@ async fn a_same_person_decision_sends_the_record_and_different_people_keep_it_he
     );
     // The one kept held says why.
     let page = supervisor.get("/dhis2").await;
-    assert!(page.body.contains("décidé : personnes différentes"), "{}", page.body);
+    assert!(
+        page.body.contains("décidé : personnes différentes"),
+        "{}",
+        page.body
+    );
     assert_eq!(count(&page.body, kinshasa, "held"), 1);
     assert_eq!(count(&page.body, kinshasa, "pending"), 1);
 }
@@ -559,12 +650,18 @@ async fn the_settings_form_saves_masks_the_credential_and_keeps_it_when_left_emp
     };
     let (mut admin, id) = new_number(&app, "kinshasa").await;
     let page = admin.get(&format!("/accounts/{id}")).await;
-    assert!(page.body.contains(&format!("action=\"/accounts/{id}/dhis2\"")));
+    assert!(
+        page.body
+            .contains(&format!("action=\"/accounts/{id}/dhis2\""))
+    );
     assert!(page.body.contains("<div id=\"dhis2-test\"></div>"));
 
     let res = admin.post(&format!("/accounts/{id}/dhis2"), &full()).await;
     assert_eq!(res.status, StatusCode::SEE_OTHER, "{}", res.body);
-    assert_eq!(res.location.as_deref(), Some(&*format!("/accounts/{id}#dhis2")));
+    assert_eq!(
+        res.location.as_deref(),
+        Some(&*format!("/accounts/{id}#dhis2"))
+    );
     let (enabled, url, program, map, sealed, fp) = stored(&app, id).await.unwrap();
     assert!(enabled);
     assert_eq!(url, "https://dhis2.example.org/dhis");
@@ -575,11 +672,21 @@ async fn the_settings_form_saves_masks_the_credential_and_keeps_it_when_left_emp
 
     let page = admin.get(&format!("/accounts/{id}")).await;
     assert!(page.body.contains("Réglages DHIS-2 enregistrés."));
-    assert!(page.body.contains("enregistré, se termine par …WXYZ"), "{}", page.body);
+    assert!(
+        page.body.contains("enregistré, se termine par …WXYZ"),
+        "{}",
+        page.body
+    );
     assert!(!page.body.contains(PAT_FOR_TESTS));
     assert!(!page.body.contains("d2pat_k3Yq"));
-    assert!(page.body.contains("value=\"https://dhis2.example.org/dhis\""));
-    assert!(page.body.contains("KI=DiszpKrYNg8\nLU=ImspTQPwCqd</textarea>"));
+    assert!(
+        page.body
+            .contains("value=\"https://dhis2.example.org/dhis\"")
+    );
+    assert!(
+        page.body
+            .contains("KI=DiszpKrYNg8\nLU=ImspTQPwCqd</textarea>")
+    );
     let first = audited(&app, "dhis2.settings").await;
     assert_eq!(first.len(), 1);
     assert_eq!(first[0].0, format!("account:{id}"));
@@ -648,10 +755,7 @@ async fn bad_settings_are_refused_naming_the_field_with_nothing_saved(#[case] ba
             "{field}"
         );
         // The problem is under its field, which is marked.
-        assert!(
-            res.body.contains(&format!("name=\"{field}\"")),
-            "{field}"
-        );
+        assert!(res.body.contains(&format!("name=\"{field}\"")), "{field}");
         // What was typed is shown back, the credential never.
         assert!(!res.body.contains(PAT_FOR_TESTS), "{field}");
         assert_eq!(stored(&app, id).await, None, "{field}: nothing saved");
@@ -661,7 +765,10 @@ async fn bad_settings_are_refused_naming_the_field_with_nothing_saved(#[case] ba
         .post(&format!("/accounts/{id}/dhis2"), &[("enabled", "on")])
         .await;
     assert_eq!(res.status, StatusCode::BAD_REQUEST);
-    assert!(res.body.contains("Programme : à remplir pour activer l&#39;envoi."));
+    assert!(
+        res.body
+            .contains("Programme : à remplir pour activer l&#39;envoi.")
+    );
     assert_eq!(stored(&app, id).await, None);
     assert!(audited(&app, "dhis2.settings").await.is_empty());
 }
@@ -676,24 +783,44 @@ async fn the_settings_need_dhis2_manage_and_a_number_of_the_tenant(#[case] backe
     let tenant = app.default_tenant().await;
     let mut observer = as_role(&app, tenant, "obs@ngo.example", BuiltinRole::Observer).await;
     let page = observer.get(&format!("/accounts/{id}")).await;
-    assert!(page.body.contains("<h2 id=\"dhis2\">"), "dhis2.view sees the section");
-    assert!(!page.body.contains(&format!("action=\"/accounts/{id}/dhis2\"")));
+    assert!(
+        page.body.contains("<h2 id=\"dhis2\">"),
+        "dhis2.view sees the section"
+    );
+    assert!(
+        !page
+            .body
+            .contains(&format!("action=\"/accounts/{id}/dhis2\""))
+    );
     assert!(page.body.contains("Seuls ceux qui ont la permission"));
-    let res = observer.post(&format!("/accounts/{id}/dhis2"), &full()).await;
+    let res = observer
+        .post(&format!("/accounts/{id}/dhis2"), &full())
+        .await;
     assert_eq!(res.status, StatusCode::FORBIDDEN);
 
     let mut agent = as_role(&app, tenant, "agent@ngo.example", BuiltinRole::Agent).await;
     let page = agent.get(&format!("/accounts/{id}")).await;
     assert_eq!(page.status, StatusCode::OK);
-    assert!(!page.body.contains("id=\"dhis2\""), "no DHIS-2 for an agent");
+    assert!(
+        !page.body.contains("id=\"dhis2\""),
+        "no DHIS-2 for an agent"
+    );
     let res = agent.post(&format!("/accounts/{id}/dhis2"), &full()).await;
     assert_eq!(res.status, StatusCode::FORBIDDEN);
 
     let other = accounts::ensure_tenant(&app.state.db, "other-ngo", "Other")
         .await
         .unwrap();
-    let mut stranger = as_role(&app, other, "boss@other.example", BuiltinRole::Administrator).await;
-    let res = stranger.post(&format!("/accounts/{id}/dhis2"), &full()).await;
+    let mut stranger = as_role(
+        &app,
+        other,
+        "boss@other.example",
+        BuiltinRole::Administrator,
+    )
+    .await;
+    let res = stranger
+        .post(&format!("/accounts/{id}/dhis2"), &full())
+        .await;
     assert_eq!(res.status, StatusCode::NOT_FOUND);
     assert_eq!(stored(&app, id).await, None);
     assert!(audited(&app, "dhis2.settings").await.is_empty());
@@ -727,7 +854,10 @@ async fn nul_bytes_and_huge_values_in_every_field_are_refused_with_400(#[case] b
                 })
                 .collect();
             let res = admin
-                .post_encoded(&format!("/accounts/{id}/dhis2"), &format!("{encoded}{field}={bad}"))
+                .post_encoded(
+                    &format!("/accounts/{id}/dhis2"),
+                    &format!("{encoded}{field}={bad}"),
+                )
                 .await;
             assert_eq!(
                 res.status,
@@ -772,7 +902,10 @@ async fn the_code_card_shows_the_sync_state_to_dhis2_readers_only(#[case] backen
     let mut supervisor = as_role(&app, tenant, "sup@ngo.example", BuiltinRole::Supervisor).await;
     let path = format!("/conversations/{conversation}");
     let page = supervisor.get(&path).await;
-    assert!(page.body.contains(&format!("<code class=\"uic\">{uic}</code>")));
+    assert!(
+        page.body
+            .contains(&format!("<code class=\"uic\">{uic}</code>"))
+    );
     assert!(
         page.body
             .contains("DHIS-2 : <span class=\"badge info\">en attente</span></p>"),
@@ -805,7 +938,10 @@ async fn the_code_card_shows_the_sync_state_to_dhis2_readers_only(#[case] backen
     let mut agent = as_role(&app, tenant, "agent@ngo.example", BuiltinRole::Agent).await;
     let page = agent.get(&path).await;
     assert_eq!(page.status, StatusCode::OK);
-    assert!(page.body.contains(&format!("<code class=\"uic\">{uic}</code>")));
+    assert!(
+        page.body
+            .contains(&format!("<code class=\"uic\">{uic}</code>"))
+    );
     assert!(!page.body.contains("DHIS-2 :"));
     assert!(!page.body.contains("E1018"));
 }

@@ -160,12 +160,21 @@ fn max_len(f: Field) -> usize {
 /// A field's problem in the staff member's language.
 type Problems = Vec<(Field, String)>;
 
-/// Fields too long for their kind (checked before anything is parsed).
-fn too_long(staff: &Staff, f: &Dhis2Form) -> Problems {
+/// The fields too long for their kind.
+fn over_long(f: &Dhis2Form) -> Vec<Field> {
     f.fields()
         .into_iter()
         .filter(|(field, v)| v.chars().count() > max_len(*field))
-        .map(|(field, _)| {
+        .map(|(field, _)| field)
+        .collect()
+}
+
+/// Fields too long for their kind, said (checked before anything is
+/// parsed).
+fn too_long(staff: &Staff, f: &Dhis2Form) -> Problems {
+    over_long(f)
+        .into_iter()
+        .map(|field| {
             let label = field.label(staff.lang);
             let text = match staff.lang {
                 crate::auth::Lang::Fr => format!("{label} : {}", staff.t().d2_too_long),
@@ -343,4 +352,114 @@ async fn save(
         .await?;
     staff.flash(staff.t().d2_saved).await;
     see_other(&format!("/accounts/{id}#dhis2"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::dhis2::settings::parse;
+
+    fn input(program: &str, credential: &'static str) -> Dhis2Form {
+        Dhis2Form {
+            enabled: "on".into(),
+            base_url: "https://dhis2.example.org".into(),
+            auth_kind: "token".into(),
+            credential: credential.into(),
+            program: program.into(),
+            tracked_entity_type: "nEenWmSyUEp".into(),
+            org_unit: "DiszpKrYNg8".into(),
+            attr_uic: "ciuAttr0001".into(),
+            ..Dhis2Form::default()
+        }
+    }
+
+    fn stored(f: &Dhis2Form) -> Settings {
+        let c = parse(&f.input(), false).unwrap();
+        Settings {
+            account_id: 1,
+            tenant_id: 1,
+            enabled: c.enabled,
+            base_url: c.base_url,
+            auth_kind: c.auth_kind,
+            username: c.username,
+            credential: Some("sealed".into()),
+            credential_fp: Some("fp".into()),
+            program: c.program,
+            tracked_entity_type: c.tracked_entity_type,
+            org_unit: c.org_unit,
+            org_unit_map: c.org_unit_map,
+            attr_uic: c.attr_uic,
+            attr_last: c.attr_last,
+            attr_first: c.attr_first,
+            attr_year: c.attr_year,
+            attr_city: c.attr_city,
+            attr_gender: c.attr_gender,
+            server_version: None,
+            last_problem: None,
+            last_problem_at: None,
+            updated_at: OffsetDateTime::UNIX_EPOCH,
+        }
+    }
+
+    #[test]
+    fn only_the_fields_that_change_are_named() {
+        let first = input("IpHINAT79UW", "d2pat_first");
+        let c = parse(&first.input(), false).unwrap();
+        assert_eq!(
+            changed(None, &c),
+            vec![
+                "enabled",
+                "base_url",
+                "program",
+                "tracked_entity_type",
+                "org_unit",
+                "attr_uic"
+            ]
+        );
+        let before = stored(&first);
+        let same = parse(&input("IpHINAT79UW", "").input(), true).unwrap();
+        assert!(changed(Some(&before), &same).is_empty());
+        let other = parse(&input("WSGAb5XwJ3Y", "").input(), true).unwrap();
+        assert_eq!(changed(Some(&before), &other), vec!["program"]);
+    }
+
+    #[test]
+    fn a_stored_settings_form_shows_the_map_one_entry_a_line() {
+        let mut s = stored(&input("IpHINAT79UW", "d2pat_x"));
+        s.org_unit_map = "KI=DiszpKrYNg8, LU=ImspTQPwCqd".into();
+        let f = Dhis2Form::of(&s);
+        assert_eq!(f.org_unit_map, "KI=DiszpKrYNg8\nLU=ImspTQPwCqd");
+        assert_eq!(f.credential, "", "never the credential");
+        assert!(f.enabled());
+    }
+
+    #[test]
+    fn over_long_values_are_refused_for_every_field() {
+        let long = "a".repeat(10_000);
+        for i in 0..14 {
+            let mut f = input("IpHINAT79UW", "");
+            let name = f.fields()[i].0.name();
+            let slot = match name {
+                "base_url" => &mut f.base_url,
+                "auth_kind" => &mut f.auth_kind,
+                "username" => &mut f.username,
+                "credential" => &mut f.credential,
+                "program" => &mut f.program,
+                "tracked_entity_type" => &mut f.tracked_entity_type,
+                "org_unit" => &mut f.org_unit,
+                "org_unit_map" => &mut f.org_unit_map,
+                "attr_uic" => &mut f.attr_uic,
+                "attr_last" => &mut f.attr_last,
+                "attr_first" => &mut f.attr_first,
+                "attr_year" => &mut f.attr_year,
+                "attr_city" => &mut f.attr_city,
+                "attr_gender" => &mut f.attr_gender,
+                other => panic!("{other}"),
+            };
+            *slot = long.clone();
+            let names: Vec<&str> = over_long(&f).into_iter().map(Field::name).collect();
+            assert_eq!(names, vec![name]);
+            assert!(over_long(&input("IpHINAT79UW", "")).is_empty());
+        }
+    }
 }

@@ -9,6 +9,7 @@
 //! The SQL is `dhis2::store`'s; the rules are the worker's.
 
 use super::conversations::ago;
+use super::texts::Texts;
 use super::{Form, Layout, Routes, Staff, WebError, WebResult, page, see_other};
 use crate::AppState;
 use crate::auth::access::accounts_clause;
@@ -100,8 +101,11 @@ fn when(at: OffsetDateTime) -> String {
 
 /// How long something has waited: « depuis 3 h 12 ».
 pub fn since(staff: &Staff, at: OffsetDateTime, now: OffsetDateTime) -> String {
-    let t = staff.t();
-    let minutes = (now - at).whole_minutes().max(0);
+    since_text(staff.t(), (now - at).whole_minutes())
+}
+
+fn since_text(t: &Texts, minutes: i64) -> String {
+    let minutes = minutes.max(0);
     match minutes {
         0..=59 => t.d2_since_minutes.replace("{m}", &minutes.to_string()),
         60..=1439 => t
@@ -387,4 +391,22 @@ async fn job_visible(db: crate::db::Db, access: &crate::auth::Access, id: i64) -
     let n: i64 = on_db_read!(&db, p => sqlx::query_scalar(&sql)
         .bind(id).bind(access.tenant_id()).fetch_one(p).await)?;
     Ok(n > 0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::since_text;
+    use crate::web::texts::{EN, FR};
+
+    #[test]
+    fn a_wait_reads_in_minutes_hours_or_days() {
+        assert_eq!(since_text(&FR, 0), "depuis 0 min");
+        assert_eq!(since_text(&FR, -5), "depuis 0 min");
+        assert_eq!(since_text(&FR, 59), "depuis 59 min");
+        assert_eq!(since_text(&FR, 60), "depuis 1 h 00");
+        assert_eq!(since_text(&FR, 192), "depuis 3 h 12");
+        assert_eq!(since_text(&FR, 1439), "depuis 23 h 59");
+        assert_eq!(since_text(&FR, 1440 * 2 + 185), "depuis 2 j 3 h");
+        assert_eq!(since_text(&EN, 192), "for 3 h 12");
+    }
 }

@@ -945,3 +945,55 @@ async fn the_code_card_shows_the_sync_state_to_dhis2_readers_only(#[case] backen
     assert!(!page.body.contains("DHIS-2 :"));
     assert!(!page.body.contains("E1018"));
 }
+
+#[apply(both_backends)]
+#[tokio::test]
+async fn a_supervisor_of_one_number_sees_and_acts_on_that_number_only(#[case] backend: Backend) {
+    let Some(app) = spawn_app(backend).await else {
+        return;
+    };
+    let tenant = app.default_tenant().await;
+    let kinshasa = number(&app, tenant, "kinshasa").await;
+    let lubumbashi = number(&app, tenant, "lubumbashi").await;
+    let e = Some(("E1018", "Attribute is mandatory"));
+    let h = Some(("E1064", "Non-unique"));
+    let d = Duration::minutes(5);
+    let (_, mine) = insert_job(&app, tenant, kinshasa, "KIFAIL0001", "failed", e, d).await;
+    let (_, theirs) = insert_job(&app, tenant, lubumbashi, "LUFAIL0001", "failed", e, d).await;
+    let (held, held_job) = insert_job(&app, tenant, lubumbashi, "LUHELD0001", "held", h, d).await;
+    app.staff_user(
+        tenant,
+        "sup@ngo.example",
+        Some(BuiltinRole::Supervisor),
+        Some(kinshasa),
+    )
+    .await;
+    let mut supervisor = app.login("sup@ngo.example").await;
+    let page = supervisor.get("/dhis2").await;
+    assert_eq!(page.status, StatusCode::OK);
+    assert!(page.body.contains(&format!("dhis2-number-{kinshasa}")));
+    assert!(!page.body.contains(&format!("dhis2-number-{lubumbashi}")));
+    assert!(page.body.contains("KIFAIL0001"));
+    assert!(!page.body.contains("LUFAIL0001") && !page.body.contains("LUHELD0001"));
+
+    let res = supervisor
+        .post(&format!("/dhis2/jobs/{theirs}/retry"), &[])
+        .await;
+    assert_eq!(res.status, StatusCode::NOT_FOUND);
+    let res = supervisor
+        .post(
+            &format!("/dhis2/registrations/{held}/decision"),
+            &[("decision", "same_person")],
+        )
+        .await;
+    assert_eq!(res.status, StatusCode::NOT_FOUND);
+    let res = supervisor.post("/dhis2/retry", &[]).await;
+    assert_eq!(res.status, StatusCode::SEE_OTHER);
+    assert_eq!(job_state(&app, mine).await, "pending");
+    assert_eq!(job_state(&app, theirs).await, "failed");
+    assert_eq!(job_state(&app, held_job).await, "held");
+    assert_eq!(
+        audited(&app, "dhis2.retry").await,
+        vec![("dhis2_sync:all".to_string(), "1".to_string())]
+    );
+}

@@ -5,6 +5,7 @@
 //! handled in `account_channel`.
 
 use super::account_channel::{self, ChannelView};
+use super::account_dhis2::Dhis2View;
 use super::account_token::TokenView;
 use super::number_health::{self, StripView};
 use super::{Form, Layout, Routes, Staff, WebResult, form_page, see_other};
@@ -142,6 +143,8 @@ struct ShowPage {
     texts: Vec<TextLine>,
     channel: ChannelView,
     token: Option<TokenView>,
+    /// The DHIS-2 section (`None`: the staff member sees nothing of it).
+    dhis2: Option<Dhis2View>,
     providers: [(&'static str, &'static str); 3],
     error: Option<String>,
 }
@@ -160,8 +163,14 @@ async fn render(
     account: Account,
     flow: &FlowSettings,
     error: Option<String>,
+    dhis2: Option<Dhis2View>,
 ) -> WebResult {
     let lang = flow.language;
+    // The DHIS-2 form as typed when it was refused, else as stored.
+    let dhis2 = match dhis2 {
+        Some(v) => Some(v),
+        None => Dhis2View::of(state, staff, &account).await?,
+    };
     let texts = TextKey::ALL
         .iter()
         .map(|k| TextLine {
@@ -202,6 +211,7 @@ async fn render(
             texts,
             channel: ChannelView::of(state, staff, &account),
             token: TokenView::of(state, staff, &account).await?,
+            dhis2,
             providers: account_channel::providers(staff),
             account,
             error,
@@ -218,13 +228,25 @@ pub(super) async fn render_with(
     error: Option<String>,
 ) -> WebResult {
     let flow = account.flow_config.0.clone();
-    render(state, staff, account, &flow, error).await
+    render(state, staff, account, &flow, error, None).await
+}
+
+/// The page with the DHIS-2 form as typed and its problems.
+pub(super) async fn render_with_dhis2(
+    state: &AppState,
+    staff: &Staff,
+    account: Account,
+    dhis2: Dhis2View,
+    error: String,
+) -> WebResult {
+    let flow = account.flow_config.0.clone();
+    render(state, staff, account, &flow, Some(error), Some(dhis2)).await
 }
 
 async fn show(State(state): State<AppState>, staff: Staff, Path(id): Path<i64>) -> WebResult {
     let account = load(&state, &staff, id).await?;
     let flow = account.flow_config.0.clone();
-    render(&state, &staff, account, &flow, None).await
+    render(&state, &staff, account, &flow, None, None).await
 }
 
 /// The settings form as sent: its texts are the fields `text.{key}`.
@@ -273,7 +295,7 @@ async fn update_flow(
         Ok(flow) => flow,
         Err(e) => {
             let before = account.flow_config.0.clone();
-            return render(&state, &staff, account, &before, Some(e)).await;
+            return render(&state, &staff, account, &before, Some(e), None).await;
         }
     };
     if !accounts::update_flow_settings(&state.db, &access, id, &flow).await? {
@@ -311,7 +333,7 @@ async fn update_waiting(
     let Some(minutes) = crate::tenancy::parse_waiting_limit(&f.minutes) else {
         let flow = account.flow_config.0.clone();
         let error = staff.t().waiting_limit_invalid.to_string();
-        return render(&state, &staff, account, &flow, Some(error)).await;
+        return render(&state, &staff, account, &flow, Some(error), None).await;
     };
     if !accounts::set_waiting_limit(&state.db, &access, id, minutes).await? {
         return Err(staff.not_found());

@@ -326,6 +326,8 @@ struct CodeLine {
     counts: String,
     collision: bool,
     test_data: bool,
+    /// Its DHIS-2 sync, for readers with `dhis2.view`.
+    sync: Option<super::dhis2::SyncLine>,
 }
 
 #[derive(Template)]
@@ -465,6 +467,8 @@ async fn view(
     let now = OffsetDateTime::now_utc();
     let thread = read::thread(&state.db, &c, before).await?;
     let codes = read::codes(&state.db, access, &c, &state.salt).await?;
+    let uics: Vec<&str> = codes.iter().map(|k| k.uic.as_str()).collect();
+    let mut sync = super::dhis2::sync_of_codes(state, staff, &uics).await?;
     let number = shown_phone(staff, c.account_id, &c.phone);
     let window = Window::after(c.last_inbound_at, now);
     let progress = match c.progress() {
@@ -527,6 +531,7 @@ async fn view(
         codes: codes
             .into_iter()
             .map(|k: Code| CodeLine {
+                sync: sync.remove(&k.uic),
                 uic: k.uic,
                 account: k.account_name,
                 first: when(k.first_seen_at),

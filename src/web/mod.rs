@@ -13,6 +13,7 @@
 //! The open endpoints are here too: `webhooks`, `sandbox`, `qr`, `health`.
 
 pub mod account_channel;
+pub mod account_dhis2;
 pub mod account_token;
 pub mod accounts;
 pub mod assets;
@@ -21,6 +22,7 @@ pub mod clean;
 mod client;
 pub mod conversations;
 mod csrf;
+pub mod dhis2;
 mod error;
 mod forms;
 pub mod health;

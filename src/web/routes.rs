@@ -3,8 +3,8 @@
 //! reads.
 
 use super::{
-    account_channel, account_token, accounts, assets, audit, conversations, home, live, login,
-    roles, settings, simulator, tenants, users,
+    account_channel, account_dhis2, account_token, accounts, assets, audit, conversations, dhis2,
+    home, live, login, roles, settings, simulator, tenants, users,
 };
 use crate::AppState;
 use axum::Router;
@@ -86,6 +86,7 @@ pub fn routes(r: Routes) -> Routes {
     let r = accounts::routes(r);
     let r = account_channel::routes(r);
     let r = account_token::routes(r);
+    let r = account_dhis2::routes(dhis2::routes(r));
     let r = audit::routes(r);
     let r = simulator::routes(r);
     let r = conversations::routes(r);

@@ -157,7 +157,7 @@ impl Staff {
     pub fn layout(&self, title: impl Into<String>, active: &str) -> Layout {
         let t = self.t();
         let mut nav = vec![NavItem::new("/", t.nav_home, active)];
-        let items: [(&str, &str, Permission, Scope); 7] = [
+        let items: [(&str, &str, Permission, Scope); 8] = [
             (
                 "/conversations",
                 t.nav_conversations,
@@ -168,6 +168,12 @@ impl Staff {
                 "/accounts",
                 t.nav_accounts,
                 Permission::AccountsView,
+                Scope::AnyAccount,
+            ),
+            (
+                "/dhis2",
+                t.nav_dhis2,
+                Permission::Dhis2View,
                 Scope::AnyAccount,
             ),
             (

@@ -25,6 +25,7 @@ mod browser_staff;
 mod cli;
 mod conversations;
 mod demo;
+mod dhis2_pages;
 mod dhis2_sync;
 mod errors;
 mod fakes;

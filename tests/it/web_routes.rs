@@ -137,6 +137,16 @@ const TABLE: &[(&str, &str, Need, bool)] = &[
         Perm(TokensManage),
         true,
     ),
+    ("GET", "/dhis2", Perm(Dhis2View), false),
+    ("POST", "/dhis2/retry", Perm(Dhis2Manage), false),
+    ("POST", "/dhis2/jobs/{id}/retry", Perm(Dhis2Manage), true),
+    (
+        "POST",
+        "/dhis2/registrations/{id}/decision",
+        Perm(Dhis2Manage),
+        true,
+    ),
+    ("POST", "/accounts/{id}/dhis2", Perm(Dhis2Manage), true),
     ("GET", "/audit", Perm(AuditView), false),
     ("GET", "/simulator", Perm(SimulatorUse), false),
     ("GET", "/simulator/{account}", Perm(SimulatorUse), true),
@@ -205,6 +215,9 @@ struct Fixtures {
     account: i64,
     tenant: i64,
     conversation: i64,
+    /// A failed DHIS-2 sync job, and a registration held for a decision.
+    failed_job: i64,
+    held_registration: i64,
 }
 
 async fn fixtures(app: &TestApp, tenant: i64, n: usize) -> Fixtures {
@@ -260,7 +273,32 @@ async fn fixtures(app: &TestApp, tenant: i64, n: usize) -> Fixtures {
     let conversation: i64 = uic_inbox::on_db!(db, p => sqlx::query_scalar(
         "SELECT cv.id FROM conversations cv JOIN contacts c ON c.id = cv.contact_id WHERE c.phone = $1")
         .bind(&phone).fetch_one(p).await.unwrap());
+    let age = time::Duration::minutes(1);
+    let failed = Some(("E1018", "Attribute is mandatory"));
+    let (_, failed_job) = crate::dhis2_pages::insert_job(
+        app,
+        tenant,
+        account,
+        &format!("WRFAIL{n:04}"),
+        "failed",
+        failed,
+        age,
+    )
+    .await;
+    let held = Some(("E1064", "Non-unique"));
+    let (held_registration, _) = crate::dhis2_pages::insert_job(
+        app,
+        tenant,
+        account,
+        &format!("WRHELD{n:04}"),
+        "held",
+        held,
+        age,
+    )
+    .await;
     Fixtures {
+        failed_job,
+        held_registration,
         conversation,
         user: user.id,
         assignment,
@@ -284,6 +322,10 @@ fn concrete(path: &str, f: &Fixtures) -> String {
         path.replace("{id}", &f.account.to_string())
     } else if path.starts_with("/conversations/") {
         path.replace("{id}", &f.conversation.to_string())
+    } else if path.starts_with("/dhis2/jobs/") {
+        path.replace("{id}", &f.failed_job.to_string())
+    } else if path.starts_with("/dhis2/registrations/") {
+        path.replace("{id}", &f.held_registration.to_string())
     } else if path.starts_with("/tenants/") {
         path.replace("{id}", &f.tenant.to_string())
     } else if path.starts_with("/sandbox/") {

@@ -55,6 +55,30 @@ enum Command {
         #[command(subcommand)]
         command: TokenCommand,
     },
+    /// DHIS-2 Tracker synchronisation.
+    Dhis2 {
+        #[command(subcommand)]
+        command: Dhis2Command,
+    },
+}
+
+#[derive(Subcommand)]
+enum Dhis2Command {
+    /// Test the DHIS-2 connection and settings of every number that has
+    /// some (all tenants), or of one; one line per number with each
+    /// problem. Exits with 1 when one would stop the sync.
+    Check {
+        /// The number's slug.
+        #[arg(long)]
+        account: Option<String>,
+    },
+    /// Requeue the registrations whose sync failed (every number, or one),
+    /// after the cause was fixed; prints how many.
+    Retry {
+        /// The number's slug.
+        #[arg(long)]
+        account: Option<String>,
+    },
 }
 
 #[derive(Subcommand)]
@@ -191,6 +215,9 @@ async fn run(command: Command, config: Config) -> anyhow::Result<ExitCode> {
     if let Command::Token { command } = command {
         return token(command, config).await;
     }
+    if let Command::Dhis2 { command } = command {
+        return dhis2(command, config).await;
+    }
     run_other(command, config).await.map(|()| ExitCode::SUCCESS)
 }
 
@@ -221,6 +248,42 @@ async fn token(command: TokenCommand, config: Config) -> anyhow::Result<ExitCode
                 .await
                 .map(|said| {
                     println!("{said}");
+                    ExitCode::SUCCESS
+                })
+        }
+    };
+    state.db.close().await;
+    done
+}
+
+/// The `dhis2` commands: `check` exits with 1 when a number's settings
+/// would stop its sync.
+async fn dhis2(command: Dhis2Command, config: Config) -> anyhow::Result<ExitCode> {
+    use uic_inbox::dhis2::command;
+    let state = uic_inbox::prepare(config).await?;
+    let done = match command {
+        Dhis2Command::Check { account } => command::check_all(&state, account.as_deref())
+            .await
+            .map(|lines| {
+                if lines.is_empty() {
+                    println!("No number has DHIS-2 settings: set them on a number's page.");
+                    return ExitCode::SUCCESS;
+                }
+                println!("{}", command::HEADING);
+                for l in &lines {
+                    println!("{l}");
+                }
+                if lines.iter().any(|l| l.bad) {
+                    ExitCode::FAILURE
+                } else {
+                    ExitCode::SUCCESS
+                }
+            }),
+        Dhis2Command::Retry { account } => {
+            command::retry(&state, account.as_deref(), time::OffsetDateTime::now_utc())
+                .await
+                .map(|n| {
+                    println!("{n} failed registration(s) requeued.");
                     ExitCode::SUCCESS
                 })
         }
@@ -275,6 +338,7 @@ async fn run_other(command: Command, config: Config) -> anyhow::Result<()> {
         }
         Command::Salt => unreachable!("handled before the configuration is read"),
         Command::Token { .. } => unreachable!("handled by `token`"),
+        Command::Dhis2 { .. } => unreachable!("handled by `dhis2`"),
         Command::Admin {
             command: AdminCommand::Create,
         } => {

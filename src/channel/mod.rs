@@ -20,6 +20,8 @@ pub use error_class::{ErrorClass, Refused};
 pub struct CheckClients {
     pub graph: meta::GraphClient,
     pub twilio: twilio::TwilioClient,
+    /// A number's DHIS-2 (« Tester la connexion »).
+    pub dhis2: crate::dhis2::client::Dhis2Client,
 }
 
 impl CheckClients {
@@ -34,6 +36,9 @@ impl CheckClients {
                 Self::TIMEOUT,
             ),
             twilio: twilio::TwilioClient::new(&config.twilio_api_url, Self::TIMEOUT),
+            // Several calls in a row (system, program, type, each org unit
+            // and attribute): each gets the usual limit.
+            dhis2: crate::dhis2::client::Dhis2Client::new(Self::TIMEOUT),
         }
     }
 }

@@ -36,10 +36,19 @@ impl Unusable {
     pub fn text(&self, lang: Lang) -> String {
         let fr = matches!(lang, Lang::Fr);
         match self {
-            Unusable::Incomplete if fr => "Réglages DHIS-2 incomplets : adresse du serveur et identifiants nécessaires.".into(),
-            Unusable::Incomplete => "DHIS-2 settings incomplete: the server address and credentials are needed.".into(),
-            Unusable::Credential if fr => "L'identifiant DHIS-2 enregistré ne s'ouvre pas : saisissez-le de nouveau.".into(),
-            Unusable::Credential => "The stored DHIS-2 credential does not open: enter it again.".into(),
+            Unusable::Incomplete if fr => {
+                "Réglages DHIS-2 incomplets : adresse du serveur et identifiants nécessaires."
+                    .into()
+            }
+            Unusable::Incomplete => {
+                "DHIS-2 settings incomplete: the server address and credentials are needed.".into()
+            }
+            Unusable::Credential if fr => {
+                "L'identifiant DHIS-2 enregistré ne s'ouvre pas : saisissez-le de nouveau.".into()
+            }
+            Unusable::Credential => {
+                "The stored DHIS-2 credential does not open: enter it again.".into()
+            }
             Unusable::Address(f, _) if fr => f.clone(),
             Unusable::Address(_, e) => e.clone(),
         }
@@ -173,7 +182,11 @@ pub async fn check_all(state: &AppState, slug: Option<&str>) -> anyhow::Result<V
                     .iter()
                     .map(|p| {
                         let t = p.text(Lang::En);
-                        if p.is_warning() { format!("warning: {t}") } else { t }
+                        if p.is_warning() {
+                            format!("warning: {t}")
+                        } else {
+                            t
+                        }
                     })
                     .collect(),
             },
@@ -192,7 +205,11 @@ pub async fn check_all(state: &AppState, slug: Option<&str>) -> anyhow::Result<V
 
 /// Requeues the failed registrations of every number, or of `slug`'s;
 /// audited. Returns how many.
-pub async fn retry(state: &AppState, slug: Option<&str>, now: OffsetDateTime) -> anyhow::Result<u64> {
+pub async fn retry(
+    state: &AppState,
+    slug: Option<&str>,
+    now: OffsetDateTime,
+) -> anyhow::Result<u64> {
     let db = &state.db;
     let account = match slug {
         None => None,

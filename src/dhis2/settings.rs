@@ -347,6 +347,44 @@ pub struct Change {
     pub attr_gender: String,
 }
 
+impl Change {
+    /// The settings this change would store, not stored (the « Tester la
+    /// connexion » button tests what is typed): `credential` is the sealed
+    /// credential to use.
+    pub fn to_settings(
+        &self,
+        account_id: i64,
+        tenant_id: i64,
+        credential: Option<String>,
+        now: OffsetDateTime,
+    ) -> Settings {
+        Settings {
+            account_id,
+            tenant_id,
+            enabled: self.enabled,
+            base_url: self.base_url.clone(),
+            auth_kind: self.auth_kind,
+            username: self.username.clone(),
+            credential,
+            credential_fp: None,
+            program: self.program.clone(),
+            tracked_entity_type: self.tracked_entity_type.clone(),
+            org_unit: self.org_unit.clone(),
+            org_unit_map: self.org_unit_map.clone(),
+            attr_uic: self.attr_uic.clone(),
+            attr_last: self.attr_last.clone(),
+            attr_first: self.attr_first.clone(),
+            attr_year: self.attr_year.clone(),
+            attr_city: self.attr_city.clone(),
+            attr_gender: self.attr_gender.clone(),
+            server_version: None,
+            last_problem: None,
+            last_problem_at: None,
+            updated_at: now,
+        }
+    }
+}
+
 /// The longest server address accepted.
 const URL_MAX: usize = 300;
 

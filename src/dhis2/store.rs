@@ -689,3 +689,49 @@ pub async fn numbers(db: &Db) -> Result<Vec<(i64, String, bool)>, sqlx::Error> {
          LEFT JOIN dhis2_settings d ON d.account_id = a.id ORDER BY a.slug")
         .fetch_all(p).await)
 }
+
+/// The sync jobs of the tenant's real registrations of these codes (the
+/// code card beside a conversation), within the access.
+pub async fn jobs_of_codes(
+    db: &Db,
+    access: &Access,
+    uics: &[&str],
+) -> Result<Vec<JobRow>, AccessError> {
+    readable(access)?;
+    if uics.is_empty() {
+        return Ok(Vec::new());
+    }
+    let marks = (0..uics.len())
+        .map(|i| format!("${}", i + 2))
+        .collect::<Vec<_>>()
+        .join(", ");
+    let sql = format!(
+        "SELECT s.id, s.account_id, a.name AS account_name, s.registration_id, r.uic, s.state, s.attempts,
+            s.error_code, s.error_message, s.tracked_entity, s.linked, s.created_at, s.updated_at
+         FROM uic_registrations r JOIN dhis2_sync s ON s.registration_id = r.id
+            JOIN whatsapp_accounts a ON a.id = s.account_id
+         WHERE r.tenant_id = $1 AND NOT r.test_data AND r.uic IN ({marks}){clause}
+         ORDER BY s.id",
+        clause = accounts_clause("s.account_id", access.accounts()),
+    );
+    Ok(on_db_read!(db, p => {
+        let mut q = sqlx::query_as::<_, JobRow>(&sql).bind(access.tenant_id());
+        for u in uics {
+            q = q.bind(*u);
+        }
+        q.fetch_all(p).await
+    })?)
+}
+
+/// Whether a job is one of the access's (its tenant and numbers),
+/// whatever its state.
+pub async fn job_visible(db: &Db, access: &Access, id: i64) -> Result<bool, AccessError> {
+    readable(access)?;
+    let sql = format!(
+        "SELECT COUNT(*) FROM dhis2_sync WHERE id = $1 AND tenant_id = $2{clause}",
+        clause = accounts_clause("account_id", access.accounts()),
+    );
+    let n: i64 = on_db_read!(db, p => sqlx::query_scalar(&sql)
+        .bind(id).bind(access.tenant_id()).fetch_one(p).await)?;
+    Ok(n > 0)
+}

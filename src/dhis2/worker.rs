@@ -11,8 +11,8 @@
 //! until its settings change.
 
 use super::check::{AttributeRole, Placement, Slot};
-use super::client::{Auth, Connection, Dhis2Client, Dhis2Error};
-use super::settings::{AuthKind, Settings};
+use super::client::{Connection, Dhis2Client, Dhis2Error};
+use super::settings::Settings;
 use super::store::{self, Claimed, Verdict};
 use super::sync::{self, Found, Issue, Step};
 use super::uid::Uid;
@@ -22,9 +22,7 @@ use super::wire::{
 };
 use crate::AppState;
 use crate::auth::Lang;
-use crate::secrets::{Purpose, Sealed};
 use rand::RngExt;
-use secrecy::SecretString;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration as StdDuration, Instant};
@@ -227,27 +225,13 @@ impl Worker {
     }
 
     fn connection(&self, s: &Settings) -> Result<Connection, Stopped> {
-        let credential = s
-            .credential
-            .as_deref()
-            .and_then(|c| Sealed::parse(c).ok())
-            .and_then(|c| self.state.secrets.open(Purpose::Dhis2Credential, &c).ok())
-            .ok_or_else(|| Stopped {
-                code: "credential".into(),
-                message: "L'identifiant DHIS-2 enregistré ne s'ouvre pas : saisissez-le de nouveau sur la page du numéro.".into(),
-                for_page: true,
-            })?;
-        let secret = SecretString::from(credential.expose_secret().to_string());
-        let auth = match s.auth_kind {
-            AuthKind::Token => Auth::Token(secret),
-            AuthKind::Basic => Auth::Basic {
-                username: s.username.clone(),
-                password: secret,
-            },
-        };
-        Connection::new(&s.base_url, auth).map_err(|e| Stopped {
-            code: "settings".into(),
-            message: e.text(Lang::Fr),
+        super::command::connection(s, &self.state.secrets).map_err(|u| Stopped {
+            code: match u {
+                super::command::Unusable::Credential => "credential",
+                _ => "settings",
+            }
+            .into(),
+            message: u.text(Lang::Fr),
             for_page: true,
         })
     }

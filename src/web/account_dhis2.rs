@@ -21,6 +21,81 @@ use time::OffsetDateTime;
 
 pub fn routes(r: Routes) -> Routes {
     r.post("/accounts/{id}/dhis2", save)
+        .post("/accounts/{id}/dhis2/test", test)
+}
+
+/// « Tester la connexion »'s answer.
+#[derive(askama::Template)]
+#[template(path = "dhis2/_test.html")]
+struct TestResult {
+    t: &'static super::texts::Texts,
+    ok: bool,
+    version: Option<String>,
+    lines: Vec<String>,
+}
+
+/// Tests the settings as typed (the credential left empty: the stored one)
+/// against the number's DHIS-2, saving nothing: credentials, version,
+/// program, type, org units and attributes, each problem named.
+async fn test(
+    State(state): State<AppState>,
+    staff: Staff,
+    Path(id): Path<i64>,
+    Form(f): Form<Dhis2Form>,
+) -> WebResult {
+    let account = super::accounts::load(&state, &staff, id).await?;
+    let access = staff.require(Permission::Dhis2Manage, Scope::Account(account.id))?;
+    let stored = store::settings(&state.db, &access, id).await?;
+    let stored_credential = stored.as_ref().and_then(|s| s.credential.clone());
+    let answer = |ok, version, lines| {
+        super::layout::page(TestResult {
+            t: staff.t(),
+            ok,
+            version,
+            lines,
+        })
+    };
+    let problems = too_long(&staff, &f);
+    if !problems.is_empty() {
+        return answer(false, None, problems.into_iter().map(|(_, p)| p).collect());
+    }
+    // Tested as if turned on: everything needed to send is asked for.
+    let mut input = f.input();
+    input.enabled = true;
+    let change = match settings::parse(&input, stored_credential.is_some()) {
+        Ok(c) => c,
+        Err(found) => {
+            return answer(
+                false,
+                None,
+                found.into_iter().map(|p| p.text(staff.lang)).collect(),
+            );
+        }
+    };
+    let credential = match &change.credential {
+        NewSecret::Set(v) => Some(
+            state
+                .secrets
+                .seal(Purpose::Dhis2Credential, v)
+                .as_str()
+                .to_string(),
+        ),
+        NewSecret::Keep => stored_credential,
+    };
+    let s = change.to_settings(
+        account.id,
+        account.tenant_id,
+        credential,
+        OffsetDateTime::now_utc(),
+    );
+    match crate::dhis2::command::test(&state.checks.dhis2, &s, &state.secrets).await {
+        Ok(report) => answer(
+            report.usable(),
+            report.version.clone(),
+            report.problems.iter().map(|p| p.text(staff.lang)).collect(),
+        ),
+        Err(u) => answer(false, None, vec![u.text(staff.lang)]),
+    }
 }
 
 /// One field of the form: its name, label, value and problem.

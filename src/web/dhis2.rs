@@ -12,11 +12,9 @@ use super::conversations::ago;
 use super::texts::Texts;
 use super::{Form, Layout, Routes, Staff, WebError, WebResult, page, see_other};
 use crate::AppState;
-use crate::auth::access::accounts_clause;
 use crate::auth::{Permission, Scope};
 use crate::dhis2::store::{self, AccountSync, JobRow};
 use crate::dhis2::{Decision, SyncState};
-use crate::on_db_read;
 use askama::Template;
 use axum::extract::{Path, Query, State};
 use axum_htmx::HxRequest;
@@ -238,7 +236,7 @@ async fn retry_one(State(state): State<AppState>, staff: Staff, Path(id): Path<i
     let n = store::retry(&state.db, &access, Some(id), now).await?;
     if n == 0 {
         // A second click, or someone retried it first: said, not a 404.
-        if job_visible(state.db.clone(), &access, id).await? {
+        if store::job_visible(&state.db, &access, id).await? {
             staff.flash(staff.t().d2_not_failed).await;
             return see_other("/dhis2");
         }
@@ -342,8 +340,7 @@ pub(super) async fn sync_of_codes(
     if uics.is_empty() {
         return Ok(BTreeMap::new());
     }
-    let ids = registration_ids(state, staff.tenant_id(), uics).await?;
-    let jobs = store::jobs_of(&state.db, &access, &ids).await?;
+    let jobs = store::jobs_of_codes(&state.db, &access, uics).await?;
     let mut out = BTreeMap::new();
     for j in jobs {
         let failed = matches!(j.state, SyncState::Failed | SyncState::Held);
@@ -358,39 +355,6 @@ pub(super) async fn sync_of_codes(
         out.entry(j.uic).or_insert(line);
     }
     Ok(out)
-}
-
-/// TODO(store): `dhis2::store` has no lookup from a code card's UICs (the
-/// card's rows carry no registration id); the real registrations (test data
-/// is never synced) of these UICs in the tenant.
-async fn registration_ids(state: &AppState, tenant_id: i64, uics: &[&str]) -> WebResult<Vec<i64>> {
-    let marks = (0..uics.len())
-        .map(|i| format!("${}", i + 2))
-        .collect::<Vec<_>>()
-        .join(", ");
-    let sql = format!(
-        "SELECT id FROM uic_registrations WHERE tenant_id = $1 AND NOT test_data AND uic IN ({marks})"
-    );
-    let ids: Vec<i64> = on_db_read!(&state.db, p => {
-        let mut q = sqlx::query_scalar(&sql).bind(tenant_id);
-        for u in uics {
-            q = q.bind(*u);
-        }
-        q.fetch_all(p).await
-    })?;
-    Ok(ids)
-}
-
-/// TODO(store): `dhis2::store` has no lookup of one job by id; whether the
-/// job is one of the access's (its tenant and numbers), whatever its state.
-async fn job_visible(db: crate::db::Db, access: &crate::auth::Access, id: i64) -> WebResult<bool> {
-    let sql = format!(
-        "SELECT COUNT(*) FROM dhis2_sync WHERE id = $1 AND tenant_id = $2{clause}",
-        clause = accounts_clause("account_id", access.accounts()),
-    );
-    let n: i64 = on_db_read!(&db, p => sqlx::query_scalar(&sql)
-        .bind(id).bind(access.tenant_id()).fetch_one(p).await)?;
-    Ok(n > 0)
 }
 
 #[cfg(test)]

@@ -437,6 +437,9 @@ texts! {
     d2_map_help: "Une entrée par ligne : code de ville à deux lettres = unité d'organisation, par exemple KI=DiszpKrYNg8.", "One entry a line: two-letter city code = org unit, e.g. KI=DiszpKrYNg8.";
     d2_attributes: "Attributs des entités suivies", "Tracked entity attributes";
     d2_saved: "Réglages DHIS-2 enregistrés.", "DHIS-2 settings saved.";
+    d2_test: "Tester la connexion", "Test the connection";
+    d2_test_ok: "Connexion et réglages bons.", "Connection and settings good.";
+    d2_test_failed: "À corriger :", "To fix:";
     d2_not_saved: "Réglages DHIS-2 non enregistrés : voyez les champs signalés.", "DHIS-2 settings not saved: see the fields marked.";
     d2_too_long: "trop long.", "too long.";
     d2_read_only: "Seuls ceux qui ont la permission « Régler DHIS-2 » peuvent changer ces réglages.", "Only those with the \"Configure DHIS-2\" permission may change these settings.";

@@ -280,3 +280,77 @@ fn an_empty_database_prints_a_setup_link_at_start() {
         "the link names the port listened on: {line}"
     );
 }
+
+#[tokio::test]
+async fn dhis2_check_tests_each_numbers_settings_and_retry_requeues() {
+    use crate::fakes::dhis2::*;
+    let fake = FakeDhis2::start_standard(Version::V2_40).await;
+    let dir = tempfile::tempdir().unwrap();
+    let base = fake.base_url();
+    let env = |program: &'static str| -> Vec<(&'static str, String)> {
+        vec![
+            (
+                "TWILIO_ACCOUNT_SID",
+                "ACxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx".into(),
+            ),
+            (
+                "TWILIO_AUTH_TOKEN",
+                "0123456789abcdef0123456789abcdef".into(),
+            ),
+            ("TWILIO_WHATSAPP_NUMBER", "whatsapp:+14155238886".into()),
+            ("DHIS2_URL", base.clone()),
+            ("DHIS2_TOKEN", STANDARD_PAT.into()),
+            ("DHIS2_PROGRAM", program.into()),
+            ("DHIS2_TRACKED_ENTITY_TYPE", PERSON_TYPE.into()),
+            ("DHIS2_ORG_UNIT", ORG_UNIT.into()),
+            ("DHIS2_UIC_ATTRIBUTE", ATTR_UIC.into()),
+            ("DHIS2_LAST_NAME_ATTRIBUTE", ATTR_LAST.into()),
+            ("DHIS2_FIRST_NAME_ATTRIBUTE", ATTR_FIRST.into()),
+            ("DHIS2_BIRTH_YEAR_ATTRIBUTE", ATTR_YEAR.into()),
+        ]
+    };
+    let run = |vars: Vec<(&'static str, String)>, args: &'static [&'static str]| {
+        let path = dir.path().to_path_buf();
+        async move {
+            tokio::task::spawn_blocking(move || {
+                let vars: Vec<(&str, &str)> = vars.iter().map(|(k, v)| (*k, v.as_str())).collect();
+                uic_inbox(&path, &vars, args)
+            })
+            .await
+            .unwrap()
+        }
+    };
+    let out = run(env(PROGRAM), &["dhis2", "check"]).await;
+    let said = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert_eq!(out.status.code(), Some(0), "{said}{}", stderr(&out));
+    assert!(
+        said.lines()
+            .any(|l| l.starts_with("twilio") && l.contains(" ok ") && l.contains("2.40.2")),
+        "{said}"
+    );
+    assert!(!said.contains(STANDARD_PAT));
+
+    let out = run(
+        env("Zz9NoSuchPr"),
+        &["dhis2", "check", "--account", "twilio"],
+    )
+    .await;
+    let said = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert_eq!(out.status.code(), Some(1), "{said}{}", stderr(&out));
+    assert!(
+        said.contains("problem") && said.contains("Zz9NoSuchPr"),
+        "{said}"
+    );
+
+    let out = run(env(PROGRAM), &["dhis2", "check", "--account", "nope"]).await;
+    assert_ne!(out.status.code(), Some(0));
+    assert!(stderr(&out).contains("\"nope\""), "{}", stderr(&out));
+
+    let out = run(env(PROGRAM), &["dhis2", "retry"]).await;
+    let said = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert_eq!(out.status.code(), Some(0), "{said}{}", stderr(&out));
+    assert!(
+        said.contains("0 failed registration(s) requeued."),
+        "{said}"
+    );
+}

@@ -522,3 +522,104 @@ async fn one_invalid_person_in_a_batch_fails_alone_and_is_not_half_written(
     assert_eq!(in_dhis2, expected, "the ten others, not the invalid one");
     assert!(fake.find_by_attribute(ATTR_UIC, "MBEIBR7DA1").is_empty());
 }
+
+/// The settings form of the Twilio number as the environment set it, with
+/// `changes` typed over it.
+fn typed<'a>(changes: &[(&'a str, &'a str)]) -> Vec<(&'a str, &'a str)> {
+    let mut form = vec![
+        ("enabled", "on"),
+        ("auth_kind", "token"),
+        ("username", ""),
+        ("credential", ""),
+        ("program", PROGRAM),
+        ("tracked_entity_type", PERSON_TYPE),
+        ("org_unit", ORG_UNIT),
+        ("org_unit_map", ""),
+        ("attr_uic", ATTR_UIC),
+        ("attr_last", ATTR_LAST),
+        ("attr_first", ATTR_FIRST),
+        ("attr_year", ATTR_YEAR),
+        ("attr_city", ATTR_CITY),
+        ("attr_gender", ATTR_GENDER),
+    ];
+    for (k, v) in changes {
+        form.retain(|(f, _)| f != k);
+        form.push((k, v));
+    }
+    form
+}
+
+#[apply(both_backends)]
+#[tokio::test]
+async fn the_test_button_says_what_is_right_and_names_what_is_wrong(#[case] backend: Backend) {
+    let fake = FakeDhis2::start_standard(Version::V2_41).await;
+    let Some(app) = app_for(backend, &fake).await else {
+        return;
+    };
+    let id: i64 = on_db!(&app.state.db, p => sqlx::query_scalar(
+        "SELECT id FROM whatsapp_accounts WHERE slug = 'twilio'").fetch_one(p).await.unwrap());
+    let mut admin = app
+        .logged_in(
+            "admin@ngo.example",
+            uic_inbox::auth::BuiltinRole::Administrator,
+        )
+        .await;
+    let url = format!("/accounts/{id}/dhis2/test");
+    let base = fake.base_url();
+
+    // The stored credential (from the environment) with what is typed.
+    let ok = admin.post(&url, &typed(&[("base_url", &base)])).await;
+    assert_eq!(ok.status, 200, "{}", ok.body);
+    assert!(
+        ok.body.contains("Connexion et réglages bons"),
+        "{}",
+        ok.body
+    );
+    assert!(ok.body.contains("2.41.1"), "{}", ok.body);
+
+    // A program DHIS-2 does not have: named.
+    let missing = admin
+        .post(
+            &url,
+            &typed(&[("base_url", &base), ("program", "Zz9NoSuchPr")]),
+        )
+        .await;
+    assert!(missing.body.contains("À corriger"), "{}", missing.body);
+    assert!(missing.body.contains("Zz9NoSuchPr"), "{}", missing.body);
+
+    // An org unit outside the program: named.
+    let outside = admin
+        .post(
+            &url,
+            &typed(&[("base_url", &base), ("org_unit", ORG_UNIT_OUTSIDE)]),
+        )
+        .await;
+    assert!(outside.body.contains(ORG_UNIT_OUTSIDE), "{}", outside.body);
+    assert!(outside.body.contains("À corriger"), "{}", outside.body);
+
+    // A token DHIS-2 refuses: said, and never shown back.
+    let wrong = FakeDhis2::pat();
+    let refused = admin
+        .post(&url, &typed(&[("base_url", &base), ("credential", &wrong)]))
+        .await;
+    assert!(refused.body.contains("À corriger"), "{}", refused.body);
+    assert!(!refused.body.contains(&wrong));
+
+    // Unreachable.
+    let down = admin
+        .post(&url, &typed(&[("base_url", "http://127.0.0.1:9")]))
+        .await;
+    assert!(down.body.contains("À corriger"), "{}", down.body);
+
+    // Typed settings that do not parse: the field, and nothing asked.
+    let asked = fake.requests().len();
+    let bad = admin
+        .post(&url, &typed(&[("base_url", &base), ("program", "short")]))
+        .await;
+    assert!(bad.body.contains("Programme"), "{}", bad.body);
+    assert_eq!(fake.requests().len(), asked);
+    // Nothing was saved by any of it.
+    let program: String = on_db!(&app.state.db, p => sqlx::query_scalar(
+        "SELECT program FROM dhis2_settings WHERE account_id = $1").bind(id).fetch_one(p).await.unwrap());
+    assert_eq!(program, PROGRAM);
+}

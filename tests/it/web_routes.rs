@@ -147,6 +147,7 @@ const TABLE: &[(&str, &str, Need, bool)] = &[
         true,
     ),
     ("POST", "/accounts/{id}/dhis2", Perm(Dhis2Manage), true),
+    ("POST", "/accounts/{id}/dhis2/test", Perm(Dhis2Manage), true),
     ("GET", "/audit", Perm(AuditView), false),
     ("GET", "/simulator", Perm(SimulatorUse), false),
     ("GET", "/simulator/{account}", Perm(SimulatorUse), true),

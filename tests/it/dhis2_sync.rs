@@ -82,13 +82,13 @@ pub(crate) async fn wait_all(db: &Db, n: usize, state: &str) {
 
 /// Makes every waiting job due now (the backoff's timing is the sync
 /// module's unit tests'; here, what happens when it is due).
-async fn due_now(db: &Db) {
+pub(crate) async fn due_now(db: &Db) {
     on_db!(db, p => sqlx::query("UPDATE dhis2_sync SET next_attempt_at = $1 WHERE state = 'pending'")
         .bind(time::OffsetDateTime::now_utc()).execute(p).await.unwrap().rows_affected());
 }
 
 /// Waits until some job has been tried `n` times without success.
-async fn wait_attempts(db: &Db, n: i64) {
+pub(crate) async fn wait_attempts(db: &Db, n: i64) {
     let start = Instant::now();
     loop {
         let all = jobs(db).await;
@@ -100,8 +100,8 @@ async fn wait_attempts(db: &Db, n: i64) {
     }
 }
 
-const PHONE: &str = "+243990000001";
-const ANSWERS: [&str; 5] = ["MBE", "IBR", "7", "DA", "1"];
+pub(crate) const PHONE: &str = "+243990000001";
+pub(crate) const ANSWERS: [&str; 5] = ["MBE", "IBR", "7", "DA", "1"];
 
 #[apply(both_backends)]
 #[tokio::test]

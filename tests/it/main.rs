@@ -19,6 +19,7 @@ mod account_channel;
 mod accounts;
 mod bad_input;
 mod browser;
+mod browser_dhis2;
 mod browser_inbox;
 mod browser_numbers;
 mod browser_staff;

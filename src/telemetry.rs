@@ -227,7 +227,7 @@ pub fn dhis2_batch(took: Duration, verdicts: &[crate::dhis2::store::Verdict]) {
             } else {
                 "other".to_string()
             };
-        metrics::counter!(DHIS2_FAILURES, "outcome" => outcome, "code" => code).increment(1);
+        metrics::counter!(DHIS2_FAILURES, "code" => code, "outcome" => outcome).increment(1);
     }
 }
 

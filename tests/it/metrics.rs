@@ -126,3 +126,35 @@ async fn a_metrics_token_guards_the_page() {
     assert_eq!(res.status(), StatusCode::OK);
     assert!(res.text().await.unwrap().contains("uic_outbox_messages"));
 }
+
+#[apply(both_backends)]
+#[tokio::test]
+async fn the_dhis2_queue_its_failures_and_batch_time_are_exported(#[case] backend: Backend) {
+    use crate::dhis2_sync::{ANSWERS, PHONE, app_for, register, wait_all};
+    use crate::fakes::dhis2::*;
+    let fake = FakeDhis2::start_standard(Version::V2_41).await;
+    fake.unassign_org_unit(PROGRAM, ORG_UNIT);
+    let Some(app) = app_for(backend, &fake).await else {
+        return;
+    };
+    let before = sample(
+        &scrape(&app).await,
+        r#"uic_dhis2_failures_total{code="E1041",outcome="failed"}"#,
+    );
+    register(&app, PHONE, ANSWERS).await;
+    wait_all(&app.state.db, 1, "failed").await;
+    let text = scrape(&app).await;
+    assert_eq!(sample(&text, r#"uic_dhis2_jobs{state="failed"}"#), 1.0, "{text}");
+    assert_eq!(sample(&text, r#"uic_dhis2_jobs{state="pending"}"#), 0.0);
+    assert!(
+        sample(
+            &text,
+            r#"uic_dhis2_failures_total{code="E1041",outcome="failed"}"#
+        ) >= before + 1.0,
+        "{text}"
+    );
+    assert!(sample(&text, "uic_dhis2_batch_duration_seconds_count") >= 1.0, "{text}");
+    // Codes and states only: no code of a person, no number.
+    assert!(!text.contains("MBEIBR7DA1"));
+    assert!(!text.contains("243990000001"));
+}

@@ -26,6 +26,7 @@ mod browser_staff;
 mod cli;
 mod conversations;
 mod demo;
+mod dhis2_bench;
 mod dhis2_pages;
 mod dhis2_sync;
 mod errors;

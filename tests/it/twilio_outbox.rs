@@ -217,23 +217,28 @@ async fn refused_credentials_hold_the_queue_until_new_ones_are_set(#[case] backe
     // (20003), the account flagged, the message held, not failed.
     fake.set_auth_token(DEFAULT_ACCOUNT_SID, "rotated_token_0123456789");
     reply(&app, "Bonjour").await;
-    let mut flagged = false;
+    // The worker flags the account, then gives the row back: both are
+    // waited for.
+    let mut held = (String::new(), String::new());
     for _ in 0..400 {
         let status: String = on_db!(&app.state.db, p => sqlx::query_scalar(
             "SELECT token_status FROM whatsapp_accounts WHERE slug = 'twilio'").fetch_one(p).await.unwrap());
-        if status == "invalid" {
-            flagged = true;
+        let outbox: String = on_db!(&app.state.db, p => sqlx::query_scalar("SELECT status FROM outbox")
+            .fetch_one(p).await.unwrap());
+        held = (status, outbox);
+        if held.0 == "invalid" && held.1 != "sending" {
             break;
         }
         tokio::time::sleep(Duration::from_millis(25)).await;
     }
-    assert!(flagged, "the account was not flagged");
+    assert_eq!(
+        (held.0.as_str(), held.1.as_str()),
+        ("invalid", "pending"),
+        "the account flagged and the message held"
+    );
     assert!(fake.sent_to(PHONE).is_empty());
     let (status, ..) = staff_message(&app).await;
     assert_eq!(status, "queued");
-    let outbox: String = on_db!(&app.state.db, p => sqlx::query_scalar("SELECT status FROM outbox")
-        .fetch_one(p).await.unwrap());
-    assert_eq!(outbox, "pending");
 
     // An administrator sets the new token: the held message goes.
     let tenant = app.default_tenant().await;

@@ -373,6 +373,8 @@ pub struct AccountSync {
     pub account_name: String,
     pub enabled: bool,
     pub configured: bool,
+    /// A sandbox number: its codes are test data, never sent.
+    pub sandbox: bool,
     pub server_version: Option<String>,
     pub last_problem: Option<String>,
     pub last_problem_at: Option<OffsetDateTime>,
@@ -392,7 +394,7 @@ pub async fn overview(db: &Db, access: &Access) -> Result<Vec<AccountSync>, Acce
     readable(access)?;
     let accounts = format!(
         "SELECT a.id, a.name, COALESCE(d.enabled, {f}) AS enabled, d.account_id IS NOT NULL AS configured,
-            d.server_version, d.last_problem, d.last_problem_at, COALESCE(n.synced, 0) AS synced, n.last_success_at
+            a.provider = 'sandbox' AS sandbox, d.server_version, d.last_problem, d.last_problem_at, COALESCE(n.synced, 0) AS synced, n.last_success_at
          FROM whatsapp_accounts a
          LEFT JOIN dhis2_settings d ON d.account_id = a.id
          LEFT JOIN dhis2_counts n ON n.account_id = a.id
@@ -403,6 +405,7 @@ pub async fn overview(db: &Db, access: &Access) -> Result<Vec<AccountSync>, Acce
     type AccountRow = (
         i64,
         String,
+        bool,
         bool,
         bool,
         Option<String>,
@@ -427,11 +430,12 @@ pub async fn overview(db: &Db, access: &Access) -> Result<Vec<AccountSync>, Acce
             account_name: r.1,
             enabled: r.2,
             configured: r.3,
-            server_version: r.4,
-            last_problem: r.5,
-            last_problem_at: r.6,
-            synced: r.7,
-            last_success: r.8,
+            sandbox: r.4,
+            server_version: r.5,
+            last_problem: r.6,
+            last_problem_at: r.7,
+            synced: r.8,
+            last_success: r.9,
             ..AccountSync::default()
         })
         .collect();

@@ -120,12 +120,15 @@ fn since_text(t: &Texts, minutes: i64) -> String {
 fn number_line(staff: &Staff, a: AccountSync, now: OffsetDateTime) -> NumberLine {
     let t = staff.t();
     let (sync, sync_class) = match (a.configured, a.enabled) {
+        // Its codes are test data: never sent, whatever is set.
+        _ if a.sandbox => (t.d2_sandbox, ""),
         (false, _) => (t.d2_not_configured, ""),
         (true, true) => (t.d2_on, "success"),
         (true, false) => (t.d2_off, "warning"),
     };
     NumberLine {
-        can_configure: staff.can(Permission::Dhis2Manage, Scope::Account(a.account_id)),
+        can_configure: !a.sandbox
+            && staff.can(Permission::Dhis2Manage, Scope::Account(a.account_id)),
         account_id: a.account_id,
         name: a.account_name,
         sync,

@@ -393,6 +393,7 @@ texts! {
     d2_on: "activé", "on";
     d2_off: "désactivé", "off";
     d2_not_configured: "non réglé", "not set up";
+    d2_sandbox: "bac à sable : jamais envoyé", "sandbox: never sent";
     d2_configure: "Régler", "Set up";
     d2_version: "Version du serveur", "Server version";
     d2_unknown: "inconnue", "unknown";

@@ -31,7 +31,9 @@ async fn bench_dhis2_worker_throughput() {
     let instances = var("BENCH_INSTANCES", 1);
     let fake = FakeDhis2::start_standard(Version::V2_41).await;
     fake.set_down(true);
-    let app = app_for(backend, &fake).await.expect("TEST_DATABASE_URL for PostgreSQL");
+    let app = app_for(backend, &fake)
+        .await
+        .expect("TEST_DATABASE_URL for PostgreSQL");
     let _second = if instances > 1 {
         let env = env_for(&fake);
         Some(app.second_instance_with(|c| c.dhis2 = Some(env)).await)
@@ -52,13 +54,20 @@ async fn bench_dhis2_worker_throughput() {
         if synced as usize == n {
             break;
         }
-        assert!(start.elapsed() < Duration::from_secs(600), "{synced} of {n} after 10 minutes");
+        assert!(
+            start.elapsed() < Duration::from_secs(600),
+            "{synced} of {n} after 10 minutes"
+        );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     let took = start.elapsed();
     let all = jobs(db).await;
     assert_eq!(all.len(), n);
-    assert_eq!(fake.tracked_entities().len(), n, "none lost, none duplicated");
+    assert_eq!(
+        fake.tracked_entities().len(),
+        n,
+        "none lost, none duplicated"
+    );
     let calls = fake.requests().len() - requests_before;
     println!(
         "BENCH backend={backend:?} instances={instances} registrations={n} latency_ms={} \

@@ -76,8 +76,13 @@ async fn audited(app: &TestApp, action: &str) -> Vec<(String, String)> {
         .bind(action).fetch_all(p).await.unwrap())
 }
 
+/// A real (Twilio) number: a sandbox number's codes are test data, never
+/// sent to DHIS-2 (the page says so instead of its counts' state).
 async fn number(app: &TestApp, tenant: i64, slug: &str) -> i64 {
-    app.account_in(tenant, slug, Provider::Sandbox, None, None)
+    static NEXT: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+    let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let phone = format!("+24381{n:07}");
+    app.account_in(tenant, slug, Provider::Twilio, Some(&phone), None)
         .await
         .id
 }
@@ -228,6 +233,8 @@ async fn the_page_counts_each_state_per_number_and_shows_no_other_tenant(#[case]
     assert!(body.contains("2.40.2"), "{body}");
     assert!(body.contains("désactivé"), "{body}");
     assert!(body.contains("non réglé"), "{body}");
+    // The tenant's sandbox number: never sent, nothing to set up.
+    assert!(body.contains("bac à sable : jamais envoyé"), "{body}");
     assert!(
         body.contains("<div class=\"flash warning\" role=\"alert\"><strong>Envoi arrêté pour « kinshasa » :</strong> Identifiants refusés par DHIS-2 (401)"),
         "{body}"

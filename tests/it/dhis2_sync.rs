@@ -623,3 +623,32 @@ async fn the_test_button_says_what_is_right_and_names_what_is_wrong(#[case] back
         "SELECT program FROM dhis2_settings WHERE account_id = $1").bind(id).fetch_one(p).await.unwrap());
     assert_eq!(program, PROGRAM);
 }
+
+#[apply(both_backends)]
+#[tokio::test]
+async fn a_code_another_person_has_where_the_search_cannot_see_is_held_for_review(
+    #[case] backend: Backend,
+) {
+    let fake = FakeDhis2::start_standard(Version::V2_41).await;
+    // Someone DHIS-2 has with this code, in an org unit outside this
+    // user's scope: the search does not find them, the unique attribute
+    // refuses a second one (E1064).
+    fake.add_tracked_entity(
+        TrackedEntitySnapshot::new("Hx8somebody", PERSON_TYPE, ORG_UNIT_OUTSIDE)
+            .attribute(ATTR_UIC, "MBEIBR7DA1")
+            .attribute(ATTR_GENDER, "2"),
+    );
+    fake.set_capture_scope(Some(&[ORG_UNIT, ORG_UNIT_2]));
+    let Some(app) = app_for(backend, &fake).await else {
+        return;
+    };
+    let db = &app.state.db;
+    register(&app, PHONE, ANSWERS).await;
+    wait_all(db, 1, "held").await;
+    assert_eq!(jobs(db).await[0].4.as_deref(), Some("E1064"));
+    // In the registry's review queue too.
+    let status: String = on_db!(db, p => sqlx::query_scalar(
+        "SELECT collision_status FROM uic_registrations").fetch_one(p).await.unwrap());
+    assert_eq!(status, "open");
+    assert_eq!(fake.tracked_entities().len(), 1, "nothing written");
+}

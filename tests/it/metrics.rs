@@ -144,7 +144,11 @@ async fn the_dhis2_queue_its_failures_and_batch_time_are_exported(#[case] backen
     register(&app, PHONE, ANSWERS).await;
     wait_all(&app.state.db, 1, "failed").await;
     let text = scrape(&app).await;
-    assert_eq!(sample(&text, r#"uic_dhis2_jobs{state="failed"}"#), 1.0, "{text}");
+    assert_eq!(
+        sample(&text, r#"uic_dhis2_jobs{state="failed"}"#),
+        1.0,
+        "{text}"
+    );
     assert_eq!(sample(&text, r#"uic_dhis2_jobs{state="pending"}"#), 0.0);
     assert!(
         sample(
@@ -153,7 +157,10 @@ async fn the_dhis2_queue_its_failures_and_batch_time_are_exported(#[case] backen
         ) >= before + 1.0,
         "{text}"
     );
-    assert!(sample(&text, "uic_dhis2_batch_duration_seconds_count") >= 1.0, "{text}");
+    assert!(
+        sample(&text, "uic_dhis2_batch_duration_seconds_count") >= 1.0,
+        "{text}"
+    );
     // Codes and states only: no code of a person, no number.
     assert!(!text.contains("MBEIBR7DA1"));
     assert!(!text.contains("243990000001"));

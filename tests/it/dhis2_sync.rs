@@ -305,12 +305,23 @@ async fn a_validation_error_fails_with_dhis2s_message_and_a_retry_after_the_fix_
     tokio::time::sleep(Duration::from_millis(1500)).await;
     assert_eq!(jobs(db).await[0].1, "failed");
 
+    // The page shows it with DHIS-2's code and message.
+    let mut supervisor = app
+        .logged_in(
+            "supervisor@ngo.example",
+            uic_inbox::auth::BuiltinRole::Supervisor,
+        )
+        .await;
+    let page = supervisor.get("/dhis2").await;
+    assert_eq!(page.status, 200);
+    assert!(page.body.contains("E1041"), "{}", page.body);
+    assert!(page.body.contains("MBEIBR7DA1"), "{}", page.body);
+    assert!(page.body.contains(ORG_UNIT), "{}", page.body);
+
+    // Fixed in DHIS-2, then « Tout relancer ».
     fake.assign_org_unit(PROGRAM, ORG_UNIT);
-    let admin = access(1, uic_inbox::auth::Permission::Dhis2Manage);
-    let n = uic_inbox::dhis2::store::retry(db, &admin, None, time::OffsetDateTime::now_utc())
-        .await
-        .unwrap();
-    assert_eq!(n, 1);
+    let res = supervisor.post("/dhis2/retry", &[]).await;
+    assert_eq!(res.status, 303, "{}", res.body);
     wait_all(db, 1, "synced").await;
     assert_eq!(fake.tracked_entities().len(), 1);
 }

@@ -17,6 +17,19 @@ use crate::tenancy::channel_input::NewSecret;
 use crate::{on_db, on_db_read, on_tx};
 use time::OffsetDateTime;
 
+/// `1, 2, 3`: ids of ours (never typed), written into a statement.
+fn id_list(ids: &[i64]) -> String {
+    ids.iter()
+        .map(i64::to_string)
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// The columns of a [`JobRow`], from `dhis2_sync s`, `whatsapp_accounts a`
+/// and `uic_registrations r`.
+const JOB_COLUMNS: &str = "s.id, s.account_id, a.name AS account_name, s.registration_id, r.uic, s.state,
+    s.attempts, s.error_code, s.error_message, s.tracked_entity, s.linked, s.created_at, s.updated_at";
+
 /// Settings are read with either DHIS-2 permission, changed with
 /// `dhis2.manage`.
 fn readable(access: &Access) -> Result<(), Denied> {
@@ -235,11 +248,7 @@ pub async fn claim(
     if ids.is_empty() {
         return Ok(Vec::new());
     }
-    let list = ids
-        .iter()
-        .map(i64::to_string)
-        .collect::<Vec<_>>()
-        .join(", ");
+    let list = id_list(&ids);
     let read = format!(
         "SELECT s.id, s.tenant_id, s.account_id, s.registration_id, s.attempts, s.tracked_entity, s.enrollment,
             r.uic, r.last_part, r.first_part, CAST(r.year_digit AS SMALLINT) AS year_digit, r.city,
@@ -492,8 +501,7 @@ pub async fn jobs_in(
 ) -> Result<Vec<JobRow>, AccessError> {
     readable(access)?;
     let sql = format!(
-        "SELECT s.id, s.account_id, a.name AS account_name, s.registration_id, r.uic, s.state, s.attempts,
-            s.error_code, s.error_message, s.tracked_entity, s.linked, s.created_at, s.updated_at
+        "SELECT {JOB_COLUMNS}
          FROM dhis2_sync s JOIN whatsapp_accounts a ON a.id = s.account_id
             JOIN uic_registrations r ON r.id = s.registration_id
          WHERE s.tenant_id = $1 AND s.state = $2{clause}
@@ -511,17 +519,13 @@ pub async fn jobs_of(
     access: &Access,
     registration_ids: &[i64],
 ) -> Result<Vec<JobRow>, AccessError> {
+    readable(access)?;
     if registration_ids.is_empty() {
         return Ok(Vec::new());
     }
-    let list = registration_ids
-        .iter()
-        .map(i64::to_string)
-        .collect::<Vec<_>>()
-        .join(", ");
+    let list = id_list(registration_ids);
     let sql = format!(
-        "SELECT s.id, s.account_id, a.name AS account_name, s.registration_id, r.uic, s.state, s.attempts,
-            s.error_code, s.error_message, s.tracked_entity, s.linked, s.created_at, s.updated_at
+        "SELECT {JOB_COLUMNS}
          FROM dhis2_sync s JOIN whatsapp_accounts a ON a.id = s.account_id
             JOIN uic_registrations r ON r.id = s.registration_id
          WHERE s.tenant_id = $1 AND s.registration_id IN ({list}){clause}
@@ -710,8 +714,7 @@ pub async fn jobs_of_codes(
         .collect::<Vec<_>>()
         .join(", ");
     let sql = format!(
-        "SELECT s.id, s.account_id, a.name AS account_name, s.registration_id, r.uic, s.state, s.attempts,
-            s.error_code, s.error_message, s.tracked_entity, s.linked, s.created_at, s.updated_at
+        "SELECT {JOB_COLUMNS}
          FROM uic_registrations r JOIN dhis2_sync s ON s.registration_id = r.id
             JOIN whatsapp_accounts a ON a.id = s.account_id
          WHERE r.tenant_id = $1 AND NOT r.test_data AND r.uic IN ({marks}){clause}

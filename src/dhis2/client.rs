@@ -813,8 +813,8 @@ mod tests {
     use axum::response::{IntoResponse, Response};
     use std::sync::{Arc, Mutex};
 
-    const PAT_FOR_TESTS: &str = "d2pat_5xVA12xyUbWNedQxy4ohH77WlxRGVvZZ1151814092";
-    const PASS_FOR_TESTS: &str = "District-1-Secret-Words";
+    const PAT_FOR_TESTS_TOKEN: &str = "d2pat_5xVA12xyUbWNedQxy4ohH77WlxRGVvZZ1151814092";
+    const TEST_BASIC_PASSWORD: &str = "District-1-Secret-Words";
 
     #[derive(Debug, Clone)]
     struct Seen {
@@ -863,10 +863,10 @@ mod tests {
             "Basic {}",
             base64::Engine::encode(
                 &base64::engine::general_purpose::STANDARD,
-                format!("sync-bot:{PASS_FOR_TESTS}")
+                format!("sync-bot:{TEST_BASIC_PASSWORD}")
             )
         );
-        let pat = format!("ApiToken {PAT_FOR_TESTS}");
+        let pat = format!("ApiToken {PAT_FOR_TESTS_TOKEN}");
         if authorization.as_deref() != Some(pat.as_str())
             && authorization.as_deref() != Some(basic.as_str())
         {
@@ -921,7 +921,7 @@ mod tests {
                 }
             }
             "programs/Forbiddn001" => error(403, "Access denied for program"),
-            "programs/BadRequst01" => error(400, &format!("Bad value {PAT_FOR_TESTS}")),
+            "programs/BadRequst01" => error(400, &format!("Bad value {PAT_FOR_TESTS_TOKEN}")),
             "programs/Missing0001" => error(404, "Object not found"),
             "programs/Overload001" => axum::http::StatusCode::SERVICE_UNAVAILABLE.into_response(),
             "programs/SlowDown001" => error(429, "Too many requests"),
@@ -969,7 +969,7 @@ mod tests {
         tokio::spawn(async move { axum::serve(listener, app).await });
         let conn = Connection::new(
             &format!("http://{addr}/dhis/"),
-            Auth::Token(SecretString::from(PAT_FOR_TESTS)),
+            Auth::Token(SecretString::from(PAT_FOR_TESTS_TOKEN)),
         )
         .unwrap();
         (Dhis2Client::new(timeout), conn, log)
@@ -993,7 +993,7 @@ mod tests {
 
     #[test]
     fn base_urls_are_normalised_or_refused_precisely() {
-        let auth = || Auth::Token(SecretString::from(PAT_FOR_TESTS));
+        let auth = || Auth::Token(SecretString::from(PAT_FOR_TESTS_TOKEN));
         for (given, expected) in [
             ("https://dhis.example.org", "https://dhis.example.org"),
             ("https://dhis.example.org/", "https://dhis.example.org"),
@@ -1049,14 +1049,14 @@ mod tests {
     fn debug_output_hides_the_token_and_the_password() {
         let token = Connection::new(
             "https://dhis.example.org",
-            Auth::Token(SecretString::from(PAT_FOR_TESTS)),
+            Auth::Token(SecretString::from(PAT_FOR_TESTS_TOKEN)),
         )
         .unwrap();
         let basic = Connection::new(
             "https://dhis.example.org",
             Auth::Basic {
                 username: "sync-bot".into(),
-                password: SecretString::from(PASS_FOR_TESTS),
+                password: SecretString::from(TEST_BASIC_PASSWORD),
             },
         )
         .unwrap();
@@ -1069,7 +1069,7 @@ mod tests {
             "{token:?} {basic:?} {:#?}",
             Dhis2Client::new(Duration::from_secs(1))
         );
-        assert!(!shown.contains(PAT_FOR_TESTS) && !shown.contains(PASS_FOR_TESTS));
+        assert!(!shown.contains(PAT_FOR_TESTS_TOKEN) && !shown.contains(TEST_BASIC_PASSWORD));
         assert!(shown.contains("https://dhis.example.org"));
     }
 
@@ -1093,13 +1093,13 @@ mod tests {
         );
         assert_eq!(
             seen.authorization,
-            Some(format!("ApiToken {PAT_FOR_TESTS}"))
+            Some(format!("ApiToken {PAT_FOR_TESTS_TOKEN}"))
         );
 
         let basic = Connection {
             auth: Auth::Basic {
                 username: "sync-bot".into(),
-                password: SecretString::from(PASS_FOR_TESTS),
+                password: SecretString::from(TEST_BASIC_PASSWORD),
             },
             ..conn.clone()
         };
@@ -1391,7 +1391,7 @@ mod tests {
             assert_eq!(err, expected, "{id}");
             assert_eq!((err.code(), err.retryable()), (code, retryable), "{id}");
             for shown in [err.to_string(), format!("{err:?}"), err.text(Lang::Fr)] {
-                assert!(!shown.contains(PAT_FOR_TESTS), "{shown}");
+                assert!(!shown.contains(PAT_FOR_TESTS_TOKEN), "{shown}");
             }
         }
         assert_eq!(
@@ -1411,7 +1411,7 @@ mod tests {
         drop(listener);
         let conn = Connection::new(
             &format!("http://{addr}"),
-            Auth::Token(SecretString::from(PAT_FOR_TESTS)),
+            Auth::Token(SecretString::from(PAT_FOR_TESTS_TOKEN)),
         )
         .unwrap();
         let client = Dhis2Client::new(Duration::from_secs(5));

@@ -299,7 +299,7 @@ async fn dhis2_check_tests_each_numbers_settings_and_retry_requeues() {
             ),
             ("TWILIO_WHATSAPP_NUMBER", "whatsapp:+14155238886".into()),
             ("DHIS2_URL", base.clone()),
-            ("DHIS2_TOKEN", STANDARD_PAT.into()),
+            ("DHIS2_TOKEN", STANDARD_PAT_TOKEN.into()),
             ("DHIS2_PROGRAM", program.into()),
             ("DHIS2_TRACKED_ENTITY_TYPE", PERSON_TYPE.into()),
             ("DHIS2_ORG_UNIT", ORG_UNIT.into()),
@@ -328,7 +328,7 @@ async fn dhis2_check_tests_each_numbers_settings_and_retry_requeues() {
             .any(|l| l.starts_with("twilio") && l.contains(" ok ") && l.contains("2.40.2")),
         "{said}"
     );
-    assert!(!said.contains(STANDARD_PAT));
+    assert!(!said.contains(STANDARD_PAT_TOKEN));
 
     let out = run(
         env("Zz9NoSuchPr"),

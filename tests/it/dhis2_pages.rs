@@ -18,7 +18,7 @@ use uic_inbox::on_db;
 use uic_inbox::tenancy::{Provider, store as accounts};
 
 /// A personal access token typed in the settings form.
-const PAT_FOR_TESTS: &str = "d2pat_k3Yq8Rt2Lm9Zp0Xv7Wn4WXYZ";
+const PAT_FOR_TESTS_TOKEN: &str = "d2pat_k3Yq8Rt2Lm9Zp0Xv7Wn4WXYZ";
 
 /// A sync job written directly: a registration of `uic` on `account`, its
 /// job in `state` (with DHIS-2's code and message), created `age` ago.
@@ -623,7 +623,7 @@ fn full<'a>() -> Vec<(&'a str, &'a str)> {
         ("base_url", "https://dhis2.example.org/dhis/"),
         ("auth_kind", "token"),
         ("username", ""),
-        ("credential", PAT_FOR_TESTS),
+        ("credential", PAT_FOR_TESTS_TOKEN),
         ("program", "IpHINAT79UW"),
         ("tracked_entity_type", "nEenWmSyUEp"),
         ("org_unit", "DiszpKrYNg8"),
@@ -675,7 +675,7 @@ async fn the_settings_form_saves_masks_the_credential_and_keeps_it_when_left_emp
     assert_eq!(program, "IpHINAT79UW");
     assert_eq!(map, "KI=DiszpKrYNg8, LU=ImspTQPwCqd");
     let sealed = sealed.unwrap();
-    assert!(!sealed.contains(PAT_FOR_TESTS), "sealed, not plain");
+    assert!(!sealed.contains(PAT_FOR_TESTS_TOKEN), "sealed, not plain");
 
     let page = admin.get(&format!("/accounts/{id}")).await;
     assert!(page.body.contains("Réglages DHIS-2 enregistrés."));
@@ -684,7 +684,7 @@ async fn the_settings_form_saves_masks_the_credential_and_keeps_it_when_left_emp
         "{}",
         page.body
     );
-    assert!(!page.body.contains(PAT_FOR_TESTS));
+    assert!(!page.body.contains(PAT_FOR_TESTS_TOKEN));
     assert!(!page.body.contains("d2pat_k3Yq"));
     assert!(
         page.body
@@ -764,7 +764,7 @@ async fn bad_settings_are_refused_naming_the_field_with_nothing_saved(#[case] ba
         // The problem is under its field, which is marked.
         assert!(res.body.contains(&format!("name=\"{field}\"")), "{field}");
         // What was typed is shown back, the credential never.
-        assert!(!res.body.contains(PAT_FOR_TESTS), "{field}");
+        assert!(!res.body.contains(PAT_FOR_TESTS_TOKEN), "{field}");
         assert_eq!(stored(&app, id).await, None, "{field}: nothing saved");
     }
     // Turned on without what sending needs.

@@ -20,7 +20,7 @@ pub(crate) fn env_for(fake: &FakeDhis2) -> Dhis2Env {
         enabled: true,
         base_url: fake.base_url(),
         auth_kind: "token".into(),
-        credential: Some(Secret::new(STANDARD_PAT)),
+        credential: Some(Secret::new(STANDARD_PAT_TOKEN)),
         program: PROGRAM.into(),
         tracked_entity_type: PERSON_TYPE.into(),
         org_unit: ORG_UNIT.into(),
@@ -662,4 +662,37 @@ async fn a_code_another_person_has_where_the_search_cannot_see_is_held_for_revie
         "SELECT collision_status FROM uic_registrations").fetch_one(p).await.unwrap());
     assert_eq!(status, "open");
     assert_eq!(fake.tracked_entities().len(), 1, "nothing written");
+}
+
+#[apply(both_backends)]
+#[tokio::test]
+async fn the_dhis2_credential_is_sealed_at_rest_and_never_in_a_page(#[case] backend: Backend) {
+    let fake = FakeDhis2::start_standard(Version::V2_41).await;
+    let Some(app) = app_for(backend, &fake).await else {
+        return;
+    };
+    register(&app, PHONE, ANSWERS).await;
+    wait_all(&app.state.db, 1, "synced").await;
+    let raw = app.dump_database().await;
+    assert!(
+        !raw.contains(STANDARD_PAT_TOKEN),
+        "the token is in the database dump"
+    );
+    let stored: String = on_db!(&app.state.db, p => sqlx::query_scalar(
+        "SELECT credential FROM dhis2_settings").fetch_one(p).await.unwrap());
+    let sealed = uic_inbox::secrets::Sealed::parse(&stored).expect("sealed");
+    assert_eq!(sealed.key_id(), Ok(app.state.secrets.current_id()));
+    // The number's page shows its last four characters only.
+    let id: i64 = on_db!(&app.state.db, p => sqlx::query_scalar(
+        "SELECT id FROM whatsapp_accounts WHERE slug = 'twilio'").fetch_one(p).await.unwrap());
+    let mut admin = app
+        .logged_in(
+            "admin@ngo.example",
+            uic_inbox::auth::BuiltinRole::Administrator,
+        )
+        .await;
+    let page = admin.get(&format!("/accounts/{id}")).await;
+    assert!(!page.body.contains(STANDARD_PAT_TOKEN));
+    let last4 = &STANDARD_PAT_TOKEN[STANDARD_PAT_TOKEN.len() - 4..];
+    assert!(page.body.contains(&format!("…{last4}")), "{}", page.body);
 }

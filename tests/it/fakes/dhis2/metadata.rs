@@ -36,9 +36,9 @@ pub const ATTR_YEAR: &str = "birthYear01";
 pub const ATTR_CITY: &str = "birthCity01";
 /// The standard user for HTTP Basic.
 pub const STANDARD_USER: &str = "uic-bot";
-pub const STANDARD_PASS: &str = "District1!";
+pub const STANDARD_PASSWORD: &str = "District1!";
 /// The standard personal access token (the reference's example).
-pub const STANDARD_PAT: &str = "d2pat_5xVA12xyUbWNedQxy4ohH77WlxRGVvZZ1151814092";
+pub const STANDARD_PAT_TOKEN: &str = "d2pat_5xVA12xyUbWNedQxy4ohH77WlxRGVvZZ1151814092";
 
 impl FakeDhis2 {
     /// Starts an instance with the standard setup: `PERSON_TYPE` (UIC
@@ -46,7 +46,7 @@ impl FakeDhis2 {
     /// year mandatory, birth city optional; no incident date; several
     /// enrollments allowed), the org unit tree `ORG_UNIT_ROOT` ⟶
     /// {`ORG_UNIT` ⟶ `ORG_UNIT_CHILD`, `ORG_UNIT_2`, `ORG_UNIT_OUTSIDE`},
-    /// `STANDARD_USER`/`STANDARD_PASS` and `STANDARD_PAT`.
+    /// `STANDARD_USER`/`STANDARD_PASSWORD` and `STANDARD_PAT_TOKEN`.
     pub async fn start_standard(version: Version) -> FakeDhis2 {
         let f = FakeDhis2::start(version).await;
         f.add_org_unit(ORG_UNIT_ROOT, "Sierra Leone", "SL", None);
@@ -81,8 +81,8 @@ impl FakeDhis2 {
             (ATTR_CITY.into(), false),
         ];
         f.add_program(program);
-        f.add_user(STANDARD_USER, STANDARD_PASS);
-        f.add_token(STANDARD_PAT);
+        f.add_user(STANDARD_USER, STANDARD_PASSWORD);
+        f.add_token(STANDARD_PAT_TOKEN);
         f
     }
 

@@ -23,7 +23,7 @@ async fn request(
 ) -> (u16, Value) {
     let mut req = reqwest::Client::new()
         .request(method, format!("{}{path}", f.base_url()))
-        .basic_auth(STANDARD_USER, Some(STANDARD_PASS));
+        .basic_auth(STANDARD_USER, Some(STANDARD_PASSWORD));
     if let Some(b) = body {
         req = req.json(b);
     }
@@ -172,7 +172,7 @@ async fn basic_and_token_auth_pass_and_anything_else_is_a_401_json() {
             "token not d2pat shape",
             Some("ApiToken d2pat_short1234567890".into()),
         ),
-        ("bearer", Some(format!("Bearer {STANDARD_PAT}"))),
+        ("bearer", Some(format!("Bearer {STANDARD_PAT_TOKEN}"))),
     ];
     for (case, header) in cases {
         let mut req = http.get(&url);
@@ -204,7 +204,7 @@ async fn basic_and_token_auth_pass_and_anything_else_is_a_401_json() {
             "{}/api/tracker/trackedEntities?program={PROGRAM}&ouMode=ALL",
             f.base_url()
         ))
-        .header("Authorization", format!("ApiToken {STANDARD_PAT}"))
+        .header("Authorization", format!("ApiToken {STANDARD_PAT_TOKEN}"))
         .send()
         .await
         .unwrap();
@@ -1425,7 +1425,7 @@ async fn injected_failures_answer_as_a_proxy_then_service_resumes() {
     for _ in 0..2 {
         let res = http
             .get(&url)
-            .basic_auth(STANDARD_USER, Some(STANDARD_PASS))
+            .basic_auth(STANDARD_USER, Some(STANDARD_PASSWORD))
             .send()
             .await
             .unwrap();

@@ -493,7 +493,8 @@ pub(super) fn pick_account(rng: &mut StdRng) -> usize {
 }
 
 /// `wanted` more codes, each registered by a person of its own (a phone
-/// none of the conversations uses, hashed with the salt as the app does)
+/// number no other of these people has, hashed with the salt as the app
+/// does)
 /// on one of the programmes, over the last year and denser recently like
 /// the conversations. They stand for the people whose conversations are
 /// not part of the demo: the registry, the code search and the DHIS-2
@@ -513,10 +514,14 @@ fn extra_registrations(
     let mut taken: HashSet<String> = regs.iter().map(|r| r.uic.as_str().to_string()).collect();
     taken.reserve(wanted);
     regs.reserve(wanted);
-    // The conversations' phones are people 0..conversations of the run's
-    // own salt; these are numbered after them with another.
+    // Numbered after the conversations' people, with a salt of their own
+    // (one may happen to have a conversation's number: it changes nothing).
     let phone_salt: u64 = rng.random_range(0..10_000_000);
     let letter = |rng: &mut StdRng| char::from(b'A' + rng.random_range(0..26u8));
+    // Second phones are numbered after every first one: with at most 10^6
+    // conversations and 5 * 10^6 codes, all stay below 10^7, so no two
+    // people share a number.
+    let mut seconds = 0;
     for k in 0..wanted {
         let account = pick_account(&mut rng);
         let u: f64 = rng.random();
@@ -564,7 +569,9 @@ fn extra_registrations(
             } else {
                 pick_account(&mut rng)
             };
-            let phone = super::people::phone((opts.conversations + wanted + k) as u64, phone_salt);
+            let phone =
+                super::people::phone((opts.conversations + wanted + seconds) as u64, phone_salt);
+            seconds += 1;
             reg.times_seen = 2;
             reg.last_seen_at = later;
             reg.collision_open = true;

@@ -354,8 +354,15 @@ pub async fn seed(
     .await?;
     progress("validation de la transaction (commit)");
     tx.commit().await?;
-    progress("ANALYZE");
-    crate::on_db!(db, p => sqlx::query("ANALYZE").execute(p).await.map(|_| ()))?;
+    // PostgreSQL: VACUUM too, as autovacuum would a few minutes after such
+    // a load; until then the visibility map is empty and every index-only
+    // read (the DHIS-2 page's counts) still visits the table.
+    let analyze = match db {
+        Db::Postgres(_) => "VACUUM (ANALYZE)",
+        Db::Sqlite(_) => "ANALYZE",
+    };
+    progress(analyze);
+    crate::on_db!(db, p => sqlx::query(analyze).execute(p).await.map(|_| ()))?;
 
     let try_conversation = counts.try_conversation;
     Ok(Seeded {

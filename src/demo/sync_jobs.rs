@@ -105,7 +105,7 @@ pub(crate) async fn write(
     }
 
     let mut rng = StdRng::seed_from_u64(seed ^ 0x000d_4152_de40);
-    let mut jobs = plan(regs, &mut rng);
+    let mut jobs = plan(regs, &mut rng, now);
     let mut counts = Jobs::default();
     let mut per_account: BTreeMap<usize, (i64, OffsetDateTime)> = BTreeMap::new();
     for j in &jobs {
@@ -137,7 +137,7 @@ pub(crate) async fn write(
 
 /// Every job and its state: one per code and number it was issued on,
 /// created when the code was first issued there.
-fn plan(regs: &[Registration], rng: &mut StdRng) -> Vec<Job> {
+fn plan(regs: &[Registration], rng: &mut StdRng, now: OffsetDateTime) -> Vec<Job> {
     let mut jobs: Vec<Job> = Vec::with_capacity(regs.len() + regs.len() / 50);
     for (i, r) in regs.iter().enumerate() {
         let mut accounts: Vec<(usize, OffsetDateTime)> = Vec::with_capacity(1);
@@ -218,9 +218,11 @@ fn plan(regs: &[Registration], rng: &mut StdRng) -> Vec<Job> {
         } else {
             (1, rng.random_range(2..40))
         };
+        // Never later than now: the most recent ones went through just now.
+        let at = (job.created_at + Duration::seconds(delay)).min(now);
         job.attempts = attempts;
-        job.synced_at = Some(job.created_at + Duration::seconds(delay));
-        job.updated_at = job.created_at + Duration::seconds(delay);
+        job.synced_at = Some(at);
+        job.updated_at = at;
         // The person was already in DHIS-2 (enrolled at the clinic).
         job.linked = rng.random_range(0..40) == 0;
     }

@@ -116,7 +116,7 @@ enum DemoCommand {
         /// Codes in the registry: those the conversations issued, then more
         /// written directly up to N (each with its DHIS-2 sync job), e.g.
         /// 1000000 for the DHIS-2 page's benchmark. 0: the conversations'
-        /// codes only (about a third of them).
+        /// codes only (about one for two conversations).
         #[arg(long, default_value_t = 0)]
         registrations: usize,
         /// Seeds every random choice: the same number gives the same data.

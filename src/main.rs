@@ -113,6 +113,12 @@ enum DemoCommand {
         conversations: usize,
         #[arg(long, default_value_t = 1_000_000)]
         messages: usize,
+        /// Codes in the registry: those the conversations issued, then more
+        /// written directly up to N (each with its DHIS-2 sync job), e.g.
+        /// 1000000 for the DHIS-2 page's benchmark. 0: the conversations'
+        /// codes only (about one for two conversations).
+        #[arg(long, default_value_t = 0)]
+        registrations: usize,
         /// Seeds every random choice: the same number gives the same data.
         #[arg(long, default_value_t = 1)]
         seed: u64,
@@ -360,6 +366,7 @@ async fn run_other(command: Command, config: Config) -> anyhow::Result<()> {
                     tenant_slug,
                     conversations,
                     messages,
+                    registrations,
                     seed,
                     password_file,
                 },
@@ -377,6 +384,7 @@ async fn run_other(command: Command, config: Config) -> anyhow::Result<()> {
                 tenant_slug,
                 conversations,
                 messages,
+                registrations,
                 seed,
                 password,
             };

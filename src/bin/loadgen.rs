@@ -24,6 +24,11 @@
 //!     --password-file pw.txt --account 3 --uic MBUGRA7KN2 --phone +243810000000 --rounds 200
 //! ```
 //!
+//! `--pages --dhis2` times the DHIS-2 synchronisation page instead: the
+//! whole page (`GET /dhis2`: counts per number, failed and held lists) and
+//! its self-refreshing part (`GET /dhis2?part=status`), once each a round
+//! (see `scripts/bench-dhis2-page.sh`).
+//!
 //! `--sse N` adds N staff connections to the live stream beside the
 //! webhook load: it gets a staff session (`--setup-link` from
 //! `uic-inbox admin create`, or `--email`/`--password-file`), opens N
@@ -127,6 +132,10 @@ struct Args {
     /// A phone number to search for (`--pages`).
     #[arg(long)]
     phone: Option<String>,
+    /// With `--pages`: the DHIS-2 page and its status part instead of the
+    /// conversations pages.
+    #[arg(long)]
+    dhis2: bool,
     /// Live streams to hold open during the webhook load (see the module
     /// header); needs `--setup-link` or `--email` and `--password-file`.
     #[arg(long)]
@@ -631,7 +640,9 @@ mod pages {
         }
     }
 
-    /// One round: every list once, its next pages, and conversations.
+    /// One round: every list once, its next pages, and conversations
+    /// (`open`: three of them).
+    #[allow(clippy::too_many_arguments)]
     async fn round(
         client: &reqwest::Client,
         base: &str,
@@ -640,6 +651,7 @@ mod pages {
         depth: usize,
         conversations: &[i64],
         pick: usize,
+        open: bool,
     ) -> (Vec<Got>, Vec<i64>) {
         let mut got = Vec::new();
         let mut seen = Vec::new();
@@ -671,7 +683,7 @@ mod pages {
         } else {
             conversations.to_vec()
         };
-        if !pool.is_empty() {
+        if open && !pool.is_empty() {
             for k in 0..3 {
                 let id = pool[(pick * 7919 + k * 104_729) % pool.len()];
                 got.push(
@@ -734,8 +746,16 @@ mod pages {
         if let Some(p) = &args.phone {
             lists.push(("?q={phone}".into(), format!("/conversations?q={}", enc(p))));
         }
+        // The DHIS-2 page: no list to follow, no conversation to open.
+        let open = !args.dhis2;
+        if args.dhis2 {
+            lists = vec![
+                ("/dhis2".into(), "/dhis2".into()),
+                ("/dhis2?part=status".into(), "/dhis2?part=status".into()),
+            ];
+        }
         // Warm-up, not counted: also gathers conversations to open.
-        let (_, mut pool) = round(&client, &base, &cookie, &lists, args.depth, &[], 0).await;
+        let (_, mut pool) = round(&client, &base, &cookie, &lists, args.depth, &[], 0, open).await;
         pool.sort_unstable();
         pool.dedup();
         let mut kinds: BTreeMap<String, Kind> = BTreeMap::new();
@@ -754,7 +774,8 @@ mod pages {
                         return all;
                     }
                     let (client, base, cookie, lists, pool) = &*shared;
-                    let (got, _) = round(client, base, cookie, lists, depth, pool, r + 1).await;
+                    let (got, _) =
+                        round(client, base, cookie, lists, depth, pool, r + 1, open).await;
                     all.extend(got);
                 }
             });

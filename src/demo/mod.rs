@@ -20,6 +20,7 @@
 
 mod people;
 mod sim;
+mod sync_jobs;
 mod write;
 
 use crate::auth::{BuiltinRole, Lang};
@@ -42,6 +43,10 @@ pub struct Options {
     pub tenant_slug: String,
     pub conversations: usize,
     pub messages: usize,
+    /// Codes in the registry at least: those the conversations issued,
+    /// then more written directly (see `write::extra_registrations`) up
+    /// to this number. 0: the conversations' codes only.
+    pub registrations: usize,
     /// Seeds every random choice.
     pub seed: u64,
     /// The staff password; `None`: one is generated.
@@ -54,6 +59,7 @@ impl Default for Options {
             tenant_slug: "demo".into(),
             conversations: 100_000,
             messages: 1_000_000,
+            registrations: 0,
             seed: 1,
             password: None,
         }
@@ -214,6 +220,9 @@ const STAFF: &[StaffSpec] = &[
     },
 ];
 
+/// Codes at most (`--registrations`): they are all held in memory before
+/// they are written (about 0.5 GB a million).
+pub const MAX_REGISTRATIONS: usize = 5_000_000;
 /// Conversations at least (one of each kind the pages show is always made).
 pub const MIN_CONVERSATIONS: usize = 10;
 /// Conversations at most (the phone numbers are unique below 10^7).
@@ -345,8 +354,15 @@ pub async fn seed(
     .await?;
     progress("validation de la transaction (commit)");
     tx.commit().await?;
-    progress("ANALYZE");
-    crate::on_db!(db, p => sqlx::query("ANALYZE").execute(p).await.map(|_| ()))?;
+    // PostgreSQL: VACUUM too, as autovacuum would a few minutes after such
+    // a load; until then the visibility map is empty and every index-only
+    // read (the DHIS-2 page's counts) still visits the table.
+    let analyze = match db {
+        Db::Postgres(_) => "VACUUM (ANALYZE)",
+        Db::Sqlite(_) => "ANALYZE",
+    };
+    progress(analyze);
+    crate::on_db!(db, p => sqlx::query(analyze).execute(p).await.map(|_| ()))?;
 
     let try_conversation = counts.try_conversation;
     Ok(Seeded {
@@ -402,6 +418,11 @@ fn check_options(opts: &Options) -> Result<(), Refused> {
         return Err(Refused(format!(
             "--messages: entre 3 et 60 par conversation, {MAX_MESSAGES} au plus, ici entre {least} et {most} \
              (3 to 60 per conversation, {MAX_MESSAGES} at most)"
+        )));
+    }
+    if opts.registrations > MAX_REGISTRATIONS {
+        return Err(Refused(format!(
+            "--registrations: {MAX_REGISTRATIONS} au plus ({MAX_REGISTRATIONS} at most)"
         )));
     }
     Ok(())
@@ -757,6 +778,11 @@ pub fn summary(s: &Seeded, base: &str) -> String {
     if let Some(uic) = &s.try_uic {
         let _ = writeln!(out, "  - Rechercher le code {uic} (search for a code).");
     }
+    let _ = writeln!(
+        out,
+        "  - {base}/dhis2 : synchronisation DHIS-2 par numéro (en pause : serveur de démonstration fictif), \
+         échecs à relancer, collisions à décider (DHIS-2 sync per number, paused: made-up demo server)."
+    );
     if let Some(id) = s.try_conversation {
         let _ = writeln!(
             out,
@@ -896,6 +922,18 @@ mod tests {
             ..Options::default()
         };
         assert!(bad(too_many).contains("--conversations"));
+        let too_many = Options {
+            registrations: MAX_REGISTRATIONS + 1,
+            ..Options::default()
+        };
+        assert!(bad(too_many).contains("--registrations"));
+        assert!(
+            check_options(&Options {
+                registrations: MAX_REGISTRATIONS,
+                ..Options::default()
+            })
+            .is_ok()
+        );
         assert!(check_options(&Options::default()).is_ok());
     }
 }

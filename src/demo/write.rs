@@ -16,8 +16,10 @@ use crate::db::Tx;
 use crate::on_tx;
 use crate::tenancy::Provider;
 use crate::uic::{Uic, UicParts};
+use rand::rngs::StdRng;
+use rand::{RngExt, SeedableRng};
 use sqlx::types::Json;
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use time::OffsetDateTime;
 
 /// Bound parameters per statement: under SQLite's 32,766 and PostgreSQL's 65,535.
@@ -305,10 +307,7 @@ pub(crate) async fn data(
         )?;
     }
 
-    let registrations = registry(tx, tenant, account_ids, lived, salt).await?;
-    progress(&format!(
-        "{registrations} codes enregistrés (registrations)"
-    ));
+    let registrations = registry(tx, tenant, account_ids, lived, salt, opts, progress).await?;
 
     let now = OffsetDateTime::now_utc();
     let try_conversation = order
@@ -330,30 +329,34 @@ pub(crate) async fn data(
 
 /// A phone that registered a code: its hash, account, times seen, first
 /// and last seen.
-type Phone = (String, usize, i32, OffsetDateTime, OffsetDateTime);
+pub(super) type Phone = (String, usize, i32, OffsetDateTime, OffsetDateTime);
 
 /// One code in the tenant's registry.
-struct Registration<'a> {
-    uic: &'a Uic,
-    parts: &'a UicParts,
-    first_account: usize,
-    times_seen: i32,
-    collision_open: bool,
-    collision_flagged_at: Option<OffsetDateTime>,
-    first_seen_at: OffsetDateTime,
-    last_seen_at: OffsetDateTime,
-    phones: Vec<Phone>,
+pub(super) struct Registration {
+    pub uic: Uic,
+    pub parts: UicParts,
+    pub first_account: usize,
+    pub times_seen: i32,
+    pub collision_open: bool,
+    pub collision_flagged_at: Option<OffsetDateTime>,
+    pub first_seen_at: OffsetDateTime,
+    pub last_seen_at: OffsetDateTime,
+    pub phones: Vec<Phone>,
 }
 
 /// The registry the issued codes make, in the order they were issued, as
 /// `registry::store::record_issue` folds them: a known code is seen again,
 /// and flagged as a possible collision when a new phone registers it.
+/// Then the codes beyond the conversations' (`--registrations`), and the
+/// DHIS-2 sync jobs of them all (see `sync_jobs`).
 async fn registry(
     tx: &mut Tx,
     tenant: i64,
     account_ids: &[i64],
     lived: &[Lived],
     salt: &Secret,
+    opts: &Options,
+    progress: &mut (dyn FnMut(&str) + Send),
 ) -> anyhow::Result<usize> {
     let mut issued: Vec<(OffsetDateTime, usize, &super::sim::Issued)> = lived
         .iter()
@@ -363,7 +366,7 @@ async fn registry(
     issued.sort_by_key(|(at, c, _)| (*at, *c));
     let mut hashes: HashMap<usize, String> = HashMap::new();
     let mut index: HashMap<&str, usize> = HashMap::new();
-    let mut regs: Vec<Registration<'_>> = Vec::new();
+    let mut regs: Vec<Registration> = Vec::new();
     for (at, c, issue) in issued {
         let l = &lived[c];
         let hash = hashes
@@ -374,8 +377,8 @@ async fn registry(
             None => {
                 index.insert(issue.uic.as_str(), regs.len());
                 regs.push(Registration {
-                    uic: &issue.uic,
-                    parts: &issue.parts,
+                    uic: issue.uic.clone(),
+                    parts: issue.parts.clone(),
                     first_account: l.account,
                     times_seen: 1,
                     collision_open: false,
@@ -405,7 +408,20 @@ async fn registry(
             }
         }
     }
+    drop(index);
+    let now = OffsetDateTime::now_utc();
+    let wanted = opts.registrations.saturating_sub(regs.len());
+    if wanted > 0 {
+        progress(&format!(
+            "{wanted} codes de plus que ceux des conversations (more codes than the conversations')"
+        ));
+        extra_registrations(&mut regs, wanted, opts, salt, now);
+        // Ids in the order codes were first issued, as the app writes them.
+        regs.sort_by_key(|r| r.first_seen_at);
+    }
+
     let mut reg_ids = Vec::with_capacity(regs.len());
+    let mut next_report = 200_000;
     for chunk in regs.chunks(PARAMS / 14) {
         let ids = insert!(&mut *tx,
             "INSERT INTO uic_registrations (tenant_id, uic, last_part, first_part, year_digit, city, gender,
@@ -420,6 +436,10 @@ async fn registry(
                     .push_bind(false);
             })?;
         reg_ids.extend(ids);
+        if reg_ids.len() >= next_report {
+            progress(&format!("{} / {} codes", reg_ids.len(), regs.len()));
+            next_report += 200_000;
+        }
     }
     let phones: Vec<(i64, &Phone)> = regs
         .iter()
@@ -436,5 +456,134 @@ async fn registry(
                     .push_bind(*first).push_bind(*last);
             })?;
     }
+    drop(phones);
+    progress(&format!(
+        "{} codes enregistrés (registrations written)",
+        regs.len()
+    ));
+    let jobs =
+        super::sync_jobs::write(tx, tenant, account_ids, &regs, &reg_ids, opts.seed, now).await?;
+    progress(&format!(
+        "{} tâches de synchronisation DHIS-2 : {} envoyées, {} en attente, {} en échec, {} retenues \
+         (DHIS-2 sync jobs: synced, pending, failed, held)",
+        jobs.total(),
+        jobs.synced,
+        jobs.pending,
+        jobs.failed,
+        jobs.held
+    ));
     Ok(regs.len())
+}
+
+/// Picks an account by the weights of `ACCOUNTS`.
+pub(super) fn pick_account(rng: &mut StdRng) -> usize {
+    let total: u32 = super::ACCOUNTS.iter().map(|a| a.weight).sum();
+    let mut pick = rng.random_range(0..total);
+    super::ACCOUNTS
+        .iter()
+        .position(|a| {
+            if pick < a.weight {
+                true
+            } else {
+                pick -= a.weight;
+                false
+            }
+        })
+        .unwrap_or(0)
+}
+
+/// `wanted` more codes, each registered by a person of its own (a phone
+/// number no other of these people has, hashed with the salt as the app
+/// does)
+/// on one of the programmes, over the last year and denser recently like
+/// the conversations. They stand for the people whose conversations are
+/// not part of the demo: the registry, the code search and the DHIS-2
+/// page see a programme's year of codes without a million conversations
+/// to play. Codes are the flow's (`Uic::from_parts` of a made-up person);
+/// a code already taken gets other letters for the family name, as a
+/// real person with a rarer name would have. About one in 10,000 is
+/// registered again from a second phone: a possible collision, open.
+fn extra_registrations(
+    regs: &mut Vec<Registration>,
+    wanted: usize,
+    opts: &Options,
+    salt: &Secret,
+    now: OffsetDateTime,
+) {
+    let mut rng = StdRng::seed_from_u64(opts.seed ^ 0x00c0_de5e_ed00_0001);
+    let mut taken: HashSet<String> = regs.iter().map(|r| r.uic.as_str().to_string()).collect();
+    taken.reserve(wanted);
+    regs.reserve(wanted);
+    // Numbered after the conversations' people, with a salt of their own
+    // (one may happen to have a conversation's number: it changes nothing).
+    let phone_salt: u64 = rng.random_range(0..10_000_000);
+    let letter = |rng: &mut StdRng| char::from(b'A' + rng.random_range(0..26u8));
+    // Second phones are numbered after every first one: with at most 10^6
+    // conversations and 5 * 10^6 codes, all stay below 10^7, so no two
+    // people share a number.
+    let mut seconds = 0;
+    for k in 0..wanted {
+        let account = pick_account(&mut rng);
+        let u: f64 = rng.random();
+        let at = now - time::Duration::seconds((365.0 * u.powf(1.8) * 86_400.0) as i64 + 60);
+        let phone = super::people::phone((opts.conversations + k) as u64, phone_salt);
+        let person =
+            super::people::person(&mut rng, super::ACCOUNTS[account].home, phone, at.year());
+        let code = |name: &str| crate::uic::name_code(name).unwrap_or_else(|_| "XXX".into());
+        let mut parts = UicParts {
+            last: code(person.last),
+            first: code(person.first),
+            year_digit: person.year.rem_euclid(10) as u8,
+            city: person.city.code.to_string(),
+            gender: person.gender,
+        };
+        let mut uic = Uic::from_parts(&parts);
+        let mut tries = 0;
+        while taken.contains(uic.as_str()) {
+            tries += 1;
+            parts.last = (0..3).map(|_| letter(&mut rng)).collect();
+            if tries > 8 {
+                parts.first = (0..3).map(|_| letter(&mut rng)).collect();
+            }
+            uic = Uic::from_parts(&parts);
+        }
+        taken.insert(uic.as_str().to_string());
+        let hash = crate::registry::salt::hash_phone(salt, &person.phone);
+        let mut reg = Registration {
+            uic,
+            parts,
+            first_account: account,
+            times_seen: 1,
+            collision_open: false,
+            collision_flagged_at: None,
+            first_seen_at: at,
+            last_seen_at: at,
+            phones: vec![(hash, account, 1, at, at)],
+        };
+        if rng.random_range(0..10_000) == 0 {
+            // Someone else, on this programme or another, typed the same
+            // answers later.
+            let later = at + (now - at) * rng.random::<f64>();
+            let other = if rng.random_bool(0.7) {
+                account
+            } else {
+                pick_account(&mut rng)
+            };
+            let phone =
+                super::people::phone((opts.conversations + wanted + seconds) as u64, phone_salt);
+            seconds += 1;
+            reg.times_seen = 2;
+            reg.last_seen_at = later;
+            reg.collision_open = true;
+            reg.collision_flagged_at = Some(later);
+            reg.phones.push((
+                crate::registry::salt::hash_phone(salt, &phone),
+                other,
+                1,
+                later,
+                later,
+            ));
+        }
+        regs.push(reg);
+    }
 }

@@ -18,6 +18,7 @@ fn options(slug: &str) -> Options {
         tenant_slug: slug.into(),
         conversations: CONVERSATIONS,
         messages: MESSAGES,
+        registrations: 0,
         seed: 7,
         password: Some(PASSWORD.into()),
     }
@@ -302,6 +303,269 @@ async fn a_seeded_tenant_holds_what_the_app_would_have_written(backend: Backend)
     );
     let tenants: i64 = on_db!(&app.state.db, p => sqlx::query_scalar("SELECT COUNT(*) FROM tenants").fetch_one(p).await.unwrap());
     assert_eq!(tenants, 2, "the default tenant and the demo one");
+}
+
+/// Codes asked for with `--registrations`: ten times the conversations'.
+const REGISTRATIONS: usize = 3000;
+
+#[apply(crate::both_backends)]
+#[tokio::test]
+async fn every_seeded_code_has_its_dhis2_sync_job_and_the_counts_match_them(backend: Backend) {
+    let Some(app) = spawn_app(backend).await else {
+        return;
+    };
+    let seeded = seed(
+        &app,
+        &Options {
+            registrations: REGISTRATIONS,
+            ..options("demo")
+        },
+    )
+    .await
+    .expect("seeded");
+    let t = seeded.tenant_id;
+    assert_eq!(seeded.registrations, REGISTRATIONS);
+    assert_eq!(
+        scalar(
+            &app,
+            "SELECT COUNT(*) FROM uic_registrations WHERE tenant_id = $1 AND NOT test_data",
+            t
+        )
+        .await,
+        REGISTRATIONS as i64
+    );
+    // Every code is well formed (and unique: the table says so).
+    let codes = words(
+        &app,
+        "SELECT uic FROM uic_registrations WHERE tenant_id = $1",
+        t,
+    )
+    .await;
+    assert_eq!(codes.len(), REGISTRATIONS);
+    for c in &codes {
+        assert!(uic_inbox::uic::Uic::parse(c).is_ok(), "{c}");
+    }
+    // Each code has one phone at least, and each phone a hash, not a number.
+    assert_eq!(
+        scalar(
+            &app,
+            "SELECT COUNT(*) FROM uic_registrations r WHERE r.tenant_id = $1 AND NOT EXISTS (
+            SELECT 1 FROM uic_registration_phones p WHERE p.registration_id = r.id)",
+            t
+        )
+        .await,
+        0
+    );
+    assert_eq!(
+        scalar(&app, "SELECT COUNT(*) FROM uic_registration_phones p JOIN uic_registrations r ON r.id = p.registration_id
+            WHERE r.tenant_id = $1 AND LENGTH(p.phone_hash) <> 64", t).await,
+        0
+    );
+
+    // One job per code and number it was issued on, no more, no less.
+    assert_eq!(
+        scalar(
+            &app,
+            "SELECT COUNT(*) FROM uic_registrations r WHERE r.tenant_id = $1 AND NOT r.test_data
+            AND NOT EXISTS (SELECT 1 FROM dhis2_sync s WHERE s.registration_id = r.id)",
+            t
+        )
+        .await,
+        0
+    );
+    let pairs = scalar(
+        &app,
+        "SELECT COUNT(*) FROM (SELECT DISTINCT p.registration_id, p.account_id
+        FROM uic_registration_phones p JOIN uic_registrations r ON r.id = p.registration_id
+        WHERE r.tenant_id = $1) x",
+        t,
+    )
+    .await;
+    let jobs = scalar(
+        &app,
+        "SELECT COUNT(*) FROM dhis2_sync WHERE tenant_id = $1",
+        t,
+    )
+    .await;
+    assert_eq!(jobs, pairs);
+    assert_eq!(
+        scalar(
+            &app,
+            "SELECT COUNT(*) FROM dhis2_sync s WHERE s.tenant_id = $1 AND NOT EXISTS (
+            SELECT 1 FROM uic_registration_phones p WHERE p.registration_id = s.registration_id
+                AND p.account_id = s.account_id)",
+            t
+        )
+        .await,
+        0
+    );
+    // Test data never gets a job.
+    assert_eq!(
+        scalar(
+            &app,
+            "SELECT COUNT(*) FROM dhis2_sync s JOIN uic_registrations r ON r.id = s.registration_id
+            WHERE s.tenant_id = $1 AND r.test_data",
+            t
+        )
+        .await,
+        0
+    );
+
+    // Held: exactly the jobs of the codes registered from two phones.
+    let held = scalar(
+        &app,
+        "SELECT COUNT(*) FROM dhis2_sync WHERE tenant_id = $1 AND state = 'held'",
+        t,
+    )
+    .await;
+    assert_eq!(
+        held,
+        scalar(
+            &app,
+            "SELECT COUNT(*) FROM dhis2_sync s JOIN uic_registrations r ON r.id = s.registration_id
+            WHERE s.tenant_id = $1 AND r.collision_status = 'open'",
+            t
+        )
+        .await
+    );
+    assert_eq!(
+        scalar(
+            &app,
+            "SELECT COUNT(*) FROM dhis2_sync WHERE tenant_id = $1 AND state = 'held'
+            AND (error_code IS NULL OR error_code <> 'collision')",
+            t
+        )
+        .await,
+        0
+    );
+    // The others: nearly all synced; the most recent pending (one in
+    // 2,500, plus one); one in 25,000 plus one failed on DHIS-2's verdict.
+    let open = jobs - held;
+    let count = |state: &'static str| {
+        let db = app.state.db.clone();
+        async move {
+            on_db_read!(&db, p => sqlx::query_scalar::<_, i64>(
+                "SELECT COUNT(*) FROM dhis2_sync WHERE tenant_id = $1 AND state = $2")
+                .bind(t).bind(state).fetch_one(p).await.unwrap())
+        }
+    };
+    let (pending, failed, synced) = (
+        count("pending").await,
+        count("failed").await,
+        count("synced").await,
+    );
+    assert_eq!(pending, open / 2500 + 1);
+    assert_eq!(failed, open / 25_000 + 1);
+    assert_eq!(synced, open - pending - failed);
+    assert_eq!(count("syncing").await, 0);
+    assert_eq!(
+        scalar(&app, "SELECT COUNT(*) FROM dhis2_sync p WHERE p.tenant_id = $1 AND p.state = 'pending'
+            AND EXISTS (SELECT 1 FROM dhis2_sync s WHERE s.tenant_id = $1 AND s.state IN ('synced', 'failed')
+                AND s.created_at > p.created_at)", t).await,
+        0,
+        "a pending job is older than a finished one"
+    );
+    assert_eq!(
+        scalar(
+            &app,
+            "SELECT COUNT(*) FROM dhis2_sync WHERE tenant_id = $1 AND state = 'failed'
+            AND NOT (error_code = 'E1041' AND error_message LIKE 'Enrollment OrganisationUnit: %'
+                OR error_code = 'E1018' AND error_message LIKE 'Attribute: %')",
+            t
+        )
+        .await,
+        0
+    );
+    // Synced soon after the code was issued, never in the future.
+    let now = time::OffsetDateTime::now_utc();
+    let odd: i64 = on_db_read!(&app.state.db, p => sqlx::query_scalar(
+        "SELECT COUNT(*) FROM dhis2_sync WHERE tenant_id = $1 AND state = 'synced'
+            AND (synced_at IS NULL OR synced_at < created_at OR synced_at > $2 OR LENGTH(tracked_entity) <> 11
+                OR LENGTH(enrollment) <> 11 OR error_code IS NOT NULL)")
+        .bind(t).bind(now).fetch_one(p).await.unwrap());
+    assert_eq!(odd, 0);
+    assert_eq!(
+        scalar(&app, "SELECT COUNT(*) FROM dhis2_sync WHERE tenant_id = $1 AND state <> 'synced' AND synced_at IS NOT NULL", t).await,
+        0
+    );
+
+    // The counts the page reads are the synced rows, number by number,
+    // with the last success.
+    assert_eq!(
+        scalar(&app, "SELECT CAST(COALESCE(SUM(synced), 0) AS BIGINT) FROM dhis2_counts WHERE tenant_id = $1", t).await,
+        synced
+    );
+    assert_eq!(
+        scalar(&app, "SELECT COUNT(*) FROM dhis2_counts n WHERE n.tenant_id = $1 AND (
+            n.synced <> (SELECT COUNT(*) FROM dhis2_sync s WHERE s.account_id = n.account_id AND s.state = 'synced')
+            OR n.last_success_at <> (SELECT MAX(s.synced_at) FROM dhis2_sync s WHERE s.account_id = n.account_id))", t).await,
+        0
+    );
+    // Every number has settings, switched off: the worker attempts nothing.
+    assert_eq!(
+        scalar(
+            &app,
+            "SELECT COUNT(*) FROM dhis2_settings d JOIN whatsapp_accounts a ON a.id = d.account_id
+            WHERE a.tenant_id = $1 AND NOT d.enabled AND d.base_url = 'https://dhis2.demo.invalid'
+                AND d.credential IS NULL",
+            t
+        )
+        .await,
+        seeded.accounts.len() as i64
+    );
+    assert!(
+        uic_inbox::dhis2::store::accounts_due(&app.state.db, time::OffsetDateTime::now_utc())
+            .await
+            .unwrap()
+            .iter()
+            .all(|a| !seeded.accounts.iter().any(|(id, _)| id == a))
+    );
+
+    // The page reads the same figures, through the supervisor's access.
+    let supervisor = uic_inbox::auth::store::find_by_email(&app.state.db, &seeded.staff[1].email)
+        .await
+        .unwrap()
+        .unwrap();
+    let access = uic_inbox::auth::store::actor(&app.state.db, &supervisor, None)
+        .await
+        .unwrap()
+        .require(
+            uic_inbox::auth::Permission::Dhis2View,
+            uic_inbox::auth::Scope::AnyAccount,
+        )
+        .unwrap();
+    let lines = uic_inbox::dhis2::store::overview(&app.state.db, &access)
+        .await
+        .unwrap();
+    assert_eq!(
+        lines.len(),
+        seeded.accounts.len() + 1,
+        "the five numbers and the sandbox"
+    );
+    let sum =
+        |f: fn(&uic_inbox::dhis2::store::AccountSync) -> i64| lines.iter().map(f).sum::<i64>();
+    assert_eq!(
+        (
+            sum(|l| l.synced),
+            sum(|l| l.pending),
+            sum(|l| l.failed),
+            sum(|l| l.held),
+            sum(|l| l.syncing)
+        ),
+        (synced, pending, failed, held, 0)
+    );
+    let mut b = app.browser();
+    assert_eq!(
+        b.login(&seeded.staff[1].email, PASSWORD).await.status,
+        StatusCode::SEE_OTHER
+    );
+    let page = b.get("/dhis2").await;
+    assert_eq!(page.status, StatusCode::OK, "{}", page.body);
+    let shown = ["E1041", "E1018"]
+        .iter()
+        .filter(|c| page.body.contains(**c))
+        .count();
+    assert!(shown >= 1, "a failed job's code is listed");
 }
 
 #[apply(crate::both_backends)]

@@ -1,13 +1,12 @@
 -- The DHIS-2 page (issue 14) at a million registrations lists the newest
--- failed and held jobs of the tenant (`tenant_id = ? AND state = ?`,
--- newest first, 100 at most). `dhis2_sync_open` has neither the state
--- first nor the lists' order, and SQLite uses a partial index only when
--- the query repeats its WHERE term: `state = ?` does not imply
--- `state <> 'synced'` for its planner, so a partial index like
--- PostgreSQL's would never be read, and each list scanned the million
--- rows (0.6 s a page view). This index covers every job: a list reads its
--- entries in order and stops at 100. It does not start with the tenant on
--- purpose: the counts (`tenant_id = ? AND state <> 'synced'`) would then
--- take it for its equality and read every job of the tenant, instead of
--- `dhis2_sync_open`, whose term they repeat.
-CREATE INDEX dhis2_sync_listed ON dhis2_sync (state, updated_at, id);
+-- failed and held jobs of the tenant (newest first, 100 at most).
+-- `dhis2_sync_open` has neither the state first nor the lists' order, so
+-- each list scanned every job (0.6 s a page view). This index holds the
+-- jobs not synced in the lists' order: a list reads its entries in order
+-- and stops at 100. SQLite uses a partial index only when the query
+-- repeats its WHERE term, so the lists say `state <> 'synced'` beside
+-- `state = ?` (`dhis2::store::jobs_in`). It does not start with the
+-- tenant on purpose: the counts (`tenant_id = ? AND state <> 'synced'`)
+-- would then take it for its equality and read every job of the tenant,
+-- instead of `dhis2_sync_open`.
+CREATE INDEX dhis2_sync_listed ON dhis2_sync (state, updated_at, id) WHERE state <> 'synced';

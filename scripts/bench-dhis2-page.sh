@@ -69,14 +69,14 @@ if [ "$backend" = postgres ]; then
       s.error_message, s.tracked_entity, s.linked, s.created_at, s.updated_at
       FROM dhis2_sync s JOIN whatsapp_accounts a ON a.id = s.account_id
       JOIN uic_registrations r ON r.id = s.registration_id
-      WHERE s.tenant_id = \$1 AND s.state = \$2 ORDER BY s.updated_at DESC, s.id DESC LIMIT \$3" "$tenant, '$state', 100"
+      WHERE s.tenant_id = \$1 AND s.state = \$2 AND s.state <> 'synced' ORDER BY s.updated_at DESC, s.id DESC LIMIT \$3" "$tenant, '$state', 100"
   done
 else
   query "EXPLAIN QUERY PLAN SELECT account_id, state, COUNT(*), MIN(created_at) FROM dhis2_sync
     WHERE tenant_id = $tenant AND state <> 'synced' GROUP BY account_id, state"
   query "EXPLAIN QUERY PLAN SELECT s.id FROM dhis2_sync s JOIN whatsapp_accounts a ON a.id = s.account_id
     JOIN uic_registrations r ON r.id = s.registration_id
-    WHERE s.tenant_id = $tenant AND s.state = 'failed' ORDER BY s.updated_at DESC, s.id DESC LIMIT 100"
+    WHERE s.tenant_id = $tenant AND s.state = 'failed' AND s.state <> 'synced' ORDER BY s.updated_at DESC, s.id DESC LIMIT 100"
 fi
 if [ "${KEEP:-0}" = 1 ]; then wait "$server"; fi
 exit $status

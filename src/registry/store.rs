@@ -2,7 +2,7 @@
 
 use crate::db::{Db, Tx};
 use crate::uic::{Uic, UicParts};
-use crate::{on_db, on_tx};
+use crate::{on_db, on_db_read, on_tx};
 use time::OffsetDateTime;
 
 /// The end of the registry upsert: a code already registered in the tenant
@@ -114,4 +114,77 @@ pub async fn find(db: &Db, uic: &Uic) -> Result<Vec<Registration>, sqlx::Error> 
     let sql =
         format!("{REGISTRATION_SELECT} WHERE r.uic = $1 AND NOT r.test_data ORDER BY r.tenant_id");
     on_db!(db, p => sqlx::query_as::<_, Registration>(&sql).bind(uic.as_str()).fetch_all(p).await)
+}
+
+/// One registration found by a staff lookup (issue 15's lookup page).
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct Found {
+    pub id: i64,
+    pub uic: String,
+    pub times_seen: i32,
+    pub collision_status: String,
+    /// Phones that registered it, among the numbers the access covers.
+    pub phones: i64,
+    pub first_seen_at: OffsetDateTime,
+    pub last_seen_at: OffsetDateTime,
+}
+
+/// The last code that starts with `prefix`: the prefix filled up with
+/// `Z`, the last of a code's characters (digits, then upper-case letters,
+/// in every collation). `uic BETWEEN prefix AND this` is a range the code
+/// index reads on both databases (a `LIKE 'X%'` is read through the index
+/// only under the C collation on PostgreSQL).
+fn last_with_prefix(prefix: &str) -> String {
+    let mut last = prefix.to_string();
+    while last.len() < crate::uic::UIC_LEN {
+        last.push('Z');
+    }
+    last
+}
+
+/// Real registrations of the access's tenant (`uic.lookup`) matching the
+/// query: one code, or the codes starting with a beginning (at most
+/// `limit`, in code order), that a phone registered through a number the
+/// access covers. Test data is never found.
+pub async fn lookup(
+    db: &Db,
+    access: &crate::auth::Access,
+    query: &crate::uic::lookup::Query,
+    limit: i64,
+) -> Result<Vec<Found>, crate::auth::AccessError> {
+    use crate::uic::lookup::Query;
+    access.is_for(crate::auth::Permission::UicLookup)?;
+    let (from, to) = match query {
+        Query::Exact(code) => (code.as_str().to_string(), code.as_str().to_string()),
+        Query::Prefix(p) => (p.clone(), last_with_prefix(p)),
+        Query::DidYouMean { .. } | Query::Invalid(_) => return Ok(Vec::new()),
+    };
+    let covered = crate::auth::access::accounts_clause("ph.account_id", access.accounts());
+    let sql = format!(
+        "SELECT r.id, r.uic, r.times_seen, r.collision_status,
+            (SELECT COUNT(*) FROM uic_registration_phones ph WHERE ph.registration_id = r.id{covered}) AS phones,
+            r.first_seen_at, r.last_seen_at
+         FROM uic_registrations r
+         WHERE r.tenant_id = $1 AND NOT r.test_data AND r.uic >= $2 AND r.uic <= $3
+            AND EXISTS (SELECT 1 FROM uic_registration_phones ph WHERE ph.registration_id = r.id{covered})
+         ORDER BY r.uic LIMIT $4"
+    );
+    Ok(on_db_read!(db, p => sqlx::query_as::<_, Found>(&sql)
+        .bind(access.tenant_id()).bind(&from).bind(&to).bind(limit).fetch_all(p).await)?)
+}
+
+#[cfg(test)]
+mod lookup_tests {
+    use super::last_with_prefix;
+
+    #[test]
+    fn a_prefix_range_ends_at_the_last_code_it_starts() {
+        assert_eq!(last_with_prefix("MBE"), "MBEZZZZZZZ");
+        assert_eq!(last_with_prefix("MBEIBR7DA"), "MBEIBR7DAZ");
+        // Every code starting with the prefix is within the range.
+        for code in ["MBEAAA0AA1", "MBEIBR7DA1", "MBEZZZ9ZZ4"] {
+            assert!(code >= "MBE" && code <= last_with_prefix("MBE").as_str());
+        }
+        assert!("MBFAAA0AA1" > last_with_prefix("MBE").as_str());
+    }
 }

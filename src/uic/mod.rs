@@ -11,6 +11,7 @@ use std::fmt;
 use unicode_normalization::UnicodeNormalization;
 use unicode_normalization::char::is_combining_mark;
 
+pub mod lookup;
 #[cfg(test)]
 mod tests;
 

@@ -51,6 +51,7 @@ mod token_watch;
 mod tokens;
 mod twilio;
 mod twilio_outbox;
+mod uic_lookup;
 mod web_auth;
 mod web_auth_hardening;
 mod web_pages;

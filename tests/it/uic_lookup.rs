@@ -1,0 +1,121 @@
+//! The registry's lookup (issue 15's lookup page reads it): one code or
+//! the codes that start with a beginning, only the access's tenant and
+//! numbers, never test data.
+
+use crate::both_backends;
+use crate::dhis2_sync::queue_registrations;
+use crate::helpers::*;
+use rstest_reuse::apply;
+use uic_inbox::auth::{Actor, Permission, Scope};
+use uic_inbox::on_db;
+use uic_inbox::registry::store::lookup;
+use uic_inbox::uic::lookup::{Query, parse};
+use uic_inbox::uic::{Gender, Uic, UicParts};
+
+#[apply(both_backends)]
+#[tokio::test]
+async fn a_lookup_finds_a_code_or_a_beginning_within_the_access_and_never_test_data(
+    #[case] backend: Backend,
+) {
+    let Some(app) = spawn_app(backend).await else {
+        return;
+    };
+    let db = &app.state.db;
+    // Ten real codes on the Twilio number (AAA…, BAA…, CAA…).
+    let codes = queue_registrations(db, 10).await;
+    // The same first letters as test data on the sandbox number.
+    let sandbox: i64 = on_db!(db, p => sqlx::query_scalar(
+        "SELECT id FROM whatsapp_accounts WHERE slug = 'sandbox'").fetch_one(p).await.unwrap());
+    let parts = UicParts {
+        last: "AAA".into(),
+        first: "ZZZ".into(),
+        year_digit: 1,
+        city: "KI".into(),
+        gender: Gender::from_digit(2).unwrap(),
+    };
+    let test_code = Uic::from_parts(&parts);
+    let mut tx = db.begin().await.unwrap();
+    uic_inbox::registry::store::record_issue(
+        &mut tx,
+        1,
+        sandbox,
+        &test_code,
+        &parts,
+        "hash-test",
+        true,
+        time::OffsetDateTime::now_utc(),
+    )
+    .await
+    .unwrap();
+    tx.commit().await.unwrap();
+
+    let all = Actor::operator(1)
+        .require(Permission::UicLookup, Scope::Tenant)
+        .unwrap();
+    let first = &codes[0];
+    let found = lookup(db, &all, &parse(&first.to_lowercase()), 50)
+        .await
+        .unwrap();
+    assert_eq!(found.len(), 1);
+    assert_eq!(&found[0].uic, first);
+    assert_eq!(found[0].phones, 1);
+    assert_eq!(found[0].times_seen, 1);
+
+    // A beginning: every real code that starts with it, in order, and not
+    // the test code that starts the same way.
+    let prefix = &first[..3];
+    let Query::Prefix(_) = parse(prefix) else {
+        panic!("{prefix} is a prefix");
+    };
+    let found = lookup(db, &all, &parse(prefix), 50).await.unwrap();
+    let expected: Vec<&String> = codes.iter().filter(|c| c.starts_with(prefix)).collect();
+    assert!(!expected.is_empty());
+    assert_eq!(found.iter().map(|f| &f.uic).collect::<Vec<_>>(), expected);
+    assert!(found.iter().all(|f| f.uic != test_code.as_str()));
+    let found = lookup(db, &all, &parse(test_code.as_str()), 50)
+        .await
+        .unwrap();
+    assert!(found.is_empty(), "test data is never found");
+
+    // Offered codes and refused text look nothing up.
+    assert!(
+        lookup(db, &all, &parse("MBE1BR7DA1"), 50)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert!(
+        lookup(db, &all, &parse("'; --"), 50)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+
+    // An access to the sandbox number only, another tenant's: nothing.
+    let sandbox_only = Actor::operator(1)
+        .require(Permission::UicLookup, Scope::Account(sandbox))
+        .unwrap();
+    assert!(
+        lookup(db, &sandbox_only, &parse(first), 50)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    let other = uic_inbox::tenancy::store::ensure_tenant(db, "other-ngo", "Other")
+        .await
+        .unwrap();
+    let elsewhere = Actor::operator(other)
+        .require(Permission::UicLookup, Scope::Tenant)
+        .unwrap();
+    assert!(
+        lookup(db, &elsewhere, &parse(first), 50)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    // Another permission's access is refused.
+    let wrong = Actor::operator(1)
+        .require(Permission::Dhis2View, Scope::Tenant)
+        .unwrap();
+    assert!(lookup(db, &wrong, &parse(first), 50).await.is_err());
+}

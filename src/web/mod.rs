@@ -42,6 +42,7 @@ pub mod simulator;
 mod staff;
 pub mod tenants;
 pub mod texts;
+pub mod uic;
 pub mod users;
 pub mod webhooks;
 

@@ -4,7 +4,7 @@
 
 use super::{
     account_channel, account_dhis2, account_token, accounts, assets, audit, conversations, dhis2,
-    home, live, login, roles, settings, simulator, tenants, users,
+    home, live, login, roles, settings, simulator, tenants, uic, users,
 };
 use crate::AppState;
 use axum::Router;
@@ -92,5 +92,6 @@ pub fn routes(r: Routes) -> Routes {
     let r = conversations::routes(r);
     let r = live::routes(r);
     let r = settings::routes(r);
+    let r = uic::routes(r);
     tenants::routes(r)
 }

@@ -157,7 +157,7 @@ impl Staff {
     pub fn layout(&self, title: impl Into<String>, active: &str) -> Layout {
         let t = self.t();
         let mut nav = vec![NavItem::new("/", t.nav_home, active)];
-        let items: [(&str, &str, Permission, Scope); 8] = [
+        let items: [(&str, &str, Permission, Scope); 9] = [
             (
                 "/conversations",
                 t.nav_conversations,
@@ -170,6 +170,7 @@ impl Staff {
                 Permission::AccountsView,
                 Scope::AnyAccount,
             ),
+            ("/uic", t.nav_uic, Permission::UicLookup, Scope::AnyAccount),
             (
                 "/dhis2",
                 t.nav_dhis2,

@@ -119,3 +119,63 @@ async fn a_lookup_finds_a_code_or_a_beginning_within_the_access_and_never_test_d
         .unwrap();
     assert!(lookup(db, &wrong, &parse(first), 50).await.is_err());
 }
+
+#[apply(both_backends)]
+#[tokio::test]
+async fn the_lookup_page_finds_forgives_offers_and_audits(#[case] backend: Backend) {
+    use uic_inbox::auth::BuiltinRole;
+    let Some(app) = spawn_app(backend).await else {
+        return;
+    };
+    let codes = queue_registrations(&app.state.db, 3).await;
+    let code = &codes[0];
+    let mut supervisor = app
+        .logged_in("sup@ngo.example", BuiltinRole::Supervisor)
+        .await;
+    // Lower case and spaces forgiven.
+    let typed = format!("{} {}", code[..5].to_lowercase(), &code[5..]);
+    let q: String = form_urlencoded::byte_serialize(typed.as_bytes()).collect();
+    let page = supervisor.get(&format!("/uic?q={q}")).await;
+    assert_eq!(page.status, 200, "{}", page.body);
+    assert!(
+        page.body.contains(&format!("<code>{code}</code>")),
+        "{}",
+        page.body
+    );
+    // Its DHIS-2 state (a supervisor has dhis2.view) and its conversations.
+    assert!(page.body.contains("en attente"), "{}", page.body);
+    assert!(page.body.contains(&format!("/conversations?q={code}")));
+    // A look-alike is offered, not looked up.
+    // Its year digit is 0 (`queue_registrations`): typed as the letter O.
+    assert_eq!(&code[6..7], "0");
+    let mistyped = format!("{}O{}", &code[..6], &code[7..]);
+    let page = supervisor.get(&format!("/uic?q={mistyped}")).await;
+    assert!(page.body.contains("Vouliez-vous dire"), "{}", page.body);
+    assert!(
+        page.body.contains(&format!("/uic?q={code}")),
+        "{}",
+        page.body
+    );
+    // Refused text: said (NUL bytes are refused before any handler with a
+    // 400), never a 500, nothing looked up.
+    for bad in ["ab", "%00%00%00", "MB3", &"Z".repeat(10_000)] {
+        let page = supervisor.get(&format!("/uic?q={bad}")).await;
+        assert!(
+            page.status == 200 || page.status == 400,
+            "{bad}: {}",
+            page.status
+        );
+        assert!(!page.body.contains("<table>"), "{bad}");
+    }
+    let page = supervisor.get("/uic?q=ab").await;
+    assert!(page.body.contains("au moins 3 caractères"), "{}", page.body);
+    // Each lookup audited with the code or beginning, not the text typed.
+    let audited: Vec<String> = on_db!(&app.state.db, p => sqlx::query_scalar(
+        "SELECT target FROM audit_log WHERE action = 'uic.lookup' ORDER BY id").fetch_all(p).await.unwrap());
+    assert_eq!(audited, [format!("uic:{code}")]);
+    // An observer has no uic.lookup.
+    let mut observer = app
+        .logged_in("obs@ngo.example", BuiltinRole::Observer)
+        .await;
+    assert_eq!(observer.get(&format!("/uic?q={code}")).await.status, 403);
+}

@@ -137,6 +137,7 @@ const TABLE: &[(&str, &str, Need, bool)] = &[
         Perm(TokensManage),
         true,
     ),
+    ("GET", "/uic", Perm(UicLookup), false),
     ("GET", "/dhis2", Perm(Dhis2View), false),
     ("POST", "/dhis2/retry", Perm(Dhis2Manage), false),
     ("POST", "/dhis2/jobs/{id}/retry", Perm(Dhis2Manage), true),

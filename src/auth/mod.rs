@@ -29,6 +29,11 @@ pub enum Permission {
     ContactsView,
     UicLookup,
     UicExport,
+    /// Decide a possible collision (one code from two phones): same person,
+    /// or different people (the second gets a code of their own).
+    UicReview,
+    /// The programme reports (figures only: no phone number, no code).
+    ReportsView,
     Dhis2View,
     Dhis2Manage,
     TokensManage,
@@ -45,7 +50,7 @@ pub enum Permission {
 use Permission::*;
 
 impl Permission {
-    pub const ALL: [Permission; 17] = [
+    pub const ALL: [Permission; 19] = [
         AccountsView,
         AccountsManage,
         ConversationsView,
@@ -55,6 +60,8 @@ impl Permission {
         ContactsView,
         UicLookup,
         UicExport,
+        UicReview,
+        ReportsView,
         Dhis2View,
         Dhis2Manage,
         TokensManage,
@@ -76,6 +83,8 @@ impl Permission {
             ContactsView => "contacts.view",
             UicLookup => "uic.lookup",
             UicExport => "uic.export",
+            UicReview => "uic.review",
+            ReportsView => "reports.view",
             Dhis2View => "dhis2.view",
             Dhis2Manage => "dhis2.manage",
             TokensManage => "tokens.manage",
@@ -124,6 +133,8 @@ impl Permission {
             ),
             UicLookup => ("Rechercher un CIU", "Look up a UIC"),
             UicExport => ("Exporter les CIU", "Export UICs"),
+            UicReview => ("Examiner les collisions de CIU", "Review UIC collisions"),
+            ReportsView => ("Voir les rapports des programmes", "See programme reports"),
             Dhis2View => (
                 "Voir la synchronisation DHIS-2",
                 "See DHIS-2 synchronisation",
@@ -234,6 +245,8 @@ impl BuiltinRole {
                 ContactsView,
                 UicLookup,
                 UicExport,
+                UicReview,
+                ReportsView,
                 Dhis2View,
                 Dhis2Manage,
                 AuditView,
@@ -246,7 +259,7 @@ impl BuiltinRole {
                 MessagesSend,
                 UicLookup,
             ],
-            BuiltinRole::Observer => &[AccountsView, ConversationsView, Dhis2View],
+            BuiltinRole::Observer => &[AccountsView, ConversationsView, ReportsView, Dhis2View],
         }
     }
 }

@@ -1,0 +1,1 @@
+//! Charts drawn on the server as SVG (filled in by the charts work).

@@ -18,7 +18,7 @@ pub mod flow;
 pub mod uic;
 // Where issued codes are recorded.
 pub mod registry;
-/// Programme reports: figures, charts and exports.
+// Programme reports: figures, charts and exports.
 pub mod report;
 // Where registrations are sent: DHIS-2 Tracker.
 pub mod dhis2;

@@ -68,6 +68,10 @@ const LABEL_GAP: f64 = FONT * 0.5;
 const X_LABEL_MAX: f64 = 110.0;
 /// Longest text of a legend entry.
 const LEGEND_MAX: f64 = 180.0;
+/// Longest title, and longest name in the summary read to screen readers
+/// (the page's table has them in full).
+const TITLE_MAX: f64 = FONT * 120.0;
+const SUMMARY_NAME_MAX: f64 = FONT * 40.0;
 /// Thickness of one horizontal bar, and the room around it.
 const HBAR: f64 = 14.0;
 
@@ -192,7 +196,7 @@ pub fn bars(title: &str, labels: &[String], series: &[Series], stacked: bool, la
         number(sum, lang),
         lang.pick("le plus haut :", "highest:"),
         number(most, lang),
-        clean(&labels[busiest]),
+        fit(&labels[busiest], FONT, SUMMARY_NAME_MAX),
     );
 
     render(BarsSvg {
@@ -247,7 +251,10 @@ pub fn hbars(title: &str, rows: &[(String, u64)], lang: Lang) -> Svg {
         .collect();
     let summary = rows
         .iter()
-        .map(|(label, v)| format!("{} : {}", clean(label), number(u128::from(*v), lang)))
+        .map(|(label, v)| {
+            let label = fit(label, FONT, SUMMARY_NAME_MAX);
+            format!("{label} : {}", number(u128::from(*v), lang))
+        })
         .collect::<Vec<_>>()
         .join(" ; ");
     render(HBarsSvg {
@@ -277,15 +284,14 @@ pub fn ticks(highest: u128) -> Vec<u128> {
 }
 
 /// The labels of the x axis to write, as (index, centre): the first and
-/// the last always, and every n-th between them, n as small as keeps them
-/// from overlapping. Each label is kept within the chart's width.
+/// the last always, and between them labels evenly spread, as many as fit
+/// without overlapping (about every n-th, n as small as keeps them apart).
+/// Each label stays within the chart's width.
 fn pick_labels(widths: &[f64], left: f64, slot: f64) -> Vec<(usize, f64)> {
     let count = widths.len();
     if count == 0 {
         return Vec::new();
     }
-    let widest = widths.iter().copied().fold(0.0, f64::max);
-    let every = (((widest + LABEL_GAP) / slot).ceil() as usize).max(1);
     let place = |i: usize| {
         let half = widths[i] / 2.0;
         let centre = left + slot * (i as f64 + 0.5);
@@ -294,22 +300,31 @@ fn pick_labels(widths: &[f64], left: f64, slot: f64) -> Vec<(usize, f64)> {
     let clear = |a: (usize, f64), b: (usize, f64)| {
         (b.1 - a.1).abs() >= (widths[a.0] + widths[b.0]) / 2.0 + LABEL_GAP
     };
-    let mut placed: Vec<(usize, f64)> = Vec::new();
-    for i in (0..count).step_by(every) {
-        let label = place(i);
-        if placed.last().is_none_or(|&p| clear(p, label)) {
-            placed.push(label);
-        }
+    let (first, last) = (place(0), place(count - 1));
+    if count == 1 {
+        return vec![first];
     }
-    let last = place(count - 1);
-    if placed.last().is_some_and(|p| p.0 != last.0) {
-        // The last one wins over those in between it would overlap.
-        while placed.len() > 1 && !clear(placed[placed.len() - 1], last) {
-            placed.pop();
+    // The first and last may be pushed inwards by the edges: spread the
+    // others evenly between where they are, each on its own slot, as many
+    // as fit (a few tries: a label's room is at most a few dozen).
+    let widest = widths.iter().copied().fold(0.0, f64::max);
+    let span = last.1 - first.1;
+    let most = ((span / (widest + LABEL_GAP)).floor() as usize).clamp(1, count - 1);
+    for intervals in (1..=most).rev() {
+        let mut placed = vec![first];
+        for j in 1..intervals {
+            let x = first.1 + span * j as f64 / intervals as f64;
+            let i = (((x - left) / slot - 0.5).round().max(0.0) as usize).min(count - 1);
+            placed.push(place(i));
         }
         placed.push(last);
+        let distinct = placed.windows(2).all(|w| w[0].0 < w[1].0);
+        if distinct && placed.windows(2).all(|w| clear(w[0], w[1])) {
+            return placed;
+        }
     }
-    placed
+    // The first and the last: their width is capped to half the plot.
+    vec![first, last]
 }
 
 /// The legend's entries, laid out in lines across the chart, and its height.
@@ -371,7 +386,7 @@ struct Frame {
 
 impl Frame {
     fn new(title: &str, summary: &str, height: f64) -> Frame {
-        let title = clean(title);
+        let title = fit(title, FONT, TITLE_MAX);
         Frame {
             label: format!("{title}. {summary}"),
             title,
@@ -479,7 +494,7 @@ fn number(v: u128, lang: Lang) -> String {
     let sep = lang.pick("\u{202F}", ",");
     let mut out = String::new();
     for (i, c) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i) % 3 == 0 {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
             out.push_str(sep);
         }
         out.push(c);
@@ -567,6 +582,8 @@ fn char_width(c: char) -> f64 {
         'm' | 'w' | 'M' | 'W' | '@' | '%' => 0.9,
         c if c.is_ascii_uppercase() => 0.72,
         c if c.is_ascii() => 0.6,
+        // Accented Latin letters (French names).
+        c if c.is_alphabetic() && c < '\u{0250}' => 0.72,
         // Other scripts, emoji: wide.
         _ => 1.0,
     }
@@ -602,7 +619,9 @@ mod tests {
     fn parse(svg: &Svg) -> Vec<Node> {
         let text = svg.as_str();
         assert!(
-            !text.chars().any(|c| c.is_control() && !"\n\t\r".contains(c)),
+            !text
+                .chars()
+                .any(|c| c.is_control() && !"\n\t\r".contains(c)),
             "a control character in {text:?}"
         );
         let mut reader = Reader::from_str(text);
@@ -624,7 +643,8 @@ mod tests {
                         (
                             a.key.as_ref().to_string(),
                             a.normalized_value(XmlVersion::Implicit1_0)
-                                .expect("known entities").into_owned(),
+                                .expect("known entities")
+                                .into_owned(),
                         )
                     })
                     .collect();
@@ -684,7 +704,9 @@ mod tests {
     }
 
     fn days(n: usize) -> Vec<String> {
-        (0..n).map(|i| format!("2026-{:02}-{:02}", 1 + i / 31 % 12, 1 + i % 31)).collect()
+        (0..n)
+            .map(|i| format!("2026-{:02}-{:02}", 1 + i / 31 % 12, 1 + i % 31))
+            .collect()
     }
 
     fn series(name: &str, values: &[u64]) -> Series {
@@ -713,7 +735,10 @@ mod tests {
         let per_unit = rects[0].num("height") / drawn[0] as f64;
         assert!(per_unit > 0.0);
         for (r, v) in rects.iter().zip(&drawn) {
-            assert!((r.num("height") - per_unit * *v as f64).abs() < 0.02, "{r:?} for {v}");
+            assert!(
+                (r.num("height") - per_unit * *v as f64).abs() < 0.02,
+                "{r:?} for {v}"
+            );
         }
         // All stand on the same base line.
         let base = rects[0].num("y") + rects[0].num("height");
@@ -789,7 +814,7 @@ mod tests {
     fn ticks_are_round_and_cover_the_highest() {
         let round = |step: u128| {
             let mut s = step;
-            while s >= 10 && s % 10 == 0 {
+            while s >= 10 && s.is_multiple_of(10) {
                 s /= 10;
             }
             matches!(s, 1 | 2 | 5)
@@ -809,7 +834,10 @@ mod tests {
             assert!(t.windows(2).all(|w| w[1] - w[0] == step), "{t:?}");
             assert!(*t.last().unwrap() >= highest, "{highest}: {t:?}");
             // No needless tick: the one before last is below the highest.
-            assert!(t[t.len() - 2] < highest.max(1) || t.len() == 3, "{highest}: {t:?}");
+            assert!(
+                t[t.len() - 2] < highest.max(1) || t.len() == 3,
+                "{highest}: {t:?}"
+            );
         }
     }
 
@@ -818,7 +846,7 @@ mod tests {
         nodes
             .iter()
             .filter(|n| n.name == "text" && n.attrs.contains_key("x"))
-            .filter(|n| n.attrs.get("dy").is_some())
+            .filter(|n| n.attrs.contains_key("dy"))
             .map(|n| {
                 let w = text_width(&n.text, FONT);
                 let x = n.num("x");
@@ -837,7 +865,7 @@ mod tests {
             let y_axis: Vec<f64> = nodes
                 .iter()
                 .filter(|n| n.name == "text")
-                .filter(|n| n.attrs.get("x").is_some() && labels.contains(&n.text))
+                .filter(|n| n.attrs.contains_key("x") && labels.contains(&n.text))
                 .map(|n| n.num("y"))
                 .collect();
             let written: Vec<(f64, f64, String)> = x_labels(&nodes)
@@ -917,6 +945,25 @@ mod tests {
     }
 
     #[test]
+    fn very_long_names_are_cut_everywhere() {
+        let long = "é".repeat(10_000);
+        let labels = vec![long.clone(); 3];
+        let all = [series(&long, &[1, 2, 3]), series(&long, &[3, 2, 1])];
+        let rows = vec![(long.clone(), 4); 3];
+        for svg in [
+            bars(&long, &labels, &all, true, Lang::Fr),
+            hbars(&long, &rows, Lang::Fr),
+        ] {
+            assert!(svg.as_str().len() < 16_000, "{}", svg.as_str().len());
+            for n in parse(&svg) {
+                if !n.text.is_empty() {
+                    assert!(n.text.chars().count() <= 200, "{}", n.text.len());
+                }
+            }
+        }
+    }
+
+    #[test]
     fn empty_or_zero_data_says_so_without_nan() {
         let zeros = [series("A", &[0, 0, 0]), series("B", &[0, 0, 0])];
         for svg in [
@@ -927,7 +974,11 @@ mod tests {
             bars("Codes", &days(3), &zeros, false, Lang::Fr),
             bars("Codes", &days(3), &[series("A", &[])], false, Lang::Fr),
             hbars("Parcours", &[], Lang::Fr),
-            hbars("Parcours", &[("Commencé".into(), 0), ("Fini".into(), 0)], Lang::Fr),
+            hbars(
+                "Parcours",
+                &[("Commencé".into(), 0), ("Fini".into(), 0)],
+                Lang::Fr,
+            ),
         ] {
             assert!(says_empty(&svg), "{svg}");
             assert!(bar_rects(&parse(&svg)).is_empty());
@@ -935,7 +986,13 @@ mod tests {
         let english = bars("Codes", &days(3), &zeros, true, Lang::En);
         assert!(english.as_str().contains("No data for this period"));
         // One value is enough to draw.
-        let one = bars("Codes", &days(3), &[series("A", &[0, 1, 0])], false, Lang::Fr);
+        let one = bars(
+            "Codes",
+            &days(3),
+            &[series("A", &[0, 1, 0])],
+            false,
+            Lang::Fr,
+        );
         assert!(!says_empty(&one));
         assert_eq!(bar_rects(&parse(&one)).len(), 1);
     }
@@ -946,7 +1003,10 @@ mod tests {
         let svg = bars(
             "Codes",
             &days(3),
-            &[series("A", &[big, big / 2, 1]), series("B", &[big, 7, u64::MAX])],
+            &[
+                series("A", &[big, big / 2, 1]),
+                series("B", &[big, 7, u64::MAX]),
+            ],
             true,
             Lang::Fr,
         );
@@ -990,7 +1050,10 @@ mod tests {
         }
         // Each value is written just after its bar.
         for (r, v) in rects.iter().zip(["200", "150", "50", "0"]) {
-            let value = nodes.iter().find(|n| n.name == "text" && n.text == v).unwrap();
+            let value = nodes
+                .iter()
+                .find(|n| n.name == "text" && n.text == v)
+                .unwrap();
             let gap = value.num("x") - (r.num("x") + r.num("width"));
             assert!((0.0..10.0).contains(&gap), "{v}: {gap}");
         }
@@ -999,7 +1062,13 @@ mod tests {
     #[test]
     fn charts_scale_to_the_page_and_are_labelled() {
         for svg in [
-            bars("Codes par jour", &days(30), &[series("A", &[1; 30])], false, Lang::Fr),
+            bars(
+                "Codes par jour",
+                &days(30),
+                &[series("A", &[1; 30])],
+                false,
+                Lang::Fr,
+            ),
             hbars("Parcours", &[("A".into(), 1)], Lang::Fr),
             hbars("Parcours", &[], Lang::Fr),
         ] {
@@ -1011,7 +1080,10 @@ mod tests {
                 .split(' ')
                 .map(|v| v.parse().unwrap())
                 .collect();
-            assert!(view.len() == 4 && view[2] > 0.0 && view[3] > 0.0, "{view:?}");
+            assert!(
+                view.len() == 4 && view[2] > 0.0 && view[3] > 0.0,
+                "{view:?}"
+            );
             assert_eq!(root["role"], "img");
             assert!(!root["aria-label"].is_empty());
             assert_eq!(nodes[1].name, "title");
@@ -1047,7 +1119,9 @@ mod tests {
     fn preview() {
         let labels = days(366);
         let wave = |k: u64| -> Vec<u64> {
-            (0..366u64).map(|i| (i * k % 17) + (i / 30) * k % 9).collect()
+            (0..366u64)
+                .map(|i| (i * k % 17) + (i / 30) * k % 9)
+                .collect()
         };
         let many = [
             series("Planning familial", &wave(3)),
@@ -1070,9 +1144,27 @@ mod tests {
         .map(|(l, v)| (l.to_string(), *v))
         .collect();
         let charts = [
-            bars("Codes par jour et par programme", &labels, &many, true, Lang::Fr),
-            bars("Codes par jour (une semaine)", &week, &many, false, Lang::Fr),
-            bars("Un programme, un mois", &labels[..30], &many[..1], false, Lang::Fr),
+            bars(
+                "Codes par jour et par programme",
+                &labels,
+                &many,
+                true,
+                Lang::Fr,
+            ),
+            bars(
+                "Codes par jour (une semaine)",
+                &week,
+                &many,
+                false,
+                Lang::Fr,
+            ),
+            bars(
+                "Un programme, un mois",
+                &labels[..30],
+                &many[..1],
+                false,
+                Lang::Fr,
+            ),
             bars(
                 "Codes (gros volumes)",
                 &week,

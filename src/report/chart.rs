@@ -191,9 +191,10 @@ pub fn bars(title: &str, labels: &[String], series: &[Series], stacked: bool, la
         .unwrap_or((0, 0));
     let sum: u128 = totals.iter().sum();
     let summary = format!(
-        "{} {} ; {} {} ({}).",
+        "{} {}{} {} {} ({}).",
         lang.pick("Total :", "Total:"),
         number(sum, lang),
+        lang.pick(" ;", ";"),
         lang.pick("le plus haut :", "highest:"),
         number(most, lang),
         fit(&labels[busiest], FONT, SUMMARY_NAME_MAX),
@@ -253,14 +254,20 @@ pub fn hbars(title: &str, rows: &[(String, u64)], lang: Lang) -> Svg {
         .iter()
         .map(|(label, v)| {
             let label = fit(label, FONT, SUMMARY_NAME_MAX);
-            format!("{label} : {}", number(u128::from(*v), lang))
+            format!(
+                "{label}{} {}",
+                lang.pick(" :", ":"),
+                number(u128::from(*v), lang)
+            )
         })
         .collect::<Vec<_>>()
-        .join(" ; ");
+        .join(lang.pick(" ; ", "; "));
+    let summary = format!("{summary}.");
     render(HBarsSvg {
         frame: Frame::new(title, &summary, row_height * rows.len() as f64),
         left: Px(left),
         thickness: Px(HBAR),
+        fill: PALETTE[0],
         bars,
     })
 }
@@ -419,6 +426,7 @@ struct HBarsSvg {
     frame: Frame,
     left: Px,
     thickness: Px,
+    fill: &'static str,
     bars: Vec<HBar>,
 }
 
@@ -1088,6 +1096,33 @@ mod tests {
             assert!(!root["aria-label"].is_empty());
             assert_eq!(nodes[1].name, "title");
         }
+    }
+
+    #[test]
+    fn screen_readers_hear_the_title_and_a_summary() {
+        let two = [series("A", &[1, 7, 2]), series("B", &[0, 1, 0])];
+        let label = |svg: &Svg| parse(svg)[0].attrs["aria-label"].clone();
+        assert_eq!(
+            label(&bars("Codes", &days(3), &two, false, Lang::Fr)),
+            "Codes. Total : 11 ; le plus haut : 8 (2026-01-02)."
+        );
+        assert_eq!(
+            label(&bars("Codes", &days(3), &two, true, Lang::En)),
+            "Codes. Total: 11; highest: 8 (2026-01-02)."
+        );
+        let rows = [("Commencé".to_string(), 1200), ("Fini".to_string(), 3)];
+        assert_eq!(
+            label(&hbars("Parcours", &rows, Lang::Fr)),
+            "Parcours. Commencé : 1\u{202F}200 ; Fini : 3."
+        );
+        assert_eq!(
+            label(&hbars("Funnel", &rows, Lang::En)),
+            "Funnel. Commencé: 1,200; Fini: 3."
+        );
+        assert_eq!(
+            label(&hbars("Parcours", &[], Lang::Fr)),
+            "Parcours. Aucune donnée pour cette période"
+        );
     }
 
     #[test]

@@ -182,7 +182,12 @@ fn shown(staff: &Staff, r: &Report, now: OffsetDateTime) -> Shown {
         .into_iter()
         .map(|(name, values)| Series { name, values })
         .collect();
-    let codes_chart = chart::bars(t.rp_codes_title, &labels, &series, true);
+    // Days as 28/11 under the bars (the table writes them whole).
+    let short: Vec<String> = days
+        .iter()
+        .map(|d| format!("{:02}/{:02}", d.day(), u8::from(d.month())))
+        .collect();
+    let codes_chart = chart::bars(t.rp_codes_title, &short, &series, true, staff.lang);
     let code_days: Vec<(String, i64)> = labels
         .iter()
         .enumerate()
@@ -216,7 +221,7 @@ fn shown(staff: &Staff, r: &Report, now: OffsetDateTime) -> Shown {
         ));
     }
     steps.push((t.rp_completed.to_string(), count(total.completed)));
-    let funnel_chart = chart::hbars(t.rp_funnel_title, &steps);
+    let funnel_chart = chart::hbars(t.rp_funnel_title, &steps, staff.lang);
     let questions = (0..5)
         .map(|q| QuestionRow {
             number: q as u8 + 1,
@@ -289,6 +294,7 @@ fn shown(staff: &Staff, r: &Report, now: OffsetDateTime) -> Shown {
             .iter()
             .map(|(label, n)| (label.to_string(), count(*n)))
             .collect::<Vec<_>>(),
+        staff.lang,
     );
     Shown {
         codes_chart,

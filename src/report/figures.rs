@@ -16,11 +16,13 @@ use crate::{on_db_read, tenancy};
 use std::collections::BTreeMap;
 use time::OffsetDateTime;
 
-/// The numbers a report covers: those of the access (one when it is
-/// narrowed to one), sandbox numbers left out (their conversations are
-/// trials).
+/// The numbers a report covers: those of the access (`reports.view`, or
+/// `uic.export` for the exports; one number when it is narrowed to one),
+/// sandbox numbers left out (their conversations are trials).
 pub async fn numbers(db: &Db, access: &Access) -> Result<Vec<ReportNumber>, AccessError> {
-    access.is_for(Permission::ReportsView)?;
+    access
+        .is_for(Permission::ReportsView)
+        .or_else(|_| access.is_for(Permission::UicExport))?;
     Ok(tenancy::store::list_accounts(db, access)
         .await?
         .into_iter()
@@ -242,13 +244,15 @@ async fn queue(
     numbers: &[ReportNumber],
 ) -> Result<Vec<NumberQueue>, sqlx::Error> {
     let sql = format!(
-        "SELECT c.account_id, c.mode, COUNT(*), MIN(c.escalated_at), u.name
+        "SELECT c.account_id, c.mode, COUNT(*), MIN(c.escalated_at), u.display_name
          FROM conversations c LEFT JOIN users u ON u.id = c.taken_by AND c.mode = 'human'
          WHERE c.tenant_id = $1 AND c.mode IN ('waiting', 'human'){numbers}
-         GROUP BY c.account_id, c.mode, u.name",
+         GROUP BY c.account_id, c.mode, u.display_name",
         numbers = in_numbers("c.account_id", numbers),
     );
-    let rows: Vec<(i64, String, i64, Option<OffsetDateTime>, Option<String>)> = on_db_read!(db, p => sqlx::query_as(&sql)
+    /// Number, mode, count, the oldest wait, the holder.
+    type QueueRow = (i64, String, i64, Option<OffsetDateTime>, Option<String>);
+    let rows: Vec<QueueRow> = on_db_read!(db, p => sqlx::query_as(&sql)
         .bind(access.tenant_id()).fetch_all(p).await)?;
     Ok(numbers
         .iter()
@@ -286,15 +290,7 @@ pub async fn registrations(
     with_phones: bool,
 ) -> Result<Vec<super::csv::RegistrationRow>, AccessError> {
     access.is_for(Permission::UicExport)?;
-    let numbers = tenancy::store::list_accounts(db, access)
-        .await?
-        .into_iter()
-        .filter(|a| a.provider() != Provider::Sandbox)
-        .map(|a| ReportNumber {
-            id: a.id,
-            name: a.name,
-        })
-        .collect::<Vec<_>>();
+    let numbers = numbers(db, access).await?;
     let sql = format!(
         "SELECT r.uic, a.name, r.first_seen_at, r.last_seen_at, CAST(r.times_seen AS BIGINT),
             (SELECT COUNT(*) FROM uic_registration_phones ph WHERE ph.registration_id = r.id),

@@ -122,7 +122,7 @@ impl Period {
         let mut d = self.from;
         while d <= self.to {
             days.push(d);
-            d = d + Duration::days(1);
+            d += Duration::days(1);
         }
         days
     }
@@ -322,55 +322,64 @@ impl Report {
             })
         };
         let secs = |v: Option<f64>| v.map(|s| format!("{s:.0}")).unwrap_or_default();
-        let mut groups: Vec<(
-            String,
-            i64,
-            Funnel,
-            Waits,
-            NumberQueue,
-            Option<&crate::dhis2::store::AccountSync>,
-        )> = self
+        /// One number's figures, or every number's.
+        struct Group<'r> {
+            name: String,
+            codes: i64,
+            funnel: Funnel,
+            waits: Waits,
+            queue: NumberQueue,
+            dhis2: Option<&'r crate::dhis2::store::AccountSync>,
+        }
+        let mut groups: Vec<Group<'_>> = self
             .numbers
             .iter()
-            .map(|n| {
-                (
-                    n.name.clone(),
-                    self.new_codes(n.id),
-                    self.funnel
-                        .iter()
-                        .find(|f| f.number == n.id)
-                        .cloned()
-                        .unwrap_or_default(),
-                    self.waits
-                        .iter()
-                        .find(|w| w.number == n.id)
-                        .cloned()
-                        .unwrap_or_default(),
-                    self.queue
-                        .iter()
-                        .find(|q| q.number == n.id)
-                        .cloned()
-                        .unwrap_or_default(),
-                    self.dhis2.iter().find(|d| d.account_id == n.id),
-                )
+            .map(|n| Group {
+                name: n.name.clone(),
+                codes: self.new_codes(n.id),
+                funnel: self
+                    .funnel
+                    .iter()
+                    .find(|f| f.number == n.id)
+                    .cloned()
+                    .unwrap_or_default(),
+                waits: self
+                    .waits
+                    .iter()
+                    .find(|w| w.number == n.id)
+                    .cloned()
+                    .unwrap_or_default(),
+                queue: self
+                    .queue
+                    .iter()
+                    .find(|q| q.number == n.id)
+                    .cloned()
+                    .unwrap_or_default(),
+                dhis2: self.dhis2.iter().find(|d| d.account_id == n.id),
             })
             .collect();
-        let total_queue = NumberQueue {
-            waiting: self.queue.iter().map(|q| q.waiting).sum(),
-            oldest_waiting: self.queue.iter().filter_map(|q| q.oldest_waiting).min(),
-            held: self.queue.iter().map(|q| q.held).sum(),
-            ..NumberQueue::default()
-        };
-        let all_codes = self.codes.iter().map(|c| c.2).sum();
-        groups.push((
-            ALL_NUMBERS.to_string(),
-            all_codes,
-            Funnel::total(&self.funnel),
-            Waits::total(&self.waits),
-            total_queue,
-            None,
-        ));
-        for (name, codes, f, w, q, d) in &groups {
+        groups.push(Group {
+            name: ALL_NUMBERS.to_string(),
+            codes: self.codes.iter().map(|c| c.2).sum(),
+            funnel: Funnel::total(&self.funnel),
+            waits: Waits::total(&self.waits),
+            queue: NumberQueue {
+                waiting: self.queue.iter().map(|q| q.waiting).sum(),
+                oldest_waiting: self.queue.iter().filter_map(|q| q.oldest_waiting).min(),
+                held: self.queue.iter().map(|q| q.held).sum(),
+                ..NumberQueue::default()
+            },
+            dhis2: None,
+        });
+        for Group {
+            name,
+            codes,
+            funnel: f,
+            waits: w,
+            queue: q,
+            dhis2: d,
+        } in &groups
+        {
             let n = name.as_str();
             put(n, "new_codes", None, codes.to_string());
             put(n, "runs_started", None, f.started.to_string());

@@ -74,18 +74,23 @@ fn period_problem(t: &Texts, e: PeriodError) -> &'static str {
 }
 
 /// The access for the report: the staff member's numbers, or the one
-/// asked for (outside them: no such page, whoever's it is).
-fn access_for(staff: &Staff, p: Permission, account: Option<i64>) -> WebResult<Access> {
-    match account {
-        None => staff.require(p, Scope::AnyAccount),
-        Some(id) => {
-            let any = staff.require(p, Scope::AnyAccount)?;
-            if !any.covers(id) {
-                return Err(staff.not_found());
-            }
-            staff.require(p, Scope::Account(id))
-        }
+/// asked for, which must be one of the report's numbers (another
+/// tenant's, one outside the access, a sandbox number: no such page).
+async fn access_for(
+    state: &AppState,
+    staff: &Staff,
+    p: Permission,
+    account: Option<i64>,
+) -> WebResult<Access> {
+    let any = staff.require(p, Scope::AnyAccount)?;
+    let Some(id) = account else {
+        return Ok(any);
+    };
+    let numbers = report::figures::numbers(&state.db, &any).await?;
+    if !numbers.iter().any(|n| n.id == id) {
+        return Err(staff.not_found());
     }
+    staff.require(p, Scope::Account(id))
 }
 
 /// One number's line of the funnel table.
@@ -337,7 +342,7 @@ async fn show(State(state): State<AppState>, staff: Staff, Query(f): Query<Filte
     match period {
         Err(e) => problem = Some(period_problem(t, e)),
         Ok(period) => {
-            let access = access_for(&staff, Permission::ReportsView, account)?;
+            let access = access_for(&state, &staff, Permission::ReportsView, account).await?;
             let r = report::figures::report(&state.db, &access, period).await?;
             query = form_urlencoded::Serializer::new(String::new())
                 .append_pair("from", &period.from.to_string())
@@ -389,9 +394,9 @@ fn csv_failed(e: csv::Error) -> WebError {
 
 /// The export's access: `uic.export` (tenant-wide), narrowed to the
 /// number asked for.
-fn export_access(staff: &Staff, account: Option<i64>) -> WebResult<Access> {
+async fn export_access(state: &AppState, staff: &Staff, account: Option<i64>) -> WebResult<Access> {
     staff.require(Permission::UicExport, Scope::Tenant)?;
-    access_for(staff, Permission::UicExport, account)
+    access_for(state, staff, Permission::UicExport, account).await
 }
 
 async fn figures_csv(
@@ -401,7 +406,7 @@ async fn figures_csv(
 ) -> WebResult {
     let t = staff.t();
     let account = f.account(t)?;
-    let access = export_access(&staff, account)?;
+    let access = export_access(&state, &staff, account).await?;
     let period = Period::parse(&f.from, &f.to, OffsetDateTime::now_utc().date())
         .map_err(|e| WebError::BadRequest(period_problem(t, e).into()))?;
     let r = report::figures::report(&state.db, &access, period).await?;
@@ -424,7 +429,7 @@ async fn monthly_csv(
 ) -> WebResult {
     let t = staff.t();
     let account = f.account(t)?;
-    let access = export_access(&staff, account)?;
+    let access = export_access(&state, &staff, account).await?;
     let period = Period::month(&f.month, OffsetDateTime::now_utc().date())
         .map_err(|e| WebError::BadRequest(period_problem(t, e).into()))?;
     let r = report::figures::report(&state.db, &access, period).await?;
@@ -447,7 +452,7 @@ async fn registrations_csv(
 ) -> WebResult {
     let t = staff.t();
     let account = f.account(t)?;
-    let access = export_access(&staff, account)?;
+    let access = export_access(&state, &staff, account).await?;
     let period = Period::parse(&f.from, &f.to, OffsetDateTime::now_utc().date())
         .map_err(|e| WebError::BadRequest(period_problem(t, e).into()))?;
     let with_phones = staff.can(Permission::ContactsView, Scope::Tenant);

@@ -44,6 +44,7 @@ mod privacy;
 mod privacy_dump;
 mod property;
 mod provider_checks;
+mod reports;
 mod secrets;
 mod staff;
 mod states;

@@ -22,6 +22,7 @@ mod browser;
 mod browser_dhis2;
 mod browser_inbox;
 mod browser_numbers;
+mod browser_reports;
 mod browser_staff;
 mod cli;
 mod conversations;

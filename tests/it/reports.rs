@@ -382,6 +382,8 @@ async fn hostile_filters_get_a_precise_refusal_and_another_tenants_number_is_not
             Some("an-auth-token"),
         )
         .await;
+    let sandbox: i64 = on_db!(&app.state.db, p => sqlx::query_scalar(
+        "SELECT id FROM whatsapp_accounts WHERE slug = 'sandbox'").fetch_one(p).await.unwrap());
     let mut s = app.login("sup@ngo.example").await;
     let long = "9".repeat(10_000);
     let cases: Vec<(String, StatusCode, &str)> = vec![
@@ -423,6 +425,12 @@ async fn hostile_filters_get_a_precise_refusal_and_another_tenants_number_is_not
         ),
         (
             format!("/reports?account={}", theirs.id),
+            StatusCode::NOT_FOUND,
+            "",
+        ),
+        // The sandbox number is never in a report.
+        (
+            format!("/reports?account={sandbox}"),
             StatusCode::NOT_FOUND,
             "",
         ),

@@ -157,7 +157,7 @@ impl Staff {
     pub fn layout(&self, title: impl Into<String>, active: &str) -> Layout {
         let t = self.t();
         let mut nav = vec![NavItem::new("/", t.nav_home, active)];
-        let items: [(&str, &str, Permission, Scope); 9] = [
+        let items: [(&str, &str, Permission, Scope); 10] = [
             (
                 "/conversations",
                 t.nav_conversations,
@@ -171,6 +171,7 @@ impl Staff {
                 Scope::AnyAccount,
             ),
             ("/uic", t.nav_uic, Permission::UicLookup, Scope::AnyAccount),
+            ("/uic/collisions", t.nav_collisions, Permission::UicReview, Scope::AnyAccount),
             (
                 "/dhis2",
                 t.nav_dhis2,

@@ -186,8 +186,10 @@ pub struct Conversation {
 #[derive(Debug, Clone)]
 pub struct Detail {
     pub id: i64,
-    pub uic: Uic,
-    pub parts: UicParts,
+    pub uic: String,
+    /// `None` for a stored code that is not well formed (written by hand):
+    /// shown, never split.
+    pub parts: Option<UicParts>,
     pub times_seen: i32,
     pub open: bool,
     pub decision: Option<String>,
@@ -269,7 +271,6 @@ pub async fn detail(
     let Some(row) = find(&mut tx, access, id, false).await? else {
         return Ok(None);
     };
-    let uic = Uic::parse(&row.uic).map_err(|e| sqlx::Error::Decode(Box::new(e)))?;
     let phones = phones_of(&mut tx, row.id).await?;
     let conversations = conversations_with(&mut tx, access.tenant_id(), &row.uic, false).await?;
     let names: Vec<(i64, String)> = on_tx!(&mut tx, c => sqlx::query_as(
@@ -325,8 +326,8 @@ pub async fn detail(
     tx.rollback().await?;
     Ok(Some(Detail {
         id: row.id,
-        parts: uic.parts(),
-        uic,
+        parts: Uic::parse(&row.uic).ok().map(|u| u.parts()),
+        uic: row.uic,
         times_seen: row.times_seen,
         open: row.collision_status == "open",
         decision: row.collision_decision,
@@ -358,6 +359,10 @@ pub enum Refused {
     OnePhone,
     #[error(transparent)]
     Split(#[from] SplitError),
+    /// The stored code is not a well-formed UIC (written by hand): it has
+    /// no letter to take.
+    #[error("the stored code is not a well-formed UIC")]
+    Malformed,
 }
 
 impl From<sqlx::Error> for Refused {
@@ -434,7 +439,10 @@ pub async fn decide(
         tx.rollback().await?;
         return Err(Refused::OnePhone);
     };
-    let base = Uic::parse(&row.uic).map_err(|e| sqlx::Error::Decode(Box::new(e)))?;
+    let Ok(base) = Uic::parse(&row.uic) else {
+        tx.rollback().await?;
+        return Err(Refused::Malformed);
+    };
     let taken: Vec<Uic> = on_tx!(&mut tx, c => sqlx::query_scalar::<_, String>(
         "SELECT uic FROM uic_registrations WHERE distinct_from = $1")
         .bind(row.id).fetch_all(c).await)?

@@ -226,8 +226,11 @@ async fn decide(
         Err(Refused::NotOpen) => return Err(WebError::Conflict(t.col_not_open.into())),
         Err(Refused::OtherNumbers) => return Err(WebError::Conflict(t.col_other_numbers.into())),
         Err(Refused::OnePhone) => return Err(WebError::Conflict(t.col_one_phone.into())),
-        Err(Refused::Split(SplitError::TooManyPhones { .. } | SplitError::AlreadySuffixed(_))) => {
+        Err(Refused::Split(SplitError::TooManyPhones { .. })) => {
             return Err(WebError::Conflict(t.col_too_many.into()));
+        }
+        Err(Refused::Split(SplitError::AlreadySuffixed(_)) | Refused::Malformed) => {
+            return Err(WebError::Conflict(t.col_malformed.into()));
         }
     };
     if decided.queued {

@@ -498,6 +498,7 @@ texts! {
     col_other_numbers: "Un des téléphones est passé par un numéro WhatsApp que vous ne voyez pas : demandez à un administrateur de décider.", "One of the phones came through a WhatsApp number you do not see: ask an administrator to decide.";
     col_one_phone: "Un seul téléphone a enregistré ce code : il n'y a pas de second téléphone à qui donner un code. Choisissez « Même personne » pour l'envoyer à DHIS-2.", "Only one phone registered this code: there is no second phone to give a code to. Choose \"Same person\" to send it to DHIS-2.";
     col_too_many: "Trop de téléphones pour un même code : 25 codes au plus (lettres B à Z) peuvent être donnés.", "Too many phones for one code: at most 25 codes (letters B to Z) can be given.";
+    col_malformed: "Ce code ne peut pas être séparé (ce n'est pas un code d'origine bien formé) : choisissez « Même personne » ou demandez à un administrateur.", "This code cannot be split (it is not a well-formed original code): choose \"Same person\" or ask an administrator.";
     col_bad_decision: "Décision inconnue : « same_person » ou « different_people ».", "Unknown decision: \"same_person\" or \"different_people\".";
     col_bad_page: "Page inconnue.", "Unknown page.";
     uic_review_link: "Examiner la collision", "Review the collision";

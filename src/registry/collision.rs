@@ -57,11 +57,12 @@ pub struct Open {
     pub test_data: bool,
 }
 
-/// The registrations the access sees: some phone came through one of its
-/// numbers.
+/// The registrations the access sees: issued first on one of its numbers,
+/// or some phone came through one.
 fn visible(accounts: &Accounts) -> String {
     format!(
-        "EXISTS (SELECT 1 FROM uic_registration_phones ph WHERE ph.registration_id = r.id{})",
+        "(1 = 1{} OR EXISTS (SELECT 1 FROM uic_registration_phones ph WHERE ph.registration_id = r.id{}))",
+        accounts_clause("r.first_account_id", accounts),
         accounts_clause("ph.account_id", accounts)
     )
 }

@@ -138,6 +138,9 @@ const TABLE: &[(&str, &str, Need, bool)] = &[
         true,
     ),
     ("GET", "/uic", Perm(UicLookup), false),
+    ("GET", "/uic/collisions", Perm(UicReview), false),
+    ("GET", "/uic/collisions/{id}", Perm(UicReview), true),
+    ("POST", "/uic/collisions/{id}", Perm(UicReview), true),
     ("GET", "/dhis2", Perm(Dhis2View), false),
     ("POST", "/dhis2/retry", Perm(Dhis2Manage), false),
     ("POST", "/dhis2/jobs/{id}/retry", Perm(Dhis2Manage), true),
@@ -326,7 +329,7 @@ fn concrete(path: &str, f: &Fixtures) -> String {
         path.replace("{id}", &f.conversation.to_string())
     } else if path.starts_with("/dhis2/jobs/") {
         path.replace("{id}", &f.failed_job.to_string())
-    } else if path.starts_with("/dhis2/registrations/") {
+    } else if path.starts_with("/dhis2/registrations/") || path.starts_with("/uic/collisions/") {
         path.replace("{id}", &f.held_registration.to_string())
     } else if path.starts_with("/tenants/") {
         path.replace("{id}", &f.tenant.to_string())

@@ -24,6 +24,7 @@ mod browser_inbox;
 mod browser_numbers;
 mod browser_staff;
 mod cli;
+mod collisions;
 mod conversations;
 mod demo;
 mod dhis2_bench;

@@ -597,10 +597,19 @@ pub async fn decide(
         "UPDATE uic_registrations SET collision_status = 'reviewed', collision_decision = $2 WHERE id = $1")
         .bind(registration_id).bind(decision.as_str()).execute(c).await.map(|_| ()))?;
     match decision {
-        Decision::SamePerson => release_held(&mut tx, registration_id, access.accounts(), now).await?,
+        Decision::SamePerson => {
+            release_held(&mut tx, registration_id, access.accounts(), now).await?
+        }
         Decision::DifferentPeople => {
-            set_held(&mut tx, registration_id, access.accounts(), SyncState::Held, Some(decision.as_str()), now)
-                .await?
+            set_held(
+                &mut tx,
+                registration_id,
+                access.accounts(),
+                SyncState::Held,
+                Some(decision.as_str()),
+                now,
+            )
+            .await?
         }
     };
     tx.commit().await?;

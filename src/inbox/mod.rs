@@ -349,7 +349,14 @@ pub async fn handle_inbound(
                     now,
                 );
                 // A phone a supervisor gave its own code gets it again (issue 15).
-                registry::collision::reissue_own(inputs.db, account.tenant_id, inputs.salt, &msg.from, &mut outcome).await?;
+                registry::collision::reissue_own(
+                    inputs.db,
+                    account.tenant_id,
+                    inputs.salt,
+                    &msg.from,
+                    &mut outcome,
+                )
+                .await?;
                 flow_state = outcome.state;
                 (outcome.replies, outcome.events, Some(outcome.transcript))
             }

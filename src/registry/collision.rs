@@ -398,7 +398,9 @@ pub async fn decide(
     decision: Decision,
     now: OffsetDateTime,
 ) -> Result<Decided, Refused> {
-    access.is_for(Permission::UicReview).map_err(AccessError::from)?;
+    access
+        .is_for(Permission::UicReview)
+        .map_err(AccessError::from)?;
     let mut tx = db.begin().await?;
     let Some(row) = find(&mut tx, access, registration_id, true).await? else {
         tx.rollback().await?;

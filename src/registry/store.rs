@@ -189,7 +189,13 @@ mod lookup_tests {
         assert_eq!(last_with_prefix("MBEIBR7DA"), "MBEIBR7DAZZ");
         // Every code starting with the prefix is within the range, later
         // phones' codes too.
-        for code in ["MBEAAA0AA1", "MBEIBR7DA1", "MBEIBR7DA1B", "MBEZZZ9ZZ4", "MBEZZZ9ZZ4Z"] {
+        for code in [
+            "MBEAAA0AA1",
+            "MBEIBR7DA1",
+            "MBEIBR7DA1B",
+            "MBEZZZ9ZZ4",
+            "MBEZZZ9ZZ4Z",
+        ] {
             assert!(code >= "MBE" && code <= last_with_prefix("MBE").as_str());
         }
         assert!("MBFAAA0AA1" > last_with_prefix("MBE").as_str());

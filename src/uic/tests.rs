@@ -751,11 +751,20 @@ fn more_than_twenty_five_later_phones_is_refused_precisely() {
     let base = Uic::parse("MBEIBR7DA1").unwrap();
     assert_eq!(
         distinct_codes(&base, &[], 26),
-        Err(SplitError::TooManyPhones { wanted: 26, free: 25 })
+        Err(SplitError::TooManyPhones {
+            wanted: 26,
+            free: 25
+        })
     );
     let taken = [Uic::parse("MBEIBR7DA1B").unwrap()];
     let err = distinct_codes(&base, &taken, 25).unwrap_err();
-    assert_eq!(err, SplitError::TooManyPhones { wanted: 25, free: 24 });
+    assert_eq!(
+        err,
+        SplitError::TooManyPhones {
+            wanted: 25,
+            free: 24
+        }
+    );
     assert!(err.to_string().contains("25"));
     let split = Uic::parse("MBEIBR7DA1B").unwrap();
     assert!(matches!(

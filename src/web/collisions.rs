@@ -170,10 +170,7 @@ async fn show(State(state): State<AppState>, staff: Staff, Path(id): Path<i64>) 
         None => None,
     };
     page(ShowPage {
-        p: staff.layout(
-            format!("{} {}", t.col_title, d.uic),
-            "/uic/collisions",
-        ),
+        p: staff.layout(format!("{} {}", t.col_title, d.uic), "/uic/collisions"),
         flagged: d.flagged_at.map(when).unwrap_or_default(),
         phones,
         decision,

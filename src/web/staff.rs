@@ -171,7 +171,12 @@ impl Staff {
                 Scope::AnyAccount,
             ),
             ("/uic", t.nav_uic, Permission::UicLookup, Scope::AnyAccount),
-            ("/uic/collisions", t.nav_collisions, Permission::UicReview, Scope::AnyAccount),
+            (
+                "/uic/collisions",
+                t.nav_collisions,
+                Permission::UicReview,
+                Scope::AnyAccount,
+            ),
             (
                 "/dhis2",
                 t.nav_dhis2,

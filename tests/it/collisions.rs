@@ -166,7 +166,10 @@ async fn different_people_the_second_phone_gets_its_own_code_synced_and_told_and
     let regs = registrations(&app).await;
     assert_eq!(regs.len(), 2, "{regs:?}");
     assert_eq!((regs[0].0.as_str(), regs[0].1.as_str()), (CODE, "reviewed"));
-    assert_eq!((regs[1].0.as_str(), regs[1].1.as_str()), (split.as_str(), "none"));
+    assert_eq!(
+        (regs[1].0.as_str(), regs[1].1.as_str()),
+        (split.as_str(), "none")
+    );
     assert_eq!(regs[1].3, Some(id));
 
     // The second person is told their new code over WhatsApp; the first
@@ -176,15 +179,19 @@ async fn different_people_the_second_phone_gets_its_own_code_synced_and_told_and
     assert!(told[0].contains("mis à jour"), "{}", told[0]);
     assert!(!told[0].contains(FIRST) && !told[0].contains("autre"));
     assert!(
-        twilio
-            .sent_to(FIRST)
-            .iter()
-            .all(|m| !m.body.clone().unwrap_or_default().contains("mis à jour"))
+        twilio.sent_to(FIRST).iter().all(|m| !m
+            .body
+            .clone()
+            .unwrap_or_default()
+            .contains("mis à jour"))
     );
     let (uic, state) = conversation_code(&app, SECOND).await;
     assert_eq!(uic.as_deref(), Some(split.as_str()));
     assert!(state.contains(&split), "{state}");
-    assert_eq!(conversation_code(&app, FIRST).await.0.as_deref(), Some(CODE));
+    assert_eq!(
+        conversation_code(&app, FIRST).await.0.as_deref(),
+        Some(CODE)
+    );
 
     // Audited with the code and the decision, never a phone.
     let audit = audited(&app).await;
@@ -198,7 +205,10 @@ async fn different_people_the_second_phone_gets_its_own_code_synced_and_told_and
 
     // Deciding twice: a precise 409, nothing written.
     let again = supervisor
-        .post(&format!("/uic/collisions/{id}"), &[("decision", "same_person")])
+        .post(
+            &format!("/uic/collisions/{id}"),
+            &[("decision", "same_person")],
+        )
         .await;
     assert_eq!(again.status, StatusCode::CONFLICT, "{}", again.body);
     assert_eq!(audited(&app).await.len(), 1);
@@ -216,12 +226,17 @@ async fn different_people_the_second_phone_gets_its_own_code_synced_and_told_and
     assert_eq!(regs[0].1, "reviewed");
     assert_eq!((regs[1].1.as_str(), regs[1].2), ("none", 2));
     assert_eq!(crate::dhis2_sync::jobs(&app.state.db).await.len(), 2);
-    assert_eq!(conversation_code(&app, SECOND).await.0.as_deref(), Some(split.as_str()));
+    assert_eq!(
+        conversation_code(&app, SECOND).await.0.as_deref(),
+        Some(split.as_str())
+    );
 
     // The lookup finds the code's later phone's code with it.
     let found = supervisor.get("/uic?q=MBEIBR7DA1").await;
     assert!(found.body.contains(&split), "{}", found.body);
-    let found = supervisor.get(&format!("/uic?q={}", split.to_lowercase())).await;
+    let found = supervisor
+        .get(&format!("/uic?q={}", split.to_lowercase()))
+        .await;
     assert!(found.body.contains(&split), "{}", found.body);
 }
 
@@ -236,7 +251,10 @@ async fn the_same_person_releases_one_record_and_only_once(#[case] backend: Back
         .logged_in("admin@ngo.example", BuiltinRole::Administrator)
         .await;
     let decided = admin
-        .post(&format!("/uic/collisions/{id}"), &[("decision", "same_person")])
+        .post(
+            &format!("/uic/collisions/{id}"),
+            &[("decision", "same_person")],
+        )
         .await;
     assert_eq!(decided.status, StatusCode::SEE_OTHER, "{}", decided.body);
     wait_all(&app.state.db, 1, "synced").await;
@@ -280,7 +298,10 @@ async fn only_reviewers_of_the_tenant_decide_hostile_input_changes_nothing_and_n
 
     // An agent has no uic.review.
     let mut agent = app.logged_in("agent@ngo.example", BuiltinRole::Agent).await;
-    assert_eq!(agent.get("/uic/collisions").await.status, StatusCode::FORBIDDEN);
+    assert_eq!(
+        agent.get("/uic/collisions").await.status,
+        StatusCode::FORBIDDEN
+    );
     assert_eq!(agent.get(&path).await.status, StatusCode::FORBIDDEN);
     let res = agent.post(&path, &[("decision", "different_people")]).await;
     assert_eq!(res.status, StatusCode::FORBIDDEN);
@@ -290,8 +311,13 @@ async fn only_reviewers_of_the_tenant_decide_hostile_input_changes_nothing_and_n
     let other = uic_inbox::tenancy::store::ensure_tenant(&app.state.db, "other-ngo", "Other")
         .await
         .unwrap();
-    app.staff_user(other, "stranger@ngo.example", Some(BuiltinRole::Administrator), None)
-        .await;
+    app.staff_user(
+        other,
+        "stranger@ngo.example",
+        Some(BuiltinRole::Administrator),
+        None,
+    )
+    .await;
     let mut stranger: Browser = app.login("stranger@ngo.example").await;
     assert_eq!(stranger.get(&path).await.status, StatusCode::NOT_FOUND);
     for decision in ["different_people", "same_person", "maybe"] {
@@ -321,7 +347,11 @@ async fn only_reviewers_of_the_tenant_decide_hostile_input_changes_nothing_and_n
         assert!(res.status.is_client_error(), "{bad}");
     }
     for page in ["/uic/collisions?page=%00", "/uic/collisions?page=-1"] {
-        assert_eq!(admin.get(page).await.status, StatusCode::BAD_REQUEST, "{page}");
+        assert_eq!(
+            admin.get(page).await.status,
+            StatusCode::BAD_REQUEST,
+            "{page}"
+        );
     }
     let long_page = format!("/uic/collisions?page={long_id}");
     assert_eq!(admin.get(&long_page).await.status, StatusCode::BAD_REQUEST);

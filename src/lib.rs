@@ -296,6 +296,8 @@ impl Application {
         ));
         let stop_watch = Arc::new(tokio::sync::Notify::new());
         let watch = tokio::spawn(tokens::watch::run(self.state.clone(), stop_watch.clone()));
+        let stop_runs = Arc::new(tokio::sync::Notify::new());
+        let runs = tokio::spawn(report::runs::run(self.state.clone(), stop_runs.clone()));
         let stop_dhis2 = Arc::new(tokio::sync::Notify::new());
         let dhis2 =
             tokio::spawn(dhis2::worker::Worker::new(self.state.clone()).run(stop_dhis2.clone()));
@@ -329,6 +331,7 @@ impl Application {
         stop_maintenance.notify_one();
         stop_watch.notify_one();
         stop_dhis2.notify_one();
+        stop_runs.notify_one();
         for (stop, task) in bridge {
             stop.notify_one();
             if let Err(e) = task.await {
@@ -340,6 +343,9 @@ impl Application {
         }
         if let Err(e) = queue.await {
             tracing::error!(error = %e, "the staff queue watch stopped abnormally");
+        }
+        if let Err(e) = runs.await {
+            tracing::error!(error = %e, "the sweep of idle runs stopped abnormally");
         }
         if let Err(e) = maintenance.await {
             tracing::error!(error = %e, "the maintenance job stopped abnormally");

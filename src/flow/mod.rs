@@ -5,6 +5,7 @@
 //! See DESIGN.md section 2 and reference/prototype-conversation.md.
 
 pub mod reissue;
+pub mod run;
 pub mod texts;
 
 use crate::uic::{self, AnswerError, City, Gender, Uic, UicParts};
@@ -64,6 +65,9 @@ pub struct FlowState {
     /// "continue where it stopped" resumes (see [`hand_back`]).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub paused_at: Option<PausedAt>,
+    /// What the reports count of the run of questions going on (see `run`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub run: Option<run::Run>,
 }
 
 /// The question a conversation was at when it was escalated (a question
@@ -238,6 +242,8 @@ pub struct Outcome {
     pub replies: Vec<Reply>,
     pub events: Vec<Event>,
     pub transcript: Transcript,
+    /// The run of questions this step ended, for the reports (see `run`).
+    pub finished: Option<run::Finished>,
 }
 
 impl Step {
@@ -438,7 +444,9 @@ pub fn hand_back(
             );
         }
     }
-    s.finish(Transcript::Described)
+    let mut outcome = s.finish(Transcript::Described);
+    outcome.finished = run::track(state, &mut outcome, run::Origin::Staff, now);
+    outcome
 }
 
 /// What the person is told, once, when nobody took their conversation
@@ -457,12 +465,24 @@ pub fn step(
     config: &FlowConfig,
     now: OffsetDateTime,
 ) -> Outcome {
+    let mut outcome = advance(state, inbound, config, now);
+    outcome.finished = run::track(state, &mut outcome, run::Origin::Person, now);
+    outcome
+}
+
+/// `step` without the run's counts.
+fn advance(
+    state: &FlowState,
+    inbound: &Inbound<'_>,
+    config: &FlowConfig,
+    now: OffsetDateTime,
+) -> Outcome {
     let idle = state.last_activity.map(|last| now - last);
     let expired = state.step != Step::Start && idle.is_some_and(|d| d > config.session_timeout);
     if expired {
         // Start afresh: the message is handled as a first message, after
         // saying why. A late answer to a question is not taken, nor kept.
-        let mut outcome = step(&FlowState::default(), inbound, config, now);
+        let mut outcome = advance(&FlowState::default(), inbound, config, now);
         let minutes = config.session_timeout.whole_minutes().to_string();
         let notice = text(config, TextKey::SessionExpired).replace("{minutes}", &minutes);
         if state.step.question().is_some() {
@@ -681,6 +701,7 @@ fn answer(
                 tries: 0,
                 last_activity: s.state.last_activity,
                 paused_at: None,
+                run: s.state.run.clone(),
             };
             Transcript::Shortened(part)
         }
@@ -708,6 +729,7 @@ impl Turn<'_> {
             replies: self.replies,
             events: self.events,
             transcript,
+            finished: None,
         }
     }
 }

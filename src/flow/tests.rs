@@ -12,6 +12,8 @@ struct Chat {
     now: OffsetDateTime,
     transcripts: Vec<Transcript>,
     events: Vec<Event>,
+    /// The runs of questions that ended.
+    finished: Vec<run::Finished>,
 }
 
 impl Chat {
@@ -26,6 +28,7 @@ impl Chat {
             now: T0,
             transcripts: Vec::new(),
             events: Vec::new(),
+            finished: Vec::new(),
         }
     }
 
@@ -46,6 +49,7 @@ impl Chat {
         assert_eq!(self.state, out.state);
         self.transcripts.push(out.transcript);
         self.events.extend(out.events);
+        self.finished.extend(out.finished);
         out.replies
             .iter()
             .map(|r| r.text.as_str())
@@ -680,4 +684,171 @@ fn only_restart_words_are_a_restart() {
             .text
             .contains("RECOMMENCER")
     );
+}
+
+/// What the reports count of each run of questions (`run`).
+mod runs {
+    use super::*;
+    use run::{End, Finished};
+
+    fn answer_all(c: &mut Chat) {
+        for a in ["Mbengue", "Ibrahima", "1997", "DA", "1"] {
+            c.wait(1);
+            c.say(a);
+        }
+    }
+
+    #[test]
+    fn a_completed_run_counts_its_invalid_answers_restarts_and_time() {
+        let mut c = Chat::new();
+        c.say("Bonjour");
+        let started = c.now;
+        assert_eq!(
+            c.state.run.as_ref().map(|r| (r.started_at, r.reached)),
+            Some((T0, 1))
+        );
+        c.wait(1);
+        c.say("Mbengue");
+        c.say("Ibrahima");
+        c.say("l'an passé"); // not understood at question 3
+        c.say("???"); // again
+        c.say("RECOMMENCER");
+        assert_eq!(
+            c.state.run.as_ref().map(|r| r.reached),
+            Some(3),
+            "the furthest stays"
+        );
+        answer_all(&mut c);
+        let [f] = c.finished.as_slice() else {
+            panic!("one run ended: {:?}", c.finished)
+        };
+        assert_eq!(f.end, End::Completed);
+        assert_eq!(f.question, None);
+        assert_eq!(f.run.started_at, started);
+        assert_eq!(f.ended_at, c.now);
+        assert_eq!(f.run.invalid, [0, 0, 2, 0, 0]);
+        assert_eq!(f.run.restarts, 1);
+        assert_eq!(f.run.reached, 5);
+        assert!(!f.run.resumed);
+        assert_eq!(c.state.run, None, "nothing goes on after the code");
+        // Thanks after the code start nothing.
+        c.say("merci");
+        assert_eq!(c.state.run, None);
+        assert_eq!(c.finished.len(), 1);
+    }
+
+    #[test]
+    fn a_run_left_at_question_3_ends_when_the_person_comes_back_late() {
+        let mut c = Chat::new();
+        c.say("Bonjour");
+        c.say("Mbengue");
+        c.say("Ibrahima");
+        let left_at = c.now;
+        c.wait(31);
+        c.say("1997"); // too late: a new run
+        let [f] = c.finished.as_slice() else {
+            panic!("one run ended: {:?}", c.finished)
+        };
+        assert_eq!(
+            (f.end, f.question, f.ended_at, f.run.reached),
+            (End::Left, Some(3), left_at, 3)
+        );
+        let run = c.state.run.clone().expect("a new run");
+        assert_eq!((run.started_at, run.reached), (c.now, 1));
+    }
+
+    #[test]
+    fn the_sweep_ends_an_idle_run_once_and_the_late_message_starts_a_new_one() {
+        let mut c = Chat::new();
+        c.say("Bonjour");
+        c.say("Mbengue");
+        let timeout = c.config.session_timeout;
+        assert_eq!(
+            run::left_idle(&c.state, timeout, c.now + Duration::minutes(30)),
+            None
+        );
+        let (after, f) = run::left_idle(&c.state, timeout, c.now + Duration::minutes(31))
+            .expect("idle past the timeout");
+        assert_eq!((f.end, f.question, f.ended_at), (End::Left, Some(2), c.now));
+        assert_eq!(after.run, None);
+        assert_eq!(after.step, c.state.step, "only the run is taken");
+        c.state = after;
+        c.wait(40);
+        c.say("Ibrahima");
+        assert!(c.finished.is_empty(), "not ended twice: {:?}", c.finished);
+        assert_eq!(c.state.run.as_ref().map(|r| r.reached), Some(1));
+    }
+
+    #[test]
+    fn an_escalated_run_ends_at_its_question_and_a_hand_back_starts_a_resumed_one() {
+        let mut c = Chat::new();
+        c.say("Bonjour");
+        for bad in ["123", "!!", "??"] {
+            c.say(bad);
+        }
+        let [f] = c.finished.as_slice() else {
+            panic!("one run ended: {:?}", c.finished)
+        };
+        assert_eq!(
+            (f.end, f.question, f.run.invalid),
+            (
+                End::Escalated(EscalationReason::TooManyFailedTries),
+                Some(1),
+                [3, 0, 0, 0, 0]
+            )
+        );
+        c.wait(5);
+        let out = hand_back(&c.state, HandBack::Resume, &c.config, c.now);
+        assert_eq!(out.finished, None);
+        let run = out.state.run.clone().expect("a resumed run");
+        assert!(run.resumed);
+        assert_eq!(run.started_at, c.now);
+    }
+
+    #[test]
+    fn agent_at_a_question_ends_the_run_as_requested_and_agent_after_the_code_ends_none() {
+        let mut c = Chat::new();
+        c.say("Bonjour");
+        c.say("AGENT");
+        assert_eq!(
+            c.finished
+                .iter()
+                .map(|f| (f.end, f.question))
+                .collect::<Vec<_>>(),
+            vec![(End::Escalated(EscalationReason::Requested), Some(1))]
+        );
+        let mut d = Chat::new();
+        d.say("Bonjour");
+        answer_all(&mut d);
+        d.say("AGENT");
+        assert_eq!(d.finished.len(), 1, "only the completed run");
+    }
+
+    #[test]
+    fn a_state_from_before_runs_were_counted_starts_no_run_mid_way() {
+        let mut c = Chat::new();
+        c.say("Bonjour");
+        c.say("Mbengue");
+        c.state.run = None; // as an older version saved it
+        c.say("Ibrahima");
+        assert_eq!(c.state.run, None);
+        answer_all(&mut c);
+        assert!(c.finished.is_empty(), "no run, no row: {:?}", c.finished);
+        // The next restart counts again.
+        c.say("RECOMMENCER");
+        assert!(c.state.run.is_some());
+    }
+
+    #[test]
+    fn a_run_survives_its_stored_form_and_an_old_state_reads_without_one() {
+        let old = r#"{"step":"birth_year","answers":{"last":"MBE","first":"IBR"},"tries":1}"#;
+        let state: FlowState = serde_json::from_str(old).unwrap();
+        assert_eq!(state.run, None);
+        let mut c = Chat::new();
+        c.say("Bonjour");
+        c.say("42"); // not understood: no letters
+        let json = serde_json::to_string(&c.state).unwrap();
+        assert!(json.contains(r#""invalid":[1,0,0,0,0]"#), "{json}");
+        let _: Finished; // the type the caller records
+    }
 }

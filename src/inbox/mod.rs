@@ -331,11 +331,11 @@ pub async fn handle_inbound(
             msg.text.as_str()
         };
         let too_old = msg.sent_at.is_some_and(|at| now - at > TOO_OLD_TO_ANSWER);
-        let (replies, events, transcript) = match route {
+        let (replies, events, transcript, finished) = match route {
             modes::Route::Flow if too_old => {
                 // Not run through the flow, so not known to be no answer (a
                 // name): nothing of it is kept.
-                (Vec::new(), Vec::new(), Some(Transcript::Redacted))
+                (Vec::new(), Vec::new(), Some(Transcript::Redacted), None)
             }
             modes::Route::Flow => {
                 let mut outcome = flow::step(
@@ -358,11 +358,16 @@ pub async fn handle_inbound(
                 )
                 .await?;
                 flow_state = outcome.state;
-                (outcome.replies, outcome.events, Some(outcome.transcript))
+                (
+                    outcome.replies,
+                    outcome.events,
+                    Some(outcome.transcript),
+                    outcome.finished,
+                )
             }
             // Waiting for staff, or held by them: they must read the message
             // as written; the bot says nothing more.
-            modes::Route::Staff => (Vec::new(), Vec::new(), None),
+            modes::Route::Staff => (Vec::new(), Vec::new(), None, None),
         };
         let (body_form, body, text_chars) = kept_form(transcript.as_ref(), input);
         let (mode, change) = match route {
@@ -416,6 +421,8 @@ pub async fn handle_inbound(
                 &events,
             ),
             issue,
+            finished: finished.as_ref(),
+            test_data: provider == Provider::Sandbox,
             now,
         };
         match store::apply(inputs.db, &write).await? {

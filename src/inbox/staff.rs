@@ -407,6 +407,8 @@ pub async fn send(
         // A reply is activity: the conversation moves up the list.
         on_tx!(&mut tx, c => sqlx::query("UPDATE conversations SET last_message_at = $2 WHERE id = $1")
             .bind(held.id).bind(now).execute(c).await.map(|_| ()))?;
+        // The reports' time to a first staff reply.
+        crate::report::runs::staff_wrote(&mut tx, held.id, now).await?;
         tx.commit().await?;
         if taking {
             tell(live, &held, &[Topic::Mode, Topic::Message]);

@@ -15,7 +15,7 @@ use crate::db::{Db, Tx};
 use crate::flow::FlowState;
 use crate::outbox::Payload;
 use crate::uic::{Uic, UicParts};
-use crate::{dhis2, registry};
+use crate::{dhis2, registry, report};
 use crate::{on_db, on_db_read, on_tx};
 use sqlx::types::Json;
 use time::OffsetDateTime;
@@ -144,6 +144,10 @@ pub struct Write<'a> {
     pub reply_status: MessageStatus,
     pub replies: Vec<Outgoing>,
     pub issue: Option<Issue>,
+    /// The run of questions this message ended (see `flow::run`).
+    pub finished: Option<&'a crate::flow::run::Finished>,
+    /// A sandbox number's: its run is test data.
+    pub test_data: bool,
     pub now: OffsetDateTime,
 }
 
@@ -161,7 +165,12 @@ pub async fn apply(db: &Db, w: &Write<'_>) -> Result<Applied, sqlx::Error> {
     let result = match db {
         // A change of mode (rare next to messages) takes the transaction
         // path on both: the one-statement write stays the common case's.
-        Db::Postgres(pool) if w.change.is_none() => apply_postgres(pool, w).await,
+        // A run ends with the code (the registry part records it) or with
+        // a change of mode; a run left idle, seen at the next message, is
+        // rare too.
+        Db::Postgres(pool) if w.change.is_none() && w.issue.is_some() == w.finished.is_some() => {
+            apply_postgres(pool, w).await
+        }
         _ => apply_in_transaction(db, w).await,
     };
     match result {
@@ -266,6 +275,19 @@ async fn apply_in_transaction(db: &Db, w: &Write<'_>) -> Result<Applied, sqlx::E
             )
             .await?;
         }
+    }
+    if let Some(run) = w.finished {
+        report::runs::record(
+            &mut tx,
+            &report::runs::Record {
+                tenant_id: w.tenant_id,
+                account_id: w.account_id,
+                conversation_id: w.conversation_id,
+                test_data: w.test_data,
+                run,
+            },
+        )
+        .await?;
     }
     tx.commit().await?;
     Ok(Applied::Done)
@@ -458,6 +480,7 @@ fn postgres_write(outbox: bool, registry: bool) -> &'static str {
             }
             if r {
                 sql.push_str(&postgres_write_registry());
+                sql.push_str(&report::runs::postgres_completed());
             }
             sql.push_str(POSTGRES_WRITE_TAIL);
             sql
@@ -515,10 +538,15 @@ async fn apply_postgres(pool: &sqlx::PgPool, w: &Write<'_>) -> Result<Applied, s
         Some(i) => {
             // The sync job's UIDs (see `dhis2::store::enqueue`).
             let uids = dhis2::store::JobUids::generate();
-            query
+            let query = query
                 .bind(i.test_data)
                 .bind(uids.tracked_entity)
-                .bind(uids.enrollment)
+                .bind(uids.enrollment);
+            match w.finished {
+                Some(run) => report::runs::bind_completed(query, run),
+                // `apply` takes the transaction's path then.
+                None => query,
+            }
         }
         None => query,
     };

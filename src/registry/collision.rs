@@ -178,7 +178,8 @@ pub struct Phone {
 #[derive(Debug, Clone)]
 pub struct Conversation {
     pub id: i64,
-    /// When each answer of the last run came in (the messages kept
+    /// When each answer of the run that registered the code came in (its
+    /// `flow_runs` row bounds it when there is one; the messages kept
     /// shortened: never a text beyond what the code uses), oldest first.
     pub answers: Vec<OffsetDateTime>,
 }
@@ -301,8 +302,12 @@ pub async fn detail(
                     }
                 });
                 let mut answers: Vec<OffsetDateTime> = on_tx!(&mut tx, c => sqlx::query_scalar(
-                    "SELECT created_at FROM messages WHERE conversation_id = $1 AND direction = 'in'
-                        AND body_form = 'shortened' AND created_at <= $2 ORDER BY id DESC LIMIT $3")
+                    "SELECT m.created_at FROM messages m WHERE m.conversation_id = $1 AND m.direction = 'in'
+                        AND m.body_form = 'shortened' AND m.created_at <= $2
+                        AND m.created_at >= COALESCE((SELECT MAX(f.started_at) FROM flow_runs f
+                            WHERE f.conversation_id = $1 AND f.outcome = 'completed' AND f.ended_at <= $2),
+                            m.created_at)
+                     ORDER BY m.id DESC LIMIT $3")
                     .bind(cid).bind(ph.last_seen_at).bind(ANSWERS).fetch_all(c).await)?;
                 answers.reverse();
                 convs.push(Conversation { id: *cid, answers });

@@ -279,6 +279,13 @@ pub async fn meta_accounts(db: &Db) -> Result<Vec<Account>, sqlx::Error> {
     on_db_read!(db, p => sqlx::query_as::<_, Account>(&sql).bind(Provider::Meta).fetch_all(p).await)
 }
 
+/// Every account of every tenant (the background jobs that look at each
+/// number with its own settings).
+pub async fn all_accounts(db: &Db) -> Result<Vec<Account>, sqlx::Error> {
+    let sql = format!("SELECT {ACCOUNT_COLUMNS} FROM whatsapp_accounts ORDER BY id");
+    on_db_read!(db, p => sqlx::query_as::<_, Account>(&sql).fetch_all(p).await)
+}
+
 /// The account with this id.
 pub async fn find_by_id(db: &Db, id: i64) -> Result<Option<Account>, sqlx::Error> {
     let sql = format!("SELECT {ACCOUNT_COLUMNS} FROM whatsapp_accounts WHERE id = $1");

@@ -35,6 +35,7 @@ pub mod login;
 pub mod metrics;
 pub mod number_health;
 pub mod qr;
+pub mod reports;
 pub mod roles;
 mod routes;
 pub mod sandbox;

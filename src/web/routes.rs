@@ -4,7 +4,7 @@
 
 use super::{
     account_channel, account_dhis2, account_token, accounts, assets, audit, conversations, dhis2,
-    home, live, login, roles, settings, simulator, tenants, uic, users,
+    home, live, login, reports, roles, settings, simulator, tenants, uic, users,
 };
 use crate::AppState;
 use axum::Router;
@@ -93,5 +93,6 @@ pub fn routes(r: Routes) -> Routes {
     let r = live::routes(r);
     let r = settings::routes(r);
     let r = uic::routes(r);
+    let r = reports::routes(r);
     tenants::routes(r)
 }

@@ -157,7 +157,7 @@ impl Staff {
     pub fn layout(&self, title: impl Into<String>, active: &str) -> Layout {
         let t = self.t();
         let mut nav = vec![NavItem::new("/", t.nav_home, active)];
-        let items: [(&str, &str, Permission, Scope); 10] = [
+        let items: [(&str, &str, Permission, Scope); 11] = [
             (
                 "/conversations",
                 t.nav_conversations,
@@ -175,6 +175,12 @@ impl Staff {
                 "/uic/collisions",
                 t.nav_collisions,
                 Permission::UicReview,
+                Scope::AnyAccount,
+            ),
+            (
+                "/reports",
+                t.nav_reports,
+                Permission::ReportsView,
                 Scope::AnyAccount,
             ),
             (

@@ -509,7 +509,13 @@ async fn nobody_hands_out_or_takes_over_more_than_they_hold(#[case] backend: Bac
         &crate::helpers::access(tenant, uic_inbox::auth::Permission::RolesManage),
         "Gestion des comptes",
         "",
-        &[UsersManage, AccountsView, ConversationsView, Dhis2View],
+        &[
+            UsersManage,
+            AccountsView,
+            ConversationsView,
+            ReportsView,
+            Dhis2View,
+        ],
     )
     .await
     .unwrap()

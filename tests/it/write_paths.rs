@@ -38,7 +38,36 @@ struct Written {
     /// DHIS-2 sync jobs: the registration's code, state, attempts, and
     /// whether both UIDs are DHIS-2 UIDs (they are random).
     sync: Vec<(String, String, i64, bool)>,
+    /// Runs of questions that ended: outcome, resumed, question, reached,
+    /// invalid answers per question, restarts, escalation reason, test
+    /// data, and whether it ended after it started.
+    #[allow(clippy::type_complexity)]
+    runs: Vec<(
+        String,
+        bool,
+        Option<i64>,
+        i64,
+        [i64; 5],
+        i64,
+        Option<String>,
+        bool,
+        bool,
+    )>,
 }
+
+/// A `flow_runs` row as read (times compared, not kept).
+type RunRow = (
+    String,
+    bool,
+    Option<i64>,
+    i64,
+    (i64, i64, i64, i64, i64),
+    i64,
+    Option<String>,
+    bool,
+    time::OffsetDateTime,
+    time::OffsetDateTime,
+);
 
 /// A message as read: id, then the columns of `Written::messages`.
 type MessageRow = (
@@ -137,6 +166,32 @@ async fn run(backend: Backend) -> Written {
         "SELECT r.uic, s.state, CAST(s.attempts AS BIGINT), s.tracked_entity, s.enrollment
          FROM dhis2_sync s JOIN uic_registrations r ON r.id = s.registration_id ORDER BY s.id")
         .fetch_all(p).await.unwrap());
+    let runs: Vec<RunRow> = on_db!(&app.state.db, p => sqlx::query_as::<_, (String, bool, Option<i64>, i64, i64, i64, i64, i64, i64, i64, Option<String>, bool, time::OffsetDateTime, time::OffsetDateTime)>(
+        "SELECT outcome, resumed, CAST(question AS BIGINT), CAST(reached AS BIGINT), CAST(invalid_1 AS BIGINT),
+            CAST(invalid_2 AS BIGINT), CAST(invalid_3 AS BIGINT), CAST(invalid_4 AS BIGINT), CAST(invalid_5 AS BIGINT),
+            CAST(restarts AS BIGINT), escalation_reason, test_data, started_at, ended_at
+         FROM flow_runs ORDER BY id")
+        .fetch_all(p).await.unwrap())
+        .into_iter()
+        .map(|r| (r.0, r.1, r.2, r.3, (r.4, r.5, r.6, r.7, r.8), r.9, r.10, r.11, r.12, r.13))
+        .collect();
+    let runs = runs
+        .into_iter()
+        .map(|r| {
+            let (a, b, c, d, e) = r.4;
+            (
+                r.0,
+                r.1,
+                r.2,
+                r.3,
+                [a, b, c, d, e],
+                r.5,
+                r.6,
+                r.7,
+                r.8 <= r.9,
+            )
+        })
+        .collect();
     let uid = |u: &str| {
         u.len() == 11
             && u.starts_with(|c: char| c.is_ascii_alphabetic())
@@ -158,6 +213,7 @@ async fn run(backend: Backend) -> Written {
         conversations,
         events,
         sync,
+        runs,
         outbox: outbox
             .into_iter()
             .map(|(message, Json(payload), status, attempts)| {
@@ -212,6 +268,22 @@ async fn both_backends_write_the_same_rows_for_the_same_conversation() {
     let code = sqlite.outbox[qr - 1].1.to_string();
     assert!(code.contains("MBEIBR7DA1"), "{code}");
     assert_eq!(sqlite.messages[sqlite.outbox[qr].0].3, "image");
+    // One run of questions, ended with the code (in PostgreSQL's one
+    // statement); AGENT after the code ends none.
+    assert_eq!(
+        sqlite.runs,
+        [(
+            "completed".to_string(),
+            false,
+            None,
+            5,
+            [0; 5],
+            0,
+            None,
+            false,
+            true
+        )]
+    );
     // Nine writes and the one made under the remembered copy.
     assert_eq!(sqlite.conversations.len(), 1);
     assert_eq!(sqlite.conversations[0].2, 10);

@@ -148,6 +148,8 @@ async fn different_people_the_second_phone_gets_its_own_code_synced_and_told_and
     assert_eq!(review.status, StatusCode::OK, "{}", review.body);
     assert!(review.body.contains(FIRST) && review.body.contains(SECOND));
     assert!(review.body.contains("value=\"different_people\""));
+    // The five answers' times of each phone's run.
+    assert_eq!(review.body.matches("<li>20").count(), 10, "{}", review.body);
 
     let decided = supervisor
         .post(

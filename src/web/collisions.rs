@@ -83,6 +83,8 @@ struct ListQuery {
 struct ListPage {
     p: Layout,
     open: Vec<Open>,
+    /// How many are open in all.
+    total: i64,
     page: i64,
     more: bool,
 }
@@ -102,7 +104,9 @@ async fn list(
         },
     };
     let open = collision::list(&state.db, &access, page_no).await?;
+    let total = collision::count_open(&state.db, &access).await?;
     page(ListPage {
+        total,
         p: staff.layout(t.nav_collisions, "/uic/collisions"),
         more: open.len() as i64 == collision::PAGE,
         open,

@@ -386,3 +386,35 @@ async fn only_reviewers_of_the_tenant_decide_hostile_input_changes_nothing_and_n
     assert!(!list.body.contains(&FIRST[4..]) && !list.body.contains(&SECOND[4..]));
     unchanged(registrations(&app).await);
 }
+
+#[apply(both_backends)]
+#[tokio::test]
+async fn a_code_flagged_by_dhis2_with_one_phone_cannot_be_split_only_sent(
+    #[case] backend: Backend,
+) {
+    let Some(app) = spawn_app(backend).await else {
+        return;
+    };
+    crate::dhis2_sync::register(&app, FIRST, ANSWERS).await;
+    // DHIS-2 found another record with this code (E1064): flagged, one phone.
+    on_db!(&app.state.db, p => sqlx::query(
+        "UPDATE uic_registrations SET collision_status = 'open', collision_flagged_at = last_seen_at")
+        .execute(p).await.unwrap().rows_affected());
+    let id = registration(&app, CODE).await;
+    let mut supervisor = app
+        .logged_in("sup@ngo.example", BuiltinRole::Supervisor)
+        .await;
+    let path = format!("/uic/collisions/{id}");
+    let res = supervisor
+        .post(&path, &[("decision", "different_people")])
+        .await;
+    assert_eq!(res.status, StatusCode::CONFLICT, "{}", res.body);
+    assert!(res.body.contains("Un seul téléphone"), "{}", res.body);
+    assert_eq!(registrations(&app).await[0].1, "open");
+    assert!(audited(&app).await.is_empty());
+    let res = supervisor.post(&path, &[("decision", "same_person")]).await;
+    assert_eq!(res.status, StatusCode::SEE_OTHER);
+    assert_eq!(registrations(&app).await[0].1, "reviewed");
+    let list = supervisor.get("/uic/collisions").await;
+    assert!(!list.body.contains(CODE), "decided: no longer listed");
+}

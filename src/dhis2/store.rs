@@ -600,20 +600,56 @@ pub async fn decide(
     on_tx!(&mut tx, c => sqlx::query(
         "UPDATE uic_registrations SET collision_status = 'reviewed', collision_decision = $2 WHERE id = $1")
         .bind(registration_id).bind(decision.as_str()).execute(c).await.map(|_| ()))?;
+    match decision {
+        Decision::SamePerson => {
+            release_held(&mut tx, registration_id, access.accounts(), now).await?
+        }
+        Decision::DifferentPeople => {
+            set_held(
+                &mut tx,
+                registration_id,
+                access.accounts(),
+                SyncState::Held,
+                Some(decision.as_str()),
+                now,
+            )
+            .await?
+        }
+    };
+    tx.commit().await?;
+    Ok(Some(uic))
+}
+
+/// Sends a registration's held jobs (on the numbers `accounts` covers) to
+/// DHIS-2: due now, counted from zero. The one statement of every decision
+/// that releases them: « Même personne » here and on the collision review
+/// (`registry::collision::decide`), and the first phone's code after
+/// « Personnes différentes » there. Returns how many.
+pub(crate) async fn release_held(
+    tx: &mut Tx,
+    registration_id: i64,
+    accounts: &crate::auth::access::Accounts,
+    now: OffsetDateTime,
+) -> Result<u64, sqlx::Error> {
+    set_held(tx, registration_id, accounts, SyncState::Pending, None, now).await
+}
+
+async fn set_held(
+    tx: &mut Tx,
+    registration_id: i64,
+    accounts: &crate::auth::access::Accounts,
+    state: SyncState,
+    code: Option<&str>,
+    now: OffsetDateTime,
+) -> Result<u64, sqlx::Error> {
     let jobs = format!(
         "UPDATE dhis2_sync SET state = $3, next_attempt_at = $2, updated_at = $2, attempts = 0,
             error_code = $4, error_message = NULL
          WHERE registration_id = $1 AND state = 'held'{clause}",
-        clause = accounts_clause("account_id", access.accounts()),
+        clause = accounts_clause("account_id", accounts),
     );
-    let (state, code) = match decision {
-        Decision::SamePerson => (SyncState::Pending, None),
-        Decision::DifferentPeople => (SyncState::Held, Some(decision.as_str())),
-    };
-    on_tx!(&mut tx, c => sqlx::query(&jobs)
-        .bind(registration_id).bind(now).bind(state).bind(code).execute(c).await.map(|_| ()))?;
-    tx.commit().await?;
-    Ok(Some(uic))
+    on_tx!(tx, c => sqlx::query(&jobs)
+        .bind(registration_id).bind(now).bind(state).bind(code).execute(c).await.map(|r| r.rows_affected()))
 }
 
 /// Jobs by state over the whole database (the metrics' queue depth).

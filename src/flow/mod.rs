@@ -4,6 +4,7 @@
 //! caller (as JSON in the conversation row); nothing lives in process memory.
 //! See DESIGN.md section 2 and reference/prototype-conversation.md.
 
+pub mod reissue;
 pub mod run;
 pub mod texts;
 

@@ -44,11 +44,15 @@ pub enum TextKey {
     AmbiguousYear,
     UnknownCity,
     UnknownGender,
+    /// A supervisor split a code two people shared (issue 15): this person
+    /// gets a code of their own. Placeholder `{uic}`. Never hints at
+    /// anyone else.
+    CodeChanged,
 }
 
 impl TextKey {
     /// Every key, for settings pages and tests.
-    pub const ALL: [TextKey; 28] = [
+    pub const ALL: [TextKey; 29] = [
         TextKey::Welcome,
         TextKey::QuestionLastName,
         TextKey::QuestionFirstName,
@@ -77,6 +81,7 @@ impl TextKey {
         TextKey::AmbiguousYear,
         TextKey::UnknownCity,
         TextKey::UnknownGender,
+        TextKey::CodeChanged,
     ];
 
     /// Stable name, the key of per-account overrides.
@@ -110,6 +115,7 @@ impl TextKey {
             TextKey::AmbiguousYear => "error_ambiguous_year",
             TextKey::UnknownCity => "error_unknown_city",
             TextKey::UnknownGender => "error_unknown_gender",
+            TextKey::CodeChanged => "code_changed",
         }
     }
 
@@ -212,6 +218,10 @@ impl TextKey {
             TextKey::UnknownGender => {
                 "Répondez par un chiffre de 1 à 4: 1 = Homme, 2 = Femme, 3 = Trans, 4 = Autre."
             }
+            TextKey::CodeChanged => {
+                "Votre code CIU a été mis à jour par l'équipe du programme.\n\nVotre code est désormais:\n=====\n{uic}\n=====\n\n\
+                 Gardez ce nouveau code."
+            }
         }
     }
 
@@ -301,6 +311,10 @@ impl TextKey {
             TextKey::UnknownGender => {
                 "Please answer with a number from 1 to 4: 1 = Male, 2 = Female, 3 = Trans, 4 = Other."
             }
+            TextKey::CodeChanged => {
+                "Your UIC was updated by the programme team.\n\nYour code is now:\n=====\n{uic}\n=====\n\n\
+                 Keep this new code."
+            }
         }
     }
 }
@@ -334,6 +348,7 @@ mod tests {
             (TextKey::Final, "{uic}"),
             (TextKey::Final, "{qr}"),
             (TextKey::AlreadyDone, "{uic}"),
+            (TextKey::CodeChanged, "{uic}"),
             (TextKey::SessionExpired, "{minutes}"),
             (TextKey::YearOutOfRange, "{year}"),
         ] {

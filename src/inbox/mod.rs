@@ -338,7 +338,7 @@ pub async fn handle_inbound(
                 (Vec::new(), Vec::new(), Some(Transcript::Redacted), None)
             }
             modes::Route::Flow => {
-                let outcome = flow::step(
+                let mut outcome = flow::step(
                     &flow_state,
                     &Inbound {
                         text: input,
@@ -348,6 +348,15 @@ pub async fn handle_inbound(
                     &flow_config,
                     now,
                 );
+                // A phone a supervisor gave its own code gets it again (issue 15).
+                registry::collision::reissue_own(
+                    inputs.db,
+                    account.tenant_id,
+                    inputs.salt,
+                    &msg.from,
+                    &mut outcome,
+                )
+                .await?;
                 flow_state = outcome.state;
                 (
                     outcome.replies,

@@ -131,12 +131,13 @@ pub struct Found {
 
 /// The last code that starts with `prefix`: the prefix filled up with
 /// `Z`, the last of a code's characters (digits, then upper-case letters,
-/// in every collation). `uic BETWEEN prefix AND this` is a range the code
+/// in every collation), to the length of a later phone's code (the code
+/// and its letter, `MBEIBR7DA1Z`), so that those are found too. `uic BETWEEN prefix AND this` is a range the code
 /// index reads on both databases (a `LIKE 'X%'` is read through the index
 /// only under the C collation on PostgreSQL).
 fn last_with_prefix(prefix: &str) -> String {
     let mut last = prefix.to_string();
-    while last.len() < crate::uic::UIC_LEN {
+    while last.len() < crate::uic::UIC_SUFFIXED_LEN {
         last.push('Z');
     }
     last
@@ -145,7 +146,9 @@ fn last_with_prefix(prefix: &str) -> String {
 /// Real registrations of the access's tenant (`uic.lookup`) matching the
 /// query: one code, or the codes starting with a beginning (at most
 /// `limit`, in code order), that a phone registered through a number the
-/// access covers. Test data is never found.
+/// access covers. A code without a letter also finds its later phones'
+/// codes (`MBEIBR7DA1B`…: a split, issue 15); one with a letter only
+/// itself. Test data is never found.
 pub async fn lookup(
     db: &Db,
     access: &crate::auth::Access,
@@ -155,6 +158,9 @@ pub async fn lookup(
     use crate::uic::lookup::Query;
     access.is_for(crate::auth::Permission::UicLookup)?;
     let (from, to) = match query {
+        Query::Exact(code) if code.suffix().is_none() => {
+            (code.as_str().to_string(), format!("{}Z", code.as_str()))
+        }
         Query::Exact(code) => (code.as_str().to_string(), code.as_str().to_string()),
         Query::Prefix(p) => (p.clone(), last_with_prefix(p)),
         Query::DidYouMean { .. } | Query::Invalid(_) => return Ok(Vec::new()),
@@ -179,10 +185,17 @@ mod lookup_tests {
 
     #[test]
     fn a_prefix_range_ends_at_the_last_code_it_starts() {
-        assert_eq!(last_with_prefix("MBE"), "MBEZZZZZZZ");
-        assert_eq!(last_with_prefix("MBEIBR7DA"), "MBEIBR7DAZ");
-        // Every code starting with the prefix is within the range.
-        for code in ["MBEAAA0AA1", "MBEIBR7DA1", "MBEZZZ9ZZ4"] {
+        assert_eq!(last_with_prefix("MBE"), "MBEZZZZZZZZ");
+        assert_eq!(last_with_prefix("MBEIBR7DA"), "MBEIBR7DAZZ");
+        // Every code starting with the prefix is within the range, later
+        // phones' codes too.
+        for code in [
+            "MBEAAA0AA1",
+            "MBEIBR7DA1",
+            "MBEIBR7DA1B",
+            "MBEZZZ9ZZ4",
+            "MBEZZZ9ZZ4Z",
+        ] {
             assert!(code >= "MBE" && code <= last_with_prefix("MBE").as_str());
         }
         assert!("MBFAAA0AA1" > last_with_prefix("MBE").as_str());

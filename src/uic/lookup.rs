@@ -5,11 +5,13 @@
 //! `2`/`Z`, by position: letters in the name and city places, digits in the
 //! year and gender places) is offered as "did you mean", never looked up
 //! silently in its place; a beginning of a code (3 characters or more) looks
-//! up the codes that start with it.
+//! up the codes that start with it. A later phone's code (the code and a
+//! letter, `MBEIBR7DA1B`) is a code like any other; a complete code without
+//! a letter finds its later phones' codes too (the registry's range).
 //!
 //! Pure: no storage; `registry` runs the query.
 
-use super::{UIC_LEN, Uic};
+use super::{UIC_LEN, UIC_SUFFIXED_LEN, Uic};
 
 /// The shortest beginning looked up: fewer would list half the registry.
 pub const PREFIX_MIN: usize = 3;
@@ -35,7 +37,8 @@ pub enum Invalid {
     Empty,
     /// Fewer than [`PREFIX_MIN`] characters.
     TooShort,
-    /// More than a code's ten characters.
+    /// More than a code's eleven characters (ten, and a later phone's
+    /// letter).
     TooLong,
     /// A character that is in no code, or cannot be in its place.
     Characters,
@@ -47,12 +50,15 @@ enum Place {
     Letter,
     Digit,
     Gender,
+    /// A later phone's letter, B to Z.
+    Suffix,
 }
 
 fn place(i: usize) -> Place {
     match i {
         6 => Place::Digit,
         9 => Place::Gender,
+        UIC_LEN => Place::Suffix,
         _ => Place::Letter,
     }
 }
@@ -62,6 +68,7 @@ fn fits(c: u8, p: Place) -> bool {
         Place::Letter => c.is_ascii_uppercase(),
         Place::Digit => c.is_ascii_digit(),
         Place::Gender => (b'1'..=b'4').contains(&c),
+        Place::Suffix => (b'B'..=b'Z').contains(&c),
     }
 }
 
@@ -78,6 +85,7 @@ fn swap(c: u8, p: Place) -> Option<u8> {
         (Place::Digit | Place::Gender, b'S') => b'5',
         (Place::Digit | Place::Gender, b'B') => b'8',
         (Place::Digit | Place::Gender, b'Z') => b'2',
+        // A later phone's letter is never guessed.
         _ => return None,
     };
     fits(swapped, p).then_some(swapped)
@@ -99,10 +107,10 @@ pub fn parse(typed: &str) -> Query {
         return Query::Invalid(Invalid::Characters);
     }
     let b = cleaned.as_bytes();
-    if b.len() > UIC_LEN {
+    if b.len() > UIC_SUFFIXED_LEN {
         return Query::Invalid(Invalid::TooLong);
     }
-    if b.len() == UIC_LEN {
+    if b.len() >= UIC_LEN {
         if let Ok(code) = Uic::parse(&cleaned) {
             return Query::Exact(code);
         }
@@ -166,9 +174,9 @@ mod tests {
             }
         );
         assert_eq!(
-            parse("m0beibrOdal"),
+            parse("m0beibrOdalb"),
             Query::Invalid(Invalid::TooLong),
-            "eleven characters"
+            "twelve characters"
         );
         assert_eq!(
             parse("MBEIBRODAl"),
@@ -182,6 +190,23 @@ mod tests {
             Query::DidYouMean {
                 typed: "0LUKAS5KI2".into(),
                 code: code("OLUKAS5KI2")
+            }
+        );
+    }
+
+    #[test]
+    fn a_later_phones_code_is_a_code_and_its_letter_is_never_guessed() {
+        assert_eq!(parse("mbeibr7da1b"), Query::Exact(code("MBEIBR7DA1B")));
+        assert_eq!(parse("MBE IBR 7DA1 Z"), Query::Exact(code("MBEIBR7DA1Z")));
+        // A is the first phone's: it has no letter.
+        assert_eq!(parse("MBEIBR7DA1A"), Query::Invalid(Invalid::Characters));
+        assert_eq!(parse("MBEIBR7DA18"), Query::Invalid(Invalid::Characters));
+        // The code's look-alikes are offered, the letter kept as typed.
+        assert_eq!(
+            parse("MBE1BR7DA1C"),
+            Query::DidYouMean {
+                typed: "MBE1BR7DA1C".into(),
+                code: code("MBEIBR7DA1C")
             }
         );
     }
@@ -202,7 +227,8 @@ mod tests {
         assert_eq!(parse("MBE\0IBR"), Query::Invalid(Invalid::Characters));
         assert_eq!(parse("MBÉIBR7DA1"), Query::Invalid(Invalid::Characters));
         assert_eq!(parse("MBE%"), Query::Invalid(Invalid::Characters));
-        assert_eq!(parse("'; DROP TABLE"), Query::Invalid(Invalid::TooLong));
+        assert_eq!(parse("'; DROP TABLE"), Query::Invalid(Invalid::Characters));
+        assert_eq!(parse("'; DROP TABLES"), Query::Invalid(Invalid::TooLong));
         assert_eq!(parse(&"A".repeat(10_000)), Query::Invalid(Invalid::TooLong));
         assert_eq!(parse("MBEIBR7DA9"), Query::Invalid(Invalid::Characters));
     }
@@ -213,7 +239,7 @@ mod tests {
             match parse(&s) {
                 Query::Exact(c) => prop_assert_eq!(Uic::parse(c.as_str()).ok(), Some(c)),
                 Query::DidYouMean { code, typed } => {
-                    prop_assert_eq!(typed.len(), UIC_LEN);
+                    prop_assert!((UIC_LEN..=UIC_SUFFIXED_LEN).contains(&typed.len()));
                     prop_assert!(Uic::parse(code.as_str()).is_ok());
                 }
                 Query::Prefix(p) => {

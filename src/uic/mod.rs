@@ -1,7 +1,9 @@
 //! The Unique Identifier Code (UIC, "CIU" in French): normalisation of the
 //! answers and the code itself. Pure functions, no I/O.
 //!
-//! Format `LLLFFFYCCG` (10 characters), see DESIGN.md section 1.
+//! Format `LLLFFFYCCG` (10 characters), see DESIGN.md section 1; a code
+//! a supervisor split (two people, one code: [`distinct_codes`]) carries
+//! one more letter, `LLLFFFYCCGS` (11 characters).
 //!
 //! Every function here is total: any string, however long or strange, gives
 //! a value or an [`AnswerError`], never a panic.
@@ -89,7 +91,9 @@ pub struct UicParts {
     pub gender: Gender,
 }
 
-/// A well-formed UIC: always matches `^[A-Z]{6}[0-9][A-Z]{2}[1-4]$`.
+/// A well-formed UIC: always matches `^[A-Z]{6}[0-9][A-Z]{2}[1-4][B-Z]?$`
+/// (the last letter only on a code given to a later phone of a collision,
+/// see [`distinct_codes`]).
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(try_from = "String", into = "String")]
 pub struct Uic(String);
@@ -101,16 +105,75 @@ pub struct Uic(String);
 )]
 pub struct InvalidUic(pub String);
 
-/// The length of a UIC, in characters (all ASCII, so also in bytes).
+/// The length of a UIC computed from answers, in characters (all ASCII,
+/// so also in bytes).
 pub const UIC_LEN: usize = 10;
+/// The length of a code given to a later phone of a collision: the code
+/// and one letter.
+pub const UIC_SUFFIXED_LEN: usize = UIC_LEN + 1;
 
-/// Whether `b` is exactly `[A-Z]{6}[0-9][A-Z]{2}[1-4]`.
+/// The letters a split gives, in order: `A` is the first phone's (it keeps
+/// the code as it is, without a letter).
+const SUFFIXES: std::ops::RangeInclusive<u8> = b'B'..=b'Z';
+
+/// Whether `b` is exactly `[A-Z]{6}[0-9][A-Z]{2}[1-4][B-Z]?`.
 fn is_well_formed(b: &[u8]) -> bool {
-    b.len() == UIC_LEN
+    (b.len() == UIC_LEN || (b.len() == UIC_SUFFIXED_LEN && SUFFIXES.contains(&b[UIC_LEN])))
         && b[..6].iter().all(u8::is_ascii_uppercase)
         && b[6].is_ascii_digit()
         && b[7..9].iter().all(u8::is_ascii_uppercase)
         && (b'1'..=b'4').contains(&b[9])
+}
+
+/// Why a collision cannot be split as asked.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SplitError {
+    /// The code to split is itself a later phone's (it has a letter).
+    #[error(
+        "« {0} » est déjà le code d'un téléphone séparé : seul le code d'origine se sépare (only the original code is split)"
+    )]
+    AlreadySuffixed(String),
+    /// More later phones than letters B to Z: `wanted` codes, `free` left.
+    #[error(
+        "trop de téléphones pour un même code : {wanted} à séparer, {free} lettres libres (B à Z) ; too many phones for one code: {wanted} to split, {free} letters left"
+    )]
+    TooManyPhones { wanted: usize, free: usize },
+}
+
+/// The codes of the later phones when a supervisor decides that the phones
+/// registering `base` are different people (issue 15).
+///
+/// The rule: the first phone (the earliest to register the code) keeps
+/// `base`; every later phone, in the order they first registered it, gets
+/// `base` followed by one letter, `B`, `C`, … `Z` (`MBEIBR7DA1` ->
+/// `MBEIBR7DA1B`), skipping the letters earlier splits already gave
+/// (`taken`: the base's existing suffixed codes, in any order). More later
+/// phones than free letters is [`SplitError::TooManyPhones`], and nothing is
+/// given: a split is all or nothing.
+pub fn distinct_codes(base: &Uic, taken: &[Uic], later: usize) -> Result<Vec<Uic>, SplitError> {
+    if base.suffix().is_some() {
+        return Err(SplitError::AlreadySuffixed(base.0.clone()));
+    }
+    let used: Vec<char> = taken
+        .iter()
+        .filter(|u| u.base_str() == base.as_str())
+        .filter_map(Uic::suffix)
+        .collect();
+    let free: Vec<char> = SUFFIXES
+        .map(char::from)
+        .filter(|c| !used.contains(c))
+        .collect();
+    if later > free.len() {
+        return Err(SplitError::TooManyPhones {
+            wanted: later,
+            free: free.len(),
+        });
+    }
+    Ok(free
+        .into_iter()
+        .take(later)
+        .map(|c| Uic(format!("{}{c}", base.0)))
+        .collect())
 }
 
 impl Uic {
@@ -143,7 +206,7 @@ impl Uic {
         Uic(code)
     }
 
-    /// The parts back from the code.
+    /// The parts back from the code (a suffixed code's are its base's).
     pub fn parts(&self) -> UicParts {
         let s = &self.0;
         let b = s.as_bytes();
@@ -157,9 +220,23 @@ impl Uic {
         }
     }
 
-    /// The code, 10 ASCII characters.
+    /// The code, 10 ASCII characters (11 for a later phone's code).
     pub fn as_str(&self) -> &str {
         &self.0
+    }
+
+    /// The letter a split gave this code, if it is a later phone's.
+    pub fn suffix(&self) -> Option<char> {
+        self.0.as_bytes().get(UIC_LEN).map(|&b| char::from(b))
+    }
+
+    /// The code computed from the answers: this one without its letter.
+    pub fn base(&self) -> Uic {
+        Uic(self.base_str().to_owned())
+    }
+
+    fn base_str(&self) -> &str {
+        &self.0[..UIC_LEN]
     }
 }
 

@@ -469,7 +469,9 @@ fn parse_rejects_anything_else() {
     for input in [
         "",
         "MBEIBR7DA",   // the prototype's short pattern, 9 chars
-        "MBEIBR7DA11", // 11 chars
+        "MBEIBR7DA11", // 11 chars, the last no letter
+        "MBEIBR7DA1A", // A is the first phone's, which keeps the code bare
+        "MBEIBR7DA1BB",
         "MBE IBR7DA1",
         "MBE-IBR-7-DA-1",
         "MBEIBR7DA5",
@@ -704,4 +706,69 @@ proptest! {
         prop_assert_eq!(uic.as_str(), code.as_str());
         prop_assert_eq!(Uic::from_parts(&uic.parts()), uic);
     }
+}
+
+#[test]
+fn a_later_phones_code_parses_and_its_parts_are_the_codes() {
+    let split = Uic::parse(" mbeibr7da1b ").unwrap();
+    assert_eq!(split.as_str(), "MBEIBR7DA1B");
+    assert_eq!(split.suffix(), Some('B'));
+    assert_eq!(split.base().as_str(), "MBEIBR7DA1");
+    assert_eq!(split.parts(), Uic::parse("MBEIBR7DA1").unwrap().parts());
+    assert_eq!(Uic::parse("MBEIBR7DA1").unwrap().suffix(), None);
+    let json = serde_json::to_string(&split).unwrap();
+    assert_eq!(serde_json::from_str::<Uic>(&json).unwrap(), split);
+}
+
+#[test]
+fn different_people_the_first_phone_keeps_the_code_and_later_ones_get_b_to_z() {
+    let base = Uic::parse("MBEIBR7DA1").unwrap();
+    let codes = distinct_codes(&base, &[], 2).unwrap();
+    let codes: Vec<&str> = codes.iter().map(Uic::as_str).collect();
+    assert_eq!(codes, ["MBEIBR7DA1B", "MBEIBR7DA1C"]);
+    assert!(distinct_codes(&base, &[], 0).unwrap().is_empty());
+    let all = distinct_codes(&base, &[], 25).unwrap();
+    assert_eq!(all.last().unwrap().as_str(), "MBEIBR7DA1Z");
+    assert!(all.iter().all(|u| Uic::parse(u.as_str()).as_ref() == Ok(u)));
+}
+
+#[test]
+fn a_later_split_skips_the_letters_given_before() {
+    let base = Uic::parse("MBEIBR7DA1").unwrap();
+    let taken = [
+        Uic::parse("MBEIBR7DA1B").unwrap(),
+        Uic::parse("MBEIBR7DA1D").unwrap(),
+        // Another code's letter is no concern of this one.
+        Uic::parse("KABJEA0KI2C").unwrap(),
+    ];
+    let codes = distinct_codes(&base, &taken, 2).unwrap();
+    assert_eq!(codes[0].as_str(), "MBEIBR7DA1C");
+    assert_eq!(codes[1].as_str(), "MBEIBR7DA1E");
+}
+
+#[test]
+fn more_than_twenty_five_later_phones_is_refused_precisely() {
+    let base = Uic::parse("MBEIBR7DA1").unwrap();
+    assert_eq!(
+        distinct_codes(&base, &[], 26),
+        Err(SplitError::TooManyPhones {
+            wanted: 26,
+            free: 25
+        })
+    );
+    let taken = [Uic::parse("MBEIBR7DA1B").unwrap()];
+    let err = distinct_codes(&base, &taken, 25).unwrap_err();
+    assert_eq!(
+        err,
+        SplitError::TooManyPhones {
+            wanted: 25,
+            free: 24
+        }
+    );
+    assert!(err.to_string().contains("25"));
+    let split = Uic::parse("MBEIBR7DA1B").unwrap();
+    assert!(matches!(
+        distinct_codes(&split, &[], 1),
+        Err(SplitError::AlreadySuffixed(_))
+    ));
 }

@@ -73,6 +73,8 @@ pub struct JobLine {
     pub attempts: i32,
     pub when: String,
     pub can_manage: bool,
+    /// May open the collision review (`uic.review`).
+    pub can_review: bool,
 }
 
 #[derive(Template)]
@@ -183,6 +185,7 @@ fn job_line(staff: &Staff, j: JobRow) -> JobLine {
     };
     JobLine {
         can_manage: staff.can(Permission::Dhis2Manage, Scope::Account(j.account_id)),
+        can_review: staff.can(Permission::UicReview, Scope::Account(j.account_id)),
         id: j.id,
         registration_id: j.registration_id,
         uic: j.uic,

@@ -20,6 +20,7 @@ pub mod assets;
 pub mod audit;
 pub mod clean;
 mod client;
+pub mod collisions;
 pub mod conversations;
 mod csrf;
 pub mod dhis2;

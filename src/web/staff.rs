@@ -157,7 +157,7 @@ impl Staff {
     pub fn layout(&self, title: impl Into<String>, active: &str) -> Layout {
         let t = self.t();
         let mut nav = vec![NavItem::new("/", t.nav_home, active)];
-        let items: [(&str, &str, Permission, Scope); 10] = [
+        let items: [(&str, &str, Permission, Scope); 11] = [
             (
                 "/conversations",
                 t.nav_conversations,
@@ -171,6 +171,12 @@ impl Staff {
                 Scope::AnyAccount,
             ),
             ("/uic", t.nav_uic, Permission::UicLookup, Scope::AnyAccount),
+            (
+                "/uic/collisions",
+                t.nav_collisions,
+                Permission::UicReview,
+                Scope::AnyAccount,
+            ),
             (
                 "/reports",
                 t.nav_reports,

@@ -2,7 +2,8 @@
 //! beginning, and see its registrations among the numbers the access
 //! covers: when first and last seen, how often, from how many phones, a
 //! possible collision, its DHIS-2 state (with `dhis2.view`) and a link to
-//! its conversations (with `conversations.view`). A mistyped code is
+//! its conversations (with `conversations.view`), and an open collision's
+//! review (with `uic.review`). A mistyped code is
 //! offered as « did you mean », never looked up in its place. Every lookup
 //! is in the audit log, naming the code or beginning looked up (never the
 //! text as typed: it may be anything).
@@ -18,8 +19,9 @@ use axum::extract::{Query, State};
 use serde::Deserialize;
 use std::collections::BTreeMap;
 
+/// The lookup, and the collision review beside it (`collisions`).
 pub fn routes(r: Routes) -> Routes {
-    r.get("/uic", show)
+    super::collisions::routes(r.get("/uic", show))
 }
 
 /// The most codes a beginning lists.
@@ -45,6 +47,9 @@ struct LookupPage {
     did_you_mean: Option<String>,
     found: Vec<Found>,
     sync: BTreeMap<String, SyncLine>,
+    /// Codes with an open collision the staff member may review (with
+    /// `uic.review`): code -> its review.
+    review: BTreeMap<String, i64>,
     can_conversations: bool,
 }
 
@@ -83,6 +88,13 @@ async fn show(
     }
     let codes: Vec<&str> = found.iter().map(|f| f.uic.as_str()).collect();
     let sync = sync_of_codes(&state, &staff, &codes).await?;
+    let review = match staff.require(Permission::UicReview, Scope::AnyAccount) {
+        Ok(reviewer) => crate::registry::collision::open_of_codes(&state.db, &reviewer, &codes)
+            .await?
+            .into_iter()
+            .collect(),
+        Err(_) => BTreeMap::new(),
+    };
     page(LookupPage {
         p: staff.layout(t.nav_uic, "/uic"),
         q: typed,
@@ -91,6 +103,7 @@ async fn show(
         did_you_mean,
         found,
         sync,
+        review,
         can_conversations: staff.can(Permission::ConversationsView, Scope::AnyAccount),
     })
 }

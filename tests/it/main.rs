@@ -25,6 +25,7 @@ mod browser_numbers;
 mod browser_reports;
 mod browser_staff;
 mod cli;
+mod collisions;
 mod conversations;
 mod demo;
 mod dhis2_bench;

@@ -179,3 +179,59 @@ async fn the_lookup_page_finds_forgives_offers_and_audits(#[case] backend: Backe
         .await;
     assert_eq!(observer.get(&format!("/uic?q={code}")).await.status, 403);
 }
+
+#[apply(both_backends)]
+#[tokio::test]
+async fn a_code_lists_its_later_phones_codes_and_a_lettered_code_only_itself(
+    #[case] backend: Backend,
+) {
+    let Some(app) = spawn_app(backend).await else {
+        return;
+    };
+    let db = &app.state.db;
+    let twilio: i64 = on_db!(db, p => sqlx::query_scalar(
+        "SELECT id FROM whatsapp_accounts WHERE slug = 'twilio'").fetch_one(p).await.unwrap());
+    let base = Uic::parse("MBEIBR7DA1").unwrap();
+    let now = time::OffsetDateTime::now_utc();
+    let mut tx = db.begin().await.unwrap();
+    for (code, hash) in [
+        ("MBEIBR7DA1", "hash-a"),
+        ("MBEIBR7DA1B", "hash-b"),
+        ("MBEIBR7DA1C", "hash-c"),
+        // The next code: not one of them.
+        ("MBEIBR7DA2", "hash-d"),
+    ] {
+        let uic = Uic::parse(code).unwrap();
+        uic_inbox::registry::store::record_issue(
+            &mut tx,
+            1,
+            twilio,
+            &uic,
+            &base.parts(),
+            hash,
+            false,
+            now,
+        )
+        .await
+        .unwrap();
+    }
+    tx.commit().await.unwrap();
+    let all = Actor::operator(1)
+        .require(Permission::UicLookup, Scope::Tenant)
+        .unwrap();
+    let codes = |found: Vec<uic_inbox::registry::store::Found>| {
+        found.into_iter().map(|f| f.uic).collect::<Vec<_>>()
+    };
+    assert_eq!(
+        codes(lookup(db, &all, &parse("mbeibr7da1"), 50).await.unwrap()),
+        ["MBEIBR7DA1", "MBEIBR7DA1B", "MBEIBR7DA1C"]
+    );
+    assert_eq!(
+        codes(lookup(db, &all, &parse("MBEIBR7DA1 c"), 50).await.unwrap()),
+        ["MBEIBR7DA1C"]
+    );
+    assert_eq!(
+        codes(lookup(db, &all, &parse("MBEIBR7DA"), 50).await.unwrap()),
+        ["MBEIBR7DA1", "MBEIBR7DA1B", "MBEIBR7DA1C", "MBEIBR7DA2"]
+    );
+}

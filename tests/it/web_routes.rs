@@ -138,6 +138,9 @@ const TABLE: &[(&str, &str, Need, bool)] = &[
         true,
     ),
     ("GET", "/uic", Perm(UicLookup), false),
+    ("GET", "/uic/collisions", Perm(UicReview), false),
+    ("GET", "/uic/collisions/{id}", Perm(UicReview), true),
+    ("POST", "/uic/collisions/{id}", Perm(UicReview), true),
     ("GET", "/reports", Perm(ReportsView), false),
     ("GET", "/reports/figures.csv", Perm(UicExport), false),
     ("GET", "/reports/monthly.csv", Perm(UicExport), false),
@@ -330,7 +333,7 @@ fn concrete(path: &str, f: &Fixtures) -> String {
         path.replace("{id}", &f.conversation.to_string())
     } else if path.starts_with("/dhis2/jobs/") {
         path.replace("{id}", &f.failed_job.to_string())
-    } else if path.starts_with("/dhis2/registrations/") {
+    } else if path.starts_with("/dhis2/registrations/") || path.starts_with("/uic/collisions/") {
         path.replace("{id}", &f.held_registration.to_string())
     } else if path.starts_with("/tenants/") {
         path.replace("{id}", &f.tenant.to_string())

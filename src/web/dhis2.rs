@@ -75,6 +75,10 @@ pub struct JobLine {
     pub can_manage: bool,
     /// May open the collision review (`uic.review`).
     pub can_review: bool,
+    /// Held for two phones with one code in the registry: « Personnes
+    /// différentes » is decided on the collision review (which gives the
+    /// second person a code of their own), not here.
+    pub two_phones: bool,
 }
 
 #[derive(Template)]
@@ -184,6 +188,7 @@ fn job_line(staff: &Staff, j: JobRow) -> JobLine {
         None => String::new(),
     };
     JobLine {
+        two_phones: j.error_code.as_deref() == Some(crate::dhis2::sync::HELD_COLLISION),
         can_manage: staff.can(Permission::Dhis2Manage, Scope::Account(j.account_id)),
         can_review: staff.can(Permission::UicReview, Scope::Account(j.account_id)),
         id: j.id,
@@ -284,16 +289,23 @@ async fn decide(
     let t = staff.t();
     // Whether the registration is there (and held) is said before what is
     // wrong with the form: another tenant's id is a 404 whatever was sent.
-    let held = store::jobs_of(&state.db, &access, &[id])
-        .await?
-        .iter()
-        .any(|j| j.state == SyncState::Held);
-    if !held {
+    let jobs = store::jobs_of(&state.db, &access, &[id]).await?;
+    let held: Vec<_> = jobs.iter().filter(|j| j.state == SyncState::Held).collect();
+    if held.is_empty() {
         return Err(WebError::not_found(t.d2_not_held));
     }
     let Some(decision) = Decision::parse(f.decision.trim()) else {
         return Err(staff.bad_request(t.d2_bad_decision));
     };
+    // Two phones in the registry: only the collision review can give the
+    // second person a code of their own; holding them here would close
+    // the collision with nobody given one.
+    let two_phones = held
+        .iter()
+        .any(|j| j.error_code.as_deref() == Some(crate::dhis2::sync::HELD_COLLISION));
+    if decision == Decision::DifferentPeople && two_phones {
+        return Err(WebError::Conflict(t.d2_use_review.into()));
+    }
     let now = OffsetDateTime::now_utc();
     let Some(uic) = store::decide(&state.db, &access, id, decision, now).await? else {
         // Decided by someone else in between.

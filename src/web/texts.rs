@@ -441,6 +441,7 @@ texts! {
     d2_decided_different: "décidé : personnes différentes", "decided: different people";
     d2_decided: "Décision enregistrée.", "Decision recorded.";
     d2_bad_decision: "Décision inconnue : « same_person » ou « different_people ».", "Unknown decision: \"same_person\" or \"different_people\".";
+    d2_use_review: "Deux téléphones ont reçu ce code : décidez sur la page des collisions, qui donne à la seconde personne un code à elle.", "Two phones received this code: decide on the collisions page, which gives the second person a code of their own.";
     d2_not_held: "Cet enregistrement n'est pas (ou plus) retenu.", "This record is not (or no longer) held.";
     d2_bad_part: "Partie de page inconnue.", "Unknown part of the page.";
     d2_settings_title: "DHIS-2", "DHIS-2";

@@ -583,6 +583,32 @@ async fn a_same_person_decision_sends_the_record_and_different_people_keep_it_he
             ),
         ]
     );
+    // Held for two phones in the registry: « Personnes différentes » is
+    // the collision review's (it gives the second person a code); here it
+    // is refused and not offered.
+    let two = Some(("collision", "Two phones registered this code"));
+    let (pair, pair_job) = insert_job(&app, tenant, kinshasa, "KIHELD0003", "held", two, d).await;
+    let page = supervisor.get("/dhis2").await;
+    let row = &page.body[page
+        .body
+        .find(&format!("id=\"dhis2-held-{pair}\""))
+        .unwrap()..];
+    let row = &row[..row.find("</tr>").unwrap()];
+    assert!(!row.contains("value=\"different_people\""), "{row}");
+    assert!(
+        row.contains(&format!("href=\"/uic/collisions/{pair}\"")),
+        "{row}"
+    );
+    let res = supervisor
+        .post(
+            &format!("/dhis2/registrations/{pair}/decision"),
+            &[("decision", "different_people")],
+        )
+        .await;
+    assert_eq!(res.status, StatusCode::CONFLICT);
+    assert!(res.body.contains("page des collisions"), "{}", res.body);
+    assert_eq!(job_state(&app, pair_job).await, "held");
+
     // The one kept held says why.
     let page = supervisor.get("/dhis2").await;
     assert!(
@@ -590,7 +616,7 @@ async fn a_same_person_decision_sends_the_record_and_different_people_keep_it_he
         "{}",
         page.body
     );
-    assert_eq!(count(&page.body, kinshasa, "held"), 1);
+    assert_eq!(count(&page.body, kinshasa, "held"), 2);
     assert_eq!(count(&page.body, kinshasa, "pending"), 1);
 }
 

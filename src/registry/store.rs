@@ -201,3 +201,47 @@ mod lookup_tests {
         assert!("MBFAAA0AA1" > last_with_prefix("MBE").as_str());
     }
 }
+
+/// Where a found code was registered: the numbers (names) its phones came
+/// through, and the conversations holding it, among the numbers the
+/// access covers (`uic.lookup`).
+#[derive(Debug, Clone, Default)]
+pub struct Places {
+    pub numbers: Vec<String>,
+    /// `(conversation id, number id, number name, phone)`: the phone as
+    /// stored; the page masks it unless the reader has `contacts.view`
+    /// for that number.
+    pub conversations: Vec<(i64, i64, String, String)>,
+}
+
+/// The places of each found registration (at most a lookup's few).
+pub async fn places(
+    db: &Db,
+    access: &crate::auth::Access,
+    found: &[Found],
+) -> Result<Vec<Places>, crate::auth::AccessError> {
+    access.is_for(crate::auth::Permission::UicLookup)?;
+    let numbers_sql = format!(
+        "SELECT DISTINCT a.name FROM uic_registration_phones ph JOIN whatsapp_accounts a ON a.id = ph.account_id
+         WHERE ph.registration_id = $1 AND a.tenant_id = $2{covered} ORDER BY a.name",
+        covered = crate::auth::access::accounts_clause("ph.account_id", access.accounts()),
+    );
+    let conversations_sql = format!(
+        "SELECT c.id, c.account_id, a.name, k.phone FROM conversations c
+         JOIN contacts k ON k.id = c.contact_id JOIN whatsapp_accounts a ON a.id = c.account_id
+         WHERE c.tenant_id = $1 AND c.uic = $2 AND a.provider <> 'sandbox'{covered} ORDER BY c.id LIMIT 20",
+        covered = crate::auth::access::accounts_clause("c.account_id", access.accounts()),
+    );
+    let mut out = Vec::with_capacity(found.len());
+    for f in found {
+        let numbers: Vec<String> = on_db_read!(db, p => sqlx::query_scalar(&numbers_sql)
+            .bind(f.id).bind(access.tenant_id()).fetch_all(p).await)?;
+        let conversations: Vec<(i64, i64, String, String)> = on_db_read!(db, p => sqlx::query_as(&conversations_sql)
+            .bind(access.tenant_id()).bind(&f.uic).fetch_all(p).await)?;
+        out.push(Places {
+            numbers,
+            conversations,
+        });
+    }
+    Ok(out)
+}

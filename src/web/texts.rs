@@ -405,6 +405,7 @@ texts! {
     uic_last_seen: "Dernier", "Last";
     uic_times: "Fois", "Times";
     uic_phones: "Téléphones", "Phones";
+    uic_numbers: "Numéro(s)", "Number(s)";
     uic_collision: "Collision", "Collision";
     uic_collision_open: "à examiner", "to review";
     uic_conversations: "Conversations", "Conversations";

@@ -46,6 +46,8 @@ struct LookupPage {
     problem: Option<&'static str>,
     did_you_mean: Option<String>,
     found: Vec<Found>,
+    /// Each found code's numbers and conversations, in `found`'s order.
+    places: Vec<crate::registry::store::Places>,
     sync: BTreeMap<String, SyncLine>,
     /// Codes with an open collision the staff member may review (with
     /// `uic.review`): code -> its review.
@@ -88,6 +90,24 @@ async fn show(
     }
     let codes: Vec<&str> = found.iter().map(|f| f.uic.as_str()).collect();
     let sync = sync_of_codes(&state, &staff, &codes).await?;
+    // Each code's numbers, and its conversations (to open them, with
+    // `conversations.view`; the phone in full with `contacts.view`).
+    let can_conversations = staff.can(Permission::ConversationsView, Scope::AnyAccount);
+    let places = crate::registry::store::places(&state.db, &access, &found)
+        .await?
+        .into_iter()
+        .map(|mut p| {
+            if !can_conversations {
+                p.conversations.clear();
+            }
+            for (_, number, _, phone) in &mut p.conversations {
+                if !staff.can(Permission::ContactsView, Scope::Account(*number)) {
+                    *phone = crate::channel::webhook::mask_phone(phone);
+                }
+            }
+            p
+        })
+        .collect();
     let review = match staff.require(Permission::UicReview, Scope::AnyAccount) {
         Ok(reviewer) => crate::registry::collision::open_of_codes(&state.db, &reviewer, &codes)
             .await?
@@ -104,6 +124,7 @@ async fn show(
         found,
         sync,
         review,
-        can_conversations: staff.can(Permission::ConversationsView, Scope::AnyAccount),
+        places,
+        can_conversations,
     })
 }

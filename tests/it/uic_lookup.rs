@@ -235,3 +235,43 @@ async fn a_code_lists_its_later_phones_codes_and_a_lettered_code_only_itself(
         ["MBEIBR7DA1", "MBEIBR7DA1B", "MBEIBR7DA1C", "MBEIBR7DA2"]
     );
 }
+
+#[apply(both_backends)]
+#[tokio::test]
+async fn a_found_code_names_its_numbers_and_links_its_conversations_with_the_phone_masked_without_contacts_view(
+    #[case] backend: Backend,
+) {
+    use crate::dhis2_sync::{ANSWERS, register};
+    use uic_inbox::auth::BuiltinRole;
+    let Some(app) = spawn_app(backend).await else {
+        return;
+    };
+    let phone = "+243990000777";
+    register(&app, phone, ANSWERS).await;
+    let (conversation, number): (i64, String) = on_db!(&app.state.db, p => sqlx::query_as(
+        "SELECT c.id, a.name FROM conversations c JOIN whatsapp_accounts a ON a.id = c.account_id
+         WHERE c.uic = 'MBEIBR7DA1'").fetch_one(p).await.unwrap());
+    let mut supervisor = app
+        .logged_in("sup@ngo.example", BuiltinRole::Supervisor)
+        .await;
+    let page = supervisor.get("/uic?q=MBEIBR7DA1").await;
+    assert_eq!(page.status, 200);
+    assert!(
+        page.body.contains(&format!("<td>{number}</td>")),
+        "{}",
+        page.body
+    );
+    let link = format!(
+        "<a href=\"/conversations/{conversation}\" class=\"uic-conversation\">{number} · {phone}</a>"
+    );
+    assert!(page.body.contains(&link), "{link} in {}", page.body);
+    // An agent: the conversation, not the phone number.
+    let mut agent = app.logged_in("agent@ngo.example", BuiltinRole::Agent).await;
+    let page = agent.get("/uic?q=MBEIBR7DA1").await;
+    assert_eq!(page.status, 200);
+    assert!(
+        page.body
+            .contains(&format!("href=\"/conversations/{conversation}\""))
+    );
+    assert!(!page.body.contains("990000777"), "{}", page.body);
+}

@@ -394,9 +394,37 @@ fn csv_failed(e: csv::Error) -> WebError {
 
 /// The export's access: `uic.export` (tenant-wide), narrowed to the
 /// number asked for.
-async fn export_access(state: &AppState, staff: &Staff, account: Option<i64>) -> WebResult<Access> {
+async fn export_access(state: &AppState, staff: &Staff, f: &Filter) -> WebResult<Access> {
+    let account = f.account(staff.t())?;
     staff.require(Permission::UicExport, Scope::Tenant)?;
     access_for(state, staff, Permission::UicExport, account).await
+}
+
+/// A period as the exports read it: refused with the reason.
+fn export_period(staff: &Staff, period: Result<Period, PeriodError>) -> WebResult<Period> {
+    period.map_err(|e| WebError::BadRequest(period_problem(staff.t(), e).into()))
+}
+
+/// A report's figures as a CSV file, the export audited (`target`).
+async fn figures_file(
+    state: &AppState,
+    staff: &Staff,
+    access: &Access,
+    period: Period,
+    target: &str,
+    name: String,
+) -> WebResult {
+    let r = report::figures::report(&state.db, access, period).await?;
+    let body = report::csv::figures(&r.lines()).map_err(csv_failed)?;
+    staff
+        .audit(
+            state,
+            "uic.export",
+            target,
+            format!("{} to {}", period.from, period.to),
+        )
+        .await?;
+    csv_file(&name, body)
 }
 
 async fn figures_csv(
@@ -404,22 +432,11 @@ async fn figures_csv(
     staff: Staff,
     Query(f): Query<Filter>,
 ) -> WebResult {
-    let t = staff.t();
-    let account = f.account(t)?;
-    let access = export_access(&state, &staff, account).await?;
-    let period = Period::parse(&f.from, &f.to, OffsetDateTime::now_utc().date())
-        .map_err(|e| WebError::BadRequest(period_problem(t, e).into()))?;
-    let r = report::figures::report(&state.db, &access, period).await?;
-    let body = report::csv::figures(&r.lines()).map_err(csv_failed)?;
-    staff
-        .audit(
-            &state,
-            "uic.export",
-            "report:figures",
-            format!("{} to {}", period.from, period.to),
-        )
-        .await?;
-    csv_file(&format!("rapport-{}-{}.csv", period.from, period.to), body)
+    let access = export_access(&state, &staff, &f).await?;
+    let today = OffsetDateTime::now_utc().date();
+    let period = export_period(&staff, Period::parse(&f.from, &f.to, today))?;
+    let name = format!("rapport-{}-{}.csv", period.from, period.to);
+    figures_file(&state, &staff, &access, period, "report:figures", name).await
 }
 
 async fn monthly_csv(
@@ -427,22 +444,15 @@ async fn monthly_csv(
     staff: Staff,
     Query(f): Query<Filter>,
 ) -> WebResult {
-    let t = staff.t();
-    let account = f.account(t)?;
-    let access = export_access(&state, &staff, account).await?;
-    let period = Period::month(&f.month, OffsetDateTime::now_utc().date())
-        .map_err(|e| WebError::BadRequest(period_problem(t, e).into()))?;
-    let r = report::figures::report(&state.db, &access, period).await?;
-    let body = report::csv::figures(&r.lines()).map_err(csv_failed)?;
-    let month = format!(
-        "{}-{:02}",
+    let access = export_access(&state, &staff, &f).await?;
+    let today = OffsetDateTime::now_utc().date();
+    let period = export_period(&staff, Period::month(&f.month, today))?;
+    let name = format!(
+        "rapport-mensuel-{}-{:02}.csv",
         period.from.year(),
         u8::from(period.from.month())
     );
-    staff
-        .audit(&state, "uic.export", "report:monthly", month.clone())
-        .await?;
-    csv_file(&format!("rapport-mensuel-{month}.csv"), body)
+    figures_file(&state, &staff, &access, period, "report:monthly", name).await
 }
 
 async fn registrations_csv(
@@ -450,11 +460,9 @@ async fn registrations_csv(
     staff: Staff,
     Query(f): Query<Filter>,
 ) -> WebResult {
-    let t = staff.t();
-    let account = f.account(t)?;
-    let access = export_access(&state, &staff, account).await?;
-    let period = Period::parse(&f.from, &f.to, OffsetDateTime::now_utc().date())
-        .map_err(|e| WebError::BadRequest(period_problem(t, e).into()))?;
+    let access = export_access(&state, &staff, &f).await?;
+    let today = OffsetDateTime::now_utc().date();
+    let period = export_period(&staff, Period::parse(&f.from, &f.to, today))?;
     let with_phones = staff.can(Permission::ContactsView, Scope::Tenant);
     let rows = report::figures::registrations(&state.db, &access, period, with_phones).await?;
     let body = report::csv::registrations(&rows, with_phones).map_err(csv_failed)?;

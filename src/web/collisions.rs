@@ -8,6 +8,7 @@
 //! decision is in the audit log with the code and the decision (never a
 //! phone).
 
+use super::dhis2::DecisionForm;
 use super::{Form, Layout, Routes, Staff, WebError, WebResult, page, see_other};
 use crate::AppState;
 use crate::auth::{Permission, Scope};
@@ -181,12 +182,6 @@ async fn show(State(state): State<AppState>, staff: Staff, Path(id): Path<i64>) 
         can_conversations: staff.can(Permission::ConversationsView, Scope::AnyAccount),
         d,
     })
-}
-
-#[derive(Deserialize, Default)]
-#[serde(default)]
-struct DecisionForm {
-    decision: String,
 }
 
 /// A supervisor's decision (see `registry::collision::decide`).

@@ -272,10 +272,12 @@ async fn retry_all(State(state): State<AppState>, staff: Staff) -> WebResult {
     see_other("/dhis2")
 }
 
+/// A decision on a possible collision, as the buttons send it (here and
+/// on the collision review).
 #[derive(Deserialize, Default)]
 #[serde(default)]
-struct DecisionForm {
-    decision: String,
+pub(super) struct DecisionForm {
+    pub(super) decision: String,
 }
 
 /// A supervisor's decision on a held registration.

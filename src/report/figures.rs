@@ -242,10 +242,10 @@ async fn queue(
     numbers: &[ReportNumber],
 ) -> Result<Vec<NumberQueue>, sqlx::Error> {
     let sql = format!(
-        "SELECT c.account_id, c.mode, COUNT(*), MIN(c.escalated_at), u.name
+        "SELECT c.account_id, c.mode, COUNT(*), MIN(c.escalated_at), u.display_name
          FROM conversations c LEFT JOIN users u ON u.id = c.taken_by AND c.mode = 'human'
          WHERE c.tenant_id = $1 AND c.mode IN ('waiting', 'human'){numbers}
-         GROUP BY c.account_id, c.mode, u.name",
+         GROUP BY c.account_id, c.mode, u.display_name",
         numbers = in_numbers("c.account_id", numbers),
     );
     let rows: Vec<(i64, String, i64, Option<OffsetDateTime>, Option<String>)> = on_db_read!(db, p => sqlx::query_as(&sql)

@@ -919,9 +919,7 @@ mod tests {
         // A run ends with each code the bot gave, and with each hand over
         // the bot made (not those staff made: flagging keeps the run).
         let codes: usize = all.iter().map(|l| l.issued.len()).sum();
-        let completed = runs()
-            .filter(|r| r.finished.end == End::Completed)
-            .count();
+        let completed = runs().filter(|r| r.finished.end == End::Completed).count();
         assert_eq!(completed, codes);
         let by_bot = all
             .iter()
@@ -942,7 +940,10 @@ mod tests {
             let f = &r.finished;
             assert!(f.run.started_at <= f.ended_at && f.ended_at <= now, "{f:?}");
             assert_eq!(f.question.is_none(), f.end == End::Completed, "{f:?}");
-            assert!(r.first_reply_at.is_none_or(|at| at >= f.ended_at && at <= now));
+            assert!(
+                r.first_reply_at
+                    .is_none_or(|at| at >= f.ended_at && at <= now)
+            );
             assert!(r.first_reply_at.is_none() || matches!(f.end, End::Escalated(_)));
         }
         // Staff answered the escalated runs of the conversations they took.

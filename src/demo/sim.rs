@@ -477,7 +477,13 @@ impl Sim<'_, '_> {
                 );
                 (o.state, o.replies, o.events, Some(o.transcript), o.finished)
             }
-            Route::Staff => (self.l.flow_state.clone(), Vec::new(), Vec::new(), None, None),
+            Route::Staff => (
+                self.l.flow_state.clone(),
+                Vec::new(),
+                Vec::new(),
+                None,
+                None,
+            ),
         };
         if self.l.msgs.len() + 1 + replies.len() + self.qr_count(&events) > self.cap {
             return false;

@@ -734,13 +734,23 @@ async fn the_seeded_runs_of_questions_agree_with_the_conversations_and_feed_the_
             > 0
     );
     // Nothing is left for the sweep of idle runs: the seed ended them.
-    let total = scalar(&app, "SELECT COUNT(*) FROM flow_runs WHERE tenant_id = $1", t).await;
+    let total = scalar(
+        &app,
+        "SELECT COUNT(*) FROM flow_runs WHERE tenant_id = $1",
+        t,
+    )
+    .await;
     assert_eq!(total as usize, seeded.runs.total());
     report::runs::sweep(&app.state.db, &app.state.config, now)
         .await
         .unwrap();
     assert_eq!(
-        scalar(&app, "SELECT COUNT(*) FROM flow_runs WHERE tenant_id = $1", t).await,
+        scalar(
+            &app,
+            "SELECT COUNT(*) FROM flow_runs WHERE tenant_id = $1",
+            t
+        )
+        .await,
         total
     );
     // The report over the year counts them.

@@ -4,7 +4,10 @@
 //! `inbox::modes`; the staff actions (take over, write, hand back, flag) and
 //! the queue's "nobody available" notice change the conversation as
 //! `inbox::staff` and `inbox::waiting` do. What comes out are the rows the
-//! app would have written, in order, with their times.
+//! app would have written, in order, with their times; and the runs of
+//! questions the flow ended (`flow::Outcome::finished`, recorded as
+//! `report::runs::record` and `staff_wrote` record them), with those the
+//! sweep of idle runs would have ended by now.
 //!
 //! The flow, the transcript rule and the routing are the app's own
 //! functions; the staff actions and the notice write their columns here as

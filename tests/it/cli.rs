@@ -360,9 +360,10 @@ async fn dhis2_check_tests_each_numbers_settings_and_retry_requeues() {
 const TWILIO_ENV: &[(&str, &str)] = &[
     ("DATABASE_URL", "sqlite:data/cli.db"),
     ("TWILIO_ACCOUNT_SID", "ACxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx"),
-    ("TWILIO_AUTH_TOKEN", "0123456789abcdef0123456789abcdef"),
+    ("TWILIO_AUTH_TOKEN", CLI_TWILIO_AUTH_TOKEN),
     ("TWILIO_WHATSAPP_NUMBER", "whatsapp:+14155238886"),
 ];
+const CLI_TWILIO_AUTH_TOKEN: &str = "0123456789abcdef0123456789abcdef";
 
 /// The database the command wrote, opened beside it.
 async fn cli_db(dir: &std::path::Path) -> sqlx::SqlitePool {

@@ -19,40 +19,19 @@ conversations=${CONVERSATIONS:-100000}; messages=${MESSAGES:-1000000}
 registrations=${REGISTRATIONS:-1000000}
 users=${BENCH_USERS:-superviseur}
 if [ "${BUILD:-1}" != 0 ]; then cargo build --release --bins -q; fi
-work=$(mktemp -d)
-server=""
-trap '[ -n "$server" ] && kill "$server" 2>/dev/null; rm -rf "$work"' EXIT
-case "$backend" in
-  sqlite)
-    db="sqlite:$work/bench.db"
-    query() { sqlite3 "$work/bench.db" "$1"; } ;;
-  postgres)
-    admin=${BENCH_POSTGRES_URL:-postgres://postgres@127.0.0.1:5432/postgres}
-    psql "$admin" -qc "DROP DATABASE IF EXISTS uic_bench_dhis2" -c "CREATE DATABASE uic_bench_dhis2"
-    base=${admin%%\?*}; params=${admin#"$base"}
-    db="${base%/*}/uic_bench_dhis2$params"
-    query() { psql "$db" -Atqc "$1"; } ;;
-  *) echo "usage: $0 postgres|sqlite [rounds] [concurrency]" >&2; exit 2 ;;
-esac
-export DATABASE_URL=$db UIC_SALT=bench-salt-0123456789abcdef SECRET_KEY=00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff HOST=127.0.0.1 PORT=$port LOG_LEVEL=warn
-# A throw-away password for this database only, never printed.
-password_file=$work/password
-(umask 077; od -An -N16 -tx1 /dev/urandom | tr -d ' \n' > "$password_file")
+. scripts/lib.sh
+bench_database "$backend" uic_bench_dhis2
+bench_env "$port"
 echo "backend        $backend"
-start=$(date +%s.%N)
-./target/release/uic-inbox demo seed --conversations "$conversations" --messages "$messages" \
-  --registrations "$registrations" --password-file "$password_file" > "$work/seed.out"
-printf 'seed           %s conversations, %s messages, %s codes in %.1f s\n' \
-  "$conversations" "$messages" "$registrations" "$(echo "$(date +%s.%N) - $start" | bc)"
+bench_seed --conversations "$conversations" --messages "$messages" --registrations "$registrations"
+echo "seed           $conversations conversations, $messages messages, $registrations codes in $seed_seconds s"
 echo "jobs by state  $(query "SELECT state || ' ' || COUNT(*) FROM dhis2_sync GROUP BY state ORDER BY state" | tr '\n' ' ')"
 echo "counts table   $(query "SELECT SUM(synced) FROM dhis2_counts") synced"
 # SQLite: the seed's gigabyte is still in the WAL; the server's first
 # checkpoints would run during the measurement (and every read looks its
 # pages up in a huge WAL index meanwhile). Measure the settled database.
 if [ "$backend" = sqlite ]; then query "PRAGMA wal_checkpoint(TRUNCATE)" >/dev/null; fi
-./target/release/uic-inbox serve &
-server=$!
-for _ in $(seq 1 300); do curl -sf "http://127.0.0.1:$port/readyz" >/dev/null && break; sleep 0.1; done
+bench_serve
 status=0
 for user in $users; do
   ./target/release/loadgen --pages --dhis2 --url "http://127.0.0.1:$port" --email "$user@demo.example.org" \

@@ -16,34 +16,14 @@ backend=${1:-postgres}; rounds=${2:-200}; concurrency=${3:-4}
 port=${BENCH_PORT:-18090}
 conversations=${CONVERSATIONS:-100000}; messages=${MESSAGES:-1000000}
 cargo build --release --bins -q
-work=$(mktemp -d)
-server=""
-trap '[ -n "$server" ] && kill "$server" 2>/dev/null; rm -rf "$work"' EXIT
-case "$backend" in
-  sqlite)
-    db="sqlite:$work/bench.db"
-    query() { sqlite3 "$work/bench.db" "$1"; } ;;
-  postgres)
-    admin=${BENCH_POSTGRES_URL:-postgres://postgres@127.0.0.1:5432/postgres}
-    psql "$admin" -qc "DROP DATABASE IF EXISTS uic_bench_pages" -c "CREATE DATABASE uic_bench_pages"
-    base=${admin%%\?*}; params=${admin#"$base"}
-    db="${base%/*}/uic_bench_pages$params"
-    query() { psql "$db" -Atqc "$1"; } ;;
-  *) echo "usage: $0 postgres|sqlite [rounds] [concurrency]" >&2; exit 2 ;;
-esac
-export DATABASE_URL=$db UIC_SALT=bench-salt-0123456789abcdef SECRET_KEY=00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff HOST=127.0.0.1 PORT=$port LOG_LEVEL=warn
-# A throw-away password for this database only, never printed.
-password_file=$work/password
-(umask 077; od -An -N16 -tx1 /dev/urandom | tr -d ' \n' > "$password_file")
+. scripts/lib.sh
+bench_database "$backend" uic_bench_pages
+bench_env "$port"
 echo "backend        $backend"
-start=$(date +%s.%N)
-./target/release/uic-inbox demo seed --conversations "$conversations" --messages "$messages" \
-  --password-file "$password_file" > "$work/seed.out"
-printf 'seed           %s conversations, %s messages in %.1f s\n' "$conversations" "$messages" "$(echo "$(date +%s.%N) - $start" | bc)"
+bench_seed --conversations "$conversations" --messages "$messages"
+echo "seed           $conversations conversations, $messages messages in $seed_seconds s"
 grep -E "^(Demo tenant|Organisation)" "$work/seed.out" || true
-./target/release/uic-inbox serve &
-server=$!
-for _ in $(seq 1 300); do curl -sf "http://127.0.0.1:$port/readyz" >/dev/null && break; sleep 0.1; done
+bench_serve
 account=$(query "SELECT id FROM whatsapp_accounts WHERE slug = 'demo-depistage-kinshasa'")
 uic=$(query "SELECT r.uic FROM uic_registrations r JOIN tenants t ON t.id = r.tenant_id WHERE t.slug = 'demo' ORDER BY r.last_seen_at DESC LIMIT 1")
 phone=$(query "SELECT c.phone FROM contacts c JOIN tenants t ON t.id = c.tenant_id WHERE t.slug = 'demo' ORDER BY c.id DESC LIMIT 1")

@@ -60,6 +60,41 @@ enum Command {
         #[command(subcommand)]
         command: Dhis2Command,
     },
+    /// The programme reports.
+    Report {
+        #[command(subcommand)]
+        command: ReportCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum ReportCommand {
+    /// A calendar month's figures, those of the reports page's CSV export
+    /// (UTC days; sandbox numbers and test data never counted): one block
+    /// per tenant, or only `--tenant`'s, or only `--account`'s number.
+    /// Exits with 2 on a bad month or an unknown tenant or number.
+    Monthly {
+        /// The month, as 2026-11; by default the one before this month.
+        #[arg(long)]
+        month: Option<String>,
+        /// Only this tenant (its slug).
+        #[arg(long, conflicts_with = "account")]
+        tenant: Option<String>,
+        /// Only this number (its slug), in its tenant's report.
+        #[arg(long)]
+        account: Option<String>,
+        /// `text`: an aligned table per tenant; `csv`: the export's
+        /// columns, for one tenant (`--tenant` or `--account` when there
+        /// are several).
+        #[arg(long, value_enum, default_value_t = ReportFormat::Text)]
+        format: ReportFormat,
+    },
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum ReportFormat {
+    Text,
+    Csv,
 }
 
 #[derive(Subcommand)]
@@ -149,10 +184,16 @@ enum AdminCommand {
 
 #[derive(Subcommand)]
 enum UicCommand {
-    /// The most recent registrations.
+    /// The registrations, most recently seen first, a page at a time
+    /// (every tenant, test data left out); the page's place is printed
+    /// after the table.
     List {
-        #[arg(long, default_value_t = 50)]
-        limit: i64,
+        /// The page, from 1.
+        #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(i64).range(1..))]
+        page: i64,
+        /// Registrations per page (1 to 1000).
+        #[arg(long, default_value_t = 50, value_parser = clap::value_parser!(i64).range(1..=1000))]
+        per_page: i64,
     },
     /// One code's registrations.
     Show { code: String },
@@ -223,6 +264,9 @@ async fn run(command: Command, config: Config) -> anyhow::Result<ExitCode> {
     }
     if let Command::Dhis2 { command } = command {
         return dhis2(command, config).await;
+    }
+    if let Command::Report { command } = command {
+        return report(command, config).await;
     }
     run_other(command, config).await.map(|()| ExitCode::SUCCESS)
 }
@@ -298,6 +342,160 @@ async fn dhis2(command: Dhis2Command, config: Config) -> anyhow::Result<ExitCode
     done
 }
 
+/// The `report` commands: bad input (an unknown tenant or number) exits
+/// with 2, as clap's own refusals do.
+async fn report(command: ReportCommand, config: Config) -> anyhow::Result<ExitCode> {
+    let ReportCommand::Monthly {
+        month,
+        tenant,
+        account,
+        format,
+    } = command;
+    let today = time::OffsetDateTime::now_utc().date();
+    // Empty: the month before this one.
+    let period = match uic_inbox::report::Period::month(month.as_deref().unwrap_or(""), today) {
+        Ok(p) if month.as_deref().is_none_or(|m| !m.trim().is_empty()) => p,
+        _ => {
+            return refuse(format!(
+                "--month {}: not a month; a month is written as 2026-11 (YYYY-MM)",
+                shown(month.as_deref().unwrap_or(""))
+            ));
+        }
+    };
+    let state = uic_inbox::prepare(config).await?;
+    let done = monthly(
+        &state.db,
+        period,
+        tenant.as_deref(),
+        account.as_deref(),
+        format,
+    )
+    .await;
+    state.db.close().await;
+    done
+}
+
+/// Text typed on the command line, in a message: quoted, the first 60
+/// characters at most.
+fn shown(s: &str) -> String {
+    format!("{:?}", s.chars().take(60).collect::<String>())
+}
+
+/// Why `report monthly` refused its arguments.
+fn refuse(said: String) -> anyhow::Result<ExitCode> {
+    eprintln!("error: {said}");
+    Ok(ExitCode::from(2))
+}
+
+async fn monthly(
+    db: &Db,
+    period: uic_inbox::report::Period,
+    tenant: Option<&str>,
+    account: Option<&str>,
+    format: ReportFormat,
+) -> anyhow::Result<ExitCode> {
+    use uic_inbox::auth::{Actor, Permission, Scope};
+    use uic_inbox::{report, tenancy};
+    // Slugs are checked before they reach the database (a NUL byte is an
+    // error there, not a miss).
+    let tenants = tenancy::store::list_tenants(db).await?;
+    // (tenant, the number it is narrowed to)
+    let blocks: Vec<(&tenancy::store::Tenant, Option<i64>)> = match (tenant, account) {
+        (_, Some(slug)) => {
+            let found = match tenancy::store::valid_slug(slug) {
+                true => tenancy::store::find_by_slug(db, slug).await?,
+                false => None,
+            };
+            let Some(a) = found.filter(|a| a.provider() != tenancy::Provider::Sandbox) else {
+                return refuse(format!(
+                    "no number has the slug {} (see the Numbers page; sandbox numbers are never counted)",
+                    shown(slug)
+                ));
+            };
+            match tenants.iter().find(|t| t.id == a.tenant_id) {
+                Some(t) => vec![(t, Some(a.id))],
+                None => return refuse(format!("the number {} has no tenant", shown(slug))),
+            }
+        }
+        (Some(slug), None) => match tenants.iter().find(|t| t.slug == slug) {
+            Some(t) => vec![(t, None)],
+            None => return refuse(format!("no tenant has the slug {}", shown(slug))),
+        },
+        (None, None) => tenants.iter().map(|t| (t, None)).collect(),
+    };
+    if format == ReportFormat::Csv && blocks.len() > 1 {
+        return refuse(format!(
+            "--format csv writes one tenant's report and there are {}: give --tenant or --account",
+            blocks.len()
+        ));
+    }
+    for (t, number) in blocks {
+        let scope = number.map_or(Scope::Tenant, Scope::Account);
+        let access = Actor::operator(t.id).require(Permission::ReportsView, scope)?;
+        let r = report::figures::report(db, &access, period).await?;
+        let lines = r.lines();
+        match format {
+            ReportFormat::Csv => {
+                use std::io::Write;
+                std::io::stdout().write_all(&report::csv::figures(&lines)?)?;
+            }
+            ReportFormat::Text => {
+                println!(
+                    "{} ({}), {} to {}",
+                    printable(&t.name),
+                    t.slug,
+                    period.from,
+                    period.to
+                );
+                print!("{}", figures_table(&lines));
+                println!();
+            }
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Text staff typed (a number's name), safe on a terminal: no control
+/// character.
+fn printable(s: &str) -> String {
+    s.chars()
+        .map(|c| if c.is_control() { '?' } else { c })
+        .collect()
+}
+
+/// A report's lines as an aligned table: number, figure, question, value.
+fn figures_table(lines: &[uic_inbox::report::Line]) -> String {
+    use std::fmt::Write;
+    let numbers: Vec<String> = lines.iter().map(|l| printable(&l.number)).collect();
+    let width = numbers
+        .iter()
+        .map(|n| n.chars().count())
+        .chain([6])
+        .max()
+        .unwrap_or(6);
+    let figure = lines
+        .iter()
+        .map(|l| l.figure.len())
+        .chain([6])
+        .max()
+        .unwrap_or(6);
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "{:<width$}  {:<figure$}  {:>8}  {:>10}",
+        "NUMBER", "FIGURE", "QUESTION", "VALUE"
+    );
+    for (l, number) in lines.iter().zip(&numbers) {
+        let question = l.question.map(|q| q.to_string()).unwrap_or_default();
+        let _ = writeln!(
+            out,
+            "{number:<width$}  {:<figure$}  {question:>8}  {:>10}",
+            l.figure, l.value
+        );
+    }
+    out
+}
+
 async fn run_other(command: Command, config: Config) -> anyhow::Result<()> {
     match command {
         Command::Serve => {
@@ -345,6 +543,7 @@ async fn run_other(command: Command, config: Config) -> anyhow::Result<()> {
         Command::Salt => unreachable!("handled before the configuration is read"),
         Command::Token { .. } => unreachable!("handled by `token`"),
         Command::Dhis2 { .. } => unreachable!("handled by `dhis2`"),
+        Command::Report { .. } => unreachable!("handled by `report`"),
         Command::Admin {
             command: AdminCommand::Create,
         } => {
@@ -411,9 +610,19 @@ async fn run_other(command: Command, config: Config) -> anyhow::Result<()> {
         }
         Command::Uic { command } => {
             let state = uic_inbox::prepare(config).await?;
+            let mut footer = None;
             let rows = match command {
-                UicCommand::List { limit } => {
-                    registry::store::list(&state.db, None, limit.clamp(1, 10_000)).await?
+                UicCommand::List { page, per_page } => {
+                    let total = registry::store::count(&state.db, None).await?;
+                    let pages = ((total + per_page - 1) / per_page).max(1);
+                    if page > pages {
+                        anyhow::bail!(
+                            "there is no page {page}: {pages} page(s) of {per_page} ({total} registrations)"
+                        );
+                    }
+                    footer = Some(format!("page {page} of {pages} ({total} registrations)"));
+                    let offset = (page - 1) * per_page;
+                    registry::store::list_from(&state.db, None, offset, per_page).await?
                 }
                 UicCommand::Show { code } => {
                     let uic = Uic::parse(&code)?;
@@ -439,6 +648,9 @@ async fn run_other(command: Command, config: Config) -> anyhow::Result<()> {
                     rfc3339(r.first_seen_at),
                     rfc3339(r.last_seen_at)
                 );
+            }
+            if let Some(footer) = footer {
+                println!("{footer}");
             }
             state.db.close().await;
             Ok(())

@@ -136,6 +136,10 @@ struct Args {
     /// conversations pages.
     #[arg(long)]
     dhis2: bool,
+    /// With `--pages`: these pages (paths, the option repeated) instead
+    /// of the conversations pages, e.g. the reports.
+    #[arg(long)]
+    get: Vec<String>,
     /// Live streams to hold open during the webhook load (see the module
     /// header); needs `--setup-link` or `--email` and `--password-file`.
     #[arg(long)]
@@ -747,12 +751,15 @@ mod pages {
             lists.push(("?q={phone}".into(), format!("/conversations?q={}", enc(p))));
         }
         // The DHIS-2 page: no list to follow, no conversation to open.
-        let open = !args.dhis2;
+        let open = !args.dhis2 && args.get.is_empty();
         if args.dhis2 {
             lists = vec![
                 ("/dhis2".into(), "/dhis2".into()),
                 ("/dhis2?part=status".into(), "/dhis2?part=status".into()),
             ];
+        }
+        if !args.get.is_empty() {
+            lists = args.get.iter().map(|p| (p.clone(), p.clone())).collect();
         }
         // Warm-up, not counted: also gathers conversations to open.
         let (_, mut pool) = round(&client, &base, &cookie, &lists, args.depth, &[], 0, open).await;

@@ -23,6 +23,8 @@ mod sim;
 mod sync_jobs;
 mod write;
 
+pub use write::Runs;
+
 use crate::auth::{BuiltinRole, Lang};
 use crate::config::{Config, Secret};
 use crate::db::Db;
@@ -96,6 +98,9 @@ pub struct Seeded {
     pub waiting: usize,
     pub human: usize,
     pub registrations: usize,
+    /// The runs of the bot's questions that ended (`flow_runs`, what the
+    /// reports count).
+    pub runs: Runs,
     /// A waiting conversation whose 24-hour window is open (to take over
     /// and answer), if any.
     pub try_conversation: Option<i64>,
@@ -392,6 +397,7 @@ pub async fn seed(
         waiting: lived.iter().filter(|l| l.mode == Mode::Waiting).count(),
         human: lived.iter().filter(|l| l.mode == Mode::Human).count(),
         registrations: counts.registrations,
+        runs: counts.runs,
         try_conversation,
         try_uic: lived
             .iter()
@@ -747,6 +753,26 @@ pub fn summary(s: &Seeded, base: &str) -> String {
         "Demo tenant created: {} conversations, {} messages, {} codes ({} waiting, {} taken by staff).",
         s.conversations, s.messages, s.registrations, s.waiting, s.human
     );
+    let r = &s.runs;
+    let _ = writeln!(
+        out,
+        "Parcours de questions terminés : {} ({} avec le code, {} confiés au personnel, {} abandonnés, \
+         dont {} terminés maintenant comme le balayage des inactifs l'aurait fait).",
+        r.total(),
+        r.completed,
+        r.escalated,
+        r.left,
+        r.swept
+    );
+    let _ = writeln!(
+        out,
+        "Runs of questions ended: {} ({} completed, {} escalated, {} left, of which {} ended now as the idle sweep would have).",
+        r.total(),
+        r.completed,
+        r.escalated,
+        r.left,
+        r.swept
+    );
     let _ = writeln!(out);
     let _ = writeln!(out, "Ouvrir (open): {base}/login");
     if s.password_generated {
@@ -782,6 +808,10 @@ pub fn summary(s: &Seeded, base: &str) -> String {
         out,
         "  - {base}/dhis2 : synchronisation DHIS-2 par numéro (en pause : serveur de démonstration fictif), \
          échecs à relancer, collisions à décider (DHIS-2 sync per number, paused: made-up demo server)."
+    );
+    let _ = writeln!(
+        out,
+        "  - {base}/reports : codes, parcours des questions, escalades, sur l'année (reports over the year)."
     );
     if let Some(id) = s.try_conversation {
         let _ = writeln!(
@@ -876,6 +906,54 @@ mod tests {
                 Mode::Waiting => assert!(l.waiting_reason.is_some() && l.taken_by.is_none()),
                 Mode::Human => assert!(l.taken_by.is_some() && l.waiting_reason.is_none()),
                 Mode::Bot => assert!(l.taken_by.is_none() && l.waiting_reason.is_none()),
+            }
+        }
+    }
+
+    #[test]
+    fn every_run_of_questions_ends_once_as_the_conversations_show() {
+        use crate::flow::run::End;
+        let now = datetime!(2026-12-01 06:00 UTC);
+        let all = lives(300, 3000, 7);
+        let runs = || all.iter().flat_map(|l| l.runs.iter());
+        // A run ends with each code the bot gave, and with each hand over
+        // the bot made (not those staff made: flagging keeps the run).
+        let codes: usize = all.iter().map(|l| l.issued.len()).sum();
+        let completed = runs().filter(|r| r.finished.end == End::Completed).count();
+        assert_eq!(completed, codes);
+        let by_bot = all
+            .iter()
+            .flat_map(|l| &l.events)
+            .filter(|e| {
+                e.change == crate::inbox::Change::Escalated
+                    && e.detail != Some(WaitingReason::Flagged.as_str())
+            })
+            .count();
+        let escalated = runs()
+            .filter(|r| matches!(r.finished.end, End::Escalated(_)))
+            .count();
+        assert_eq!(escalated, by_bot);
+        // People leave: some came back later, some are ended now.
+        let left: Vec<_> = runs().filter(|r| r.finished.end == End::Left).collect();
+        assert!(left.iter().any(|r| r.swept) && left.iter().any(|r| !r.swept));
+        for r in runs() {
+            let f = &r.finished;
+            assert!(f.run.started_at <= f.ended_at && f.ended_at <= now, "{f:?}");
+            assert_eq!(f.question.is_none(), f.end == End::Completed, "{f:?}");
+            assert!(
+                r.first_reply_at
+                    .is_none_or(|at| at >= f.ended_at && at <= now)
+            );
+            assert!(r.first_reply_at.is_none() || matches!(f.end, End::Escalated(_)));
+        }
+        // Staff answered the escalated runs of the conversations they took.
+        assert!(runs().any(|r| r.first_reply_at.is_some()));
+        // Nothing of the bot's is left idle past the timeout.
+        for l in &all {
+            if l.mode == Mode::Bot
+                && let (Some(_), Some(last)) = (&l.flow_state.run, l.flow_state.last_activity)
+            {
+                assert!(now - last <= Duration::minutes(30), "{:?}", l.flow_state);
             }
         }
     }

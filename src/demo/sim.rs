@@ -4,7 +4,10 @@
 //! `inbox::modes`; the staff actions (take over, write, hand back, flag) and
 //! the queue's "nobody available" notice change the conversation as
 //! `inbox::staff` and `inbox::waiting` do. What comes out are the rows the
-//! app would have written, in order, with their times.
+//! app would have written, in order, with their times; and the runs of
+//! questions the flow ended (`flow::Outcome::finished`, recorded as
+//! `report::runs::record` and `staff_wrote` record them), with those the
+//! sweep of idle runs would have ended by now.
 //!
 //! The flow, the transcript rule and the routing are the app's own
 //! functions; the staff actions and the notice write their columns here as
@@ -149,6 +152,18 @@ pub struct Issued {
     pub parts: UicParts,
 }
 
+/// A run of questions that ended (a `flow_runs` row, see `flow::run`).
+#[derive(Debug, Clone)]
+pub struct RunEnd {
+    pub finished: flow::run::Finished,
+    /// Escalated runs: when staff first wrote to the person after it
+    /// (`report::runs::staff_wrote`).
+    pub first_reply_at: Option<OffsetDateTime>,
+    /// Ended after the year by what the sweep of idle runs would have
+    /// done by now (`report::runs::sweep`), not by a message.
+    pub swept: bool,
+}
+
 /// A conversation lived: its final row and what it wrote.
 #[derive(Debug, Clone)]
 pub struct Lived {
@@ -170,6 +185,8 @@ pub struct Lived {
     pub msgs: Vec<Msg>,
     pub events: Vec<Ev>,
     pub issued: Vec<Issued>,
+    /// The runs of questions that ended, in the order they did.
+    pub runs: Vec<RunEnd>,
 }
 
 /// What every conversation shares.
@@ -268,6 +285,7 @@ pub fn live(w: &World<'_>, plan: &Plan, person_no: u64, phone_salt: u64) -> Live
             msgs: Vec::new(),
             events: Vec::new(),
             issued: Vec::new(),
+            runs: Vec::new(),
         },
         person,
     };
@@ -279,6 +297,7 @@ pub fn live(w: &World<'_>, plan: &Plan, person_no: u64, phone_salt: u64) -> Live
         s.extend(t);
     }
     s.advance(w.now);
+    s.left_idle(w.now);
     s.l
 }
 
@@ -447,7 +466,7 @@ impl Sim<'_, '_> {
         } else {
             typed.text.as_str()
         };
-        let (state, replies, events, transcript) = match route {
+        let (state, replies, events, transcript, finished) = match route {
             Route::Flow => {
                 let o = flow::step(
                     &self.l.flow_state,
@@ -459,9 +478,15 @@ impl Sim<'_, '_> {
                     &self.acc.flow,
                     at,
                 );
-                (o.state, o.replies, o.events, Some(o.transcript))
+                (o.state, o.replies, o.events, Some(o.transcript), o.finished)
             }
-            Route::Staff => (self.l.flow_state.clone(), Vec::new(), Vec::new(), None),
+            Route::Staff => (
+                self.l.flow_state.clone(),
+                Vec::new(),
+                Vec::new(),
+                None,
+                None,
+            ),
         };
         if self.l.msgs.len() + 1 + replies.len() + self.qr_count(&events) > self.cap {
             return false;
@@ -510,6 +535,7 @@ impl Sim<'_, '_> {
                 self.l.uic = Some(uic.clone());
             }
         }
+        self.ended(finished);
         self.l.mode = mode;
         self.l.flow_state = state;
         self.l.version += 1;
@@ -608,7 +634,46 @@ impl Sim<'_, '_> {
         }
         let sent = Sent::Text(self.w.intern(text));
         self.outbound(at, Sender::Staff, Some(user), "text", text, sent);
+        // `report::runs::staff_wrote`: the conversation's last run, if it
+        // was escalated and not answered yet.
+        if let Some(r) = self.l.runs.last_mut()
+            && matches!(r.finished.end, flow::run::End::Escalated(_))
+            && r.first_reply_at.is_none()
+        {
+            r.first_reply_at = Some(at);
+        }
         true
+    }
+
+    /// A run ended by a step of the flow: its row, as the inbox records it
+    /// in the step's transaction.
+    fn ended(&mut self, finished: Option<flow::run::Finished>) {
+        if let Some(finished) = finished {
+            self.l.runs.push(RunEnd {
+                finished,
+                first_reply_at: None,
+                swept: false,
+            });
+        }
+    }
+
+    /// The sweep of idle runs (`report::runs::sweep`), as it would have
+    /// left the conversation by `now`: a run of the bot idle past the
+    /// session timeout ends as left, at its last activity.
+    fn left_idle(&mut self, now: OffsetDateTime) {
+        if self.l.mode != Mode::Bot {
+            return;
+        }
+        let timeout = self.acc.flow.session_timeout;
+        if let Some((after, finished)) = flow::run::left_idle(&self.l.flow_state, timeout, now) {
+            self.l.flow_state = after;
+            self.l.version += 1;
+            self.l.runs.push(RunEnd {
+                finished,
+                first_reply_at: None,
+                swept: true,
+            });
+        }
     }
 
     /// A staff member gives it back to the bot (`inbox::staff::hand_back`).
@@ -621,15 +686,16 @@ impl Sim<'_, '_> {
             .l
             .last_inbound_at
             .is_some_and(|i| i + Duration::hours(24) > at);
-        let (state, replies) = if open {
+        let (state, replies, finished) = if open {
             let o = flow::hand_back(&self.l.flow_state, how, &self.acc.flow, at);
-            (o.state, o.replies)
+            (o.state, o.replies, o.finished)
         } else {
-            (FlowState::default(), Vec::new())
+            (FlowState::default(), Vec::new(), None)
         };
         if self.l.msgs.len() + replies.len() > self.cap {
             return false;
         }
+        self.ended(finished);
         self.set_mode(at, Mode::Bot, None, None, Some(state));
         let detail = match how {
             HandBack::Resume => "resume",

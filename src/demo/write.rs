@@ -150,6 +150,7 @@ pub(crate) async fn setup(
 pub(crate) struct Counts {
     pub messages: usize,
     pub registrations: usize,
+    pub runs: Runs,
     pub try_conversation: Option<i64>,
 }
 
@@ -307,6 +308,18 @@ pub(crate) async fn data(
         )?;
     }
 
+    let runs = flow_runs(tx, tenant, account_ids, &conversation_ids, lived).await?;
+    progress(&format!(
+        "{} parcours de questions terminés (runs of questions ended): {} avec le code (completed), \
+         {} confiés au personnel (escalated), {} abandonnés (left), dont {} par le balayage des inactifs \
+         (of which by the idle sweep)",
+        runs.total(),
+        runs.completed,
+        runs.escalated,
+        runs.left,
+        runs.swept
+    ));
+
     let registrations = registry(tx, tenant, account_ids, lived, salt, opts, progress).await?;
 
     let now = OffsetDateTime::now_utc();
@@ -323,8 +336,89 @@ pub(crate) async fn data(
     Ok(Counts {
         messages: all.len(),
         registrations,
+        runs,
         try_conversation,
     })
+}
+
+/// The runs of questions that ended, by how.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Runs {
+    pub completed: usize,
+    pub escalated: usize,
+    pub left: usize,
+    /// Of the left ones: ended by what the sweep of idle runs would have
+    /// done by now (see `sim::RunEnd::swept`).
+    pub swept: usize,
+}
+
+impl Runs {
+    pub fn total(&self) -> usize {
+        self.completed + self.escalated + self.left
+    }
+}
+
+/// The `flow_runs` rows of the runs that ended, as `report::runs::record`
+/// writes them (and `staff_wrote` completes them), in the order they
+/// ended across all conversations. No seeded number is a sandbox: no row
+/// is test data.
+async fn flow_runs(
+    tx: &mut Tx,
+    tenant: i64,
+    account_ids: &[i64],
+    conversation_ids: &[i64],
+    lived: &[Lived],
+) -> anyhow::Result<Runs> {
+    use crate::flow::run::End;
+    use crate::report::runs::{COLUMNS, Outcome};
+    let mut runs: Vec<(usize, &super::sim::RunEnd)> = lived
+        .iter()
+        .enumerate()
+        .flat_map(|(c, l)| l.runs.iter().map(move |r| (c, r)))
+        .collect();
+    // Stable: a conversation's runs keep their order (the last one is the
+    // one `staff_wrote` reads).
+    runs.sort_by_key(|(c, r)| (r.finished.ended_at, *c));
+    let mut counts = Runs::default();
+    for (_, r) in &runs {
+        match r.finished.end {
+            End::Completed => counts.completed += 1,
+            End::Escalated(_) => counts.escalated += 1,
+            End::Left => counts.left += 1,
+        }
+        counts.swept += usize::from(r.swept);
+    }
+    let sql = format!("INSERT INTO flow_runs ({COLUMNS}, first_reply_at) ");
+    for chunk in runs.chunks(PARAMS / 18) {
+        insert!(&mut *tx, &sql, chunk, |b, row| {
+            let (c, r) = row;
+            let f = &r.finished;
+            let [i1, i2, i3, i4, i5] = f.run.invalid.map(i16::from);
+            let reason = match f.end {
+                End::Escalated(reason) => Some(crate::inbox::WaitingReason::from(reason)),
+                End::Completed | End::Left => None,
+            };
+            b.push_bind(tenant)
+                .push_bind(account_ids[lived[*c].account])
+                .push_bind(conversation_ids[*c])
+                .push_bind(false)
+                .push_bind(f.run.started_at)
+                .push_bind(f.ended_at)
+                .push_bind(Outcome::from(f.end))
+                .push_bind(f.run.resumed)
+                .push_bind(f.question.map(i16::from))
+                .push_bind(i16::from(f.run.reached))
+                .push_bind(i1)
+                .push_bind(i2)
+                .push_bind(i3)
+                .push_bind(i4)
+                .push_bind(i5)
+                .push_bind(i16::from(f.run.restarts))
+                .push_bind(reason)
+                .push_bind(r.first_reply_at);
+        })?;
+    }
+    Ok(counts)
 }
 
 /// A phone that registered a code: its hash, account, times seen, first

@@ -101,10 +101,28 @@ pub async fn list(
     tenant_id: Option<i64>,
     limit: i64,
 ) -> Result<Vec<Registration>, sqlx::Error> {
+    list_from(db, tenant_id, 0, limit).await
+}
+
+/// `list` after skipping `offset` registrations in the same order (the
+/// command line's pages).
+pub async fn list_from(
+    db: &Db,
+    tenant_id: Option<i64>,
+    offset: i64,
+    limit: i64,
+) -> Result<Vec<Registration>, sqlx::Error> {
     let sql = format!(
-        "{REGISTRATION_SELECT} WHERE ($1 IS NULL OR r.tenant_id = $1) AND NOT r.test_data ORDER BY r.last_seen_at DESC, r.id DESC LIMIT $2"
+        "{REGISTRATION_SELECT} WHERE ($1 IS NULL OR r.tenant_id = $1) AND NOT r.test_data ORDER BY r.last_seen_at DESC, r.id DESC LIMIT $2 OFFSET $3"
     );
-    on_db!(db, p => sqlx::query_as::<_, Registration>(&sql).bind(tenant_id).bind(limit).fetch_all(p).await)
+    on_db!(db, p => sqlx::query_as::<_, Registration>(&sql).bind(tenant_id).bind(limit).bind(offset).fetch_all(p).await)
+}
+
+/// How many registrations `list` goes through.
+pub async fn count(db: &Db, tenant_id: Option<i64>) -> Result<i64, sqlx::Error> {
+    on_db!(db, p => sqlx::query_scalar(
+        "SELECT COUNT(*) FROM uic_registrations r WHERE ($1 IS NULL OR r.tenant_id = $1) AND NOT r.test_data")
+        .bind(tenant_id).fetch_one(p).await)
 }
 
 /// Every real registration of this code (one per tenant that issued it;

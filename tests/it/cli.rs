@@ -354,3 +354,363 @@ async fn dhis2_check_tests_each_numbers_settings_and_retry_requeues() {
         "{said}"
     );
 }
+
+/// The environment of a Twilio number (`twilio`), on the SQLite database
+/// `data/cli.db` of the working directory.
+const TWILIO_ENV: &[(&str, &str)] = &[
+    ("DATABASE_URL", "sqlite:data/cli.db"),
+    ("TWILIO_ACCOUNT_SID", "ACxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx"),
+    ("TWILIO_AUTH_TOKEN", CLI_TWILIO_AUTH_TOKEN),
+    ("TWILIO_WHATSAPP_NUMBER", "whatsapp:+14155238886"),
+];
+const CLI_TWILIO_AUTH_TOKEN: &str = "0123456789abcdef0123456789abcdef";
+
+/// The database the command wrote, opened beside it.
+async fn cli_db(dir: &std::path::Path) -> sqlx::SqlitePool {
+    let out = uic_inbox(dir, TWILIO_ENV, &["migrate"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    // The first start makes the tenant and its numbers.
+    let out = uic_inbox(dir, TWILIO_ENV, &["uic", "list"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    sqlx::SqlitePool::connect(&format!("sqlite:{}", dir.join("data/cli.db").display()))
+        .await
+        .unwrap()
+}
+
+fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+/// The value of a figure in `report monthly`'s table, for every number.
+fn all_numbers(table: &str, figure: &str, question: Option<u8>) -> Option<String> {
+    table.lines().find_map(|l| {
+        let cells: Vec<&str> = l.split_whitespace().collect();
+        let wanted: Vec<String> = ["(all)".to_string(), figure.to_string()]
+            .into_iter()
+            .chain(question.map(|q| q.to_string()))
+            .collect();
+        (cells.len() == wanted.len() + 1 && cells[..wanted.len()] == wanted[..])
+            .then(|| cells[wanted.len()].to_string())
+    })
+}
+
+#[tokio::test]
+async fn report_monthly_prints_a_months_figures_and_refuses_a_bad_month_or_number() {
+    use time::macros::datetime;
+    let dir = tempfile::tempdir().unwrap();
+    let pool = cli_db(dir.path()).await;
+    let (tenant, twilio): (i64, i64) =
+        sqlx::query_as("SELECT tenant_id, id FROM whatsapp_accounts WHERE slug = 'twilio'")
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+    let sandbox: i64 =
+        sqlx::query_scalar("SELECT id FROM whatsapp_accounts WHERE provider = 'sandbox' LIMIT 1")
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+    let now = datetime!(2026-11-10 10:00 UTC);
+    let conversation = |account: i64, phone: &'static str| {
+        let pool = pool.clone();
+        async move {
+            let contact: i64 = sqlx::query_scalar(
+                "INSERT INTO contacts (tenant_id, account_id, phone, created_at) VALUES ($1, $2, $3, $4) RETURNING id",
+            )
+            .bind(tenant).bind(account).bind(phone).bind(now)
+            .fetch_one(&pool).await.unwrap();
+            let id: i64 = sqlx::query_scalar(
+                "INSERT INTO conversations (tenant_id, account_id, contact_id, flow_state, last_message_at, created_at, updated_at)
+                 VALUES ($1, $2, $3, '{}', $4, $4, $4) RETURNING id",
+            )
+            .bind(tenant).bind(account).bind(contact).bind(now)
+            .fetch_one(&pool).await.unwrap();
+            id
+        }
+    };
+    let a = conversation(twilio, "+243810000001").await;
+    let b = conversation(twilio, "+243810000002").await;
+    let s = conversation(sandbox, "+243810000003").await;
+    // (conversation, account, test data, started, outcome, question,
+    // reached, invalid answers at question 2, reason)
+    type Run = (
+        i64,
+        i64,
+        bool,
+        time::OffsetDateTime,
+        &'static str,
+        Option<i16>,
+        i16,
+        i16,
+        Option<&'static str>,
+    );
+    let runs: [Run; 7] = [
+        (
+            a,
+            twilio,
+            false,
+            datetime!(2026-11-02 09:00 UTC),
+            "completed",
+            None,
+            5,
+            2,
+            None,
+        ),
+        (
+            a,
+            twilio,
+            false,
+            datetime!(2026-11-20 09:00 UTC),
+            "completed",
+            None,
+            5,
+            1,
+            None,
+        ),
+        (
+            b,
+            twilio,
+            false,
+            datetime!(2026-11-05 09:00 UTC),
+            "escalated",
+            Some(2),
+            2,
+            0,
+            Some("requested"),
+        ),
+        (
+            b,
+            twilio,
+            false,
+            datetime!(2026-11-30 23:50 UTC),
+            "left",
+            Some(3),
+            3,
+            0,
+            None,
+        ),
+        // Not in November, test data, a sandbox number: never counted.
+        (
+            b,
+            twilio,
+            false,
+            datetime!(2026-10-31 23:59 UTC),
+            "completed",
+            None,
+            5,
+            0,
+            None,
+        ),
+        (
+            b,
+            twilio,
+            true,
+            datetime!(2026-11-03 09:00 UTC),
+            "completed",
+            None,
+            5,
+            0,
+            None,
+        ),
+        (
+            s,
+            sandbox,
+            false,
+            datetime!(2026-11-03 09:00 UTC),
+            "completed",
+            None,
+            5,
+            0,
+            None,
+        ),
+    ];
+    for (c, account, test, started, outcome, question, reached, invalid, reason) in runs {
+        sqlx::query(
+            "INSERT INTO flow_runs (tenant_id, account_id, conversation_id, test_data, started_at, ended_at,
+                outcome, resumed, question, reached, invalid_2, escalation_reason)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, FALSE, $8, $9, $10, $11)",
+        )
+        .bind(tenant).bind(account).bind(c).bind(test).bind(started)
+        .bind(started + time::Duration::minutes(5)).bind(outcome).bind(question).bind(reached)
+        .bind(invalid).bind(reason)
+        .execute(&pool).await.unwrap();
+    }
+    pool.close().await;
+
+    let out = uic_inbox(
+        dir.path(),
+        TWILIO_ENV,
+        &["report", "monthly", "--month", "2026-11"],
+    );
+    let said = stdout(&out);
+    assert_eq!(out.status.code(), Some(0), "{said}{}", stderr(&out));
+    assert!(said.contains("2026-11-01 to 2026-11-30"), "{said}");
+    assert!(
+        said.contains("NUMBER") && said.contains("QUESTION"),
+        "{said}"
+    );
+    for (figure, question, value) in [
+        ("runs_started", None, "4"),
+        ("runs_completed", None, "2"),
+        ("runs_escalated", None, "1"),
+        ("runs_left", None, "1"),
+        ("escalations_requested", None, "1"),
+        ("escalations_unanswered", None, "1"),
+        ("invalid_answers", Some(2), "3"),
+        ("left_at", Some(3), "1"),
+        ("escalated_at", Some(2), "1"),
+        ("reached", Some(3), "3"),
+        ("median_completion_seconds", None, "300"),
+    ] {
+        assert_eq!(
+            all_numbers(&said, figure, question).as_deref(),
+            Some(value),
+            "{figure} {question:?}: {said}"
+        );
+    }
+    // The sandbox number has no line of its own.
+    assert!(!said.contains("andbox"), "{said}");
+
+    // One number, as CSV: the export's lines.
+    let out = uic_inbox(
+        dir.path(),
+        TWILIO_ENV,
+        &[
+            "report",
+            "monthly",
+            "--month",
+            "2026-11",
+            "--account",
+            "twilio",
+            "--format",
+            "csv",
+        ],
+    );
+    let csv = stdout(&out);
+    assert_eq!(out.status.code(), Some(0), "{csv}{}", stderr(&out));
+    assert!(
+        csv.starts_with("from,to,number,figure,question,value\n"),
+        "{csv}"
+    );
+    assert!(
+        csv.contains("2026-11-01,2026-11-30,(all),runs_completed,,2\n"),
+        "{csv}"
+    );
+    assert!(
+        csv.contains("2026-11-01,2026-11-30,(all),invalid_answers,2,3\n"),
+        "{csv}"
+    );
+
+    // October: the run started on its last minute.
+    let out = uic_inbox(
+        dir.path(),
+        TWILIO_ENV,
+        &["report", "monthly", "--month", "2026-10"],
+    );
+    assert_eq!(
+        all_numbers(&stdout(&out), "runs_completed", None).as_deref(),
+        Some("1")
+    );
+
+    // Refused, with what was wrong, nothing printed on stdout.
+    let long = "9".repeat(10_000);
+    for (args, said) in [
+        (
+            vec!["--month", "2026-13"],
+            "--month \"2026-13\": not a month",
+        ),
+        (vec!["--month", ""], "YYYY-MM"),
+        (vec!["--month", "nov"], "YYYY-MM"),
+        (vec!["--month", "2026-11-01"], "YYYY-MM"),
+        (vec!["--month", &long], "YYYY-MM"),
+        (vec!["--account", "nope"], "\"nope\""),
+        (vec!["--account", &long], "no number has the slug"),
+        (vec!["--tenant", "nope"], "no tenant has the slug \"nope\""),
+        (vec!["--format", "xml"], "xml"),
+    ] {
+        let mut all = vec!["report", "monthly"];
+        all.extend(&args);
+        let out = uic_inbox(dir.path(), TWILIO_ENV, &all);
+        let short: Vec<&str> = args.iter().map(|a| &a[..a.len().min(20)]).collect();
+        assert_eq!(out.status.code(), Some(2), "{short:?}: {}", stderr(&out));
+        assert!(stderr(&out).contains(said), "{short:?}: {}", stderr(&out));
+        assert!(
+            stderr(&out).len() < 1_000,
+            "{short:?}: the input is not echoed whole"
+        );
+        assert!(stdout(&out).is_empty(), "{short:?}");
+    }
+}
+
+#[tokio::test]
+async fn uic_list_goes_through_the_registrations_a_page_at_a_time() {
+    use time::macros::datetime;
+    let dir = tempfile::tempdir().unwrap();
+    let pool = cli_db(dir.path()).await;
+    let (tenant, twilio): (i64, i64) =
+        sqlx::query_as("SELECT tenant_id, id FROM whatsapp_accounts WHERE slug = 'twilio'")
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+    // Seven real codes seen a day apart (the last the most recent), and a
+    // test one, never listed.
+    for i in 0..8i64 {
+        let seen = datetime!(2026-11-01 10:00 UTC) + time::Duration::days(i);
+        sqlx::query(
+            "INSERT INTO uic_registrations (tenant_id, uic, last_part, first_part, year_digit, city, gender,
+                first_account_id, times_seen, collision_status, first_seen_at, last_seen_at, test_data)
+             VALUES ($1, $2, 'MBE', 'IBR', 7, 'KN', 1, $3, 1, 'none', $4, $4, $5)",
+        )
+        .bind(tenant).bind(format!("MBEIBR7KN{i}")).bind(twilio).bind(seen).bind(i == 7)
+        .execute(&pool).await.unwrap();
+    }
+    pool.close().await;
+    let page = |args: &[&str]| {
+        let mut all = vec!["uic", "list"];
+        all.extend(args);
+        uic_inbox(dir.path(), TWILIO_ENV, &all)
+    };
+    let codes = |o: &Output| -> Vec<String> {
+        stdout(o)
+            .lines()
+            .filter(|l| l.starts_with("MBEIBR"))
+            .map(|l| l.split_whitespace().next().unwrap().to_string())
+            .collect()
+    };
+    let first = page(&["--per-page", "3"]);
+    assert!(first.status.success(), "{}", stderr(&first));
+    assert_eq!(codes(&first), ["MBEIBR7KN6", "MBEIBR7KN5", "MBEIBR7KN4"]);
+    assert!(
+        stdout(&first).contains("page 1 of 3 (7 registrations)"),
+        "{}",
+        stdout(&first)
+    );
+    let last = page(&["--per-page", "3", "--page", "3"]);
+    assert_eq!(codes(&last), ["MBEIBR7KN0"]);
+    assert!(stdout(&last).contains("page 3 of 3 (7 registrations)"));
+    // The default: 50 a page.
+    let all = page(&[]);
+    assert_eq!(codes(&all).len(), 7);
+    assert!(stdout(&all).contains("page 1 of 1 (7 registrations)"));
+    // Past the end, or out of bounds: refused with the reason.
+    let out = page(&["--per-page", "3", "--page", "4"]);
+    assert!(!out.status.success());
+    assert!(
+        stderr(&out).contains("3 page(s) of 3 (7 registrations)"),
+        "{}",
+        stderr(&out)
+    );
+    for args in [
+        ["--page", "0"],
+        ["--per-page", "1001"],
+        ["--per-page", "0"],
+        ["--page", "x"],
+    ] {
+        let out = page(&args);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {}", stderr(&out));
+    }
+    let help = stdout(&page(&["--help"]));
+    assert!(
+        help.contains("--page") && help.contains("--per-page"),
+        "{help}"
+    );
+}

@@ -657,3 +657,116 @@ fn demo_seed_on_the_command_line_prints_how_to_log_in_once_and_refuses_a_second_
     assert!(err.contains("existe déjà"), "{err}");
     assert!(!String::from_utf8_lossy(&second.stdout).contains(password));
 }
+
+#[apply(crate::both_backends)]
+#[tokio::test]
+async fn the_seeded_runs_of_questions_agree_with_the_conversations_and_feed_the_report(
+    backend: Backend,
+) {
+    use uic_inbox::auth::{Actor, Permission, Scope};
+    use uic_inbox::report;
+    let Some(app) = spawn_app(backend).await else {
+        return;
+    };
+    let seeded = seed(&app, &options("demo")).await.expect("seeded");
+    let t = seeded.tenant_id;
+    let runs = |outcome: &'static str| {
+        let db = app.state.db.clone();
+        async move {
+            let n: i64 = on_db!(&db, p => sqlx::query_scalar(
+                "SELECT COUNT(*) FROM flow_runs WHERE tenant_id = $1 AND outcome = $2")
+                .bind(t).bind(outcome).fetch_one(p).await.unwrap());
+            n
+        }
+    };
+    // One completed run per code the bot gave (each is a sighting of a
+    // code in the registry: no code was added beyond the conversations').
+    let codes_given = scalar(
+        &app,
+        "SELECT CAST(COALESCE(SUM(times_seen), 0) AS BIGINT) FROM uic_registrations WHERE tenant_id = $1",
+        t,
+    )
+    .await;
+    assert!(codes_given > 0);
+    assert_eq!(runs("completed").await, codes_given);
+    assert_eq!(runs("completed").await, seeded.runs.completed as i64);
+    // One escalated run per hand over the bot made (staff flagging one
+    // keeps its run going), with the reason the conversation shows.
+    assert_eq!(
+        runs("escalated").await,
+        scalar(
+            &app,
+            "SELECT COUNT(*) FROM conversation_events WHERE tenant_id = $1 AND change = 'escalated'
+             AND user_id IS NULL",
+            t
+        )
+        .await
+    );
+    assert_eq!(
+        scalar(
+            &app,
+            "SELECT COUNT(*) FROM flow_runs WHERE tenant_id = $1
+             AND (outcome = 'escalated') <> (escalation_reason IS NOT NULL)",
+            t
+        )
+        .await,
+        0
+    );
+    assert!(runs("left").await > 0);
+    assert_eq!(runs("left").await, seeded.runs.left as i64);
+    // In the past, in order, answered after the escalation, never test
+    // data, each on its conversation's number.
+    let now = time::OffsetDateTime::now_utc();
+    let bad: i64 = on_db!(&app.state.db, p => sqlx::query_scalar(
+        "SELECT COUNT(*) FROM flow_runs r JOIN conversations c ON c.id = r.conversation_id
+         WHERE r.tenant_id = $1 AND (r.started_at > r.ended_at OR r.ended_at > $2 OR r.test_data
+            OR r.account_id <> c.account_id OR r.first_reply_at < r.ended_at OR r.first_reply_at > $2
+            OR (r.first_reply_at IS NOT NULL AND r.outcome <> 'escalated'))")
+        .bind(t).bind(now).fetch_one(p).await.unwrap());
+    assert_eq!(bad, 0);
+    assert!(
+        scalar(
+            &app,
+            "SELECT COUNT(*) FROM flow_runs WHERE tenant_id = $1 AND first_reply_at IS NOT NULL",
+            t
+        )
+        .await
+            > 0
+    );
+    // Nothing is left for the sweep of idle runs: the seed ended them.
+    let total = scalar(
+        &app,
+        "SELECT COUNT(*) FROM flow_runs WHERE tenant_id = $1",
+        t,
+    )
+    .await;
+    assert_eq!(total as usize, seeded.runs.total());
+    report::runs::sweep(&app.state.db, &app.state.config, now)
+        .await
+        .unwrap();
+    assert_eq!(
+        scalar(
+            &app,
+            "SELECT COUNT(*) FROM flow_runs WHERE tenant_id = $1",
+            t
+        )
+        .await,
+        total
+    );
+    // The report over the year counts them.
+    let access = Actor::operator(t)
+        .require(Permission::ReportsView, Scope::Tenant)
+        .unwrap();
+    let period = report::Period::parse("", "", now.date())
+        .map(|p| report::Period {
+            from: p.to - time::Duration::days(365),
+            to: p.to,
+        })
+        .unwrap();
+    let r = report::figures::report(&app.state.db, &access, period)
+        .await
+        .unwrap();
+    let all = report::Funnel::total(&r.funnel);
+    assert_eq!(all.completed + all.escalated + all.left, total);
+    assert_eq!(all.completed, codes_given);
+}

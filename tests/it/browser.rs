@@ -215,6 +215,14 @@ impl Browser {
         path
     }
 
+    /// Resizes the window (a tall one shows a whole page in a screenshot).
+    pub async fn set_window(&self, width: u32, height: u32) {
+        self.driver
+            .set_window_rect(0, 0, width, height)
+            .await
+            .unwrap();
+    }
+
     /// Gives the page the size of a small phone: 360x740 CSS pixels.
     pub async fn set_mobile_width(&self) {
         // The window holds more than the page (headless Chromium keeps room

@@ -72,6 +72,8 @@ async fn the_reports_page_draws_every_chart_over_a_seeded_year() {
     // The figures are in the tables too (for screen readers).
     let started = b.text("table.report-funnel tfoot td").await;
     assert!(started.parse::<u64>().is_ok_and(|n| n > 0), "{started}");
+    // The whole page in one picture.
+    b.set_window(1280, 3600).await;
     b.screenshot("reports-page").await;
 
     b.set_mobile_width().await;
@@ -82,6 +84,8 @@ async fn the_reports_page_draws_every_chart_over_a_seeded_year() {
     for (id, fits, bars, _) in &charts {
         assert!(*fits && *bars >= 2, "{id} at a phone's width: {charts:?}");
     }
+    let height: u32 = b.execute("return document.body.scrollHeight").await;
+    b.set_window(360, height.min(8000) + 120).await;
     b.screenshot("reports-page-phone").await;
     b.quit().await;
 }

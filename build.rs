@@ -23,9 +23,16 @@ fn main() {
         println!("cargo::rustc-cfg=postgres_tests");
     }
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-    for file in ["build.rs", "package.json", "package-lock.json"]
-        .into_iter()
-        .chain(SCRIPTS)
+    // `migrations`: `sqlx::migrate!` embeds the files, and a new one must
+    // rebuild the crate (cargo watches a directory's files).
+    for file in [
+        "build.rs",
+        "package.json",
+        "package-lock.json",
+        "migrations",
+    ]
+    .into_iter()
+    .chain(SCRIPTS)
     {
         println!("cargo::rerun-if-changed={file}");
     }

@@ -235,6 +235,18 @@ pub struct NumberQueue {
     pub holders: Vec<(String, i64)>,
 }
 
+impl NumberQueue {
+    /// Several numbers' queues as one (`number` 0, no holders).
+    pub fn total(all: &[NumberQueue]) -> NumberQueue {
+        NumberQueue {
+            waiting: all.iter().map(|q| q.waiting).sum(),
+            oldest_waiting: all.iter().filter_map(|q| q.oldest_waiting).min(),
+            held: all.iter().map(|q| q.held).sum(),
+            ..NumberQueue::default()
+        }
+    }
+}
+
 /// A report's figures.
 #[derive(Debug, Clone)]
 pub struct Report {
@@ -363,12 +375,7 @@ impl Report {
             codes: self.codes.iter().map(|c| c.2).sum(),
             funnel: Funnel::total(&self.funnel),
             waits: Waits::total(&self.waits),
-            queue: NumberQueue {
-                waiting: self.queue.iter().map(|q| q.waiting).sum(),
-                oldest_waiting: self.queue.iter().filter_map(|q| q.oldest_waiting).min(),
-                held: self.queue.iter().map(|q| q.held).sum(),
-                ..NumberQueue::default()
-            },
+            queue: NumberQueue::total(&self.queue),
             dhis2: None,
         });
         for Group {

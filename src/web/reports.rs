@@ -270,12 +270,7 @@ fn shown(staff: &Staff, r: &Report, now: OffsetDateTime) -> Shown {
             )
         })
         .collect();
-    let all_queue = report::NumberQueue {
-        waiting: r.queue.iter().map(|q| q.waiting).sum(),
-        oldest_waiting: r.queue.iter().filter_map(|q| q.oldest_waiting).min(),
-        held: r.queue.iter().map(|q| q.held).sum(),
-        ..Default::default()
-    };
+    let all_queue = report::NumberQueue::total(&r.queue);
     let sync: Vec<SyncRow> = r
         .dhis2
         .iter()

@@ -108,6 +108,10 @@ pub struct Config {
     pub staff_session_max: std::time::Duration,
     /// Timeouts and the connection limit of the HTTP server.
     pub limits: crate::server::Limits,
+    /// How often the reports' figures of what ended are added up into
+    /// their days (not from the environment: a test lengthens it to see
+    /// rows not added up yet).
+    pub report_roll_every: std::time::Duration,
 
     // ---- proxies (auth hardening) ----
     /// Peers whose `X-Forwarded-For` is believed (`TRUSTED_PROXIES`).
@@ -394,6 +398,7 @@ impl Config {
             staff_session_idle,
             staff_session_max,
             limits,
+            report_roll_every: crate::report::ROLL_EVERY,
             trusted_proxies,
             secret_key,
             secret_key_previous,

@@ -386,6 +386,20 @@ impl Db {
         })
     }
 
+    /// A read-only transaction that sees one committed state throughout
+    /// (PostgreSQL: REPEATABLE READ; SQLite: a reading connection's
+    /// transaction, one snapshot of the WAL), for reads of several
+    /// statements that must agree. End it with a rollback.
+    pub async fn snapshot(&self) -> Result<Tx, sqlx::Error> {
+        Ok(match self {
+            Db::Sqlite(p) => Tx::Sqlite(p.reader.begin().await?),
+            Db::Postgres(p) => Tx::Postgres(
+                p.begin_with("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
+                    .await?,
+            ),
+        })
+    }
+
     /// True when the database answers.
     pub async fn ping(&self) -> bool {
         on_db!(self, p => sqlx::query("SELECT 1").execute(p).await.is_ok())

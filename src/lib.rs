@@ -297,7 +297,7 @@ impl Application {
         let stop_watch = Arc::new(tokio::sync::Notify::new());
         let watch = tokio::spawn(tokens::watch::run(self.state.clone(), stop_watch.clone()));
         let stop_runs = Arc::new(tokio::sync::Notify::new());
-        let runs = tokio::spawn(report::runs::run(self.state.clone(), stop_runs.clone()));
+        let runs = tokio::spawn(report::upkeep(self.state.clone(), stop_runs.clone()));
         let stop_dhis2 = Arc::new(tokio::sync::Notify::new());
         let dhis2 =
             tokio::spawn(dhis2::worker::Worker::new(self.state.clone()).run(stop_dhis2.clone()));

@@ -359,6 +359,12 @@ pub async fn seed(
     .await?;
     progress("validation de la transaction (commit)");
     tx.commit().await?;
+    // The reports read the figures added up per day: add the year up now
+    // rather than a minute after the server starts.
+    let rolled = crate::report::days::roll_all(db).await?;
+    progress(&format!(
+        "{rolled} parcours et codes additionnés par jour (report figures added up)"
+    ));
     // PostgreSQL: VACUUM too, as autovacuum would a few minutes after such
     // a load; until then the visibility map is empty and every index-only
     // read (the DHIS-2 page's counts) still visits the table.

@@ -4,9 +4,9 @@
 //! the access's tenant, covered by the access, never a sandbox number)
 //! and never counts test data.
 //!
-//! The funnel and the escalations are read from `flow_runs`, one row per
-//! run of questions (see `flow::run`), through its index by number and
-//! start; new codes from the registry's index by number and first sight.
+//! The funnel, the escalations and the new codes are read from the
+//! figures kept per number and day (`days`), the runs and codes not added
+//! in yet counted beside them.
 
 use super::{Funnel, NumberQueue, Period, Report, ReportNumber, Waits};
 use crate::auth::{Access, AccessError, Permission};
@@ -36,7 +36,7 @@ pub async fn numbers(db: &Db, access: &Access) -> Result<Vec<ReportNumber>, Acce
 
 /// `AND {column} IN (…)`: the report's numbers (ids read from the
 /// database, written into the text).
-fn in_numbers(column: &str, numbers: &[ReportNumber]) -> String {
+pub(super) fn in_numbers(column: &str, numbers: &[ReportNumber]) -> String {
     if numbers.is_empty() {
         return " AND 1 = 0".into();
     }
@@ -44,30 +44,36 @@ fn in_numbers(column: &str, numbers: &[ReportNumber]) -> String {
     format!(" AND {column} IN ({})", ids.join(", "))
 }
 
-/// A day (UTC) of a time column, as `YYYY-MM-DD`.
-fn day_of(db: &Db, column: &str) -> String {
-    match db {
-        Db::Postgres(_) => format!("to_char({column} AT TIME ZONE 'UTC', 'YYYY-MM-DD')"),
-        // Times are stored as text in UTC ("2026-11-28 10:00:00…").
-        Db::Sqlite(_) => format!("substr({column}, 1, 10)"),
-    }
-}
-
-/// Seconds between two time columns.
-fn seconds_between(db: &Db, from: &str, to: &str) -> String {
-    match db {
-        Db::Postgres(_) => format!("CAST(EXTRACT(EPOCH FROM ({to} - {from})) AS DOUBLE PRECISION)"),
-        Db::Sqlite(_) => format!("((julianday({to}) - julianday({from})) * 86400.0)"),
-    }
-}
-
-/// The whole report for the access over the period.
+/// The whole report for the access over the period: the figures of its
+/// numbers' days (see `days`), the queue and DHIS-2 as they stand.
 pub async fn report(db: &Db, access: &Access, period: Period) -> Result<Report, AccessError> {
     let numbers = numbers(db, access).await?;
-    let (from, until) = (period.start(), period.end());
-    let codes = new_codes(db, access, &numbers, from, until).await?;
-    let funnel = funnel(db, &numbers, from, until).await?;
-    let waits = waits(db, &numbers, from, until).await?;
+    let days = super::days::read(db, access.tenant_id(), &numbers, period).await?;
+    let mut codes = Vec::new();
+    let mut funnel: BTreeMap<i64, Funnel> = BTreeMap::new();
+    let mut waits: BTreeMap<i64, Waits> = BTreeMap::new();
+    for ((number, day), f) in &days {
+        if f.new_codes != 0 {
+            codes.push((day.to_string(), *number, f.new_codes));
+        }
+        funnel.entry(*number).or_default().add(&f.funnel, 1);
+        waits.entry(*number).or_default().add(&f.waits, 1);
+    }
+    codes.sort();
+    let funnel = numbers
+        .iter()
+        .map(|n| Funnel {
+            number: n.id,
+            ..funnel.remove(&n.id).unwrap_or_default()
+        })
+        .collect();
+    let waits = numbers
+        .iter()
+        .map(|n| Waits {
+            number: n.id,
+            ..waits.remove(&n.id).unwrap_or_default()
+        })
+        .collect();
     let queue = queue(db, access, &numbers).await?;
     let dhis2 = crate::dhis2::store::overview(db, access)
         .await?
@@ -83,157 +89,6 @@ pub async fn report(db: &Db, access: &Access, period: Period) -> Result<Report, 
         queue,
         dhis2,
     })
-}
-
-/// New codes (first registered) per day and number: `(day, number, n)`.
-async fn new_codes(
-    db: &Db,
-    access: &Access,
-    numbers: &[ReportNumber],
-    from: OffsetDateTime,
-    until: OffsetDateTime,
-) -> Result<Vec<(String, i64, i64)>, sqlx::Error> {
-    let sql = format!(
-        "SELECT {day} AS day, first_account_id, COUNT(*) FROM uic_registrations
-         WHERE tenant_id = $1 AND NOT test_data AND first_seen_at >= $2 AND first_seen_at < $3{numbers}
-         GROUP BY day, first_account_id ORDER BY day, first_account_id",
-        day = day_of(db, "first_seen_at"),
-        numbers = in_numbers("first_account_id", numbers),
-    );
-    on_db_read!(db, p => sqlx::query_as(&sql)
-        .bind(access.tenant_id()).bind(from).bind(until).fetch_all(p).await)
-}
-
-/// The funnel of runs started in the period, per number.
-async fn funnel(
-    db: &Db,
-    numbers: &[ReportNumber],
-    from: OffsetDateTime,
-    until: OffsetDateTime,
-) -> Result<Vec<Funnel>, sqlx::Error> {
-    let mut sums = String::new();
-    for q in 1..=5 {
-        sums.push_str(&format!(
-            ", SUM(CASE WHEN reached >= {q} AND NOT resumed THEN 1 ELSE 0 END)
-             , SUM(CASE WHEN outcome = 'left' AND question = {q} THEN 1 ELSE 0 END)
-             , SUM(CASE WHEN outcome = 'escalated' AND question = {q} THEN 1 ELSE 0 END)
-             , SUM(invalid_{q})"
-        ));
-    }
-    let sql = format!(
-        "SELECT account_id, SUM(CASE WHEN resumed THEN 0 ELSE 1 END), SUM(CASE WHEN resumed THEN 1 ELSE 0 END),
-            SUM(CASE WHEN outcome = 'completed' THEN 1 ELSE 0 END),
-            SUM(CASE WHEN outcome = 'escalated' THEN 1 ELSE 0 END),
-            SUM(CASE WHEN outcome = 'left' THEN 1 ELSE 0 END), SUM(restarts){sums}
-         FROM flow_runs WHERE NOT test_data AND started_at >= $1 AND started_at < $2{numbers}
-         GROUP BY account_id",
-        numbers = in_numbers("account_id", numbers),
-    );
-    let rows = on_db_read!(db, p => {
-        let rows = sqlx::query(&sql).bind(from).bind(until).fetch_all(p).await?;
-        rows.iter().map(read_funnel).collect::<Result<Vec<Funnel>, sqlx::Error>>()
-    })?;
-    // The time from the first question to the code, of runs the person
-    // went through without staff.
-    let sql = format!(
-        "SELECT account_id, {secs} FROM flow_runs
-         WHERE NOT test_data AND started_at >= $1 AND started_at < $2 AND outcome = 'completed' AND NOT resumed{numbers}",
-        secs = seconds_between(db, "started_at", "ended_at"),
-        numbers = in_numbers("account_id", numbers),
-    );
-    let times: Vec<(i64, f64)> = on_db_read!(db, p => sqlx::query_as(&sql)
-        .bind(from).bind(until).fetch_all(p).await)?;
-    let mut by_number: BTreeMap<i64, Vec<f64>> = BTreeMap::new();
-    for (number, secs) in times {
-        by_number.entry(number).or_default().push(secs);
-    }
-    Ok(numbers
-        .iter()
-        .map(|n| {
-            let mut f = rows
-                .iter()
-                .find(|f| f.number == n.id)
-                .cloned()
-                .unwrap_or(Funnel {
-                    number: n.id,
-                    ..Funnel::default()
-                });
-            f.completion_seconds = by_number.remove(&n.id).unwrap_or_default();
-            f
-        })
-        .collect())
-}
-
-fn read_funnel<'r, R>(row: &'r R) -> Result<Funnel, sqlx::Error>
-where
-    R: sqlx::Row,
-    usize: sqlx::ColumnIndex<R>,
-    i64: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
-{
-    // SUM of no row is NULL; of SMALLINTs on PostgreSQL, a BIGINT.
-    let n = |i: usize| -> Result<i64, sqlx::Error> {
-        Ok(row.try_get::<Option<i64>, _>(i)?.unwrap_or(0))
-    };
-    let mut f = Funnel {
-        number: row.try_get(0)?,
-        started: n(1)?,
-        resumed: n(2)?,
-        completed: n(3)?,
-        escalated: n(4)?,
-        left: n(5)?,
-        restarts: n(6)?,
-        ..Funnel::default()
-    };
-    for q in 0..5 {
-        let at = 7 + q * 4;
-        f.reached[q] = n(at)?;
-        f.left_at[q] = n(at + 1)?;
-        f.escalated_at[q] = n(at + 2)?;
-        f.invalid[q] = n(at + 3)?;
-    }
-    Ok(f)
-}
-
-/// Escalations in the period (by the time the run was handed over), per
-/// number and reason, and the time staff took to first write.
-async fn waits(
-    db: &Db,
-    numbers: &[ReportNumber],
-    from: OffsetDateTime,
-    until: OffsetDateTime,
-) -> Result<Vec<Waits>, sqlx::Error> {
-    let sql = format!(
-        "SELECT account_id, escalation_reason,
-            CASE WHEN first_reply_at IS NULL THEN NULL ELSE {secs} END
-         FROM flow_runs WHERE NOT test_data AND outcome = 'escalated' AND ended_at >= $1 AND ended_at < $2{numbers}",
-        secs = seconds_between(db, "ended_at", "first_reply_at"),
-        numbers = in_numbers("account_id", numbers),
-    );
-    let rows: Vec<(i64, Option<String>, Option<f64>)> = on_db_read!(db, p => sqlx::query_as(&sql)
-        .bind(from).bind(until).fetch_all(p).await)?;
-    Ok(numbers
-        .iter()
-        .map(|n| {
-            let mut w = Waits {
-                number: n.id,
-                ..Waits::default()
-            };
-            for (_, reason, reply) in rows.iter().filter(|r| r.0 == n.id) {
-                w.escalated += 1;
-                match reason.as_deref() {
-                    Some("requested") => w.requested += 1,
-                    Some("failed_answers") => w.failed_answers += 1,
-                    Some("media") => w.media += 1,
-                    _ => {}
-                }
-                match reply {
-                    Some(secs) => w.reply_seconds.push(*secs),
-                    None => w.unanswered += 1,
-                }
-            }
-            w
-        })
-        .collect())
 }
 
 /// The staff queue now: per number, how many wait and since when, how

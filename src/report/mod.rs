@@ -19,10 +19,44 @@
 
 pub mod chart;
 pub mod csv;
+pub mod days;
 pub mod figures;
 pub mod runs;
 
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
 use time::{Date, Duration, OffsetDateTime, Time};
+
+/// How often the background rolls new rows into their days.
+pub const ROLL_EVERY: std::time::Duration = std::time::Duration::from_secs(60);
+
+/// The reports' upkeep until `stop` is notified: rolls the runs and codes
+/// that ended into their days (`days::roll_all`) every
+/// `Config::report_roll_every` (`ROLL_EVERY`; rows written before an
+/// upgrade too: a report counts them meanwhile, only slower), and ends the
+/// runs left idle (`runs::sweep`) every `runs::EVERY`.
+pub async fn upkeep(state: crate::AppState, stop: std::sync::Arc<tokio::sync::Notify>) {
+    let mut last_sweep: Option<std::time::Instant> = None;
+    loop {
+        if last_sweep.is_none_or(|t| t.elapsed() >= runs::EVERY) {
+            last_sweep = Some(std::time::Instant::now());
+            match runs::sweep(&state.db, &state.config, OffsetDateTime::now_utc()).await {
+                Ok(0) => {}
+                Ok(ended) => tracing::info!(ended, "runs of questions left idle were ended"),
+                Err(e) => tracing::error!(error = %e, "ending the idle runs failed"),
+            }
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(state.config.report_roll_every) => {}
+            _ = stop.notified() => return,
+        }
+        match days::roll_all(&state.db).await {
+            Ok(0) => {}
+            Ok(rolled) => tracing::debug!(rolled, "report figures added up"),
+            Err(e) => tracing::error!(error = %e, "adding up the report figures failed"),
+        }
+    }
+}
 
 /// A number a report covers.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -130,8 +164,11 @@ impl Period {
 
 /// The funnel of one number: runs started in the period and where they
 /// ended.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
 pub struct Funnel {
+    /// Not stored with a day's figures (the row says whose they are).
+    #[serde(skip)]
     pub number: i64,
     /// Runs started by the person (a hand back by staff is not a start).
     pub started: i64,
@@ -150,43 +187,48 @@ pub struct Funnel {
     pub escalated_at: [i64; 5],
     /// Answers not understood at question k+1.
     pub invalid: [i64; 5],
-    /// Seconds from question 1 to the code, of each run completed without
-    /// staff.
-    pub completion_seconds: Vec<f64>,
+    /// From question 1 to the code, of each run completed without staff.
+    pub completion: Durations,
 }
 
 impl Funnel {
+    /// Adds `other`'s figures (`sign` 1) or takes them away (-1).
+    pub fn add(&mut self, other: &Funnel, sign: i64) {
+        self.started += sign * other.started;
+        self.resumed += sign * other.resumed;
+        self.completed += sign * other.completed;
+        self.escalated += sign * other.escalated;
+        self.left += sign * other.left;
+        self.restarts += sign * other.restarts;
+        for q in 0..5 {
+            self.reached[q] += sign * other.reached[q];
+            self.left_at[q] += sign * other.left_at[q];
+            self.escalated_at[q] += sign * other.escalated_at[q];
+            self.invalid[q] += sign * other.invalid[q];
+        }
+        self.completion.add(&other.completion, sign);
+    }
+
     /// The sum of several numbers' funnels (`number` 0).
     pub fn total(all: &[Funnel]) -> Funnel {
         let mut t = Funnel::default();
         for f in all {
-            t.started += f.started;
-            t.resumed += f.resumed;
-            t.completed += f.completed;
-            t.escalated += f.escalated;
-            t.left += f.left;
-            t.restarts += f.restarts;
-            for q in 0..5 {
-                t.reached[q] += f.reached[q];
-                t.left_at[q] += f.left_at[q];
-                t.escalated_at[q] += f.escalated_at[q];
-                t.invalid[q] += f.invalid[q];
-            }
-            t.completion_seconds
-                .extend_from_slice(&f.completion_seconds);
+            t.add(f, 1);
         }
         t
     }
 
     /// The median time from question 1 to the code.
     pub fn median_completion(&self) -> Option<f64> {
-        median(&self.completion_seconds)
+        self.completion.median()
     }
 }
 
 /// Escalations of one number in the period.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
 pub struct Waits {
+    #[serde(skip)]
     pub number: i64,
     pub escalated: i64,
     /// The person typed AGENT.
@@ -197,27 +239,152 @@ pub struct Waits {
     pub media: i64,
     /// Not written to by staff yet.
     pub unanswered: i64,
-    /// Seconds until a staff member first wrote, of each one answered.
-    pub reply_seconds: Vec<f64>,
+    /// Until a staff member first wrote, of each one answered.
+    pub reply: Durations,
 }
 
 impl Waits {
+    /// Adds `other`'s figures (`sign` 1) or takes them away (-1).
+    pub fn add(&mut self, other: &Waits, sign: i64) {
+        self.escalated += sign * other.escalated;
+        self.requested += sign * other.requested;
+        self.failed_answers += sign * other.failed_answers;
+        self.media += sign * other.media;
+        self.unanswered += sign * other.unanswered;
+        self.reply.add(&other.reply, sign);
+    }
+
     pub fn total(all: &[Waits]) -> Waits {
         let mut t = Waits::default();
         for w in all {
-            t.escalated += w.escalated;
-            t.requested += w.requested;
-            t.failed_answers += w.failed_answers;
-            t.media += w.media;
-            t.unanswered += w.unanswered;
-            t.reply_seconds.extend_from_slice(&w.reply_seconds);
+            t.add(w, 1);
         }
         t
     }
 
     /// The median time to a first staff reply.
     pub fn median_reply(&self) -> Option<f64> {
-        median(&self.reply_seconds)
+        self.reply.median()
+    }
+}
+
+/// The figures of one number on one UTC day, as `report_days` keeps them
+/// (see `days`): its runs by the day they started, its escalations by the
+/// day they were handed over, its new codes by the day first seen.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Day {
+    pub funnel: Funnel,
+    pub waits: Waits,
+    pub new_codes: i64,
+}
+
+impl Day {
+    /// Adds `other`'s figures (`sign` 1) or takes them away (-1).
+    pub fn add(&mut self, other: &Day, sign: i64) {
+        self.funnel.add(&other.funnel, sign);
+        self.waits.add(&other.waits, sign);
+        self.new_codes += sign * other.new_codes;
+    }
+}
+
+/// Durations counted in buckets, so that a day's can be kept added up and
+/// a year's read at once: to the second below an hour (a code takes
+/// minutes: its median is exact to the second), then buckets 1 % wide (a
+/// first reply after hours: its median is within 0.5 %). Stored as JSON
+/// (`{"bucket": count}`), only the buckets used.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct Durations(BTreeMap<u32, i64>);
+
+/// Below this many seconds, one bucket per second.
+const EXACT_BELOW: u32 = 3600;
+/// Above, each bucket this much wider than the last.
+const STEP: f64 = 1.01;
+/// The last bucket (from about 2.5 years on).
+const LAST_BUCKET: u32 = EXACT_BELOW + 2000;
+
+impl Durations {
+    /// The bucket of a duration in seconds (negative: 0; not a number:
+    /// none).
+    fn bucket(seconds: f64) -> Option<u32> {
+        if !seconds.is_finite() {
+            return None;
+        }
+        let s = seconds.max(0.0);
+        if s.round() < f64::from(EXACT_BELOW) {
+            return Some(s.round() as u32);
+        }
+        let k = ((s / f64::from(EXACT_BELOW)).ln() / STEP.ln()).floor();
+        Some((EXACT_BELOW + k.max(0.0) as u32).min(LAST_BUCKET))
+    }
+
+    /// The seconds a bucket stands for (the middle of its span).
+    fn value(bucket: u32) -> f64 {
+        if bucket < EXACT_BELOW {
+            f64::from(bucket)
+        } else {
+            f64::from(EXACT_BELOW) * STEP.powf(f64::from(bucket - EXACT_BELOW) + 0.5)
+        }
+    }
+
+    /// Counts one duration.
+    pub fn push(&mut self, seconds: f64) {
+        if let Some(b) = Self::bucket(seconds) {
+            *self.0.entry(b).or_default() += 1;
+        }
+    }
+
+    /// Adds `other`'s counts (`sign` 1) or takes them away (-1); a bucket
+    /// that falls to 0 goes.
+    pub fn add(&mut self, other: &Durations, sign: i64) {
+        for (b, n) in &other.0 {
+            let c = self.0.entry(*b).or_default();
+            *c += sign * n;
+            if *c == 0 {
+                self.0.remove(b);
+            }
+        }
+    }
+
+    /// How many durations.
+    pub fn count(&self) -> i64 {
+        self.0.values().filter(|n| **n > 0).sum()
+    }
+
+    /// The `i`th shortest (from 0).
+    fn nth(&self, i: i64) -> Option<f64> {
+        let mut seen = 0;
+        for (b, n) in self.0.iter().filter(|(_, n)| **n > 0) {
+            seen += n;
+            if i < seen {
+                return Some(Self::value(*b));
+            }
+        }
+        None
+    }
+
+    /// The median; `None` for none.
+    pub fn median(&self) -> Option<f64> {
+        let n = self.count();
+        if n == 0 {
+            return None;
+        }
+        if n % 2 == 1 {
+            self.nth(n / 2)
+        } else {
+            Some((self.nth(n / 2 - 1)? + self.nth(n / 2)?) / 2.0)
+        }
+    }
+}
+
+impl FromIterator<f64> for Durations {
+    fn from_iter<I: IntoIterator<Item = f64>>(iter: I) -> Durations {
+        let mut d = Durations::default();
+        for s in iter {
+            d.push(s);
+        }
+        d
     }
 }
 
@@ -437,21 +604,6 @@ impl Report {
     }
 }
 
-/// The median of `values`; `None` for none.
-pub fn median(values: &[f64]) -> Option<f64> {
-    let mut v: Vec<f64> = values.iter().copied().filter(|x| x.is_finite()).collect();
-    if v.is_empty() {
-        return None;
-    }
-    v.sort_by(f64::total_cmp);
-    let mid = v.len() / 2;
-    Some(if v.len() % 2 == 1 {
-        v[mid]
-    } else {
-        (v[mid - 1] + v[mid]) / 2.0
-    })
-}
-
 /// A duration in seconds as staff read it: `45 s`, `3 min 20 s`,
 /// `2 h 05 min`, `3 j 4 h`.
 pub fn duration_text(seconds: f64) -> String {
@@ -533,10 +685,22 @@ mod tests {
 
     #[test]
     fn medians_and_durations() {
-        assert_eq!(median(&[]), None);
-        assert_eq!(median(&[3.0, 1.0, 2.0]), Some(2.0));
-        assert_eq!(median(&[4.0, 1.0, 2.0, 3.0]), Some(2.5));
-        assert_eq!(median(&[f64::NAN, 1.0]), Some(1.0));
+        let d = |v: &[f64]| v.iter().copied().collect::<Durations>();
+        assert_eq!(d(&[]).median(), None);
+        assert_eq!(d(&[3.0, 1.0, 2.0]).median(), Some(2.0));
+        assert_eq!(d(&[4.0, 1.0, 2.0, 3.0]).median(), Some(2.5));
+        assert_eq!(d(&[f64::NAN, 1.0]).median(), Some(1.0));
+        assert_eq!(d(&[-5.0]).median(), Some(0.0));
+        // To the second below an hour, within 0.5 % above.
+        assert_eq!(d(&[3599.4, 200.0, 300.0]).median(), Some(300.0));
+        for secs in [3600.0, 5000.0, 86_400.0, 40.0 * 86_400.0] {
+            let m = d(&[secs]).median().unwrap();
+            assert!((m - secs).abs() / secs <= 0.005, "{secs}: {m}");
+        }
+        let mut days = d(&[10.0, 20.0, 30.0]);
+        days.add(&d(&[20.0]), -1);
+        assert_eq!((days.count(), days.median()), (2, Some(20.0)));
+        assert_eq!(days, d(&[10.0, 30.0]), "an emptied bucket goes");
         assert_eq!(duration_text(45.2), "45 s");
         assert_eq!(duration_text(200.0), "3 min 20 s");
         assert_eq!(duration_text(7500.0), "2 h 05 min");

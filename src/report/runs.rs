@@ -110,17 +110,39 @@ pub(crate) fn bind_completed<'q, O>(
 
 /// Notes the first time a staff member wrote to the person since the
 /// conversation's last run was escalated (the reports' time to first
-/// reply), in the transaction that stores the staff message.
+/// reply), in the transaction that stores the staff message; a run already
+/// rolled into its days moves there from unanswered to answered in the
+/// same transaction.
 pub async fn staff_wrote(
     tx: &mut Tx,
     conversation_id: i64,
     now: OffsetDateTime,
 ) -> Result<(), sqlx::Error> {
-    on_tx!(tx, c => sqlx::query(
+    let sql = format!(
         "UPDATE flow_runs SET first_reply_at = $2
          WHERE id = (SELECT MAX(id) FROM flow_runs WHERE conversation_id = $1)
-            AND outcome = 'escalated' AND first_reply_at IS NULL")
-        .bind(conversation_id).bind(now).execute(c).await.map(|_| ()))
+            AND outcome = 'escalated' AND first_reply_at IS NULL
+         RETURNING {}",
+        super::days::run_columns_and_rolled()
+    );
+    #[derive(sqlx::FromRow)]
+    struct Stamped {
+        #[sqlx(flatten)]
+        run: super::days::RunRow,
+        rolled: bool,
+    }
+    let stamped: Option<Stamped> = on_tx!(&mut *tx, c => sqlx::query_as(&sql)
+        .bind(conversation_id).bind(now).fetch_optional(c).await)?;
+    match stamped {
+        Some(Stamped { run, rolled: true }) => {
+            let before = super::days::RunRow {
+                first_reply_at: None,
+                ..run.clone()
+            };
+            super::days::add_change(tx, &before, &run).await
+        }
+        Some(_) | None => Ok(()),
+    }
 }
 
 /// A conversation the sweep looks at.
@@ -200,19 +222,4 @@ pub async fn sweep(db: &Db, config: &Config, now: OffsetDateTime) -> Result<usiz
         }
     }
     Ok(ended)
-}
-
-/// Sweeps every `EVERY` until `stop` is notified.
-pub async fn run(state: crate::AppState, stop: std::sync::Arc<tokio::sync::Notify>) {
-    loop {
-        match sweep(&state.db, &state.config, OffsetDateTime::now_utc()).await {
-            Ok(0) => {}
-            Ok(ended) => tracing::info!(ended, "runs of questions left idle were ended"),
-            Err(e) => tracing::error!(error = %e, "ending the idle runs failed"),
-        }
-        tokio::select! {
-            _ = tokio::time::sleep(EVERY) => {}
-            _ = stop.notified() => return,
-        }
-    }
 }

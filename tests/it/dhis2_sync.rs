@@ -94,7 +94,10 @@ pub(crate) async fn wait_all_synced_nudging(db: &Db, n: usize) {
         assert!(
             start.elapsed() < Duration::from_secs(60),
             "waited for {n} jobs synced: {:?}",
-            all.iter().filter(|j| j.1 != "synced").take(5).collect::<Vec<_>>()
+            all.iter()
+                .filter(|j| j.1 != "synced")
+                .take(5)
+                .collect::<Vec<_>>()
         );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }

@@ -95,7 +95,7 @@ fn expected_funnel(number: i64) -> Funnel {
         left_at: [0, 0, 1, 0, 0],
         escalated_at: [0, 1, 0, 0, 0],
         invalid: [1, 0, 1, 0, 0],
-        completion_seconds: Vec::new(),
+        completion: Default::default(),
     }
 }
 
@@ -107,7 +107,13 @@ async fn twilio_id(app: &TestApp) -> (i64, String) {
 #[apply(both_backends)]
 #[tokio::test]
 async fn the_report_equals_a_fixture_counted_by_hand(#[case] backend: Backend) {
-    let Some(app) = spawn_app(backend).await else {
+    // The background adds nothing up meanwhile: the test does, when it
+    // says.
+    let Some(app) = spawn_app_with(backend, |c| {
+        c.report_roll_every = std::time::Duration::from_secs(3600)
+    })
+    .await
+    else {
         return;
     };
     let tenant = app.default_tenant().await;
@@ -121,6 +127,13 @@ async fn the_report_equals_a_fixture_counted_by_hand(#[case] backend: Backend) {
             None,
         )
         .await;
+    // What ended so far is added into its days before the staff member
+    // writes: the reply then moves a rolled escalation to answered.
+    let rolled = report::days::roll_all(&app.state.db).await.unwrap();
+    assert!(
+        rolled >= 5,
+        "3 runs and 2 codes, and the sandbox's: {rolled}"
+    );
     let mut s = app.login("sup@ngo.example").await;
     s.get(&format!("/conversations/{escalated}")).await;
     let sent = s
@@ -170,12 +183,12 @@ async fn the_report_equals_a_fixture_counted_by_hand(#[case] backend: Backend) {
     let [funnel] = r.funnel.as_slice() else {
         panic!("{:?}", r.funnel)
     };
-    let times = funnel.completion_seconds.clone();
-    assert_eq!(times.len(), 2, "the two codes given");
-    assert!(times.iter().all(|t| *t >= 0.0 && *t < 600.0), "{times:?}");
+    let times = &funnel.completion;
+    assert_eq!(times.count(), 2, "the two codes given");
+    assert!(times.median().is_some_and(|t| t < 600.0), "{times:?}");
     assert_eq!(
         Funnel {
-            completion_seconds: Vec::new(),
+            completion: Default::default(),
             ..funnel.clone()
         },
         expected_funnel(twilio)
@@ -188,7 +201,18 @@ async fn the_report_equals_a_fixture_counted_by_hand(#[case] backend: Backend) {
         (waits.escalated, waits.requested, waits.unanswered),
         (1, 1, 0)
     );
-    assert_eq!(waits.reply_seconds.len(), 1);
+    assert_eq!(waits.reply.count(), 1);
+    // P2's run, ended by the sweep, is not rolled yet: once it is, the
+    // report is the same.
+    let unrolled: i64 = on_db!(db, p => sqlx::query_scalar(
+        "SELECT COUNT(*) FROM flow_runs WHERE rolled = FALSE").fetch_one(p).await.unwrap());
+    assert_eq!(unrolled, 1);
+    report::days::roll_all(db).await.unwrap();
+    let rolled = report::figures::report(db, &access, r.period)
+        .await
+        .unwrap();
+    assert_eq!(rolled.lines(), r.lines());
+    assert_eq!((&rolled.funnel, &rolled.waits), (&r.funnel, &r.waits));
     let [queue] = r.queue.as_slice() else {
         panic!("{:?}", r.queue)
     };
@@ -495,4 +519,106 @@ async fn two_instances_sweeping_at_once_end_each_run_once() {
     let left: i64 = on_db!(&app.state.db, p => sqlx::query_scalar(
         "SELECT COUNT(*) FROM flow_runs WHERE outcome = 'left' AND question = 2").fetch_one(p).await.unwrap());
     assert_eq!(left, 20);
+}
+
+/// Writes `n` ended runs of every kind on the Twilio number, in P1's
+/// conversation, started over the last three days (a simple generator:
+/// the same rows each time).
+async fn write_runs(app: &TestApp, conversation: i64, n: u64) {
+    let (twilio, _) = twilio_id(app).await;
+    let tenant = app.default_tenant().await;
+    let now = OffsetDateTime::now_utc();
+    let mut x: u64 = 0x2545_F491_4F6C_DD1D;
+    let mut next = |m: u64| {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        x % m
+    };
+    let mut tx = app.state.db.begin().await.unwrap();
+    for _ in 0..n {
+        let outcome = ["completed", "escalated", "left"][next(3) as usize];
+        let question = (outcome != "completed").then(|| 1 + next(5) as i16);
+        let started = now - Duration::seconds(next(3 * 86_400) as i64);
+        let ended = started + Duration::seconds(30 + next(7200) as i64);
+        let replied = (outcome == "escalated" && next(2) == 0)
+            .then(|| ended + Duration::seconds(next(50_000) as i64));
+        let reason = (outcome == "escalated")
+            .then(|| ["requested", "failed_answers", "media"][next(3) as usize]);
+        uic_inbox::on_tx!(&mut tx, c => sqlx::query(
+            "INSERT INTO flow_runs (tenant_id, account_id, conversation_id, test_data, started_at, ended_at,
+                outcome, resumed, question, reached, invalid_1, invalid_3, restarts, escalation_reason,
+                first_reply_at)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)")
+            .bind(tenant).bind(twilio).bind(conversation).bind(next(10) == 0)
+            .bind(started).bind(ended).bind(outcome).bind(next(8) == 0)
+            .bind(question).bind(question.unwrap_or(5)).bind(next(3) as i16).bind(next(2) as i16)
+            .bind(next(2) as i16).bind(reason).bind(replied)
+            .execute(c).await.map(|_| ()).unwrap());
+    }
+    tx.commit().await.unwrap();
+}
+
+/// Two instances adding the figures up at once add each run and each code
+/// once, and a report reads the same figures before and after.
+#[apply(both_backends)]
+#[tokio::test]
+async fn two_instances_adding_up_at_once_count_each_run_and_code_once(#[case] backend: Backend) {
+    let quiet = |c: &mut uic_inbox::config::Config| {
+        c.report_roll_every = std::time::Duration::from_secs(3600)
+    };
+    let Some(app) = spawn_app_with(backend, quiet).await else {
+        return;
+    };
+    let tenant = app.default_tenant().await;
+    live_the_fixture(&app).await;
+    let db = &app.state.db;
+    let p1: i64 = on_db!(db, p => sqlx::query_scalar(
+        "SELECT c.id FROM conversations c JOIN contacts k ON k.id = c.contact_id WHERE k.phone = $1")
+        .bind(P1).fetch_one(p).await.unwrap());
+    write_runs(&app, p1, 3000).await;
+    crate::dhis2_sync::queue_registrations(db, 500).await;
+    let rows: i64 = on_db!(db, p => sqlx::query_scalar(
+        "SELECT (SELECT COUNT(*) FROM flow_runs) + (SELECT COUNT(*) FROM uic_registrations)")
+        .fetch_one(p).await.unwrap());
+    let access = Actor::operator(tenant)
+        .require(Permission::ReportsView, Scope::Tenant)
+        .unwrap();
+    let today = OffsetDateTime::now_utc().date();
+    let period = Period::parse("", "", today).unwrap();
+    let before = report::figures::report(db, &access, period).await.unwrap();
+    assert!(before.funnel[0].started > 2000, "{:?}", before.funnel[0]);
+    assert!(before.waits[0].reply.count() > 100);
+
+    let second = app.second_instance_with(quiet).await;
+    // Small batches, so that the two take turns many times.
+    let roll = |db: uic_inbox::db::Db| async move {
+        let mut total = 0;
+        loop {
+            match report::days::roll(&db, 97).await.unwrap() {
+                0 => return total,
+                n => total += n,
+            }
+        }
+    };
+    let (a, b) = tokio::join!(
+        tokio::spawn(roll(db.clone())),
+        tokio::spawn(roll(second.state.db.clone()))
+    );
+    let (a, b) = (a.unwrap(), b.unwrap());
+    assert_eq!((a + b) as i64, rows, "each row once: {a} + {b}");
+    if backend == Backend::Postgres {
+        assert!(a > 0 && b > 0, "both took part: {a} + {b}");
+    }
+    let unrolled: i64 = on_db!(db, p => sqlx::query_scalar(
+        "SELECT (SELECT COUNT(*) FROM flow_runs WHERE rolled = FALSE)
+            + (SELECT COUNT(*) FROM uic_registrations WHERE rolled = FALSE)")
+        .fetch_one(p).await.unwrap());
+    assert_eq!(unrolled, 0);
+    let after = report::figures::report(db, &access, period).await.unwrap();
+    assert_eq!(after.lines(), before.lines());
+    assert_eq!(
+        (&after.funnel, &after.waits, &after.codes),
+        (&before.funnel, &before.waits, &before.codes)
+    );
 }

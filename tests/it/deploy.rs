@@ -735,8 +735,7 @@ fn the_image_is_built_by_a_rust_stage_and_runs_the_binary_alone_as_a_user() {
     );
     let user = last
         .iter()
-        .filter(|(k, _)| k == "USER")
-        .next_back()
+        .rfind(|(k, _)| k == "USER")
         .expect("the image sets its user")
         .1
         .clone();

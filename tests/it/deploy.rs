@@ -5,7 +5,10 @@
 //! they set must be one the app reads, so that a typo fails here rather than
 //! being silently ignored on a server.
 
-use crate::helpers::{Backend, spawn_app};
+use crate::helpers::{
+    Backend, TWILIO_NUMBER, TWILIO_TOKEN, form_body, spawn_app, spawn_app_with, twilio_params,
+    twilio_signature, twiml_bodies,
+};
 use axum::Router;
 use axum::extract::Request;
 use axum::routing::any;
@@ -270,14 +273,94 @@ async fn the_caddyfile_sends_the_apps_security_headers_hides_metrics_and_limits_
     );
 }
 
-/// A running Caddy, stopped when dropped.
-struct RunningCaddy(Child);
+/// The project's Caddyfile run on plain HTTP at `http://127.0.0.1:{port}`
+/// (no certificate to fetch) in front of `127.0.0.1:{app_port}`, with its
+/// admin endpoint off so that tests may run side by side; stopped when
+/// dropped.
+struct RunningCaddy {
+    child: Child,
+    domain: String,
+    _home: tempfile::TempDir,
+}
+
+impl RunningCaddy {
+    async fn start(caddy: &Path, port: u16, app_port: u16) -> RunningCaddy {
+        let home = tempfile::tempdir().unwrap();
+        let config = home.path().join("Caddyfile");
+        let caddyfile = read("Caddyfile");
+        let global = caddyfile.find("{\n").expect("a global options block");
+        std::fs::write(
+            &config,
+            format!(
+                "{}{{\n\tadmin off\n{}",
+                &caddyfile[..global],
+                &caddyfile[global + 2..]
+            ),
+        )
+        .unwrap();
+        let domain = format!("http://127.0.0.1:{port}");
+        let log_path = home.path().join("caddy.log");
+        let child = caddy_command(
+            caddy,
+            home.path(),
+            &[
+                "run",
+                "--config",
+                config.to_str().unwrap(),
+                "--adapter",
+                "caddyfile",
+            ],
+            &[
+                ("DOMAIN", &domain),
+                ("APP_HOST", "127.0.0.1"),
+                ("APP_PORT", &app_port.to_string()),
+            ],
+        )
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(&log_path).unwrap())
+        .spawn()
+        .expect("caddy starts");
+        let running = RunningCaddy {
+            child,
+            domain,
+            _home: home,
+        };
+        // Ready once it accepts connections (it listens after loading the
+        // whole configuration).
+        let mut up = false;
+        for _ in 0..100 {
+            if tokio::net::TcpStream::connect(("127.0.0.1", port))
+                .await
+                .is_ok()
+            {
+                up = true;
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
+        assert!(
+            up,
+            "caddy did not start:\n{}",
+            std::fs::read_to_string(&log_path).unwrap_or_default()
+        );
+        running
+    }
+}
 
 impl Drop for RunningCaddy {
     fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
+        let _ = self.child.kill();
+        let _ = self.child.wait();
     }
+}
+
+/// A port nobody listens on now.
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
 }
 
 /// What the stand-in app saw: each request's path, X-Forwarded-For, and
@@ -309,67 +392,11 @@ async fn caddy_hides_metrics_refuses_large_bodies_and_passes_the_real_client_add
         }
     }));
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let app_port = listener.local_addr().unwrap().port().to_string();
+    let app_port = listener.local_addr().unwrap().port();
     tokio::spawn(async move { axum::serve(listener, upstream).await });
-
-    // The project's Caddyfile on plain HTTP (no certificate to fetch), with
-    // its admin endpoint off so that tests may run side by side.
-    let caddy_port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let home = tempfile::tempdir().unwrap();
-    let config = home.path().join("Caddyfile");
-    let caddyfile = read("Caddyfile");
-    let global = caddyfile.find("{\n").expect("a global options block");
-    std::fs::write(
-        &config,
-        format!(
-            "{}{{\n\tadmin off\n{}",
-            &caddyfile[..global],
-            &caddyfile[global + 2..]
-        ),
-    )
-    .unwrap();
-    let domain = format!("http://127.0.0.1:{caddy_port}");
-    let log = std::fs::File::create(home.path().join("caddy.log")).unwrap();
-    let _caddy = RunningCaddy(
-        caddy_command(
-            &caddy,
-            home.path(),
-            &[
-                "run",
-                "--config",
-                config.to_str().unwrap(),
-                "--adapter",
-                "caddyfile",
-            ],
-            &[
-                ("DOMAIN", &domain),
-                ("APP_HOST", "127.0.0.1"),
-                ("APP_PORT", &app_port),
-            ],
-        )
-        .stdout(Stdio::null())
-        .stderr(log)
-        .spawn()
-        .expect("caddy starts"),
-    );
+    let proxy = RunningCaddy::start(&caddy, free_port(), app_port).await;
+    let domain = &proxy.domain;
     let client = reqwest::Client::new();
-    let mut up = false;
-    for _ in 0..100 {
-        if client.get(format!("{domain}/healthz")).send().await.is_ok() {
-            up = true;
-            break;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-    }
-    assert!(
-        up,
-        "caddy did not answer:\n{}",
-        std::fs::read_to_string(home.path().join("caddy.log")).unwrap_or_default()
-    );
 
     // A page passes, with the headers, and the app learns the client's
     // address, not the one the client wrote.
@@ -429,6 +456,45 @@ async fn caddy_hides_metrics_refuses_large_bodies_and_passes_the_real_client_add
         webhook.iter().all(|l| l == "cut"),
         "no whole body over the limit reached the app: {webhook:?}"
     );
+}
+
+#[tokio::test]
+async fn behind_caddy_the_app_checks_twilio_signatures_against_its_public_url() {
+    let Some(caddy) = caddy() else { return };
+    // PUBLIC_URL is the proxy's address, as on a server (there https://DOMAIN).
+    let port = free_port();
+    let public = format!("http://127.0.0.1:{port}");
+    let app = spawn_app_with(Backend::Sqlite, |c| c.public_url = Some(public.clone()))
+        .await
+        .expect("sqlite app");
+    let app_port: u16 = app.address.rsplit(':').next().unwrap().parse().unwrap();
+    let proxy = RunningCaddy::start(&caddy, port, app_port).await;
+    assert_eq!(proxy.domain, public);
+
+    let from = "whatsapp:+243990000101";
+    let to = format!("whatsapp:{TWILIO_NUMBER}");
+    let params = twilio_params("SM_deploy_1", from, &to, "Bonjour");
+    let params: Vec<(&str, &str)> = params.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let post = |signed_url: String| {
+        let signature = twilio_signature(TWILIO_TOKEN, &signed_url, &params);
+        app.client
+            .post(format!("{public}/whatsapp/webhook"))
+            .header("X-Twilio-Signature", signature)
+            .header("Content-Type", "application/x-www-form-urlencoded")
+            .body(form_body(&params))
+            .send()
+    };
+    // Signed over the app's own address, as if the proxy were not there:
+    // refused, since Twilio never sees that address.
+    let refused = post(format!("{}/whatsapp/webhook", app.address))
+        .await
+        .unwrap();
+    assert_eq!(refused.status(), 403);
+    // Signed over the public URL Twilio posts to: the bot answers.
+    let answered = post(format!("{public}/whatsapp/webhook")).await.unwrap();
+    assert_eq!(answered.status(), 200);
+    let replies = twiml_bodies(&answered.text().await.unwrap());
+    assert!(!replies.is_empty(), "the bot's welcome");
 }
 
 // ---- docker-compose.prod.yml ----

@@ -28,6 +28,7 @@ mod cli;
 mod collisions;
 mod conversations;
 mod demo;
+mod deploy;
 mod dhis2_bench;
 mod dhis2_pages;
 mod dhis2_sync;

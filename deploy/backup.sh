@@ -24,14 +24,16 @@ named uic-inbox-*.dump or uic-inbox-*.tar.gz is always a whole backup.
 
 Options:
   --env-file FILE  read DATABASE_URL (and BACKUP_DIR, KEEP) from FILE; the
-                   environment wins, as it does for the server. A relative
-                   SQLite path is taken from FILE's directory.
+                   environment wins, as it does for the server
   --keep N         how many backups to keep (at least 1)
   -h, --help       this text
 
 Environment: DATABASE_URL, BACKUP_DIR, KEEP; PG_DUMP and PG_RESTORE (the
 commands to run, default pg_dump and pg_restore: e.g. a `docker compose exec`
 prefix, see deploy/BACKUP.md); SQLITE3 (default sqlite3).
+
+A relative SQLite path is taken from the current directory, as the server
+takes it from its own: run the script where the server runs.
 
 Exit status: 0 backup written; 1 the backup failed (database unreachable,
 dump or check failed, disk full); 2 wrong usage or configuration (no
@@ -81,10 +83,8 @@ env_file_value() {
   return 1
 }
 
-base_dir=.
 if [ -n "$env_file" ]; then
   [ -r "$env_file" ] || misuse "cannot read the env file $env_file"
-  base_dir=$(dirname "$env_file")
   for key in DATABASE_URL BACKUP_DIR KEEP; do
     if [ -z "${!key:-}" ] && value=$(env_file_value "$key"); then
       printf -v "$key" '%s' "$value"
@@ -198,9 +198,9 @@ backup_sqlite() {
   case "$scheme" in *+*) path=${path#/} ;; esac
   path=${path%%\?*}
   if [ -z "$path" ] || [ "$path" = ":memory:" ]; then misuse "DATABASE_URL names no SQLite file"; fi
-  case "$path" in /*) ;; *) path="$base_dir/$path" ;; esac
+  case "$path" in /*) ;; *) path="${PWD%/}/$path" ;; esac
   # sqlite3 would create an empty database where none is: look first.
-  [ -f "$path" ] || fail "no SQLite database at $path (is DATABASE_URL the server's, and the env file in the server's directory?)"
+  [ -f "$path" ] || fail "no SQLite database at $path (is DATABASE_URL the server's? A relative path is read from the current directory: run this where the server runs)"
   local data_dir name
   data_dir=$(dirname "$path")
   name=$(basename "$path")

@@ -17,6 +17,7 @@ fn both_backends(#[case] backend: Backend) {}
 mod access;
 mod account_channel;
 mod accounts;
+mod backup;
 mod bad_input;
 mod browser;
 mod browser_dhis2;

@@ -6,7 +6,8 @@
 # supervisor and times, with `loadgen --pages --get` (count, p50, p95, p99,
 # max), the reports page over the last year for every number and for one
 # number (the biggest programme's). Then, on PostgreSQL, the query plans
-# (EXPLAIN ANALYZE) of what `report::figures` reads, as it writes them.
+# (EXPLAIN ANALYZE) of what `report::figures` reads: the figures added up
+# per day (`report::days`), the rows not added up yet, the queue.
 # Usage: scripts/bench-reports.sh postgres|sqlite [rounds] [concurrency]
 # PostgreSQL: BENCH_POSTGRES_URL (default postgres://postgres@127.0.0.1:5432/postgres);
 # a database uic_bench_reports is created afresh there (and left for a look).
@@ -38,28 +39,12 @@ if [ "$backend" = postgres ]; then
   numbers=$(query "SELECT string_agg(id::text, ', ' ORDER BY id) FROM whatsapp_accounts
     WHERE tenant_id = $tenant AND provider <> 'sandbox'")
   explain() { echo "-- $1"; psql "$db" -qc "EXPLAIN (ANALYZE, BUFFERS) $2"; }
-  sums=""
-  for q in 1 2 3 4 5; do
-    sums="$sums, SUM(CASE WHEN reached >= $q AND NOT resumed THEN 1 ELSE 0 END),
-      SUM(CASE WHEN outcome = 'left' AND question = $q THEN 1 ELSE 0 END),
-      SUM(CASE WHEN outcome = 'escalated' AND question = $q THEN 1 ELSE 0 END), SUM(invalid_$q)"
-  done
-  explain "funnel" "SELECT account_id, SUM(CASE WHEN resumed THEN 0 ELSE 1 END), SUM(CASE WHEN resumed THEN 1 ELSE 0 END),
-      SUM(CASE WHEN outcome = 'completed' THEN 1 ELSE 0 END), SUM(CASE WHEN outcome = 'escalated' THEN 1 ELSE 0 END),
-      SUM(CASE WHEN outcome = 'left' THEN 1 ELSE 0 END), SUM(restarts)$sums
-    FROM flow_runs WHERE NOT test_data AND started_at >= '$from'::timestamptz AND started_at < ('$to'::date + 1)::timestamptz
-      AND account_id IN ($numbers) GROUP BY account_id"
-  explain "completion times" "SELECT account_id, CAST(EXTRACT(EPOCH FROM (ended_at - started_at)) AS DOUBLE PRECISION)
-    FROM flow_runs WHERE NOT test_data AND started_at >= '$from'::timestamptz AND started_at < ('$to'::date + 1)::timestamptz
-      AND outcome = 'completed' AND NOT resumed AND account_id IN ($numbers)"
-  explain "escalations" "SELECT account_id, escalation_reason,
-      CASE WHEN first_reply_at IS NULL THEN NULL ELSE CAST(EXTRACT(EPOCH FROM (first_reply_at - ended_at)) AS DOUBLE PRECISION) END
-    FROM flow_runs WHERE NOT test_data AND outcome = 'escalated' AND ended_at >= '$from'::timestamptz
-      AND ended_at < ('$to'::date + 1)::timestamptz AND account_id IN ($numbers)"
-  explain "new codes" "SELECT to_char(first_seen_at AT TIME ZONE 'UTC', 'YYYY-MM-DD') AS day, first_account_id, COUNT(*)
-    FROM uic_registrations WHERE tenant_id = $tenant AND NOT test_data AND first_seen_at >= '$from'::timestamptz
-      AND first_seen_at < ('$to'::date + 1)::timestamptz AND first_account_id IN ($numbers)
-    GROUP BY day, first_account_id ORDER BY day, first_account_id"
+  explain "days" "SELECT account_id, day, figures FROM report_days
+    WHERE tenant_id = $tenant AND day >= '$from'::date AND day <= '$to'::date AND account_id IN ($numbers)"
+  explain "runs not added up yet" "SELECT * FROM flow_runs WHERE tenant_id = $tenant AND NOT rolled AND account_id IN ($numbers)"
+  explain "codes not added up yet" "SELECT tenant_id, first_account_id, test_data, first_seen_at FROM uic_registrations
+    WHERE tenant_id = $tenant AND NOT rolled AND first_account_id IN ($numbers)"
+  echo "report_days    $(query "SELECT COUNT(*) || ' rows, ' || pg_size_pretty(pg_total_relation_size('report_days')) FROM report_days")"
   explain "queue" "SELECT c.account_id, c.mode, COUNT(*), MIN(c.escalated_at), u.display_name
     FROM conversations c LEFT JOIN users u ON u.id = c.taken_by AND c.mode = 'human'
     WHERE c.tenant_id = $tenant AND c.mode IN ('waiting', 'human') AND c.account_id IN ($numbers)

@@ -49,6 +49,7 @@ mod privacy_dump;
 mod property;
 mod provider_checks;
 mod reports;
+mod scale_out;
 mod secrets;
 mod staff;
 mod states;

@@ -42,7 +42,8 @@ rm -f "$out"/*.out "$out"/samples.tsv "$out"/server.log
 
 # Staff pages to read: a small demo tenant (its supervisor logs in).
 bench_seed --conversations 5000 --messages 50000
-./target/release/loadgen --graph-stub-port "$graph_port" --graph-delay-ms "${GRAPH_DELAY_MS:-300}" &
+./target/release/loadgen --graph-stub-port "$graph_port" --graph-delay-ms "${GRAPH_DELAY_MS:-300}" \
+  2> "$out/graph.out" &
 stub=$!
 ./target/release/uic-inbox serve > "$out/server.log" 2>&1 &
 server=$!
@@ -75,14 +76,15 @@ meta=$!
 ) > "$out/pages.out" 2>&1 &
 pages=$!
 
-printf 'minute\trss_kb\tcpu_s\topen_files\n' > "$out/samples.tsv"
+printf 'minute\trss_kb\tcpu_s\topen_files\toutbox_waiting\n' > "$out/samples.tsv"
 tick=$(getconf CLK_TCK)
 for m in $(seq 0 "$minutes"); do
   if ! kill -0 "$server" 2>/dev/null; then echo "the server stopped" >&2; exit 1; fi
   rss=$(awk '/^VmRSS/ {print $2}' "/proc/$server/status")
   cpu=$(awk -v t="$tick" '{printf "%.0f", ($14 + $15) / t}' "/proc/$server/stat")
   files=$(find "/proc/$server/fd" -mindepth 1 2>/dev/null | wc -l)
-  printf '%s\t%s\t%s\t%s\n' "$m" "$rss" "$cpu" "$files" | tee -a "$out/samples.tsv"
+  waiting=$(query "SELECT COUNT(*) FROM outbox WHERE status IN ('pending', 'sending')")
+  printf '%s\t%s\t%s\t%s\t%s\n' "$m" "$rss" "$cpu" "$files" "$waiting" | tee -a "$out/samples.tsv"
   [ "$m" -lt "$minutes" ] && sleep 60
 done
 status=0
@@ -97,6 +99,7 @@ awk '$1 ~ /^\// { kind = ($1 ~ /^\/reports/) ? "reports" : ($1 ~ /\{id\}/ ? "a c
     n[kind] += $(NF-5); e[kind] += $(NF-4); if ($(NF-1) > p99[kind]) p99[kind] = $(NF-1) }
   END { for (k in n) printf "%-20s %d requests, %d errors, worst p99 of a round %.1f ms\n", k, n[k], e[k], p99[k] }' \
   "$out/pages.out"
+echo "--- graph stub: $(tail -n1 "$out/graph.out")"
 echo "--- outbox";  query "SELECT status || ' ' || COUNT(*) FROM outbox GROUP BY status ORDER BY status" | tr '\n' ' '; echo
 echo "--- server log lines by level"
 grep -o '"level":"[A-Z]*"' "$out/server.log" | sort | uniq -c || true

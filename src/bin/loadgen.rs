@@ -364,13 +364,16 @@ async fn send(args: &Args, client: &reqwest::Client, phone: &str, sid: &str, tex
         }
         Channel::Meta => {
             let digits = phone.trim_start_matches('+');
+            // Sent now: the server does not answer a message older than a
+            // day (the 24-hour window would refuse the reply).
+            let timestamp = time::OffsetDateTime::now_utc().unix_timestamp().to_string();
             let body = serde_json::json!({
                 "object": "whatsapp_business_account",
                 "entry": [{"id": "102290129340398", "changes": [{"field": "messages", "value": {
                     "messaging_product": "whatsapp",
                     "metadata": {"display_phone_number": "243810000000", "phone_number_id": args.meta_phone_number_id},
                     "contacts": [{"profile": {"name": "Load"}, "wa_id": digits}],
-                    "messages": [{"from": digits, "id": format!("wamid.{sid}"), "timestamp": "1763900000",
+                    "messages": [{"from": digits, "id": format!("wamid.{sid}"), "timestamp": timestamp,
                         "type": "text", "text": {"body": text}}]
                 }}]}]
             })

@@ -4,9 +4,11 @@
 # whether it logged any error. At once, for the whole time:
 #   - people on the Twilio number going through full conversations, TWILIO_RATE
 #     messages a second in all (default 40), TWILIO_PHONES phones (default 40);
-#   - people on a Meta number, META_RATE (default 20) over META_PHONES (20):
+#   - people on a Meta number, META_RATE (default 12) over META_PHONES (20):
 #     the replies go out through the outbox to a stand-in Graph API answering
-#     after GRAPH_DELAY_MS (default 300);
+#     after GRAPH_DELAY_MS (default 300), at most 20 a second (a number's
+#     default pace: more messages than that and the backlog grows, as it
+#     should);
 #   - SSE (default 20) staff connections to the live stream, with a probe;
 #   - the demo supervisor reading the staff pages in rounds (the
 #     conversations lists and conversations, then the reports page);
@@ -62,7 +64,7 @@ link=$(./target/release/uic-inbox admin create | grep -o 'http[^ ]*/setup/[^ ]*'
   --sse "${SSE:-20}" --setup-link "$link" > "$out/twilio.out" 2>&1 &
 twilio=$!
 ./target/release/loadgen --url "$url" --channel meta --seconds "$seconds" \
-  --phones "${META_PHONES:-20}" --rate "${META_RATE:-20}" --phone-offset 500000 > "$out/meta.out" 2>&1 &
+  --phones "${META_PHONES:-20}" --rate "${META_RATE:-12}" --phone-offset 500000 > "$out/meta.out" 2>&1 &
 meta=$!
 # The pages, in rounds until the time is up.
 (

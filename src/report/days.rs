@@ -193,23 +193,21 @@ pub const BATCH: i64 = 2000;
 /// rows (PostgreSQL: SKIP LOCKED; SQLite: one writer at a time).
 pub async fn roll(db: &Db, batch: i64) -> Result<usize, sqlx::Error> {
     let pg = matches!(db, Db::Postgres(_));
-    let (skip, nr) = (
-        if pg { " FOR UPDATE SKIP LOCKED" } else { "" },
-        not_rolled(pg),
-    );
+    // Marks up to $1 rows not rolled yet and returns them.
+    let claim = |table: &str, columns: &str| {
+        format!(
+            "UPDATE {table} SET rolled = TRUE WHERE id IN (
+                SELECT id FROM {table} WHERE {nr} ORDER BY id LIMIT $1{skip})
+             RETURNING {columns}",
+            nr = not_rolled(pg),
+            skip = if pg { " FOR UPDATE SKIP LOCKED" } else { "" },
+        )
+    };
     let mut tx = db.begin().await?;
-    let sql = format!(
-        "UPDATE flow_runs SET rolled = TRUE WHERE id IN (
-            SELECT id FROM flow_runs WHERE {nr} ORDER BY id LIMIT $1{skip})
-         RETURNING {RUN_COLUMNS}"
-    );
+    let sql = claim("flow_runs", RUN_COLUMNS);
     let runs: Vec<RunRow> =
         on_tx!(&mut tx, c => sqlx::query_as(&sql).bind(batch).fetch_all(c).await)?;
-    let sql = format!(
-        "UPDATE uic_registrations SET rolled = TRUE WHERE id IN (
-            SELECT id FROM uic_registrations WHERE {nr} ORDER BY id LIMIT $1{skip})
-         RETURNING {REGISTRATION_COLUMNS}"
-    );
+    let sql = claim("uic_registrations", REGISTRATION_COLUMNS);
     let registrations: Vec<RegistrationRow> =
         on_tx!(&mut tx, c => sqlx::query_as(&sql).bind(batch).fetch_all(c).await)?;
     add_days(&mut tx, &add_up(&runs, &registrations)).await?;

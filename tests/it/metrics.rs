@@ -379,6 +379,19 @@ async fn the_dashboard_draws_every_metric_the_app_exports_and_no_other(#[case] b
     let refused = r#"uic_send_failures_total{account="twilio",provider="twilio",code="21211"}"#;
     scrape_until(&app, refused, |t| sample(t, refused) >= 1.0).await;
 
+    // A third person stops at the second question; the sweep of idle runs
+    // ends the run a day later.
+    let gone = "+243990000003";
+    app.twilio_say(gone, "SM00000000000000000000000000000c01", "Bonjour")
+        .await;
+    app.twilio_say(gone, "SM00000000000000000000000000000c02", "MBE")
+        .await;
+    let later = time::OffsetDateTime::now_utc() + time::Duration::days(1);
+    let ended = uic_inbox::report::runs::sweep(db, &app.state.config, later)
+        .await
+        .unwrap();
+    assert_eq!(ended, 1);
+
     // A Meta number whose token expires in 30 days.
     let meta = app
         .account_in(
@@ -417,6 +430,7 @@ async fn the_dashboard_draws_every_metric_the_app_exports_and_no_other(#[case] b
     for series in [
         r#"uic_flow_runs_total{account="twilio",outcome="completed",question="none",test="false"}"#,
         r#"uic_flow_runs_total{account="twilio",outcome="escalated",question="1",test="false"}"#,
+        r#"uic_flow_runs_total{account="twilio",outcome="left",question="2",test="false"}"#,
         r#"uic_escalations_total{account="twilio",reason="requested",test="false"}"#,
         r#"uic_staff_wait_seconds_count{reason="requested",test="false"}"#,
         r#"uic_send_failures_total{account="twilio",provider="twilio",code="21211"}"#,
@@ -442,6 +456,8 @@ async fn the_dashboard_draws_every_metric_the_app_exports_and_no_other(#[case] b
         &PHONE[1..],
         other,
         &other[1..],
+        gone,
+        &gone[1..],
         "Bonjour",
         DASHBOARD_METRICS_TOKEN,
     ] {

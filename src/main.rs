@@ -663,12 +663,20 @@ fn rfc3339(t: time::OffsetDateTime) -> String {
         .unwrap_or_default()
 }
 
+/// Logs to standard output, as text or (`LOG_FORMAT=json`) one JSON object
+/// a line. A JSON line carries the span it was logged in and those around
+/// it: a request's id, method and path (see `request_log`) are on every
+/// line logged while it is served, even under a span of its own.
 fn init_tracing(config: &Config) {
     let filter =
         tracing_subscriber::EnvFilter::try_new(&config.log_level).unwrap_or_else(|_| "info".into());
     let builder = tracing_subscriber::fmt().with_env_filter(filter);
     match config.log_format {
-        LogFormat::Json => builder.json().init(),
+        LogFormat::Json => builder
+            .json()
+            .with_current_span(true)
+            .with_span_list(true)
+            .init(),
         LogFormat::Pretty => builder.init(),
     }
 }

@@ -437,6 +437,7 @@ pub async fn handle_inbound(
                 if write.issue.is_some() {
                     crate::telemetry::code_issued(account);
                 }
+                crate::telemetry::flow_moved(account, finished.as_ref(), change);
                 match provider {
                     // Queued: counted when the outbox sends them.
                     Provider::Meta => {

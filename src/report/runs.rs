@@ -133,6 +133,9 @@ pub async fn staff_wrote(
     }
     let stamped: Option<Stamped> = on_tx!(&mut *tx, c => sqlx::query_as(&sql)
         .bind(conversation_id).bind(now).fetch_optional(c).await)?;
+    if let Some(s) = &stamped {
+        crate::telemetry::staff_replied(&s.run, now);
+    }
     match stamped {
         Some(Stamped { run, rolled: true }) => {
             let before = super::days::RunRow {
@@ -214,6 +217,7 @@ pub async fn sweep(db: &Db, config: &Config, now: OffsetDateTime) -> Result<usiz
                 )
                 .await?;
                 tx.commit().await?;
+                crate::telemetry::run_ended(&account, &run);
                 ended += 1;
             }
             if !full {

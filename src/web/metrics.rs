@@ -1,6 +1,8 @@
 //! `GET /metrics`: the Prometheus text format (see `crate::telemetry`). The
 //! reverse proxy does not serve it to the public; with `METRICS_TOKEN` set
-//! it also needs `Authorization: Bearer {token}`.
+//! it also needs `Authorization: Bearer {token}`. The gauges of what the
+//! database or the process knows (outbox, DHIS-2 queue, tokens, live
+//! streams, pools) are read here, at each scrape.
 
 use crate::AppState;
 use crate::outbox::store as outbox;
@@ -41,6 +43,7 @@ pub async fn render(State(state): State<AppState>, headers: HeaderMap) -> Respon
         Err(e) => tracing::warn!(error = %e, "metrics: counting the outbox failed"),
     }
     telemetry::set_live_streams(state.live.connections());
+    telemetry::set_db_pools(&state.db);
     match crate::dhis2::store::depth(&state.db).await {
         Ok(counts) => {
             for s in crate::dhis2::SyncState::ALL {

@@ -40,6 +40,7 @@ mod helpers;
 mod hostile;
 mod inbox;
 mod live;
+mod logs;
 mod meta;
 mod metrics;
 mod migrations;

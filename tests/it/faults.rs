@@ -513,9 +513,9 @@ async fn wait_until(limit: Duration, what: &str, mut done: impl FnMut() -> bool)
 
 /// Conversations of the kill test, all under way at once.
 const KILLED_LOAD: usize = 200;
-/// Webhooks of the kill test under way at once: a test machine shared with
-/// other tests answers a burst of 200 connections slowly enough to reach
-/// the fake's 10 s connect timeout.
+/// Webhooks of the kill test under way at once (the 200 conversations
+/// take turns): a test machine shared with other tests may be slow to take
+/// 200 new connections at once, and the fake gives up connecting after 10 s.
 const IN_FLIGHT: usize = 64;
 /// Webhooks answered before the kill: about a quarter of the load's, so
 /// that most conversations are cut half-way.

@@ -35,6 +35,7 @@ mod dhis2_pages;
 mod dhis2_sync;
 mod errors;
 mod fakes;
+mod faults;
 mod health;
 mod helpers;
 mod hostile;

@@ -470,16 +470,7 @@ fn server_env(database_url: &str, fake: &FakeTwilio) -> HashMap<String, String> 
 async fn database_url(backend: Backend, dir: &Path) -> Option<String> {
     match backend {
         Backend::Sqlite => Some(format!("sqlite:{}", dir.join("faults.db").display())),
-        Backend::Postgres => {
-            let Some(admin) = postgres_admin_url() else {
-                if cfg!(postgres_tests) {
-                    panic!("the tests were built with TEST_DATABASE_URL set: run them with it too");
-                }
-                eprintln!("TEST_DATABASE_URL is not set: PostgreSQL case skipped");
-                return None;
-            };
-            Some(create_postgres_database(&admin).await)
-        }
+        Backend::Postgres => fresh_postgres_database().await,
     }
 }
 

@@ -92,25 +92,29 @@ pub fn capture_logs() {
     });
 }
 
+/// A fresh PostgreSQL database on the tests' server; `None` (the case is
+/// skipped, with a note) when `TEST_DATABASE_URL` is not set.
+pub async fn fresh_postgres_database() -> Option<String> {
+    let Some(admin) = postgres_admin_url() else {
+        // Built without it, the PostgreSQL cases are ignored (see
+        // build.rs); built with it and run without, they would pass
+        // without testing anything.
+        if cfg!(postgres_tests) {
+            panic!("the tests were built with TEST_DATABASE_URL set: run them with it too");
+        }
+        eprintln!("TEST_DATABASE_URL is not set: PostgreSQL case skipped");
+        return None;
+    };
+    Some(create_postgres_database(&admin).await)
+}
+
 /// `spawn_app` with the configuration changed by `adjust` first.
 pub async fn spawn_app_with(backend: Backend, adjust: impl FnOnce(&mut Config)) -> Option<TestApp> {
     capture_logs();
     let dir = tempfile::tempdir().expect("temp dir");
     let url = match backend {
         Backend::Sqlite => DbUrl::Sqlite(dir.path().join("test.db")),
-        Backend::Postgres => {
-            let Some(admin) = postgres_admin_url() else {
-                // Built without it, the PostgreSQL cases are ignored (see
-                // build.rs); built with it and run without, they would pass
-                // without testing anything.
-                if cfg!(postgres_tests) {
-                    panic!("the tests were built with TEST_DATABASE_URL set: run them with it too");
-                }
-                eprintln!("TEST_DATABASE_URL is not set: PostgreSQL case skipped");
-                return None;
-            };
-            DbUrl::Postgres(create_postgres_database(&admin).await)
-        }
+        Backend::Postgres => DbUrl::Postgres(fresh_postgres_database().await?),
     };
     let mut config = Config::for_database(url);
     config.uic_salt = Some(Secret::new(TEST_SALT));

@@ -365,7 +365,9 @@ fn free_port() -> u16 {
 
 /// What the stand-in app saw: each request's path, X-Forwarded-For, and
 /// the length of its body (or `cut`).
-type Seen = Arc<Mutex<Vec<(String, String, String)>>>;
+/// What reached the stand-in app: path, X-Forwarded-For, X-Request-Id,
+/// the body's length (or `cut`).
+type Seen = Arc<Mutex<Vec<(String, String, String, String)>>>;
 
 #[tokio::test]
 async fn caddy_hides_metrics_refuses_large_bodies_and_passes_the_real_client_address() {
@@ -382,12 +384,21 @@ async fn caddy_hides_metrics_refuses_large_bodies_and_passes_the_real_client_add
                 .and_then(|v| v.to_str().ok())
                 .unwrap_or("")
                 .to_string();
+            let request_id = req
+                .headers()
+                .get("x-request-id")
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or("")
+                .to_string();
             let path = req.uri().path().to_string();
             // The whole body, as the app reads it: its length is recorded
             // only when all of it arrived.
             let body = axum::body::to_bytes(req.into_body(), usize::MAX).await;
             let length = body.map_or_else(|_| "cut".to_string(), |b| b.len().to_string());
-            recorder.lock().unwrap().push((path, forwarded, length));
+            recorder
+                .lock()
+                .unwrap()
+                .push((path, forwarded, request_id, length));
             "app"
         }
     }));
@@ -403,6 +414,7 @@ async fn caddy_hides_metrics_refuses_large_bodies_and_passes_the_real_client_add
     let page = client
         .get(format!("{domain}/login"))
         .header("x-forwarded-for", "203.0.113.7")
+        .header("x-request-id", "made-up-by-the-client")
         .send()
         .await
         .unwrap();
@@ -414,10 +426,16 @@ async fn caddy_hides_metrics_refuses_large_bodies_and_passes_the_real_client_add
         .lock()
         .unwrap()
         .iter()
-        .find(|(path, _, _)| path == "/login")
+        .find(|(path, _, _, _)| path == "/login")
         .cloned()
         .expect("the page reached the app");
     assert_eq!(login.1, "127.0.0.1", "X-Forwarded-For the app saw");
+    // Caddy's own request id, not the client's: a UUID the app keeps.
+    assert!(
+        login.2.len() == 36 && login.2.split('-').count() == 5,
+        "X-Request-Id the app saw: {:?}",
+        login.2
+    );
 
     // /metrics, however written, never reaches the app.
     for path in ["/metrics", "/METRICS", "/metrics/", "/metrics?x=1"] {
@@ -429,7 +447,7 @@ async fn caddy_hides_metrics_refuses_large_bodies_and_passes_the_real_client_add
             .lock()
             .unwrap()
             .iter()
-            .any(|(p, _, _)| p.to_ascii_lowercase().starts_with("/metrics")),
+            .any(|(p, _, _, _)| p.to_ascii_lowercase().starts_with("/metrics")),
         "{:?}",
         seen.lock().unwrap()
     );
@@ -449,8 +467,8 @@ async fn caddy_hides_metrics_refuses_large_bodies_and_passes_the_real_client_add
         .lock()
         .unwrap()
         .iter()
-        .filter(|(p, _, _)| p == "/whatsapp/webhook")
-        .map(|(_, _, length)| length.clone())
+        .filter(|(p, _, _, _)| p == "/whatsapp/webhook")
+        .map(|(_, _, _, length)| length.clone())
         .collect::<Vec<_>>();
     assert!(
         webhook.iter().all(|l| l == "cut"),

@@ -250,14 +250,20 @@ pub fn flow_moved(account: &Account, ended: Option<&Finished>, change: Option<Mo
         .filter(|c| c.change == Change::Escalated)
         .and_then(|c| c.reason)
     {
-        metrics::counter!(
-            ESCALATIONS,
-            "account" => account.slug.clone(),
-            "reason" => reason.as_str(),
-            "test" => test_label(account)
-        )
-        .increment(1);
+        escalated(account, reason);
     }
+}
+
+/// A conversation handed to staff: by the bot, or put in the queue by a
+/// staff member (`flagged`).
+pub fn escalated(account: &Account, reason: WaitingReason) {
+    metrics::counter!(
+        ESCALATIONS,
+        "account" => account.slug.clone(),
+        "reason" => reason.as_str(),
+        "test" => test_label(account)
+    )
+    .increment(1);
 }
 
 /// A run of questions ended (see [`FLOW_RUNS`]).

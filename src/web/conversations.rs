@@ -701,9 +701,13 @@ async fn queue(
     HxRequest(htmx): HxRequest,
     Path(id): Path<i64>,
 ) -> WebResult {
-    let (_, access) = for_action(&state, &staff, id, Permission::ConversationsTakeover).await?;
+    let (c, access) = for_action(&state, &staff, id, Permission::ConversationsTakeover).await?;
     let now = OffsetDateTime::now_utc();
     let acted = actions::flag(&state.db, &state.live, &access, id, now).await?;
+    if acted == Acted::Done {
+        let account = account_of(&state, &access, &c).await?;
+        crate::telemetry::escalated(&account, crate::inbox::WaitingReason::Flagged);
+    }
     answer(
         &state,
         &staff,

@@ -90,6 +90,29 @@ async fn counters_follow_messages_codes_and_webhooks(#[case] backend: Backend) {
     for number in [phone, &phone[1..], "990001234", "990001235", TWILIO_NUMBER] {
         assert!(!after.contains(number), "{number} in the metrics");
     }
+
+    // A staff member puts the conversation in the queue: an escalation,
+    // flagged, of that number.
+    let flagged =
+        format!("uic_escalations_total{{account=\"{slug}\",reason=\"flagged\",test=\"true\"}}");
+    assert_eq!(sample(&after, &flagged), 0.0);
+    app.staff_user(
+        tenant,
+        "sup@ngo.example",
+        Some(uic_inbox::auth::BuiltinRole::Supervisor),
+        None,
+    )
+    .await;
+    let id: i64 = uic_inbox::on_db!(&app.state.db, p => sqlx::query_scalar(
+        "SELECT c.id FROM conversations c JOIN whatsapp_accounts a ON a.id = c.account_id WHERE a.slug = $1")
+        .bind(&slug).fetch_one(p).await.unwrap());
+    let mut s = app.login("sup@ngo.example").await;
+    s.get(&format!("/conversations/{id}")).await;
+    let queued = s.post(&format!("/conversations/{id}/queue"), &[]).await;
+    assert_eq!(queued.status, StatusCode::SEE_OTHER, "{}", queued.body);
+    // Again: already in the queue, not counted twice.
+    s.post(&format!("/conversations/{id}/queue"), &[]).await;
+    assert_eq!(sample(&scrape(&app).await, &flagged), 1.0);
 }
 
 #[tokio::test]

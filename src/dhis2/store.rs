@@ -572,31 +572,57 @@ pub async fn retry_everywhere(
         .bind(now).bind(account_id).execute(p).await.map(|r| r.rows_affected()))
 }
 
+/// What became of a decision on a held registration.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Decided {
+    /// Decided on this code.
+    Done(String),
+    /// Not the access's, or nothing of it held (decided by someone else in
+    /// between, say).
+    NotHeld,
+    /// « Personnes différentes » on a code two phones registered: only the
+    /// collision review can give the second person a code of their own;
+    /// holding them here would close the collision with nobody given one.
+    UseReview,
+}
+
 /// A supervisor's decision on a held registration (`dhis2.manage`): the
 /// same person (its jobs go to DHIS-2, linked to the record found), or
 /// different people (they stay held: the second person needs a code of
-/// their own). Returns the UIC decided on, `None` when the registration is
-/// not the access's or holds no held job.
+/// their own; refused for a code two phones registered, see
+/// `Decided::UseReview`). Checked and written in one transaction.
 pub async fn decide(
     db: &Db,
     access: &Access,
     registration_id: i64,
     decision: Decision,
     now: OffsetDateTime,
-) -> Result<Option<String>, AccessError> {
+) -> Result<Decided, AccessError> {
     access.is_for(Permission::Dhis2Manage)?;
     let mut tx = db.begin().await?;
-    let find = format!(
-        "SELECT r.uic FROM uic_registrations r WHERE r.id = $1 AND r.tenant_id = $2 AND EXISTS (
-            SELECT 1 FROM dhis2_sync s WHERE s.registration_id = r.id AND s.state = 'held'{clause})",
-        clause = accounts_clause("s.account_id", access.accounts()),
-    );
-    let uic: Option<String> = on_tx!(&mut tx, c => sqlx::query_scalar(&find)
-        .bind(registration_id).bind(access.tenant_id()).fetch_optional(c).await)?;
-    let Some(uic) = uic else {
-        tx.rollback().await?;
-        return Ok(None);
+    let held = |extra: &str| {
+        format!(
+            "SELECT 1 FROM dhis2_sync s WHERE s.registration_id = r.id AND s.state = 'held'{extra}{clause}",
+            clause = accounts_clause("s.account_id", access.accounts()),
+        )
     };
+    let find = format!(
+        "SELECT r.uic, EXISTS ({two_phones}) FROM uic_registrations r
+         WHERE r.id = $1 AND r.tenant_id = $2 AND EXISTS ({held})",
+        two_phones = held(" AND s.error_code = $3"),
+        held = held(""),
+    );
+    let found: Option<(String, bool)> = on_tx!(&mut tx, c => sqlx::query_as(&find)
+        .bind(registration_id).bind(access.tenant_id()).bind(crate::dhis2::sync::HELD_COLLISION)
+        .fetch_optional(c).await)?;
+    let Some((uic, two_phones)) = found else {
+        tx.rollback().await?;
+        return Ok(Decided::NotHeld);
+    };
+    if decision == Decision::DifferentPeople && two_phones {
+        tx.rollback().await?;
+        return Ok(Decided::UseReview);
+    }
     on_tx!(&mut tx, c => sqlx::query(
         "UPDATE uic_registrations SET collision_status = 'reviewed', collision_decision = $2 WHERE id = $1")
         .bind(registration_id).bind(decision.as_str()).execute(c).await.map(|_| ()))?;
@@ -617,7 +643,7 @@ pub async fn decide(
         }
     };
     tx.commit().await?;
-    Ok(Some(uic))
+    Ok(Decided::Done(uic))
 }
 
 /// Sends a registration's held jobs (on the numbers `accounts` covers) to

@@ -292,26 +292,18 @@ async fn decide(
     // Whether the registration is there (and held) is said before what is
     // wrong with the form: another tenant's id is a 404 whatever was sent.
     let jobs = store::jobs_of(&state.db, &access, &[id]).await?;
-    let held: Vec<_> = jobs.iter().filter(|j| j.state == SyncState::Held).collect();
-    if held.is_empty() {
+    if !jobs.iter().any(|j| j.state == SyncState::Held) {
         return Err(WebError::not_found(t.d2_not_held));
     }
     let Some(decision) = Decision::parse(f.decision.trim()) else {
         return Err(staff.bad_request(t.d2_bad_decision));
     };
-    // Two phones in the registry: only the collision review can give the
-    // second person a code of their own; holding them here would close
-    // the collision with nobody given one.
-    let two_phones = held
-        .iter()
-        .any(|j| j.error_code.as_deref() == Some(crate::dhis2::sync::HELD_COLLISION));
-    if decision == Decision::DifferentPeople && two_phones {
-        return Err(WebError::Conflict(t.d2_use_review.into()));
-    }
     let now = OffsetDateTime::now_utc();
-    let Some(uic) = store::decide(&state.db, &access, id, decision, now).await? else {
+    let uic = match store::decide(&state.db, &access, id, decision, now).await? {
+        store::Decided::Done(uic) => uic,
         // Decided by someone else in between.
-        return Err(WebError::not_found(t.d2_not_held));
+        store::Decided::NotHeld => return Err(WebError::not_found(t.d2_not_held)),
+        store::Decided::UseReview => return Err(WebError::Conflict(t.d2_use_review.into())),
     };
     staff
         .audit(

@@ -379,7 +379,10 @@ async fn a_possible_collision_is_held_until_a_supervisor_decides(#[case] backend
     )
     .await
     .unwrap();
-    assert_eq!(decided.as_deref(), Some("MBEIBR7DA1"));
+    assert_eq!(
+        decided,
+        uic_inbox::dhis2::store::Decided::Done("MBEIBR7DA1".into())
+    );
     wait_all(db, 1, "synced").await;
     assert_eq!(fake.tracked_entities().len(), 1);
 }

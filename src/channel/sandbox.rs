@@ -98,7 +98,7 @@ pub async fn exchange(
 ) -> Result<SandboxAnswer, inbox::Error> {
     Ok(
         match inbox::handle_inbound(inputs, account, inbound).await? {
-            Handled::Duplicate => SandboxAnswer {
+            Handled::Duplicate(_) => SandboxAnswer {
                 duplicate: true,
                 replies: Vec::new(),
                 qr_url: None,

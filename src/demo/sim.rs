@@ -417,7 +417,7 @@ impl Sim<'_, '_> {
                         Sender::Bot,
                         None,
                         "image",
-                        &format!("QR {}", uic.as_str()),
+                        &crate::inbox::qr_body(uic),
                         sent,
                     );
                 }

@@ -3,8 +3,12 @@
 //!
 //! 1. read the conversation (created on a person's first message) and
 //!    whether this provider id was already stored: a retry ends here, with
-//!    success and no second reply. A conversation this process wrote last
-//!    is taken from memory instead (`Recent`), checked by step 3;
+//!    success and nothing run twice. A Twilio retry means its first answer
+//!    never reached Twilio (a timeout, a cut connection, a server killed
+//!    after its commit): it is answered with the replies stored with the
+//!    message, if nothing came after it ([`Again`]). A conversation this
+//!    process wrote last is taken from memory instead (`Recent`), checked
+//!    by step 3;
 //! 2. if the conversation is in bot mode, run the flow step (pure);
 //! 3. write atomically: the inbound message, the replies (and their outbox
 //!    rows for providers sent by the worker), the new flow state and, when a
@@ -109,8 +113,9 @@ impl NewInbound {
 /// What happened to an inbound message.
 #[derive(Debug)]
 pub enum Handled {
-    /// Already stored earlier (a provider retry): nothing done, nothing to send.
-    Duplicate,
+    /// Already stored earlier (a provider retry): nothing run again. For a
+    /// Twilio number, what to answer it with.
+    Duplicate(Option<Again>),
     Processed {
         conversation_id: i64,
         /// The bot's replies, to be delivered by the channel (TwiML, sandbox)
@@ -118,6 +123,44 @@ pub enum Handled {
         replies: Vec<Reply>,
         events: Vec<Event>,
     },
+}
+
+/// The answer again to a Twilio retry (see the module header): the texts
+/// of the bot's replies as stored with the message, and the code whose QR
+/// image rode on the last of them.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Again {
+    pub texts: Vec<String>,
+    pub qr: Option<crate::uic::Uic>,
+}
+
+impl Again {
+    /// The replies stored with a message, read back: their texts, and the
+    /// QR image row (`qr_body`) as the code it shows.
+    fn from_stored(stored: Vec<store::StoredReply>) -> Again {
+        let mut again = Again {
+            texts: Vec::new(),
+            qr: None,
+        };
+        for reply in stored {
+            match reply.kind.as_str() {
+                "image" => again.qr = again.qr.or_else(|| qr_code(&reply.body)),
+                _ => again.texts.push(reply.body),
+            }
+        }
+        again
+    }
+}
+
+/// How a QR image sent with a code is stored in the transcript.
+pub fn qr_body(uic: &crate::uic::Uic) -> String {
+    format!("QR {}", uic.as_str())
+}
+
+/// The code of a QR image row (`qr_body`).
+fn qr_code(body: &str) -> Option<crate::uic::Uic> {
+    body.strip_prefix("QR ")
+        .and_then(|code| crate::uic::Uic::parse(code).ok())
 }
 
 /// The conversations this process wrote last, as it wrote them: a message
@@ -208,20 +251,30 @@ fn outgoing(
             }),
         })
         .collect();
-    if queued && provider == Provider::Meta && flow_config.qr_enabled {
-        for event in events {
-            if let Event::UicIssued { uic, .. } = event {
-                out.push(store::Outgoing {
-                    kind: "image",
-                    body: format!("QR {}", uic.as_str()),
-                    outbox_payload: Some(Payload::Qr {
-                        to: to.to_string(),
-                        uic: uic.as_str().to_string(),
-                        caption: Some(uic.as_str().to_string()),
-                    }),
-                });
-            }
-        }
+    if !flow_config.qr_enabled {
+        return out;
+    }
+    for event in events {
+        let Event::UicIssued { uic, .. } = event else {
+            continue;
+        };
+        let outbox_payload = match (provider, delivery) {
+            // Its own message, sent by the outbox worker.
+            (Provider::Meta, _) => Some(Payload::Qr {
+                to: to.to_string(),
+                uic: uic.as_str().to_string(),
+                caption: Some(uic.as_str().to_string()),
+            }),
+            // On the TwiML answer's last message (stored all the same: a
+            // retry is answered with it again).
+            (Provider::Twilio, Delivery::Webhook) if !out.is_empty() => None,
+            _ => continue,
+        };
+        out.push(store::Outgoing {
+            kind: "image",
+            body: qr_body(uic),
+            outbox_payload,
+        });
     }
     out
 }
@@ -296,7 +349,19 @@ pub async fn handle_inbound(
             None => match store::load(inputs.db, account.id, &msg.from, &msg.provider_message_id)
                 .await?
             {
-                Some(c) if c.duplicate => return Ok(Handled::Duplicate),
+                Some(c) if c.duplicate => {
+                    // Only a Twilio retry comes without its answer: a Meta
+                    // message's replies are in the outbox, the simulator
+                    // shows its own.
+                    let again = match account.provider() {
+                        Provider::Twilio => Some(Again::from_stored(
+                            store::replies_again(inputs.db, account.id, &msg.provider_message_id)
+                                .await?,
+                        )),
+                        Provider::Meta | Provider::Sandbox => None,
+                    };
+                    return Ok(Handled::Duplicate(again));
+                }
                 Some(c) => c,
                 None => {
                     store::create(
@@ -534,6 +599,31 @@ mod tests {
         assert_eq!(describe("text", 52, Lang::Fr), "texte, 52 caractères");
         assert_eq!(describe("text", 1, Lang::En), "text, 1 character");
         assert_eq!(describe("image", 0, Lang::Fr), "image, 0 caractère");
+    }
+
+    #[test]
+    fn a_retry_is_answered_with_the_stored_texts_and_the_code_of_the_qr_row() {
+        let uic = crate::uic::Uic::parse("MBEIBR7DA1").unwrap();
+        let stored = |kind: &str, body: &str| store::StoredReply {
+            kind: kind.into(),
+            body: body.into(),
+        };
+        let again = Again::from_stored(vec![
+            stored("text", "Merci!"),
+            stored("interactive", "Votre CIU: MBEIBR7DA1"),
+            stored("image", &qr_body(&uic)),
+        ]);
+        assert_eq!(
+            again,
+            Again {
+                texts: vec!["Merci!".into(), "Votre CIU: MBEIBR7DA1".into()],
+                qr: Some(uic),
+            }
+        );
+        // An image row that is not a QR code's is not taken for one.
+        let odd = Again::from_stored(vec![stored("text", "A"), stored("image", "QR nonsense")]);
+        assert_eq!(odd.qr, None);
+        assert_eq!(Again::from_stored(Vec::new()), Again::default());
     }
 
     #[test]

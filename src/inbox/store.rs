@@ -53,6 +53,38 @@ pub async fn load(
         .fetch_optional(p).await)
 }
 
+/// One reply as stored: its kind and body.
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct StoredReply {
+    pub kind: String,
+    pub body: String,
+}
+
+/// The bot's replies to the stored inbound message `provider_message_id`,
+/// in their order, if nothing has been written in its conversation since
+/// (no later message of the person, no staff reply): what answers again a
+/// retry whose first answer was lost (see `inbox::Again`). Empty when
+/// something came after it, or when it had no reply.
+pub async fn replies_again(
+    db: &Db,
+    account_id: i64,
+    provider_message_id: &str,
+) -> Result<Vec<StoredReply>, sqlx::Error> {
+    // Every part reads by conversation (`messages_conversation`). A reply's
+    // id may be below its inbound message's on PostgreSQL (see the write),
+    // but never below an earlier message's: the writes to a conversation
+    // follow one another (its version).
+    on_db_read!(db, p => sqlx::query_as::<_, StoredReply>(
+        "SELECT r.kind, r.body
+         FROM messages i JOIN messages r ON r.conversation_id = i.conversation_id AND r.reply_to = i.id
+         WHERE i.account_id = $1 AND i.provider_message_id = $2
+           AND NOT EXISTS (SELECT 1 FROM messages l WHERE l.conversation_id = i.conversation_id AND l.id > i.id
+                           AND (l.reply_to IS NULL OR l.reply_to <> i.id))
+         ORDER BY r.id")
+        .bind(account_id).bind(provider_message_id)
+        .fetch_all(p).await)
+}
+
 /// Creates the contact and its conversation (idempotent: a concurrent
 /// creation of the same contact is harmless). The profile name is stored
 /// only if the tenant keeps profile names (checked here, in the statement,
@@ -218,7 +250,7 @@ async fn apply_in_transaction(db: &Db, w: &Write<'_>) -> Result<Applied, sqlx::E
         )
         .await?;
     }
-    insert_message(
+    let inbound_id = insert_message(
         &mut tx,
         w,
         Direction::In,
@@ -241,6 +273,7 @@ async fn apply_in_transaction(db: &Db, w: &Write<'_>) -> Result<Applied, sqlx::E
                 conversation_id: w.conversation_id,
                 sender: Sender::Bot,
                 author_id: None,
+                reply_to: Some(inbound_id),
                 kind: reply.kind,
                 body: &reply.body,
                 status: w.reply_status,
@@ -303,6 +336,8 @@ pub struct Outbound<'a> {
     pub sender: Sender,
     /// The staff member who wrote it.
     pub author_id: Option<i64>,
+    /// The inbound message the bot answers with it (see [`replies_again`]).
+    pub reply_to: Option<i64>,
     pub kind: &'a str,
     pub body: &'a str,
     pub status: MessageStatus,
@@ -314,11 +349,12 @@ pub struct Outbound<'a> {
 pub async fn insert_outbound(tx: &mut Tx, o: &Outbound<'_>) -> Result<i64, sqlx::Error> {
     let id: i64 = on_tx!(&mut *tx, c => sqlx::query_scalar(
         "INSERT INTO messages (tenant_id, account_id, conversation_id, direction, sender, author_id, kind,
-            body_form, body, status, created_at, updated_at)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $11)
+            body_form, body, status, created_at, updated_at, reply_to)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $11, $12)
          RETURNING id")
         .bind(o.tenant_id).bind(o.account_id).bind(o.conversation_id).bind(Direction::Out).bind(o.sender)
         .bind(o.author_id).bind(o.kind).bind(BodyForm::Verbatim).bind(o.body).bind(o.status).bind(o.now)
+        .bind(o.reply_to)
         .fetch_one(c).await)?;
     if let Some(payload) = o.payload {
         on_tx!(&mut *tx, c => sqlx::query(
@@ -412,9 +448,9 @@ WITH upd AS (
     RETURNING id
 ), outb AS (
     INSERT INTO messages (tenant_id, account_id, conversation_id, direction, sender, provider_message_id, kind,
-        body_form, body, status, created_at, updated_at)
-    SELECT $1, $2, upd.id, '{outbound}', '{bot}', NULL, r.kind, '{verbatim}', r.body, $13, $7, $7
-    FROM upd CROSS JOIN unnest($14::text[], $15::text[]) WITH ORDINALITY AS r(body, kind, ord)
+        body_form, body, status, created_at, updated_at, reply_to)
+    SELECT $1, $2, upd.id, '{outbound}', '{bot}', NULL, r.kind, '{verbatim}', r.body, $13, $7, $7, inb.id
+    FROM upd CROSS JOIN inb CROSS JOIN unnest($14::text[], $15::text[]) WITH ORDINALITY AS r(body, kind, ord)
     ORDER BY r.ord
     RETURNING id
 )",

@@ -98,6 +98,7 @@ pub async fn notify_unattended(
                     conversation_id: w.id,
                     sender: Sender::Bot,
                     author_id: None,
+                    reply_to: None,
                     kind: reply.kind,
                     body: &reply.body,
                     status: match provider {

@@ -564,6 +564,7 @@ pub async fn decide(
                 conversation_id: cid,
                 sender: Sender::Bot,
                 author_id: None,
+                reply_to: None,
                 kind: "text",
                 body: &told,
                 status: match provider {

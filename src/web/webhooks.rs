@@ -91,22 +91,32 @@ async fn receive_twilio(
     let header_str = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
 
     let message = twilio_message(&inbound);
-    let (replies, events) = match inbox::handle_inbound(&state.inbox(), &account, &message).await? {
-        Handled::Duplicate => (Vec::new(), Vec::new()),
+    let flow_config = account.flow_config(&state.config);
+    let (texts, qr) = match inbox::handle_inbound(&state.inbox(), &account, &message).await? {
+        // Its first answer never reached Twilio: the same again.
+        Handled::Duplicate(again) => {
+            let again = again.unwrap_or_default();
+            if !again.texts.is_empty() {
+                crate::telemetry::messages_out(&account, again.texts.len());
+            }
+            (again.texts, again.qr)
+        }
         Handled::Processed {
             replies, events, ..
-        } => (replies, events),
+        } => (
+            replies.into_iter().map(|r| r.text).collect(),
+            issued(&events).filter(|_| flow_config.qr_enabled).cloned(),
+        ),
     };
-    let mut messages: Vec<twilio::OutboundTwiml> = replies
+    let mut messages: Vec<twilio::OutboundTwiml> = texts
         .into_iter()
-        .map(|r| twilio::OutboundTwiml {
-            body: r.text,
+        .map(|body| twilio::OutboundTwiml {
+            body,
             media_urls: Vec::new(),
         })
         .collect();
     // The QR image rides on the last message, as a signed link that expires.
-    if let Some(uic) = issued(&events)
-        && account.flow_config(&state.config).qr_enabled
+    if let Some(uic) = qr
         && let Some(last) = messages.last_mut()
     {
         last.media_urls.push(twilio::public_url(
@@ -114,7 +124,7 @@ async fn receive_twilio(
             header_str("host"),
             header_str("x-forwarded-proto"),
             header_str("x-forwarded-host"),
-            &state.qr_links.path(uic, OffsetDateTime::now_utc()),
+            &state.qr_links.path(&uic, OffsetDateTime::now_utc()),
         ));
     }
     Ok((

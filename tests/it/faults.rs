@@ -6,8 +6,9 @@
 //! and posted as Twilio does, TwiML answers read into the messages Twilio
 //! would send), then checks the database against what was acknowledged:
 //! every webhook answered 200 is stored, every conversation ends with the
-//! code its answers give, no reply is stored or sent twice, and nothing is
-//! half-written. The expected replies come from the flow itself (a pure
+//! code its answers give, no reply is stored or sent twice, none is lost
+//! (a message whose answer never reached Twilio is answered by its retry),
+//! and nothing is half-written. The expected replies come from the flow itself (a pure
 //! function) run on the same answers, the expected codes from the `uic`
 //! functions: neither from the server under test.
 
@@ -109,12 +110,15 @@ impl Person {
     }
 
     /// The conversation as it must be stored: each message once, in order,
-    /// each followed by its replies.
+    /// each followed by its replies, the code's by its QR image.
     fn transcript(&self, config: &FlowConfig) -> Vec<Row> {
         let mut rows = Vec::new();
         for (sid, replies) in self.sids.iter().zip(self.replies(config)) {
             rows.push(Row::In(sid.clone()));
             rows.extend(replies.into_iter().map(Row::Out));
+        }
+        if config.qr_enabled {
+            rows.push(Row::Out(format!("QR {}", self.code().as_str())));
         }
         rows
     }
@@ -175,19 +179,6 @@ async fn send(fake: &FakeTwilio, url: &str, person: &Person, step: usize) -> Ans
         texts: result.texts(),
         why: why.join("; "),
     }
-}
-
-/// The sids whose first delivery was answered 200: those were processed by
-/// that delivery, so their replies must have been sent.
-fn answered_at_once(log: &[Attempt]) -> HashSet<String> {
-    let mut seen = HashSet::new();
-    let mut answered = HashSet::new();
-    for a in log {
-        if seen.insert(a.sid.clone()) && a.status == Some(200) {
-            answered.insert(a.sid.clone());
-        }
-    }
-    answered
 }
 
 // ---------------------------------------------------------------------------
@@ -270,42 +261,37 @@ async fn assert_every_conversation_complete(db: &Db, people: &[Person], config: 
     assert_eq!(registered, expected, "each code registered once");
 }
 
-/// No reply sent twice: the replies Twilio sent from the TwiML answers to
-/// each message are the flow's replies to it, once, or nothing (its first
-/// answer was lost and its retry found it stored). Those answered 200 at
-/// their first delivery (`answered`) got theirs. Returns how many messages
-/// got no reply sent.
-fn assert_no_reply_sent_twice(
-    fake: &FakeTwilio,
-    people: &[Person],
-    config: &FlowConfig,
-    answered: &HashSet<String>,
-) -> usize {
-    let mut sent: HashMap<String, Vec<String>> = HashMap::new();
+/// Every reply sent once, none lost: the messages Twilio sent from the
+/// TwiML answers to each inbound message are the flow's replies to it,
+/// exactly once, whichever delivery carried them (the first, or the retry
+/// of one whose answer never reached Twilio); the code's, with its QR
+/// image.
+fn assert_every_reply_sent_once(fake: &FakeTwilio, people: &[Person], config: &FlowConfig) {
+    let mut sent: HashMap<String, Vec<(String, usize)>> = HashMap::new();
     for r in fake.twiml_replies() {
         sent.entry(r.in_reply_to)
             .or_default()
-            .push(r.message.body.trim().to_string());
+            .push((r.message.body.trim().to_string(), r.message.media.len()));
     }
-    let mut unsent = 0;
     for person in people {
         for (step, replies) in person.replies(config).into_iter().enumerate() {
             let sid = &person.sids[step];
-            match sent.remove(sid) {
-                Some(texts) => assert_eq!(texts, replies, "sent for {} step {step}", person.phone),
-                None => {
-                    assert!(
-                        !answered.contains(sid),
-                        "{} step {step} was answered 200 at once, and nothing was sent",
-                        person.phone
-                    );
-                    unsent += 1;
-                }
-            }
+            let got = sent.remove(sid).unwrap_or_default();
+            let texts: Vec<&String> = got.iter().map(|(text, _)| text).collect();
+            let expected: Vec<&String> = replies.iter().collect();
+            assert_eq!(texts, expected, "sent for {} step {step}", person.phone);
+            let media: Vec<usize> = got.iter().map(|(_, media)| *media).collect();
+            let qr = usize::from(step == 5 && config.qr_enabled);
+            assert_eq!(
+                media.last().copied(),
+                Some(qr),
+                "QR image of {} step {step}",
+                person.phone
+            );
+            assert_eq!(media.iter().sum::<usize>(), qr);
         }
     }
     assert!(sent.is_empty(), "replies to messages nobody sent: {sent:?}");
-    unsent
 }
 
 // ---------------------------------------------------------------------------
@@ -449,6 +435,8 @@ fn server_env(database_url: &str, fake: &FakeTwilio) -> HashMap<String, String> 
         ("UIC_SALT", TEST_SALT),
         ("TWILIO_ACCOUNT_SID", DEFAULT_ACCOUNT_SID),
         ("TWILIO_AUTH_TOKEN", DEFAULT_AUTH_TOKEN),
+        // The code's QR image rides on its answer: a retry must carry it too.
+        ("ENABLE_QR_CODE", "true"),
     ]
     .into_iter()
     .map(|(k, v)| (k.to_string(), v.to_string()))
@@ -577,7 +565,7 @@ async fn until_refused(
 
 #[apply(both_backends)]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_server_killed_mid_load_keeps_all_it_acknowledged_and_answers_nothing_twice(
+async fn a_server_killed_mid_load_keeps_all_it_acknowledged_and_answers_every_message_once(
     #[case] backend: Backend,
 ) {
     let dir = tempfile::tempdir().unwrap();
@@ -700,7 +688,7 @@ async fn a_server_killed_mid_load_keeps_all_it_acknowledged_and_answers_nothing_
     let flow = twilio_flow(&db, &config).await;
     assert_every_conversation_complete(&db, &people, &flow).await;
     let log = log.lock().unwrap().clone();
-    let unsent = assert_no_reply_sent_twice(&fake, &people, &flow, &answered_at_once(&log));
+    assert_every_reply_sent_once(&fake, &people, &flow);
     // The bot's Twilio replies go in the TwiML answers only: nothing queued
     // to send again, nothing sent through the REST API.
     let queued: i64 = on_db!(&db, p => sqlx::query_scalar("SELECT COUNT(*) FROM outbox").fetch_one(p).await.unwrap());
@@ -710,8 +698,7 @@ async fn a_server_killed_mid_load_keeps_all_it_acknowledged_and_answers_nothing_
     eprintln!(
         "kill -9 ({backend:?}): {} webhooks answered before the kill, {} unanswered at it \
          ({stored_unanswered} of them stored, {} of those answered 200 but the answer lost on \
-         its way), {cut} conversations cut; after the restart {} more posts; {unsent} messages \
-         whose replies were never sent (no answer reached Twilio, its retry found them stored)",
+         its way), {cut} conversations cut; after the restart {} more posts",
         acked.len(),
         unanswered.len(),
         lost.len(),
@@ -744,26 +731,22 @@ async fn two_instances_taking_turns_on_the_same_conversations_lose_no_update() {
                 let there = &urls[(n + step + 1) % 2];
                 if n % 4 == 0 {
                     // One person in four has each message delivered twice at
-                    // the same moment, once to each instance (a retry racing
-                    // the first delivery): one answers, the other finds it
-                    // stored.
-                    let (x, y) = tokio::join!(
-                        send(&fake, here, &person, step),
-                        send(&fake, there, &person, step)
+                    // the same moment, once to each instance: Twilio's retry
+                    // racing a first delivery whose answer it gave up on
+                    // (only a delivery without answer is retried). Either
+                    // may run it; the retry's answer carries its replies.
+                    let (lost, retry) = tokio::join!(
+                        send_answer_lost(there, &person, step),
+                        send(&fake, here, &person, step)
                     );
                     assert_eq!(
-                        (x.status, y.status),
+                        (lost, retry.status),
                         (Some(200), Some(200)),
-                        "{} step {step}: {} {}",
+                        "{} step {step}: {}",
                         person.phone,
-                        x.why,
-                        y.why
+                        retry.why
                     );
-                    let answers: Vec<Vec<String>> = [x.texts, y.texts]
-                        .into_iter()
-                        .filter(|t| !t.is_empty())
-                        .collect();
-                    assert_eq!(answers, vec![replies], "{} step {step}", person.phone);
+                    assert_eq!(retry.texts, replies, "{} step {step}", person.phone);
                 } else {
                     let answer = send(&fake, here, &person, step).await;
                     let why = answer.why;
@@ -782,9 +765,7 @@ async fn two_instances_taking_turns_on_the_same_conversations_lose_no_update() {
         done.unwrap();
     }
     assert_every_conversation_complete(&a.state.db, &people, &flow).await;
-    let every_sid: HashSet<String> = people.iter().flat_map(|p| p.sids.clone()).collect();
-    let unsent = assert_no_reply_sent_twice(&fake, &people, &flow, &every_sid);
-    assert_eq!(unsent, 0);
+    assert_every_reply_sent_once(&fake, &people, &flow);
 }
 
 // ---------------------------------------------------------------------------
@@ -1102,9 +1083,10 @@ async fn postgres_restarted_under_load_turns_the_server_unready_then_it_recovers
     let config = Config::from_map(&env).expect("the server's environment");
     let flow = twilio_flow(&db, &config).await;
     // Every refused message was sent again until answered: each is stored
-    // whole, once (a refusal that had been stored is then a duplicate).
+    // whole, once, and its replies sent once (a refusal that had been
+    // stored is then a duplicate, answered with them).
     assert_every_conversation_complete(&db, &people, &flow).await;
-    let unsent = assert_no_reply_sent_twice(&fake, &people, &flow, &answered_at_once(&log));
+    assert_every_reply_sent_once(&fake, &people, &flow);
     db.close().await;
 
     let in_phase = |p: u8, answered: bool| {
@@ -1117,8 +1099,7 @@ async fn postgres_restarted_under_load_turns_the_server_unready_then_it_recovers
     assert!(refused > 0);
     eprintln!(
         "PostgreSQL restart: answered 200 before {}, while down {}, after {}; refused while \
-         down {} (in all {refused}), first /readyz not ready: {unready:?}; {unsent} messages \
-         whose replies were never sent (refused after being stored, then a duplicate)",
+         down {} (in all {refused}), first /readyz not ready: {unready:?}",
         in_phase(BEFORE, true),
         in_phase(DOWN, true),
         in_phase(AFTER, true),

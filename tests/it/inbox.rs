@@ -616,3 +616,57 @@ async fn a_person_nobody_took_is_told_once_that_nobody_is_available(#[case] back
     let restarted = app.sandbox_say(PHONE, "RECOMMENCER").await;
     assert!(restarted[0].contains("Question 1 sur 5"), "{restarted:?}");
 }
+
+/// A Twilio retry is answered with the bot's replies stored with its
+/// message only while nothing came after it: once staff wrote to the
+/// person, those replies (the hand-over notice here) would come after
+/// staff's words, out of order.
+#[apply(both_backends)]
+#[tokio::test]
+async fn a_twilio_retry_after_a_staff_reply_is_answered_with_nothing(#[case] backend: Backend) {
+    let Some(app) = spawn_app(backend).await else {
+        return;
+    };
+    let agent = agent(&app, "agent@ngo.example").await;
+    let phone = "+243990000104";
+    let sid = |n: u32| format!("SM{n:032x}");
+    let bodies = crate::helpers::twiml_bodies;
+    app.twilio_say(phone, &sid(1), "Bonjour").await;
+    let ack = app.twilio_say(phone, &sid(2), "AGENT").await;
+    assert!(
+        bodies(&ack).concat().contains("Un membre de l'équipe"),
+        "{ack}"
+    );
+    // Still the conversation's last message: its retry gets the notice again.
+    let again = app.twilio_say(phone, &sid(2), "AGENT").await;
+    assert_eq!(bodies(&again), bodies(&ack));
+
+    let id: i64 = on_db!(&app.state.db, p => sqlx::query_scalar(
+        "SELECT cv.id FROM conversations cv JOIN contacts c ON c.id = cv.contact_id WHERE c.phone = $1")
+        .bind(phone).fetch_one(p).await.unwrap());
+    let now = OffsetDateTime::now_utc();
+    let takeover = access_of(&app, &agent, Permission::ConversationsTakeover).await;
+    staff::take_over(&app.state.db, &app.state.live, &takeover, id, now)
+        .await
+        .unwrap();
+    let send = access_of(&app, &agent, Permission::MessagesSend).await;
+    let account = accounts::find_by_slug(&app.state.db, "twilio")
+        .await
+        .unwrap()
+        .unwrap();
+    let written = staff::send(
+        &app.state.db,
+        &app.state.live,
+        &send,
+        &account,
+        id,
+        "Bonjour, je suis là.",
+        now,
+    )
+    .await
+    .unwrap();
+    assert_eq!(written, Acted::Done);
+    let late = app.twilio_say(phone, &sid(2), "AGENT").await;
+    assert!(bodies(&late).is_empty(), "{late}");
+    assert_eq!(app.count("messages WHERE direction = 'in'").await, 2);
+}

@@ -90,35 +90,86 @@ async fn a_tampered_body_is_refused_and_nothing_is_stored(#[case] backend: Backe
     assert_eq!(app.count("conversations").await, 0);
 }
 
+/// The `<Media>` links of a TwiML answer.
+fn twiml_media(xml: &str) -> Vec<String> {
+    xml.split("<Media>")
+        .skip(1)
+        .map(|part| part.split("</Media>").next().unwrap_or("").to_string())
+        .collect()
+}
+
+/// Twilio posts a message again only when its first answer never reached
+/// it (a timeout, a cut connection: B.8). The message is stored and run
+/// once; the retry is answered with the same replies, or the person would
+/// never see that step's question (or their code).
 #[apply(both_backends)]
 #[tokio::test]
-async fn a_retried_message_sid_is_stored_and_answered_once(#[case] backend: Backend) {
-    let Some(app) = spawn_app(backend).await else {
+async fn a_retry_whose_answer_was_lost_gets_the_same_replies_and_nothing_runs_twice(
+    #[case] backend: Backend,
+) {
+    let Some(app) = spawn_app_with(backend, |c| c.enable_qr_code = true).await else {
         return;
     };
+    let replies_stored = "messages WHERE direction = 'out'";
     app.twilio_say(PHONE, &sid(1), "Bonjour").await;
     let first = app.twilio_say(PHONE, &sid(2), "MBE").await;
-    assert!(first.contains("Question 2 sur 5"));
+    assert!(first.contains("Question 2 sur 5"), "{first}");
+    let stored = app.count(replies_stored).await;
     let retry = app.twilio_say(PHONE, &sid(2), "MBE").await;
-    assert!(
-        twiml_bodies(&retry).is_empty(),
-        "a retry gets no second answer: {retry}"
-    );
-    // Retries at the same moment are answered once too.
-    let answers = futures_join(&app, &sid(3), "IBR", 5).await;
+    assert_eq!(twiml_bodies(&retry), twiml_bodies(&first), "{retry}");
     assert_eq!(
-        answers
-            .iter()
-            .filter(|a| !twiml_bodies(a).is_empty())
-            .count(),
-        1,
-        "{answers:#?}"
+        app.count(replies_stored).await,
+        stored,
+        "nothing stored again"
     );
+
+    // Deliveries at the same moment: the message runs once, and each
+    // answer is that run's replies.
+    let answers = futures_join(&app, &sid(3), "IBR", 5).await;
+    let third = twiml_bodies(&answers[0]);
+    assert!(
+        third.iter().any(|b| b.contains("Question 3 sur 5")),
+        "{third:?}"
+    );
+    for answer in &answers {
+        assert_eq!(twiml_bodies(answer), third, "{answers:#?}");
+    }
     assert_eq!(app.count("messages WHERE direction = 'in'").await, 3);
+    assert_eq!(
+        app.count(replies_stored).await,
+        stored + i64::try_from(third.len()).unwrap(),
+        "the replies stored once"
+    );
     let next = app.twilio_say(PHONE, &sid(4), "7").await;
     assert!(
         next.contains("Question 4 sur 5"),
         "the flow moved once per message: {next}"
+    );
+    // Once a later message is stored, an earlier one's replies are out of
+    // date: its retry is answered with nothing.
+    let late = app.twilio_say(PHONE, &sid(3), "IBR").await;
+    assert!(twiml_bodies(&late).is_empty(), "{late}");
+
+    // The code's answer again carries the QR image too.
+    app.twilio_say(PHONE, &sid(5), "DA").await;
+    let code = app.twilio_say(PHONE, &sid(6), "1").await;
+    assert_eq!(twiml_media(&code).len(), 1, "{code}");
+    let code_again = app.twilio_say(PHONE, &sid(6), "1").await;
+    assert_eq!(twiml_bodies(&code_again), twiml_bodies(&code));
+    let media = twiml_media(&code_again);
+    assert_eq!(media.len(), 1, "{code_again}");
+    let url = media[0].replace("&amp;", "&");
+    let path = url
+        .split_once("/qr/")
+        .map(|(_, t)| format!("/qr/{t}"))
+        .unwrap();
+    let image = app.get(&path).await;
+    assert_eq!(image.status(), 200, "{url}");
+    assert_eq!(&image.bytes().await.unwrap()[..4], b"\x89PNG");
+    assert_eq!(
+        app.count("uic_registrations WHERE times_seen = 1").await,
+        1,
+        "the code registered once"
     );
 }
 
@@ -371,8 +422,9 @@ async fn two_server_instances_take_turns_on_one_conversation_without_losing_a_st
         last = app.twilio_say(PHONE, &sid(i + 1), text).await;
     }
     assert!(last.contains("=====\nMBEIBR7DA1\n====="), "{last}");
-    // A retry reaching the other instance is still answered once.
+    // A retry reaching the other instance is answered with the same
+    // replies, from the database, and runs nothing again.
     let retry = b.twilio_say(PHONE, &sid(6), "1").await;
-    assert!(twiml_bodies(&retry).is_empty(), "{retry}");
+    assert_eq!(twiml_bodies(&retry), twiml_bodies(&last), "{retry}");
     assert_eq!(a.count("messages WHERE direction = 'in'").await, 6);
 }

@@ -30,6 +30,9 @@ struct Written {
         Option<String>,
         Option<i64>,
     )>,
+    /// Per message, the position among `messages` of the inbound message
+    /// it answers (`reply_to`).
+    reply_to: Vec<Option<usize>>,
     /// The position of its message among `messages`, payload, status,
     /// attempts.
     outbox: Vec<(usize, serde_json::Value, String, i64)>,
@@ -80,6 +83,7 @@ type MessageRow = (
     String,
     String,
     Option<String>,
+    Option<i64>,
     Option<i64>,
 );
 
@@ -153,7 +157,7 @@ async fn run(backend: Backend) -> Written {
         .collect();
     let messages: Vec<MessageRow> = on_db!(&app.state.db, p => sqlx::query_as(
             "SELECT id, direction, sender, provider_message_id, kind, body_form, body, status, media_ref,
-                CAST(text_chars AS BIGINT)
+                CAST(text_chars AS BIGINT), reply_to
              FROM messages ORDER BY id")
             .fetch_all(p).await.unwrap());
     let outbox: Vec<(i64, Json<serde_json::Value>, String, i64)> = on_db!(&app.state.db, p => sqlx::query_as(
@@ -214,6 +218,7 @@ async fn run(backend: Backend) -> Written {
         events,
         sync,
         runs,
+        reply_to: messages.iter().map(|m| m.10.map(position)).collect(),
         outbox: outbox
             .into_iter()
             .map(|(message, Json(payload), status, attempts)| {
@@ -268,6 +273,18 @@ async fn both_backends_write_the_same_rows_for_the_same_conversation() {
     let code = sqlite.outbox[qr - 1].1.to_string();
     assert!(code.contains("MBEIBR7DA1"), "{code}");
     assert_eq!(sqlite.messages[sqlite.outbox[qr].0].3, "image");
+    // Each bot reply names the inbound message it answers: the last one
+    // before it (what a Twilio retry is answered with).
+    for (i, m) in sqlite.messages.iter().enumerate() {
+        let answered = (m.1 == "bot").then(|| {
+            (0..i)
+                .rev()
+                .find(|&j| sqlite.messages[j].0 == "in")
+                .expect("an inbound message before a reply")
+        });
+        assert_eq!(sqlite.reply_to[i], answered, "message {i}: {m:?}");
+    }
+    assert_eq!(sqlite.reply_to, postgres.reply_to);
     // One run of questions, ended with the code (in PostgreSQL's one
     // statement); AGENT after the code ends none.
     assert_eq!(

@@ -1,0 +1,12 @@
+-- The bot's replies name the inbound message they answer (issue 16). A
+-- Twilio webhook whose answer never reached Twilio (a timeout, a cut
+-- connection, a server killed after its commit) is posted again with the
+-- same MessageSid: the message is already stored, and the retry is answered
+-- with the replies stored with it, so the person still gets that step's
+-- question or code. The link cannot be read from the ids: PostgreSQL draws
+-- the ids of the rows of one statement in no set order.
+--
+-- No foreign key: the column is only read joined to the inbound message of
+-- the same conversation (through `messages_conversation`), and a key would
+-- cost a lookup on every reply written.
+ALTER TABLE messages ADD COLUMN reply_to INTEGER;

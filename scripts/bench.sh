@@ -12,6 +12,7 @@
 # SSE_APART=1: the streams and the probe in a second loadgen process (no
 # phones), so that reading the streams does not share the webhook load's
 # process: tells the server's share of a difference from the load generator's.
+# LOG_LEVEL=info: the server logs as in production (default warn).
 # BUILD=0: use the release binaries as they are.
 # SERVER=path: the server binary to measure (default target/release/uic-inbox;
 # another commit's build, to compare with the same load generator).
@@ -47,7 +48,7 @@ if [ "$channel" = meta ]; then
     META_WEBHOOK_VERIFY_TOKEN=loadgen-verify META_APP_SECRET=loadgen_app_secret
     META_GRAPH_URL="http://127.0.0.1:$graph_port")
 fi
-server_env=("${meta_env[@]}" HOST=127.0.0.1 PORT=$port DATABASE_URL=$db UIC_SALT=bench-salt-0123456789abcdef SECRET_KEY=00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff LOG_LEVEL=warn
+server_env=("${meta_env[@]}" HOST=127.0.0.1 PORT=$port DATABASE_URL=$db UIC_SALT=bench-salt-0123456789abcdef SECRET_KEY=00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff LOG_LEVEL=${LOG_LEVEL:-warn}
   TWILIO_ACCOUNT_SID=ACxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx TWILIO_AUTH_TOKEN=loadgen_auth_token
   TWILIO_WHATSAPP_NUMBER=whatsapp:+14155238886)
 live_args=()

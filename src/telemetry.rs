@@ -289,9 +289,9 @@ const QUESTIONS: [&str; 5] = ["1", "2", "3", "4", "5"];
 
 /// A staff member wrote first to a person whose run the bot handed over
 /// (`run`, as `report::runs::staff_wrote` stamped it; see
-/// [`STAFF_WAIT_SECONDS`]). Recorded in the transaction that stores the
-/// reply, the one place that knows it is the first: a commit failing after
-/// it (rare) leaves one wait counted that the next reply counts again.
+/// [`STAFF_WAIT_SECONDS`]), once the reply's transaction committed: the
+/// transaction is the one place that knows it is the first, and a reply
+/// that failed to commit counts nothing.
 pub fn staff_replied(run: &RunRow, replied_at: OffsetDateTime) {
     staff_waited(
         run.ended_at,

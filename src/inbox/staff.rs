@@ -410,8 +410,11 @@ pub async fn send(
         on_tx!(&mut tx, c => sqlx::query("UPDATE conversations SET last_message_at = $2 WHERE id = $1")
             .bind(held.id).bind(now).execute(c).await.map(|_| ()))?;
         // The reports' time to a first staff reply.
-        crate::report::runs::staff_wrote(&mut tx, held.id, now).await?;
+        let first_reply = crate::report::runs::staff_wrote(&mut tx, held.id, now).await?;
         tx.commit().await?;
+        if let Some(run) = &first_reply {
+            crate::telemetry::staff_replied(run, now);
+        }
         if taking {
             tell(live, &held, &[Topic::Mode, Topic::Message]);
         } else {

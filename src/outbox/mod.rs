@@ -204,6 +204,31 @@ pub struct Worker {
     /// otherwise). A rotation made since is confirmed at most this cache's
     /// lifetime late.
     confirmed: moka::sync::Cache<i64, ()>,
+    /// Numbers whose missing settings the log was told of lately: once an
+    /// hour per number, not once a minute per waiting send.
+    unconfigured_said: OncePer,
+}
+
+/// Says a thing once per key and period: the keys said within the period
+/// are kept (at most `OncePer::KEYS`; an evicted one is said again early).
+struct OncePer(moka::sync::Cache<i64, ()>);
+
+impl OncePer {
+    const KEYS: u64 = 10_000;
+
+    fn new(period: StdDuration) -> OncePer {
+        OncePer(
+            moka::sync::Cache::builder()
+                .time_to_live(period)
+                .max_capacity(Self::KEYS)
+                .build(),
+        )
+    }
+
+    /// Whether `key` is to be said now (then not again within the period).
+    fn due(&self, key: i64) -> bool {
+        self.0.entry(key).or_insert(()).is_fresh()
+    }
 }
 
 impl Worker {
@@ -223,6 +248,7 @@ impl Worker {
                 .time_to_live(StdDuration::from_secs(30))
                 .max_capacity(10_000)
                 .build(),
+            unconfigured_said: OncePer::new(StdDuration::from_secs(3600)),
             state,
         })
     }
@@ -339,7 +365,9 @@ impl Worker {
                     "the account has no Meta phone number ID or access token; set them in its settings"
                 }
             };
-            tracing::warn!(account = %account.slug, "outbox: {note}");
+            if self.unconfigured_said.due(account.id) {
+                tracing::warn!(account = %account.slug, "outbox: sends wait: {note} (said once an hour)");
+            }
             let now = OffsetDateTime::now_utc();
             return store::retry_later(db, row, now + Duration::minutes(1), None, note, false, now)
                 .await;
@@ -665,6 +693,16 @@ fn credential(account: &Account, ring: &Keyring) -> Option<Credential> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_missing_setting_is_said_once_per_number_and_period() {
+        let said = OncePer::new(StdDuration::from_millis(200));
+        assert!(said.due(1));
+        assert!(!said.due(1), "not again within the period");
+        assert!(said.due(2), "another number is said");
+        std::thread::sleep(StdDuration::from_millis(300));
+        assert!(said.due(1), "said again once the period is over");
+    }
 
     #[test]
     fn backoff_grows_and_stays_bounded() {

@@ -112,12 +112,14 @@ pub(crate) fn bind_completed<'q, O>(
 /// conversation's last run was escalated (the reports' time to first
 /// reply), in the transaction that stores the staff message; a run already
 /// rolled into its days moves there from unanswered to answered in the
-/// same transaction.
+/// same transaction. The run stamped, if this was the first reply: its wait
+/// is for the metrics once the transaction committed
+/// (`telemetry::staff_replied`).
 pub async fn staff_wrote(
     tx: &mut Tx,
     conversation_id: i64,
     now: OffsetDateTime,
-) -> Result<(), sqlx::Error> {
+) -> Result<Option<super::days::RunRow>, sqlx::Error> {
     let sql = format!(
         "UPDATE flow_runs SET first_reply_at = $2
          WHERE id = (SELECT MAX(id) FROM flow_runs WHERE conversation_id = $1)
@@ -133,18 +135,17 @@ pub async fn staff_wrote(
     }
     let stamped: Option<Stamped> = on_tx!(&mut *tx, c => sqlx::query_as(&sql)
         .bind(conversation_id).bind(now).fetch_optional(c).await)?;
-    if let Some(s) = &stamped {
-        crate::telemetry::staff_replied(&s.run, now);
-    }
     match stamped {
         Some(Stamped { run, rolled: true }) => {
             let before = super::days::RunRow {
                 first_reply_at: None,
                 ..run.clone()
             };
-            super::days::add_change(tx, &before, &run).await
+            super::days::add_change(tx, &before, &run).await?;
+            Ok(Some(run))
         }
-        Some(_) | None => Ok(()),
+        Some(Stamped { run, rolled: false }) => Ok(Some(run)),
+        None => Ok(None),
     }
 }
 

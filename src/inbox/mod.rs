@@ -138,10 +138,7 @@ impl Again {
     /// The replies stored with a message, read back: their texts, and the
     /// QR image row (`qr_body`) as the code it shows.
     fn from_stored(stored: Vec<store::StoredReply>) -> Again {
-        let mut again = Again {
-            texts: Vec::new(),
-            qr: None,
-        };
+        let mut again = Again::default();
         for reply in stored {
             match reply.kind.as_str() {
                 "image" => again.qr = again.qr.or_else(|| qr_code(&reply.body)),

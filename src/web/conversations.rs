@@ -7,6 +7,7 @@
 //! the inbox. Numbers are masked unless the reader has `contacts.view` on
 //! the conversation's account, in lists, titles and search results alike.
 
+use super::when;
 use super::{Layout, Routes, Staff, WebError, WebResult, page, see_other};
 use crate::AppState;
 use crate::auth::{Access, Permission, Scope};
@@ -55,11 +56,6 @@ pub(super) fn ago(staff: &Staff, at: OffsetDateTime, now: OffsetDateTime) -> Str
         60..=1439 => t.ago_hours.replace("{n}", &(minutes / 60).to_string()),
         _ => t.ago_days.replace("{n}", &(minutes / 1440).to_string()),
     }
-}
-
-/// Date and time, UTC, as the pages write them.
-fn when(at: OffsetDateTime) -> String {
-    format!("{} {:02}:{:02}", at.date(), at.hour(), at.minute())
 }
 
 fn mode_label(staff: &Staff, mode: Mode, reason: Option<WaitingReason>) -> String {

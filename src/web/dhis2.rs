@@ -10,6 +10,7 @@
 
 use super::conversations::ago;
 use super::texts::Texts;
+use super::when;
 use super::{Form, Layout, Routes, Staff, WebError, WebResult, page, see_other};
 use crate::AppState;
 use crate::auth::{Permission, Scope};
@@ -96,11 +97,6 @@ struct Dhis2Page {
 struct StatusPart {
     p: Layout,
     s: Status,
-}
-
-/// Date and time, UTC, as the pages write them.
-fn when(at: OffsetDateTime) -> String {
-    format!("{} {:02}:{:02} UTC", at.date(), at.hour(), at.minute())
 }
 
 /// How long something has waited: « depuis 3 h 12 ».

@@ -70,6 +70,12 @@ impl NavItem {
     }
 }
 
+/// A date and time as the pages write them: in UTC, and saying so.
+pub fn when(at: time::OffsetDateTime) -> String {
+    let at = at.to_offset(time::UtcOffset::UTC);
+    format!("{} {:02}:{:02} UTC", at.date(), at.hour(), at.minute())
+}
+
 /// Renders a template as a page.
 pub fn page(t: impl Template) -> WebResult {
     let html = t.render().map_err(|e| WebError::Internal(e.into()))?;

@@ -52,7 +52,7 @@ pub use client::{client_ip, peer_ip, secure_cookies, visitor_lang};
 pub use error::{Format, WebError, WebResult, open_errors};
 pub use forms::{Form, form_value};
 pub use layers::layered;
-pub use layout::{Layout, NavItem, form_page, page, see_other};
+pub use layout::{Layout, NavItem, form_page, page, see_other, when};
 pub use routes::{Routes, routes};
 pub use staff::Staff;
 pub use texts::texts;

@@ -215,6 +215,16 @@ async fn different_people_the_second_phone_gets_its_own_code_synced_and_told_and
     assert_eq!(again.status, StatusCode::CONFLICT, "{}", again.body);
     assert_eq!(audited(&app).await.len(), 1);
 
+    // Writing again, the second person is given their new code: what
+    // they learn it by when the notice could not be sent (outside the
+    // 24-hour window WhatsApp refuses it).
+    let hello = say(&twilio, SECOND, "Bonjour").await;
+    assert!(hello.iter().any(|t| t.contains(&split)), "{hello:?}");
+    assert!(
+        hello.iter().all(|t| !t.contains(&format!("{CODE}\n"))),
+        "{hello:?}"
+    );
+
     // The second phone completes the questions again: its own code, and no
     // new collision.
     say(&twilio, SECOND, "RECOMMENCER").await;
